@@ -1,0 +1,20 @@
+/* exg-core.h: everything the app and the daemon use of the core.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "exg-activity.h"
+#include "exg-backend.h"
+#include "exg-backend-direct.h"
+#include "exg-backend-upstream.h"
+#include "exg-config.h"
+#include "exg-country.h"
+#include "exg-error.h"
+#include "exg-geoip.h"
+#include "exg-health.h"
+#include "exg-router.h"
+#include "exg-router-registry.h"
+#include "exg-selection.h"
+#include "exg-server.h"
+#include "exg-socks-types.h"

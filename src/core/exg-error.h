@@ -1,0 +1,31 @@
+/* exg-error.h: the EXG_ERROR domain and the one place GErrors become SOCKS
+ * reply codes.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define EXG_ERROR (exg_error_quark ())
+
+typedef enum {
+  EXG_ERROR_NO_ROUTER,      /* the selection matched no (up) exit → 02 */
+  EXG_ERROR_NOT_ALLOWED,    /* forbidden by policy → 02 */
+  EXG_ERROR_UNSUPPORTED,    /* the exit cannot do this (e.g. RESOLVE upstream) → 07 */
+  EXG_ERROR_CONFIG,         /* bad configuration */
+  EXG_ERROR_GEOIP,          /* GeoIP database unreadable or malformed */
+  EXG_ERROR_TOR_CONTROL,    /* tor refused a controller command */
+  EXG_ERROR_UPSTREAM,       /* an upstream proxy broke its protocol → 01 */
+} ExgError;
+
+GQuark exg_error_quark            (void);
+
+/* Maps like tor: refused → 05, host unreachable or name not found → 04,
+ * network unreachable → 03, timeout → 06, forbidden by policy → 02,
+ * unsupported → 07, anything else → 01. */
+guint8 exg_error_to_socks5_reply  (const GError *error);
+
+G_END_DECLS

@@ -1,0 +1,44 @@
+/* exg-relay.h: the two-way pump between a client and its exit.
+ *
+ * Works on the sockets' descriptors through the shared ExgPoller: reads
+ * into one large shared buffer, writes straight on, and holds a private
+ * buffer only for what the other side could not take yet (then stops
+ * reading that way: back-pressure).  An idle relay holds no buffer.
+ * Half-close: EOF one way shuts down writing on the other side while the
+ * other direction keeps flowing.  Nagle is off on both legs.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ExgRelay ExgRelay;
+
+/* Bytes moved since the last call: up = client → exit, down = exit → client */
+typedef void (*ExgRelayProgressFunc) (gpointer user_data,
+                                      gsize    up,
+                                      gsize    down);
+/* Called exactly once, when both directions are finished (error NULL) or
+ * on the first error, or after exg_relay_close (G_IO_ERROR_CANCELLED).
+ * The relay may be freed from inside it. */
+typedef void (*ExgRelayDoneFunc)     (gpointer      user_data,
+                                      const GError *error);
+
+/* Takes refs on both connections.  pending/pending_len: bytes the client
+ * sent after its request, already read, to be forwarded first. */
+ExgRelay *exg_relay_new   (GSocketConnection   *client,
+                           GSocketConnection   *exit,
+                           const guint8        *pending,
+                           gsize                pending_len,
+                           ExgRelayProgressFunc progress,
+                           ExgRelayDoneFunc     done,
+                           gpointer             user_data);
+void      exg_relay_start (ExgRelay *self);
+/* Aborts both directions and closes both sockets. */
+void      exg_relay_close (ExgRelay *self);
+void      exg_relay_free  (ExgRelay *self);
+
+G_END_DECLS

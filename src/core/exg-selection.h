@@ -1,0 +1,52 @@
+/* exg-selection.h: a router selection (socks-extensions.txt §5): country,
+ * inclusive IPv4 range and minimum bandwidth.  A plain value type.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ExgRouter ExgRouter;
+
+typedef struct {
+  char    country[3];     /* upper-case ISO 3166-1 alpha-2; "" = any */
+  guint32 range_start;    /* inclusive, host byte order */
+  guint32 range_end;      /* inclusive, host byte order */
+  guint64 min_bandwidth;  /* bytes/s; 0 = any */
+} ExgSelection;
+
+void     exg_selection_init_any       (ExgSelection       *sel);
+gboolean exg_selection_is_any         (const ExgSelection *sel);
+gboolean exg_selection_equal          (const ExgSelection *a,
+                                       const ExgSelection *b);
+
+/* country: two letters (any case) or "" / NULL for any; FALSE if invalid */
+gboolean exg_selection_set_country    (ExgSelection       *sel,
+                                       const char         *country);
+
+/* "A.B.C.D-E.F.G.H" (inclusive) or a CIDR "A.B.C.D/N"; FALSE if malformed
+ * or start > end. */
+gboolean exg_selection_parse_range    (const char         *text,
+                                       guint32            *start,
+                                       guint32            *end);
+
+/* The SOCKS5 username form: comma-separated keys country=, min-bw=,
+ * range=.  Returns TRUE and fills *sel (starting from any) when the
+ * username is a selection; FALSE when it is just an isolation key.  A
+ * username that uses the keys but has a bad value sets @error
+ * (EXG_ERROR_NOT_ALLOWED) and returns FALSE. */
+gboolean exg_selection_parse_username (const char         *username,
+                                       ExgSelection       *sel,
+                                       GError            **error);
+
+/* All three conditions hold and the router is up. */
+gboolean exg_selection_matches        (const ExgSelection *sel,
+                                       ExgRouter          *router);
+
+/* "country=SE range=… min-bw=…" or "any", for logs and the UI. */
+char    *exg_selection_to_string      (const ExgSelection *sel);
+
+G_END_DECLS

@@ -1,0 +1,67 @@
+/* exg-server.h: the SOCKS server.  Owns the GSocketService and the live
+ * sessions; picks exits from a router registry; reports to an activity
+ * model.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "exg-activity.h"
+#include "exg-router-registry.h"
+#include "exg-selection.h"
+
+G_BEGIN_DECLS
+
+#define EXG_TYPE_SERVER (exg_server_get_type ())
+G_DECLARE_FINAL_TYPE (ExgServer, exg_server, EXG, SERVER, GObject)
+
+ExgServer *exg_server_new                   (ExgRouterRegistry *registry,
+                                             ExgActivity       *activity);
+
+/* Adds a listener.  Port 0 picks a free port; *out_bound (transfer full,
+ * nullable) is the address actually bound.  A non-loopback address needs
+ * an allow-list first (G_IO_ERROR_PERMISSION_DENIED otherwise). */
+gboolean   exg_server_listen                (ExgServer         *self,
+                                             GSocketAddress    *address,
+                                             GSocketAddress   **out_bound,
+                                             GError           **error);
+/* Parses "ADDR:PORT", "[V6]:PORT" or "PORT" and listens. */
+gboolean   exg_server_listen_string         (ExgServer         *self,
+                                             const char        *address,
+                                             GSocketAddress   **out_bound,
+                                             GError           **error);
+/* Stops listening and closes every session.  listen may be called again. */
+void       exg_server_stop                  (ExgServer         *self);
+gboolean   exg_server_get_listening         (ExgServer         *self);
+/* (element-type GSocketAddress) (transfer none) */
+GPtrArray *exg_server_get_listen_addresses  (ExgServer         *self);
+
+/* Closes a live connection by its ExgConnInfo id; FALSE if unknown. */
+gboolean   exg_server_close_connection      (ExgServer         *self,
+                                             guint64            id);
+
+void       exg_server_set_handshake_timeout (ExgServer *self, guint seconds);  /* default 30 */
+guint      exg_server_get_handshake_timeout (ExgServer *self);
+void       exg_server_set_max_connections   (ExgServer *self, guint max);      /* 0 = no limit */
+guint      exg_server_get_max_connections   (ExgServer *self);
+/* CIDRs ("10.0.0.0/8", "::1/128"); clients outside are closed at once.
+ * NULL or empty: loopback clients only. */
+gboolean   exg_server_set_allow_list        (ExgServer          *self,
+                                             const char * const *cidrs,
+                                             GError            **error);
+/* With a password set only method 02 is accepted and credentials must
+ * match; NULL (the default) accepts any credentials. */
+void       exg_server_set_credentials       (ExgServer  *self,
+                                             const char *username,
+                                             const char *password);
+void       exg_server_set_default_selection (ExgServer          *self,
+                                             const ExgSelection *sel);
+void       exg_server_get_default_selection (ExgServer          *self,
+                                             ExgSelection       *sel);
+void       exg_server_set_unsafe_logging    (ExgServer *self, gboolean unsafe);
+gboolean   exg_server_get_unsafe_logging    (ExgServer *self);
+
+ExgRouterRegistry *exg_server_get_registry  (ExgServer *self);
+ExgActivity       *exg_server_get_activity  (ExgServer *self);
+
+G_END_DECLS
