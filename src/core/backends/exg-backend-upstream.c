@@ -172,8 +172,14 @@ proxy_connect_cb (GObject      *source,
     }
 
   /* GIO's SOCKS clients read exactly the reply and hand back the stream
-   * they were given: the raw connection, nothing buffered above it. */
-  g_assert ((gpointer) stream == (gpointer) data->conn);
+   * they were given: the raw connection, nothing buffered above it.  The
+   * relay works on the file descriptor, so anything else is unusable. */
+  if ((gpointer) stream != (gpointer) data->conn)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                               "The SOCKS client wrapped the connection");
+      return;
+    }
   g_task_return_pointer (task, g_steal_pointer (&data->conn), g_object_unref);
 }
 
@@ -189,6 +195,7 @@ upstream_connected_cb (GObject      *source,
   g_autoptr(GSocketAddress) remote = NULL;
   g_autoptr(GSocketAddress) proxy_address = NULL;
   g_autoptr(GProxy) proxy = NULL;
+  GCancellable *cancellable;
   GInetAddress *inet;
 
   data->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
@@ -210,8 +217,7 @@ upstream_connected_cb (GObject      *source,
   if (proxy == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                               "No GIO proxy implementation for %s",
-                               exg_router_kind_to_string (self->kind));
+                               "GIO has no SOCKS client here");
       return;
     }
 
@@ -229,9 +235,9 @@ upstream_connected_cb (GObject      *source,
                                        self->kind == EXG_ROUTER_KIND_SOCKS5 ? "socks5" : "socks4a",
                                        data->host, data->port,
                                        self->username, self->password);
+  cancellable = g_task_get_cancellable (task);
   g_proxy_connect_async (proxy, G_IO_STREAM (data->conn), G_PROXY_ADDRESS (proxy_address),
-                         g_task_get_cancellable (task),
-                         proxy_connect_cb, g_steal_pointer (&task));
+                         cancellable, proxy_connect_cb, g_steal_pointer (&task));
 }
 
 static void
