@@ -657,6 +657,105 @@ test_convert_tor_errors (void)
   g_assert_false (g_file_test (mmdb_path, G_FILE_TEST_EXISTS));
 }
 
+static gboolean
+is_pseudo_country (const char *cc)
+{
+  return g_str_equal (cc, "??") || g_str_equal (cc, "EU") || g_str_equal (cc, "AP")
+         || g_str_equal (cc, "A1") || g_str_equal (cc, "A2") || g_str_equal (cc, "O1");
+}
+
+/* The installed tor-geoipdb, converted, must give every range's first
+ * and last address (and the middle of IPv4 ranges) the country of its
+ * line: the writer on some 660 000 real ranges. */
+static void
+test_convert_real_tor_geoipdb (void)
+{
+  const char *geoip_path = "/usr/share/tor/geoip";
+  const char *geoip6_path = "/usr/share/tor/geoip6";
+  g_autofree char *mmdb_path = test_path ("real.mmdb");
+  g_autoptr(ExgGeoip) geoip = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *v4 = NULL;
+  g_autofree char *v6 = NULL;
+  g_auto(GStrv) v4_lines = NULL;
+  g_auto(GStrv) v6_lines = NULL;
+  guint probes = 0;
+  gint64 started;
+
+  if (!g_file_test (geoip_path, G_FILE_TEST_EXISTS)
+      || !g_file_test (geoip6_path, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("tor-geoipdb is not installed");
+      return;
+    }
+
+  started = g_get_monotonic_time ();
+  g_assert_true (exg_geoip_convert_tor (geoip_path, geoip6_path, mmdb_path,
+                                        NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_test_message ("converted tor-geoipdb in %.2f s",
+                  (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC);
+  geoip = exg_geoip_new_from_file (mmdb_path, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (g_file_get_contents (geoip_path, &v4, NULL, NULL));
+  v4_lines = g_strsplit (v4, "\n", -1);
+  for (guint i = 0; v4_lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = NULL;
+      guint64 start, end;
+
+      if (v4_lines[i][0] == '#' || v4_lines[i][0] == '\0')
+        continue;
+      f = g_strsplit (v4_lines[i], ",", 3);
+      g_assert_cmpuint (g_strv_length (f), ==, 3);
+      g_assert_true (g_ascii_string_to_unsigned (f[0], 10, 0, G_MAXUINT32, &start, NULL));
+      g_assert_true (g_ascii_string_to_unsigned (f[1], 10, 0, G_MAXUINT32, &end, NULL));
+
+      for (guint k = 0; k < 3; k++)
+        {
+          guint32 a = k == 0 ? start : k == 1 ? end : start + (end - start) / 2;
+          guint32 be = g_htonl (a);
+          g_autoptr(GInetAddress) address = g_inet_address_new_from_bytes ((const guint8 *) &be,
+                                                                           G_SOCKET_FAMILY_IPV4);
+          char cc[3];
+          gboolean found = exg_geoip_lookup (geoip, address, cc);
+
+          if (is_pseudo_country (f[2]))
+            g_assert_false (found);
+          else
+            g_assert_cmpstr (cc, ==, f[2]);
+          probes++;
+        }
+    }
+
+  g_assert_true (g_file_get_contents (geoip6_path, &v6, NULL, NULL));
+  v6_lines = g_strsplit (v6, "\n", -1);
+  for (guint i = 0; v6_lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = NULL;
+
+      if (v6_lines[i][0] == '#' || v6_lines[i][0] == '\0')
+        continue;
+      f = g_strsplit (v6_lines[i], ",", 3);
+      g_assert_cmpuint (g_strv_length (f), ==, 3);
+      for (guint k = 0; k < 2; k++)
+        {
+          char cc[3];
+          gboolean found = exg_geoip_lookup_string (geoip, f[k], cc);
+
+          if (is_pseudo_country (f[2]))
+            g_assert_false (found);
+          else
+            g_assert_cmpstr (cc, ==, f[2]);
+          probes++;
+        }
+    }
+
+  g_test_message ("%u addresses checked", probes);
+  g_assert_cmpuint (probes, >, 1000);
+}
+
 /* Points exg_geoip_load at the test's own directories. */
 static char *
 setup_sources (gboolean with_tor_files)
@@ -951,6 +1050,7 @@ main (int    argc,
   g_test_add_func ("/geoip/convert-tor/both-families", test_convert_tor);
   g_test_add_func ("/geoip/convert-tor/ipv6-only", test_convert_tor_one_family);
   g_test_add_func ("/geoip/convert-tor/errors", test_convert_tor_errors);
+  g_test_add_func ("/geoip/convert-tor/real-tor-geoipdb", test_convert_real_tor_geoipdb);
   g_test_add_func ("/geoip/load/tor-cache-rebuilt-on-change", test_load_tor_cache);
   g_test_add_func ("/geoip/load/missing-database", test_load_missing);
   g_test_add_func ("/geoip/load/configured-path", test_load_configured);
