@@ -18,4 +18,5 @@ cp "$corpus"/* "$work"/
 mkdir -p "$artifacts"
 
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -error_exitcode=1 -timeout_exitcode=1 \
   -max_len=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "$work"
