@@ -781,8 +781,9 @@ test_convert_real_tor_geoipdb (void)
   g_assert_cmpuint (probes, >, 1000);
 }
 
-/* Points exg_geoip_load at the test's own directories. */
-static char *
+/* Points exg_geoip_load at the test's own directories; tor's files go
+ * into $EXG_TOR_GEOIP_DIR. */
+static void
 setup_sources (gboolean with_tor_files)
 {
   g_autofree char *tor_dir = test_path ("tor");
@@ -799,7 +800,6 @@ setup_sources (gboolean with_tor_files)
 
   g_setenv ("EXG_GEOIP_DIRS", "", TRUE);
   g_setenv ("EXG_TOR_GEOIP_DIR", tor_dir, TRUE);
-  return g_steal_pointer (&tor_dir);
 }
 
 static void
@@ -812,16 +812,18 @@ assert_stat (const char *path,
 static void
 test_load_tor_cache (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
+  g_autofree char *geoip = NULL;
   g_autofree char *expected_path = g_build_filename (g_get_user_cache_dir (), "exitgate",
                                                      "tor-geoip.mmdb", NULL);
   g_autoptr(ExgGeoip) first = NULL;
   g_autoptr(ExgGeoip) second = NULL;
   g_autoptr(ExgGeoip) third = NULL;
-  g_autofree char *geoip = g_build_filename (tor_dir, "geoip", NULL);
   g_autofree char *changed = NULL;
   GStatBuf st1, st2, st3;
   ProgressLog log;
+
+  setup_sources (TRUE);
+  geoip = g_build_filename (g_getenv ("EXG_TOR_GEOIP_DIR"), "geoip", NULL);
 
   /* first start: converts, with progress */
   progress_log_init (&log);
@@ -864,10 +866,10 @@ test_load_tor_cache (void)
 static void
 test_load_missing (void)
 {
-  g_autofree char *tor_dir = setup_sources (FALSE);
   g_autoptr(ExgGeoip) geoip = NULL;
   ProgressLog log;
 
+  setup_sources (FALSE);
   progress_log_init (&log);
   expect_warning ("No GeoIP database was found*countries of exits are unknown.");
   geoip = exg_geoip_load (NULL, progress_cb, &log);
@@ -883,7 +885,6 @@ test_load_missing (void)
 static void
 test_load_configured (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   g_autofree char *path = test_path ("configured.mmdb");
   g_autofree char *missing = test_path ("missing.mmdb");
   g_autofree char *cache = g_build_filename (g_get_user_cache_dir (), "exitgate",
@@ -892,6 +893,7 @@ test_load_configured (void)
   g_autoptr(ExgGeoip) geoip = NULL;
   g_autoptr(ExgGeoip) fallback = NULL;
 
+  setup_sources (TRUE);
   g_assert_true (exg_mmdb_writer_add_network (writer, "127.0.0.2", "JP"));
   write_db (writer, path);
 
@@ -912,7 +914,6 @@ test_load_configured (void)
 static void
 test_load_search_dirs (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   g_autofree char *dir_a = test_path ("a");
   g_autofree char *dir_b = test_path ("b");
   g_autofree char *dirs = g_strconcat (dir_a, ":", dir_b, NULL);
@@ -922,6 +923,7 @@ test_load_search_dirs (void)
   g_autoptr(ExgGeoip) geoip = NULL;
   g_autoptr(ExgGeoip) geoip2 = NULL;
 
+  setup_sources (TRUE);
   g_assert_cmpint (g_mkdir_with_parents (dir_a, 0700), ==, 0);
   g_assert_cmpint (g_mkdir_with_parents (dir_b, 0700), ==, 0);
   g_setenv ("EXG_GEOIP_DIRS", dirs, TRUE);
@@ -1012,9 +1014,9 @@ wait_for_callback (AsyncState *state)
 static void
 test_load_async (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   AsyncState state = { 0 };
 
+  setup_sources (TRUE);
   progress_log_init (&state.log);
   exg_geoip_load_async (NULL, async_progress_cb, &state, NULL, load_cb, &state);
   g_assert_cmpuint (state.callbacks, ==, 0);
@@ -1040,10 +1042,10 @@ test_load_async (void)
 static void
 test_load_async_cancelled (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   AsyncState state = { 0 };
 
+  setup_sources (TRUE);
   progress_log_init (&state.log);
   g_cancellable_cancel (cancellable);
   exg_geoip_load_async (NULL, async_progress_cb, &state, cancellable, load_cb, &state);
