@@ -462,7 +462,8 @@ append_stamp (GString    *stamp,
     }
   g_string_append_printf (stamp, "%s %" G_GUINT64_FORMAT " %" G_GINT64_FORMAT
                           ".%09ld %" G_GUINT64_FORMAT "\n",
-                          path, (guint64) st.st_size, (gint64) st.st_mtim.tv_sec,
+                          path, (guint64) st.st_size,
+                          (gint64) st.st_mtim.tv_sec,
                           (long) st.st_mtim.tv_nsec, (guint64) st.st_ino);
 }
 
@@ -554,7 +555,8 @@ compare_names_descending (gconstpointer a,
 static ExgGeoip *
 load_from_dir (const char *dir)
 {
-  g_autofree char *geolite = g_build_filename (dir, "GeoLite2-Country.mmdb", NULL);
+  g_autofree char *geolite = g_build_filename (dir, "GeoLite2-Country.mmdb",
+                                              NULL);
   g_autoptr(GPtrArray) dbip = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GDir) gdir = NULL;
   ExgGeoip *self;
@@ -575,7 +577,9 @@ load_from_dir (const char *dir)
   g_ptr_array_sort (dbip, compare_names_descending);
   for (guint i = 0; i < dbip->len; i++)
     {
-      g_autofree char *path = g_build_filename (dir, g_ptr_array_index (dbip, i), NULL);
+      g_autofree char *path = g_build_filename (dir,
+                                                g_ptr_array_index (dbip, i),
+                                                NULL);
 
       if ((self = exg_geoip_new_from_file (path, NULL)) != NULL)
         return self;
@@ -789,7 +793,8 @@ exg_geoip_load_finish (GAsyncResult *result,
                        GError      **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == exg_geoip_load_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
+                        == exg_geoip_load_async, NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
