@@ -10,6 +10,9 @@
  *      package upgrade triggers one rebuild.
  * Nothing found means every lookup is "unknown", with one warning.
  *
+ * An ExgGeoip never changes once made (libmaxminddb reads a read-only
+ * mapping), so lookups may run in any thread.
+ *
  * For tests, EXG_GEOIP_DIRS (a colon-separated list, may be empty) replaces
  * the directories of step 2 and EXG_TOR_GEOIP_DIR replaces /usr/share/tor.
  *
@@ -492,7 +495,7 @@ load_tor_cache (ExgGeoipProgressFunc progress,
   if (!have_v4 && !have_v6)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _("Tor’s GeoIP files are not in %s (package tor-geoipdb)"),
+                   _("%s has no geoip or geoip6 file (package tor-geoipdb)"),
                    tor_dir);
       return NULL;
     }
@@ -656,15 +659,21 @@ exg_geoip_load (const char          *configured_path,
     }
 
   /* the one warning: say what was tried and what it means */
-  if (configured_error != NULL)
-    g_warning (_("%s. No other GeoIP database was found either (%s), so the "
-                 "countries of exits are unknown."),
-               configured_error->message, tor_error->message);
-  else
-    g_warning (_("No GeoIP database was found (no GeoLite2-Country or DB-IP "
-                 "country lite database, and %s), so the countries of exits "
-                 "are unknown."),
-               tor_error->message);
+  {
+    g_autofree char *searched = g_strjoinv (" and ", dirs);
+
+    if (configured_error != NULL)
+      g_warning (_("%s. No other GeoIP database was found either, so the "
+                   "countries of exits are unknown. Looked for GeoLite2-Country "
+                   "and DB-IP country lite in %s, and for tor’s GeoIP files: "
+                   "%s."),
+                 configured_error->message, searched, tor_error->message);
+    else
+      g_warning (_("No GeoIP database was found, so the countries of exits "
+                   "are unknown. Looked for GeoLite2-Country and DB-IP country "
+                   "lite in %s, and for tor’s GeoIP files: %s."),
+                 searched, tor_error->message);
+  }
 
   return exg_geoip_new ();
 }

@@ -900,8 +900,8 @@ test_load_missing (void)
 
   setup_sources (FALSE);
   progress_log_init (&log);
-  expect_warning ("No GeoIP database was found*"
-                  "countries of exits are unknown.");
+  expect_warning ("No GeoIP database was found, so the countries of exits "
+                  "are unknown. Looked for *geoip or geoip6*tor-geoipdb*");
   geoip = exg_geoip_load (NULL, progress_cb, &log);
   assert_warned_once ();
 
