@@ -483,6 +483,7 @@ load_tor_cache (ExgGeoipProgressFunc progress,
   g_autofree char *stamp_path = NULL;
   g_autofree char *old_stamp = NULL;
   g_autoptr(GString) stamp = g_string_new (STAMP_FORMAT "\n");
+  g_autoptr(GError) local_error = NULL;
   gboolean have_v4, have_v6;
   gint64 started;
 
@@ -510,13 +511,13 @@ load_tor_cache (ExgGeoipProgressFunc progress,
   if (g_file_get_contents (stamp_path, &old_stamp, NULL, NULL)
       && g_str_equal (old_stamp, stamp->str))
     {
-      g_autoptr(GError) local_error = NULL;
       ExgGeoip *self = exg_geoip_new_from_file (mmdb_path, &local_error);
 
       if (self != NULL)
         return self;
       g_debug ("Rebuilding the converted tor GeoIP database: %s",
                local_error->message);
+      g_clear_error (&local_error);
     }
 
   if (g_mkdir_with_parents (cache_dir, 0700) != 0)
@@ -531,18 +532,24 @@ load_tor_cache (ExgGeoipProgressFunc progress,
 
   started = g_get_monotonic_time ();
   if (!exg_geoip_convert_tor (have_v4 ? geoip : NULL, have_v6 ? geoip6 : NULL,
-                              mmdb_path, progress, user_data, error))
-    return NULL;
+                              mmdb_path, progress, user_data, &local_error))
+    {
+      /* an older conversion beats none at all */
+      ExgGeoip *stale = exg_geoip_new_from_file (mmdb_path, NULL);
+
+      if (stale != NULL)
+        g_debug ("Using the previous conversion of tor's GeoIP files: %s",
+                 local_error->message);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return stale;
+    }
   g_debug ("Converted tor's GeoIP files into %s in %.2f s", mmdb_path,
            (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC);
 
   /* the stamp last: if we stop before it, the next start converts again */
-  {
-    g_autoptr(GError) local_error = NULL;
-
-    if (!g_file_set_contents (stamp_path, stamp->str, stamp->len, &local_error))
-      g_debug ("Could not write %s: %s", stamp_path, local_error->message);
-  }
+  if (!g_file_set_contents (stamp_path, stamp->str, stamp->len, &local_error))
+    g_debug ("Could not write %s: %s", stamp_path, local_error->message);
 
   return exg_geoip_new_from_file (mmdb_path, error);
 }

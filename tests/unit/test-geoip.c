@@ -847,12 +847,15 @@ test_load_tor_cache (void)
   g_autoptr(ExgGeoip) first = NULL;
   g_autoptr(ExgGeoip) second = NULL;
   g_autoptr(ExgGeoip) third = NULL;
+  g_autoptr(ExgGeoip) fourth = NULL;
+  g_autofree char *geoip6 = NULL;
   g_autofree char *changed = NULL;
   GStatBuf st1, st2, st3;
   ProgressLog log;
 
   setup_sources (TRUE);
   geoip = g_build_filename (g_getenv ("EXG_TOR_GEOIP_DIR"), "geoip", NULL);
+  geoip6 = g_build_filename (g_getenv ("EXG_TOR_GEOIP_DIR"), "geoip6", NULL);
 
   /* first start: converts, with progress */
   progress_log_init (&log);
@@ -890,6 +893,15 @@ test_load_tor_cache (void)
   /* the old instance still reads its own (replaced) file */
   assert_geoip_country (first, "127.0.0.8", NULL);
   assert_geoip_country (first, "127.0.0.2", "SE");
+
+  /* sources that no longer convert: the previous conversion, quietly */
+  write_file (geoip, "# nothing usable\n1,2,??\n");
+  g_assert_cmpint (g_unlink (geoip6), ==, 0);
+  progress_log_init (&log);
+  fourth = exg_geoip_load (NULL, progress_cb, &log);
+  g_assert_cmpstr (exg_geoip_get_path (fourth), ==, expected_path);
+  g_assert_cmpfloat (log.last, ==, 1.0);
+  assert_geoip_country (fourth, "127.0.0.8", "IS");
 }
 
 static void
