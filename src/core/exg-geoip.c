@@ -671,9 +671,9 @@ exg_geoip_load (const char          *configured_path,
 
     if (configured_error != NULL)
       g_warning (_("%s. No other GeoIP database was found either, so the "
-                   "countries of exits are unknown. Looked for GeoLite2-Country "
-                   "and DB-IP country lite in %s, and for tor’s GeoIP files: "
-                   "%s."),
+                   "countries of exits are unknown. Looked for "
+                   "GeoLite2-Country and DB-IP country lite in %s, and for "
+                   "tor’s GeoIP files: %s."),
                  configured_error->message, searched, tor_error->message);
     else
       g_warning (_("No GeoIP database was found, so the countries of exits "
