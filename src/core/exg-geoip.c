@@ -736,11 +736,18 @@ thread_progress_cb (double   fraction,
 {
   GTask *task = user_data;
   ProgressCall *call = g_new (ProgressCall, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
 
   call->task = g_object_ref (task);
   call->fraction = fraction;
-  g_main_context_invoke_full (g_task_get_context (task), G_PRIORITY_DEFAULT,
-                              progress_call_cb, call, progress_call_free);
+
+  /* always through a source: g_main_context_invoke() would run the
+   * callback right here, in the worker, whenever the caller's context is
+   * the global default one and happens to be free */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, progress_call_cb, call, progress_call_free);
+  g_source_set_static_name (source, "[exitgate] geoip load progress");
+  g_source_attach (source, g_task_get_context (task));
 }
 
 static void
