@@ -592,7 +592,7 @@ connected (ExgSession        *self,
       return;
     }
 
-  g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through “%s”",
+  g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
            self->info->id, safe_target (self),
            self->router != NULL ? exg_router_get_name (self->router) : "?");
   start_relay (self);
