@@ -515,6 +515,7 @@ static struct
   uint64_t          *up_ids;      /* ids of the finished uploads */
   int                n_up_ids;
   uint8_t           *iobuf;
+  char               why[96];     /* why a hold run stopped */
 } run;
 
 static CConn **conns;   /* by fd */
@@ -659,7 +660,7 @@ static bool
 c_event (CConn *c, uint32_t events)
 {
   bool failed = false;
-  ssize_t n;
+  ssize_t n = -1;
 
   if (c->state == C_CONNECTING)
     {
@@ -668,7 +669,10 @@ c_event (CConn *c, uint32_t events)
 
       getsockopt (c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0)
-        goto fail;
+        {
+          errno = err;
+          goto fail;
+        }
       c_want (c, EPOLLIN);
       if (run.direct)
         c_begin_app (c, &failed);
@@ -843,8 +847,15 @@ fail:
   if (c->state == C_HELD)
     run.held--;
   run.errors++;
-  if (run.kind == RUN_HOLD)
-    run.hold_failed = true;
+  if (run.kind == RUN_HOLD && !run.hold_failed)
+    {
+      static const char *names[] = { "connect", "greeting", "reply", "echo",
+                                     "eof", "held", "upload", "download" };
+
+      snprintf (run.why, sizeof run.why, "%s failed (%s)", names[c->state],
+                n < 0 ? strerror (errno) : n == 0 ? "closed" : "bad data");
+      run.hold_failed = true;
+    }
   c_free (c);
   return false;
 }
@@ -1032,8 +1043,12 @@ mode_client (const char *mode, int argc, char **argv)
           if (c_start () == NULL)
             {
               run.errors++;
-              if (run.kind == RUN_HOLD)
-                run.hold_failed = true;
+              if (run.kind == RUN_HOLD && !run.hold_failed)
+                {
+                  snprintf (run.why, sizeof run.why, "socket/connect: %s",
+                            strerror (errno));
+                  run.hold_failed = true;
+                }
               if (run.kind == RUN_UP || run.kind == RUN_DOWN)
                 started++;
               break;
@@ -1085,7 +1100,11 @@ out:
       {
         char line[16];
 
-        printf ("held=%" PRIu64 "\nerrors=%" PRIu64 "\n", run.held, run.errors);
+        if (run.why[0] == 0)
+          strcpy (run.why, run.held >= (uint64_t) max_hold ? "reached --max"
+                                                           : "stalled for 2 s");
+        printf ("held=%" PRIu64 "\nstopped=%s\nerrors=%" PRIu64 "\n",
+                run.held, run.why, run.errors);
         fflush (stdout);
         /* Hold them until told to let go (a line, or EOF) */
         (void) !fgets (line, sizeof line, stdin);
