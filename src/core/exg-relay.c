@@ -517,8 +517,11 @@ exg_relay_close (ExgRelay *self)
   if (!self->closed)
     {
       self->closed = TRUE;
+      /* The sockets themselves, not the streams: a stream refuses to
+       * close while an operation is pending on it */
       for (int e = 0; e < 2; e++)
-        g_io_stream_close (G_IO_STREAM (self->ends[e].conn), NULL, NULL);
+        g_socket_close (g_socket_connection_get_socket (self->ends[e].conn),
+                        NULL);
     }
 
   if (!self->finished)
