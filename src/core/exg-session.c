@@ -471,7 +471,12 @@ log_no_router (ExgSession         *self,
   if (!g_error_matches (error, EXG_ERROR, EXG_ERROR_NO_ROUTER))
     return;
   /* the selection (a country, a range) is no target: safe to log */
-  text = sel != NULL ? exg_selection_to_string (sel) : g_strdup ("E0");
+  if (self->has_selection)
+    text = g_strdup ("the last E0 selection");
+  else if (sel != NULL)
+    text = exg_selection_to_string (sel);
+  else
+    text = g_strdup ("any");
   g_message ("Connection %" G_GUINT64_FORMAT ": refused: no exit matches the selection (%s)",
              self->info->id, text);
 }

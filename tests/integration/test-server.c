@@ -638,6 +638,20 @@ assert_echo (GSocket    *s,
 
 static const guint8 loopback4[4] = { 127, 0, 0, 1 };
 
+static void G_GNUC_PRINTF (2, 3)
+assert_text (const char *actual,
+             const char *format,
+             ...)
+{
+  g_autofree char *expected = NULL;
+  va_list args;
+
+  va_start (args, format);
+  expected = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_assert_cmpstr (actual, ==, expected);
+}
+
 /* The target saw the peer the server said it bound (BND = real local
  * address and port of the outgoing connection). */
 static void
@@ -721,7 +735,7 @@ test_v5_connect_ipv4 (Fixture *f, gconstpointer data)
   info = only_connection (f);
   g_assert_cmpint (info->state, ==, EXG_CONN_STATE_OPEN);
   g_assert_cmpuint (info->command, ==, 0x01);
-  g_assert_cmpstr (info->target, ==, g_strdup_printf ("127.0.0.1:%u", f->echo.port_v4));
+  assert_text (info->target, "127.0.0.1:%u", f->echo.port_v4);
   g_assert_nonnull (info->exit_id);
   g_assert_true (g_str_equal (info->exit_id, "se-1") || g_str_equal (info->exit_id, "de-1"));
   g_assert_cmpstr (info->exit_name, ==, info->exit_id);
@@ -755,8 +769,7 @@ test_v5_connect_ipv6 (Fixture *f, gconstpointer data)
   wait_until (peers_at_least_one, f);
   assert_bound_is_last_peer (f, &bound);
   assert_echo (s, "over IPv6");
-  g_assert_cmpstr (only_connection (f)->target, ==,
-                   g_strdup_printf ("[::1]:%u", f->echo.port_v6));
+  assert_text (only_connection (f)->target, "[::1]:%u", f->echo.port_v6);
 }
 
 static void
@@ -771,8 +784,7 @@ test_v5_connect_hostname (Fixture *f, gconstpointer data)
   wait_until (peers_at_least_one, f);
   assert_bound_is_last_peer (f, &bound);
   assert_echo (s, "by name");
-  g_assert_cmpstr (only_connection (f)->target, ==,
-                   g_strdup_printf ("localhost:%u", f->echo.port_v4));
+  assert_text (only_connection (f)->target, "localhost:%u", f->echo.port_v4);
 }
 
 static void
@@ -811,8 +823,7 @@ test_v4a_connect (Fixture *f, gconstpointer data)
   g_assert_cmphex (reply[0], ==, 0x00);
   g_assert_cmphex (reply[1], ==, 0x5A);
   assert_echo (s, "socks4a");
-  g_assert_cmpstr (only_connection (f)->target, ==,
-                   g_strdup_printf ("localhost:%u", f->echo.port_v4));
+  assert_text (only_connection (f)->target, "localhost:%u", f->echo.port_v4);
 }
 
 static void
