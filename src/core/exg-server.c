@@ -127,10 +127,28 @@ format_socket_address (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
+/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; judge them
+ * by their IPv4 address, which is what allow-lists name. */
+static GInetAddress *
+unmap_v4 (GInetAddress *inet)
+{
+  const guint8 *b;
+  static const guint8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
+    return g_object_ref (inet);
+  b = g_inet_address_to_bytes (inet);
+  if (memcmp (b, prefix, sizeof prefix) != 0)
+    return g_object_ref (inet);
+  return g_inet_address_new_from_bytes (b + 12, G_SOCKET_FAMILY_IPV4);
+}
+
 static gboolean
 client_allowed (ExgServer    *self,
-                GInetAddress *inet)
+                GInetAddress *client)
 {
+  g_autoptr(GInetAddress) inet = unmap_v4 (client);
+
   if (self->allow->len == 0)
     return g_inet_address_get_is_loopback (inet);
 

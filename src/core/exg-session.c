@@ -46,7 +46,7 @@ struct _ExgSession
   GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
 
   GSource           *watch;         /* owned: client fd + handshake deadline */
-  gpointer           watch_tag;
+  GIOCondition       watch_events;
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -112,6 +112,9 @@ static GSourceFuncs watch_funcs = {
 
 static gboolean on_client_event (ExgSession *self, GIOCondition revents);
 
+/* Every change to a source's descriptors or ready time wakes the main
+ * context (an eventfd write and read), so the watch is set up once, with
+ * its deadline, before it is attached, and changed only when it must. */
 static void
 watch_start (ExgSession   *self,
              GIOCondition  events,
@@ -119,22 +122,29 @@ watch_start (ExgSession   *self,
 {
   WatchSource *ws;
 
-  if (self->watch == NULL)
-    {
-      self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
-      ws = (WatchSource *) self->watch;
-      ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket), events);
-      g_source_set_callback (self->watch, (GSourceFunc) (void (*) (void)) on_client_event,
-                             self, NULL);
-      g_source_set_static_name (self->watch, "[exitgate] session");
-      g_source_attach (self->watch, NULL);
-    }
-  else
-    {
-      ws = (WatchSource *) self->watch;
-      g_source_modify_unix_fd (self->watch, ws->tag, events);
-    }
+  g_assert (self->watch == NULL);
+
+  self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
+  ws = (WatchSource *) self->watch;
+  ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket), events);
+  self->watch_events = events;
   g_source_set_ready_time (self->watch, deadline);
+  g_source_set_callback (self->watch, (GSourceFunc) (void (*) (void)) on_client_event,
+                         self, NULL);
+  g_source_set_static_name (self->watch, "[exitgate] session");
+  g_source_attach (self->watch, NULL);
+}
+
+static void
+watch_modify (ExgSession   *self,
+              GIOCondition  events)
+{
+  WatchSource *ws = (WatchSource *) self->watch;
+
+  if (self->watch == NULL || self->watch_events == events)
+    return;
+  self->watch_events = events;
+  g_source_modify_unix_fd (self->watch, ws->tag, events);
 }
 
 static void
@@ -490,7 +500,9 @@ watch_client_while_busy (ExgSession *self)
 
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
-  watch_start (self, events, -1);
+  /* the handshake deadline stays set: when it fires now, it is ignored
+   * (and cleared) rather than paid for with a wakeup on every request */
+  watch_modify (self, events);
 }
 
 static void
@@ -1165,6 +1177,8 @@ on_client_event (ExgSession   *self,
           g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out", self->info->id);
           fail (self, "Handshake timed out");
         }
+      else if (self->watch != NULL)
+        g_source_set_ready_time (self->watch, -1);
       return G_SOURCE_CONTINUE;
     }
 
