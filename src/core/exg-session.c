@@ -1204,6 +1204,7 @@ on_client_event (ExgSession   *self,
 void
 exg_session_start (ExgSession *self)
 {
+  g_autoptr(ExgSession) keep = NULL;
   guint timeout;
   gint64 deadline = -1;
 
@@ -1213,4 +1214,11 @@ exg_session_start (ExgSession *self)
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
   watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline);
+
+  /* Clients send their greeting right after connecting, so under load it
+   * is usually here by the time the connection is accepted: read it now
+   * rather than one main-loop iteration later. */
+  keep = g_object_ref (self);
+  if (read_client (self))
+    process_buffer (self);
 }

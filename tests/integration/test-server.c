@@ -435,6 +435,9 @@ echo_start (Echo *echo)
   g_autoptr(GError) error = NULL;
 
   echo->service = g_socket_service_new ();
+  /* inactive while adding addresses: adding one to an active service
+   * cancels its pending accept, which may lose a connection (GLib 2.74) */
+  g_socket_service_stop (echo->service);
   echo->peers = g_ptr_array_new_with_free_func (g_object_unref);
   echo->conns = g_ptr_array_new_with_free_func (g_object_unref);
   echo->port_v4 = listen_any_port (G_SOCKET_LISTENER (echo->service), "127.0.0.1", &error);
