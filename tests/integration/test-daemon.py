@@ -200,6 +200,30 @@ class DaemonTest(unittest.TestCase):
             raise
         self.assertEqual(d.stop(), 0)
 
+    def test_username_selection(self):
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[exit se-home]\ntype=direct\ncountry=SE\nbandwidth=1000\n\n"
+                    "[exit de-home]\ntype=direct\ncountry=DE\nbandwidth=5000\n")
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            proxy = d.addresses[0]
+            url = "http://localhost:%d/sel" % self.http_port
+            for user, ok in (("country=se", True), ("country=DE,min-bw=5000", True),
+                             ("country=se,min-bw=5000", False), ("country=fr", False),
+                             ("country=sweden", False), ("isolation-key", True)):
+                rc, out, err = self.curl("--socks5-hostname", "%s:x@%s" % (user, proxy), url)
+                if ok:
+                    self.assertEqual((rc, out), (0, "hello from /sel"), (user, err))
+                else:
+                    # curl: "Can't complete SOCKS5 connection … (2)": reply 02
+                    self.assertEqual(rc, 97, (user, err))
+                    self.assertIn("(2)", err)
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+
     def test_list_exits(self):
         conf = os.path.join(self.tmp, "exitgated.conf")
         with open(conf, "w") as f:
