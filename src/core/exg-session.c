@@ -34,6 +34,12 @@
 /* E0 selections are answered one by one; a client that keeps sending
  * them without ever asking for a connection is dropped. */
 #define MAX_SELECTIONS 256
+/* The most a connect or a lookup through an exit may take before the
+ * client hears "timed out" (06); the kernel alone would wait two minutes
+ * for a silent host. */
+#ifndef EXIT_TIMEOUT_SECONDS
+#define EXIT_TIMEOUT_SECONDS 60
+#endif
 
 struct _ExgSession
 {
@@ -69,6 +75,7 @@ struct _ExgSession
   GSocketConnection *exit_conn;     /* owned, nullable: until the relay has it */
   ExgRelay          *relay;         /* owned, nullable */
   gint64             connect_started;   /* monotonic µs, for the router's latency */
+  gint64             busy_since;        /* monotonic µs: the request went to the exit */
   gboolean           in_relay_start;
   gboolean           relay_done_early;
 
@@ -498,6 +505,14 @@ watch_client_while_busy (ExgSession *self)
 {
   GIOCondition events = G_IO_HUP | G_IO_ERR;
 
+  if (self->busy_since == 0)
+    {
+      self->busy_since = g_get_monotonic_time ();
+      /* with no handshake deadline there is none to reuse */
+      if (g_source_get_ready_time (self->watch) == -1)
+        g_source_set_ready_time (self->watch,
+                                 self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
+    }
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
   /* the handshake deadline stays set: when it fires now, it is ignored
@@ -1177,7 +1192,34 @@ on_client_event (ExgSession   *self,
           g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out", self->info->id);
           fail (self, "Handshake timed out");
         }
-      else if (self->watch != NULL)
+      else if (self->busy_since != 0)
+        {
+          gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+          /* the handshake deadline left in place: now the exit's */
+          if (g_get_monotonic_time () < deadline)
+            g_source_set_ready_time (self->watch, deadline);
+          else
+            {
+              g_autoptr(GError) error =
+                g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                             "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
+
+              g_cancellable_cancel (self->cancellable);
+              if (self->command == EXG_SOCKS_CMD_RESOLVE ||
+                  self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
+                {
+                  g_autofree char *query = target_host (&self->target);
+
+                  exg_activity_add_lookup (exg_server_get_activity (self->server),
+                                           self->command == EXG_SOCKS_CMD_RESOLVE
+                                             ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
+                                           query, NULL, error->message, self->router);
+                }
+              fail_request (self, error, 0);
+            }
+        }
+      else
         g_source_set_ready_time (self->watch, -1);
       return G_SOURCE_CONTINUE;
     }
