@@ -247,6 +247,64 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(len(lines), 2)
         self.assertEqual(lines[1].split()[:2], ["direct", "direct"])
 
+    def test_exit_country_from_geoip(self):
+        make_mmdb = os.environ.get("EXG_MAKE_MMDB")
+        if not make_mmdb:
+            self.skipTest("no exg-make-mmdb")
+        db = os.path.join(self.tmp, "test.mmdb")
+        subprocess.run([make_mmdb, db, "127.0.0.2=SE", "127.0.0.3=DE"], check=True,
+                       timeout=TIMEOUT)
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\ngeoip=%s\n\n" % db)
+            f.write("[exit a]\ntype=socks5\naddress=127.0.0.2\nport=1080\n\n"
+                    "[exit b]\ntype=http-connect\naddress=127.0.0.3\nport=3128\n\n"
+                    "[exit c]\ntype=socks4a\naddress=127.0.0.3\nport=1080\ncountry=no\n\n"
+                    "[exit d]\ntype=direct\nsource-address=127.0.0.2\n")
+        p = subprocess.run([EXITGATED, "--config", conf, "--list-exits"],
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = [line.split() for line in p.stdout.decode().splitlines()[1:]]
+        # the configured country wins over GeoIP's
+        self.assertEqual([(r[0], r[1], r[2], r[3]) for r in rows],
+                         [("a", "socks5", "127.0.0.2", "SE"),
+                          ("b", "http-connect", "127.0.0.3", "DE"),
+                          ("c", "socks4a", "127.0.0.3", "NO"),
+                          ("d", "direct", "127.0.0.2", "SE")])
+
+    def test_direct_source_address(self):
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[exit two]\ntype=direct\nsource-address=127.0.0.2\ncountry=SE\n")
+        seen = []
+
+        class Peer(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.client_address[0])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.HTTPServer(("127.0.0.1", 0), Peer)
+        t = threading.Thread(target=httpd.handle_request, daemon=True)
+        t.start()
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            rc, out, err = self.curl("--socks5-hostname", d.addresses[0],
+                                     "http://127.0.0.1:%d/" % httpd.server_address[1])
+            self.assertEqual(rc, 0, err)
+            t.join(TIMEOUT)
+            # the target saw the exit's source address
+            self.assertEqual(seen, ["127.0.0.2"])
+        except BaseException:
+            d.kill()
+            raise
+        finally:
+            httpd.server_close()
+        self.assertEqual(d.stop(), 0)
+
     def assert_one_line_failure(self, *args, pattern=None):
         rc, out, err = run_fail(*args)
         self.assertEqual(rc, 1, err)
