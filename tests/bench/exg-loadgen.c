@@ -8,7 +8,9 @@
  *       The first byte a client sends picks the service:
  *         'E' + 63 bytes   echo those 64 bytes, then close (server closes
  *                          first: its TIME_WAIT costs no ephemeral port)
- *         'H' …            echo forever (held connections)
+ *         'H' …            echo until a 'Z' comes, then close (held
+ *                          connections; the server closing first keeps
+ *                          TIME_WAIT off the ports later runs need)
  *         'U' id[8]        sink: verify every byte against the pattern,
  *                          record count and first/last arrival times
  *         'D' ms[4]        source: send the pattern for ms, then close
@@ -297,6 +299,11 @@ s_readable (int ep, SConn *c, uint8_t *buf)
   if (c->mode == 0)
     c->mode = (char) buf[0];
 
+  if (c->mode == 'H' && memchr (buf, 'Z', n) != NULL)
+    {
+      s_close (ep, c);
+      return;
+    }
   if (c->mode == 'E' || c->mode == 'H')
     {
       /* Small messages: the send buffer always has room */
@@ -515,6 +522,7 @@ static struct
   uint64_t          *up_ids;      /* ids of the finished uploads */
   int                n_up_ids;
   uint8_t           *iobuf;
+  char               why[96];     /* why a hold run stopped */
 } run;
 
 static CConn **conns;   /* by fd */
@@ -621,8 +629,7 @@ c_begin_app (CConn *c, bool *failed)
       c->state = C_ECHO;
       break;
     case RUN_HOLD:
-      msg[0] = 'H';
-      memcpy (msg + 1, pat_at (c->fd), 7);
+      memcpy (msg, "H012345", 8);
       c_send (c, msg, 8, failed);
       c->state = C_ECHO;
       break;
@@ -659,7 +666,7 @@ static bool
 c_event (CConn *c, uint32_t events)
 {
   bool failed = false;
-  ssize_t n;
+  ssize_t n = -1;
 
   if (c->state == C_CONNECTING)
     {
@@ -668,7 +675,10 @@ c_event (CConn *c, uint32_t events)
 
       getsockopt (c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0)
-        goto fail;
+        {
+          errno = err;
+          goto fail;
+        }
       c_want (c, EPOLLIN);
       if (run.direct)
         c_begin_app (c, &failed);
@@ -791,7 +801,16 @@ c_event (CConn *c, uint32_t events)
         if (c->have < 5)
           return true;
         if (c->buf[0] != 5 || c->buf[1] != 0)
-          goto fail;
+          {
+            if (run.kind == RUN_HOLD && !run.hold_failed)
+              {
+                snprintf (run.why, sizeof run.why,
+                          "the proxy answered CONNECT with SOCKS5 reply %u",
+                          c->buf[1]);
+                run.hold_failed = true;
+              }
+            goto fail;
+          }
         switch (c->buf[3])
           {
           case 1: need = 10; break;
@@ -815,7 +834,9 @@ c_event (CConn *c, uint32_t events)
         if (c->have < want)
           return true;
         if (c->have > want || c->buf[0] != (uint8_t) mode
-            || memcmp (c->buf + 1, pat_at (c->fd), want - 1) != 0)
+            || memcmp (c->buf + 1,
+                       run.kind == RUN_CONN ? pat_at (c->fd) : (const uint8_t *) "012345",
+                       want - 1) != 0)
           goto fail;
         c->have = 0;
         if (run.kind == RUN_CONN)
@@ -843,10 +864,55 @@ fail:
   if (c->state == C_HELD)
     run.held--;
   run.errors++;
-  if (run.kind == RUN_HOLD)
-    run.hold_failed = true;
+  if (run.kind == RUN_HOLD && !run.hold_failed)
+    {
+      static const char *names[] = { "connect", "greeting", "reply", "echo",
+                                     "eof", "held", "upload", "download" };
+
+      snprintf (run.why, sizeof run.why, "%s failed (%s)", names[c->state],
+                n < 0 ? strerror (errno) : n == 0 ? "closed" : "bad data");
+      run.hold_failed = true;
+    }
   c_free (c);
   return false;
+}
+
+/* Asks the server to close each held connection, and waits (at most
+ * 10 s) for the closes to come through the proxy. */
+static void
+release_held (void)
+{
+  struct epoll_event evs[MAX_EVENTS];
+  uint64_t left = 0, deadline = now_ns () + 10000000000ull;
+
+  for (int fd = 0; fd < conns_len; fd++)
+    if (conns[fd] != NULL)
+      {
+        if (conns[fd]->state == C_HELD
+            && send (fd, "Z", 1, MSG_NOSIGNAL) == 1)
+          left++;
+        else
+          c_free (conns[fd]);
+      }
+
+  while (left > 0 && now_ns () < deadline)
+    {
+      int n = epoll_wait (run.ep, evs, MAX_EVENTS, 100);
+
+      for (int i = 0; i < n; i++)
+        {
+          CConn *c = conns[evs[i].data.fd];
+          ssize_t r;
+
+          if (c == NULL)
+            continue;
+          r = recv (c->fd, run.iobuf, IO_CHUNK, 0);
+          if (r > 0 || (r < 0 && errno == EAGAIN))
+            continue;
+          c_free (c);
+          left--;
+        }
+    }
 }
 
 static int
@@ -1032,8 +1098,12 @@ mode_client (const char *mode, int argc, char **argv)
           if (c_start () == NULL)
             {
               run.errors++;
-              if (run.kind == RUN_HOLD)
-                run.hold_failed = true;
+              if (run.kind == RUN_HOLD && !run.hold_failed)
+                {
+                  snprintf (run.why, sizeof run.why, "socket/connect: %s",
+                            strerror (errno));
+                  run.hold_failed = true;
+                }
               if (run.kind == RUN_UP || run.kind == RUN_DOWN)
                 started++;
               break;
@@ -1085,10 +1155,15 @@ out:
       {
         char line[16];
 
-        printf ("held=%" PRIu64 "\nerrors=%" PRIu64 "\n", run.held, run.errors);
+        if (run.why[0] == 0)
+          strcpy (run.why, run.held >= (uint64_t) max_hold ? "reached --max"
+                                                           : "stalled for 2 s");
+        printf ("held=%" PRIu64 "\nstopped=%s\nerrors=%" PRIu64 "\n",
+                run.held, run.why, run.errors);
         fflush (stdout);
         /* Hold them until told to let go (a line, or EOF) */
         (void) !fgets (line, sizeof line, stdin);
+        release_held ();
       }
       break;
 

@@ -192,8 +192,8 @@ gen() {
   $PIN_GEN "$LOADGEN" "$@" --proxy "$PROXY_ADDR" --target "$TARGET_PORT"
 }
 
-# hold COUNT: opens up to COUNT relayed connections; sets HELD, and
-# HOLD_RSS (proxy tree VmRSS while holding)
+# hold COUNT KEY: opens up to COUNT relayed connections; sets HELD,
+# HOLD_RSS (proxy tree VmRSS while holding) and R[col.KEY_why]
 hold() {
   local line pid
   HELD=0
@@ -208,6 +208,7 @@ hold() {
   while read -r -t 120 line <&6; do
     case $line in
       held=*) HELD=${line#held=} ;;
+      stopped=*) R[$col.$2_why]=${line#stopped=} ;;
       errors=*) break ;;
     esac
   done
@@ -227,7 +228,7 @@ run_column() {
     stop_proxy
     return
   fi
-  echo "# $col: $PROXY_ADDR" >&2
+  echo "# $col on $PROXY_ADDR (t=${SECONDS}s)" >&2
 
   # warm-up: lazy initialisation is not per-connection cost
   gen conn --clients 4 --seconds 0.2 >/dev/null
@@ -242,7 +243,7 @@ run_column() {
   # idle connections: memory per relayed connection held open
   if [ -n "$PROXY_PID" ]; then
     rss0=$(rss_kib "$PROXY_PID")
-    hold "$IDLE_N"
+    hold "$IDLE_N" idle
     R[$col.idle_held]=$HELD
     R[$col.rss_conn_kib]=$(awk -v a="$rss0" -v b="$HOLD_RSS" -v n="$HELD" \
       'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
@@ -260,12 +261,14 @@ run_column() {
       'BEGIN { if (b > 0) printf "%.0f", t * 1e3 / hz / (b / 1e9); else print "n/a" }')
 
   # last, as it may leave the proxy out of descriptors
-  hold "$HOLD_MAX"
+  echo "# $col: holding connections (t=${SECONDS}s)" >&2
+  hold "$HOLD_MAX" held
   R[$col.held]=$HELD
 
   stop_proxy
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 COLUMNS=(exitgate microsocks dante direct)
 for col in "${COLUMNS[@]}"; do
   run_column "$col"
@@ -300,7 +303,8 @@ row() {  # row LABEL E M D X TARGET
 
 echo
 echo "Proxy benchmark, $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(date -u +%Y-%m-%d)"
-echo "Load generator and target on CPU ${GEN_CPU:-any}, proxy on CPU ${PROXY_CPU:-any}; fd limit $(ulimit -n)."
+echo "Load generator and target on CPU ${GEN_CPU:-any}, proxy on CPU ${PROXY_CPU:-any}; fd limit $(ulimit -n);"
+echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)."
 echo
 row "metric" "exitgate" "microsocks" "dante" "direct" "target (exitgate)"
 row "---" "---:" "---:" "---:" "---:" "---"
@@ -332,6 +336,9 @@ for col in "${COLUMNS[@]}"; do
 done
 echo "| errors (conn runs)$errs | |"
 echo
+for col in "${COLUMNS[@]}"; do
+  [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
+done
 echo "Every bulk byte is checked against a pattern; \"NOT VERIFIED\" marks a run that lost or changed data."
 echo "Dante's memory and CPU are summed over its processes; its RSS counts shared pages once per process."
 exit 0
