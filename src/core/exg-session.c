@@ -302,6 +302,23 @@ send_bytes (ExgSession   *self,
   return n == (gssize) len;
 }
 
+/* Bytes left unread at close(2) make the kernel answer with a reset,
+ * which can destroy a reply just sent before the client reads it: take
+ * what has arrived (bounded) before closing. */
+static void
+drain_client (ExgSession *self)
+{
+  guint8 sink[4096];
+
+  for (int i = 0; i < 16; i++)
+    {
+      gssize n = g_socket_receive_with_blocking (self->socket, (char *) sink, sizeof sink,
+                                                 FALSE, NULL, NULL);
+      if (n <= 0)
+        break;
+    }
+}
+
 void
 exg_session_close (ExgSession *self)
 {
@@ -330,6 +347,8 @@ exg_session_close (ExgSession *self)
     {
       if (self->exit_conn != NULL)
         g_io_stream_close (G_IO_STREAM (self->exit_conn), NULL, NULL);
+      if (!self->client_eof)
+        drain_client (self);
       g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
     }
   g_clear_pointer (&self->buf, g_free);
