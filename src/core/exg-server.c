@@ -89,7 +89,8 @@ exg_server_init (ExgServer *self)
   self->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   self->listen_addresses = g_ptr_array_new_with_free_func (g_object_unref);
   self->services = g_ptr_array_new_with_free_func (g_object_unref);
-  self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
+  self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                          g_object_unref);
   self->allow = g_ptr_array_new_with_free_func (g_object_unref);
   exg_selection_init_any (&self->default_selection);
 }
@@ -128,7 +129,8 @@ format_socket_address (GSocketAddress *address)
   isa = G_INET_SOCKET_ADDRESS (address);
   host = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
   if (g_inet_address_get_family (g_inet_socket_address_get_address (isa)) == G_SOCKET_FAMILY_IPV6)
-    return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (isa));
+    return g_strdup_printf ("[%s]:%u", host,
+                            g_inet_socket_address_get_port (isa));
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
@@ -178,7 +180,8 @@ session_closed_cb (ExgSession *session,
   g_hash_table_remove (self->sessions, &id);
 
   if (self->limit_logged &&
-      (self->max_connections == 0 || g_hash_table_size (self->sessions) < self->max_connections))
+      (self->max_connections == 0 ||
+       g_hash_table_size (self->sessions) < self->max_connections))
     self->limit_logged = FALSE;
 }
 
@@ -548,7 +551,8 @@ exg_server_check_credentials_ (ExgServer  *self,
 {
   if (self->password == NULL)
     return TRUE;
-  if (self->username != NULL && !equal_in_constant_time (self->username, username))
+  if (self->username != NULL &&
+      !equal_in_constant_time (self->username, username))
     return FALSE;
   return equal_in_constant_time (self->password, password);
 }
