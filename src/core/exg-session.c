@@ -141,6 +141,10 @@ watch_start (ExgSession   *self,
                          (GSourceFunc) (void (*) (void)) on_client_event,
                          self, NULL);
   g_source_set_static_name (self->watch, "[exitgate] session");
+  /* GLib 2.74 takes a non-recursive source's descriptors out of the poll
+   * set around each dispatch and puts them back, waking the context twice;
+   * nothing here runs a nested main loop, so recursion cannot happen */
+  g_source_set_can_recurse (self->watch, TRUE);
   g_source_attach (self->watch, NULL);
 }
 

@@ -134,6 +134,9 @@ connect_literal (ExgBackendDirect *self,
   g_clear_error (&error);
 
   source = g_socket_create_source (socket, G_IO_OUT, cancellable);
+  /* no nested loop runs from its callback; spares GLib's unblock/reblock
+   * of the descriptor (two main-context wakeups) around the dispatch */
+  g_source_set_can_recurse (source, TRUE);
   g_task_attach_source (task, source,
                         (GSourceFunc) (void (*) (void)) literal_writable_cb);
 }
