@@ -45,12 +45,22 @@ fi
 
 TMP=$(mktemp -d /tmp/exg-bench.XXXXXX)
 PIDS=()
+# stop PID: TERM to it and to the processes it started, then, after at
+# most 5 s, KILL; only processes this script started
+stop() {
+  local pid=$1 kids i
+  kids=$(descendants "$pid")
+  kill "$pid" $kids 2>/dev/null
+  for i in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" $kids 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
 cleanup() {
   for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null
-  done
-  for p in "${PIDS[@]}"; do
-    wait "$p" 2>/dev/null
+    kill -0 "$p" 2>/dev/null && stop "$p"
   done
   rm -rf "$TMP"
 }
@@ -182,8 +192,7 @@ EOF
 
 stop_proxy() {
   [ -n "$PROXY_PID" ] || return 0
-  kill "$PROXY_PID" 2>/dev/null
-  wait "$PROXY_PID" 2>/dev/null
+  stop "$PROXY_PID"
   exec 4<&- 2>/dev/null
   rm -f "$TMP/eg.out"
 }
