@@ -535,6 +535,8 @@ watch_client_while_busy (ExgSession *self)
 {
   GIOCondition events = G_IO_HUP | G_IO_ERR;
 
+  if (self->watch == NULL)
+    return;   /* closed already, by a signal handler */
   if (self->busy_since == 0)
     {
       self->busy_since = g_get_monotonic_time ();
@@ -545,8 +547,8 @@ watch_client_while_busy (ExgSession *self)
     }
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
-  /* the handshake deadline stays set: when it fires now, it is ignored
-   * (and cleared) rather than paid for with a wakeup on every request */
+  /* the handshake deadline stays set: when it fires now, it becomes the
+   * exit's deadline, rather than a wakeup paid on every request */
   watch_modify (self, events);
 }
 
