@@ -58,7 +58,7 @@ def skip(why):
     sys.exit(SKIP)
 
 
-def poll(predicate, timeout=10.0, interval=0.05):
+def poll(predicate, timeout=5.0, interval=0.05):
     """Calls predicate until it returns something true, for at most timeout
     seconds; returns its last value.  For state with no event to wait on."""
     deadline = time.monotonic() + timeout
