@@ -218,7 +218,7 @@ class TestSetup:
         subprocess.run([maker, self.mmdb] + ["%s=%s" % (a, c) for _, a, c in routers],
                        check=True, timeout=30)
         with open(self.config, "w") as f:
-            f.write("[server]\nlisten=127.0.0.1:0\ngeoip=%s\n\n" % self.mmdb)
+            f.write("[server]\ngeoip=%s\n\n" % self.mmdb)
             for i, (name, addr, country) in enumerate(routers):
                 f.write("[exit %s]\ntype=direct\nsource-address=%s\n" % (name, addr))
                 # The last one by its key, the others by GeoIP.
