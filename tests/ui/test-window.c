@@ -660,6 +660,125 @@ test_port_in_use (void)
   g_assert_cmpuint (bound_port (), ==, old_port);
 }
 
+static gboolean
+store_empty (gpointer data)
+{
+  ExgConnectionsView *view = data;
+
+  exg_connections_view_refresh (view);
+  return gtk_tree_model_iter_n_children (GTK_TREE_MODEL (exg_connections_view_get_store (view)), NULL) == 0;
+}
+
+/* 10,000 connections with traffic on every one: one tick must stay well
+ * under its one-second period (the view sets only changed cells) */
+static void
+test_ten_thousand_connections (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window), "connections_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  ExgActivity *activity = exg_application_get_activity (app);
+  g_autoptr(GPtrArray) infos = g_ptr_array_new ();
+  gint64 start, add_us, tick_us, idle_tick_us;
+  const guint n = 10000;
+
+  exg_connections_view_set_linger (view, 0);
+  /* earlier tests' connections (the switch test's probes) go first */
+  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window), "stack")), "connections");
+
+  start = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *client = g_strdup_printf ("127.0.0.1:%u", 10000 + i);
+      ExgConnInfo *info = exg_activity_add_connection (activity, client);
+
+      info->target = g_strdup_printf ("host%u.example:443", i);
+      info->state = EXG_CONN_STATE_OPEN;
+      exg_activity_connection_changed (activity, info);
+      g_ptr_array_add (infos, info);
+    }
+  flush ();
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  add_us = g_get_monotonic_time () - start;
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, n);
+
+  for (guint i = 0; i < n; i++)
+    exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), 1000 + i, 2000 + i);
+  start = g_get_monotonic_time ();
+  exg_connections_view_refresh (view);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  tick_us = g_get_monotonic_time () - start;
+
+  /* nothing changed: nearly free */
+  start = g_get_monotonic_time ();
+  exg_connections_view_refresh (view);
+  idle_tick_us = g_get_monotonic_time () - start;
+
+  g_test_message ("10000 connections: added and drawn in %" G_GINT64_FORMAT " ms, "
+                  "tick with traffic on all %" G_GINT64_FORMAT " ms, idle tick %" G_GINT64_FORMAT " ms",
+                  add_us / 1000, tick_us / 1000, idle_tick_us / 1000);
+  g_assert_cmpint (tick_us, <, 500 * 1000);
+  g_assert_cmpint (idle_tick_us, <, tick_us);
+
+  /* sorted by a column that changes on every tick, and filtered */
+  {
+    GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+    GtkTreeViewColumn *rate = gtk_tree_view_get_column (tree, 6);
+    GtkTreeModel *shown;
+    GtkTreeIter first;
+    double top_rate = 0;
+    int sort_column;
+    GtkSortType order;
+
+    g_assert_cmpstr (gtk_tree_view_column_get_title (rate), ==, "Rate");
+    gtk_tree_view_column_clicked (rate);
+    gtk_tree_view_column_clicked (rate);       /* descending */
+    g_assert_true (gtk_tree_sortable_get_sort_column_id (GTK_TREE_SORTABLE (model), &sort_column, &order));
+    g_assert_cmpint (sort_column, ==, EXG_CONN_COL_RATE);
+    g_assert_cmpint (order, ==, GTK_SORT_DESCENDING);
+
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view), "example");
+    flush ();
+    for (guint i = 0; i < n; i++)
+      exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), i, i);
+    start = g_get_monotonic_time ();
+    exg_connections_view_refresh (view);
+    gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+    tick_us = g_get_monotonic_time () - start;
+    g_test_message ("sorted by rate and filtered: tick %" G_GINT64_FORMAT " ms", tick_us / 1000);
+    g_assert_cmpint (tick_us, <, 500 * 1000);
+
+    /* the view shows the filter, in the store's (rate) order */
+    shown = gtk_tree_view_get_model (tree);
+    g_assert_true (shown != model);
+    g_assert_cmpint (gtk_tree_model_iter_n_children (shown, NULL), ==, n);
+    g_assert_true (gtk_tree_model_get_iter_first (shown, &first));
+    gtk_tree_model_get (shown, &first, EXG_CONN_COL_RATE, &top_rate, -1);
+    g_assert_cmpfloat (top_rate, >, 0);
+    {
+      g_autofree char *client = NULL;
+
+      /* the last connection moved the most bytes this tick */
+      gtk_tree_model_get (shown, &first, EXG_CONN_COL_CLIENT, &client, -1);
+      g_assert_cmpstr (client, ==, "127.0.0.1:19999");
+    }
+
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view), "host42.example");
+    flush ();
+    g_assert_cmpint (gtk_tree_model_iter_n_children (shown, NULL), ==, 1);
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view), "");
+    flush ();
+    g_assert_true (gtk_tree_view_get_model (tree) == model);
+  }
+
+  for (guint i = 0; i < n; i++)
+    exg_activity_remove_connection (activity, g_ptr_array_index (infos, i));
+  flush ();
+  exg_connections_view_refresh (view);
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
+  exg_connections_view_set_linger (view, 3000);
+}
+
 static char *
 write_exits (const char *mmdb)
 {
@@ -737,6 +856,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
+  g_test_add_func ("/window/ten-thousand-connections", test_ten_thousand_connections);
   ret = g_test_run ();
 
   gtk_widget_destroy (GTK_WIDGET (window));
