@@ -669,6 +669,33 @@ store_empty (gpointer data)
   return gtk_tree_model_iter_n_children (GTK_TREE_MODEL (exg_connections_view_get_store (view)), NULL) == 0;
 }
 
+static void
+count_cb (GtkTreeModel *model,
+          GtkTreePath  *path,
+          GtkTreeIter  *iter,
+          guint        *count)
+{
+  (*count)++;
+}
+
+static gboolean
+view_filtered (gpointer data)
+{
+  return GTK_IS_TREE_MODEL_FILTER (gtk_tree_view_get_model (data));
+}
+
+static gboolean
+view_unfiltered (gpointer data)
+{
+  return GTK_IS_LIST_STORE (gtk_tree_view_get_model (data));
+}
+
+static gboolean
+one_row_shown (gpointer data)
+{
+  return gtk_tree_model_iter_n_children (gtk_tree_view_get_model (data), NULL) == 1;
+}
+
 /* 10,000 connections with traffic on every one: one tick must stay well
  * under its one-second period (the view sets only changed cells) */
 static void
@@ -680,6 +707,8 @@ test_ten_thousand_connections (void)
   g_autoptr(GPtrArray) infos = g_ptr_array_new ();
   gint64 start, add_us, tick_us, idle_tick_us;
   const guint n = 10000;
+  guint row_changes = 0;
+  gulong changed_id;
 
   exg_connections_view_set_linger (view, 0);
   /* earlier tests' connections (the switch test's probes) go first */
@@ -704,10 +733,14 @@ test_ten_thousand_connections (void)
 
   for (guint i = 0; i < n; i++)
     exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), 1000 + i, 2000 + i);
+  changed_id = g_signal_connect (model, "row-changed", G_CALLBACK (count_cb), &row_changes);
   start = g_get_monotonic_time ();
   exg_connections_view_refresh (view);
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
   tick_us = g_get_monotonic_time () - start;
+  g_signal_handler_disconnect (model, changed_id);
+  /* one store update per row, all changed cells at once */
+  g_assert_cmpuint (row_changes, ==, n);
 
   /* nothing changed: nearly free */
   start = g_get_monotonic_time ();
@@ -718,7 +751,6 @@ test_ten_thousand_connections (void)
                   "tick with traffic on all %" G_GINT64_FORMAT " ms, idle tick %" G_GINT64_FORMAT " ms",
                   add_us / 1000, tick_us / 1000, idle_tick_us / 1000);
   g_assert_cmpint (tick_us, <, 500 * 1000);
-  g_assert_cmpint (idle_tick_us, <, tick_us);
 
   /* sorted by a column that changes on every tick, and filtered */
   {
@@ -737,8 +769,9 @@ test_ten_thousand_connections (void)
     g_assert_cmpint (sort_column, ==, EXG_CONN_COL_RATE);
     g_assert_cmpint (order, ==, GTK_SORT_DESCENDING);
 
+    /* GtkSearchEntry reports a change after a short pause */
     gtk_entry_set_text (exg_connections_view_get_search_entry (view), "example");
-    flush ();
+    g_assert_true (wait_until (view_filtered, tree, WAIT_MS));
     for (guint i = 0; i < n; i++)
       exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), i, i);
     start = g_get_monotonic_time ();
@@ -764,11 +797,9 @@ test_ten_thousand_connections (void)
     }
 
     gtk_entry_set_text (exg_connections_view_get_search_entry (view), "host42.example");
-    flush ();
-    g_assert_cmpint (gtk_tree_model_iter_n_children (shown, NULL), ==, 1);
+    g_assert_true (wait_until (one_row_shown, tree, WAIT_MS));
     gtk_entry_set_text (exg_connections_view_get_search_entry (view), "");
-    flush ();
-    g_assert_true (gtk_tree_view_get_model (tree) == model);
+    g_assert_true (wait_until (view_unfiltered, tree, WAIT_MS));
   }
 
   for (guint i = 0; i < n; i++)
