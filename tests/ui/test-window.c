@@ -17,6 +17,7 @@
 #include "exg-exit-dialog.h"
 #include "exg-lookups-view.h"
 #include "exg-preferences.h"
+#include "exg-traffic-graph.h"
 #include "exg-window.h"
 
 #include <glib/gstdio.h>
@@ -495,6 +496,22 @@ test_connection_appears (void)
   g_assert_cmpstr (state, ==, "Open");
   g_assert_cmpuint (up, ==, 4);
   g_assert_cmpuint (down, ==, 4);
+
+  /* the traffic graph's next sample sees those bytes */
+  {
+    ExgTrafficGraph *graph = find_widget (GTK_WIDGET (window), "traffic_graph");
+    guint64 total_up = 0, total_down = 0;
+    double rate_up = 0, rate_down = 0;
+
+    exg_activity_get_totals (exg_application_get_activity (app), &total_up, &total_down);
+    g_assert_cmpuint (total_up, >=, 4);
+    g_assert_cmpuint (total_down, >=, 4);
+    /* the graph's own timer may have taken that sample already */
+    exg_traffic_graph_sample (graph);
+    exg_traffic_graph_get_peaks (graph, &rate_up, &rate_down);
+    g_assert_cmpfloat (rate_up, >, 0);
+    g_assert_cmpfloat (rate_down, >, 0);
+  }
 
   /* closed by the client: greyed, then gone */
   g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
