@@ -103,7 +103,7 @@ char *
 exg_application_dup_listen_address (ExgApplication *self)
 {
   g_autofree char *host = NULL;
-  guint port;
+  guint16 port;
 
   g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
 
@@ -111,7 +111,7 @@ exg_application_dup_listen_address (ExgApplication *self)
     return g_strdup (self->opt_listen);
 
   host = g_settings_get_string (self->settings, "listen-address");
-  port = g_settings_get_uint (self->settings, "listen-port");
+  g_settings_get (self->settings, "listen-port", "q", &port);
   if (strchr (host, ':') != NULL)
     return g_strdup_printf ("[%s]:%u", host, port);
   return g_strdup_printf ("%s:%u", host, port);
@@ -186,7 +186,7 @@ start_listening (ExgApplication *self)
 
   if (!exg_server_listen_string (self->server, address, &bound, &error))
     {
-      g_message ("Cannot listen on %s: %s", address, error->message);
+      g_message ("%s", error->message);
       self->listen_error = g_steal_pointer (&error);
       set_proxy_state (self, FALSE);
       return FALSE;

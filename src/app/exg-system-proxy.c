@@ -131,6 +131,21 @@ exg_system_proxy_enable (ExgSystemProxy *self,
   return TRUE;
 }
 
+/* "mode" is an enum: setting a value outside it is a programmer error
+ * (a critical), and the saved text is only data */
+static gboolean
+mode_is_valid (ExgSystemProxy *self,
+               const char     *mode)
+{
+  g_autoptr(GSettingsSchema) schema = NULL;
+  g_autoptr(GSettingsSchemaKey) key = NULL;
+  g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_string (mode));
+
+  g_object_get (self->proxy, "settings-schema", &schema, NULL);
+  key = g_settings_schema_get_key (schema, "mode");
+  return g_settings_schema_key_range_check (key, value);
+}
+
 void
 exg_system_proxy_restore (ExgSystemProxy *self)
 {
@@ -156,6 +171,9 @@ exg_system_proxy_restore (ExgSystemProxy *self)
       g_variant_lookup (value, "socks-host", "&s", &host);
       g_variant_lookup (value, "socks-port", "i", &port);
     }
+
+  if (!mode_is_valid (self, mode))
+    mode = "none";
 
   g_settings_delay (self->proxy);
   g_settings_delay (self->socks);

@@ -749,6 +749,8 @@ exg_window_init (ExgWindow *self)
   GtkCellRenderer *count_cell;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* the title is in a custom header-bar child, which ATK does not see */
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self)), _("Exitgate"));
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_actions,
                                    G_N_ELEMENTS (win_actions), self);
