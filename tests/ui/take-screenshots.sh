@@ -8,7 +8,8 @@
 # downloads from a local HTTP server stay open through the proxy, and
 # tor-resolve makes some name lookups, so every page has something to show.
 #
-# Writes OUT_DIR (default data/screenshots)/{main-window,connections,lookups,routers}.png.
+# Writes OUT_DIR (default data/screenshots)/{main-window,connections,lookups,routers}.png;
+# EXG_PAGES="Traffic:traffic.png;…" picks other pages.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -54,7 +55,7 @@ trap cleanup EXIT
 
 free_port ()
 {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  "$py" -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 wait_port ()   # HOST PORT: until something accepts there, ≤ 10 s
@@ -128,11 +129,23 @@ EOF
 
 # A local web server with a large file, to keep downloads open.
 www=$tmp/www; mkdir -p "$www"
-head -c 64M /dev/zero >"$www/big.iso"
+truncate -s 4G "$www/big.iso"  # sparse: no disk space used
 echo "hello" >"$www/index.html"
 web=$(free_port)
 "$py" -m http.server --bind 127.0.0.1 --directory "$www" "$web" >"$tmp/web.log" 2>&1 & pids+=($!)
 wait_port 127.0.0.1 "$web"
+# And a sink that takes whatever is sent, for an upload.
+sink=$(free_port)
+"$py" - "$sink" >"$tmp/sink.log" 2>&1 <<'PY' & pids+=($!)
+import socket, sys, threading
+srv = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+def drain(c):
+    while c.recv(65536):
+        pass
+while True:
+    threading.Thread(target=drain, args=(srv.accept()[0],), daemon=True).start()
+PY
+wait_port 127.0.0.1 "$sink"
 
 # The app, with its window.
 proxy=$(free_port)
@@ -151,17 +164,27 @@ if [ -z "$wid" ]; then        # never call import -window "": it waits for a cli
   cat "$tmp/app.log" >&2
   exit 1
 fi
+# Wide enough for every column (no window manager: we set the size).
+xdotool windowsize "$wid" "${EXG_SHOT_WIDTH:-1180}" "${EXG_SHOT_HEIGHT:-740}"
 
-# Traffic: slow downloads through different exits, left open.
+# Traffic: downloads at a few MB/s through different exits, left open (the
+# kernel's socket buffers take the first ~10 MB at once, so a slower rate
+# would show as a burst and then nothing).
 socks=127.0.0.1:$proxy
+rates=(3M 2M 1500k 2500k)
+i=0
 for cc in SE DE JP NL; do
   action exit-country "'$cc'"
-  curl -s -o /dev/null --limit-rate "$((100 + RANDOM % 400))k" \
+  curl -s -o /dev/null --limit-rate "${rates[$i]}" \
     --socks5-hostname "$socks" "http://localhost:$web/big.iso" & pids+=($!)
   curl -s -o /dev/null --socks5-hostname "$socks" "http://localhost:$web/index.html" || true
+  i=$((i + 1))
 done
 action exit-country "'BR'"
-curl -s -o /dev/null --limit-rate 80k --socks4a "$socks" "http://127.0.0.1:$web/big.iso" & pids+=($!)
+curl -s -o /dev/null --limit-rate 1M --socks4a "$socks" "http://127.0.0.1:$web/big.iso" & pids+=($!)
+action exit-country "'NL'"
+curl -s --limit-rate 500k --socks5-hostname "$socks" -T "$www/big.iso" "telnet://localhost:$sink" \
+  </dev/null >/dev/null & pids+=($!)
 # Name lookups, forward and reverse, through the same exits.
 for cc in SE JP DE; do
   action exit-country "'$cc'"
@@ -171,10 +194,11 @@ done
 tor-resolve no-such-host.invalid "$socks" >/dev/null 2>&1 || true
 action exit-country "'SE'"
 
-# Pages: switched through AT-SPI by their names, then photographed.
-page ()
+# AT-SPI: "page NAME" switches to the page NAME of the window's stack;
+# "where NAME" prints "X Y W H" of the control NAME.
+atspi ()
 {
-  "$py" - "$app_pid" "$1" <<'PY'
+  "$py" - "$app_pid" "$@" <<'PY'
 import sys, time
 from dogtail.config import config
 config.checkForA11y = False
@@ -182,7 +206,8 @@ config.logDebugToFile = config.logDebugToStdOut = False
 config.defaultDelay = config.actionDelay = 0.05
 config.searchBackoffDuration = 0.1
 from dogtail import tree
-pid, name = int(sys.argv[1]), sys.argv[2]
+sys.excepthook = sys.__excepthook__   # dogtail hides tracebacks otherwise
+pid, verb, name = int(sys.argv[1]), sys.argv[2], (sys.argv[3:] or [""])[0]
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
     apps = [a for a in tree.root.applications() if a.get_process_id() == pid]
@@ -191,32 +216,66 @@ while time.monotonic() < deadline:
     time.sleep(0.1)
 else:
     sys.exit("the app is not in the accessibility tree")
-node = apps[0].findChild(lambda n: n.name == name and n.roleName in
-                         ("page tab", "radio button", "toggle button", "push button"),
-                         requireResult=False)
-if node is None:
-    sys.exit("no page named %s" % name)
-if node.roleName == "page tab":
-    node.parent.querySelection().selectChild(node.indexInParent)
-else:
-    node.doActionNamed("click")
+if verb == "page":
+    node = apps[0].findChild(lambda n: n.name == name and n.roleName in
+                             ("page tab", "radio button", "toggle button"),
+                             requireResult=False)
+    if node is None:
+        sys.exit("no page named %s" % name)
+    if node.roleName == "page tab":
+        node.parent.querySelection().selectChild(node.indexInParent)
+    else:
+        node.doActionNamed("click")
+elif verb == "where":
+    node = apps[0].findChild(lambda n: n.name == name and n.roleName != "label",
+                             requireResult=False)
+    if node is None:
+        sys.exit("no control named %s" % name)
+    print(*node.position, *node.size)
+elif verb == "showing-menu":
+    # Exits 0 once a popup menu of the app is on screen (≤ 10 s).
+    while time.monotonic() < deadline + 10:
+        if apps[0].findChild(lambda n: n.roleName == "menu" and n.showing,
+                             requireResult=False, retry=False):
+            sys.exit(0)
+        time.sleep(0.1)
+    sys.exit("no menu showed")
 PY
 }
 
-shoot ()       # FILE: the app window, once it has repainted
+# Screenshots need pixels, and there is no event for "painted": give the
+# window's 1 s tick and a repaint time after each change.
+settle () { sleep 1.2; }
+
+shoot ()       # FILE: the app window
 {
-  sleep 1.2                   # two 1 s table ticks and a repaint: pixels, not state
+  settle
   import -window "$wid" "$out/$1"
   echo "wrote $out/$1"
 }
 
-sleep 1                       # the window's first tick fills the tables
-IFS=';' read -r -a specs <<<"${EXG_PAGES:-Exit:main-window.png;Connections:connections.png;Name lookups:lookups.png;Routers:routers.png}"
+# Let the traffic graph gather some history: this is the picture, not a wait
+# for some state.
+sleep "${EXG_SHOT_WARMUP:-20}"
+IFS=';' read -r -a specs <<<"${EXG_PAGES:-Connections:connections.png;Name Lookups:lookups.png;Routers:routers.png}"
 for spec in "${specs[@]}"; do
   name=${spec%%:*}; file=${spec#*:}
-  page "$name" || { echo "take-screenshots: cannot switch to “$name”" >&2; exit 1; }
+  atspi page "$name" || { echo "take-screenshots: cannot switch to “$name”" >&2; exit 1; }
   shoot "$file"
 done
+
+# The main picture: the exit country list open over the live connections.
+# The list is a popup window of its own, so this one is cut from the screen
+# (no window manager: the window sits at 0,0).
+atspi page Connections
+read -r cx cy cw ch < <(atspi where "Exit country")
+xdotool mousemove "$((cx + cw - 12))" "$((cy + ch / 2))" click 1
+atspi showing-menu
+settle
+eval "$(xdotool getwindowgeometry --shell "$wid")"      # WIDTH, HEIGHT
+import -window root -crop "${WIDTH}x${HEIGHT}+0+0" +repage "$out/main-window.png"
+echo "wrote $out/main-window.png"
+xdotool key Escape
 
 action quit
 wait "$app_pid" || true

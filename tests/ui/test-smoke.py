@@ -63,11 +63,20 @@ def main():
         r.require("the combo is named “Exit country”", combo is not None)
         switch = frame.findChild(lambda n: n.name == "Proxy enabled", requireResult=False)
         r.check("the proxy switch is named “Proxy enabled”", switch is not None)
-        for name in ("Connections", "Name lookups"):
-            table = frame.findChild(lambda n, name=name: n.name == name
-                                    and n.roleName in ("table", "tree table"),
-                                    requireResult=False, showingOnly=False)
-            r.check("a table is named “%s”" % name, table is not None)
+        def table(name):
+            return frame.findChild(lambda n: n.name == name
+                                   and n.roleName in ("table", "tree table"),
+                                   requireResult=False)
+        r.check("a table is named “Connections”", table("Connections") is not None)
+        # Only the shown page of the stack is in the tree: switch to it.
+        tab = frame.findChild(lambda n: n.name == "Name Lookups"
+                              and n.roleName in ("radio button", "page tab"),
+                              requireResult=False)
+        r.check("the page switcher has “Name Lookups”", tab is not None)
+        if tab is not None:
+            tab.doActionNamed("click")
+            r.check("a table is named “Name lookups”",
+                    poll(lambda: table("Name lookups")) is not None)
 
         # The combo's items sit in its (unshown) menu; countries arrive as
         # their routers come up.
