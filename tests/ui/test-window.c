@@ -963,6 +963,61 @@ test_preferences_exits (void)
   flush ();
 }
 
+/* app.system-proxy points GNOME's proxy settings at the listener and
+ * puts the previous ones back */
+static void
+test_system_proxy_action (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = g_settings_schema_source_lookup (source, "org.gnome.system.proxy", TRUE);
+  g_autoptr(GSettings) proxy = NULL;
+  g_autoptr(GSettings) socks = NULL;
+  g_autofree char *mode = NULL;
+  g_autofree char *host = NULL;
+
+  if (schema == NULL)
+    {
+      g_test_skip ("org.gnome.system.proxy is not installed");
+      return;
+    }
+  proxy = g_settings_new ("org.gnome.system.proxy");
+  socks = g_settings_new ("org.gnome.system.proxy.socks");
+  g_settings_set_string (proxy, "mode", "none");
+  g_settings_set_string (socks, "host", "");
+  g_settings_set_int (socks, "port", 0);
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy", g_variant_new_boolean (TRUE));
+  flush ();
+  g_assert_true (action_bool_state ("system-proxy"));
+  mode = g_settings_get_string (proxy, "mode");
+  host = g_settings_get_string (socks, "host");
+  g_assert_cmpstr (mode, ==, "manual");
+  g_assert_cmpstr (host, ==, "127.0.0.1");
+  g_assert_cmpint (g_settings_get_int (socks, "port"), ==, bound_port ());
+
+  /* the proxy off: the desktop no longer points at a closed port */
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (FALSE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  g_assert_cmpstr (mode, ==, "none");
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (TRUE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  g_assert_cmpstr (mode, ==, "manual");
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy", g_variant_new_boolean (FALSE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  g_clear_pointer (&host, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  host = g_settings_get_string (socks, "host");
+  g_assert_cmpstr (mode, ==, "none");
+  g_assert_cmpstr (host, ==, "");
+  g_assert_cmpint (g_settings_get_int (socks, "port"), ==, 0);
+}
+
 static char *
 write_exits (const char *mmdb)
 {
@@ -1046,6 +1101,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/port-in-use", test_port_in_use);
   g_test_add_func ("/window/ten-thousand-connections", test_ten_thousand_connections);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
+  g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
   ret = g_test_run ();
 
