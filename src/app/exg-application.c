@@ -371,13 +371,23 @@ settings_changed_cb (GSettings      *settings,
     }
 }
 
+/* The main window (not a dialog that happens to be focused), or NULL */
+static GtkWindow *
+find_main_window (ExgApplication *self)
+{
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
+    if (EXG_IS_WINDOW (l->data))
+      return l->data;
+  return NULL;
+}
+
 static void
 show_window_activated (GSimpleAction *action,
                        GVariant      *parameter,
                        gpointer       user_data)
 {
   ExgApplication *self = user_data;
-  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+  GtkWindow *window = find_main_window (self);
 
   if (window == NULL)
     window = GTK_WINDOW (exg_window_new (self));
@@ -411,9 +421,15 @@ preferences_activated (GSimpleAction *action,
                        gpointer       user_data)
 {
   ExgApplication *self = user_data;
-  GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
-  GtkWidget *prefs = exg_preferences_new (self, parent);
+  GtkWindow *parent = find_main_window (self);
+  GtkWidget *prefs = NULL;
 
+  /* one preferences dialog at a time */
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
+    if (EXG_IS_PREFERENCES (l->data))
+      prefs = l->data;
+  if (prefs == NULL)
+    prefs = exg_preferences_new (self, parent && gtk_widget_get_visible (GTK_WIDGET (parent)) ? parent : NULL);
   gtk_window_present (GTK_WINDOW (prefs));
 }
 
@@ -423,7 +439,7 @@ about_activated (GSimpleAction *action,
                  gpointer       user_data)
 {
   ExgApplication *self = user_data;
-  GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
+  GtkWindow *parent = find_main_window (self);
   static const char *authors[] = { "The Exitgate authors", NULL };
 
   gtk_show_about_dialog (parent,
@@ -521,7 +537,7 @@ static void
 exg_application_activate (GApplication *application)
 {
   ExgApplication *self = EXG_APPLICATION (application);
-  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+  GtkWindow *window = find_main_window (self);
   gboolean first = !self->activated;
 
   self->activated = TRUE;
