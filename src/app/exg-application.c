@@ -165,9 +165,11 @@ static void
 set_proxy_state (ExgApplication *self,
                  gboolean        enabled)
 {
-  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self), "proxy-enabled");
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self),
+                                                "proxy-enabled");
 
-  g_simple_action_set_state (G_SIMPLE_ACTION (action), g_variant_new_boolean (enabled));
+  g_simple_action_set_state (G_SIMPLE_ACTION (action),
+                             g_variant_new_boolean (enabled));
   trace (self, "proxy-enabled %s %s", enabled ? "true" : "false",
          self->bound_address ? self->bound_address : "-");
   update_system_proxy (self);
@@ -225,7 +227,8 @@ proxy_enabled_change_state (GSimpleAction *action,
 static void
 update_selection (ExgApplication *self)
 {
-  g_autofree char *country = g_settings_get_string (self->settings, "exit-country");
+  g_autofree char *country = g_settings_get_string (self->settings,
+                                                    "exit-country");
   g_autofree char *range = g_settings_get_string (self->settings, "ip-range");
   ExgSelection sel;
 
@@ -277,7 +280,8 @@ exg_application_reload_exits (ExgApplication *self)
     {
       exg_router_registry_remove_all (self->registry);
       for (guint i = 0; i < routers->len; i++)
-        exg_router_registry_add (self->registry, g_ptr_array_index (routers, i));
+        exg_router_registry_add (self->registry,
+                                 g_ptr_array_index (routers, i));
     }
 
   g_signal_emit (self, signals[STATUS_CHANGED], 0);
@@ -322,7 +326,8 @@ load_geoip (ExgApplication *self)
       self->geoip = exg_geoip_new_from_file (path, &error);
       if (self->geoip == NULL)
         {
-          g_message ("GeoIP database %s: %s; countries of exits are unknown", path, error->message);
+          g_message ("GeoIP database %s: %s; countries of exits are unknown",
+                     path, error->message);
           self->geoip = exg_geoip_new ();
         }
       return;
@@ -331,7 +336,8 @@ load_geoip (ExgApplication *self)
   /* searching (and maybe converting tor's geoip) takes a while: start
    * with unknown countries, fill them in when it is done */
   self->geoip = exg_geoip_new ();
-  exg_geoip_load_async (NULL, NULL, NULL, self->cancellable, geoip_loaded_cb, g_object_ref (self));
+  exg_geoip_load_async (NULL, NULL, NULL, self->cancellable, geoip_loaded_cb,
+                        g_object_ref (self));
 }
 
 static void
@@ -342,7 +348,8 @@ settings_changed_cb (GSettings      *settings,
   if (g_str_equal (key, "exit-country") || g_str_equal (key, "ip-range")
       || g_str_equal (key, "min-bandwidth"))
     update_selection (self);
-  else if (g_str_equal (key, "listen-address") || g_str_equal (key, "listen-port"))
+  else if (g_str_equal (key, "listen-address")
+           || g_str_equal (key, "listen-port"))
     {
       /* follow the preferences now; also retry after a failure (port in
        * use: the info bar sent the user there to pick another) */
@@ -351,14 +358,18 @@ settings_changed_cb (GSettings      *settings,
         start_listening (self);
     }
   else if (g_str_equal (key, "handshake-timeout"))
-    exg_server_set_handshake_timeout (self->server, g_settings_get_uint (settings, key));
+    exg_server_set_handshake_timeout (self->server,
+                                      g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "max-connections"))
-    exg_server_set_max_connections (self->server, g_settings_get_uint (settings, key));
+    exg_server_set_max_connections (self->server,
+                                    g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "history-size"))
-    exg_activity_set_history_size (self->activity, g_settings_get_uint (settings, key));
+    exg_activity_set_history_size (self->activity,
+                                   g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "system-proxy"))
     {
-      trace (self, "system-proxy %s", g_settings_get_boolean (settings, key) ? "true" : "false");
+      trace (self, "system-proxy %s",
+             g_settings_get_boolean (settings, key) ? "true" : "false");
       update_system_proxy (self);
     }
   else if (g_str_equal (key, "config-path") && self->opt_config == NULL)
@@ -429,7 +440,8 @@ preferences_activated (GSimpleAction *action,
     if (EXG_IS_PREFERENCES (l->data))
       prefs = l->data;
   if (prefs == NULL)
-    prefs = exg_preferences_new (self, parent && gtk_widget_get_visible (GTK_WIDGET (parent)) ? parent : NULL);
+    prefs = exg_preferences_new (self,
+                                 parent && gtk_widget_get_visible (GTK_WIDGET (parent)) ? parent : NULL);
   gtk_window_present (GTK_WINDOW (prefs));
 }
 
@@ -488,16 +500,22 @@ exg_application_startup (GApplication *application)
   self->trace = g_strcmp0 (g_getenv ("EXITGATE_TRACE"), "1") == 0;
   self->settings = g_settings_new (APPLICATION_ID);
   self->cancellable = g_cancellable_new ();
-  self->activity = exg_activity_new (g_settings_get_uint (self->settings, "history-size"));
+  self->activity = exg_activity_new (g_settings_get_uint (self->settings,
+                                                          "history-size"));
   self->registry = exg_router_registry_new ();
   self->server = exg_server_new (self->registry, self->activity);
-  exg_server_set_handshake_timeout (self->server, g_settings_get_uint (self->settings, "handshake-timeout"));
-  exg_server_set_max_connections (self->server, g_settings_get_uint (self->settings, "max-connections"));
+  exg_server_set_handshake_timeout (self->server,
+                                    g_settings_get_uint (self->settings,
+                                                         "handshake-timeout"));
+  exg_server_set_max_connections (self->server,
+                                  g_settings_get_uint (self->settings,
+                                                       "max-connections"));
 
   load_geoip (self);
 
   config_path = self->opt_config ? g_strdup (self->opt_config)
-                                 : g_settings_get_string (self->settings, "config-path");
+                                 : g_settings_get_string (self->settings,
+                                                          "config-path");
   self->config_path = config_path[0] != '\0' ? g_steal_pointer (&config_path)
                                              : exg_config_default_path ();
   exg_application_reload_exits (self);
@@ -508,21 +526,27 @@ exg_application_startup (GApplication *application)
   /* the GSettings key is the state: window, tray and D-Bus see one value */
   country_action = g_settings_create_action (self->settings, "exit-country");
   g_action_map_add_action (G_ACTION_MAP (self), country_action);
-  system_proxy_action = g_settings_create_action (self->settings, "system-proxy");
+  system_proxy_action = g_settings_create_action (self->settings,
+                                                  "system-proxy");
   g_action_map_add_action (G_ACTION_MAP (self), system_proxy_action);
 
-  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
-  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.preferences", prefs_accels);
-  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.search", search_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit",
+                                         quit_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self),
+                                         "app.preferences", prefs_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.search",
+                                         search_accels);
 
   css = gtk_css_provider_new ();
   gtk_css_provider_load_from_resource (css, "/org/exitgate/Exitgate/style.css");
-  gtk_style_context_add_provider_for_screen (gdk_screen_get_default (), GTK_STYLE_PROVIDER (css),
+  gtk_style_context_add_provider_for_screen (gdk_screen_get_default (),
+                                             GTK_STYLE_PROVIDER (css),
                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
 
   self->system_proxy = exg_system_proxy_new (self->settings);
   update_selection (self);
-  g_signal_connect_object (self->settings, "changed", G_CALLBACK (settings_changed_cb), self, 0);
+  g_signal_connect_object (self->settings, "changed",
+                           G_CALLBACK (settings_changed_cb), self, 0);
 
   if (g_settings_get_boolean (self->settings, "start-proxy"))
     start_listening (self);
@@ -546,7 +570,9 @@ exg_application_activate (GApplication *application)
 
   /* --hidden (or start-hidden) applies to the first launch only; a
    * second launch brings the window up */
-  if (first && (self->opt_hidden || g_settings_get_boolean (self->settings, "start-hidden")))
+  if (first
+      && (self->opt_hidden
+          || g_settings_get_boolean (self->settings, "start-hidden")))
     return;
   gtk_window_present (window);
 }
@@ -633,10 +659,12 @@ exg_application_class_init (ExgApplicationClass *klass)
   app_class->handle_local_options = exg_application_handle_local_options;
 
   /* listening state, bound address or an error changed */
-  signals[STATUS_CHANGED] = g_signal_new ("status-changed", G_TYPE_FROM_CLASS (klass),
+  signals[STATUS_CHANGED] = g_signal_new ("status-changed",
+                                          G_TYPE_FROM_CLASS (klass),
                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                           G_TYPE_NONE, 0);
-  signals[SELECTION_CHANGED] = g_signal_new ("selection-changed", G_TYPE_FROM_CLASS (klass),
+  signals[SELECTION_CHANGED] = g_signal_new ("selection-changed",
+                                             G_TYPE_FROM_CLASS (klass),
                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                              G_TYPE_NONE, 0);
 }

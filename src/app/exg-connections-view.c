@@ -128,21 +128,28 @@ update_row (ExgConnectionsView *self,
   if (!alive && state != EXG_CONN_STATE_FAILED)
     state = EXG_CONN_STATE_CLOSED;
 
-#define SET(col, type, setter, v) \
-  G_STMT_START { columns[n] = (col); g_value_init (&values[n], (type)); setter (&values[n], (v)); n++; } G_STMT_END
+#define SET(col, type, setter, v)               \
+  G_STMT_START {                                \
+    columns[n] = (col);                         \
+    g_value_init (&values[n], (type));          \
+    setter (&values[n], (v));                   \
+    n++;                                        \
+  } G_STMT_END
 
   if (row->dirty)
     {
       if (state != row->shown_state)
         {
           row->shown_state = state;
-          SET (EXG_CONN_COL_STATE, G_TYPE_STRING, g_value_set_static_string, state_label (state));
+          SET (EXG_CONN_COL_STATE, G_TYPE_STRING, g_value_set_static_string,
+               state_label (state));
         }
       if (g_strcmp0 (info->target, row->shown_target) != 0)
         {
           g_free (row->shown_target);
           row->shown_target = g_strdup (info->target);
-          SET (EXG_CONN_COL_TARGET, G_TYPE_STRING, g_value_set_string, info->target ? info->target : "");
+          SET (EXG_CONN_COL_TARGET, G_TYPE_STRING, g_value_set_string,
+               info->target ? info->target : "");
         }
       if (g_strcmp0 (info->exit_id, row->shown_exit_id) != 0)
         {
@@ -150,7 +157,8 @@ update_row (ExgConnectionsView *self,
           row->shown_exit_id = g_strdup (info->exit_id);
           exit = exit_label (info);
           SET (EXG_CONN_COL_EXIT, G_TYPE_STRING, g_value_set_string, exit);
-          SET (EXG_CONN_COL_EXIT_ID, G_TYPE_STRING, g_value_set_string, info->exit_id);
+          SET (EXG_CONN_COL_EXIT_ID, G_TYPE_STRING, g_value_set_string,
+               info->exit_id);
         }
       if (!alive)
         SET (EXG_CONN_COL_ALIVE, G_TYPE_BOOLEAN, g_value_set_boolean, FALSE);
@@ -165,7 +173,8 @@ update_row (ExgConnectionsView *self,
   if (info->bytes_down != row->shown_down)
     {
       row->shown_down = info->bytes_down;
-      SET (EXG_CONN_COL_DOWN, G_TYPE_UINT64, g_value_set_uint64, info->bytes_down);
+      SET (EXG_CONN_COL_DOWN, G_TYPE_UINT64, g_value_set_uint64,
+           info->bytes_down);
     }
   if (rate_now > 0)
     {
@@ -248,7 +257,8 @@ flush_cb (gpointer user_data)
     if (row->dirty && row->in_store)
       update_row (self, row, now_real, 0);
 
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label), g_hash_table_size (self->rows) == 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
+                          g_hash_table_size (self->rows) == 0);
   return G_SOURCE_REMOVE;
 }
 
@@ -256,7 +266,8 @@ static void
 queue_flush (ExgConnectionsView *self)
 {
   if (self->flush_id == 0)
-    self->flush_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, flush_cb, self, NULL);
+    self->flush_id = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, flush_cb, self,
+                                      NULL);
 }
 
 static void
@@ -323,9 +334,11 @@ exg_connections_view_refresh (ExgConnectionsView *self)
       flush_cb (self);
     }
 
-  sorted = gtk_tree_sortable_get_sort_column_id (sortable, &sort_column, &order);
+  sorted = gtk_tree_sortable_get_sort_column_id (sortable, &sort_column,
+                                                 &order);
   if (sorted)
-    gtk_tree_sortable_set_sort_column_id (sortable, GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID, order);
+    gtk_tree_sortable_set_sort_column_id (sortable,
+                                          GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID, order);
 
   g_hash_table_iter_init (&iter, self->rows);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &row))
@@ -343,7 +356,8 @@ exg_connections_view_refresh (ExgConnectionsView *self)
 
   if (sorted)
     gtk_tree_sortable_set_sort_column_id (sortable, sort_column, order);
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label), g_hash_table_size (self->rows) == 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
+                          g_hash_table_size (self->rows) == 0);
 }
 
 static gboolean
@@ -377,9 +391,12 @@ exg_connections_view_set_server (ExgConnectionsView *self,
   g_set_object (&self->server, server);
 
   activity = exg_server_get_activity (server);
-  g_signal_connect_object (activity, "connection-added", G_CALLBACK (connection_added_cb), self, 0);
-  g_signal_connect_object (activity, "connection-changed", G_CALLBACK (connection_changed_cb), self, 0);
-  g_signal_connect_object (activity, "connection-removed", G_CALLBACK (connection_removed_cb), self, 0);
+  g_signal_connect_object (activity, "connection-added",
+                           G_CALLBACK (connection_added_cb), self, 0);
+  g_signal_connect_object (activity, "connection-changed",
+                           G_CALLBACK (connection_changed_cb), self, 0);
+  g_signal_connect_object (activity, "connection-removed",
+                           G_CALLBACK (connection_removed_cb), self, 0);
 
   live = exg_activity_list_connections (activity);
   for (guint i = 0; live != NULL && i < live->len; i++)
@@ -473,13 +490,15 @@ static void
 column_clicked_cb (GtkTreeViewColumn  *column,
                    ExgConnectionsView *self)
 {
-  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column), "exg-model-column"));
+  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column),
+                                                         "exg-model-column"));
   GtkTreeSortable *sortable = GTK_TREE_SORTABLE (self->store);
   GtkSortType order = GTK_SORT_ASCENDING;
   int current;
   g_autoptr(GList) columns = NULL;
 
-  if (gtk_tree_sortable_get_sort_column_id (sortable, &current, &order) && current == model_column)
+  if (gtk_tree_sortable_get_sort_column_id (sortable, &current,
+                                            &order) && current == model_column)
     order = order == GTK_SORT_ASCENDING ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING;
   else
     order = GTK_SORT_ASCENDING;
@@ -487,7 +506,8 @@ column_clicked_cb (GtkTreeViewColumn  *column,
 
   columns = gtk_tree_view_get_columns (self->tree_view);
   for (GList *l = columns; l != NULL; l = l->next)
-    gtk_tree_view_column_set_sort_indicator (l->data, l->data == (gpointer) column);
+    gtk_tree_view_column_set_sort_indicator (l->data,
+                                             l->data == (gpointer) column);
   gtk_tree_view_column_set_sort_order (column, order);
 }
 
@@ -504,7 +524,8 @@ get_selected (ExgConnectionsView *self,
 
   if (!gtk_tree_selection_get_selected (selection, &model, &iter))
     return FALSE;
-  gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, id, EXG_CONN_COL_TARGET, target, -1);
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, id, EXG_CONN_COL_TARGET,
+                      target, -1);
   return TRUE;
 }
 
@@ -527,7 +548,8 @@ copy_activate_cb (GtkMenuItem        *item,
   guint64 id;
 
   if (get_selected (self, &id, &target) && target != NULL)
-    gtk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self), GDK_SELECTION_CLIPBOARD),
+    gtk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self),
+                                                      GDK_SELECTION_CLIPBOARD),
                             target, -1);
 }
 
@@ -540,10 +562,12 @@ button_press_cb (GtkWidget          *widget,
 
   if (!gdk_event_triggers_context_menu ((GdkEvent *) event))
     return GDK_EVENT_PROPAGATE;
-  if (!gtk_tree_view_get_path_at_pos (self->tree_view, (int) event->x, (int) event->y,
+  if (!gtk_tree_view_get_path_at_pos (self->tree_view, (int) event->x,
+                                      (int) event->y,
                                       &path, NULL, NULL, NULL))
     return GDK_EVENT_PROPAGATE;
-  gtk_tree_selection_select_path (gtk_tree_view_get_selection (self->tree_view), path);
+  gtk_tree_selection_select_path (gtk_tree_view_get_selection (self->tree_view),
+                                  path);
   gtk_menu_popup_at_pointer (self->menu, (GdkEvent *) event);
   return GDK_EVENT_STOP;
 }
@@ -554,7 +578,8 @@ popup_menu_cb (GtkWidget          *widget,
 {
   if (gtk_tree_selection_count_selected_rows (gtk_tree_view_get_selection (self->tree_view)) == 0)
     return FALSE;
-  gtk_menu_popup_at_widget (self->menu, widget, GDK_GRAVITY_CENTER, GDK_GRAVITY_NORTH_WEST, NULL);
+  gtk_menu_popup_at_widget (self->menu, widget, GDK_GRAVITY_CENTER,
+                            GDK_GRAVITY_NORTH_WEST, NULL);
   return TRUE;
 }
 
@@ -603,7 +628,8 @@ duration_cell_func (GtkTreeViewColumn *column,
 
   gtk_tree_model_get (model, iter, EXG_CONN_COL_DURATION, &s, -1);
   if (s >= 3600)
-    g_snprintf (text, sizeof text, "%" G_GINT64_FORMAT ":%02d:%02d", s / 3600, (int) (s / 60 % 60), (int) (s % 60));
+    g_snprintf (text, sizeof text, "%" G_GINT64_FORMAT ":%02d:%02d", s / 3600,
+                (int) (s / 60 % 60), (int) (s % 60));
   else
     g_snprintf (text, sizeof text, "%d:%02d", (int) (s / 60), (int) (s % 60));
   g_object_set (cell, "text", text, NULL);
@@ -623,18 +649,22 @@ add_column (ExgConnectionsView   *self,
   gtk_tree_view_column_set_title (column, title);
   gtk_tree_view_column_pack_start (column, cell, TRUE);
   if (func != NULL)
-    gtk_tree_view_column_set_cell_data_func (column, cell, func, GINT_TO_POINTER (model_column), NULL);
+    gtk_tree_view_column_set_cell_data_func (column, cell, func,
+                                             GINT_TO_POINTER (model_column), NULL);
   else
     gtk_tree_view_column_add_attribute (column, cell, "text", model_column);
   /* closed connections are drawn greyed until they go */
-  gtk_tree_view_column_add_attribute (column, cell, "sensitive", EXG_CONN_COL_ALIVE);
+  gtk_tree_view_column_add_attribute (column, cell, "sensitive",
+                                      EXG_CONN_COL_ALIVE);
   if (numeric)
     g_object_set (cell, "xalign", 1.0, NULL);
   else
     g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
-  g_object_set_data (G_OBJECT (column), "exg-model-column", GINT_TO_POINTER (model_column));
+  g_object_set_data (G_OBJECT (column), "exg-model-column",
+                     GINT_TO_POINTER (model_column));
   gtk_tree_view_column_set_clickable (column, TRUE);
-  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb), self, 0);
+  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb),
+                           self, 0);
   gtk_tree_view_column_set_resizable (column, TRUE);
   /* fixed sizing: the view need not measure 10,000 rows */
   gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
@@ -688,31 +718,38 @@ exg_connections_view_init (ExgConnectionsView *self)
 {
   GtkWidget *scrolled, *item, *overlay;
 
-  gtk_orientable_set_orientation (GTK_ORIENTABLE (self), GTK_ORIENTATION_VERTICAL);
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
+                                  GTK_ORIENTATION_VERTICAL);
   gtk_box_set_spacing (GTK_BOX (self), 6);
 
   self->linger_ms = 3000;
-  self->rows = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) row_free);
+  self->rows = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                      (GDestroyNotify) row_free);
   self->pending = g_ptr_array_new ();
   self->store = gtk_list_store_new (EXG_CONN_N_COLUMNS,
                                     G_TYPE_UINT64, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64,
                                     G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN);
   self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
-  gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter), visible_func, self, NULL);
+  gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
+                                          visible_func, self, NULL);
 
   self->search_entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry), _("Filter connections"));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry),
+                                  _("Filter connections"));
   g_object_set (self->search_entry, "margin-start", 12, "margin-end", 12, NULL);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
                        _("Filter connections"));
-  g_signal_connect_object (self->search_entry, "search-changed", G_CALLBACK (search_changed_cb), self, 0);
-  gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE, FALSE, 0);
+  g_signal_connect_object (self->search_entry, "search-changed",
+                           G_CALLBACK (search_changed_cb), self, 0);
+  gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE,
+                      FALSE, 0);
 
   self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (GTK_TREE_MODEL (self->store)));
   gtk_tree_view_set_fixed_height_mode (self->tree_view, TRUE);
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)), _("Connections"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
+                       _("Connections"));
   add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 130);
   add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 160);
   add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 170);
@@ -720,9 +757,12 @@ exg_connections_view_init (ExgConnectionsView *self)
   add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
   add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
   add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 90);
-  add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func, TRUE, 70);
-  g_signal_connect_object (self->tree_view, "button-press-event", G_CALLBACK (button_press_cb), self, 0);
-  g_signal_connect_object (self->tree_view, "popup-menu", G_CALLBACK (popup_menu_cb), self, 0);
+  add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
+              TRUE, 70);
+  g_signal_connect_object (self->tree_view, "button-press-event",
+                           G_CALLBACK (button_press_cb), self, 0);
+  g_signal_connect_object (self->tree_view, "popup-menu",
+                           G_CALLBACK (popup_menu_cb), self, 0);
 
   scrolled = gtk_scrolled_window_new (NULL, NULL);
   gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
@@ -734,17 +774,21 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_widget_set_halign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
   gtk_widget_set_valign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
   gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->empty_label)), "dim-label");
-  gtk_overlay_add_overlay (GTK_OVERLAY (overlay), GTK_WIDGET (self->empty_label));
-  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay), GTK_WIDGET (self->empty_label), TRUE);
+  gtk_overlay_add_overlay (GTK_OVERLAY (overlay),
+                           GTK_WIDGET (self->empty_label));
+  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay),
+                                        GTK_WIDGET (self->empty_label), TRUE);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
 
   self->menu = GTK_MENU (g_object_ref_sink (gtk_menu_new ()));
   item = gtk_menu_item_new_with_mnemonic (_("_Close Connection"));
-  g_signal_connect_object (item, "activate", G_CALLBACK (close_activate_cb), self, 0);
+  g_signal_connect_object (item, "activate", G_CALLBACK (close_activate_cb),
+                           self, 0);
   gtk_menu_shell_append (GTK_MENU_SHELL (self->menu), item);
   item = gtk_menu_item_new_with_mnemonic (_("Copy _Target"));
-  g_signal_connect_object (item, "activate", G_CALLBACK (copy_activate_cb), self, 0);
+  g_signal_connect_object (item, "activate", G_CALLBACK (copy_activate_cb),
+                           self, 0);
   gtk_menu_shell_append (GTK_MENU_SHELL (self->menu), item);
   gtk_widget_show_all (GTK_WIDGET (self->menu));
 

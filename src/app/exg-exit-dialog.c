@@ -46,7 +46,8 @@ static void
 type_changed_cb (GtkComboBox   *combo,
                  ExgExitDialog *self)
 {
-  gboolean upstream = g_strcmp0 (gtk_combo_box_get_active_id (combo), "direct") != 0;
+  gboolean upstream = g_strcmp0 (gtk_combo_box_get_active_id (combo),
+                                 "direct") != 0;
 
   gtk_widget_set_sensitive (GTK_WIDGET (self->port_spin), upstream);
   gtk_widget_set_sensitive (GTK_WIDGET (self->username_entry), upstream);
@@ -87,30 +88,42 @@ exg_exit_dialog_init (ExgExitDialog *self)
   gtk_grid_set_column_spacing (grid, 12);
   g_object_set (grid, "margin", 12, NULL);
 
-  self->name_entry = GTK_ENTRY (add_row (self, grid, 0, _("_Name"), "name_entry", gtk_entry_new ()));
-  self->type_combo = GTK_COMBO_BOX_TEXT (add_row (self, grid, 1, _("_Type"), "type_combo", gtk_combo_box_text_new ()));
+  self->name_entry = GTK_ENTRY (add_row (self, grid, 0, _("_Name"),
+                                         "name_entry", gtk_entry_new ()));
+  self->type_combo = GTK_COMBO_BOX_TEXT (add_row (self, grid, 1, _("_Type"),
+                                                  "type_combo", gtk_combo_box_text_new ()));
   gtk_combo_box_text_append (self->type_combo, "socks5", _("SOCKS5 proxy"));
   gtk_combo_box_text_append (self->type_combo, "socks4a", _("SOCKS4a proxy"));
-  gtk_combo_box_text_append (self->type_combo, "http-connect", _("HTTP CONNECT proxy"));
-  gtk_combo_box_text_append (self->type_combo, "direct", _("Direct (this machine)"));
+  gtk_combo_box_text_append (self->type_combo, "http-connect",
+                             _("HTTP CONNECT proxy"));
+  gtk_combo_box_text_append (self->type_combo, "direct",
+                             _("Direct (this machine)"));
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->type_combo), "socks5");
-  g_signal_connect_object (self->type_combo, "changed", G_CALLBACK (type_changed_cb), self, 0);
-  self->address_entry = GTK_ENTRY (add_row (self, grid, 2, _("_Address"), "address_entry", gtk_entry_new ()));
+  g_signal_connect_object (self->type_combo, "changed",
+                           G_CALLBACK (type_changed_cb), self, 0);
+  self->address_entry = GTK_ENTRY (add_row (self, grid, 2, _("_Address"),
+                                            "address_entry", gtk_entry_new ()));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->address_entry),
                                _("The proxy's host name or IP address; for a direct exit, the local address to send from (may be empty)"));
-  self->port_spin = GTK_SPIN_BUTTON (add_row (self, grid, 3, _("_Port"), "port_spin",
+  self->port_spin = GTK_SPIN_BUTTON (add_row (self, grid, 3, _("_Port"),
+                                              "port_spin",
                                               gtk_spin_button_new_with_range (1, 65535, 1)));
   gtk_spin_button_set_value (self->port_spin, 1080);
-  self->username_entry = GTK_ENTRY (add_row (self, grid, 4, _("_User name"), "username_entry", gtk_entry_new ()));
-  self->password_entry = GTK_ENTRY (add_row (self, grid, 5, _("Pass_word"), "password_entry", gtk_entry_new ()));
+  self->username_entry = GTK_ENTRY (add_row (self, grid, 4, _("_User name"),
+                                             "username_entry", gtk_entry_new ()));
+  self->password_entry = GTK_ENTRY (add_row (self, grid, 5, _("Pass_word"),
+                                             "password_entry", gtk_entry_new ()));
   gtk_entry_set_visibility (self->password_entry, FALSE);
-  gtk_entry_set_input_purpose (self->password_entry, GTK_INPUT_PURPOSE_PASSWORD);
-  self->country_entry = GTK_ENTRY (add_row (self, grid, 6, _("_Country"), "country_entry", gtk_entry_new ()));
+  gtk_entry_set_input_purpose (self->password_entry,
+                               GTK_INPUT_PURPOSE_PASSWORD);
+  self->country_entry = GTK_ENTRY (add_row (self, grid, 6, _("_Country"),
+                                            "country_entry", gtk_entry_new ()));
   gtk_entry_set_max_length (self->country_entry, 2);
   gtk_entry_set_placeholder_text (self->country_entry, _("From GeoIP"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->country_entry),
                                _("Two-letter country code, e.g. SE; empty to look it up"));
-  self->bandwidth_spin = GTK_SPIN_BUTTON (add_row (self, grid, 7, _("_Bandwidth (kB/s)"), "bandwidth_spin",
+  self->bandwidth_spin = GTK_SPIN_BUTTON (add_row (self, grid, 7,
+                                                   _("_Bandwidth (kB/s)"), "bandwidth_spin",
                                                    gtk_spin_button_new_with_range (0, 100000000, 100)));
   self->error_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_label_set_xalign (self->error_label, 0);
@@ -144,12 +157,18 @@ exg_exit_dialog_new (GtkWindow  *parent,
   if (name != NULL && keyfile != NULL)
     {
       g_autofree char *group = g_strdup_printf ("exit %s", name);
-      g_autofree char *type = g_key_file_get_string (keyfile, group, "type", NULL);
-      g_autofree char *address = g_key_file_get_string (keyfile, group, "address", NULL);
-      g_autofree char *username = g_key_file_get_string (keyfile, group, "username", NULL);
-      g_autofree char *password = g_key_file_get_string (keyfile, group, "password", NULL);
-      g_autofree char *country = g_key_file_get_string (keyfile, group, "country", NULL);
-      g_autofree char *source = g_key_file_get_string (keyfile, group, "source-address", NULL);
+      g_autofree char *type = g_key_file_get_string (keyfile, group, "type",
+                                                     NULL);
+      g_autofree char *address = g_key_file_get_string (keyfile, group,
+                                                        "address", NULL);
+      g_autofree char *username = g_key_file_get_string (keyfile, group,
+                                                         "username", NULL);
+      g_autofree char *password = g_key_file_get_string (keyfile, group,
+                                                         "password", NULL);
+      g_autofree char *country = g_key_file_get_string (keyfile, group,
+                                                        "country", NULL);
+      g_autofree char *source = g_key_file_get_string (keyfile, group,
+                                                       "source-address", NULL);
       int port = g_key_file_get_integer (keyfile, group, "port", NULL);
       guint64 bw = g_key_file_get_uint64 (keyfile, group, "bandwidth", NULL);
 
@@ -203,7 +222,8 @@ exg_exit_dialog_save (ExgExitDialog *self,
   group = g_strdup_printf ("exit %s", name);
   if (name[0] == '\0' || strpbrk (name, "[]\n") != NULL)
     message = _("Give the exit a name (without brackets).");
-  else if (g_strcmp0 (name, self->original_name) != 0 && g_key_file_has_group (keyfile, group))
+  else if (g_strcmp0 (name,
+                      self->original_name) != 0 && g_key_file_has_group (keyfile, group))
     message = _("Another exit already has this name.");
   else if (!direct && address[0] == '\0')
     message = _("Enter the proxy's address.");
@@ -216,13 +236,15 @@ exg_exit_dialog_save (ExgExitDialog *self,
     {
       gtk_label_set_text (self->error_label, message);
       gtk_widget_show (GTK_WIDGET (self->error_label));
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, message);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           message);
       return FALSE;
     }
 
   if (self->original_name != NULL)
     {
-      g_autofree char *old_group = g_strdup_printf ("exit %s", self->original_name);
+      g_autofree char *old_group = g_strdup_printf ("exit %s",
+                                                    self->original_name);
 
       g_key_file_remove_group (keyfile, old_group, NULL);
     }
@@ -235,9 +257,12 @@ exg_exit_dialog_save (ExgExitDialog *self,
   else
     {
       g_key_file_set_string (keyfile, group, "address", address);
-      g_key_file_set_integer (keyfile, group, "port", gtk_spin_button_get_value_as_int (self->port_spin));
-      set_or_remove (keyfile, group, "username", gtk_entry_get_text (self->username_entry));
-      set_or_remove (keyfile, group, "password", gtk_entry_get_text (self->password_entry));
+      g_key_file_set_integer (keyfile, group, "port",
+                              gtk_spin_button_get_value_as_int (self->port_spin));
+      set_or_remove (keyfile, group, "username",
+                     gtk_entry_get_text (self->username_entry));
+      set_or_remove (keyfile, group, "password",
+                     gtk_entry_get_text (self->password_entry));
     }
   set_or_remove (keyfile, group, "country", country);
   if (gtk_spin_button_get_value_as_int (self->bandwidth_spin) > 0)

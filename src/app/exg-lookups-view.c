@@ -64,7 +64,8 @@ add_lookup (ExgLookupsView  *self,
     {
       GtkTreeIter iter;
 
-      if (!gtk_tree_model_iter_nth_child (GTK_TREE_MODEL (self->store), &iter, NULL, n - 1))
+      if (!gtk_tree_model_iter_nth_child (GTK_TREE_MODEL (self->store), &iter,
+                                          NULL, n - 1))
         break;
       gtk_list_store_remove (self->store, &iter);
       n--;
@@ -100,8 +101,10 @@ exg_lookups_view_set_activity (ExgLookupsView *self,
   gtk_list_store_clear (self->store);
   g_set_object (&self->activity, activity);
 
-  g_signal_connect_object (activity, "lookup-added", G_CALLBACK (lookup_added_cb), self, 0);
-  g_signal_connect_object (activity, "lookups-cleared", G_CALLBACK (lookups_cleared_cb), self, 0);
+  g_signal_connect_object (activity, "lookup-added",
+                           G_CALLBACK (lookup_added_cb), self, 0);
+  g_signal_connect_object (activity, "lookups-cleared",
+                           G_CALLBACK (lookups_cleared_cb), self, 0);
 
   lookups = exg_activity_get_lookups (activity);
   for (GList *l = lookups ? lookups->head : NULL; l != NULL; l = l->next)
@@ -128,7 +131,8 @@ visible_func (GtkTreeModel *model,
               gpointer      user_data)
 {
   ExgLookupsView *self = user_data;
-  static const int columns[] = { EXG_LOOKUP_COL_QUERY, EXG_LOOKUP_COL_ANSWER, EXG_LOOKUP_COL_EXIT };
+  static const int columns[] = { EXG_LOOKUP_COL_QUERY, EXG_LOOKUP_COL_ANSWER,
+                                EXG_LOOKUP_COL_EXIT };
 
   if (self->filter_text == NULL)
     return TRUE;
@@ -203,7 +207,8 @@ add_column (ExgLookupsView      *self,
     {
       /* errors in the error colour */
       g_object_set (cell, "foreground", "#c01c28", NULL);
-      gtk_tree_view_column_add_attribute (column, cell, "foreground-set", EXG_LOOKUP_COL_FAILED);
+      gtk_tree_view_column_add_attribute (column, cell, "foreground-set",
+                                          EXG_LOOKUP_COL_FAILED);
     }
   g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   gtk_tree_view_column_set_sort_column_id (column, model_column);
@@ -247,33 +252,41 @@ exg_lookups_view_init (ExgLookupsView *self)
 {
   GtkWidget *bar, *clear, *note, *scrolled;
 
-  gtk_orientable_set_orientation (GTK_ORIENTABLE (self), GTK_ORIENTATION_VERTICAL);
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
+                                  GTK_ORIENTATION_VERTICAL);
   gtk_box_set_spacing (GTK_BOX (self), 6);
 
-  self->store = gtk_list_store_new (EXG_LOOKUP_N_COLUMNS, G_TYPE_INT64, G_TYPE_STRING,
+  self->store = gtk_list_store_new (EXG_LOOKUP_N_COLUMNS, G_TYPE_INT64,
+                                    G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_BOOLEAN, G_TYPE_STRING);
   self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
-  gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter), visible_func, self, NULL);
+  gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
+                                          visible_func, self, NULL);
   self->sort = gtk_tree_model_sort_new_with_model (self->filter);
 
   bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   g_object_set (bar, "margin-start", 12, "margin-end", 12, NULL);
   self->search_entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry), _("Search name lookups"));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry),
+                                  _("Search name lookups"));
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
                        _("Search name lookups"));
-  g_signal_connect_object (self->search_entry, "search-changed", G_CALLBACK (search_changed_cb), self, 0);
-  gtk_box_pack_start (GTK_BOX (bar), GTK_WIDGET (self->search_entry), TRUE, TRUE, 0);
+  g_signal_connect_object (self->search_entry, "search-changed",
+                           G_CALLBACK (search_changed_cb), self, 0);
+  gtk_box_pack_start (GTK_BOX (bar), GTK_WIDGET (self->search_entry), TRUE,
+                      TRUE, 0);
   clear = gtk_button_new_with_mnemonic (_("C_lear"));
   gtk_widget_set_tooltip_text (clear, _("Forget every name lookup"));
   gtk_widget_set_name (clear, "lookups-clear-button");
-  g_signal_connect_object (clear, "clicked", G_CALLBACK (clear_clicked_cb), self, 0);
+  g_signal_connect_object (clear, "clicked", G_CALLBACK (clear_clicked_cb),
+                           self, 0);
   gtk_box_pack_end (GTK_BOX (bar), clear, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (self), bar, FALSE, FALSE, 0);
 
   self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (self->sort));
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)), _("Name lookups"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
+                       _("Name lookups"));
   add_column (self, _("Time"), EXG_LOOKUP_COL_TIME, time_cell_func);
   add_column (self, _("Query"), EXG_LOOKUP_COL_QUERY, NULL);
   add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL);
@@ -286,8 +299,10 @@ exg_lookups_view_init (ExgLookupsView *self)
   note = gtk_label_new (_("Name lookups are kept in memory only and are forgotten when Exitgate quits."));
   gtk_label_set_line_wrap (GTK_LABEL (note), TRUE);
   gtk_label_set_xalign (GTK_LABEL (note), 0);
-  g_object_set (note, "margin-start", 12, "margin-end", 12, "margin-bottom", 6, NULL);
-  gtk_style_context_add_class (gtk_widget_get_style_context (note), "dim-label");
+  g_object_set (note, "margin-start", 12, "margin-end", 12, "margin-bottom", 6,
+                NULL);
+  gtk_style_context_add_class (gtk_widget_get_style_context (note),
+                               "dim-label");
   gtk_box_pack_end (GTK_BOX (self), note, FALSE, FALSE, 0);
 
   gtk_widget_show_all (GTK_WIDGET (self));

@@ -82,7 +82,8 @@ load_exits (ExgPreferences *self)
       if (address != NULL && port > 0)
         where = g_strdup_printf ("%s:%d", address, port);
       else
-        where = g_key_file_get_string (self->keyfile, group, "source-address", NULL);
+        where = g_key_file_get_string (self->keyfile, group, "source-address",
+                                       NULL);
       gtk_list_store_insert_with_values (self->exits_store, NULL, -1,
                                          EXIT_COL_NAME, group + strlen ("exit "),
                                          EXIT_COL_TYPE, type ? type : "",
@@ -159,9 +160,11 @@ static void
 open_exit_dialog (ExgPreferences *self,
                   const char     *name)
 {
-  GtkWidget *dialog = exg_exit_dialog_new (GTK_WINDOW (self), self->keyfile, name);
+  GtkWidget *dialog = exg_exit_dialog_new (GTK_WINDOW (self), self->keyfile,
+                                           name);
 
-  g_signal_connect_object (dialog, "response", G_CALLBACK (exit_dialog_response_cb), self, 0);
+  g_signal_connect_object (dialog, "response",
+                           G_CALLBACK (exit_dialog_response_cb), self, 0);
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
@@ -239,7 +242,8 @@ check_cb (GObject      *source,
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           /* Translators: exit name, then why it failed */
-          text = g_strdup_printf (_("%s does not work: %s"), data->name, error->message);
+          text = g_strdup_printf (_("%s does not work: %s"), data->name,
+                                  error->message);
           gtk_label_set_text (self->test_label, text);
         }
     }
@@ -251,17 +255,20 @@ check_cb (GObject      *source,
       if (data->country != NULL && data->country[0] != '\0')
         g_strlcpy (country, data->country, sizeof country);
       else if (data->address != NULL)
-        exg_geoip_lookup_string (exg_application_get_geoip (self->app), data->address, country);
+        exg_geoip_lookup_string (exg_application_get_geoip (self->app),
+                                 data->address, country);
 
       if (country[0] != '\0')
         {
           g_autofree char *flag = exg_country_dup_flag (country);
-          where = g_strdup_printf ("%s %s", flag, exg_country_get_name (country));
+          where = g_strdup_printf ("%s %s", flag,
+                                   exg_country_get_name (country));
         }
       else
         where = g_strdup (_("country unknown"));
       /* Translators: exit name, latency in ms, country */
-      text = g_strdup_printf (_("%s works: %" G_GINT64_FORMAT " ms, %s"), data->name, latency_ms, where);
+      text = g_strdup_printf (_("%s works: %" G_GINT64_FORMAT " ms, %s"),
+                              data->name, latency_ms, where);
       gtk_label_set_text (self->test_label, text);
     }
   gtk_widget_set_sensitive (self->test_button, TRUE);
@@ -289,9 +296,11 @@ on_test_button_clicked (GtkButton      *button,
   data->name = g_strdup (name);
   data->country = g_key_file_get_string (self->keyfile, group, "country", NULL);
 
-  if (type == NULL || !exg_router_kind_from_string (type, &kind) || kind == EXG_ROUTER_KIND_DIRECT)
+  if (type == NULL || !exg_router_kind_from_string (type,
+                                                    &kind) || kind == EXG_ROUTER_KIND_DIRECT)
     {
-      g_autofree char *source = g_key_file_get_string (self->keyfile, group, "source-address", NULL);
+      g_autofree char *source = g_key_file_get_string (self->keyfile, group,
+                                                       "source-address", NULL);
       g_autoptr(GInetAddress) address = source ? g_inet_address_new_from_string (source) : NULL;
 
       backend = exg_backend_direct_new (address);
@@ -299,11 +308,15 @@ on_test_button_clicked (GtkButton      *button,
     }
   else
     {
-      g_autofree char *user = g_key_file_get_string (self->keyfile, group, "username", NULL);
-      g_autofree char *password = g_key_file_get_string (self->keyfile, group, "password", NULL);
+      g_autofree char *user = g_key_file_get_string (self->keyfile, group,
+                                                     "username", NULL);
+      g_autofree char *password = g_key_file_get_string (self->keyfile, group,
+                                                         "password", NULL);
 
-      data->address = g_key_file_get_string (self->keyfile, group, "address", NULL);
-      backend = exg_backend_upstream_new (kind, data->address ? data->address : "",
+      data->address = g_key_file_get_string (self->keyfile, group, "address",
+                                             NULL);
+      backend = exg_backend_upstream_new (kind,
+                                          data->address ? data->address : "",
                                           (guint16) g_key_file_get_integer (self->keyfile, group, "port", NULL),
                                           user, password);
     }
@@ -342,28 +355,49 @@ exg_preferences_class_init (ExgPreferencesClass *klass)
 
   object_class->dispose = exg_preferences_dispose;
 
-  gtk_widget_class_set_template_from_resource (widget_class, "/org/exitgate/Exitgate/exg-preferences.ui");
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, listen_address_entry);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, listen_port_spin);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, start_proxy_switch);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, start_hidden_switch);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, handshake_timeout_spin);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, max_connections_spin);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, history_size_spin);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, geoip_path_entry);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, config_path_label);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, exits_store);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, exits_view);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, edit_button);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, remove_button);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, test_button);
-  gtk_widget_class_bind_template_child (widget_class, ExgPreferences, test_label);
-  gtk_widget_class_bind_template_callback (widget_class, on_exits_selection_changed);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/exitgate/Exitgate/exg-preferences.ui");
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        listen_address_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        listen_port_spin);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        start_proxy_switch);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        start_hidden_switch);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        handshake_timeout_spin);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        max_connections_spin);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        history_size_spin);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        geoip_path_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        config_path_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        exits_store);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        exits_view);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        edit_button);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        remove_button);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        test_button);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        test_label);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_exits_selection_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_add_button_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_edit_button_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_remove_button_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_test_button_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_exits_view_row_activated);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_edit_button_clicked);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_remove_button_clicked);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_test_button_clicked);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_exits_view_row_activated);
 }
 
 static void
@@ -406,14 +440,22 @@ exg_preferences_new (ExgApplication *app,
   g_settings_delay (self->settings);
   settings = self->settings;
 
-  g_settings_bind (settings, "listen-address", self->listen_address_entry, "text", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "listen-port", self->listen_port_spin, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "start-proxy", self->start_proxy_switch, "active", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "start-hidden", self->start_hidden_switch, "active", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "handshake-timeout", self->handshake_timeout_spin, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "max-connections", self->max_connections_spin, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "history-size", self->history_size_spin, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind (settings, "geoip-path", self->geoip_path_entry, "text", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "listen-address", self->listen_address_entry,
+                   "text", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "listen-port", self->listen_port_spin, "value",
+                   G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "start-proxy", self->start_proxy_switch, "active",
+                   G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "start-hidden", self->start_hidden_switch,
+                   "active", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "handshake-timeout", self->handshake_timeout_spin,
+                   "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "max-connections", self->max_connections_spin,
+                   "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "history-size", self->history_size_spin, "value",
+                   G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "geoip-path", self->geoip_path_entry, "text",
+                   G_SETTINGS_BIND_DEFAULT);
 
   /* Translators: %s is a file name */
   where = g_strdup_printf (_("Exits are kept in %s, the same file the exitgated daemon reads."),

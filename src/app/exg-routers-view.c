@@ -132,7 +132,8 @@ exg_routers_view_set_registry (ExgRoutersView    *self,
   if (self->registry != NULL)
     g_signal_handlers_disconnect_by_data (self->registry, self);
   g_set_object (&self->registry, registry);
-  g_signal_connect_object (registry, "items-changed", G_CALLBACK (items_changed_cb), self, 0);
+  g_signal_connect_object (registry, "items-changed",
+                           G_CALLBACK (items_changed_cb), self, 0);
   rebuild (self);
 }
 
@@ -195,7 +196,9 @@ up_cell_func (GtkTreeViewColumn *column,
   gboolean up;
 
   gtk_tree_model_get (model, iter, EXG_ROUTER_COL_UP, &up, -1);
-  g_object_set (cell, "text", up ? C_("router state", "Up") : C_("router state", "Down"), NULL);
+  g_object_set (cell, "text",
+                up ? C_("router state", "Up") : C_("router state",
+                                                   "Down"), NULL);
 }
 
 static void
@@ -210,10 +213,12 @@ add_column (ExgRoutersView      *self,
   gtk_tree_view_column_set_title (column, title);
   gtk_tree_view_column_pack_start (column, cell, TRUE);
   if (func != NULL)
-    gtk_tree_view_column_set_cell_data_func (column, cell, func, GINT_TO_POINTER (model_column), NULL);
+    gtk_tree_view_column_set_cell_data_func (column, cell, func,
+                                             GINT_TO_POINTER (model_column), NULL);
   else
     gtk_tree_view_column_add_attribute (column, cell, "text", model_column);
-  gtk_tree_view_column_add_attribute (column, cell, "sensitive", EXG_ROUTER_COL_UP);
+  gtk_tree_view_column_add_attribute (column, cell, "sensitive",
+                                      EXG_ROUTER_COL_UP);
   gtk_tree_view_column_set_sort_column_id (column, model_column);
   gtk_tree_view_column_set_resizable (column, TRUE);
   gtk_tree_view_append_column (self->tree_view, column);
@@ -242,19 +247,24 @@ exg_routers_view_init (ExgRoutersView *self)
 {
   GtkWidget *scrolled;
 
-  gtk_orientable_set_orientation (GTK_ORIENTABLE (self), GTK_ORIENTATION_VERTICAL);
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
+                                  GTK_ORIENTATION_VERTICAL);
 
-  self->store = gtk_list_store_new (EXG_ROUTER_N_COLUMNS, G_TYPE_STRING, G_TYPE_STRING,
+  self->store = gtk_list_store_new (EXG_ROUTER_N_COLUMNS, G_TYPE_STRING,
+                                    G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64,
                                     G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN);
   self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (GTK_TREE_MODEL (self->store)));
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)), _("Routers"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
+                       _("Routers"));
   add_column (self, _("Name"), EXG_ROUTER_COL_NAME, NULL);
   add_column (self, _("Kind"), EXG_ROUTER_COL_KIND, NULL);
   add_column (self, _("Address"), EXG_ROUTER_COL_ADDRESS, NULL);
   add_column (self, _("Country"), EXG_ROUTER_COL_COUNTRY, NULL);
-  add_column (self, _("Advertised"), EXG_ROUTER_COL_BANDWIDTH, bandwidth_cell_func);
-  add_column (self, _("Observed"), EXG_ROUTER_COL_OBSERVED, bandwidth_cell_func);
+  add_column (self, _("Advertised"), EXG_ROUTER_COL_BANDWIDTH,
+              bandwidth_cell_func);
+  add_column (self, _("Observed"), EXG_ROUTER_COL_OBSERVED,
+              bandwidth_cell_func);
   add_column (self, _("Latency"), EXG_ROUTER_COL_LATENCY, latency_cell_func);
   add_column (self, _("State"), EXG_ROUTER_COL_UP, up_cell_func);
 

@@ -58,8 +58,10 @@ exg_system_proxy_new (GSettings *app_settings)
   /* g_settings_new () aborts on a missing schema; GNOME's is optional */
   if (source != NULL)
     {
-      proxy_schema = g_settings_schema_source_lookup (source, PROXY_SCHEMA, TRUE);
-      socks_schema = g_settings_schema_source_lookup (source, SOCKS_SCHEMA, TRUE);
+      proxy_schema = g_settings_schema_source_lookup (source, PROXY_SCHEMA,
+                                                      TRUE);
+      socks_schema = g_settings_schema_source_lookup (source, SOCKS_SCHEMA,
+                                                      TRUE);
     }
   if (proxy_schema != NULL && socks_schema != NULL)
     {

@@ -155,7 +155,8 @@ exg_traffic_graph_draw (GtkWidget *widget,
   if (w < 10 || h < 10)
     return GDK_EVENT_PROPAGATE;
 
-  gtk_style_context_get_color (context, gtk_style_context_get_state (context), &fg);
+  gtk_style_context_get_color (context, gtk_style_context_get_state (context),
+                               &fg);
   exg_traffic_graph_get_peaks (self, &peak_up, &peak_down);
   max = MAX (max, MAX (peak_up, peak_down)) * 1.1;
 
@@ -182,7 +183,8 @@ exg_traffic_graph_draw (GtkWidget *widget,
   down_text = exg_format_rate (down);
   /* Translators: the graph's legend: current download and upload rates
    * and the scale; the graph shows the last five minutes */
-  legend = g_strdup_printf (_("Down %s   Up %s   (last 5 minutes, top %s)"), down_text, up_text, max_text);
+  legend = g_strdup_printf (_("Down %s   Up %s   (last 5 minutes, top %s)"),
+                            down_text, up_text, max_text);
   layout = gtk_widget_create_pango_layout (widget, legend);
   gdk_cairo_set_source_rgba (cr, &fg);
   cairo_move_to (cr, x0, 8);
@@ -215,6 +217,7 @@ static void
 exg_traffic_graph_init (ExgTrafficGraph *self)
 {
   gtk_widget_set_size_request (GTK_WIDGET (self), 300, 160);
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self)), _("Traffic graph"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self)),
+                       _("Traffic graph"));
   self->tick_id = g_timeout_add_seconds (1, tick_cb, self);
 }

@@ -132,7 +132,8 @@ rebuild_countries (ExgTray *self)
     {
       const char *code = g_ptr_array_index (codes, i);
       g_autofree char *flag = exg_country_dup_flag (code);
-      g_autofree char *label = g_strdup_printf ("%s %s", flag, exg_country_get_name (code));
+      g_autofree char *label = g_strdup_printf ("%s %s", flag,
+                                                exg_country_get_name (code));
 
       add_country_item (self, code, g_strstrip (label));
     }
@@ -180,10 +181,12 @@ set_icon_theme_path (ExgTray *self)
   const char *build_root = g_getenv ("EXG_BUILD_ROOT");
 
   if (g_strcmp0 (exe_dir, EXG_UNINSTALLED_EXE_DIR) == 0
-      || (build_root != NULL && g_str_has_prefix (exe_dir ? exe_dir : "", build_root)))
+      || (build_root != NULL && g_str_has_prefix (exe_dir ? exe_dir : "",
+                                                  build_root)))
     {
       if (g_file_test (EXG_UNINSTALLED_ICONS_DIR, G_FILE_TEST_IS_DIR))
-        app_indicator_set_icon_theme_path (self->indicator, EXG_UNINSTALLED_ICONS_DIR);
+        app_indicator_set_icon_theme_path (self->indicator,
+                                           EXG_UNINSTALLED_ICONS_DIR);
     }
 }
 #endif /* HAVE_AYATANA */
@@ -262,7 +265,8 @@ exg_tray_new (ExgApplication *app)
   builder = gtk_builder_new_from_resource ("/org/exitgate/Exitgate/exg-tray-menu.ui");
   self->menu = GTK_MENU (g_object_ref_sink (gtk_builder_get_object (builder, "tray_menu")));
   self->country_menu = GTK_MENU_SHELL (gtk_builder_get_object (builder, "country_menu"));
-  gtk_widget_insert_action_group (GTK_WIDGET (self->menu), "app", G_ACTION_GROUP (app));
+  gtk_widget_insert_action_group (GTK_WIDGET (self->menu), "app",
+                                  G_ACTION_GROUP (app));
 
   self->indicator = app_indicator_new ("exitgate", "exitgate-off-symbolic",
                                        APP_INDICATOR_CATEGORY_APPLICATION_STATUS);
@@ -280,7 +284,8 @@ exg_tray_new (ExgApplication *app)
   app_indicator_set_menu (self->indicator, self->menu);
   app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);
 
-  g_signal_connect_object (app, "action-state-changed", G_CALLBACK (action_state_changed_cb), self, 0);
+  g_signal_connect_object (app, "action-state-changed",
+                           G_CALLBACK (action_state_changed_cb), self, 0);
   update_icon (self);
 #else
   self->app = app;

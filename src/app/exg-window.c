@@ -158,7 +158,8 @@ rebuild_countries (ExgWindow *self,
   total = exg_router_registry_count_up (registry);
   {
     /* Translators: number of exits (routers) that are up */
-    g_autofree char *count = g_strdup_printf (ngettext ("%u router", "%u routers", total), total);
+    g_autofree char *count = g_strdup_printf (ngettext ("%u router",
+                                                        "%u routers", total), total);
 
     gtk_list_store_insert_with_values (self->country_store, NULL, -1,
                                        COUNTRY_COL_CODE, "",
@@ -176,7 +177,8 @@ rebuild_countries (ExgWindow *self,
       if (row->count == 0)
         count = g_strdup (_("no router up"));
       else
-        count = g_strdup_printf (ngettext ("%u router", "%u routers", row->count), row->count);
+        count = g_strdup_printf (ngettext ("%u router", "%u routers",
+                                           row->count), row->count);
       gtk_list_store_insert_with_values (self->country_store, NULL, -1,
                                          COUNTRY_COL_CODE, row->code,
                                          COUNTRY_COL_LABEL, label,
@@ -215,7 +217,8 @@ describe_no_match (ExgWindow          *self,
       if (!exg_router_get_up (router))
         continue;
       if (sel->country[0] != '\0'
-          && g_ascii_strcasecmp (exg_router_get_country (router), sel->country) != 0)
+          && g_ascii_strcasecmp (exg_router_get_country (router),
+                                 sel->country) != 0)
         continue;
       in_country++;
       if (ip < sel->range_start || ip > sel->range_end)
@@ -230,7 +233,8 @@ describe_no_match (ExgWindow          *self,
     {
       if (where != NULL)
         /* Translators: %s is a country name */
-        return g_strdup_printf (_("No exit in %s has an address in the range."), where);
+        return g_strdup_printf (_("No exit in %s has an address in the range."),
+                                where);
       return g_strdup (_("No exit has an address in the range."));
     }
   {
@@ -306,14 +310,17 @@ update_status (ExgWindow *self)
   else
     gtk_label_set_text (self->address_label, _("Proxy off"));
 
-  routers = g_strdup_printf (ngettext ("%u router up", "%u routers up", up), up);
-  connections = g_strdup_printf (ngettext ("%u connection", "%u connections", conns), conns);
+  routers = g_strdup_printf (ngettext ("%u router up", "%u routers up", up),
+                             up);
+  connections = g_strdup_printf (ngettext ("%u connection", "%u connections",
+                                           conns), conns);
   if (sel.country[0] != '\0')
     exit = country_label (sel.country);
   else
     exit = g_strdup (_("any country"));
   /* Translators: routers up · connections · exit: country */
-  status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections, exit);
+  status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections,
+                            exit);
   gtk_label_set_text (self->status_label, status);
 }
 
@@ -334,11 +341,13 @@ update_info_bar (ExgWindow *self)
                                 address);
       else
         /* Translators: %s is an address:port, then an error message */
-        text = g_strdup_printf (_("Cannot listen on %s: %s"), address, listen_error->message);
+        text = g_strdup_printf (_("Cannot listen on %s: %s"), address,
+                                listen_error->message);
     }
   else if (exits_error != NULL)
     /* Translators: %s is an error message */
-    text = g_strdup_printf (_("The exits file cannot be used: %s"), exits_error->message);
+    text = g_strdup_printf (_("The exits file cannot be used: %s"),
+                            exits_error->message);
 
   if (text != NULL)
     gtk_label_set_text (self->info_label, text);
@@ -362,7 +371,8 @@ selection_changed_cb (ExgApplication *app,
   exg_application_get_selection (app, &sel);
   self->updating++;
   if (gtk_combo_box_get_active_id (self->country_combo) == NULL
-      || g_strcmp0 (gtk_combo_box_get_active_id (self->country_combo), sel.country) != 0)
+      || g_strcmp0 (gtk_combo_box_get_active_id (self->country_combo),
+                    sel.country) != 0)
     {
       if (!gtk_combo_box_set_active_id (self->country_combo, sel.country))
         rebuild_countries (self, TRUE);
@@ -411,7 +421,8 @@ on_country_combo_changed (GtkComboBox *combo,
   code = gtk_combo_box_get_active_id (combo);
   if (code == NULL)
     return;
-  g_action_group_change_action_state (G_ACTION_GROUP (self->app), "exit-country",
+  g_action_group_change_action_state (G_ACTION_GROUP (self->app),
+                                      "exit-country",
                                       g_variant_new_string (code));
 }
 
@@ -433,7 +444,8 @@ select_country_by_text (ExgWindow  *self,
       g_autofree char *code = NULL;
       g_autofree char *folded = NULL;
 
-      gtk_tree_model_get (model, &iter, COUNTRY_COL_NAME, &name, COUNTRY_COL_LABEL, &label,
+      gtk_tree_model_get (model, &iter, COUNTRY_COL_NAME, &name,
+                          COUNTRY_COL_LABEL, &label,
                           COUNTRY_COL_CODE, &code, -1);
       folded = g_utf8_casefold (name, -1);
       if (g_str_equal (folded, needle) || g_strcmp0 (label, text) == 0
@@ -543,7 +555,8 @@ on_range_entry_changed (GtkEntry  *entry,
   set_entry_error (self->range_from_entry, !from_ok);
   set_entry_error (self->range_to_entry, !to_ok);
   gtk_label_set_text (self->range_error_label, message ? message : "");
-  gtk_widget_set_visible (GTK_WIDGET (self->range_error_label), message != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->range_error_label),
+                          message != NULL);
   if (message != NULL)
     return;                  /* keep the last valid range until this one is */
 
@@ -551,7 +564,8 @@ on_range_entry_changed (GtkEntry  *entry,
     range = g_strdup_printf ("%u.%u.%u.%u-%u.%u.%u.%u",
                              start >> 24, (start >> 16) & 0xff, (start >> 8) & 0xff, start & 0xff,
                              end >> 24, (end >> 16) & 0xff, (end >> 8) & 0xff, end & 0xff);
-  g_settings_set_string (exg_application_get_settings (self->app), "ip-range", range ? range : "");
+  g_settings_set_string (exg_application_get_settings (self->app), "ip-range",
+                         range ? range : "");
 }
 
 static void
@@ -567,7 +581,8 @@ on_bandwidth_changed (GtkWidget *widget,
   unit_id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo));
   unit = unit_id != NULL ? g_ascii_strtoull (unit_id, NULL, 10) : 1;
   value = (guint64) gtk_spin_button_get_value_as_int (self->bandwidth_spin) * unit;
-  g_settings_set_uint64 (exg_application_get_settings (self->app), "min-bandwidth", value);
+  g_settings_set_uint64 (exg_application_get_settings (self->app),
+                         "min-bandwidth", value);
 }
 
 static void
@@ -581,9 +596,11 @@ load_filters (ExgWindow *self)
   self->updating++;
   if (range[0] != '\0' && exg_selection_parse_range (range, &start, &end))
     {
-      g_autofree char *from = g_strdup_printf ("%u.%u.%u.%u", start >> 24, (start >> 16) & 0xff,
+      g_autofree char *from = g_strdup_printf ("%u.%u.%u.%u", start >> 24,
+                                               (start >> 16) & 0xff,
                                                (start >> 8) & 0xff, start & 0xff);
-      g_autofree char *to = g_strdup_printf ("%u.%u.%u.%u", end >> 24, (end >> 16) & 0xff,
+      g_autofree char *to = g_strdup_printf ("%u.%u.%u.%u", end >> 24,
+                                             (end >> 16) & 0xff,
                                              (end >> 8) & 0xff, end & 0xff);
       gtk_entry_set_text (self->range_from_entry, from);
       gtk_entry_set_text (self->range_to_entry, to);
@@ -591,18 +608,22 @@ load_filters (ExgWindow *self)
   /* the largest unit that shows the value exactly */
   if (bw != 0 && bw % 1000000 == 0)
     {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo), "1000000");
+      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                   "1000000");
       gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000000));
     }
   else if (bw != 0 && bw % 1000 == 0)
     {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo), "1000");
+      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                   "1000");
       gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000));
     }
   else if (bw != 0)
     {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo), "1");
-      gtk_spin_button_set_value (self->bandwidth_spin, (double) MIN (bw, 1000000));
+      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                   "1");
+      gtk_spin_button_set_value (self->bandwidth_spin,
+                                 (double) MIN (bw, 1000000));
     }
   self->updating--;
 }
@@ -613,7 +634,8 @@ on_info_bar_response (GtkInfoBar *info_bar,
                       ExgWindow  *self)
 {
   if (response == 1)
-    g_action_group_activate_action (G_ACTION_GROUP (self->app), "preferences", NULL);
+    g_action_group_activate_action (G_ACTION_GROUP (self->app), "preferences",
+                                    NULL);
   gtk_info_bar_set_revealed (info_bar, FALSE);
 }
 
@@ -713,7 +735,8 @@ exg_window_class_init (ExgWindowClass *klass)
   widget_class->size_allocate = exg_window_size_allocate;
   widget_class->window_state_event = exg_window_window_state_event;
 
-  gtk_widget_class_set_template_from_resource (widget_class, "/org/exitgate/Exitgate/exg-window.ui");
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/exitgate/Exitgate/exg-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, address_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_bar);
@@ -721,20 +744,29 @@ exg_window_class_init (ExgWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_store);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_combo);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_entry);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, range_from_entry);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, range_to_entry);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, range_error_label);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, bandwidth_spin);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, bandwidth_units_combo);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        range_from_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        range_to_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        range_error_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        bandwidth_spin);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        bandwidth_units_combo);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, result_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, stack);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, connections_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        connections_page);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, lookups_page);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, traffic_page);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, routers_page);
-  gtk_widget_class_bind_template_callback (widget_class, on_country_combo_changed);
-  gtk_widget_class_bind_template_callback (widget_class, on_country_entry_activate);
-  gtk_widget_class_bind_template_callback (widget_class, on_range_entry_changed);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_country_combo_changed);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_country_entry_activate);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_range_entry_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_bandwidth_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_info_bar_response);
 }
@@ -763,27 +795,36 @@ exg_window_init (ExgWindow *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   /* the title is in a custom header-bar child, which ATK does not see */
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self)), _("Exitgate"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self)),
+                       _("Exitgate"));
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_actions,
                                    G_N_ELEMENTS (win_actions), self);
 
-  self->connections_view = add_page (self->connections_page, EXG_TYPE_CONNECTIONS_VIEW, "connections_view");
-  self->lookups_view = add_page (self->lookups_page, EXG_TYPE_LOOKUPS_VIEW, "lookups_view");
-  self->traffic_graph = add_page (self->traffic_page, EXG_TYPE_TRAFFIC_GRAPH, "traffic_graph");
-  self->routers_view = add_page (self->routers_page, EXG_TYPE_ROUTERS_VIEW, "routers_view");
+  self->connections_view = add_page (self->connections_page,
+                                     EXG_TYPE_CONNECTIONS_VIEW, "connections_view");
+  self->lookups_view = add_page (self->lookups_page, EXG_TYPE_LOOKUPS_VIEW,
+                                 "lookups_view");
+  self->traffic_graph = add_page (self->traffic_page, EXG_TYPE_TRAFFIC_GRAPH,
+                                  "traffic_graph");
+  self->routers_view = add_page (self->routers_page, EXG_TYPE_ROUTERS_VIEW,
+                                 "routers_view");
 
   /* the router count after the name, dimmed, in the drop-down list */
   count_cell = gtk_cell_renderer_text_new ();
   g_object_set (count_cell, "xalign", 1.0, "foreground", "gray", NULL);
-  gtk_cell_layout_pack_end (GTK_CELL_LAYOUT (self->country_combo), count_cell, FALSE);
-  gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo), count_cell,
+  gtk_cell_layout_pack_end (GTK_CELL_LAYOUT (self->country_combo), count_cell,
+                            FALSE);
+  gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo),
+                                 count_cell,
                                  "text", COUNTRY_COL_COUNT);
 
   /* type-to-search: any part of the name, in the user's language */
-  gtk_entry_completion_set_model (completion, GTK_TREE_MODEL (self->country_store));
+  gtk_entry_completion_set_model (completion,
+                                  GTK_TREE_MODEL (self->country_store));
   gtk_entry_completion_set_text_column (completion, COUNTRY_COL_LABEL);
-  gtk_entry_completion_set_match_func (completion, completion_match_func, NULL, NULL);
+  gtk_entry_completion_set_match_func (completion, completion_match_func, NULL,
+                                       NULL);
   gtk_entry_completion_set_minimum_key_length (completion, 1);
   g_signal_connect_object (completion, "match-selected",
                            G_CALLBACK (completion_match_selected_cb), self, 0);
@@ -809,13 +850,19 @@ exg_window_new (ExgApplication *app)
   if (g_settings_get_boolean (settings, "window-maximized"))
     gtk_window_maximize (GTK_WINDOW (self));
 
-  exg_connections_view_set_server (self->connections_view, exg_application_get_server (app));
-  exg_lookups_view_set_activity (self->lookups_view, exg_application_get_activity (app));
-  exg_routers_view_set_registry (self->routers_view, exg_application_get_registry (app));
-  exg_traffic_graph_set_activity (self->traffic_graph, exg_application_get_activity (app));
+  exg_connections_view_set_server (self->connections_view,
+                                   exg_application_get_server (app));
+  exg_lookups_view_set_activity (self->lookups_view,
+                                 exg_application_get_activity (app));
+  exg_routers_view_set_registry (self->routers_view,
+                                 exg_application_get_registry (app));
+  exg_traffic_graph_set_activity (self->traffic_graph,
+                                  exg_application_get_activity (app));
 
-  g_signal_connect_object (app, "status-changed", G_CALLBACK (status_changed_cb), self, 0);
-  g_signal_connect_object (app, "selection-changed", G_CALLBACK (selection_changed_cb), self, 0);
+  g_signal_connect_object (app, "status-changed",
+                           G_CALLBACK (status_changed_cb), self, 0);
+  g_signal_connect_object (app, "selection-changed",
+                           G_CALLBACK (selection_changed_cb), self, 0);
   g_signal_connect_object (exg_application_get_registry (app), "items-changed",
                            G_CALLBACK (registry_changed_cb), self, 0);
 

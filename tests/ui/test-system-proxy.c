@@ -62,7 +62,8 @@ test_set_and_restore (Fixture *f, gconstpointer data)
   g_autofree char *saved = NULL;
 
   g_assert_true (exg_system_proxy_is_supported (f->system_proxy));
-  g_assert_true (exg_system_proxy_enable (f->system_proxy, "127.0.0.1", 1080, &error));
+  g_assert_true (exg_system_proxy_enable (f->system_proxy, "127.0.0.1", 1080,
+                                          &error));
   g_assert_no_error (error);
   assert_settings (f, "manual", "127.0.0.1", 1080);
   saved = g_settings_get_string (f->app, "saved-proxy");
@@ -85,7 +86,8 @@ test_set_and_restore (Fixture *f, gconstpointer data)
 static void
 test_enable_twice_keeps_users (Fixture *f, gconstpointer data)
 {
-  g_assert_true (exg_system_proxy_enable (f->system_proxy, "127.0.0.1", 1080, NULL));
+  g_assert_true (exg_system_proxy_enable (f->system_proxy, "127.0.0.1", 1080,
+                                          NULL));
   g_assert_true (exg_system_proxy_enable (f->system_proxy, "::1", 2080, NULL));
   assert_settings (f, "manual", "::1", 2080);
 
@@ -99,8 +101,10 @@ test_enable_twice_keeps_users (Fixture *f, gconstpointer data)
 static void
 test_unreadable_saved_value (Fixture *f, gconstpointer data)
 {
-  g_assert_true (exg_system_proxy_enable (f->system_proxy, "127.0.0.1", 1080, NULL));
-  g_settings_set_string (f->app, "saved-proxy", "{'mode': <'bogus'>, 'socks-port': <'x'>}");
+  g_assert_true (exg_system_proxy_enable (f->system_proxy, "127.0.0.1", 1080,
+                                          NULL));
+  g_settings_set_string (f->app, "saved-proxy",
+                         "{'mode': <'bogus'>, 'socks-port': <'x'>}");
   exg_system_proxy_restore (f->system_proxy);
   /* never left pointing at us: falls back to no proxy */
   assert_settings (f, "none", "", 0);
@@ -122,14 +126,16 @@ main (int argc, char **argv)
       return 77;
     }
   source = g_settings_schema_source_get_default ();
-  schema = source ? g_settings_schema_source_lookup (source, "org.gnome.system.proxy", TRUE) : NULL;
+  schema = source ? g_settings_schema_source_lookup (source,
+                                                     "org.gnome.system.proxy", TRUE) : NULL;
   if (schema == NULL)
     {
       g_test_message ("org.gnome.system.proxy is not installed (gsettings-desktop-schemas)");
       return 77;
     }
 
-  g_test_add ("/system-proxy/set-and-restore", Fixture, NULL, setup, test_set_and_restore, teardown);
+  g_test_add ("/system-proxy/set-and-restore", Fixture, NULL, setup,
+              test_set_and_restore, teardown);
   g_test_add ("/system-proxy/enable-twice-keeps-users", Fixture, NULL, setup,
               test_enable_twice_keeps_users, teardown);
   g_test_add ("/system-proxy/unreadable-saved-value", Fixture, NULL, setup,

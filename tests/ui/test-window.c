@@ -150,7 +150,8 @@ client_thread (gpointer data)
   gsize n = 0, len = 0;
 
   g_socket_client_set_enable_proxy (client, FALSE);
-  c->conn = g_socket_client_connect_to_host (client, "127.0.0.1", c->proxy_port, NULL, &error);
+  c->conn = g_socket_client_connect_to_host (client, "127.0.0.1", c->proxy_port,
+                                             NULL, &error);
   if (c->conn == NULL)
     goto out;
   in = g_io_stream_get_input_stream (G_IO_STREAM (c->conn));
@@ -181,13 +182,15 @@ client_thread (gpointer data)
       buf[len++] = 0;
     }
   if (!g_output_stream_write_all (out, buf, len, NULL, NULL, &error)
-      || !g_input_stream_read_all (in, c->reply, 10, &n, NULL, &error) || n != 10)
+      || !g_input_stream_read_all (in, c->reply, 10, &n, NULL,
+                                   &error) || n != 10)
     goto out;
 
   if (c->target_port != 0 && c->reply[1] == 0)
     {
       if (!g_output_stream_write_all (out, "ping", 4, NULL, NULL, &error)
-          || !g_input_stream_read_all (in, c->echo, 4, &n, NULL, &error) || n != 4)
+          || !g_input_stream_read_all (in, c->echo, 4, &n, NULL,
+                                       &error) || n != 4)
         goto out;
     }
   c->ok = TRUE;
@@ -247,7 +250,8 @@ start_echo (GSocketService **out_service)
   guint16 port;
   g_autoptr(GError) error = NULL;
 
-  port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (service), NULL, &error);
+  port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (service), NULL,
+                                              &error);
   g_assert_no_error (error);
   g_signal_connect (service, "run", G_CALLBACK (echo_run_cb), NULL);
   g_socket_service_start (service);
@@ -326,7 +330,8 @@ test_country_list (void)
   g_assert_cmpstr (code1, ==, "DE");
   g_assert_cmpstr (code2, ==, "SE");
   g_assert_true (g_str_has_suffix (label, "Sweden"));
-  g_assert_true (g_str_has_prefix (label, "\xf0\x9f\x87\xb8\xf0\x9f\x87\xaa"));   /* 🇸🇪 */
+  g_assert_true (g_str_has_prefix (label,
+                                   "\xf0\x9f\x87\xb8\xf0\x9f\x87\xaa"));   /* 🇸🇪 */
 }
 
 static void
@@ -354,12 +359,14 @@ test_pick_country (void)
   g_assert_nonnull (strstr (gtk_label_get_text (result), "Sweden"));
 
   /* and the other way: the action (tray, D-Bus) moves the combo */
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string ("DE"));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
   flush ();
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   g_assert_nonnull (strstr (gtk_label_get_text (result), "de-exit"));
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
   flush ();
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "");
 }
@@ -376,7 +383,8 @@ test_type_to_search (void)
   flush ();
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
   flush ();
 }
 
@@ -385,7 +393,8 @@ test_range_and_no_match (void)
 {
   GtkEntry *from = find_widget (GTK_WIDGET (window), "range_from_entry");
   GtkEntry *to = find_widget (GTK_WIDGET (window), "range_to_entry");
-  GtkLabel *error_label = find_widget (GTK_WIDGET (window), "range_error_label");
+  GtkLabel *error_label = find_widget (GTK_WIDGET (window),
+                                       "range_error_label");
   GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *range = NULL;
@@ -413,11 +422,14 @@ test_range_and_no_match (void)
   g_assert_nonnull (strstr (gtk_label_get_text (result), "de-exit"));
 
   /* Sweden's only exit is outside the range: said in plain words */
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string ("SE"));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("SE"));
   flush ();
-  g_assert_cmpstr (gtk_label_get_text (result), ==, "No exit in Sweden has an address in the range.");
+  g_assert_cmpstr (gtk_label_get_text (result), ==,
+                   "No exit in Sweden has an address in the range.");
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
   gtk_entry_set_text (from, "");
   gtk_entry_set_text (to, "");
   flush ();
@@ -442,7 +454,8 @@ row_state (gpointer data)
 
   if (!find_row (w->model, EXG_CONN_COL_TARGET, w->target, &iter))
     return FALSE;
-  gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_ALIVE, &alive, EXG_CONN_COL_EXIT, &exit, -1);
+  gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_ALIVE, &alive,
+                      EXG_CONN_COL_EXIT, &exit, -1);
   return alive == w->want_alive && exit != NULL && exit[0] != '\0';
 }
 
@@ -458,7 +471,8 @@ row_gone (gpointer data)
 static void
 test_connection_appears (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window), "connections_view");
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   g_autoptr(GSocketService) echo = NULL;
   g_autofree char *target = NULL;
@@ -469,7 +483,8 @@ test_connection_appears (void)
   GtkTreeIter iter;
   guint64 up, down;
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string ("DE"));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
   flush ();
   exg_connections_view_set_linger (view, 300);
 
@@ -489,7 +504,8 @@ test_connection_appears (void)
   g_assert_true (wait_until (row_state, &w, WAIT_MS));
   exg_connections_view_refresh (view);
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
-  gtk_tree_model_get (model, &iter, EXG_CONN_COL_EXIT, &exit, EXG_CONN_COL_STATE, &state,
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_EXIT, &exit,
+                      EXG_CONN_COL_STATE, &state,
                       EXG_CONN_COL_UP, &up, EXG_CONN_COL_DOWN, &down, -1);
   g_assert_nonnull (strstr (exit, "de-exit"));
   g_assert_nonnull (strstr (exit, "Germany"));
@@ -503,7 +519,8 @@ test_connection_appears (void)
     guint64 total_up = 0, total_down = 0;
     double rate_up = 0, rate_down = 0;
 
-    exg_activity_get_totals (exg_application_get_activity (app), &total_up, &total_down);
+    exg_activity_get_totals (exg_application_get_activity (app), &total_up,
+                             &total_down);
     g_assert_cmpuint (total_up, >=, 4);
     g_assert_cmpuint (total_down, >=, 4);
     /* the graph's own timer may have taken that sample already */
@@ -522,14 +539,16 @@ test_connection_appears (void)
 
   g_socket_service_stop (echo);
   g_socket_listener_close (G_SOCKET_LISTENER (echo));
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
   flush ();
 }
 
 static void
 test_close_from_menu (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window), "connections_view");
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   g_autoptr(GSocketService) echo = NULL;
   g_autofree char *target = NULL;
@@ -551,11 +570,13 @@ test_close_from_menu (void)
   gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, &id, -1);
 
   /* what "Close Connection" does */
-  g_assert_true (exg_server_close_connection (exg_application_get_server (app), id));
+  g_assert_true (exg_server_close_connection (exg_application_get_server (app),
+                                              id));
   w.want_alive = FALSE;
   g_assert_true (wait_until (row_state, &w, WAIT_MS));
   /* the client sees the end (EOF or reset) */
-  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c.conn)), buf, sizeof buf, NULL, NULL);
+  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c.conn)),
+                           buf, sizeof buf, NULL, NULL);
   g_assert_cmpint (n, <=, 0);
   g_assert_true (wait_until (row_gone, &w, WAIT_MS));
   g_clear_object (&c.conn);
@@ -569,7 +590,8 @@ lookup_listed (gpointer data)
   ExgLookupsView *view = data;
   GtkTreeIter iter;
 
-  return find_row (GTK_TREE_MODEL (exg_lookups_view_get_store (view)), EXG_LOOKUP_COL_QUERY,
+  return find_row (GTK_TREE_MODEL (exg_lookups_view_get_store (view)),
+                   EXG_LOOKUP_COL_QUERY,
                    "localhost", &iter);
 }
 
@@ -584,7 +606,8 @@ test_resolve_in_history (void)
   Client c = { 0, };
   GtkTreeIter iter;
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string ("SE"));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("SE"));
   flush ();
   c.proxy_port = bound_port ();
   c.name = "localhost";
@@ -595,9 +618,12 @@ test_resolve_in_history (void)
 
   g_assert_true (wait_until (lookup_listed, view, WAIT_MS));
   g_assert_true (find_row (model, EXG_LOOKUP_COL_QUERY, "localhost", &iter));
-  gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_ANSWER, &answer, EXG_LOOKUP_COL_EXIT, &exit,
+  gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_ANSWER, &answer,
+                      EXG_LOOKUP_COL_EXIT, &exit,
                       EXG_LOOKUP_COL_KIND, &kind, -1);
-  g_assert_true (strstr (answer, "127.0.0.1") != NULL || strstr (answer, "::1") != NULL);
+  g_assert_true (strstr (answer,
+                         "127.0.0.1") != NULL || strstr (answer,
+                                                         "::1") != NULL);
   g_assert_nonnull (strstr (exit, "se-exit"));
   g_assert_cmpstr (kind, ==, "Name → address");
 
@@ -607,7 +633,8 @@ test_resolve_in_history (void)
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   g_assert_cmpuint (exg_activity_get_lookups (exg_application_get_activity (app))->length, ==, 0);
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
   flush ();
 }
 
@@ -619,7 +646,8 @@ can_connect (guint16 port)
 
   g_socket_client_set_enable_proxy (client, FALSE);
   /* a refused or accepted connect needs no main loop: the kernel answers */
-  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL,
+                                          NULL);
   return conn != NULL;
 }
 
@@ -646,7 +674,8 @@ test_switch_closes_port (void)
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_cmpuint (bound_port (), ==, port);
   g_assert_true (can_connect (port));
-  g_assert_nonnull (strstr (gtk_label_get_text (address), "Listening on 127.0.0.1:"));
+  g_assert_nonnull (strstr (gtk_label_get_text (address),
+                            "Listening on 127.0.0.1:"));
 }
 
 static void
@@ -669,7 +698,8 @@ test_port_in_use (void)
   flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_true (gtk_info_bar_get_revealed (info_bar));
-  g_assert_nonnull (strstr (gtk_label_get_text (info_label), "another program uses this port"));
+  g_assert_nonnull (strstr (gtk_label_get_text (info_label),
+                            "another program uses this port"));
 
   /* a free port clears it */
   g_settings_set (settings, "listen-port", "q", (guint16) (old_port));
@@ -712,7 +742,8 @@ view_unfiltered (gpointer data)
 static gboolean
 one_row_shown (gpointer data)
 {
-  return gtk_tree_model_iter_n_children (gtk_tree_view_get_model (data), NULL) == 1;
+  return gtk_tree_model_iter_n_children (gtk_tree_view_get_model (data),
+                                         NULL) == 1;
 }
 
 /* 10,000 connections with traffic on every one: one tick must stay well
@@ -720,7 +751,8 @@ one_row_shown (gpointer data)
 static void
 test_ten_thousand_connections (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window), "connections_view");
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   ExgActivity *activity = exg_application_get_activity (app);
   g_autoptr(GPtrArray) infos = g_ptr_array_new ();
@@ -732,7 +764,8 @@ test_ten_thousand_connections (void)
   exg_connections_view_set_linger (view, 0);
   /* earlier tests' connections (the switch test's probes) go first */
   g_assert_true (wait_until (store_empty, view, WAIT_MS));
-  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window), "stack")), "connections");
+  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window),
+                                                            "stack")), "connections");
 
   start = g_get_monotonic_time ();
   for (guint i = 0; i < n; i++)
@@ -751,8 +784,10 @@ test_ten_thousand_connections (void)
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, n);
 
   for (guint i = 0; i < n; i++)
-    exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), 1000 + i, 2000 + i);
-  changed_id = g_signal_connect (model, "row-changed", G_CALLBACK (count_cb), &row_changes);
+    exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), 1000 + i,
+                            2000 + i);
+  changed_id = g_signal_connect (model, "row-changed", G_CALLBACK (count_cb),
+                                 &row_changes);
   start = g_get_monotonic_time ();
   exg_connections_view_refresh (view);
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
@@ -789,7 +824,8 @@ test_ten_thousand_connections (void)
     g_assert_cmpint (order, ==, GTK_SORT_DESCENDING);
 
     /* GtkSearchEntry reports a change after a short pause */
-    gtk_entry_set_text (exg_connections_view_get_search_entry (view), "example");
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view),
+                        "example");
     g_assert_true (wait_until (view_filtered, tree, WAIT_MS));
     for (guint i = 0; i < n; i++)
       exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), i, i);
@@ -797,7 +833,8 @@ test_ten_thousand_connections (void)
     exg_connections_view_refresh (view);
     gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
     tick_us = g_get_monotonic_time () - start;
-    g_test_message ("sorted by rate and filtered: tick %" G_GINT64_FORMAT " ms", tick_us / 1000);
+    g_test_message ("sorted by rate and filtered: tick %" G_GINT64_FORMAT " ms",
+                    tick_us / 1000);
     g_assert_cmpint (tick_us, <, 500 * 1000);
 
     /* the view shows the filter, in the store's (rate) order */
@@ -815,7 +852,8 @@ test_ten_thousand_connections (void)
       g_assert_cmpstr (client, ==, "127.0.0.1:19999");
     }
 
-    gtk_entry_set_text (exg_connections_view_get_search_entry (view), "host42.example");
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view),
+                        "host42.example");
     g_assert_true (wait_until (one_row_shown, tree, WAIT_MS));
     gtk_entry_set_text (exg_connections_view_get_search_entry (view), "");
     g_assert_true (wait_until (view_unfiltered, tree, WAIT_MS));
@@ -842,7 +880,8 @@ test_shortcuts (void)
   g_assert_cmpstr (prefs[0], ==, "<Primary>comma");
   g_assert_cmpstr (search[0], ==, "<Primary>f");
   /* the shortcuts window from gtk/help-overlay.ui */
-  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window), "show-help-overlay"));
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window),
+                                            "show-help-overlay"));
   g_assert_nonnull (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (window)));
 
   /* Ctrl+F: the current table's search entry */
@@ -859,7 +898,8 @@ find_toplevel (GType type)
   g_autoptr(GList) toplevels = gtk_window_list_toplevels ();
 
   for (GList *l = toplevels; l != NULL; l = l->next)
-    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data, type) && gtk_widget_get_visible (l->data))
+    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data,
+                                    type) && gtk_widget_get_visible (l->data))
       return l->data;
   return NULL;
 }
@@ -915,16 +955,19 @@ test_preferences_exits (void)
   flush ();
 
   /* written to the daemon's key file, and live */
-  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0, &error);
+  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                             &error);
   g_assert_no_error (error);
   type = g_key_file_get_string (written, "exit fr-exit", "type", NULL);
-  source = g_key_file_get_string (written, "exit fr-exit", "source-address", NULL);
+  source = g_key_file_get_string (written, "exit fr-exit", "source-address",
+                                  NULL);
   g_assert_cmpstr (type, ==, "direct");
   g_assert_cmpstr (source, ==, "127.0.0.4");
   g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
   g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
-  g_assert_true (gtk_combo_box_set_active_id (find_widget (GTK_WIDGET (window), "country_combo"), "FR"));
+  g_assert_true (gtk_combo_box_set_active_id (find_widget (GTK_WIDGET (window),
+                                                           "country_combo"), "FR"));
   flush ();
 
   /* a bad entry is refused, with the reason in the dialog */
@@ -944,7 +987,8 @@ test_preferences_exits (void)
   g_assert_true (select_exit (exits_view, "se-exit"));
   gtk_button_clicked (find_widget (prefs, "test_button"));
   g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
-  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "se-exit works: "));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label),
+                            "se-exit works: "));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Sweden"));
 
@@ -954,12 +998,14 @@ test_preferences_exits (void)
   flush ();
   g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
-  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0, &error);
+  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                             &error);
   g_assert_no_error (error);
   g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
 
   gtk_widget_destroy (prefs);
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
   flush ();
 }
 
@@ -986,7 +1032,8 @@ test_system_proxy_action (void)
   g_settings_set_string (socks, "host", "");
   g_settings_set_int (socks, "port", 0);
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy", g_variant_new_boolean (TRUE));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
+                                      g_variant_new_boolean (TRUE));
   flush ();
   g_assert_true (action_bool_state ("system-proxy"));
   mode = g_settings_get_string (proxy, "mode");
@@ -996,18 +1043,21 @@ test_system_proxy_action (void)
   g_assert_cmpint (g_settings_get_int (socks, "port"), ==, bound_port ());
 
   /* the proxy off: the desktop no longer points at a closed port */
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (FALSE));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
+                                      g_variant_new_boolean (FALSE));
   flush ();
   g_clear_pointer (&mode, g_free);
   mode = g_settings_get_string (proxy, "mode");
   g_assert_cmpstr (mode, ==, "none");
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (TRUE));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
+                                      g_variant_new_boolean (TRUE));
   flush ();
   g_clear_pointer (&mode, g_free);
   mode = g_settings_get_string (proxy, "mode");
   g_assert_cmpstr (mode, ==, "manual");
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy", g_variant_new_boolean (FALSE));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
+                                      g_variant_new_boolean (FALSE));
   flush ();
   g_clear_pointer (&mode, g_free);
   g_clear_pointer (&host, g_free);
@@ -1045,7 +1095,8 @@ make_mmdb (void)
 
   if (tool == NULL)
     return NULL;
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &error);
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL,
+                NULL, &status, &error);
   g_assert_no_error (error);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   return g_steal_pointer (&path);
@@ -1061,7 +1112,8 @@ main (int argc, char **argv)
   int ret;
 
   gtk_test_init (&argc, &argv, NULL);
-  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
+  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
+                NULL);
 
   tmpdir = g_dir_make_tmp ("exitgate-test-window-XXXXXX", &error);
   g_assert_no_error (error);
@@ -1081,7 +1133,8 @@ main (int argc, char **argv)
   /* Port 0 can fail on a machine whose ephemeral ports are all taken
    * (someone's benchmark); try a few times before giving up */
   for (guint i = 0; i < 20 && exg_application_get_bound_address (app) == NULL; i++)
-    g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (TRUE));
+    g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
+                                        g_variant_new_boolean (TRUE));
   /* reopen on the same port later: pin the one it got */
   g_settings_set (settings, "listen-port", "q", (guint16) (bound_port ()));
 
@@ -1099,7 +1152,8 @@ main (int argc, char **argv)
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
-  g_test_add_func ("/window/ten-thousand-connections", test_ten_thousand_connections);
+  g_test_add_func ("/window/ten-thousand-connections",
+                   test_ten_thousand_connections);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
