@@ -529,10 +529,14 @@ get_selected (ExgConnectionsView *self,
   return TRUE;
 }
 
+/* "conn.close" and "conn.copy-target": the context menu's items, on the
+ * selected row */
 static void
-close_activate_cb (GtkMenuItem        *item,
-                   ExgConnectionsView *self)
+close_activated (GSimpleAction *action,
+                 GVariant      *parameter,
+                 gpointer       user_data)
 {
+  ExgConnectionsView *self = user_data;
   g_autofree char *target = NULL;
   guint64 id;
 
@@ -541,9 +545,11 @@ close_activate_cb (GtkMenuItem        *item,
 }
 
 static void
-copy_activate_cb (GtkMenuItem        *item,
-                  ExgConnectionsView *self)
+copy_target_activated (GSimpleAction *action,
+                       GVariant      *parameter,
+                       gpointer       user_data)
 {
+  ExgConnectionsView *self = user_data;
   g_autofree char *target = NULL;
   guint64 id;
 
@@ -552,6 +558,11 @@ copy_activate_cb (GtkMenuItem        *item,
                                                       GDK_SELECTION_CLIPBOARD),
                             target, -1);
 }
+
+static const GActionEntry conn_actions[] = {
+  { "close", close_activated },
+  { "copy-target", copy_target_activated },
+};
 
 static gboolean
 button_press_cb (GtkWidget          *widget,
@@ -682,6 +693,8 @@ exg_connections_view_dispose (GObject *object)
   g_clear_handle_id (&self->tick_id, g_source_remove);
   if (self->menu != NULL)
     {
+      if (gtk_menu_get_attach_widget (self->menu) != NULL)
+        gtk_menu_detach (self->menu);
       gtk_widget_destroy (GTK_WIDGET (self->menu));
       g_clear_object (&self->menu);
     }
@@ -716,7 +729,9 @@ exg_connections_view_class_init (ExgConnectionsViewClass *klass)
 static void
 exg_connections_view_init (ExgConnectionsView *self)
 {
-  GtkWidget *scrolled, *item, *overlay;
+  g_autoptr(GSimpleActionGroup) actions = NULL;
+  g_autoptr(GMenu) menu_model = NULL;
+  GtkWidget *scrolled, *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
                                   GTK_ORIENTATION_VERTICAL);
@@ -781,16 +796,18 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
 
-  self->menu = GTK_MENU (g_object_ref_sink (gtk_menu_new ()));
-  item = gtk_menu_item_new_with_mnemonic (_("_Close Connection"));
-  g_signal_connect_object (item, "activate", G_CALLBACK (close_activate_cb),
-                           self, 0);
-  gtk_menu_shell_append (GTK_MENU_SHELL (self->menu), item);
-  item = gtk_menu_item_new_with_mnemonic (_("Copy _Target"));
-  g_signal_connect_object (item, "activate", G_CALLBACK (copy_activate_cb),
-                           self, 0);
-  gtk_menu_shell_append (GTK_MENU_SHELL (self->menu), item);
-  gtk_widget_show_all (GTK_WIDGET (self->menu));
+  actions = g_simple_action_group_new ();
+  g_action_map_add_action_entries (G_ACTION_MAP (actions), conn_actions,
+                                   G_N_ELEMENTS (conn_actions), self);
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "conn",
+                                  G_ACTION_GROUP (actions));
+  menu_model = g_menu_new ();
+  g_menu_append (menu_model, _("_Close Connection"), "conn.close");
+  g_menu_append (menu_model, _("Copy _Target"), "conn.copy-target");
+  self->menu = GTK_MENU (g_object_ref_sink (
+    gtk_menu_new_from_model (G_MENU_MODEL (menu_model))));
+  /* attached, so the items find the "conn" actions up the widget tree */
+  gtk_menu_attach_to_widget (self->menu, GTK_WIDGET (self->tree_view), NULL);
 
   self->tick_id = g_timeout_add_seconds (1, tick_cb, self);
 }

@@ -569,9 +569,23 @@ test_close_from_menu (void)
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
   gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, &id, -1);
 
-  /* what "Close Connection" does */
-  g_assert_true (exg_server_close_connection (exg_application_get_server (app),
-                                              id));
+  /* the context menu's items: on the selected row */
+  {
+    GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+    GActionGroup *conn = gtk_widget_get_action_group (GTK_WIDGET (view), "conn");
+    GtkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (view),
+                                                        GDK_SELECTION_CLIPBOARD);
+    g_autofree char *copied = NULL;
+
+    g_assert_nonnull (conn);
+    g_assert_true (gtk_tree_view_get_model (tree) == model);
+    gtk_tree_selection_select_iter (gtk_tree_view_get_selection (tree), &iter);
+    g_action_group_activate_action (conn, "copy-target", NULL);
+    copied = gtk_clipboard_wait_for_text (clipboard);
+    g_assert_cmpstr (copied, ==, target);
+    g_action_group_activate_action (conn, "close", NULL);
+    g_assert_cmpuint (id, >, 0);
+  }
   w.want_alive = FALSE;
   g_assert_true (wait_until (row_state, &w, WAIT_MS));
   /* the client sees the end (EOF or reset) */
@@ -1151,7 +1165,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/type-to-search", test_type_to_search);
   g_test_add_func ("/window/range-and-no-match", test_range_and_no_match);
   g_test_add_func ("/window/connection-appears", test_connection_appears);
-  g_test_add_func ("/window/close-connection", test_close_from_menu);
+  g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
