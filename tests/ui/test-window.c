@@ -760,8 +760,9 @@ one_row_shown (gpointer data)
                                          NULL) == 1;
 }
 
-/* 10,000 connections with traffic on every one: one tick must stay well
- * under its one-second period (the view sets only changed cells) */
+/* 10,000 connections with traffic on every one: a tick, drawing included,
+ * must end within its one-second period, on a loaded 2-core machine too
+ * (typically 30-100 ms here); the view sets only changed cells */
 static void
 test_ten_thousand_connections (void)
 {
@@ -818,7 +819,7 @@ test_ten_thousand_connections (void)
   g_test_message ("10000 connections: added and drawn in %" G_GINT64_FORMAT " ms, "
                   "tick with traffic on all %" G_GINT64_FORMAT " ms, idle tick %" G_GINT64_FORMAT " ms",
                   add_us / 1000, tick_us / 1000, idle_tick_us / 1000);
-  g_assert_cmpint (tick_us, <, 500 * 1000);
+  g_assert_cmpint (tick_us, <, G_USEC_PER_SEC);
 
   /* sorted by a column that changes on every tick, and filtered */
   {
@@ -867,7 +868,7 @@ test_ten_thousand_connections (void)
     tick_us = g_get_monotonic_time () - start;
     g_test_message ("sorted by rate and filtered: tick %" G_GINT64_FORMAT " ms",
                     tick_us / 1000);
-    g_assert_cmpint (tick_us, <, 500 * 1000);
+    g_assert_cmpint (tick_us, <, G_USEC_PER_SEC);
 
     gtk_entry_set_text (exg_connections_view_get_search_entry (view),
                         "host42.example");
@@ -1085,6 +1086,35 @@ test_system_proxy_action (void)
   g_assert_cmpint (g_settings_get_int (socks, "port"), ==, 0);
 }
 
+/* A broken exits file is reported in the window, with the way out; the
+ * routers in use stay */
+static void
+test_bad_exits_file (void)
+{
+  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autofree char *good = g_settings_get_string (settings, "config-path");
+  g_autofree char *bad = g_build_filename (tmpdir, "bad.conf", NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (bad, "[exit broken]\ntype=socks4\naddress=127.0.0.9\nport=1\n", -1, &error);
+  g_assert_no_error (error);
+  g_settings_set_string (settings, "config-path", bad);
+  flush ();
+  g_assert_true (gtk_info_bar_get_revealed (info_bar));
+  g_assert_nonnull (strstr (gtk_label_get_text (info_label), "The exits file cannot be used"));
+  g_assert_nonnull (strstr (gtk_label_get_text (info_label), "socks4a"));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
+
+  g_settings_set_string (settings, "config-path", good);
+  flush ();
+  g_assert_false (gtk_info_bar_get_revealed (info_bar));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
+  g_unlink (bad);
+}
+
 static char *
 write_exits (const char *mmdb)
 {
@@ -1172,6 +1202,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
+  g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
   ret = g_test_run ();
