@@ -39,7 +39,6 @@ struct _ExgApplication
   GError            *listen_error;   /* owned; nullable */
   GError            *exits_error;    /* owned; nullable */
   ExgSelection       selection;
-  gboolean           system_proxy_active;
   gboolean           trace;
   gboolean           activated;
   guint              sigterm_id;
@@ -115,7 +114,7 @@ exg_application_dup_listen_address (ExgApplication *self)
 
   host = g_settings_get_string (self->settings, "listen-address");
   g_settings_get (self->settings, "listen-port", "q", &port);
-  if (strchr (host, ':') != NULL)
+  if (strchr (host, ':') != NULL && host[0] != '[')
     return g_strdup_printf ("[%s]:%u", host, port);
   return g_strdup_printf ("%s:%u", host, port);
 }
@@ -150,14 +149,12 @@ update_system_proxy (ExgApplication *self)
           g_settings_set_boolean (self->settings, "system-proxy", FALSE);
           return;
         }
-      self->system_proxy_active = TRUE;
     }
   else
     {
       /* also when the proxy is off: never leave the desktop pointing at
        * a port nobody listens on */
       exg_system_proxy_restore (self->system_proxy);
-      self->system_proxy_active = FALSE;
     }
 }
 
