@@ -22,6 +22,7 @@ struct _ExgRoutersView
   GtkTreeView       *tree_view;
   GtkListStore      *store;       /* owned */
   guint              tick_id;
+  guint              rebuild_id;
 };
 
 G_DEFINE_FINAL_TYPE (ExgRoutersView, exg_routers_view, GTK_TYPE_BOX)
@@ -112,6 +113,17 @@ tick_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+rebuild_idle (gpointer user_data)
+{
+  ExgRoutersView *self = user_data;
+
+  self->rebuild_id = 0;
+  rebuild (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* a reload changes every router, one signal each: rebuild once */
 static void
 items_changed_cb (GListModel     *model,
                   guint           position,
@@ -119,7 +131,8 @@ items_changed_cb (GListModel     *model,
                   guint           added,
                   ExgRoutersView *self)
 {
-  rebuild (self);
+  if (self->rebuild_id == 0)
+    self->rebuild_id = g_idle_add (rebuild_idle, self);
 }
 
 void
@@ -230,6 +243,7 @@ exg_routers_view_dispose (GObject *object)
   ExgRoutersView *self = EXG_ROUTERS_VIEW (object);
 
   g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->rebuild_id, g_source_remove);
   g_clear_object (&self->store);
   g_clear_object (&self->registry);
 

@@ -30,6 +30,7 @@ struct _ExgTray
   GtkMenuShell   *country_menu; /* owned by menu */
   GHashTable     *shown_counts; /* owned: what the country submenu shows */
   guint           tick_id;
+  guint           rebuild_id;
 #endif
   gboolean        available;
 };
@@ -142,6 +143,17 @@ rebuild_countries (ExgTray *self)
   self->shown_counts = g_steal_pointer (&counts);
 }
 
+static gboolean
+rebuild_idle (gpointer user_data)
+{
+  ExgTray *self = user_data;
+
+  self->rebuild_id = 0;
+  rebuild_countries (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* a reload changes every router, one signal each: rebuild once */
 static void
 registry_changed_cb (GListModel *model,
                      guint       position,
@@ -149,7 +161,8 @@ registry_changed_cb (GListModel *model,
                      guint       added,
                      ExgTray    *self)
 {
-  rebuild_countries (self);
+  if (self->rebuild_id == 0)
+    self->rebuild_id = g_idle_add (rebuild_idle, self);
 }
 
 static gboolean
@@ -223,6 +236,7 @@ exg_tray_dispose (GObject *object)
   ExgTray *self = EXG_TRAY (object);
 
   g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->rebuild_id, g_source_remove);
   g_clear_pointer (&self->shown_counts, g_hash_table_unref);
   g_clear_object (&self->indicator);
   if (self->menu != NULL)

@@ -54,6 +54,7 @@ struct _ExgWindow
 
   GHashTable         *country_counts;    /* owned: ISO → GUINT_TO_POINTER (n up) shown */
   guint               tick_id;
+  guint               registry_idle_id;
   guint               updating;          /* > 0 while we set widgets ourselves */
   int                 width;
   int                 height;
@@ -382,6 +383,20 @@ selection_changed_cb (ExgApplication *app,
   update_status (self);
 }
 
+static gboolean
+registry_changed_idle (gpointer user_data)
+{
+  ExgWindow *self = user_data;
+
+  self->registry_idle_id = 0;
+  rebuild_countries (self, TRUE);
+  update_result (self);
+  update_status (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A reload replaces every router, one items-changed each (thousands for
+ * tor): redo the lists once, afterwards */
 static void
 registry_changed_cb (GListModel *model,
                      guint       position,
@@ -389,9 +404,8 @@ registry_changed_cb (GListModel *model,
                      guint       added,
                      ExgWindow  *self)
 {
-  rebuild_countries (self, TRUE);
-  update_result (self);
-  update_status (self);
+  if (self->registry_idle_id == 0)
+    self->registry_idle_id = g_idle_add (registry_changed_idle, self);
 }
 
 static gboolean
@@ -708,6 +722,7 @@ exg_window_destroy (GtkWidget *widget)
       g_settings_set_boolean (settings, "window-maximized", self->maximized);
     }
   g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->registry_idle_id, g_source_remove);
 
   GTK_WIDGET_CLASS (exg_window_parent_class)->destroy (widget);
 }
@@ -718,6 +733,7 @@ exg_window_finalize (GObject *object)
   ExgWindow *self = EXG_WINDOW (object);
 
   g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->registry_idle_id, g_source_remove);
   g_clear_pointer (&self->country_counts, g_hash_table_unref);
 
   G_OBJECT_CLASS (exg_window_parent_class)->finalize (object);

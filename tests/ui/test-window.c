@@ -17,6 +17,7 @@
 #include "exg-exit-dialog.h"
 #include "exg-lookups-view.h"
 #include "exg-preferences.h"
+#include "exg-routers-view.h"
 #include "exg-traffic-graph.h"
 #include "exg-window.h"
 
@@ -1115,6 +1116,61 @@ test_bad_exits_file (void)
   g_unlink (bad);
 }
 
+/* Thousands of routers (a tor consensus) arrive one items-changed each:
+ * the window, the routers page and the tray redo their lists once */
+static void
+test_many_routers (void)
+{
+  static const char *countries[] = {
+    "SE", "DE", "NL", "FR", "US", "JP", "CA", "CH",
+  };
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  ExgRoutersView *routers_view = find_widget (GTK_WIDGET (window),
+                                              "routers_view");
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkTreeModel *routers = GTK_TREE_MODEL (
+    exg_routers_view_get_store (routers_view));
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+  const guint n = 5000;
+  gint64 start, elapsed;
+
+  start = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("relay-%u", i);
+      g_autofree char *address = g_strdup_printf ("10.%u.%u.%u", i >> 16,
+                                                  (i >> 8) & 0xff, i & 0xff);
+      const char *country = countries[i % G_N_ELEMENTS (countries)];
+      g_autoptr(ExgRouter) router = exg_router_new (id, id,
+                                                    EXG_ROUTER_KIND_TOR,
+                                                    address, country,
+                                                    1000 * i, 3, backend);
+
+      exg_router_registry_add (registry, router);
+    }
+  flush ();
+  elapsed = g_get_monotonic_time () - start;
+  g_test_message ("%u routers added and listed in %" G_GINT64_FORMAT " ms",
+                  n, elapsed / 1000);
+  g_assert_cmpint (elapsed, <, 5 * G_USEC_PER_SEC);
+
+  g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, n + 2);
+  /* Any + the eight countries (SE and DE have an exit of ours too) */
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_combo_box_get_model (combo),
+                                                   NULL), ==, 9);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("relay-%u", i);
+
+      g_assert_true (exg_router_registry_remove (registry, id));
+    }
+  flush ();
+  g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, 2);
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_combo_box_get_model (combo),
+                                                   NULL), ==, 3);
+}
+
 static char *
 write_exits (const char *mmdb)
 {
@@ -1201,6 +1257,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/port-in-use", test_port_in_use);
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
+  g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
