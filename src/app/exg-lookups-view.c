@@ -16,8 +16,8 @@ struct _ExgLookupsView
   GtkSearchEntry *search_entry;
   GtkTreeView    *tree_view;
   GtkListStore   *store;         /* owned; newest first */
-  GtkTreeModel   *filter;        /* owned */
-  GtkTreeModel   *sort;          /* owned */
+  GtkTreeModel   *filter;        /* owned; the view's model while searching */
+  GQueue          rows;          /* GtkTreeIter* (owned copies), oldest first */
   char           *filter_text;   /* owned, casefolded; NULL: all */
 };
 
@@ -43,9 +43,10 @@ add_lookup (ExgLookupsView  *self,
 {
   g_autofree char *exit = exit_label (lookup);
   guint cap = exg_activity_get_history_size (self->activity);
-  int n;
+  GtkTreeIter iter;
 
-  gtk_list_store_insert_with_values (self->store, NULL, 0,
+  /* newest first, unless the user sorted by a column */
+  gtk_list_store_insert_with_values (self->store, &iter, 0,
                                      EXG_LOOKUP_COL_TIME, lookup->time,
                                      EXG_LOOKUP_COL_QUERY, lookup->query,
                                      EXG_LOOKUP_COL_KIND,
@@ -58,17 +59,15 @@ add_lookup (ExgLookupsView  *self,
                                      EXG_LOOKUP_COL_EXIT, exit,
                                      -1);
 
-  /* same cap as the core's history: drop the oldest (last) rows */
-  n = gtk_tree_model_iter_n_children (GTK_TREE_MODEL (self->store), NULL);
-  while (cap > 0 && n > (int) cap)
+  /* same cap as the core's history: drop the oldest rows, wherever a
+   * sort put them (GtkListStore iters persist) */
+  g_queue_push_tail (&self->rows, gtk_tree_iter_copy (&iter));
+  while (cap > 0 && self->rows.length > cap)
     {
-      GtkTreeIter iter;
+      GtkTreeIter *oldest = g_queue_pop_head (&self->rows);
 
-      if (!gtk_tree_model_iter_nth_child (GTK_TREE_MODEL (self->store), &iter,
-                                          NULL, n - 1))
-        break;
-      gtk_list_store_remove (self->store, &iter);
-      n--;
+      gtk_list_store_remove (self->store, oldest);
+      gtk_tree_iter_free (oldest);
     }
 }
 
@@ -84,6 +83,7 @@ static void
 lookups_cleared_cb (ExgActivity    *activity,
                     ExgLookupsView *self)
 {
+  g_queue_clear_full (&self->rows, (GDestroyNotify) gtk_tree_iter_free);
   gtk_list_store_clear (self->store);
 }
 
@@ -98,7 +98,7 @@ exg_lookups_view_set_activity (ExgLookupsView *self,
 
   if (self->activity != NULL)
     g_signal_handlers_disconnect_by_data (self->activity, self);
-  gtk_list_store_clear (self->store);
+  lookups_cleared_cb (NULL, self);
   g_set_object (&self->activity, activity);
 
   g_signal_connect_object (activity, "lookup-added",
@@ -123,6 +123,13 @@ exg_lookups_view_get_search_entry (ExgLookupsView *self)
 {
   g_return_val_if_fail (EXG_IS_LOOKUPS_VIEW (self), NULL);
   return GTK_ENTRY (self->search_entry);
+}
+
+GtkTreeView *
+exg_lookups_view_get_tree_view (ExgLookupsView *self)
+{
+  g_return_val_if_fail (EXG_IS_LOOKUPS_VIEW (self), NULL);
+  return self->tree_view;
 }
 
 static gboolean
@@ -156,11 +163,44 @@ search_changed_cb (GtkSearchEntry *entry,
                    ExgLookupsView *self)
 {
   const char *text = gtk_entry_get_text (GTK_ENTRY (entry));
+  GtkTreeModel *model;
 
   g_clear_pointer (&self->filter_text, g_free);
   if (text[0] != '\0')
     self->filter_text = g_utf8_casefold (text, -1);
   gtk_tree_model_filter_refilter (GTK_TREE_MODEL_FILTER (self->filter));
+  /* unfiltered, the view shows the (sortable) store itself */
+  model = self->filter_text != NULL ? self->filter : GTK_TREE_MODEL (self->store);
+  if (gtk_tree_view_get_model (self->tree_view) != model)
+    gtk_tree_view_set_model (self->tree_view, model);
+}
+
+/* header clicks sort the store, also while the view shows the filter
+ * (no GtkTreeModelSort: it looks rows up linearly, and the history may
+ * be long) */
+static void
+column_clicked_cb (GtkTreeViewColumn *column,
+                   ExgLookupsView    *self)
+{
+  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column),
+                                                         "exg-model-column"));
+  GtkTreeSortable *sortable = GTK_TREE_SORTABLE (self->store);
+  GtkSortType order = GTK_SORT_ASCENDING;
+  g_autoptr(GList) columns = NULL;
+  int current;
+
+  if (gtk_tree_sortable_get_sort_column_id (sortable, &current, &order)
+      && current == model_column)
+    order = order == GTK_SORT_ASCENDING ? GTK_SORT_DESCENDING
+                                        : GTK_SORT_ASCENDING;
+  else
+    order = GTK_SORT_ASCENDING;
+  gtk_tree_sortable_set_sort_column_id (sortable, model_column, order);
+
+  columns = gtk_tree_view_get_columns (self->tree_view);
+  for (GList *l = columns; l != NULL; l = l->next)
+    gtk_tree_view_column_set_sort_indicator (l->data, l->data == (gpointer) column);
+  gtk_tree_view_column_set_sort_order (column, order);
 }
 
 static void
@@ -211,7 +251,11 @@ add_column (ExgLookupsView      *self,
                                           EXG_LOOKUP_COL_FAILED);
     }
   g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
-  gtk_tree_view_column_set_sort_column_id (column, model_column);
+  g_object_set_data (G_OBJECT (column), "exg-model-column",
+                     GINT_TO_POINTER (model_column));
+  gtk_tree_view_column_set_clickable (column, TRUE);
+  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb),
+                           self, 0);
   gtk_tree_view_column_set_resizable (column, TRUE);
   gtk_tree_view_column_set_expand (column, model_column != EXG_LOOKUP_COL_TIME);
   gtk_tree_view_append_column (self->tree_view, column);
@@ -222,7 +266,7 @@ exg_lookups_view_dispose (GObject *object)
 {
   ExgLookupsView *self = EXG_LOOKUPS_VIEW (object);
 
-  g_clear_object (&self->sort);
+  g_queue_clear_full (&self->rows, (GDestroyNotify) gtk_tree_iter_free);
   g_clear_object (&self->filter);
   g_clear_object (&self->store);
   g_clear_object (&self->activity);
@@ -262,7 +306,6 @@ exg_lookups_view_init (ExgLookupsView *self)
   self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
   gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
                                           visible_func, self, NULL);
-  self->sort = gtk_tree_model_sort_new_with_model (self->filter);
 
   bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   g_object_set (bar, "margin-start", 12, "margin-end", 12, NULL);
@@ -283,7 +326,8 @@ exg_lookups_view_init (ExgLookupsView *self)
   gtk_box_pack_end (GTK_BOX (bar), clear, FALSE, FALSE, 0);
   gtk_box_pack_start (GTK_BOX (self), bar, FALSE, FALSE, 0);
 
-  self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (self->sort));
+  self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (
+    GTK_TREE_MODEL (self->store)));
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Name lookups"));

@@ -28,5 +28,6 @@ void          exg_lookups_view_set_activity     (ExgLookupsView *self,
                                                  ExgActivity    *activity);
 GtkListStore *exg_lookups_view_get_store        (ExgLookupsView *self);
 GtkEntry     *exg_lookups_view_get_search_entry (ExgLookupsView *self);
+GtkTreeView  *exg_lookups_view_get_tree_view    (ExgLookupsView *self);
 
 G_END_DECLS

@@ -1171,6 +1171,59 @@ test_many_routers (void)
                                                    NULL), ==, 3);
 }
 
+/* The history keeps history-size entries, dropping the oldest even when
+ * the table is sorted another way */
+static void
+test_lookups_capped (void)
+{
+  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
+  ExgActivity *activity = exg_application_get_activity (app);
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  guint old_size = g_settings_get_uint (settings, "history-size");
+  GtkTreeViewColumn *query_column;
+  GtkTreeView *tree;
+  GtkTreeIter iter;
+  static const char *names[] = { "e.example", "b.example", "d.example",
+                                 "a.example", "c.example" };
+
+  exg_activity_clear_lookups (activity);
+  g_settings_set_uint (settings, "history-size", 3);
+  flush ();
+
+  /* sorted by query, ascending */
+  tree = exg_lookups_view_get_tree_view (view);
+  query_column = gtk_tree_view_get_column (tree, 1);
+  g_assert_cmpstr (gtk_tree_view_column_get_title (query_column), ==, "Query");
+  gtk_tree_view_column_clicked (query_column);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, names[i],
+                             "192.0.2.1", NULL, NULL);
+  flush ();
+
+  /* the three newest: d, a, c, shown sorted */
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
+  g_assert_false (find_row (model, EXG_LOOKUP_COL_QUERY, "e.example", &iter));
+  g_assert_false (find_row (model, EXG_LOOKUP_COL_QUERY, "b.example", &iter));
+  g_assert_true (gtk_tree_model_get_iter_first (model, &iter));
+  {
+    g_autofree char *first = NULL;
+
+    gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_QUERY, &first, -1);
+    g_assert_cmpstr (first, ==, "a.example");
+  }
+
+  exg_activity_clear_lookups (activity);
+  flush ();
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
+  gtk_tree_sortable_set_sort_column_id (GTK_TREE_SORTABLE (model),
+                                        GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID,
+                                        GTK_SORT_ASCENDING);
+  g_settings_set_uint (settings, "history-size", old_size);
+  flush ();
+}
+
 static char *
 write_exits (const char *mmdb)
 {
@@ -1253,6 +1306,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/connection-appears", test_connection_appears);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
+  g_test_add_func ("/window/lookups-capped", test_lookups_capped);
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
   g_test_add_func ("/window/ten-thousand-connections",
