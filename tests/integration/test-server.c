@@ -37,7 +37,8 @@ answer_for (const char *name,
 
   if (g_str_equal (name, "dual.test"))
     {
-      list = g_list_append (list, g_inet_address_new_from_string ("2001:db8::7"));
+      list = g_list_append (list,
+                            g_inet_address_new_from_string ("2001:db8::7"));
       list = g_list_append (list, g_inet_address_new_from_string ("192.0.2.7"));
     }
   else if (g_str_equal (name, "v6only.test"))
@@ -45,7 +46,8 @@ answer_for (const char *name,
   else if (g_str_equal (name, "echo.test"))
     list = g_list_append (list, g_inet_address_new_from_string ("127.0.0.1"));
   else
-    g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "No such name");
+    g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                 "No such name");
   return list;
 }
 
@@ -57,7 +59,8 @@ test_resolver_lookup_by_name_async (GResolver          *resolver,
                                     gpointer            user_data)
 {
   TestResolver *self = TEST_RESOLVER (resolver);
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
   GError *error = NULL;
   GList *list;
 
@@ -66,7 +69,8 @@ test_resolver_lookup_by_name_async (GResolver          *resolver,
   if (list == NULL)
     g_task_return_error (task, error);
   else
-    g_task_return_pointer (task, list, (GDestroyNotify) g_resolver_free_addresses);
+    g_task_return_pointer (task, list,
+                           (GDestroyNotify) g_resolver_free_addresses);
 }
 
 static GList *
@@ -85,7 +89,8 @@ test_resolver_lookup_by_name_with_flags_async (GResolver               *resolver
                                                GAsyncReadyCallback      callback,
                                                gpointer                 user_data)
 {
-  test_resolver_lookup_by_name_async (resolver, hostname, cancellable, callback, user_data);
+  test_resolver_lookup_by_name_async (resolver, hostname, cancellable, callback,
+                                      user_data);
 }
 
 static void
@@ -96,7 +101,8 @@ test_resolver_lookup_by_address_async (GResolver          *resolver,
                                        gpointer            user_data)
 {
   TestResolver *self = TEST_RESOLVER (resolver);
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
   g_autofree char *text = g_inet_address_to_string (address);
 
   g_ptr_array_add (self->asked, g_strdup (text));
@@ -105,7 +111,8 @@ test_resolver_lookup_by_address_async (GResolver          *resolver,
   else if (g_str_equal (text, "2001:db8::6"))
     g_task_return_pointer (task, g_strdup ("v6only.test"), g_free);
   else
-    g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "No PTR");
+    g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                             "No PTR");
 }
 
 static char *
@@ -147,7 +154,8 @@ test_resolver_init (TestResolver *self)
 /* A backend whose connects never finish until cancelled                   */
 
 #define TEST_TYPE_HANG_BACKEND (test_hang_backend_get_type ())
-G_DECLARE_FINAL_TYPE (TestHangBackend, test_hang_backend, TEST, HANG_BACKEND, ExgBackend)
+G_DECLARE_FINAL_TYPE (TestHangBackend, test_hang_backend, TEST, HANG_BACKEND,
+                      ExgBackend)
 
 struct _TestHangBackend
 {
@@ -183,7 +191,8 @@ hang_cancel_cb (GCancellable *cancellable,
   GTask *task = user_data;
 
   hang_cancelled_cb (cancellable, task);
-  g_idle_add_full (G_PRIORITY_DEFAULT, hang_return_cancelled, g_object_ref (task), g_object_unref);
+  g_idle_add_full (G_PRIORITY_DEFAULT, hang_return_cancelled,
+                   g_object_ref (task), g_object_unref);
 }
 
 static void
@@ -199,7 +208,8 @@ hang_connect_async (ExgBackend          *backend,
 
   self->started++;
   g_assert_nonnull (cancellable);
-  g_cancellable_connect (cancellable, G_CALLBACK (hang_cancel_cb), task, g_object_unref);
+  g_cancellable_connect (cancellable, G_CALLBACK (hang_cancel_cb), task,
+                         g_object_unref);
 }
 
 static GSocketConnection *
@@ -267,17 +277,20 @@ recv_some (GSocket *socket,
 {
   gboolean expired = FALSE;
   guint id = g_timeout_add_seconds (WAIT_SECONDS, deadline_cb, &expired);
-  GSource *source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  GSource *source = g_socket_create_source (socket,
+                                            G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   gssize n;
 
-  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) source_noop_cb, NULL, NULL);
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) source_noop_cb,
+                         NULL, NULL);
   g_source_attach (source, NULL);
 
   for (;;)
     {
       g_autoptr(GError) error = NULL;
 
-      n = g_socket_receive_with_blocking (socket, (char *) buf, len, FALSE, NULL, &error);
+      n = g_socket_receive_with_blocking (socket, (char *) buf, len, FALSE,
+                                          NULL, &error);
       if (n >= 0)
         break;
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -332,7 +345,8 @@ send_all (GSocket      *socket,
   while (sent < len)
     {
       g_autoptr(GError) error = NULL;
-      gssize n = g_socket_send (socket, (const char *) data + sent, len - sent, NULL, &error);
+      gssize n = g_socket_send (socket, (const char *) data + sent, len - sent,
+                                NULL, &error);
 
       g_assert_no_error (error);
       sent += (gsize) n;
@@ -362,7 +376,8 @@ echo_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   EchoConn *ec = user_data;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, NULL))
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL,
+                                         NULL))
     {
       g_object_unref (ec->conn);
       g_free (ec);
@@ -380,7 +395,8 @@ echo_read_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (n <= 0)
     {
       /* half-close: EOF from the client, shut our side too */
-      g_socket_shutdown (g_socket_connection_get_socket (ec->conn), FALSE, TRUE, NULL);
+      g_socket_shutdown (g_socket_connection_get_socket (ec->conn), FALSE, TRUE,
+                         NULL);
       g_object_unref (ec->conn);
       g_free (ec);
       return;
@@ -407,7 +423,8 @@ echo_incoming_cb (GSocketService    *service,
   Echo *echo = user_data;
   EchoConn *ec = g_new0 (EchoConn, 1);
 
-  g_ptr_array_add (echo->peers, g_socket_connection_get_remote_address (connection, NULL));
+  g_ptr_array_add (echo->peers,
+                   g_socket_connection_get_remote_address (connection, NULL));
   g_ptr_array_add (echo->conns, g_object_ref (connection));
   ec->conn = g_object_ref (connection);
   echo_read (ec);
@@ -440,10 +457,13 @@ echo_start (Echo *echo)
   g_socket_service_stop (echo->service);
   echo->peers = g_ptr_array_new_with_free_func (g_object_unref);
   echo->conns = g_ptr_array_new_with_free_func (g_object_unref);
-  echo->port_v4 = listen_any_port (G_SOCKET_LISTENER (echo->service), "127.0.0.1", &error);
+  echo->port_v4 = listen_any_port (G_SOCKET_LISTENER (echo->service),
+                                   "127.0.0.1", &error);
   g_assert_no_error (error);
-  echo->port_v6 = listen_any_port (G_SOCKET_LISTENER (echo->service), "::1", NULL);
-  g_signal_connect (echo->service, "incoming", G_CALLBACK (echo_incoming_cb), echo);
+  echo->port_v6 = listen_any_port (G_SOCKET_LISTENER (echo->service), "::1",
+                                   NULL);
+  g_signal_connect (echo->service, "incoming", G_CALLBACK (echo_incoming_cb),
+                    echo);
   g_socket_service_start (echo->service);
 }
 
@@ -483,7 +503,8 @@ add_direct_router (Fixture    *f,
 {
   /* made-up exit address, country and bandwidth; traffic goes to loopback */
   g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
-  g_autoptr(ExgRouter) router = exg_router_new (id, id, EXG_ROUTER_KIND_DIRECT, address,
+  g_autoptr(ExgRouter) router = exg_router_new (id, id, EXG_ROUTER_KIND_DIRECT,
+                                                address,
                                                 country, bandwidth, path_length, backend);
 
   exg_router_registry_add (f->registry, router);
@@ -507,7 +528,8 @@ fixture_set_up (Fixture       *f,
   add_direct_router (f, "se-1", "203.0.113.10", "SE", 5000000, 1);
   add_direct_router (f, "de-1", "198.51.100.20", "DE", 7000000000ULL, 3);
 
-  g_assert_true (exg_server_listen_string (f->server, "127.0.0.1:0", &bound, &error));
+  g_assert_true (exg_server_listen_string (f->server, "127.0.0.1:0", &bound,
+                                           &error));
   g_assert_no_error (error);
   f->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
   g_assert_cmpuint (f->port, !=, 0);
@@ -549,7 +571,8 @@ client_connect (Fixture *f)
   g_socket_client_set_enable_proxy (client, FALSE);
   /* a connect to a listening loopback socket completes in the kernel:
    * blocking here does not need the server's main loop */
-  conn = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL, &error);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL,
+                                          &error);
   g_assert_no_error (error);
   g_ptr_array_add (f->clients, conn);
   return g_socket_connection_get_socket (conn);
@@ -740,9 +763,11 @@ test_v5_connect_ipv4 (Fixture *f, gconstpointer data)
   g_assert_cmpuint (info->command, ==, 0x01);
   assert_text (info->target, "127.0.0.1:%u", f->echo.port_v4);
   g_assert_nonnull (info->exit_id);
-  g_assert_true (g_str_equal (info->exit_id, "se-1") || g_str_equal (info->exit_id, "de-1"));
+  g_assert_true (g_str_equal (info->exit_id, "se-1") ||
+                 g_str_equal (info->exit_id, "de-1"));
   g_assert_cmpstr (info->exit_name, ==, info->exit_id);
-  g_assert_cmpstr (info->exit_country, ==, g_str_equal (info->exit_id, "se-1") ? "SE" : "DE");
+  g_assert_cmpstr (info->exit_country, ==,
+                   g_str_equal (info->exit_id, "se-1") ? "SE" : "DE");
   g_assert_null (info->username);
   g_assert_true (g_str_has_prefix (info->client, "127.0.0.1:"));
 }
@@ -806,7 +831,8 @@ test_v4_connect (Fixture *f, gconstpointer data)
   wait_until (peers_at_least_one, f);
   peer = g_ptr_array_index (f->echo.peers, 0);
   /* 00 5A port ip: the real local end of the outgoing connection */
-  g_assert_cmpuint ((reply[2] << 8) | reply[3], ==, g_inet_socket_address_get_port (peer));
+  g_assert_cmpuint ((reply[2] << 8) | reply[3], ==,
+                    g_inet_socket_address_get_port (peer));
   g_assert_cmpmem (reply + 4, 4, loopback4, 4);
   assert_echo (s, "socks4");
   /* SOCKS4 userids are ignored (tor) */
@@ -1001,9 +1027,12 @@ test_activity_records (Fixture *f, gconstpointer data)
   guint8 block[1000];
   guint64 up, down;
 
-  g_signal_connect (f->activity, "connection-added", G_CALLBACK (on_added), &sig);
-  g_signal_connect (f->activity, "connection-changed", G_CALLBACK (on_changed), &sig);
-  g_signal_connect (f->activity, "connection-removed", G_CALLBACK (on_removed), &sig);
+  g_signal_connect (f->activity, "connection-added", G_CALLBACK (on_added),
+                    &sig);
+  g_signal_connect (f->activity, "connection-changed", G_CALLBACK (on_changed),
+                    &sig);
+  g_signal_connect (f->activity, "connection-removed", G_CALLBACK (on_removed),
+                    &sig);
 
   s = client_connect (f);
   v5_greet (s, 0x00);
@@ -1026,7 +1055,8 @@ test_activity_records (Fixture *f, gconstpointer data)
   g_assert_cmpuint (sig.removed, ==, 1);
   g_assert_nonnull (sig.last_removed);
   g_assert_cmpint (sig.last_removed->state, ==, EXG_CONN_STATE_CLOSED);
-  g_assert_cmpint (sig.last_removed->end_time, >=, sig.last_removed->start_time);
+  g_assert_cmpint (sig.last_removed->end_time, >=,
+                   sig.last_removed->start_time);
   g_assert_cmpuint (sig.last_removed->bytes_up, ==, 1000);
   g_assert_nonnull (sig.last_removed->exit_id);
   g_clear_pointer (&sig.last_removed, exg_conn_info_unref);
@@ -1057,7 +1087,8 @@ static guint16
 closed_port (void)
 {
   /* bind, learn the port, close: nothing listens there now */
-  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4,
+                                          G_SOCKET_TYPE_STREAM,
                                           G_SOCKET_PROTOCOL_TCP, NULL);
   g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
@@ -1255,7 +1286,8 @@ e0_select (GSocket    *s,
 {
   guint8 req[18];
 
-  g_assert_cmpuint (exg_socks_select_request_encode (req, sizeof req, country, start, end, min_bw),
+  g_assert_cmpuint (exg_socks_select_request_encode (req, sizeof req, country,
+                                                     start, end, min_bw),
                     ==, 18);
   send_all (s, req, 18);
   recv_exact (s, reply, 14);
@@ -1643,7 +1675,8 @@ static void
 test_resolve_unsupported_exit (Fixture *f, gconstpointer data)
 {
   g_autoptr(ExgBackend) hang = g_object_new (TEST_TYPE_HANG_BACKEND, NULL);
-  g_autoptr(ExgRouter) router = exg_router_new ("xx-1", "xx-1", EXG_ROUTER_KIND_SOCKS5,
+  g_autoptr(ExgRouter) router = exg_router_new ("xx-1", "xx-1",
+                                                EXG_ROUTER_KIND_SOCKS5,
                                                 "192.0.2.200", "XX", 1, 2, hang);
   GSocket *s;
   ExgSocksAddr bound;
@@ -1762,7 +1795,8 @@ test_listen_needs_allow_list (void)
   const char *allow[] = { "192.0.2.0/24", NULL };
 
   /* an open proxy is refused */
-  g_assert_false (exg_server_listen_string (server, "0.0.0.0:0", &bound, &error));
+  g_assert_false (exg_server_listen_string (server, "0.0.0.0:0", &bound,
+                                            &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
   g_assert_nonnull (strstr (error->message, "allow-list"));
   g_assert_null (bound);
@@ -1770,19 +1804,22 @@ test_listen_needs_allow_list (void)
   g_clear_error (&error);
 
   /* malformed */
-  g_assert_false (exg_server_listen_string (server, "127.0.0.1", &bound, &error));
+  g_assert_false (exg_server_listen_string (server, "127.0.0.1", &bound,
+                                            &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
   g_assert_false (exg_server_listen_string (server, "::1:80", &bound, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_assert_false (exg_server_listen_string (server, "127.0.0.1:70000", &bound, &error));
+  g_assert_false (exg_server_listen_string (server, "127.0.0.1:70000", &bound,
+                                            &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
   /* with an allow-list it may */
   g_assert_true (exg_server_set_allow_list (server, allow, &error));
-  g_assert_true (exg_server_listen_string (server, "0.0.0.0:0", &bound, &error));
+  g_assert_true (exg_server_listen_string (server, "0.0.0.0:0", &bound,
+                                           &error));
   g_assert_no_error (error);
   g_assert_cmpuint (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)), !=, 0);
   g_assert_cmpuint (exg_server_get_listen_addresses (server)->len, ==, 1);
@@ -1817,7 +1854,8 @@ static void
 test_disconnect_cancels_connect (Fixture *f, gconstpointer data)
 {
   g_autoptr(ExgBackend) hang = g_object_new (TEST_TYPE_HANG_BACKEND, NULL);
-  g_autoptr(ExgRouter) router = exg_router_new ("slow-1", "slow-1", EXG_ROUTER_KIND_SOCKS5,
+  g_autoptr(ExgRouter) router = exg_router_new ("slow-1", "slow-1",
+                                                EXG_ROUTER_KIND_SOCKS5,
                                                 "192.0.2.100", "NO", 1, 2, hang);
   GSocket *s;
   guint8 reply[14];
@@ -1907,7 +1945,8 @@ main (int    argc,
   ADD ("/server/listen/busy-port", test_listen_busy_port);
   ADD ("/server/disconnect-cancels-connect", test_disconnect_cancels_connect);
   ADD ("/server/stop-closes-everything", test_stop_closes_everything);
-  g_test_add_func ("/server/listen/needs-allow-list", test_listen_needs_allow_list);
+  g_test_add_func ("/server/listen/needs-allow-list",
+                   test_listen_needs_allow_list);
 
   return g_test_run ();
 }

@@ -132,7 +132,8 @@ test_activity_history_bound (void)
 {
   g_autoptr(ExgActivity) activity = exg_activity_new (5);
   g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
-  g_autoptr(ExgRouter) router = exg_router_new ("se-1", "Sweden 1", EXG_ROUTER_KIND_SOCKS5,
+  g_autoptr(ExgRouter) router = exg_router_new ("se-1", "Sweden 1",
+                                                EXG_ROUTER_KIND_SOCKS5,
                                                 "192.0.2.1", "SE", 1, 2, backend);
   const GQueue *lookups;
   ExgLookup *first, *last;
@@ -166,9 +167,11 @@ test_activity_history_bound (void)
   g_assert_cmpstr (last->exit_country, ==, "SE");
   g_assert_cmpint (last->time, >, 0);
   /* host9: i % 3 == 0, no exit */
-  g_assert_null (((ExgLookup *) g_queue_peek_nth ((GQueue *) lookups, 2))->exit_name);
+  g_assert_null (((ExgLookup *) g_queue_peek_nth ((GQueue *) lookups,
+                                                  2))->exit_name);
 
-  exg_activity_add_lookup (activity, EXG_LOOKUP_REVERSE, "192.0.2.1", NULL, "failed", router);
+  exg_activity_add_lookup (activity, EXG_LOOKUP_REVERSE, "192.0.2.1", NULL,
+                           "failed", router);
   last = g_queue_peek_tail ((GQueue *) lookups);
   g_assert_cmpint (last->kind, ==, EXG_LOOKUP_REVERSE);
   g_assert_cmpstr (last->error, ==, "failed");
@@ -185,7 +188,8 @@ test_activity_history_bound (void)
 
   /* size 0 keeps nothing */
   exg_activity_set_history_size (activity, 0);
-  exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, "x", "1.2.3.4", NULL, NULL);
+  exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, "x", "1.2.3.4", NULL,
+                           NULL);
   g_assert_cmpuint (g_queue_get_length ((GQueue *) exg_activity_get_lookups (activity)), ==, 0);
 }
 
@@ -196,7 +200,8 @@ test_activity_default_size (void)
 
   g_assert_cmpuint (exg_activity_get_history_size (activity), ==, 1000);
   for (int i = 0; i < 1200; i++)
-    exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, "a.example", "192.0.2.1", NULL, NULL);
+    exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, "a.example",
+                             "192.0.2.1", NULL, NULL);
   g_assert_cmpuint (g_queue_get_length ((GQueue *) exg_activity_get_lookups (activity)), ==, 1000);
 }
 
@@ -208,7 +213,8 @@ main (int    argc,
 
   g_test_add_func ("/activity/connections", test_activity_connections);
   g_test_add_func ("/activity/history/bounded", test_activity_history_bound);
-  g_test_add_func ("/activity/history/default-size", test_activity_default_size);
+  g_test_add_func ("/activity/history/default-size",
+                   test_activity_default_size);
 
   return g_test_run ();
 }

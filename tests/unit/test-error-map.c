@@ -41,7 +41,8 @@ test_error_map_table (void)
 {
   for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
     {
-      g_autoptr(GError) error = g_error_new_literal (table[i].domain (), table[i].code, "x");
+      g_autoptr(GError) error = g_error_new_literal (table[i].domain (),
+                                                     table[i].code, "x");
 
       g_test_message ("%s", table[i].name);
       g_assert_cmphex (exg_error_to_socks5_reply (error), ==, table[i].reply);
@@ -72,7 +73,8 @@ test_error_map_from_errno (void)
   for (gsize i = 0; i < G_N_ELEMENTS (errnos); i++)
     {
       g_autoptr(GError) error =
-        g_error_new_literal (G_IO_ERROR, g_io_error_from_errno (errnos[i].errsv), "x");
+        g_error_new_literal (G_IO_ERROR,
+                             g_io_error_from_errno (errnos[i].errsv), "x");
 
       g_assert_cmphex (exg_error_to_socks5_reply (error), ==, errnos[i].reply);
     }

@@ -82,7 +82,8 @@ test_selection_range (void)
   g_assert_cmpuint (exg_router_get_ipv4 (none), ==, 0);
   g_assert_cmpuint (exg_router_get_ipv4 (v6), ==, 0);
 
-  g_assert_true (exg_selection_parse_range ("203.0.113.0-203.0.113.255", &start, &end));
+  g_assert_true (exg_selection_parse_range ("203.0.113.0-203.0.113.255", &start,
+                                            &end));
   g_assert_cmpuint (start, ==, 0xCB007100);
   g_assert_cmpuint (end, ==, 0xCB0071FF);
   g_assert_true (exg_selection_parse_range ("203.0.113.7/24", &start, &end));
@@ -96,9 +97,12 @@ test_selection_range (void)
   g_assert_cmpuint (end, ==, 0x01020304);
 
   /* malformed, or start above end */
-  g_assert_false (exg_selection_parse_range ("203.0.113.255-203.0.113.0", &start, &end));
-  g_assert_false (exg_selection_parse_range ("203.0.113-203.0.113.9", &start, &end));
-  g_assert_false (exg_selection_parse_range ("256.0.0.0-256.0.0.1", &start, &end));
+  g_assert_false (exg_selection_parse_range ("203.0.113.255-203.0.113.0",
+                                             &start, &end));
+  g_assert_false (exg_selection_parse_range ("203.0.113-203.0.113.9", &start,
+                                             &end));
+  g_assert_false (exg_selection_parse_range ("256.0.0.0-256.0.0.1", &start,
+                                             &end));
   g_assert_false (exg_selection_parse_range ("1.2.3.4/33", &start, &end));
   g_assert_false (exg_selection_parse_range ("1.2.3.4", &start, &end));
   g_assert_false (exg_selection_parse_range ("", &start, &end));
@@ -154,13 +158,15 @@ test_selection_all_three (void)
 
   exg_selection_init_any (&sel);
   exg_selection_set_country (&sel, "SE");
-  exg_selection_parse_range ("203.0.113.0/24", &sel.range_start, &sel.range_end);
+  exg_selection_parse_range ("203.0.113.0/24", &sel.range_start,
+                             &sel.range_end);
   sel.min_bandwidth = 5000;
   g_assert_false (exg_selection_is_any (&sel));
   g_assert_true (exg_selection_matches (&sel, r));
 
   text = exg_selection_to_string (&sel);
-  g_assert_cmpstr (text, ==, "country=SE range=203.0.113.0-203.0.113.255 min-bw=5000");
+  g_assert_cmpstr (text, ==,
+                   "country=SE range=203.0.113.0-203.0.113.255 min-bw=5000");
 
   other = sel;
   g_assert_true (exg_selection_equal (&sel, &other));
@@ -187,7 +193,8 @@ test_username_selection (void)
   g_assert_cmpuint (sel.range_end, ==, G_MAXUINT32);
   g_assert_cmpuint (sel.min_bandwidth, ==, 0);
 
-  g_assert_true (exg_selection_parse_username ("country=se,min-bw=1000000", &sel, &error));
+  g_assert_true (exg_selection_parse_username ("country=se,min-bw=1000000",
+                                               &sel, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (sel.country, ==, "SE");
   g_assert_cmpuint (sel.min_bandwidth, ==, 1000000);
@@ -213,11 +220,13 @@ test_username_selection (void)
   g_assert_no_error (error);
   g_assert_false (exg_selection_parse_username (NULL, &sel, &error));
   g_assert_no_error (error);
-  g_assert_false (exg_selection_parse_username ("tab=1,session=2", &sel, &error));
+  g_assert_false (exg_selection_parse_username ("tab=1,session=2", &sel,
+                                                &error));
   g_assert_no_error (error);
 
   /* the keys with bad values: refused, never guessed */
-  g_assert_false (exg_selection_parse_username ("country=sweden", &sel, &error));
+  g_assert_false (exg_selection_parse_username ("country=sweden", &sel,
+                                                &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
   g_assert_false (exg_selection_parse_username ("country=", &sel, &error));
@@ -226,13 +235,16 @@ test_username_selection (void)
   g_assert_false (exg_selection_parse_username ("min-bw=lots", &sel, &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
-  g_assert_false (exg_selection_parse_username ("range=10.0.0.9-10.0.0.1", &sel, &error));
+  g_assert_false (exg_selection_parse_username ("range=10.0.0.9-10.0.0.1", &sel,
+                                                &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
-  g_assert_false (exg_selection_parse_username ("country=se,colour=blue", &sel, &error));
+  g_assert_false (exg_selection_parse_username ("country=se,colour=blue", &sel,
+                                                &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
-  g_assert_false (exg_selection_parse_username ("country=se,oops", &sel, &error));
+  g_assert_false (exg_selection_parse_username ("country=se,oops", &sel,
+                                                &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
 }
@@ -261,7 +273,8 @@ test_registry_pick_weighted (void)
   for (guint i = 0; i < n; i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(ExgRouter) r = exg_router_registry_pick (registry, &sel, NULL, &error);
+      g_autoptr(ExgRouter) r = exg_router_registry_pick (registry, &sel, NULL,
+                                                         &error);
 
       g_assert_no_error (error);
       g_assert_nonnull (r);
@@ -317,7 +330,8 @@ test_registry_pick_no_match (void)
   g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 1);
   countries = exg_router_registry_count_countries (registry);
   g_assert_cmpuint (g_hash_table_size (countries), ==, 1);
-  g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (countries, "DE")), ==, 1);
+  g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (countries, "DE")),
+                    ==, 1);
   exg_router_set_up (a, TRUE);
 
   /* excluded routers are skipped */
@@ -353,13 +367,17 @@ main (int    argc,
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/selection/any", test_selection_any);
-  g_test_add_func ("/selection/country/case-insensitive", test_selection_country);
+  g_test_add_func ("/selection/country/case-insensitive",
+                   test_selection_country);
   g_test_add_func ("/selection/range/inclusive", test_selection_range);
-  g_test_add_func ("/selection/bandwidth-and-up", test_selection_bandwidth_and_up);
+  g_test_add_func ("/selection/bandwidth-and-up",
+                   test_selection_bandwidth_and_up);
   g_test_add_func ("/selection/all-three", test_selection_all_three);
   g_test_add_func ("/selection/username", test_username_selection);
-  g_test_add_func ("/registry/pick/weighted-by-bandwidth", test_registry_pick_weighted);
-  g_test_add_func ("/registry/pick/no-silent-fallback", test_registry_pick_no_match);
+  g_test_add_func ("/registry/pick/weighted-by-bandwidth",
+                   test_registry_pick_weighted);
+  g_test_add_func ("/registry/pick/no-silent-fallback",
+                   test_registry_pick_no_match);
 
   return g_test_run ();
 }

@@ -30,7 +30,8 @@ connect_cb (GObject      *source,
   GSocketConnection *connection;
   GSocket *socket;
 
-  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result,
+                                               &error);
   if (connection == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -109,7 +110,8 @@ connect_literal (ExgBackendDirect *self,
 
   if (self->source != NULL)
     {
-      g_autoptr(GSocketAddress) local = g_inet_socket_address_new (self->source, 0);
+      g_autoptr(GSocketAddress) local = g_inet_socket_address_new (self->source,
+                                                                   0);
 
       if (!g_socket_bind (socket, local, FALSE, &error))
         {
@@ -132,7 +134,11 @@ connect_literal (ExgBackendDirect *self,
   g_clear_error (&error);
 
   source = g_socket_create_source (socket, G_IO_OUT, cancellable);
-  g_task_attach_source (task, source, (GSourceFunc) (void (*) (void)) literal_writable_cb);
+  /* no nested loop runs from its callback; spares GLib's unblock/reblock
+   * of the descriptor (two main-context wakeups) around the dispatch */
+  g_source_set_can_recurse (source, TRUE);
+  g_task_attach_source (task, source,
+                        (GSourceFunc) (void (*) (void)) literal_writable_cb);
 }
 
 static void
@@ -186,11 +192,13 @@ resolve_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   GList *addresses;
 
-  addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
+  addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result,
+                                                &error);
   if (addresses == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
-    g_task_return_pointer (task, addresses, (GDestroyNotify) g_resolver_free_addresses);
+    g_task_return_pointer (task, addresses,
+                           (GDestroyNotify) g_resolver_free_addresses);
 }
 
 static void
@@ -200,7 +208,8 @@ direct_resolve_async (ExgBackend          *backend,
                       GAsyncReadyCallback  callback,
                       gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (backend, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (backend, cancellable, callback,
+                                      user_data);
   g_autoptr(GResolver) resolver = g_resolver_get_default ();
 
   g_task_set_source_tag (task, direct_resolve_async);
@@ -227,7 +236,8 @@ resolve_ptr_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   char *name;
 
-  name = g_resolver_lookup_by_address_finish (G_RESOLVER (source), result, &error);
+  name = g_resolver_lookup_by_address_finish (G_RESOLVER (source), result,
+                                              &error);
   if (name == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
@@ -241,7 +251,8 @@ direct_resolve_ptr_async (ExgBackend          *backend,
                           GAsyncReadyCallback  callback,
                           gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (backend, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (backend, cancellable, callback,
+                                      user_data);
   g_autoptr(GResolver) resolver = g_resolver_get_default ();
 
   g_task_set_source_tag (task, direct_resolve_ptr_async);
