@@ -12,6 +12,7 @@
 #include "exg-window.h"
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
 
 struct _ExgApplication
 {
@@ -41,6 +42,8 @@ struct _ExgApplication
   gboolean           system_proxy_active;
   gboolean           trace;
   gboolean           activated;
+  guint              sigterm_id;
+  guint              sigint_id;
 };
 
 enum {
@@ -435,6 +438,15 @@ about_activated (GSimpleAction *action,
                          NULL);
 }
 
+/* SIGTERM (logout) or SIGINT: quit properly, so the desktop's proxy
+ * settings are put back */
+static gboolean
+quit_signal_cb (gpointer user_data)
+{
+  g_action_group_activate_action (G_ACTION_GROUP (user_data), "quit", NULL);
+  return G_SOURCE_CONTINUE;
+}
+
 static const GActionEntry app_actions[] = {
   { "proxy-enabled", NULL, NULL, "false", proxy_enabled_change_state },
   { "show-window", show_window_activated },
@@ -500,6 +512,9 @@ exg_application_startup (GApplication *application)
     start_listening (self);
 
   self->tray = exg_tray_new (self);
+
+  self->sigterm_id = g_unix_signal_add (SIGTERM, quit_signal_cb, self);
+  self->sigint_id = g_unix_signal_add (SIGINT, quit_signal_cb, self);
 }
 
 static void
@@ -526,6 +541,8 @@ exg_application_shutdown (GApplication *application)
   ExgApplication *self = EXG_APPLICATION (application);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
   /* put the user's proxy settings back; the key stays set, so the next
    * launch makes us the system proxy again */
   if (self->system_proxy != NULL)

@@ -614,7 +614,8 @@ add_column (ExgConnectionsView   *self,
             const char           *title,
             int                   model_column,
             GtkTreeCellDataFunc   func,
-            gboolean              numeric)
+            gboolean              numeric,
+            int                   width)
 {
   GtkCellRenderer *cell = gtk_cell_renderer_text_new ();
   GtkTreeViewColumn *column = gtk_tree_view_column_new ();
@@ -637,8 +638,8 @@ add_column (ExgConnectionsView   *self,
   gtk_tree_view_column_set_resizable (column, TRUE);
   /* fixed sizing: the view need not measure 10,000 rows */
   gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
-  gtk_tree_view_column_set_fixed_width (column, numeric ? 90 : 180);
-  gtk_tree_view_column_set_expand (column, !numeric);
+  gtk_tree_view_column_set_fixed_width (column, width);
+  gtk_tree_view_column_set_expand (column, model_column == EXG_CONN_COL_TARGET);
   gtk_tree_view_append_column (self->tree_view, column);
 }
 
@@ -712,14 +713,14 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_tree_view_set_fixed_height_mode (self->tree_view, TRUE);
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)), _("Connections"));
-  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE);
-  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE);
-  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE);
-  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE);
-  add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE);
-  add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE);
-  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE);
-  add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func, TRUE);
+  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 130);
+  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 160);
+  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 170);
+  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 90);
+  add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
+  add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
+  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 90);
+  add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func, TRUE, 70);
   g_signal_connect_object (self->tree_view, "button-press-event", G_CALLBACK (button_press_cb), self, 0);
   g_signal_connect_object (self->tree_view, "popup-menu", G_CALLBACK (popup_menu_cb), self, 0);
 

@@ -58,6 +58,7 @@ add_row (ExgExitDialog *self,
          GtkGrid       *grid,
          int            row,
          const char    *label,
+         const char    *id,
          GtkWidget     *widget)
 {
   GtkWidget *title = gtk_label_new_with_mnemonic (label);
@@ -66,6 +67,8 @@ add_row (ExgExitDialog *self,
   gtk_label_set_xalign (GTK_LABEL (title), 1);
   gtk_label_set_mnemonic_widget (GTK_LABEL (title), widget);
   gtk_widget_set_hexpand (widget, TRUE);
+  /* as if built from .ui: tests (and the inspector) find it by name */
+  gtk_buildable_set_name (GTK_BUILDABLE (widget), id);
   gtk_grid_attach (grid, title, 0, row, 1, 1);
   gtk_grid_attach (grid, widget, 1, row, 1, 1);
   /* the label names the control for screen readers too */
@@ -84,30 +87,30 @@ exg_exit_dialog_init (ExgExitDialog *self)
   gtk_grid_set_column_spacing (grid, 12);
   g_object_set (grid, "margin", 12, NULL);
 
-  self->name_entry = GTK_ENTRY (add_row (self, grid, 0, _("_Name"), gtk_entry_new ()));
-  self->type_combo = GTK_COMBO_BOX_TEXT (add_row (self, grid, 1, _("_Type"), gtk_combo_box_text_new ()));
+  self->name_entry = GTK_ENTRY (add_row (self, grid, 0, _("_Name"), "name_entry", gtk_entry_new ()));
+  self->type_combo = GTK_COMBO_BOX_TEXT (add_row (self, grid, 1, _("_Type"), "type_combo", gtk_combo_box_text_new ()));
   gtk_combo_box_text_append (self->type_combo, "socks5", _("SOCKS5 proxy"));
   gtk_combo_box_text_append (self->type_combo, "socks4a", _("SOCKS4a proxy"));
   gtk_combo_box_text_append (self->type_combo, "http-connect", _("HTTP CONNECT proxy"));
   gtk_combo_box_text_append (self->type_combo, "direct", _("Direct (this machine)"));
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->type_combo), "socks5");
   g_signal_connect_object (self->type_combo, "changed", G_CALLBACK (type_changed_cb), self, 0);
-  self->address_entry = GTK_ENTRY (add_row (self, grid, 2, _("_Address"), gtk_entry_new ()));
+  self->address_entry = GTK_ENTRY (add_row (self, grid, 2, _("_Address"), "address_entry", gtk_entry_new ()));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->address_entry),
                                _("The proxy's host name or IP address; for a direct exit, the local address to send from (may be empty)"));
-  self->port_spin = GTK_SPIN_BUTTON (add_row (self, grid, 3, _("_Port"),
+  self->port_spin = GTK_SPIN_BUTTON (add_row (self, grid, 3, _("_Port"), "port_spin",
                                               gtk_spin_button_new_with_range (1, 65535, 1)));
   gtk_spin_button_set_value (self->port_spin, 1080);
-  self->username_entry = GTK_ENTRY (add_row (self, grid, 4, _("_User name"), gtk_entry_new ()));
-  self->password_entry = GTK_ENTRY (add_row (self, grid, 5, _("Pass_word"), gtk_entry_new ()));
+  self->username_entry = GTK_ENTRY (add_row (self, grid, 4, _("_User name"), "username_entry", gtk_entry_new ()));
+  self->password_entry = GTK_ENTRY (add_row (self, grid, 5, _("Pass_word"), "password_entry", gtk_entry_new ()));
   gtk_entry_set_visibility (self->password_entry, FALSE);
   gtk_entry_set_input_purpose (self->password_entry, GTK_INPUT_PURPOSE_PASSWORD);
-  self->country_entry = GTK_ENTRY (add_row (self, grid, 6, _("_Country"), gtk_entry_new ()));
+  self->country_entry = GTK_ENTRY (add_row (self, grid, 6, _("_Country"), "country_entry", gtk_entry_new ()));
   gtk_entry_set_max_length (self->country_entry, 2);
   gtk_entry_set_placeholder_text (self->country_entry, _("From GeoIP"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->country_entry),
                                _("Two-letter country code, e.g. SE; empty to look it up"));
-  self->bandwidth_spin = GTK_SPIN_BUTTON (add_row (self, grid, 7, _("_Bandwidth (kB/s)"),
+  self->bandwidth_spin = GTK_SPIN_BUTTON (add_row (self, grid, 7, _("_Bandwidth (kB/s)"), "bandwidth_spin",
                                                    gtk_spin_button_new_with_range (0, 100000000, 100)));
   self->error_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_label_set_xalign (self->error_label, 0);

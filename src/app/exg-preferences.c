@@ -23,6 +23,7 @@ struct _ExgPreferences
   GtkDialog       parent_instance;
 
   ExgApplication *app;              /* owned */
+  GSettings      *settings;         /* owned; delay-apply: applied on close */
   GKeyFile       *keyfile;          /* owned: the exits file as edited */
   GCancellable   *cancellable;      /* owned: the running test */
 
@@ -325,6 +326,9 @@ exg_preferences_dispose (GObject *object)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->keyfile, g_key_file_unref);
+  if (self->settings != NULL)
+    g_settings_apply (self->settings);
+  g_clear_object (&self->settings);
   g_clear_object (&self->app);
 
   G_OBJECT_CLASS (exg_preferences_parent_class)->dispose (object);
@@ -363,9 +367,20 @@ exg_preferences_class_init (ExgPreferencesClass *klass)
 }
 
 static void
+response_cb (GtkDialog      *dialog,
+             int             response,
+             ExgPreferences *self)
+{
+  g_settings_apply (self->settings);
+  if (response == GTK_RESPONSE_DELETE_EVENT || response == GTK_RESPONSE_CLOSE)
+    gtk_widget_destroy (GTK_WIDGET (dialog));
+}
+
+static void
 exg_preferences_init (ExgPreferences *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect (self, "response", G_CALLBACK (response_cb), self);
 }
 
 GtkWidget *
@@ -384,9 +399,13 @@ exg_preferences_new (ExgApplication *app,
                        "application", app,
                        NULL);
   self->app = g_object_ref (app);
-  settings = exg_application_get_settings (app);
+  /* changes apply when the dialog closes: the listener would otherwise
+   * restart on every keystroke of an address (ExgApplication follows
+   * the keys) */
+  self->settings = g_settings_new (APPLICATION_ID);
+  g_settings_delay (self->settings);
+  settings = self->settings;
 
-  /* the listener follows these at once (ExgApplication watches them) */
   g_settings_bind (settings, "listen-address", self->listen_address_entry, "text", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "listen-port", self->listen_port_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "start-proxy", self->start_proxy_switch, "active", G_SETTINGS_BIND_DEFAULT);

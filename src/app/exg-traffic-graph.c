@@ -9,6 +9,7 @@
 #include "exg-application.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #define N_SAMPLES 300          /* five minutes, one a second */
 
@@ -67,6 +68,22 @@ exg_traffic_graph_get_rates (ExgTrafficGraph *self,
   *down = self->count > 0 ? self->down[last] : 0;
 }
 
+void
+exg_traffic_graph_get_peaks (ExgTrafficGraph *self,
+                             double          *up,
+                             double          *down)
+{
+  g_return_if_fail (EXG_IS_TRAFFIC_GRAPH (self));
+
+  *up = *down = 0;
+  /* unused slots are zero */
+  for (guint i = 0; i < N_SAMPLES; i++)
+    {
+      *up = MAX (*up, self->up[i]);
+      *down = MAX (*down, self->down[i]);
+    }
+}
+
 static gboolean
 tick_cb (gpointer user_data)
 {
@@ -83,6 +100,8 @@ exg_traffic_graph_set_activity (ExgTrafficGraph *self,
   g_set_object (&self->activity, activity);
   self->count = self->head = 0;
   self->last_time = 0;
+  memset (self->up, 0, sizeof self->up);
+  memset (self->down, 0, sizeof self->down);
   exg_traffic_graph_sample (self);
 }
 
@@ -124,7 +143,7 @@ exg_traffic_graph_draw (GtkWidget *widget,
   int height = gtk_widget_get_allocated_height (widget);
   double x0 = 12, y0 = 36, w = width - 24, h = height - 60;
   double max = 1024;
-  double up = 0, down = 0;
+  double up = 0, down = 0, peak_up = 0, peak_down = 0;
   g_autofree char *max_text = NULL;
   g_autofree char *up_text = NULL;
   g_autofree char *down_text = NULL;
@@ -137,9 +156,8 @@ exg_traffic_graph_draw (GtkWidget *widget,
     return GDK_EVENT_PROPAGATE;
 
   gtk_style_context_get_color (context, gtk_style_context_get_state (context), &fg);
-  for (guint i = 0; i < self->count; i++)
-    max = MAX (max, MAX (self->up[i], self->down[i]));
-  max *= 1.1;
+  exg_traffic_graph_get_peaks (self, &peak_up, &peak_down);
+  max = MAX (max, MAX (peak_up, peak_down)) * 1.1;
 
   /* frame and grid */
   cairo_set_line_width (cr, 1);

@@ -22,5 +22,9 @@ void     exg_traffic_graph_sample       (ExgTrafficGraph *self);
 void     exg_traffic_graph_get_rates    (ExgTrafficGraph *self,
                                          double          *up,
                                          double          *down);
+/* The highest rates over the window shown (the graph's scale) */
+void     exg_traffic_graph_get_peaks    (ExgTrafficGraph *self,
+                                         double          *up,
+                                         double          *down);
 
 G_END_DECLS

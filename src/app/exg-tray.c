@@ -170,27 +170,21 @@ connection_changed_cb (AppIndicator *indicator,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_AVAILABLE]);
 }
 
-/* Running from the build tree: find the symbolic icons there */
+/* Running from the build tree (or its tests): the symbolic icons are in
+ * the source tree, not installed */
 static void
 set_icon_theme_path (ExgTray *self)
 {
-  const char *build_root = g_getenv ("EXG_BUILD_ROOT");
   g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = NULL;
+  g_autofree char *exe_dir = exe ? g_path_get_dirname (exe) : NULL;
+  const char *build_root = g_getenv ("EXG_BUILD_ROOT");
 
-  if (build_root == NULL && exe != NULL)
+  if (g_strcmp0 (exe_dir, EXG_UNINSTALLED_EXE_DIR) == 0
+      || (build_root != NULL && g_str_has_prefix (exe_dir ? exe_dir : "", build_root)))
     {
-      g_autofree char *exe_dir = g_path_get_dirname (exe);
-      g_autofree char *candidate = g_build_filename (exe_dir, "..", "..", "data", "icons", NULL);
-
-      if (g_file_test (candidate, G_FILE_TEST_IS_DIR))
-        dir = g_steal_pointer (&candidate);
+      if (g_file_test (EXG_UNINSTALLED_ICONS_DIR, G_FILE_TEST_IS_DIR))
+        app_indicator_set_icon_theme_path (self->indicator, EXG_UNINSTALLED_ICONS_DIR);
     }
-  else if (build_root != NULL)
-    dir = g_build_filename (build_root, "data", "icons", NULL);
-
-  if (dir != NULL && g_file_test (dir, G_FILE_TEST_IS_DIR))
-    app_indicator_set_icon_theme_path (self->indicator, dir);
 }
 #endif /* HAVE_AYATANA */
 

@@ -41,6 +41,12 @@ struct _ExgWindow
   GtkComboBoxText    *bandwidth_units_combo;
   GtkLabel           *result_label;
   GtkStack           *stack;
+  GtkBox             *connections_page;
+  GtkBox             *lookups_page;
+  GtkBox             *traffic_page;
+  GtkBox             *routers_page;
+  /* the pages' contents: custom widgets, made here and not in the .ui so
+   * that gtk-builder-tool can validate it */
   ExgConnectionsView *connections_view;
   ExgLookupsView     *lookups_view;
   ExgRoutersView     *routers_view;
@@ -707,11 +713,6 @@ exg_window_class_init (ExgWindowClass *klass)
   widget_class->size_allocate = exg_window_size_allocate;
   widget_class->window_state_event = exg_window_window_state_event;
 
-  g_type_ensure (EXG_TYPE_CONNECTIONS_VIEW);
-  g_type_ensure (EXG_TYPE_LOOKUPS_VIEW);
-  g_type_ensure (EXG_TYPE_ROUTERS_VIEW);
-  g_type_ensure (EXG_TYPE_TRAFFIC_GRAPH);
-
   gtk_widget_class_set_template_from_resource (widget_class, "/org/exitgate/Exitgate/exg-window.ui");
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, address_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_label);
@@ -727,15 +728,27 @@ exg_window_class_init (ExgWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, bandwidth_units_combo);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, result_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, stack);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, connections_view);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, lookups_view);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, routers_view);
-  gtk_widget_class_bind_template_child (widget_class, ExgWindow, traffic_graph);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, connections_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, lookups_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, traffic_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, routers_page);
   gtk_widget_class_bind_template_callback (widget_class, on_country_combo_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_country_entry_activate);
   gtk_widget_class_bind_template_callback (widget_class, on_range_entry_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_bandwidth_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_info_bar_response);
+}
+
+static gpointer
+add_page (GtkBox     *page,
+          GType       type,
+          const char *name)
+{
+  GtkWidget *widget = g_object_new (type, "visible", TRUE, NULL);
+
+  gtk_buildable_set_name (GTK_BUILDABLE (widget), name);
+  gtk_box_pack_start (page, widget, TRUE, TRUE, 0);
+  return widget;
 }
 
 static const GActionEntry win_actions[] = {
@@ -754,6 +767,11 @@ exg_window_init (ExgWindow *self)
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), win_actions,
                                    G_N_ELEMENTS (win_actions), self);
+
+  self->connections_view = add_page (self->connections_page, EXG_TYPE_CONNECTIONS_VIEW, "connections_view");
+  self->lookups_view = add_page (self->lookups_page, EXG_TYPE_LOOKUPS_VIEW, "lookups_view");
+  self->traffic_graph = add_page (self->traffic_page, EXG_TYPE_TRAFFIC_GRAPH, "traffic_graph");
+  self->routers_view = add_page (self->routers_page, EXG_TYPE_ROUTERS_VIEW, "routers_view");
 
   /* the router count after the name, dimmed, in the drop-down list */
   count_cell = gtk_cell_renderer_text_new ();

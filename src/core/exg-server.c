@@ -28,7 +28,10 @@ struct _ExgServer
   ExgRouterRegistry  *registry;          /* owned */
   ExgActivity        *activity;          /* owned */
 
-  GSocketService     *service;           /* owned, nullable: while listening */
+  /* One service per listening address: adding an address to a running
+   * GSocketService cancels its outstanding accept, and GLib 2.74 drops a
+   * connection that the cancelled accept had already taken. */
+  GPtrArray          *services;          /* (element-type GSocketService) owned */
   GPtrArray          *listen_addresses;  /* (element-type GSocketAddress) owned */
   GHashTable         *sessions;          /* guint64* id → ExgSession, owned */
 
@@ -61,6 +64,7 @@ exg_server_finalize (GObject *object)
 
   g_clear_pointer (&self->sessions, g_hash_table_unref);
   g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
+  g_clear_pointer (&self->services, g_ptr_array_unref);
   g_clear_pointer (&self->allow, g_ptr_array_unref);
   g_clear_object (&self->registry);
   g_clear_object (&self->activity);
@@ -84,6 +88,7 @@ exg_server_init (ExgServer *self)
 {
   self->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   self->listen_addresses = g_ptr_array_new_with_free_func (g_object_unref);
+  self->services = g_ptr_array_new_with_free_func (g_object_unref);
   self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
   self->allow = g_ptr_array_new_with_free_func (g_object_unref);
   exg_selection_init_any (&self->default_selection);
@@ -127,10 +132,28 @@ format_socket_address (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
+/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; judge them
+ * by their IPv4 address, which is what allow-lists name. */
+static GInetAddress *
+unmap_v4 (GInetAddress *inet)
+{
+  const guint8 *b;
+  static const guint8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
+    return g_object_ref (inet);
+  b = g_inet_address_to_bytes (inet);
+  if (memcmp (b, prefix, sizeof prefix) != 0)
+    return g_object_ref (inet);
+  return g_inet_address_new_from_bytes (b + 12, G_SOCKET_FAMILY_IPV4);
+}
+
 static gboolean
 client_allowed (ExgServer    *self,
-                GInetAddress *inet)
+                GInetAddress *client)
 {
+  g_autoptr(GInetAddress) inet = unmap_v4 (client);
+
   if (self->allow->len == 0)
     return g_inet_address_get_is_loopback (inet);
 
@@ -228,6 +251,7 @@ exg_server_listen (ExgServer       *self,
                    GError         **error)
 {
   g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GSocketService) service = NULL;
   g_autofree char *text = NULL;
 
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
@@ -249,24 +273,22 @@ exg_server_listen (ExgServer       *self,
       return FALSE;
     }
 
-  if (self->service == NULL)
-    {
-      self->service = g_socket_service_new ();
-      g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), LISTEN_BACKLOG);
-      g_signal_connect (self->service, "incoming", G_CALLBACK (incoming_cb), self);
-    }
-
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
+  service = g_socket_service_new ();
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (service), LISTEN_BACKLOG);
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
                                       NULL, &effective, error))
     {
       text = format_socket_address (address);
       g_prefix_error (error, "Cannot listen on %s: ", text);
+      g_socket_listener_close (G_SOCKET_LISTENER (service));
       return FALSE;
     }
 
+  g_signal_connect (service, "incoming", G_CALLBACK (incoming_cb), self);
+  g_socket_service_start (service);
+  g_ptr_array_add (self->services, g_steal_pointer (&service));
   g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
-  g_socket_service_start (self->service);
 
   if (out_bound != NULL)
     *out_bound = g_steal_pointer (&effective);
@@ -366,13 +388,16 @@ exg_server_stop (ExgServer *self)
 
   g_return_if_fail (EXG_IS_SERVER (self));
 
-  if (self->service != NULL)
+  for (guint i = 0; self->services != NULL && i < self->services->len; i++)
     {
-      g_signal_handlers_disconnect_by_func (self->service, incoming_cb, self);
-      g_socket_service_stop (self->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
-      g_clear_object (&self->service);
+      GSocketService *service = g_ptr_array_index (self->services, i);
+
+      g_signal_handlers_disconnect_by_func (service, incoming_cb, self);
+      g_socket_service_stop (service);
+      g_socket_listener_close (G_SOCKET_LISTENER (service));
     }
+  if (self->services != NULL)
+    g_ptr_array_set_size (self->services, 0);
   if (self->listen_addresses != NULL)
     g_ptr_array_set_size (self->listen_addresses, 0);
 
@@ -392,7 +417,7 @@ gboolean
 exg_server_get_listening (ExgServer *self)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
-  return self->service != NULL && self->listen_addresses->len > 0;
+  return self->services->len > 0;
 }
 
 /**

@@ -34,6 +34,12 @@
 /* E0 selections are answered one by one; a client that keeps sending
  * them without ever asking for a connection is dropped. */
 #define MAX_SELECTIONS 256
+/* The most a connect or a lookup through an exit may take before the
+ * client hears "timed out" (06); the kernel alone would wait two minutes
+ * for a silent host. */
+#ifndef EXIT_TIMEOUT_SECONDS
+#define EXIT_TIMEOUT_SECONDS 60
+#endif
 
 struct _ExgSession
 {
@@ -46,7 +52,7 @@ struct _ExgSession
   GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
 
   GSource           *watch;         /* owned: client fd + handshake deadline */
-  gpointer           watch_tag;
+  GIOCondition       watch_events;
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -69,6 +75,7 @@ struct _ExgSession
   GSocketConnection *exit_conn;     /* owned, nullable: until the relay has it */
   ExgRelay          *relay;         /* owned, nullable */
   gint64             connect_started;   /* monotonic µs, for the router's latency */
+  gint64             busy_since;        /* monotonic µs: the request went to the exit */
   gboolean           in_relay_start;
   gboolean           relay_done_early;
 
@@ -112,6 +119,9 @@ static GSourceFuncs watch_funcs = {
 
 static gboolean on_client_event (ExgSession *self, GIOCondition revents);
 
+/* Every change to a source's descriptors or ready time wakes the main
+ * context (an eventfd write and read), so the watch is set up once, with
+ * its deadline, before it is attached, and changed only when it must. */
 static void
 watch_start (ExgSession   *self,
              GIOCondition  events,
@@ -119,22 +129,29 @@ watch_start (ExgSession   *self,
 {
   WatchSource *ws;
 
-  if (self->watch == NULL)
-    {
-      self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
-      ws = (WatchSource *) self->watch;
-      ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket), events);
-      g_source_set_callback (self->watch, (GSourceFunc) (void (*) (void)) on_client_event,
-                             self, NULL);
-      g_source_set_static_name (self->watch, "[exitgate] session");
-      g_source_attach (self->watch, NULL);
-    }
-  else
-    {
-      ws = (WatchSource *) self->watch;
-      g_source_modify_unix_fd (self->watch, ws->tag, events);
-    }
+  g_assert (self->watch == NULL);
+
+  self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
+  ws = (WatchSource *) self->watch;
+  ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket), events);
+  self->watch_events = events;
   g_source_set_ready_time (self->watch, deadline);
+  g_source_set_callback (self->watch, (GSourceFunc) (void (*) (void)) on_client_event,
+                         self, NULL);
+  g_source_set_static_name (self->watch, "[exitgate] session");
+  g_source_attach (self->watch, NULL);
+}
+
+static void
+watch_modify (ExgSession   *self,
+              GIOCondition  events)
+{
+  WatchSource *ws = (WatchSource *) self->watch;
+
+  if (self->watch == NULL || self->watch_events == events)
+    return;
+  self->watch_events = events;
+  g_source_modify_unix_fd (self->watch, ws->tag, events);
 }
 
 static void
@@ -285,6 +302,23 @@ send_bytes (ExgSession   *self,
   return n == (gssize) len;
 }
 
+/* Bytes left unread at close(2) make the kernel answer with a reset,
+ * which can destroy a reply just sent before the client reads it: take
+ * what has arrived (bounded) before closing. */
+static void
+drain_client (ExgSession *self)
+{
+  guint8 sink[4096];
+
+  for (int i = 0; i < 16; i++)
+    {
+      gssize n = g_socket_receive_with_blocking (self->socket, (char *) sink, sizeof sink,
+                                                 FALSE, NULL, NULL);
+      if (n <= 0)
+        break;
+    }
+}
+
 void
 exg_session_close (ExgSession *self)
 {
@@ -313,6 +347,8 @@ exg_session_close (ExgSession *self)
     {
       if (self->exit_conn != NULL)
         g_io_stream_close (G_IO_STREAM (self->exit_conn), NULL, NULL);
+      if (!self->client_eof)
+        drain_client (self);
       g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
     }
   g_clear_pointer (&self->buf, g_free);
@@ -471,7 +507,12 @@ log_no_router (ExgSession         *self,
   if (!g_error_matches (error, EXG_ERROR, EXG_ERROR_NO_ROUTER))
     return;
   /* the selection (a country, a range) is no target: safe to log */
-  text = sel != NULL ? exg_selection_to_string (sel) : g_strdup ("E0");
+  if (self->has_selection)
+    text = g_strdup ("the last E0 selection");
+  else if (sel != NULL)
+    text = exg_selection_to_string (sel);
+  else
+    text = g_strdup ("any");
   g_message ("Connection %" G_GUINT64_FORMAT ": refused: no exit matches the selection (%s)",
              self->info->id, text);
 }
@@ -483,9 +524,19 @@ watch_client_while_busy (ExgSession *self)
 {
   GIOCondition events = G_IO_HUP | G_IO_ERR;
 
+  if (self->busy_since == 0)
+    {
+      self->busy_since = g_get_monotonic_time ();
+      /* with no handshake deadline there is none to reuse */
+      if (g_source_get_ready_time (self->watch) == -1)
+        g_source_set_ready_time (self->watch,
+                                 self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
+    }
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
-  watch_start (self, events, -1);
+  /* the handshake deadline stays set: when it fires now, it is ignored
+   * (and cleared) rather than paid for with a wakeup on every request */
+  watch_modify (self, events);
 }
 
 static void
@@ -1160,6 +1211,35 @@ on_client_event (ExgSession   *self,
           g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out", self->info->id);
           fail (self, "Handshake timed out");
         }
+      else if (self->busy_since != 0)
+        {
+          gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+          /* the handshake deadline left in place: now the exit's */
+          if (g_get_monotonic_time () < deadline)
+            g_source_set_ready_time (self->watch, deadline);
+          else
+            {
+              g_autoptr(GError) error =
+                g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                             "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
+
+              g_cancellable_cancel (self->cancellable);
+              if (self->command == EXG_SOCKS_CMD_RESOLVE ||
+                  self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
+                {
+                  g_autofree char *query = target_host (&self->target);
+
+                  exg_activity_add_lookup (exg_server_get_activity (self->server),
+                                           self->command == EXG_SOCKS_CMD_RESOLVE
+                                             ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
+                                           query, NULL, error->message, self->router);
+                }
+              fail_request (self, error, 0);
+            }
+        }
+      else
+        g_source_set_ready_time (self->watch, -1);
       return G_SOURCE_CONTINUE;
     }
 
@@ -1185,6 +1265,7 @@ on_client_event (ExgSession   *self,
 void
 exg_session_start (ExgSession *self)
 {
+  g_autoptr(ExgSession) keep = NULL;
   guint timeout;
   gint64 deadline = -1;
 
@@ -1194,4 +1275,11 @@ exg_session_start (ExgSession *self)
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
   watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline);
+
+  /* Clients send their greeting right after connecting, so under load it
+   * is usually here by the time the connection is accepted: read it now
+   * rather than one main-loop iteration later. */
+  keep = g_object_ref (self);
+  if (read_client (self))
+    process_buffer (self);
 }

@@ -357,6 +357,11 @@ main (int    argc,
       goto out;
     }
 
+  /* before the "listening" lines: whoever reads them may signal at once */
+  loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, quit_cb, loop);
+  g_unix_signal_add (SIGTERM, quit_cb, loop);
+
   bound = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; config->listen[i] != NULL; i++)
     {
@@ -382,9 +387,6 @@ main (int    argc,
   if (has_upstream)
     health = exg_health_new (registry, 60);
 
-  loop = g_main_loop_new (NULL, FALSE);
-  g_unix_signal_add (SIGINT, quit_cb, loop);
-  g_unix_signal_add (SIGTERM, quit_cb, loop);
   g_main_loop_run (loop);
 
   exg_server_stop (server);

@@ -250,8 +250,10 @@ play (const guint8 *data,
               start += consumed;
               if (ev.msg.kind == EXG_SOCKS_MSG_GREETING)
                 {
-                  ev.method = exg_socks5_choose_method (ev.msg.methods, ev.msg.n_methods,
-                                                        password_required, allow_select);
+                  ev.method = exg_socks5_choose_method (ev.msg.methods,
+                                                        ev.msg.n_methods,
+                                                        password_required,
+                                                        allow_select);
                   exg_socks_parser_set_method (&parser, ev.method);
                   if (ev.method == EXG_SOCKS_METHOD_NO_ACCEPTABLE)
                     finished = TRUE;

@@ -14,7 +14,10 @@
 
 #include "exg-application.h"
 #include "exg-connections-view.h"
+#include "exg-exit-dialog.h"
 #include "exg-lookups-view.h"
+#include "exg-preferences.h"
+#include "exg-traffic-graph.h"
 #include "exg-window.h"
 
 #include <glib/gstdio.h>
@@ -494,6 +497,22 @@ test_connection_appears (void)
   g_assert_cmpuint (up, ==, 4);
   g_assert_cmpuint (down, ==, 4);
 
+  /* the traffic graph's next sample sees those bytes */
+  {
+    ExgTrafficGraph *graph = find_widget (GTK_WIDGET (window), "traffic_graph");
+    guint64 total_up = 0, total_down = 0;
+    double rate_up = 0, rate_down = 0;
+
+    exg_activity_get_totals (exg_application_get_activity (app), &total_up, &total_down);
+    g_assert_cmpuint (total_up, >=, 4);
+    g_assert_cmpuint (total_down, >=, 4);
+    /* the graph's own timer may have taken that sample already */
+    exg_traffic_graph_sample (graph);
+    exg_traffic_graph_get_peaks (graph, &rate_up, &rate_down);
+    g_assert_cmpfloat (rate_up, >, 0);
+    g_assert_cmpfloat (rate_down, >, 0);
+  }
+
   /* closed by the client: greyed, then gone */
   g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
   g_clear_object (&c.conn);
@@ -810,6 +829,195 @@ test_ten_thousand_connections (void)
   exg_connections_view_set_linger (view, 3000);
 }
 
+static void
+test_shortcuts (void)
+{
+  GtkApplication *gapp = GTK_APPLICATION (app);
+  g_auto(GStrv) quit = gtk_application_get_accels_for_action (gapp, "app.quit");
+  g_auto(GStrv) prefs = gtk_application_get_accels_for_action (gapp, "app.preferences");
+  g_auto(GStrv) search = gtk_application_get_accels_for_action (gapp, "win.search");
+  GtkWidget *entry;
+
+  g_assert_cmpstr (quit[0], ==, "<Primary>q");
+  g_assert_cmpstr (prefs[0], ==, "<Primary>comma");
+  g_assert_cmpstr (search[0], ==, "<Primary>f");
+  /* the shortcuts window from gtk/help-overlay.ui */
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window), "show-help-overlay"));
+  g_assert_nonnull (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (window)));
+
+  /* Ctrl+F: the current table's search entry */
+  gtk_window_present (GTK_WINDOW (window));
+  g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
+  flush ();
+  entry = GTK_WIDGET (exg_connections_view_get_search_entry (find_widget (GTK_WIDGET (window), "connections_view")));
+  g_assert_true (gtk_widget_is_focus (entry));
+}
+
+static gpointer
+find_toplevel (GType type)
+{
+  g_autoptr(GList) toplevels = gtk_window_list_toplevels ();
+
+  for (GList *l = toplevels; l != NULL; l = l->next)
+    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data, type) && gtk_widget_get_visible (l->data))
+      return l->data;
+  return NULL;
+}
+
+static gboolean
+select_exit (GtkTreeView *view,
+             const char  *name)
+{
+  GtkTreeIter iter;
+
+  if (!find_row (gtk_tree_view_get_model (view), 0, name, &iter))
+    return FALSE;
+  gtk_tree_selection_select_iter (gtk_tree_view_get_selection (view), &iter);
+  return TRUE;
+}
+
+static gboolean
+test_label_done (gpointer data)
+{
+  return strstr (gtk_label_get_text (data), "works") != NULL
+         || strstr (gtk_label_get_text (data), "does not work") != NULL;
+}
+
+static void
+test_preferences_exits (void)
+{
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  g_autoptr(GKeyFile) written = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *type = NULL;
+  g_autofree char *source = NULL;
+  GtkWidget *prefs, *dialog;
+  GtkTreeView *exits_view;
+  GtkLabel *test_label;
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+  g_assert_nonnull (prefs);
+  exits_view = find_widget (prefs, "exits_view");
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
+
+  /* add a third exit in France */
+  gtk_button_clicked (find_widget (prefs, "add_button"));
+  flush ();
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  g_assert_nonnull (dialog);
+  gtk_entry_set_text (find_widget (dialog, "name_entry"), "fr-exit");
+  gtk_combo_box_set_active_id (find_widget (dialog, "type_combo"), "direct");
+  gtk_entry_set_text (find_widget (dialog, "address_entry"), "127.0.0.4");
+  gtk_entry_set_text (find_widget (dialog, "country_entry"), "fr");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+
+  /* written to the daemon's key file, and live */
+  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0, &error);
+  g_assert_no_error (error);
+  type = g_key_file_get_string (written, "exit fr-exit", "type", NULL);
+  source = g_key_file_get_string (written, "exit fr-exit", "source-address", NULL);
+  g_assert_cmpstr (type, ==, "direct");
+  g_assert_cmpstr (source, ==, "127.0.0.4");
+  g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
+  g_assert_true (gtk_combo_box_set_active_id (find_widget (GTK_WIDGET (window), "country_combo"), "FR"));
+  flush ();
+
+  /* a bad entry is refused, with the reason in the dialog */
+  gtk_button_clicked (find_widget (prefs, "add_button"));
+  flush ();
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  gtk_entry_set_text (find_widget (dialog, "name_entry"), "se-exit");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
+
+  /* test an exit: it works, with a latency and its country */
+  test_label = find_widget (prefs, "test_label");
+  g_assert_true (select_exit (exits_view, "se-exit"));
+  gtk_button_clicked (find_widget (prefs, "test_button"));
+  g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "se-exit works: "));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Sweden"));
+
+  /* remove it again */
+  g_assert_true (select_exit (exits_view, "fr-exit"));
+  gtk_button_clicked (find_widget (prefs, "remove_button"));
+  flush ();
+  g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
+  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+
+  gtk_widget_destroy (prefs);
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country", g_variant_new_string (""));
+  flush ();
+}
+
+/* app.system-proxy points GNOME's proxy settings at the listener and
+ * puts the previous ones back */
+static void
+test_system_proxy_action (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = g_settings_schema_source_lookup (source, "org.gnome.system.proxy", TRUE);
+  g_autoptr(GSettings) proxy = NULL;
+  g_autoptr(GSettings) socks = NULL;
+  g_autofree char *mode = NULL;
+  g_autofree char *host = NULL;
+
+  if (schema == NULL)
+    {
+      g_test_skip ("org.gnome.system.proxy is not installed");
+      return;
+    }
+  proxy = g_settings_new ("org.gnome.system.proxy");
+  socks = g_settings_new ("org.gnome.system.proxy.socks");
+  g_settings_set_string (proxy, "mode", "none");
+  g_settings_set_string (socks, "host", "");
+  g_settings_set_int (socks, "port", 0);
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy", g_variant_new_boolean (TRUE));
+  flush ();
+  g_assert_true (action_bool_state ("system-proxy"));
+  mode = g_settings_get_string (proxy, "mode");
+  host = g_settings_get_string (socks, "host");
+  g_assert_cmpstr (mode, ==, "manual");
+  g_assert_cmpstr (host, ==, "127.0.0.1");
+  g_assert_cmpint (g_settings_get_int (socks, "port"), ==, bound_port ());
+
+  /* the proxy off: the desktop no longer points at a closed port */
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (FALSE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  g_assert_cmpstr (mode, ==, "none");
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (TRUE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  g_assert_cmpstr (mode, ==, "manual");
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy", g_variant_new_boolean (FALSE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  g_clear_pointer (&host, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  host = g_settings_get_string (socks, "host");
+  g_assert_cmpstr (mode, ==, "none");
+  g_assert_cmpstr (host, ==, "");
+  g_assert_cmpint (g_settings_get_int (socks, "port"), ==, 0);
+}
+
 static char *
 write_exits (const char *mmdb)
 {
@@ -870,6 +1078,10 @@ main (int argc, char **argv)
   app = exg_application_new ();
   g_application_register (G_APPLICATION (app), NULL, &error);
   g_assert_no_error (error);
+  /* Port 0 can fail on a machine whose ephemeral ports are all taken
+   * (someone's benchmark); try a few times before giving up */
+  for (guint i = 0; i < 20 && exg_application_get_bound_address (app) == NULL; i++)
+    g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled", g_variant_new_boolean (TRUE));
   /* reopen on the same port later: pin the one it got */
   g_settings_set (settings, "listen-port", "q", (guint16) (bound_port ()));
 
@@ -888,6 +1100,9 @@ main (int argc, char **argv)
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
   g_test_add_func ("/window/ten-thousand-connections", test_ten_thousand_connections);
+  g_test_add_func ("/window/shortcuts", test_shortcuts);
+  g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
+  g_test_add_func ("/window/preferences-exits", test_preferences_exits);
   ret = g_test_run ();
 
   gtk_widget_destroy (GTK_WIDGET (window));
