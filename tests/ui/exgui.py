@@ -183,6 +183,16 @@ def listening_ports(pid):
     return ports
 
 
+def visible_windows(pid):
+    """The X ids of the process's mapped windows (xdotool)."""
+    try:
+        out = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid", str(pid)],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return out.split()
+
+
 def connect_result(port, host="127.0.0.1"):
     """"ok" if a TCP connection to host:port is accepted, else the error name."""
     try:

@@ -9,7 +9,8 @@
 # tor-resolve makes some name lookups, so every page has something to show.
 #
 # Writes OUT_DIR (default data/screenshots)/{main-window,connections,lookups,routers}.png;
-# EXG_PAGES="Traffic:traffic.png;…" picks other pages.
+# EXG_PAGES="Traffic:traffic.png;…" picks other pages (the first one is the
+# background of main-window.png).
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -40,7 +41,10 @@ command -v xdotool >/dev/null || { echo "take-screenshots: xdotool is missing" >
 export GSETTINGS_SCHEMA_DIR=$build/data
 export GSETTINGS_BACKEND=memory
 export NO_AT_BRIDGE=0                 # the pages are switched through AT-SPI
-export LANG=C.UTF-8 LANGUAGE=en
+# Another language: EXG_SHOT_LANG=sv_SE.UTF-8 with an installed build (the
+# catalogues are read from the prefix), EXG_PAGES and EXG_SHOT_COMBO in it.
+export LANG=${EXG_SHOT_LANG:-C.UTF-8}
+unset LANGUAGE LC_ALL LC_MESSAGES
 export GTK_THEME=Adwaita
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/exg-shots.XXXXXX")
@@ -267,8 +271,8 @@ done
 # The main picture: the exit country list open over the live connections.
 # The list is a popup window of its own, so this one is cut from the screen
 # (no window manager: the window sits at 0,0).
-atspi page Connections
-read -r cx cy cw ch < <(atspi where "Exit country")
+atspi page "${specs[0]%%:*}"
+read -r cx cy cw ch < <(atspi where "${EXG_SHOT_COMBO:-Exit country}")
 xdotool mousemove "$((cx + cw - 12))" "$((cy + ch / 2))" click 1
 atspi showing-menu
 settle

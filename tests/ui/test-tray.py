@@ -206,6 +206,25 @@ def main():
                 poll(lambda: exgui.action_state("exit-country") == ""),
                 exgui.action_state("exit-country"))
 
+        # The system proxy toggle: only its state here (test-system-proxy
+        # checks the settings it writes); switched back at once.
+        before = exgui.action_state("system-proxy")
+        click(bus_name, menu_path, find(layout(bus_name, menu_path), "Use as system proxy"))
+        r.check("clicking “Use as system proxy” flips app.system-proxy",
+                poll(lambda: exgui.action_state("system-proxy") is (not before)),
+                exgui.action_state("system-proxy"))
+        click(bus_name, menu_path, find(layout(bus_name, menu_path), "Use as system proxy"))
+        r.check("clicking it again flips it back",
+                poll(lambda: exgui.action_state("system-proxy") is before),
+                exgui.action_state("system-proxy"))
+
+        # --hidden: no window until "Show Exitgate".
+        r.check("--hidden shows no window", not exgui.visible_windows(app.p.pid),
+                exgui.visible_windows(app.p.pid))
+        click(bus_name, menu_path, find(layout(bus_name, menu_path), "Show Exitgate"))
+        r.check("“Show Exitgate” shows the window",
+                poll(lambda: exgui.visible_windows(app.p.pid)))
+
         # Quit from the tray.
         click(bus_name, menu_path, find(layout(bus_name, menu_path), "Quit"))
         rc = app.wait_exit(10)
