@@ -319,6 +319,7 @@ exg_connections_view_refresh (ExgConnectionsView *self)
   gint64 now_real = g_get_real_time ();
   gint64 now = g_get_monotonic_time ();
   GtkTreeSortable *sortable = GTK_TREE_SORTABLE (self->store);
+  gboolean mapped = gtk_widget_get_mapped (GTK_WIDGET (self));
   GtkSortType order = GTK_SORT_ASCENDING;
   gboolean sorted;
   int sort_column = 0;
@@ -351,6 +352,9 @@ exg_connections_view_refresh (ExgConnectionsView *self)
           g_hash_table_iter_remove (&iter);
           continue;
         }
+      /* hidden (in the tray, another page): only what must not wait */
+      if (!mapped && !row->dirty)
+        continue;
       update_row (self, row, now_real, now);
     }
 
@@ -717,10 +721,20 @@ exg_connections_view_finalize (GObject *object)
   G_OBJECT_CLASS (exg_connections_view_parent_class)->finalize (object);
 }
 
+/* shown again: bring the counters up to date at once */
+static void
+exg_connections_view_map (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (exg_connections_view_parent_class)->map (widget);
+  exg_connections_view_refresh (EXG_CONNECTIONS_VIEW (widget));
+}
+
 static void
 exg_connections_view_class_init (ExgConnectionsViewClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  GTK_WIDGET_CLASS (klass)->map = exg_connections_view_map;
 
   object_class->dispose = exg_connections_view_dispose;
   object_class->finalize = exg_connections_view_finalize;
