@@ -335,8 +335,10 @@ exg_connections_view_refresh (ExgConnectionsView *self)
       flush_cb (self);
     }
 
-  sorted = gtk_tree_sortable_get_sort_column_id (sortable, &sort_column,
-                                                 &order);
+  /* hidden, the counters wait: no sorting to suspend either */
+  sorted = mapped
+           && gtk_tree_sortable_get_sort_column_id (sortable, &sort_column,
+                                                    &order);
   if (sorted)
     gtk_tree_sortable_set_sort_column_id (sortable,
                                           GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID, order);
