@@ -1258,6 +1258,25 @@ make_mmdb (void)
   return g_steal_pointer (&path);
 }
 
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR)
+          && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1267,12 +1286,25 @@ main (int argc, char **argv)
   g_autofree char *exits = NULL;
   int ret;
 
+  /* gtk_test_init () has no G_TEST_OPTION_ISOLATE_DIRS: keep the user's
+   * cache (a converted GeoIP database) and config out of it by hand */
+  tmpdir = g_dir_make_tmp ("exitgate-test-window-XXXXXX", &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char *vars[] = {
+        "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+      };
+      g_autofree char *dir = g_build_filename (tmpdir, vars[i], NULL);
+
+      g_mkdir (dir, 0700);
+      g_setenv (vars[i], dir, TRUE);
+    }
+
   gtk_test_init (&argc, &argv, NULL);
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
                 NULL);
 
-  tmpdir = g_dir_make_tmp ("exitgate-test-window-XXXXXX", &error);
-  g_assert_no_error (error);
   mmdb = make_mmdb ();
   exits = write_exits (mmdb);
 
@@ -1325,7 +1357,7 @@ main (int argc, char **argv)
     g_unlink (exits);
   if (mmdb != NULL)
     g_unlink (mmdb);
-  g_rmdir (tmpdir);
+  rm_rf (tmpdir);
   g_free (tmpdir);
   return ret;
 }
