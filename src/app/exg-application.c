@@ -43,7 +43,11 @@ struct _ExgApplication
   gboolean           activated;
   guint              sigterm_id;
   guint              sigint_id;
+  guint              no_tray_id;
 };
+
+/* how long a hidden start waits for a tray host before showing the window */
+#define NO_TRAY_GRACE_SECONDS 3
 
 enum {
   STATUS_CHANGED,
@@ -554,6 +558,18 @@ exg_application_startup (GApplication *application)
   self->sigint_id = g_unix_signal_add (SIGINT, quit_signal_cb, self);
 }
 
+static gboolean
+show_if_no_tray_cb (gpointer user_data)
+{
+  ExgApplication *self = user_data;
+  GtkWindow *window = find_main_window (self);
+
+  self->no_tray_id = 0;
+  if (!exg_application_get_tray_available (self) && window != NULL)
+    gtk_window_present (window);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 exg_application_activate (GApplication *application)
 {
@@ -570,7 +586,15 @@ exg_application_activate (GApplication *application)
   if (first
       && (self->opt_hidden
           || g_settings_get_boolean (self->settings, "start-hidden")))
-    return;
+    {
+      /* hidden means "in the tray": with no tray host (GNOME without the
+       * extension) the window would be unreachable, so it shows after
+       * all once the indicator has had time to find one */
+      if (!exg_application_get_tray_available (self))
+        self->no_tray_id = g_timeout_add_seconds (NO_TRAY_GRACE_SECONDS,
+                                                  show_if_no_tray_cb, self);
+      return;
+    }
   gtk_window_present (window);
 }
 
@@ -582,6 +606,7 @@ exg_application_shutdown (GApplication *application)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->sigterm_id, g_source_remove);
   g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->no_tray_id, g_source_remove);
   /* put the user's proxy settings back; the key stays set, so the next
    * launch makes us the system proxy again */
   if (self->system_proxy != NULL)
