@@ -69,6 +69,8 @@ typedef struct {
 typedef struct {
   ExgSocksPhase phase;
   guint8        version;            /* 0 until the first byte is seen */
+  gsize         handshake_len;      /* bytes of greeting, auth and request
+                                     * consumed so far (not selections) */
 } ExgSocksParser;
 
 void           exg_socks_parser_init       (ExgSocksParser *parser);

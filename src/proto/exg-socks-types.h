@@ -9,8 +9,9 @@
 
 G_BEGIN_DECLS
 
-/* Handshakes (greeting + auth + selections + request) larger than this are
- * rejected (issue 2). */
+/* Handshakes (greeting + auth + request) larger than this are rejected
+ * (issue 2).  18-byte router selections are each answered on their own and
+ * are not counted, so a client may send any number of them (issue 3). */
 #define EXG_SOCKS_MAX_HANDSHAKE 512
 
 /* RFC 1928 §4 and socks-extensions.txt §2, §3 */
