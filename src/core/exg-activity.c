@@ -95,13 +95,16 @@ exg_activity_class_init (ExgActivityClass *klass)
    * @info: (type gpointer): the ExgConnInfo, valid during emission
    */
   signals[CONNECTION_ADDED] =
-    g_signal_new ("connection-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+    g_signal_new ("connection-added", G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[CONNECTION_CHANGED] =
-    g_signal_new ("connection-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+    g_signal_new ("connection-changed", G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[CONNECTION_REMOVED] =
-    g_signal_new ("connection-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+    g_signal_new ("connection-removed", G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   /**
    * ExgActivity::lookup-added:
@@ -111,7 +114,8 @@ exg_activity_class_init (ExgActivityClass *klass)
     g_signal_new ("lookup-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[LOOKUPS_CLEARED] =
-    g_signal_new ("lookups-cleared", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+    g_signal_new ("lookups-cleared", G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 

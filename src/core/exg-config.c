@@ -90,7 +90,8 @@ get_uint64 (GKeyFile   *keyfile,
   g_strstrip (text);
   errno = 0;
   value = g_ascii_strtoull (text, &end, 10);
-  if (text[0] == '\0' || !g_ascii_isdigit (text[0]) || *end != '\0' || errno != 0 || value > max)
+  if (text[0] == '\0' || !g_ascii_isdigit (text[0]) || *end != '\0' ||
+      errno != 0 || value > max)
     return config_error (error, path, group, key,
                          "“%s” is not a whole number between 0 and %" G_GUINT64_FORMAT,
                          text, max);
@@ -117,7 +118,8 @@ get_list (GKeyFile   *keyfile,
           const char *group,
           const char *key)
 {
-  g_auto(GStrv) raw = g_key_file_get_string_list (keyfile, group, key, NULL, NULL);
+  g_auto(GStrv) raw = g_key_file_get_string_list (keyfile, group, key, NULL,
+                                                  NULL);
   g_autoptr(GPtrArray) list = NULL;
 
   if (raw == NULL)
@@ -155,19 +157,22 @@ load_server (ExgConfig  *config,
       if (listen == NULL || listen[0] == NULL)
         {
           g_strfreev (listen);
-          return config_error (error, config->path, g, "listen", "no address given");
+          return config_error (error, config->path, g, "listen",
+                               "no address given");
         }
       g_strfreev (config->listen);
       config->listen = listen;
     }
 
   value = config->handshake_timeout;
-  if (!get_uint64 (kf, config->path, g, "handshake-timeout", 24 * 3600, &value, error))
+  if (!get_uint64 (kf, config->path, g, "handshake-timeout", 24 * 3600, &value,
+                   error))
     return FALSE;
   config->handshake_timeout = (guint) value;
 
   value = config->max_connections;
-  if (!get_uint64 (kf, config->path, g, "max-connections", G_MAXUINT, &value, error))
+  if (!get_uint64 (kf, config->path, g, "max-connections", G_MAXUINT, &value,
+                   error))
     return FALSE;
   config->max_connections = (guint) value;
 
@@ -189,7 +194,8 @@ load_server (ExgConfig  *config,
 
   if (g_key_file_has_key (kf, g, "unsafe-logging", NULL))
     {
-      config->unsafe_logging = g_key_file_get_boolean (kf, g, "unsafe-logging", &local_error);
+      config->unsafe_logging = g_key_file_get_boolean (kf, g, "unsafe-logging",
+                                                       &local_error);
       if (local_error != NULL)
         return config_error (error, config->path, g, "unsafe-logging",
                              "expected true or false");
@@ -218,7 +224,8 @@ load_selection (ExgConfig  *config,
     return TRUE;
 
   country = get_string (kf, g, "country");
-  if (country != NULL && !exg_selection_set_country (&config->selection, country))
+  if (country != NULL &&
+      !exg_selection_set_country (&config->selection, country))
     return config_error (error, config->path, g, "country",
                          "“%s” is not a two-letter country code", country);
 
@@ -230,7 +237,8 @@ load_selection (ExgConfig  *config,
                          "“%s” is not an IPv4 range (A.B.C.D-E.F.G.H or A.B.C.D/N)",
                          range);
 
-  if (!get_uint64 (kf, config->path, g, "min-bandwidth", G_MAXUINT64, &min_bw, error))
+  if (!get_uint64 (kf, config->path, g, "min-bandwidth", G_MAXUINT64, &min_bw,
+                   error))
     return FALSE;
   config->selection.min_bandwidth = min_bw;
   return TRUE;
@@ -257,9 +265,11 @@ exg_config_load (const char  *path,
   config = exg_config_new ();
   config->path = g_strdup (path);
 
-  if (!g_key_file_load_from_file (config->keyfile, path, G_KEY_FILE_NONE, &local_error))
+  if (!g_key_file_load_from_file (config->keyfile, path, G_KEY_FILE_NONE,
+                                  &local_error))
     {
-      g_set_error (error, EXG_ERROR, EXG_ERROR_CONFIG, "%s: %s", path, local_error->message);
+      g_set_error (error, EXG_ERROR, EXG_ERROR_CONFIG, "%s: %s", path,
+                   local_error->message);
       return NULL;
     }
 
@@ -274,13 +284,15 @@ exg_config_load (const char  *path,
 
       if (g_str_has_prefix (group, EXIT_GROUP_PREFIX))
         {
-          g_autoptr(GPtrArray) routers = exg_config_build_routers (config, NULL, error);
+          g_autoptr(GPtrArray) routers = exg_config_build_routers (config, NULL,
+                                                                   error);
 
           if (routers == NULL)
             return NULL;
           break;
         }
-      else if (!g_str_equal (group, "server") && !g_str_equal (group, "selection"))
+      else if (!g_str_equal (group, "server") &&
+               !g_str_equal (group, "selection"))
         g_message ("%s: ignoring unknown group [%s]", path, group);
     }
 
@@ -312,7 +324,8 @@ build_router (ExgConfig  *config,
   while (*name == ' ')
     name++;
   if (*name == '\0')
-    return config_error (error, config->path, group, "", "an exit needs a name"), NULL;
+    return config_error (error, config->path, group, "",
+                         "an exit needs a name"), NULL;
 
   if (type == NULL)
     return config_error (error, config->path, group, "type",
@@ -325,12 +338,14 @@ build_router (ExgConfig  *config,
                          "“%s” is not one of direct, socks5, socks4a, http-connect",
                          type), NULL;
 
-  if (!get_uint64 (kf, config->path, group, "bandwidth", G_MAXUINT64, &bandwidth, error))
+  if (!get_uint64 (kf, config->path, group, "bandwidth", G_MAXUINT64,
+                   &bandwidth, error))
     return NULL;
 
   if (country != NULL)
     {
-      if (strlen (country) != 2 || !g_ascii_isalpha (country[0]) || !g_ascii_isalpha (country[1]))
+      if (strlen (country) != 2 || !g_ascii_isalpha (country[0]) ||
+          !g_ascii_isalpha (country[1]))
         return config_error (error, config->path, group, "country",
                              "“%s” is not a two-letter country code", country), NULL;
       country_code[0] = g_ascii_toupper (country[0]);
@@ -363,8 +378,10 @@ build_router (ExgConfig  *config,
       if (!get_uint64 (kf, config->path, group, "port", 65535, &port, error))
         return NULL;
       if (port == 0)
-        return config_error (error, config->path, group, "port", "must not be 0"), NULL;
-      backend = exg_backend_upstream_new (kind, address, (guint16) port, username, password);
+        return config_error (error, config->path, group, "port",
+                             "must not be 0"), NULL;
+      backend = exg_backend_upstream_new (kind, address, (guint16) port,
+                                          username, password);
       exit_address = address;
       path_length = 2;
     }
@@ -372,7 +389,8 @@ build_router (ExgConfig  *config,
   if (country_code[0] == '\0' && geoip != NULL && exit_address[0] != '\0')
     exg_geoip_lookup_string (geoip, exit_address, country_code);
 
-  return exg_router_new (name, name, kind, exit_address, country_code, bandwidth,
+  return exg_router_new (name, name, kind, exit_address, country_code,
+                         bandwidth,
                          path_length, backend);
 }
 
@@ -412,7 +430,9 @@ exg_config_build_routers (ExgConfig  *config,
     {
       g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
 
-      g_ptr_array_add (routers, exg_router_new ("direct", "direct", EXG_ROUTER_KIND_DIRECT,
+      g_ptr_array_add (routers,
+                       exg_router_new ("direct", "direct",
+                                       EXG_ROUTER_KIND_DIRECT,
                                                 "", "", 0, 1, backend));
     }
 
@@ -427,5 +447,6 @@ exg_config_build_routers (ExgConfig  *config,
 char *
 exg_config_default_path (void)
 {
-  return g_build_filename (g_get_user_config_dir (), "exitgate", "exitgate.conf", NULL);
+  return g_build_filename (g_get_user_config_dir (), "exitgate",
+                           "exitgate.conf", NULL);
 }

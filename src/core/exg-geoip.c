@@ -732,6 +732,10 @@ load_thread (GTask        *task,
   LoadData *data = task_data;
   ExgGeoip *self;
 
+  /* cancelled before the thread ran: touch nothing */
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
   self = exg_geoip_load (data->configured_path,
                          data->progress != NULL ? thread_progress_cb : NULL,
                          task);

@@ -41,7 +41,8 @@ struct _ExgPoller
   int           epfd;        /* owned */
   GPtrArray    *watches;     /* indexed by fd; owned Watch or NULL */
   GPtrArray    *tombstones;  /* Watches removed during a batch; owned */
-  guint         dispatching; /* depth of batches in progress */
+  guint         dispatching; /* depth of batches in progress (nested
+                              * iterations may re-enter) */
 };
 
 G_LOCK_DEFINE_STATIC (pollers);
@@ -114,6 +115,13 @@ exg_poller_new (GMainContext *context)
   self->watches = g_ptr_array_new_with_free_func (g_free);
   self->tombstones = g_ptr_array_new_with_free_func (g_free);
   g_source_set_static_name (&self->source, "ExgPoller");
+  /* GLib 2.74 "blocks" a non-recursive source around each dispatch by
+   * taking its descriptor out of the poll set and putting it back, and each
+   * of those writes the context's wakeup eventfd: two syscalls and one
+   * spurious poll per dispatch.  Recursion is harmless here (a batch is
+   * local to its dispatch and removal works at any depth), as long as
+   * handlers do not themselves iterate the context, which they must not. */
+  g_source_set_can_recurse (&self->source, TRUE);
   g_source_add_unix_fd (&self->source, epfd, G_IO_IN);
   g_source_attach (&self->source, context);
 

@@ -20,7 +20,8 @@ struct _ExgRouterRegistry
 
 static void exg_router_registry_list_model_init (GListModelInterface *iface);
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (ExgRouterRegistry, exg_router_registry, G_TYPE_OBJECT,
+G_DEFINE_FINAL_TYPE_WITH_CODE (ExgRouterRegistry, exg_router_registry,
+                               G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL,
                                                       exg_router_registry_list_model_init))
 
@@ -128,7 +129,8 @@ exg_router_registry_add (ExgRouterRegistry *self,
     }
 
   g_ptr_array_add (self->routers, g_object_ref (router));
-  g_list_model_items_changed (G_LIST_MODEL (self), self->routers->len - 1, 0, 1);
+  g_list_model_items_changed (G_LIST_MODEL (self), self->routers->len - 1, 0,
+                              1);
 }
 
 gboolean
@@ -301,7 +303,8 @@ connect_attempt_cb (GObject      *source,
   GSocketConnection *connection;
   ConnectResult *cr;
 
-  connection = exg_backend_connect_finish (EXG_BACKEND (source), result, &error);
+  connection = exg_backend_connect_finish (EXG_BACKEND (source), result,
+                                           &error);
   exg_router_record_connect (cd->current, g_get_monotonic_time () - cd->started,
                              connection != NULL);
 
@@ -352,7 +355,8 @@ connect_attempt (GTask *task)
   g_ptr_array_add (cd->tried, g_object_ref (router));
   cd->current = router;
   cd->started = g_get_monotonic_time ();
-  exg_backend_connect_async (exg_router_get_backend (router), cd->host, cd->port,
+  exg_backend_connect_async (exg_router_get_backend (router), cd->host,
+                             cd->port,
                              g_task_get_cancellable (task),
                              connect_attempt_cb, task);
 }
@@ -430,7 +434,8 @@ exg_router_registry_count_countries (ExgRouterRegistry *self)
       if (!exg_router_get_up (router) || country[0] == '\0')
         continue;
       n = GPOINTER_TO_UINT (g_hash_table_lookup (counts, country));
-      g_hash_table_replace (counts, g_strdup (country), GUINT_TO_POINTER (n + 1));
+      g_hash_table_replace (counts, g_strdup (country),
+                            GUINT_TO_POINTER (n + 1));
     }
   return counts;
 }

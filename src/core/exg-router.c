@@ -310,7 +310,8 @@ exg_router_record_bytes (ExgRouter *self,
       self->throughput = self->throughput == 0 ? rate : 0.7 * self->throughput + 0.3 * rate;
       self->bytes_window = 0;
       self->bytes_window_start = now;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_THROUGHPUT]);
+      g_object_notify_by_pspec (G_OBJECT (self),
+                                properties[PROP_OBSERVED_THROUGHPUT]);
     }
 }
 

@@ -243,7 +243,8 @@ exg_selection_parse_username (const char    *username,
       else if (g_str_equal (key, "min-bw"))
         ok = parse_bandwidth (value, &tmp.min_bandwidth);
       else if (g_str_equal (key, "range"))
-        ok = exg_selection_parse_range (value, &tmp.range_start, &tmp.range_end);
+        ok = exg_selection_parse_range (value, &tmp.range_start,
+                                        &tmp.range_end);
       else
         {
           /* refuse rather than silently ignore a key the client meant */
@@ -330,7 +331,8 @@ exg_selection_to_string (const ExgSelection *sel)
     {
       if (s->len > 0)
         g_string_append_c (s, ' ');
-      g_string_append_printf (s, "min-bw=%" G_GUINT64_FORMAT, sel->min_bandwidth);
+      g_string_append_printf (s, "min-bw=%" G_GUINT64_FORMAT,
+                              sel->min_bandwidth);
     }
   return g_string_free (s, FALSE);
 }

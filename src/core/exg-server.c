@@ -28,7 +28,7 @@ struct _ExgServer
   ExgRouterRegistry  *registry;          /* owned */
   ExgActivity        *activity;          /* owned */
 
-  GSocketService     *service;           /* owned, nullable: while listening */
+  GPtrArray          *listeners;         /* (element-type Listener) owned */
   GPtrArray          *listen_addresses;  /* (element-type GSocketAddress) owned */
   GHashTable         *sessions;          /* guint64* id → ExgSession, owned */
 
@@ -41,6 +41,36 @@ struct _ExgServer
   ExgSelection        default_selection;
   gboolean            unsafe_logging;
 };
+
+/* A listening socket and the one source that accepts on it.
+ *
+ * Not a GSocketService: that takes one main-loop iteration, a GTask and a
+ * fresh source per accepted connection, and adding an address to a
+ * running one cancels its pending accept, which in GLib 2.74 can drop a
+ * connection the cancelled accept had already taken.  Here one persistent
+ * source accepts everything queued at each wakeup. */
+typedef struct {
+  GSocket *socket;     /* owned: listening */
+  GSource *source;     /* owned, nullable: NULL while paused */
+  guint    resume_id;  /* pause after EMFILE, see accept_cb */
+  ExgServer *server;   /* borrowed: owns this */
+} Listener;
+
+static void
+listener_free (gpointer data)
+{
+  Listener *l = data;
+
+  if (l->source != NULL)
+    {
+      g_source_destroy (l->source);
+      g_source_unref (l->source);
+    }
+  g_clear_handle_id (&l->resume_id, g_source_remove);
+  g_socket_close (l->socket, NULL);
+  g_object_unref (l->socket);
+  g_free (l);
+}
 
 G_DEFINE_FINAL_TYPE (ExgServer, exg_server, G_TYPE_OBJECT)
 
@@ -61,6 +91,7 @@ exg_server_finalize (GObject *object)
 
   g_clear_pointer (&self->sessions, g_hash_table_unref);
   g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
+  g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->allow, g_ptr_array_unref);
   g_clear_object (&self->registry);
   g_clear_object (&self->activity);
@@ -84,7 +115,9 @@ exg_server_init (ExgServer *self)
 {
   self->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   self->listen_addresses = g_ptr_array_new_with_free_func (g_object_unref);
-  self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
+  self->listeners = g_ptr_array_new_with_free_func (listener_free);
+  self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                          g_object_unref);
   self->allow = g_ptr_array_new_with_free_func (g_object_unref);
   exg_selection_init_any (&self->default_selection);
 }
@@ -123,14 +156,33 @@ format_socket_address (GSocketAddress *address)
   isa = G_INET_SOCKET_ADDRESS (address);
   host = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
   if (g_inet_address_get_family (g_inet_socket_address_get_address (isa)) == G_SOCKET_FAMILY_IPV6)
-    return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (isa));
+    return g_strdup_printf ("[%s]:%u", host,
+                            g_inet_socket_address_get_port (isa));
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
+}
+
+/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; judge them
+ * by their IPv4 address, which is what allow-lists name. */
+static GInetAddress *
+unmap_v4 (GInetAddress *inet)
+{
+  const guint8 *b;
+  static const guint8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
+    return g_object_ref (inet);
+  b = g_inet_address_to_bytes (inet);
+  if (memcmp (b, prefix, sizeof prefix) != 0)
+    return g_object_ref (inet);
+  return g_inet_address_new_from_bytes (b + 12, G_SOCKET_FAMILY_IPV4);
 }
 
 static gboolean
 client_allowed (ExgServer    *self,
-                GInetAddress *inet)
+                GInetAddress *client)
 {
+  g_autoptr(GInetAddress) inet = unmap_v4 (client);
+
   if (self->allow->len == 0)
     return g_inet_address_get_is_loopback (inet);
 
@@ -155,17 +207,15 @@ session_closed_cb (ExgSession *session,
   g_hash_table_remove (self->sessions, &id);
 
   if (self->limit_logged &&
-      (self->max_connections == 0 || g_hash_table_size (self->sessions) < self->max_connections))
+      (self->max_connections == 0 ||
+       g_hash_table_size (self->sessions) < self->max_connections))
     self->limit_logged = FALSE;
 }
 
-static gboolean
-incoming_cb (GSocketService    *service,
-             GSocketConnection *connection,
-             GObject           *source_object,
-             gpointer           user_data)
+static void
+handle_connection (ExgServer         *self,
+                   GSocketConnection *connection)
 {
-  ExgServer *self = user_data;
   g_autoptr(GSocketAddress) remote = NULL;
   g_autofree char *client = NULL;
   GInetAddress *inet;
@@ -176,7 +226,7 @@ incoming_cb (GSocketService    *service,
   if (remote == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
+      return;
     }
 
   inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
@@ -187,7 +237,7 @@ incoming_cb (GSocketService    *service,
       /* a client address is not a target: fine to log */
       g_debug ("Refused a client outside the allow-list: %s", who);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
+      return;
     }
 
   if (self->max_connections > 0 &&
@@ -200,7 +250,7 @@ incoming_cb (GSocketService    *service,
           self->limit_logged = TRUE;
         }
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
-      return TRUE;
+      return;
     }
 
   client = format_socket_address (remote);
@@ -210,7 +260,72 @@ incoming_cb (GSocketService    *service,
   g_hash_table_insert (self->sessions, key, session);
   g_signal_connect (session, "closed", G_CALLBACK (session_closed_cb), self);
   exg_session_start (session);
-  return TRUE;
+}
+
+static void listener_watch (Listener *l);
+
+static gboolean
+resume_cb (gpointer user_data)
+{
+  Listener *l = user_data;
+
+  l->resume_id = 0;
+  listener_watch (l);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+accept_cb (GSocket      *listening,
+           GIOCondition  condition,
+           gpointer      user_data)
+{
+  Listener *l = user_data;
+  g_autoptr(GSocket) socket = g_object_ref (listening);
+
+  /* everything queued, bounded so other work gets its turn */
+  for (int i = 0; i < 64; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
+      g_autoptr(GSocketConnection) connection = NULL;
+
+      if (client == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
+            {
+              /* the listening socket stays readable: without a pause
+               * this would spin until a descriptor is freed */
+              g_message ("Out of file descriptors: not accepting for a moment");
+              g_source_destroy (l->source);
+              g_clear_pointer (&l->source, g_source_unref);
+              l->resume_id = g_timeout_add (100, resume_cb, l);
+              return G_SOURCE_REMOVE;
+            }
+          g_debug ("accept: %s", error->message);
+          break;
+        }
+
+      connection = g_socket_connection_factory_create_connection (client);
+      handle_connection (l->server, connection);
+      /* a handler may have stopped the server, freeing l */
+      if (g_source_is_destroyed (g_main_current_source ()))
+        return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+listener_watch (Listener *l)
+{
+  l->source = g_socket_create_source (l->socket, G_IO_IN, NULL);
+  g_source_set_callback (l->source, (GSourceFunc) (void (*) (void)) accept_cb, l, NULL);
+  g_source_set_static_name (l->source, "[exitgate] listener");
+  /* nothing nested runs from accept_cb; spares GLib's two wakeups per
+   * dispatch for non-recursive sources */
+  g_source_set_can_recurse (l->source, TRUE);
+  g_source_attach (l->source, NULL);
 }
 
 static gboolean
@@ -228,7 +343,9 @@ exg_server_listen (ExgServer       *self,
                    GError         **error)
 {
   g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GSocket) socket = NULL;
   g_autofree char *text = NULL;
+  Listener *l;
 
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
   g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), FALSE);
@@ -249,24 +366,28 @@ exg_server_listen (ExgServer       *self,
       return FALSE;
     }
 
-  if (self->service == NULL)
-    {
-      self->service = g_socket_service_new ();
-      g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), LISTEN_BACKLOG);
-      g_signal_connect (self->service, "incoming", G_CALLBACK (incoming_cb), self);
-    }
-
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                      NULL, &effective, error))
+  socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return FALSE;
+  g_socket_set_blocking (socket, FALSE);
+  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+  if (!g_socket_bind (socket, address, TRUE, error) ||
+      !g_socket_listen (socket, error) ||
+      (effective = g_socket_get_local_address (socket, error)) == NULL)
     {
       text = format_socket_address (address);
       g_prefix_error (error, "Cannot listen on %s: ", text);
+      g_socket_close (socket, NULL);
       return FALSE;
     }
 
+  l = g_new0 (Listener, 1);
+  l->socket = g_steal_pointer (&socket);
+  l->server = self;
+  listener_watch (l);
+  g_ptr_array_add (self->listeners, l);
   g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
-  g_socket_service_start (self->service);
 
   if (out_bound != NULL)
     *out_bound = g_steal_pointer (&effective);
@@ -366,13 +487,8 @@ exg_server_stop (ExgServer *self)
 
   g_return_if_fail (EXG_IS_SERVER (self));
 
-  if (self->service != NULL)
-    {
-      g_signal_handlers_disconnect_by_func (self->service, incoming_cb, self);
-      g_socket_service_stop (self->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
-      g_clear_object (&self->service);
-    }
+  if (self->listeners != NULL)
+    g_ptr_array_set_size (self->listeners, 0);
   if (self->listen_addresses != NULL)
     g_ptr_array_set_size (self->listen_addresses, 0);
 
@@ -392,7 +508,7 @@ gboolean
 exg_server_get_listening (ExgServer *self)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
-  return self->service != NULL && self->listen_addresses->len > 0;
+  return self->listeners->len > 0;
 }
 
 /**
@@ -523,7 +639,8 @@ exg_server_check_credentials_ (ExgServer  *self,
 {
   if (self->password == NULL)
     return TRUE;
-  if (self->username != NULL && !equal_in_constant_time (self->username, username))
+  if (self->username != NULL &&
+      !equal_in_constant_time (self->username, username))
     return FALSE;
   return equal_in_constant_time (self->password, password);
 }

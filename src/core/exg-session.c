@@ -34,6 +34,12 @@
 /* E0 selections are answered one by one; a client that keeps sending
  * them without ever asking for a connection is dropped. */
 #define MAX_SELECTIONS 256
+/* The most a connect or a lookup through an exit may take before the
+ * client hears "timed out" (06); the kernel alone would wait two minutes
+ * for a silent host. */
+#ifndef EXIT_TIMEOUT_SECONDS
+#define EXIT_TIMEOUT_SECONDS 60
+#endif
 
 struct _ExgSession
 {
@@ -46,7 +52,7 @@ struct _ExgSession
   GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
 
   GSource           *watch;         /* owned: client fd + handshake deadline */
-  gpointer           watch_tag;
+  GIOCondition       watch_events;
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -69,6 +75,7 @@ struct _ExgSession
   GSocketConnection *exit_conn;     /* owned, nullable: until the relay has it */
   ExgRelay          *relay;         /* owned, nullable */
   gint64             connect_started;   /* monotonic µs, for the router's latency */
+  gint64             busy_since;        /* monotonic µs: the request went to the exit */
   gboolean           in_relay_start;
   gboolean           relay_done_early;
 
@@ -112,6 +119,9 @@ static GSourceFuncs watch_funcs = {
 
 static gboolean on_client_event (ExgSession *self, GIOCondition revents);
 
+/* Every change to a source's descriptors or ready time wakes the main
+ * context (an eventfd write and read), so the watch is set up once, with
+ * its deadline, before it is attached, and changed only when it must. */
 static void
 watch_start (ExgSession   *self,
              GIOCondition  events,
@@ -119,22 +129,35 @@ watch_start (ExgSession   *self,
 {
   WatchSource *ws;
 
-  if (self->watch == NULL)
-    {
-      self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
-      ws = (WatchSource *) self->watch;
-      ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket), events);
-      g_source_set_callback (self->watch, (GSourceFunc) (void (*) (void)) on_client_event,
-                             self, NULL);
-      g_source_set_static_name (self->watch, "[exitgate] session");
-      g_source_attach (self->watch, NULL);
-    }
-  else
-    {
-      ws = (WatchSource *) self->watch;
-      g_source_modify_unix_fd (self->watch, ws->tag, events);
-    }
+  g_assert (self->watch == NULL);
+
+  self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
+  ws = (WatchSource *) self->watch;
+  ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket),
+                                  events);
+  self->watch_events = events;
   g_source_set_ready_time (self->watch, deadline);
+  g_source_set_callback (self->watch,
+                         (GSourceFunc) (void (*) (void)) on_client_event,
+                         self, NULL);
+  g_source_set_static_name (self->watch, "[exitgate] session");
+  /* GLib 2.74 takes a non-recursive source's descriptors out of the poll
+   * set around each dispatch and puts them back, waking the context twice;
+   * nothing here runs a nested main loop, so recursion cannot happen */
+  g_source_set_can_recurse (self->watch, TRUE);
+  g_source_attach (self->watch, NULL);
+}
+
+static void
+watch_modify (ExgSession   *self,
+              GIOCondition  events)
+{
+  WatchSource *ws = (WatchSource *) self->watch;
+
+  if (self->watch == NULL || self->watch_events == events)
+    return;
+  self->watch_events = events;
+  g_source_modify_unix_fd (self->watch, ws->tag, events);
 }
 
 static void
@@ -228,7 +251,8 @@ exg_session_new (ExgServer         *server,
   self->cancellable = g_cancellable_new ();
 
   activity = exg_server_get_activity (server);
-  self->info = exg_conn_info_ref (exg_activity_add_connection (activity, client));
+  self->info = exg_conn_info_ref (exg_activity_add_connection (activity,
+                                                               client));
   return self;
 }
 
@@ -246,7 +270,8 @@ set_state (ExgSession   *self,
   if (self->info->state == state)
     return;
   self->info->state = state;
-  exg_activity_connection_changed (exg_server_get_activity (self->server), self->info);
+  exg_activity_connection_changed (exg_server_get_activity (self->server),
+                                   self->info);
 }
 
 static void
@@ -285,6 +310,24 @@ send_bytes (ExgSession   *self,
   return n == (gssize) len;
 }
 
+/* Bytes left unread at close(2) make the kernel answer with a reset,
+ * which can destroy a reply just sent before the client reads it: take
+ * what has arrived (bounded) before closing. */
+static void
+drain_client (ExgSession *self)
+{
+  guint8 sink[4096];
+
+  for (int i = 0; i < 16; i++)
+    {
+      gssize n = g_socket_receive_with_blocking (self->socket, (char *) sink,
+                                                 sizeof sink,
+                                                 FALSE, NULL, NULL);
+      if (n <= 0)
+        break;
+    }
+}
+
 void
 exg_session_close (ExgSession *self)
 {
@@ -313,6 +356,8 @@ exg_session_close (ExgSession *self)
     {
       if (self->exit_conn != NULL)
         g_io_stream_close (G_IO_STREAM (self->exit_conn), NULL, NULL);
+      if (!self->client_eof)
+        drain_client (self);
       g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
     }
   g_clear_pointer (&self->buf, g_free);
@@ -355,7 +400,8 @@ fail_request (ExgSession   *self,
     v5_code = exg_error_to_socks5_reply (error);
 
   if (self->version == 4)
-    n = exg_socks4_reply_encode (out, sizeof out, EXG_SOCKS4_REPLY_REJECTED, 0, NULL);
+    n = exg_socks4_reply_encode (out, sizeof out, EXG_SOCKS4_REPLY_REJECTED, 0,
+                                 NULL);
   else
     n = exg_socks5_reply_encode (out, sizeof out, v5_code, NULL);
   send_bytes (self, out, n);
@@ -446,7 +492,8 @@ choose_exit (ExgSession   *self,
     }
 
   if (self->version == 5 && self->info->username != NULL &&
-      exg_selection_parse_username (self->info->username, out_sel, &local_error))
+      exg_selection_parse_username (self->info->username, out_sel,
+                                    &local_error))
     return TRUE;
 
   if (local_error != NULL)
@@ -471,7 +518,12 @@ log_no_router (ExgSession         *self,
   if (!g_error_matches (error, EXG_ERROR, EXG_ERROR_NO_ROUTER))
     return;
   /* the selection (a country, a range) is no target: safe to log */
-  text = sel != NULL ? exg_selection_to_string (sel) : g_strdup ("E0");
+  if (self->has_selection)
+    text = g_strdup ("the last E0 selection");
+  else if (sel != NULL)
+    text = exg_selection_to_string (sel);
+  else
+    text = g_strdup ("any");
   g_message ("Connection %" G_GUINT64_FORMAT ": refused: no exit matches the selection (%s)",
              self->info->id, text);
 }
@@ -483,9 +535,21 @@ watch_client_while_busy (ExgSession *self)
 {
   GIOCondition events = G_IO_HUP | G_IO_ERR;
 
+  if (self->watch == NULL)
+    return;   /* closed already, by a signal handler */
+  if (self->busy_since == 0)
+    {
+      self->busy_since = g_get_monotonic_time ();
+      /* with no handshake deadline there is none to reuse */
+      if (g_source_get_ready_time (self->watch) == -1)
+        g_source_set_ready_time (self->watch,
+                                 self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
+    }
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
-  watch_start (self, events, -1);
+  /* the handshake deadline stays set: when it fires now, it becomes the
+   * exit's deadline, rather than a wakeup paid on every request */
+  watch_modify (self, events);
 }
 
 static void
@@ -495,7 +559,8 @@ relay_progress_cb (gpointer user_data,
 {
   ExgSession *self = user_data;
 
-  exg_activity_add_bytes (exg_server_get_activity (self->server), self->info, up, down);
+  exg_activity_add_bytes (exg_server_get_activity (self->server), self->info,
+                          up, down);
   if (self->router != NULL)
     exg_router_record_bytes (self->router, up + down);
 }
@@ -510,7 +575,8 @@ relay_done_cb (gpointer      user_data,
   if (self->closed)
     return;
 
-  if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (error != NULL &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       g_free (self->info->error);
       self->info->error = g_strdup (error->message);
@@ -537,7 +603,8 @@ start_relay (ExgSession *self)
   watch_stop (self);
   set_state (self, EXG_CONN_STATE_OPEN);
 
-  self->relay = exg_relay_new (self->connection, exit_conn, self->buf, self->len,
+  self->relay = exg_relay_new (self->connection, exit_conn, self->buf,
+                               self->len,
                                relay_progress_cb, relay_done_cb, self);
   g_object_unref (exit_conn);
   /* the relay copied the pending bytes; an idle session holds no buffer */
@@ -581,10 +648,12 @@ connected (ExgSession        *self,
     }
 
   if (self->version == 4)
-    n = exg_socks4_reply_encode (out, sizeof out, EXG_SOCKS4_REPLY_GRANTED, bound.port,
+    n = exg_socks4_reply_encode (out, sizeof out, EXG_SOCKS4_REPLY_GRANTED,
+                                 bound.port,
                                  bound.type == EXG_SOCKS_ATYP_IPV4 ? bound.ip : NULL);
   else
-    n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED, &bound);
+    n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED,
+                                 &bound);
 
   if (!send_bytes (self, out, n))
     {
@@ -613,11 +682,13 @@ connect_cb (GObject      *source,
                                                     &router, &error);
   else
     {
-      exit_conn = exg_backend_connect_finish (EXG_BACKEND (source), result, &error);
+      exit_conn = exg_backend_connect_finish (EXG_BACKEND (source), result,
+                                              &error);
       if (self->router != NULL)
         {
           router = g_object_ref (self->router);
-          exg_router_record_connect (router, g_get_monotonic_time () - self->connect_started,
+          exg_router_record_connect (router,
+                                     g_get_monotonic_time () - self->connect_started,
                                      exit_conn != NULL);
         }
     }
@@ -642,7 +713,8 @@ connect_cb (GObject      *source,
   if (router != NULL)
     {
       set_exit (self, router);
-      exg_activity_connection_changed (exg_server_get_activity (self->server), self->info);
+      exg_activity_connection_changed (exg_server_get_activity (self->server),
+                                       self->info);
     }
   connected (self, exit_conn);
 }
@@ -668,9 +740,11 @@ start_connect (ExgSession *self)
   if (router != NULL)
     {
       set_exit (self, router);
-      exg_activity_connection_changed (exg_server_get_activity (self->server), self->info);
+      exg_activity_connection_changed (exg_server_get_activity (self->server),
+                                       self->info);
       self->connect_started = g_get_monotonic_time ();
-      exg_backend_connect_async (exg_router_get_backend (router), host, self->target.port,
+      exg_backend_connect_async (exg_router_get_backend (router), host,
+                                 self->target.port,
                                  self->cancellable, connect_cb, g_object_ref (self));
     }
   else
@@ -680,7 +754,8 @@ start_connect (ExgSession *self)
 
       if (!exg_selection_is_any (&sel))
         {
-          g_autoptr(ExgRouter) probe = exg_router_registry_pick (registry, &sel, NULL, &error);
+          g_autoptr(ExgRouter) probe = exg_router_registry_pick (registry, &sel,
+                                                                 NULL, &error);
 
           if (probe == NULL)
             {
@@ -689,7 +764,8 @@ start_connect (ExgSession *self)
               return;
             }
         }
-      exg_router_registry_connect_async (registry, &sel, host, self->target.port,
+      exg_router_registry_connect_async (registry, &sel, host,
+                                         self->target.port,
                                          self->cancellable, connect_cb, g_object_ref (self));
     }
 }
@@ -719,7 +795,8 @@ finish_resolved (ExgSession   *self,
       ExgSocksAddr bound;
 
       addr_from_inet (&bound, answer, 0);
-      n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED, &bound);
+      n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED,
+                                   &bound);
     }
 
   send_bytes (self, out, n);
@@ -749,7 +826,8 @@ resolve_cb (GObject      *source,
   query = target_host (&self->target);
   if (addresses == NULL)
     {
-      exg_activity_add_lookup (exg_server_get_activity (self->server), EXG_LOOKUP_FORWARD,
+      exg_activity_add_lookup (exg_server_get_activity (self->server),
+                               EXG_LOOKUP_FORWARD,
                                query, NULL, error->message, self->router);
       fail_request (self, error, 0);
       return;
@@ -764,12 +842,15 @@ resolve_cb (GObject      *source,
       if (answer->len > 0)
         g_string_append (answer, ", ");
       g_string_append (answer, text);
-      if (first_v4 == NULL && g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV4)
+      if (first_v4 == NULL &&
+          g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV4)
         first_v4 = inet;
-      if (first_v6 == NULL && g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+      if (first_v6 == NULL &&
+          g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
         first_v6 = inet;
     }
-  exg_activity_add_lookup (exg_server_get_activity (self->server), EXG_LOOKUP_FORWARD,
+  exg_activity_add_lookup (exg_server_get_activity (self->server),
+                           EXG_LOOKUP_FORWARD,
                            query, answer->str, NULL, self->router);
 
   finish_resolved (self, first_v4 != NULL ? first_v4 : first_v6);
@@ -794,7 +875,8 @@ resolve_ptr_cb (GObject      *source,
     return;
 
   query = target_host (&self->target);
-  exg_activity_add_lookup (exg_server_get_activity (self->server), EXG_LOOKUP_REVERSE,
+  exg_activity_add_lookup (exg_server_get_activity (self->server),
+                           EXG_LOOKUP_REVERSE,
                            query, name, error != NULL ? error->message : NULL, self->router);
   if (name == NULL)
     {
@@ -806,7 +888,8 @@ resolve_ptr_cb (GObject      *source,
   bound.type = EXG_SOCKS_ATYP_DOMAIN;
   /* a DNS name is at most 253 bytes; the wire has room for 255 */
   g_strlcpy (bound.host, name, sizeof bound.host);
-  n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED, &bound);
+  n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED,
+                               &bound);
   send_bytes (self, out, n);
   exg_session_close (self);
 }
@@ -830,7 +913,8 @@ start_resolve (ExgSession *self)
           fail_request (self, NULL, EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED);
           return;
         }
-      if (self->target.type != EXG_SOCKS_ATYP_IPV4 && self->target.type != EXG_SOCKS_ATYP_IPV6)
+      if (self->target.type != EXG_SOCKS_ATYP_IPV4 &&
+          self->target.type != EXG_SOCKS_ATYP_IPV6)
         {
           fail_request (self, NULL, EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED);
           return;
@@ -842,7 +926,8 @@ start_resolve (ExgSession *self)
       literal = g_inet_address_new_from_string (host);
       if (literal != NULL)
         {
-          exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, host, host, NULL, NULL);
+          exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, host, host,
+                                   NULL, NULL);
           finish_resolved (self, literal);
           return;
         }
@@ -850,7 +935,8 @@ start_resolve (ExgSession *self)
 
   if (!choose_exit (self, &router, &sel, &error))
     {
-      exg_activity_add_lookup (activity, reverse ? EXG_LOOKUP_REVERSE : EXG_LOOKUP_FORWARD,
+      exg_activity_add_lookup (activity,
+                               reverse ? EXG_LOOKUP_REVERSE : EXG_LOOKUP_FORWARD,
                                host, NULL, error->message, NULL);
       log_no_router (self, NULL, error);
       fail_request (self, error, 0);
@@ -858,10 +944,12 @@ start_resolve (ExgSession *self)
     }
   if (router == NULL)
     {
-      router = exg_router_registry_pick (exg_server_get_registry (self->server), &sel, NULL, &error);
+      router = exg_router_registry_pick (exg_server_get_registry (self->server),
+                                         &sel, NULL, &error);
       if (router == NULL)
         {
-          exg_activity_add_lookup (activity, reverse ? EXG_LOOKUP_REVERSE : EXG_LOOKUP_FORWARD,
+          exg_activity_add_lookup (activity,
+                                   reverse ? EXG_LOOKUP_REVERSE : EXG_LOOKUP_FORWARD,
                                    host, NULL, error->message, NULL);
           log_no_router (self, &sel, error);
           fail_request (self, error, 0);
@@ -880,11 +968,13 @@ start_resolve (ExgSession *self)
                                        self->target.type == EXG_SOCKS_ATYP_IPV4
                                          ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
 
-      exg_backend_resolve_ptr_async (exg_router_get_backend (router), inet, self->cancellable,
+      exg_backend_resolve_ptr_async (exg_router_get_backend (router), inet,
+                                     self->cancellable,
                                      resolve_ptr_cb, g_object_ref (self));
     }
   else
-    exg_backend_resolve_async (exg_router_get_backend (router), host, self->cancellable,
+    exg_backend_resolve_async (exg_router_get_backend (router), host,
+                               self->cancellable,
                                resolve_cb, g_object_ref (self));
 }
 
@@ -899,7 +989,8 @@ handle_request (ExgSession        *self,
   self->info->command = msg->command;
   g_free (self->info->target);
   self->info->target = format_target (&self->target);
-  exg_activity_connection_changed (exg_server_get_activity (self->server), self->info);
+  exg_activity_connection_changed (exg_server_get_activity (self->server),
+                                   self->info);
 
   switch (msg->command)
     {
@@ -951,7 +1042,8 @@ handle_auth (ExgSession        *self,
   /* RFC 1929; with no password configured any credentials will do, and
    * the username is kept (an isolation key, or a selection) */
   ok = !exg_server_password_required_ (self->server) ||
-       exg_server_check_credentials_ (self->server, msg->username, msg->password);
+       exg_server_check_credentials_ (self->server, msg->username,
+                                      msg->password);
 
   g_free (self->info->username);
   self->info->username = g_strdup (msg->username);
@@ -962,7 +1054,8 @@ handle_auth (ExgSession        *self,
       fail (self, "Authentication failed");
       return;
     }
-  exg_activity_connection_changed (exg_server_get_activity (self->server), self->info);
+  exg_activity_connection_changed (exg_server_get_activity (self->server),
+                                   self->info);
   if (self->parser.phase == EXG_SOCKS_PHASE_AUTH)
     self->parser.phase = EXG_SOCKS_PHASE_REQUEST;
 }
@@ -989,7 +1082,8 @@ handle_select (ExgSession        *self,
    * two letters, selects nothing */
   if (msg->range_start <= msg->range_end &&
       exg_selection_set_country (&sel, msg->country))
-    router = exg_router_registry_pick (exg_server_get_registry (self->server), &sel, NULL, &error);
+    router = exg_router_registry_pick (exg_server_get_registry (self->server),
+                                       &sel, NULL, &error);
 
   if (router != NULL)
     {
@@ -1038,7 +1132,8 @@ process_buffer (ExgSession *self)
       if (self->len == 0)
         return;
 
-      result = exg_socks_parser_feed (&self->parser, self->buf, self->len, &used, &msg);
+      result = exg_socks_parser_feed (&self->parser, self->buf, self->len,
+                                      &used, &msg);
       switch (result)
         {
         case EXG_PARSE_NEED_MORE:
@@ -1116,13 +1211,15 @@ read_client (ExgSession *self)
     }
   else if (self->len == self->cap)
     {
-      if (self->info->state == EXG_CONN_STATE_HANDSHAKE || self->cap >= PENDING_MAX)
+      if (self->info->state == EXG_CONN_STATE_HANDSHAKE ||
+          self->cap >= PENDING_MAX)
         return TRUE;
       self->cap = MIN (self->cap * 2, PENDING_MAX);
       self->buf = g_realloc (self->buf, self->cap);
     }
 
-  n = g_socket_receive_with_blocking (self->socket, (char *) self->buf + self->len,
+  n = g_socket_receive_with_blocking (self->socket,
+                                      (char *) self->buf + self->len,
                                       self->cap - self->len, FALSE, NULL, &error);
   if (n < 0)
     {
@@ -1157,9 +1254,39 @@ on_client_event (ExgSession   *self,
       /* the ready time passed: the handshake deadline */
       if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
         {
-          g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out", self->info->id);
+          g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out",
+                   self->info->id);
           fail (self, "Handshake timed out");
         }
+      else if (self->busy_since != 0)
+        {
+          gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+          /* the handshake deadline left in place: now the exit's */
+          if (g_get_monotonic_time () < deadline)
+            g_source_set_ready_time (self->watch, deadline);
+          else
+            {
+              g_autoptr(GError) error =
+                g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                             "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
+
+              g_cancellable_cancel (self->cancellable);
+              if (self->command == EXG_SOCKS_CMD_RESOLVE ||
+                  self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
+                {
+                  g_autofree char *query = target_host (&self->target);
+
+                  exg_activity_add_lookup (exg_server_get_activity (self->server),
+                                           self->command == EXG_SOCKS_CMD_RESOLVE
+                                             ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
+                                           query, NULL, error->message, self->router);
+                }
+              fail_request (self, error, 0);
+            }
+        }
+      else
+        g_source_set_ready_time (self->watch, -1);
       return G_SOURCE_CONTINUE;
     }
 
@@ -1185,6 +1312,7 @@ on_client_event (ExgSession   *self,
 void
 exg_session_start (ExgSession *self)
 {
+  g_autoptr(ExgSession) keep = NULL;
   guint timeout;
   gint64 deadline = -1;
 
@@ -1194,4 +1322,11 @@ exg_session_start (ExgSession *self)
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
   watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline);
+
+  /* Clients send their greeting right after connecting, so under load it
+   * is usually here by the time the connection is accepted: read it now
+   * rather than one main-loop iteration later. */
+  keep = g_object_ref (self);
+  if (read_client (self))
+    process_buffer (self);
 }

@@ -96,7 +96,8 @@ format_address (GSocketAddress *address)
   g_autofree char *host = g_inet_address_to_string (inet);
 
   if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
-    return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (isa));
+    return g_strdup_printf ("[%s]:%u", host,
+                            g_inet_socket_address_get_port (isa));
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
@@ -148,8 +149,10 @@ config_needs_geoip (ExgConfig *config)
       if (g_key_file_has_key (config->keyfile, groups[i], "country", NULL))
         continue;
       type = g_key_file_get_string (config->keyfile, groups[i], "type", NULL);
-      if (type != NULL && g_ascii_strcasecmp (g_strstrip (type), "direct") == 0 &&
-          !g_key_file_has_key (config->keyfile, groups[i], "source-address", NULL))
+      if (type != NULL &&
+          g_ascii_strcasecmp (g_strstrip (type), "direct") == 0 &&
+          !g_key_file_has_key (config->keyfile, groups[i], "source-address",
+                               NULL))
         continue;
       return TRUE;
     }
@@ -184,7 +187,8 @@ apply_options (ExgConfig  *config,
       g_strfreev (config->allow);
       config->allow = g_strdupv (o->allow);
     }
-  if (o->country != NULL && !exg_selection_set_country (&config->selection, o->country))
+  if (o->country != NULL &&
+      !exg_selection_set_country (&config->selection, o->country))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    "--country: “%s” is not a two-letter country code", o->country);
@@ -283,7 +287,8 @@ main (int    argc,
       printf ("exitgated %s\n", PACKAGE_VERSION);
       goto out;
     }
-  if (o.handshake_timeout < -1 || o.max_connections < -1 || o.min_bandwidth < -1)
+  if (o.handshake_timeout < -1 || o.max_connections < -1 ||
+      o.min_bandwidth < -1)
     {
       status = fail ("negative values are not allowed");
       goto out;
@@ -291,7 +296,8 @@ main (int    argc,
 
   /* our own debug output only: GIO's is noise here */
   if (o.verbose)
-    g_setenv ("G_MESSAGES_DEBUG", "exitgate-core exitgate-daemon exitgate-proto", TRUE);
+    g_setenv ("G_MESSAGES_DEBUG",
+              "exitgate-core exitgate-daemon exitgate-proto", TRUE);
 
   raise_fd_limit ();
 
@@ -351,18 +357,25 @@ main (int    argc,
   exg_server_set_default_selection (server, &config->selection);
   if (config->password != NULL)
     exg_server_set_credentials (server, config->username, config->password);
-  if (!exg_server_set_allow_list (server, (const char * const *) config->allow, &error))
+  if (!exg_server_set_allow_list (server, (const char * const *) config->allow,
+                                  &error))
     {
       status = fail ("%s", error->message);
       goto out;
     }
+
+  /* before the "listening" lines: whoever reads them may signal at once */
+  loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, quit_cb, loop);
+  g_unix_signal_add (SIGTERM, quit_cb, loop);
 
   bound = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; config->listen[i] != NULL; i++)
     {
       GSocketAddress *address = NULL;
 
-      if (!exg_server_listen_string (server, config->listen[i], &address, &error))
+      if (!exg_server_listen_string (server, config->listen[i], &address,
+                                     &error))
         {
           exg_server_stop (server);
           status = fail ("%s", error->message);
@@ -382,9 +395,6 @@ main (int    argc,
   if (has_upstream)
     health = exg_health_new (registry, 60);
 
-  loop = g_main_loop_new (NULL, FALSE);
-  g_unix_signal_add (SIGINT, quit_cb, loop);
-  g_unix_signal_add (SIGTERM, quit_cb, loop);
   g_main_loop_run (loop);
 
   exg_server_stop (server);

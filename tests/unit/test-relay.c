@@ -108,6 +108,18 @@ run_until_quiet (void)
   g_assert_cmpuint (i, <, 1000000);
 }
 
+static guint
+count_open_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
 static guint8
 pattern (guint64 i,
          guint8  seed)
@@ -473,6 +485,16 @@ test_relay_bulk_both_ways (void)
   Fixture f = { .free_in_done = TRUE };
   PeerJob jobs[4];
   GThread *threads[4];
+  guint fds_before;
+
+  /* Long enough for both directions to switch to splice(2) */
+  /* what is made once: the listener, the main context, the poller */
+  make_tcp_pair (&f.client_peer, &f.exit_peer);
+  close (f.client_peer);
+  close (f.exit_peer);
+  g_main_context_iteration (NULL, FALSE);
+  exg_poller_get_default ();
+  fds_before = count_open_fds ();
 
   fixture_start (&f, NULL, 0);
   set_io_timeouts (f.client_peer);
@@ -507,6 +529,8 @@ test_relay_bulk_both_ways (void)
   run_until_quiet ();
   g_assert_cmpuint (f.done_count, ==, 1);
   fixture_clear (&f);
+  /* the sockets and the splicing pipes are all gone */
+  g_assert_cmpuint (count_open_fds (), ==, fds_before);
 }
 
 /* --- relay: back-pressure ------------------------------------------- */

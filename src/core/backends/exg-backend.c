@@ -70,7 +70,8 @@ exg_backend_real_resolve_ptr_async (ExgBackend          *self,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
-  unsupported_async (self, exg_backend_real_resolve_ptr_async, "resolve addresses",
+  unsupported_async (self, exg_backend_real_resolve_ptr_async,
+                     "resolve addresses",
                      cancellable, callback, user_data);
 }
 
@@ -223,7 +224,8 @@ exg_backend_check_async (ExgBackend          *self,
 {
   g_return_if_fail (EXG_IS_BACKEND (self));
 
-  EXG_BACKEND_GET_CLASS (self)->check_async (self, cancellable, callback, user_data);
+  EXG_BACKEND_GET_CLASS (self)->check_async (self, cancellable, callback,
+                                             user_data);
 }
 
 gboolean
