@@ -601,6 +601,44 @@ def v5_resolve(c):
     s.close()
 
 
+def ipv6_only_name():
+    """A name in /etc/hosts with only IPv6 addresses, or None."""
+    names = {}
+    try:
+        with open('/etc/hosts') as f:
+            for line in f:
+                fields = line.split('#', 1)[0].split()
+                for name in fields[1:]:
+                    names.setdefault(name, set()).add(':' in fields[0])
+    except OSError:
+        return None
+    for name, kinds in names.items():
+        if kinds == {True}:
+            try:
+                infos = socket.getaddrinfo(name, 0, type=socket.SOCK_STREAM)
+            except OSError:
+                continue
+            if infos and all(i[0] == socket.AF_INET6 for i in infos):
+                return name, infos[0][4][0]
+    return None
+
+
+@test
+def v5_resolve_ipv6_only(c):
+    found = ipv6_only_name()
+    if found is None:
+        raise Skip('no name with only IPv6 addresses in /etc/hosts here')
+    name, ip = found
+    s, (raw, code, atyp, host, port) = v5_open(c.proxy, name, 0, cmd=0xF0)
+    check(code == 0 and atyp == 4 and port == 0, 'RESOLVE %s: %s' % (name, raw.hex()))
+    s.close()
+    s = connect(c.proxy)
+    s.sendall(v4_request(0xF0, None, 0, host=name))
+    got = recv_all(s)
+    check(got == V4_FAIL, 'v4a RESOLVE of IPv6-only %s: %s' % (name, got.hex()))
+    s.close()
+
+
 @test
 def v5_resolve_failure(c):
     s, (raw, *_) = v5_open(c.proxy, 'no-such-host.invalid', 0, cmd=0xF0)
@@ -1012,17 +1050,42 @@ def max_connections(c):
 @test
 def disconnect_during_connect(c):
     # The client goes away while the daemon is still connecting (the target
-    # drops SYNs); the daemon must survive and keep serving.
-    s, (raw, code, *_) = v5_open(c.proxy, '127.0.0.1', c.echo.port)
-    s.close()
+    # drops SYNs): the outgoing attempt must be cancelled (its SYN-SENT
+    # socket disappears from /proc/net/tcp) and the daemon keeps serving.
     s = connect(c.proxy)
     v5_greet(s)
     s.sendall(v5_request(1, '127.0.0.1', c.blackhole_port))
+    check(wait_for(lambda: syn_sent_to(c.blackhole_port) > 0, TIMEOUT),
+          'the daemon never started connecting to the target')
     s.close()
+    check(wait_for(lambda: syn_sent_to(c.blackhole_port) == 0, 5),
+          'the outgoing connect was not cancelled within 5 s of the client leaving')
     s, (raw, code, *_) = v5_open(c.proxy, '127.0.0.1', c.echo.port)
     check(code == 0, 'after an abandoned connect: %s' % raw.hex())
     check_echo(s)
     s.close()
+
+
+def syn_sent_to(port):
+    """Sockets on this machine in SYN-SENT towards 127.0.0.1:port."""
+    want = '0100007F:%04X' % port
+    n = 0
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[2] == want and fields[3] == '02':
+                n += 1
+    return n
+
+
+def wait_for(cond, timeout):
+    """Polls a condition on kernel state that sends no event, bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        select.select([], [], [], 0.02)
+    return cond()
 
 
 @test(slow=True)
