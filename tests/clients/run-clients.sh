@@ -89,23 +89,27 @@ closed=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0
 # --unsafe-logging --verbose: the log names each target, which proves that
 # torsocks and proxychains4 really went through the daemon.
 mkfifo "$work/daemon.out"
-"$EXITGATED" --listen 127.0.0.1:0 --verbose --unsafe-logging \
+"$EXITGATED" --listen 127.0.0.1:0 --listen '[::1]:0' --verbose --unsafe-logging \
   < /dev/null > "$work/daemon.out" 2> "$work/daemon.log" &
 dpid=$!
 pids+=("$dpid")
 exec 3< "$work/daemon.out"
-line=
+line= line6=
 read -r -t $T -u 3 line
+read -r -t $T -u 3 line6
 proxy=${line#listening }
 pport=${proxy##*:}
-if [ "${line%% *}" != "listening" ] || [ "$proxy" != "127.0.0.1:$pport" ]; then
-  fail "setup" "exitgated did not print 'listening 127.0.0.1:PORT' within ${T}s (got '$line')"
+proxy6=${line6#listening }
+if [ "${line%% *}" != "listening" ] || [ "$proxy" != "127.0.0.1:$pport" ] ||
+   [ "${line6%% *}" != "listening" ] || [ "${proxy6%:*}" != "[::1]" ]; then
+  fail "setup" "exitgated did not print 'listening 127.0.0.1:PORT' and 'listening [::1]:PORT' within ${T}s (got '$line', '$line6')"
   cat "$work/daemon.log" >&2
   finish
 fi
-echo "# exitgated on $proxy; http on 127.0.0.1:$http4 and [::1]:$http6; echo on 127.0.0.1:$echo_port"
+echo "# exitgated on $proxy and $proxy6; http on 127.0.0.1:$http4 and [::1]:$http6; echo on 127.0.0.1:$echo_port"
 
-# lines of the daemon's log that contain a string (fixed)
+# lines of the daemon's log that contain a string (fixed); with
+# --unsafe-logging it names the target of each connection it opens
 log_count () { grep -cF -- "$1" "$work/daemon.log"; }
 
 # ------------------------------------------------------------ curl
@@ -130,6 +134,13 @@ if have curl; then
   check_curl "curl --socks5 [::1]" --socks5 "$proxy" "http://[::1]:$http6/file.txt"
   check_curl "curl --socks5-hostname localhost" --socks5-hostname "$proxy" \
     "http://localhost:$http4/file.txt"
+  check_curl "curl --socks5-hostname 127.0.0.1" --socks5-hostname "$proxy" \
+    "http://127.0.0.1:$http4/file.txt"
+  check_curl "curl --socks5-hostname [::1]" --socks5-hostname "$proxy" \
+    "http://[::1]:$http6/file.txt"
+  check_curl "curl --socks5-hostname via the [::1] listener" --socks5-hostname "$proxy6" \
+    "http://localhost:$http4/file.txt"
+  check_curl "curl --socks4a 127.0.0.1" --socks4a "$proxy" "http://127.0.0.1:$http4/file.txt"
   check_curl "curl socks5h:// with username/password" \
     -x "socks5h://someone:secret@$proxy" "http://localhost:$http4/file.txt"
   # the HTTP-resistance page, as a browser configured as an HTTP proxy sees it
@@ -247,11 +258,11 @@ print(socket.gethostbyaddr("127.0.0.1")[0])'
     fi
   fi
   # and it does refuse loopback connects (so nothing silently bypasses us)
-  before=$(log_count "open to")
+  before=$(log_count ":$http4")
   TORSOCKS_CONF_FILE="$work/torsocks.conf" timeout $T torsocks \
     curl -sS --max-time $T "http://127.0.0.1:$http4/file.txt" > /dev/null 2>&1
   rc=$?
-  if [ $rc -ne 0 ] && [ "$(log_count "open to")" = "$before" ]; then
+  if [ $rc -ne 0 ] && [ "$(log_count ":$http4")" = "$before" ]; then
     ok "torsocks curl to 127.0.0.1 is refused by torsocks, not relayed"
   else
     fail "torsocks curl to 127.0.0.1" "status $rc; expected torsocks to refuse it"
@@ -274,14 +285,14 @@ quiet_mode
 socks5 127.0.0.1 $pport
 EOF
   for target in "127.0.0.1" "localhost"; do
-    before=$(log_count "open to 127.0.0.1:$http4")
+    before=$(log_count ":$http4")
     got=$(timeout $T proxychains4 -q -f "$work/proxychains.conf" \
             curl -sS --max-time $T "http://$target:$http4/file.txt" 2> "$work/err" | sha256sum)
-    after=$(log_count "open to 127.0.0.1:$http4")
+    after=$(log_count ":$http4")
     if [ "$got" = "$want_sum" ] && [ "$after" -gt "$before" ]; then
       ok "proxychains4 curl http://$target"
     elif [ "$got" = "$want_sum" ]; then
-      fail "proxychains4 curl http://$target" "the file came, but not through exitgated (no new 'open to' line in its log)"
+      fail "proxychains4 curl http://$target" "the file came, but not through exitgated (no new line naming the target in its log)"
     else
       fail "proxychains4 curl http://$target" "$(head -c 300 "$work/err")"
     fi
