@@ -1048,6 +1048,30 @@ def max_connections(c):
 
 
 @test
+def allow_list(c):
+    # Off loopback the allow-list decides who may connect; on loopback the
+    # same check can be seen with two client source addresses.
+    d = Daemon('--listen', '127.0.0.1:0', '--allow', '127.0.0.2/32')
+    try:
+        inside = socket.socket()
+        inside.settimeout(TIMEOUT)
+        inside.bind(('127.0.0.2', 0))
+        inside.connect(d.addr)
+        v5_greet(inside)
+        inside.sendall(v5_request(1, '127.0.0.1', c.echo.port))
+        raw, code, *_ = read_v5_reply(inside)
+        check(code == 0, 'client 127.0.0.2 (allowed): %s' % raw.hex())
+        check_echo(inside)
+        inside.close()
+        outside = connect(d.addr, timeout=3)     # from 127.0.0.1
+        outside.sendall(b'\x05\x01\x00')
+        expect_eof(outside, 'client 127.0.0.1 outside --allow 127.0.0.2/32')
+        outside.close()
+    finally:
+        check(d.stop() == 0, 'daemon did not exit 0 on SIGTERM')
+
+
+@test
 def disconnect_during_connect(c):
     # The client goes away while the daemon is still connecting (the target
     # drops SYNs): the outgoing attempt must be cancelled (its SYN-SENT
