@@ -67,22 +67,20 @@ want_sum=$(sha256sum < "$work/www/file.txt")
 
 coproc SRV { exec /usr/bin/python3 "$here/servers.py" "$work/www"; }
 pids+=("$SRV_PID")
-http4= http6= echo_port=
-for _ in 1 2 3; do
+http4= http6= echo_port= closed=
+for _ in 1 2 3 4; do
   if ! read -r -t $T -u "${SRV[0]}" name port; then break; fi
   case "$name" in
     http4) http4=$port ;;
     http6) http6=$port ;;
     echo) echo_port=$port ;;
+    closed) closed=$port ;;
   esac
 done
-if [ -z "$http4" ] || [ -z "$http6" ] || [ -z "$echo_port" ]; then
+if [ -z "$http4" ] || [ -z "$http6" ] || [ -z "$echo_port" ] || [ -z "$closed" ]; then
   fail "setup" "the target servers did not start"
   finish
 fi
-
-# a port nobody listens on (bound, then closed again)
-closed=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # ------------------------------------------------------------ daemon
 

@@ -4,8 +4,9 @@
 an echo server on 127.0.0.1, all on ports the kernel picks.
 
 Usage: servers.py DIR
-Prints "http4 PORT", "http6 PORT" and "echo PORT" (one line each, flushed)
-once every socket listens, then serves DIR until stdin reaches EOF or it
+Prints "http4 PORT", "http6 PORT", "echo PORT" and "closed PORT" (a port
+kept bound but not listening: connecting to it is refused) once every
+socket listens, then serves DIR until stdin reaches EOF or it
 gets SIGTERM.
 """
 
@@ -60,6 +61,9 @@ def main():
         srv.daemon_threads = True
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         print('%s %d' % (name, srv.server_address[1]), flush=True)
+    closed = socket.socket()
+    closed.bind(('127.0.0.1', 0))
+    print('closed %d' % closed.getsockname()[1], flush=True)
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     # the script that started us holds our stdin: EOF means it is gone
     sys.stdin.buffer.read()

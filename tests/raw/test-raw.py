@@ -1147,14 +1147,7 @@ def sigterm_exits_0(c):
 
 # ---------------------------------------------------------------- runner
 
-def main(argv):
-    slow = '--slow' in argv
-    names = [a for a in argv if not a.startswith('--')]
-    if not EXITGATED or not os.access(EXITGATED, os.X_OK):
-        print('EXITGATED is not set to an executable: %r' % EXITGATED)
-        print('0 passed, 1 failed')
-        return 1
-
+def setup():
     c = Ctx()
     c.blob = os.urandom(MiB)
     c.blob_hash = hashlib.sha256(c.blob).digest()
@@ -1163,17 +1156,36 @@ def main(argv):
     c.hasher = Target('hash')
     c.source = Target('source', blob=c.blob)
     c.closefirst = Target('closefirst')
-    # a port nobody listens on: bind it, then close it
-    tmp = socket.socket()
-    tmp.bind(('127.0.0.1', 0))
-    c.closed_port = tmp.getsockname()[1]
-    tmp.close()
+    # a port nobody listens on: bound (so nobody else takes it) but not
+    # listening, so a SYN to it is answered with RST
+    c.closed_sock = socket.socket()
+    c.closed_sock.bind(('127.0.0.1', 0))
+    c.closed_port = c.closed_sock.getsockname()[1]
     # a listener whose one-slot accept queue is kept full: SYNs are dropped
     c.blackhole = socket.socket()
     c.blackhole.bind(('127.0.0.1', 0))
     c.blackhole.listen(0)
     c.blackhole_port = c.blackhole.getsockname()[1]
     c.blackhole_filler = [connect(('127.0.0.1', c.blackhole_port))]
+    return c
+
+
+def main(argv):
+    slow = '--slow' in argv
+    names = [a for a in argv if not a.startswith('--')]
+    if not EXITGATED or not os.access(EXITGATED, os.X_OK):
+        print('EXITGATED is not set to an executable: %r' % EXITGATED)
+        print('0 passed, 1 failed')
+        return 1
+
+    try:
+        c = setup()
+    except OSError as e:
+        # e.g. EADDRINUSE when something else on this machine holds every
+        # ephemeral port: say so rather than a traceback
+        print('FAIL - setup of the target servers: %r' % e)
+        print('0 passed, 1 failed')
+        return 1
 
     passed = failed = skipped = 0
     try:
