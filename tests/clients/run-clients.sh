@@ -26,6 +26,8 @@ cleanup ()
     kill "$pid" 2>/dev/null
   done
   for pid in "${pids[@]}"; do
+    # bounded: a process that ignores SIGTERM gets SIGKILL
+    timeout $T tail -s 0.1 --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
   rm -rf "$work"

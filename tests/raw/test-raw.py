@@ -664,6 +664,16 @@ def v4_resolve(c):
     got = recv_exact(s, 8)
     check(got == b'\x00\x5a\x00\x00\xc0\x00\x02\x4d', 'v4 RESOLVE literal: %s' % got.hex())
     s.close()
+    s = connect(c.proxy)   # SOCKS4a with a literal as the name: the same
+    s.sendall(v4_request(0xF0, None, 0, host='192.0.2.77'))
+    got = recv_exact(s, 8)
+    check(got == b'\x00\x5a\x00\x00\xc0\x00\x02\x4d', 'v4a RESOLVE literal: %s' % got.hex())
+    s.close()
+    s = connect(c.proxy)   # an IPv6 answer does not fit SOCKS4: 5B
+    s.sendall(v4_request(0xF0, None, 0, host='2001:db8::5'))
+    got = recv_all(s)
+    check(got == V4_FAIL, 'v4a RESOLVE of an IPv6 literal: %s' % got.hex())
+    s.close()
 
 
 @test
