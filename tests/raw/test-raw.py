@@ -9,8 +9,8 @@ the limits (handshake size and timeout, --max-connections, loopback-only
 listening).  Targets are servers in this process on 127.0.0.1 and ::1.
 
 Usage: test-raw.py [--slow] [NAME-SUBSTRING...]
-  --slow  runs only the tests that wait for the kernel's own connect
-          timeout (about two minutes).
+  --slow  runs only the test that waits for a connect to time out (the
+          daemon's 60 s, at most the kernel's ~127 s).
 
 Prints one "ok"/"FAIL"/"skip" line per test and, last, "N passed, M failed".
 Standard library only; every wait is bounded by a socket timeout or a
@@ -1124,9 +1124,9 @@ def wait_for(cond, timeout):
 
 @test(slow=True)
 def v5_connect_timeout_06(c):
-    # The blackhole target's accept queue is full, so the kernel drops our
-    # SYNs: the connect ends in ETIMEDOUT after tcp_syn_retries
-    # retransmissions (or earlier, if the daemon bounds connects itself).
+    # The blackhole target's accept queue is full, so the kernel drops the
+    # daemon's SYNs: the connect times out, by the daemon's own bound or by
+    # ETIMEDOUT after tcp_syn_retries retransmissions, whichever is first.
     with open('/proc/sys/net/ipv4/tcp_syn_retries') as f:
         retries = int(f.read())
     bound = (2 ** (retries + 1) - 1) + 30
