@@ -308,6 +308,7 @@ if kill -TERM "$dpid" 2>/dev/null; then
   timeout $T tail -s 0.1 --pid="$dpid" -f /dev/null   # bounded wait for its exit
   wait "$dpid"
   rc=$?
+  pids=("$SRV_PID")                          # reaped: never signal its pid again
   if [ "$rc" = 0 ]; then ok "exitgated exits 0 on SIGTERM"; else fail "exitgated on SIGTERM" "exit status $rc"; fi
 else
   fail "exitgated" "it was no longer running at the end"
