@@ -67,10 +67,11 @@ load_countries (void)
 
   for (guint i = 0; i < json_array_get_length (json_node_get_array (list)); i++)
     {
-      JsonNode *element = json_array_get_element (json_node_get_array (list), i);
+      JsonNode *element;
       JsonObject *country;
       const char *alpha_2, *name;
 
+      element = json_array_get_element (json_node_get_array (list), i);
       if (!JSON_NODE_HOLDS_OBJECT (element))
         continue;
       country = json_node_get_object (element);

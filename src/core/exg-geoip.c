@@ -10,6 +10,9 @@
  *      package upgrade triggers one rebuild.
  * Nothing found means every lookup is "unknown", with one warning.
  *
+ * An ExgGeoip never changes once made (libmaxminddb reads a read-only
+ * mapping), so lookups may run in any thread.
+ *
  * For tests, EXG_GEOIP_DIRS (a colon-separated list, may be empty) replaces
  * the directories of step 2 and EXG_TOR_GEOIP_DIR replaces /usr/share/tor.
  *
@@ -462,7 +465,8 @@ append_stamp (GString    *stamp,
     }
   g_string_append_printf (stamp, "%s %" G_GUINT64_FORMAT " %" G_GINT64_FORMAT
                           ".%09ld %" G_GUINT64_FORMAT "\n",
-                          path, (guint64) st.st_size, (gint64) st.st_mtim.tv_sec,
+                          path, (guint64) st.st_size,
+                          (gint64) st.st_mtim.tv_sec,
                           (long) st.st_mtim.tv_nsec, (guint64) st.st_ino);
 }
 
@@ -479,6 +483,7 @@ load_tor_cache (ExgGeoipProgressFunc progress,
   g_autofree char *stamp_path = NULL;
   g_autofree char *old_stamp = NULL;
   g_autoptr(GString) stamp = g_string_new (STAMP_FORMAT "\n");
+  g_autoptr(GError) local_error = NULL;
   gboolean have_v4, have_v6;
   gint64 started;
 
@@ -491,7 +496,7 @@ load_tor_cache (ExgGeoipProgressFunc progress,
   if (!have_v4 && !have_v6)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _("Tor’s GeoIP files are not in %s (package tor-geoipdb)"),
+                   _("%s has no geoip or geoip6 file (package tor-geoipdb)"),
                    tor_dir);
       return NULL;
     }
@@ -506,13 +511,13 @@ load_tor_cache (ExgGeoipProgressFunc progress,
   if (g_file_get_contents (stamp_path, &old_stamp, NULL, NULL)
       && g_str_equal (old_stamp, stamp->str))
     {
-      g_autoptr(GError) local_error = NULL;
       ExgGeoip *self = exg_geoip_new_from_file (mmdb_path, &local_error);
 
       if (self != NULL)
         return self;
       g_debug ("Rebuilding the converted tor GeoIP database: %s",
                local_error->message);
+      g_clear_error (&local_error);
     }
 
   if (g_mkdir_with_parents (cache_dir, 0700) != 0)
@@ -527,18 +532,24 @@ load_tor_cache (ExgGeoipProgressFunc progress,
 
   started = g_get_monotonic_time ();
   if (!exg_geoip_convert_tor (have_v4 ? geoip : NULL, have_v6 ? geoip6 : NULL,
-                              mmdb_path, progress, user_data, error))
-    return NULL;
+                              mmdb_path, progress, user_data, &local_error))
+    {
+      /* an older conversion beats none at all */
+      ExgGeoip *stale = exg_geoip_new_from_file (mmdb_path, NULL);
+
+      if (stale != NULL)
+        g_debug ("Using the previous conversion of tor's GeoIP files: %s",
+                 local_error->message);
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return stale;
+    }
   g_debug ("Converted tor's GeoIP files into %s in %.2f s", mmdb_path,
            (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC);
 
   /* the stamp last: if we stop before it, the next start converts again */
-  {
-    g_autoptr(GError) local_error = NULL;
-
-    if (!g_file_set_contents (stamp_path, stamp->str, stamp->len, &local_error))
-      g_debug ("Could not write %s: %s", stamp_path, local_error->message);
-  }
+  if (!g_file_set_contents (stamp_path, stamp->str, stamp->len, &local_error))
+    g_debug ("Could not write %s: %s", stamp_path, local_error->message);
 
   return exg_geoip_new_from_file (mmdb_path, error);
 }
@@ -554,7 +565,8 @@ compare_names_descending (gconstpointer a,
 static ExgGeoip *
 load_from_dir (const char *dir)
 {
-  g_autofree char *geolite = g_build_filename (dir, "GeoLite2-Country.mmdb", NULL);
+  g_autofree char *geolite = g_build_filename (dir, "GeoLite2-Country.mmdb",
+                                              NULL);
   g_autoptr(GPtrArray) dbip = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GDir) gdir = NULL;
   ExgGeoip *self;
@@ -575,7 +587,9 @@ load_from_dir (const char *dir)
   g_ptr_array_sort (dbip, compare_names_descending);
   for (guint i = 0; i < dbip->len; i++)
     {
-      g_autofree char *path = g_build_filename (dir, g_ptr_array_index (dbip, i), NULL);
+      g_autofree char *path = g_build_filename (dir,
+                                                g_ptr_array_index (dbip, i),
+                                                NULL);
 
       if ((self = exg_geoip_new_from_file (path, NULL)) != NULL)
         return self;
@@ -652,15 +666,21 @@ exg_geoip_load (const char          *configured_path,
     }
 
   /* the one warning: say what was tried and what it means */
-  if (configured_error != NULL)
-    g_warning (_("%s. No other GeoIP database was found either (%s), so the "
-                 "countries of exits are unknown."),
-               configured_error->message, tor_error->message);
-  else
-    g_warning (_("No GeoIP database was found (no GeoLite2-Country or DB-IP "
-                 "country lite database, and %s), so the countries of exits "
-                 "are unknown."),
-               tor_error->message);
+  {
+    g_autofree char *searched = g_strjoinv (" and ", dirs);
+
+    if (configured_error != NULL)
+      g_warning (_("%s. No other GeoIP database was found either, so the "
+                   "countries of exits are unknown. Looked for "
+                   "GeoLite2-Country and DB-IP country lite in %s, and for "
+                   "tor’s GeoIP files: %s."),
+                 configured_error->message, searched, tor_error->message);
+    else
+      g_warning (_("No GeoIP database was found, so the countries of exits "
+                   "are unknown. Looked for GeoLite2-Country and DB-IP country "
+                   "lite in %s, and for tor’s GeoIP files: %s."),
+                 searched, tor_error->message);
+  }
 
   return exg_geoip_new ();
 }
@@ -716,11 +736,18 @@ thread_progress_cb (double   fraction,
 {
   GTask *task = user_data;
   ProgressCall *call = g_new (ProgressCall, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
 
   call->task = g_object_ref (task);
   call->fraction = fraction;
-  g_main_context_invoke_full (g_task_get_context (task), G_PRIORITY_DEFAULT,
-                              progress_call_cb, call, progress_call_free);
+
+  /* always through a source: g_main_context_invoke() would run the
+   * callback right here, in the worker, whenever the caller's context is
+   * the global default one and happens to be free */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, progress_call_cb, call, progress_call_free);
+  g_source_set_static_name (source, "[exitgate] geoip load progress");
+  g_source_attach (source, g_task_get_context (task));
 }
 
 static void
@@ -789,7 +816,8 @@ exg_geoip_load_finish (GAsyncResult *result,
                        GError      **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == exg_geoip_load_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
+                        == exg_geoip_load_async, NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }

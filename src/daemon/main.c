@@ -290,7 +290,10 @@ main (int    argc,
   if (o.handshake_timeout < -1 || o.max_connections < -1 ||
       o.min_bandwidth < -1)
     {
-      status = fail ("negative values are not allowed");
+      status = fail ("%s: must not be negative",
+                     o.handshake_timeout < -1 ? "--handshake-timeout"
+                     : o.max_connections < -1 ? "--max-connections"
+                     : "--min-bandwidth");
       goto out;
     }
 

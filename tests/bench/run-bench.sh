@@ -45,12 +45,22 @@ fi
 
 TMP=$(mktemp -d /tmp/exg-bench.XXXXXX)
 PIDS=()
+# stop PID: TERM to it and to the processes it started, then, after at
+# most 5 s, KILL; only processes this script started
+stop() {
+  local pid=$1 kids i
+  kids=$(descendants "$pid")
+  kill "$pid" $kids 2>/dev/null
+  for i in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" $kids 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
 cleanup() {
   for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null
-  done
-  for p in "${PIDS[@]}"; do
-    wait "$p" 2>/dev/null
+    kill -0 "$p" 2>/dev/null && stop "$p"
   done
   rm -rf "$TMP"
 }
@@ -182,8 +192,7 @@ EOF
 
 stop_proxy() {
   [ -n "$PROXY_PID" ] || return 0
-  kill "$PROXY_PID" 2>/dev/null
-  wait "$PROXY_PID" 2>/dev/null
+  stop "$PROXY_PID"
   exec 4<&- 2>/dev/null
   rm -f "$TMP/eg.out"
 }
@@ -325,6 +334,9 @@ done
 ms_cpu=$(v microsocks cpu_conn_us)
 row "proxy CPU per connection (µs)" "$(v $EG cpu_conn_us)" "$ms_cpu" "$(v dante cpu_conn_us)" "–" \
   "$(check "$(v $EG cpu_conn_us)" "<=" "$(mul "$ms_cpu" 0.6)" "≤ 0.6× microsocks")"
+per_cpu() { awk -v u="$1" 'BEGIN { if (u ~ /^[0-9.]+$/ && u > 0) printf "%.0f", 1e6 / u; else print "n/a" }'; }
+row "connections per proxy CPU-second" "$(per_cpu "$(v $EG cpu_conn_us)")" "$(per_cpu "$ms_cpu")" \
+  "$(per_cpu "$(v dante cpu_conn_us)")" "–" ""
 row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" ""
 row "RSS per idle connection (KiB, $IDLE_N held)" "$(v $EG rss_conn_kib)" "$(v microsocks rss_conn_kib)" \
   "$(v dante rss_conn_kib)" "–" "$(check "$(v $EG rss_conn_kib)" "<=" 4 "≤ 4 KiB")"
@@ -340,5 +352,7 @@ for col in "${COLUMNS[@]}"; do
   [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
 done
 echo "Every bulk byte is checked against a pattern; \"NOT VERIFIED\" marks a run that lost or changed data."
+echo "On a busy machine the CPU figures are steadier than the rates: a single-threaded proxy gets one"
+echo "thread's share of a contended core, a thread-per-connection one gets more."
 echo "Dante's memory and CPU are summed over its processes; its RSS counts shared pages once per process."
 exit 0

@@ -59,7 +59,8 @@ test_names_swedish (void)
     }
   g_test_message ("Swedish through %s", how);
 
-  if (!g_file_test ("/usr/share/locale/sv/LC_MESSAGES/iso_3166-1.mo", G_FILE_TEST_EXISTS))
+  if (!g_file_test ("/usr/share/locale/sv/LC_MESSAGES/iso_3166-1.mo",
+                    G_FILE_TEST_EXISTS))
     {
       g_test_skip ("iso-codes has no Swedish catalog here");
     }

@@ -78,6 +78,15 @@ test_path (const char *name)
   return g_build_filename (g_get_user_data_dir (), name, NULL);
 }
 
+static GInetAddress *
+v4_address (guint32 host_order)
+{
+  guint32 be = g_htonl (host_order);
+
+  return g_inet_address_new_from_bytes ((const guint8 *) &be,
+                                        G_SOCKET_FAMILY_IPV4);
+}
+
 static void
 write_file (const char *path,
             const char *contents)
@@ -114,7 +123,8 @@ mmdb_country (MMDB_s     *mmdb,
   if (!result.found_entry)
     return NULL;
 
-  g_assert_cmpint (MMDB_get_value (&result.entry, &data, "country", "iso_code", NULL),
+  g_assert_cmpint (MMDB_get_value (&result.entry, &data,
+                                   "country", "iso_code", NULL),
                    ==, MMDB_SUCCESS);
   g_assert_true (data.has_data);
   g_assert_cmpint (data.type, ==, MMDB_DATA_TYPE_UTF8_STRING);
@@ -131,7 +141,8 @@ mmdb_country (MMDB_s     *mmdb,
   G_STMT_START { \
     char cc_[3] = "xx"; \
     gboolean found_ = exg_geoip_lookup_string ((geoip), (address), cc_); \
-    g_assert_cmpstr (cc_, ==, (expected) != NULL ? (const char *) (expected) : ""); \
+    g_assert_cmpstr (cc_, ==, \
+                     (expected) != NULL ? (const char *) (expected) : ""); \
     g_assert_true (found_ == ((expected) != NULL)); \
   } G_STMT_END
 
@@ -223,14 +234,20 @@ test_writer_ranges (void)
   g_autoptr(GError) error = NULL;
   /* 10.0.0.5 … 10.0.0.20 SE, 10.0.0.21 … 10.0.1.3 DE, 10.0.1.4 NO */
   const guint32 base = (10u << 24);
-  static const guint8 v6_start[16] = { 0x20, 0x01, 0x0d, 0xb8, [13] = 0xff, [14] = 0xff, [15] = 0xfe };
-  static const guint8 v6_end[16] = { 0x20, 0x01, 0x0d, 0xb8, [11] = 1, [15] = 1 };
+  static const guint8 v6_start[16] = { 0x20, 0x01, 0x0d, 0xb8,
+                                        [13] = 0xff, [14] = 0xff, [15] = 0xfe };
+  static const guint8 v6_end[16] = { 0x20, 0x01, 0x0d, 0xb8,
+                                      [11] = 1, [15] = 1 };
 
-  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, base + 5, base + 20, "SE"));
-  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, base + 21, base + 259, "DE"));
-  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, base + 260, base + 260, "NO"));
+  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, base + 5, base + 20,
+                                               "SE"));
+  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, base + 21, base + 259,
+                                               "DE"));
+  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, base + 260, base + 260,
+                                               "NO"));
   /* the very last IPv4 address, and the very first */
-  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, 0xfffffffe, 0xffffffff, "IS"));
+  g_assert_true (exg_mmdb_writer_add_range_v4 (writer, 0xfffffffe, 0xffffffff,
+                                               "IS"));
   g_assert_true (exg_mmdb_writer_add_range_v4 (writer, 0, 0, "EE"));
   /* 2001:db8::ff:fffe … 2001:db8::1:0:1 crosses a 2^32 boundary */
   g_assert_true (exg_mmdb_writer_add_range_v6 (writer, v6_start, v6_end, "LT"));
@@ -242,7 +259,6 @@ test_writer_ranges (void)
   for (guint32 a = base; a < base + 300; a++)
     {
       g_autoptr(GInetAddress) address = NULL;
-      guint32 be = g_htonl (a);
       const char *expected = NULL;
       char cc[3];
 
@@ -253,8 +269,9 @@ test_writer_ranges (void)
       else if (a == base + 260)
         expected = "NO";
 
-      address = g_inet_address_new_from_bytes ((const guint8 *) &be, G_SOCKET_FAMILY_IPV4);
-      g_assert_true (exg_geoip_lookup (geoip, address, cc) == (expected != NULL));
+      address = v4_address (a);
+      g_assert_true (exg_geoip_lookup (geoip, address, cc)
+                     == (expected != NULL));
       g_assert_cmpstr (cc, ==, expected != NULL ? expected : "");
     }
 
@@ -276,7 +293,9 @@ test_writer_ranges (void)
 static void
 test_writer_random_ranges (void)
 {
-  static const char *const countries[] = { "SE", "DE", "NO", "FI", "DK", "IS", "EE" };
+  static const char *const countries[] = {
+    "SE", "DE", "NO", "FI", "DK", "IS", "EE",
+  };
   g_autoptr(ExgMmdbWriter) writer = exg_mmdb_writer_new ("Test-Country");
   g_autofree char *path = test_path ("random.mmdb");
   g_autoptr(ExgGeoip) geoip = NULL;
@@ -286,11 +305,14 @@ test_writer_random_ranges (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (ranges); i++)
     {
+      guint which = g_test_rand_int_range (0, G_N_ELEMENTS (countries));
+
       ranges[i].start = next + g_test_rand_int_range (0, 1000);
       ranges[i].end = ranges[i].start + g_test_rand_int_range (0, 5000);
-      ranges[i].cc = countries[g_test_rand_int_range (0, G_N_ELEMENTS (countries))];
+      ranges[i].cc = countries[which];
       next = ranges[i].end + 1;
-      g_assert_true (exg_mmdb_writer_add_range_v4 (writer, ranges[i].start, ranges[i].end,
+      g_assert_true (exg_mmdb_writer_add_range_v4 (writer, ranges[i].start,
+                                                   ranges[i].end,
                                                    ranges[i].cc));
     }
   write_db (writer, path);
@@ -300,9 +322,7 @@ test_writer_random_ranges (void)
   for (guint probe = 0; probe < 20000; probe++)
     {
       guint32 a = g_test_rand_int_range (0, next + 100);
-      guint32 be = g_htonl (a);
-      g_autoptr(GInetAddress) address = g_inet_address_new_from_bytes ((const guint8 *) &be,
-                                                                       G_SOCKET_FAMILY_IPV4);
+      g_autoptr(GInetAddress) address = v4_address (a);
       const char *expected = NULL;
       char cc[3];
 
@@ -310,7 +330,8 @@ test_writer_random_ranges (void)
         if (a >= ranges[i].start && a <= ranges[i].end)
           expected = ranges[i].cc;
 
-      g_assert_true (exg_geoip_lookup (geoip, address, cc) == (expected != NULL));
+      g_assert_true (exg_geoip_lookup (geoip, address, cc)
+                     == (expected != NULL));
       g_assert_cmpstr (cc, ==, expected != NULL ? expected : "");
     }
 }
@@ -423,7 +444,8 @@ test_mmdblookup_reads_our_file (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      const char *argv[] = { mmdblookup, "--file", path, "--ip", cases[i].address,
+      const char *argv[] = { mmdblookup, "--file", path,
+                             "--ip", cases[i].address,
                              "country", "iso_code", NULL };
       g_autofree char *out = NULL;
       g_autofree char *err = NULL;
@@ -440,7 +462,8 @@ test_mmdblookup_reads_our_file (void)
 
   /* and an address outside every network */
   {
-    const char *argv[] = { mmdblookup, "--file", path, "--ip", "8.8.8.8", NULL };
+    const char *argv[] = { mmdblookup, "--file", path, "--ip", "8.8.8.8",
+                           NULL };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
     g_autoptr(GError) error = NULL;
@@ -472,8 +495,8 @@ test_make_mmdb_tool (void)
     }
 
   {
-    const char *argv[] = { tool, path, "127.0.0.2=SE", "127.0.0.3/32=DE", "::1=US",
-                           "10.0.0.5-10.0.0.20=NO", NULL };
+    const char *argv[] = { tool, path, "127.0.0.2=SE", "127.0.0.3/32=DE",
+                           "::1=US", "10.0.0.5-10.0.0.20=NO", NULL };
 
     g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
                   NULL, NULL, &status, &error);
@@ -496,8 +519,8 @@ test_make_mmdb_tool (void)
     g_autofree char *bad_path = test_path ("bad.mmdb");
     const char *argv[] = { tool, bad_path, "127.0.0.2=SWE", NULL };
 
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                  NULL, NULL, &status, &error);
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL,
+                  NULL, NULL, NULL, NULL, &status, &error);
     g_assert_no_error (error);
     g_assert_true (WIFEXITED (status));
     g_assert_cmpint (WEXITSTATUS (status), ==, 2);
@@ -629,7 +652,8 @@ test_convert_tor_one_family (void)
   g_autoptr(GError) error = NULL;
 
   write_file (geoip6_path, tor_geoip6);
-  g_assert_true (exg_geoip_convert_tor (NULL, geoip6_path, mmdb_path, NULL, NULL, &error));
+  g_assert_true (exg_geoip_convert_tor (NULL, geoip6_path, mmdb_path,
+                                        NULL, NULL, &error));
   g_assert_no_error (error);
 
   geoip = exg_geoip_new_from_file (mmdb_path, &error);
@@ -646,12 +670,14 @@ test_convert_tor_errors (void)
   g_autofree char *mmdb_path = test_path ("never.mmdb");
   g_autoptr(GError) error = NULL;
 
-  g_assert_false (exg_geoip_convert_tor (missing, NULL, mmdb_path, NULL, NULL, &error));
+  g_assert_false (exg_geoip_convert_tor (missing, NULL, mmdb_path,
+                                         NULL, NULL, &error));
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
   g_clear_error (&error);
 
   write_file (useless, "# only\n1,2,??\nnonsense\n");
-  g_assert_false (exg_geoip_convert_tor (useless, NULL, mmdb_path, NULL, NULL, &error));
+  g_assert_false (exg_geoip_convert_tor (useless, NULL, mmdb_path,
+                                         NULL, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 
   g_assert_false (g_file_test (mmdb_path, G_FILE_TEST_EXISTS));
@@ -660,8 +686,9 @@ test_convert_tor_errors (void)
 static gboolean
 is_pseudo_country (const char *cc)
 {
-  return g_str_equal (cc, "??") || g_str_equal (cc, "EU") || g_str_equal (cc, "AP")
-         || g_str_equal (cc, "A1") || g_str_equal (cc, "A2") || g_str_equal (cc, "O1");
+  static const char *const pseudo[] = { "??", "EU", "AP", "A1", "A2", "O1" };
+
+  return g_strv_contains (pseudo, cc);
 }
 
 /* Cuts @contents into lines in place (g_strsplit is quadratic under
@@ -715,7 +742,8 @@ test_convert_real_tor_geoipdb (void)
                                         NULL, NULL, &error));
   g_assert_no_error (error);
   g_test_message ("converted tor-geoipdb in %.2f s",
-                  (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC);
+                  (g_get_monotonic_time () - started)
+                  / (double) G_USEC_PER_SEC);
   geoip = exg_geoip_new_from_file (mmdb_path, &error);
   g_assert_no_error (error);
 
@@ -732,15 +760,15 @@ test_convert_real_tor_geoipdb (void)
         continue;
       f = g_strsplit (line, ",", 3);
       g_assert_cmpuint (g_strv_length (f), ==, 3);
-      g_assert_true (g_ascii_string_to_unsigned (f[0], 10, 0, G_MAXUINT32, &start, NULL));
-      g_assert_true (g_ascii_string_to_unsigned (f[1], 10, 0, G_MAXUINT32, &end, NULL));
+      g_assert_true (g_ascii_string_to_unsigned (f[0], 10, 0, G_MAXUINT32,
+                                                 &start, NULL));
+      g_assert_true (g_ascii_string_to_unsigned (f[1], 10, 0, G_MAXUINT32,
+                                                 &end, NULL));
 
       for (guint k = 0; k < 3; k++)
         {
           guint32 a = k == 0 ? start : k == 1 ? end : start + (end - start) / 2;
-          guint32 be = g_htonl (a);
-          g_autoptr(GInetAddress) address = g_inet_address_new_from_bytes ((const guint8 *) &be,
-                                                                           G_SOCKET_FAMILY_IPV4);
+          g_autoptr(GInetAddress) address = v4_address (a);
           char cc[3];
           gboolean found = exg_geoip_lookup (geoip, address, cc);
 
@@ -781,8 +809,9 @@ test_convert_real_tor_geoipdb (void)
   g_assert_cmpuint (probes, >, 1000);
 }
 
-/* Points exg_geoip_load at the test's own directories. */
-static char *
+/* Points exg_geoip_load at the test's own directories; tor's files go
+ * into $EXG_TOR_GEOIP_DIR. */
+static void
 setup_sources (gboolean with_tor_files)
 {
   g_autofree char *tor_dir = test_path ("tor");
@@ -799,7 +828,6 @@ setup_sources (gboolean with_tor_files)
 
   g_setenv ("EXG_GEOIP_DIRS", "", TRUE);
   g_setenv ("EXG_TOR_GEOIP_DIR", tor_dir, TRUE);
-  return g_steal_pointer (&tor_dir);
 }
 
 static void
@@ -812,16 +840,22 @@ assert_stat (const char *path,
 static void
 test_load_tor_cache (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
-  g_autofree char *expected_path = g_build_filename (g_get_user_cache_dir (), "exitgate",
+  g_autofree char *geoip = NULL;
+  g_autofree char *expected_path = g_build_filename (g_get_user_cache_dir (),
+                                                     "exitgate",
                                                      "tor-geoip.mmdb", NULL);
   g_autoptr(ExgGeoip) first = NULL;
   g_autoptr(ExgGeoip) second = NULL;
   g_autoptr(ExgGeoip) third = NULL;
-  g_autofree char *geoip = g_build_filename (tor_dir, "geoip", NULL);
+  g_autoptr(ExgGeoip) fourth = NULL;
+  g_autofree char *geoip6 = NULL;
   g_autofree char *changed = NULL;
   GStatBuf st1, st2, st3;
   ProgressLog log;
+
+  setup_sources (TRUE);
+  geoip = g_build_filename (g_getenv ("EXG_TOR_GEOIP_DIR"), "geoip", NULL);
+  geoip6 = g_build_filename (g_getenv ("EXG_TOR_GEOIP_DIR"), "geoip6", NULL);
 
   /* first start: converts, with progress */
   progress_log_init (&log);
@@ -859,17 +893,27 @@ test_load_tor_cache (void)
   /* the old instance still reads its own (replaced) file */
   assert_geoip_country (first, "127.0.0.8", NULL);
   assert_geoip_country (first, "127.0.0.2", "SE");
+
+  /* sources that no longer convert: the previous conversion, quietly */
+  write_file (geoip, "# nothing usable\n1,2,??\n");
+  g_assert_cmpint (g_unlink (geoip6), ==, 0);
+  progress_log_init (&log);
+  fourth = exg_geoip_load (NULL, progress_cb, &log);
+  g_assert_cmpstr (exg_geoip_get_path (fourth), ==, expected_path);
+  g_assert_cmpfloat (log.last, ==, 1.0);
+  assert_geoip_country (fourth, "127.0.0.8", "IS");
 }
 
 static void
 test_load_missing (void)
 {
-  g_autofree char *tor_dir = setup_sources (FALSE);
   g_autoptr(ExgGeoip) geoip = NULL;
   ProgressLog log;
 
+  setup_sources (FALSE);
   progress_log_init (&log);
-  expect_warning ("No GeoIP database was found*countries of exits are unknown.");
+  expect_warning ("No GeoIP database was found, so the countries of exits "
+                  "are unknown. Looked for *geoip or geoip6*tor-geoipdb*");
   geoip = exg_geoip_load (NULL, progress_cb, &log);
   assert_warned_once ();
 
@@ -883,15 +927,16 @@ test_load_missing (void)
 static void
 test_load_configured (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   g_autofree char *path = test_path ("configured.mmdb");
   g_autofree char *missing = test_path ("missing.mmdb");
-  g_autofree char *cache = g_build_filename (g_get_user_cache_dir (), "exitgate",
-                                             "tor-geoip.mmdb", NULL);
+  g_autofree char *cache = g_build_filename (g_get_user_cache_dir (),
+                                             "exitgate", "tor-geoip.mmdb",
+                                             NULL);
   g_autoptr(ExgMmdbWriter) writer = exg_mmdb_writer_new ("Test-Country");
   g_autoptr(ExgGeoip) geoip = NULL;
   g_autoptr(ExgGeoip) fallback = NULL;
 
+  setup_sources (TRUE);
   g_assert_true (exg_mmdb_writer_add_network (writer, "127.0.0.2", "JP"));
   write_db (writer, path);
 
@@ -902,7 +947,8 @@ test_load_configured (void)
   g_assert_false (g_file_test (cache, G_FILE_TEST_EXISTS));
 
   /* a configured file that is not there: one warning, then the defaults */
-  expect_warning ("Could not open the GeoIP database*missing.mmdb*Using*instead.");
+  expect_warning ("Could not open the GeoIP database*missing.mmdb*"
+                  "Using*instead.");
   fallback = exg_geoip_load (missing, NULL, NULL);
   assert_warned_once ();
   g_assert_cmpstr (exg_geoip_get_path (fallback), ==, cache);
@@ -912,16 +958,21 @@ test_load_configured (void)
 static void
 test_load_search_dirs (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   g_autofree char *dir_a = test_path ("a");
   g_autofree char *dir_b = test_path ("b");
   g_autofree char *dirs = g_strconcat (dir_a, ":", dir_b, NULL);
-  g_autofree char *old = g_build_filename (dir_b, "dbip-country-lite-2024-01.mmdb", NULL);
-  g_autofree char *new = g_build_filename (dir_b, "dbip-country-lite-2024-05.mmdb", NULL);
-  g_autofree char *geolite = g_build_filename (dir_b, "GeoLite2-Country.mmdb", NULL);
+  g_autofree char *old = g_build_filename (dir_b,
+                                          "dbip-country-lite-2024-01.mmdb",
+                                          NULL);
+  g_autofree char *new = g_build_filename (dir_b,
+                                          "dbip-country-lite-2024-05.mmdb",
+                                          NULL);
+  g_autofree char *geolite = g_build_filename (dir_b, "GeoLite2-Country.mmdb",
+                                              NULL);
   g_autoptr(ExgGeoip) geoip = NULL;
   g_autoptr(ExgGeoip) geoip2 = NULL;
 
+  setup_sources (TRUE);
   g_assert_cmpint (g_mkdir_with_parents (dir_a, 0700), ==, 0);
   g_assert_cmpint (g_mkdir_with_parents (dir_b, 0700), ==, 0);
   g_setenv ("EXG_GEOIP_DIRS", dirs, TRUE);
@@ -1012,9 +1063,9 @@ wait_for_callback (AsyncState *state)
 static void
 test_load_async (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   AsyncState state = { 0 };
 
+  setup_sources (TRUE);
   progress_log_init (&state.log);
   exg_geoip_load_async (NULL, async_progress_cb, &state, NULL, load_cb, &state);
   g_assert_cmpuint (state.callbacks, ==, 0);
@@ -1040,13 +1091,14 @@ test_load_async (void)
 static void
 test_load_async_cancelled (void)
 {
-  g_autofree char *tor_dir = setup_sources (TRUE);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   AsyncState state = { 0 };
 
+  setup_sources (TRUE);
   progress_log_init (&state.log);
   g_cancellable_cancel (cancellable);
-  exg_geoip_load_async (NULL, async_progress_cb, &state, cancellable, load_cb, &state);
+  exg_geoip_load_async (NULL, async_progress_cb, &state, cancellable,
+                        load_cb, &state);
   wait_for_callback (&state);
 
   g_assert_cmpuint (state.callbacks, ==, 1);
@@ -1064,10 +1116,13 @@ main (int    argc,
 
   g_test_add_func ("/geoip/writer/v4-round-trip", test_writer_v4_round_trip);
   g_test_add_func ("/geoip/writer/v6-round-trip", test_writer_v6_round_trip);
-  g_test_add_func ("/geoip/writer/ranges-off-cidr-boundaries", test_writer_ranges);
+  g_test_add_func ("/geoip/writer/ranges-off-cidr-boundaries",
+                   test_writer_ranges);
   g_test_add_func ("/geoip/writer/random-ranges", test_writer_random_ranges);
-  g_test_add_func ("/geoip/writer/rejects-bad-input", test_writer_rejects_bad_input);
-  g_test_add_func ("/geoip/writer/read-by-mmdblookup", test_mmdblookup_reads_our_file);
+  g_test_add_func ("/geoip/writer/rejects-bad-input",
+                   test_writer_rejects_bad_input);
+  g_test_add_func ("/geoip/writer/read-by-mmdblookup",
+                   test_mmdblookup_reads_our_file);
   g_test_add_func ("/geoip/writer/make-mmdb-tool", test_make_mmdb_tool);
   g_test_add_func ("/geoip/lookup/countries", test_geoip_lookup);
   g_test_add_func ("/geoip/lookup/database-less", test_geoip_database_less);
@@ -1075,8 +1130,10 @@ main (int    argc,
   g_test_add_func ("/geoip/convert-tor/both-families", test_convert_tor);
   g_test_add_func ("/geoip/convert-tor/ipv6-only", test_convert_tor_one_family);
   g_test_add_func ("/geoip/convert-tor/errors", test_convert_tor_errors);
-  g_test_add_func ("/geoip/convert-tor/real-tor-geoipdb", test_convert_real_tor_geoipdb);
-  g_test_add_func ("/geoip/load/tor-cache-rebuilt-on-change", test_load_tor_cache);
+  g_test_add_func ("/geoip/convert-tor/real-tor-geoipdb",
+                   test_convert_real_tor_geoipdb);
+  g_test_add_func ("/geoip/load/tor-cache-rebuilt-on-change",
+                   test_load_tor_cache);
   g_test_add_func ("/geoip/load/missing-database", test_load_missing);
   g_test_add_func ("/geoip/load/configured-path", test_load_configured);
   g_test_add_func ("/geoip/load/search-dirs", test_load_search_dirs);
