@@ -1,41 +1,85 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exg-error.c: the EXG_ERROR domain and the GError → SOCKS reply mapping.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "exg-error.h"
 
-/* Temporary stub: only the quark and the mapping the upstream tests
- * need; replaced by the real one at merge. */
+#include "exg-socks-types.h"
 
 G_DEFINE_QUARK (exg-error-quark, exg_error)
 
+/**
+ * exg_error_to_socks5_reply:
+ * @error: (nullable): why a connect or resolve failed
+ *
+ * The one place where errors become wire codes.  The table follows tor's
+ * (connection_edge.c, END_STREAM_REASON_* → SOCKS5): refused → 05, host
+ * unreachable or name not found → 04, network unreachable → 03, timeout →
+ * 06, forbidden by policy → 02, unsupported → 07, anything else → 01.
+ *
+ * Returns: an RFC 1928 reply code, never 00
+ */
 guint8
 exg_error_to_socks5_reply (const GError *error)
 {
+  if (error == NULL)
+    return EXG_SOCKS5_REPLY_GENERAL_FAILURE;
+
   if (error->domain == EXG_ERROR)
     {
-      switch (error->code)
+      switch ((ExgError) error->code)
         {
         case EXG_ERROR_NO_ROUTER:
         case EXG_ERROR_NOT_ALLOWED:
-          return 0x02;
+          return EXG_SOCKS5_REPLY_NOT_ALLOWED;
         case EXG_ERROR_UNSUPPORTED:
-          return 0x07;
+          return EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED;
+        case EXG_ERROR_CONFIG:
+        case EXG_ERROR_GEOIP:
+        case EXG_ERROR_TOR_CONTROL:
+        case EXG_ERROR_UPSTREAM:
         default:
-          return 0x01;
+          return EXG_SOCKS5_REPLY_GENERAL_FAILURE;
         }
     }
+
   if (error->domain == G_RESOLVER_ERROR)
-    return error->code == G_RESOLVER_ERROR_NOT_FOUND ? 0x04 : 0x01;
+    {
+      /* tor answers a failed name lookup with "host unreachable" */
+      switch ((GResolverError) error->code)
+        {
+        case G_RESOLVER_ERROR_NOT_FOUND:
+        case G_RESOLVER_ERROR_TEMPORARY_FAILURE:
+          return EXG_SOCKS5_REPLY_HOST_UNREACHABLE;
+        case G_RESOLVER_ERROR_INTERNAL:
+        default:
+          return EXG_SOCKS5_REPLY_GENERAL_FAILURE;
+        }
+    }
+
   if (error->domain == G_IO_ERROR)
     {
-      switch (error->code)
+      switch ((GIOErrorEnum) error->code)
         {
-        case G_IO_ERROR_CONNECTION_REFUSED: return 0x05;
-        case G_IO_ERROR_HOST_UNREACHABLE: case G_IO_ERROR_HOST_NOT_FOUND: return 0x04;
-        case G_IO_ERROR_NETWORK_UNREACHABLE: return 0x03;
-        case G_IO_ERROR_TIMED_OUT: return 0x06;
-        case G_IO_ERROR_PERMISSION_DENIED: case G_IO_ERROR_PROXY_NOT_ALLOWED: return 0x02;
-        default: return 0x01;
+        case G_IO_ERROR_CONNECTION_REFUSED:
+          return EXG_SOCKS5_REPLY_CONN_REFUSED;
+        case G_IO_ERROR_HOST_UNREACHABLE:
+        case G_IO_ERROR_HOST_NOT_FOUND:
+          return EXG_SOCKS5_REPLY_HOST_UNREACHABLE;
+        case G_IO_ERROR_NETWORK_UNREACHABLE:
+          return EXG_SOCKS5_REPLY_NET_UNREACHABLE;
+        case G_IO_ERROR_TIMED_OUT:
+          return EXG_SOCKS5_REPLY_TTL_EXPIRED;
+        case G_IO_ERROR_PERMISSION_DENIED:   /* EACCES/EPERM: a local firewall */
+        case G_IO_ERROR_PROXY_NOT_ALLOWED:   /* an upstream said 02 */
+          return EXG_SOCKS5_REPLY_NOT_ALLOWED;
+        case G_IO_ERROR_NOT_SUPPORTED:
+          return EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED;
+        default:
+          return EXG_SOCKS5_REPLY_GENERAL_FAILURE;
         }
     }
-  return 0x01;
+
+  return EXG_SOCKS5_REPLY_GENERAL_FAILURE;
 }

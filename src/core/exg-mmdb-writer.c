@@ -85,7 +85,8 @@ exg_mmdb_writer_new (const char *database_type)
   self->database_type = g_strdup (database_type);
   self->nodes = g_array_new (FALSE, FALSE, sizeof (Node));
   g_array_append_val (self->nodes, root);
-  self->data_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->data_ids = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                          g_free, NULL);
   self->isos = g_ptr_array_new ();
 
   return self;
@@ -728,7 +729,8 @@ exg_mmdb_writer_write (ExgMmdbWriter *self,
   put_string (out, "binary_format_minor_version");
   put_uint (out, TYPE_UINT16, 0);
   put_string (out, "build_epoch");
-  put_uint (out, TYPE_UINT64, (guint64) MAX (g_get_real_time () / G_USEC_PER_SEC, 1));
+  put_uint (out, TYPE_UINT64,
+            (guint64) MAX (g_get_real_time () / G_USEC_PER_SEC, 1));
   put_string (out, "database_type");
   put_string (out, self->database_type);
   put_string (out, "description");

@@ -1,3 +1,272 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exg-poller.c: one epoll descriptor per GMainContext.
+ *
+ * GLib's main loop hands every watched descriptor to poll(2) on every
+ * iteration, so its cost grows with the number of connections.  Here the
+ * main loop watches a single descriptor, the epoll one; when it is readable
+ * our dispatch asks the kernel which of the (possibly thousands of) relayed
+ * sockets are ready, without waiting, and calls their handlers in a batch.
+ *
+ * Handlers may remove any descriptor, including ones whose events are later
+ * in the same batch.  Each epoll event carries a pointer to its Watch, not
+ * the descriptor number: a removed Watch becomes a tombstone (func = NULL)
+ * kept alive until the batch ends, so a stale event finds the tombstone and
+ * is skipped, even if the descriptor number has meanwhile been reused by a
+ * new Watch.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "exg-poller.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* Events taken from the kernel per epoll_wait.  The epoll descriptor stays
+ * readable while more are ready, so the rest come on the next iteration,
+ * after the other sources of the context had their turn. */
+#define EXG_POLLER_BATCH 256
+
+typedef struct
+{
+  ExgPollerFunc func;   /* NULL once removed: a tombstone */
+  gpointer      user_data;
+  int           fd;
+} Watch;
+
+struct _ExgPoller
+{
+  GSource       source;
+  int           epfd;        /* owned */
+  GPtrArray    *watches;     /* indexed by fd; owned Watch or NULL */
+  GPtrArray    *tombstones;  /* Watches removed during a batch; owned */
+  guint         dispatching; /* depth of batches in progress (nested
+                              * iterations may re-enter) */
+};
+
+G_LOCK_DEFINE_STATIC (pollers);
+static GHashTable *pollers; /* GMainContext (ref'd) → ExgPoller (never freed) */
+
+static gboolean
+poller_dispatch (GSource     *source,
+                 GSourceFunc  callback,
+                 gpointer     user_data)
+{
+  ExgPoller *self = (ExgPoller *) source;
+  struct epoll_event events[EXG_POLLER_BATCH];
+  int n;
+
+  /* Timeout 0: GLib's poll has already told us the epoll fd is readable */
+  do
+    n = epoll_wait (self->epfd, events, G_N_ELEMENTS (events), 0);
+  while (n < 0 && errno == EINTR);
+
+  if (n < 0)
+    {
+      g_critical ("epoll_wait: %s", g_strerror (errno));
+      return G_SOURCE_CONTINUE;
+    }
+
+  self->dispatching++;
+  for (int i = 0; i < n; i++)
+    {
+      Watch *w = events[i].data.ptr;
+
+      if (w->func != NULL)
+        w->func (w->user_data, events[i].events);
+    }
+  self->dispatching--;
+
+  if (self->dispatching == 0 && self->tombstones->len > 0)
+    g_ptr_array_set_size (self->tombstones, 0);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+poller_finalize (GSource *source)
+{
+  ExgPoller *self = (ExgPoller *) source;
+
+  g_clear_pointer (&self->watches, g_ptr_array_unref);
+  g_clear_pointer (&self->tombstones, g_ptr_array_unref);
+  if (self->epfd >= 0)
+    close (self->epfd);
+}
+
+static GSourceFuncs poller_funcs = {
+  .dispatch = poller_dispatch,
+  .finalize = poller_finalize,
+};
+
+static ExgPoller *
+exg_poller_new (GMainContext *context)
+{
+  ExgPoller *self;
+  int epfd;
+
+  epfd = epoll_create1 (EPOLL_CLOEXEC);
+  if (epfd < 0)
+    g_error ("epoll_create1: %s", g_strerror (errno));
+
+  self = (ExgPoller *) g_source_new (&poller_funcs, sizeof (ExgPoller));
+  self->epfd = epfd;
+  self->watches = g_ptr_array_new_with_free_func (g_free);
+  self->tombstones = g_ptr_array_new_with_free_func (g_free);
+  g_source_set_static_name (&self->source, "ExgPoller");
+  /* GLib 2.74 "blocks" a non-recursive source around each dispatch by
+   * taking its descriptor out of the poll set and putting it back, and each
+   * of those writes the context's wakeup eventfd: two syscalls and one
+   * spurious poll per dispatch.  Recursion is harmless here (a batch is
+   * local to its dispatch and removal works at any depth), as long as
+   * handlers do not themselves iterate the context, which they must not. */
+  g_source_set_can_recurse (&self->source, TRUE);
+  g_source_add_unix_fd (&self->source, epfd, G_IO_IN);
+  g_source_attach (&self->source, context);
+
+  return self;
+}
+
+/**
+ * exg_poller_get_default:
+ *
+ * Returns the poller of the thread-default main context, creating it on
+ * first use.  It lives as long as the process: its source stays attached.
+ *
+ * Returns: (transfer none): the poller
+ */
+ExgPoller *
+exg_poller_get_default (void)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  ExgPoller *self;
+
+  if (context == NULL)
+    context = g_main_context_default ();
+
+  G_LOCK (pollers);
+  if (pollers == NULL)
+    pollers = g_hash_table_new (NULL, NULL);
+  self = g_hash_table_lookup (pollers, context);
+  if (self == NULL)
+    {
+      self = exg_poller_new (context);
+      g_hash_table_insert (pollers, g_main_context_ref (context), self);
+    }
+  G_UNLOCK (pollers);
+
+  return self;
+}
+
+static Watch *
+lookup (ExgPoller *self,
+        int        fd)
+{
+  if (fd < 0 || (guint) fd >= self->watches->len)
+    return NULL;
+  return g_ptr_array_index (self->watches, fd);
+}
+
+/**
+ * exg_poller_add:
+ * @events: EPOLLIN / EPOLLOUT / EPOLLRDHUP / EPOLLET … as for epoll_ctl
+ *
+ * Watches @fd, which must not be watched already.  @func runs from the
+ * main context with the ready events.
+ *
+ * Returns: FALSE (with errno set) if the kernel refused the descriptor
+ */
+gboolean
+exg_poller_add (ExgPoller     *self,
+                int            fd,
+                guint32        events,
+                ExgPollerFunc  func,
+                gpointer       user_data)
+{
+  struct epoll_event ev = { .events = events };
+  Watch *w;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (fd >= 0, FALSE);
+  g_return_val_if_fail (func != NULL, FALSE);
+  g_return_val_if_fail (lookup (self, fd) == NULL, FALSE);
+
+  w = g_new (Watch, 1);
+  w->func = func;
+  w->user_data = user_data;
+  w->fd = fd;
+  ev.data.ptr = w;
+
+  if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    {
+      int saved = errno;
+
+      g_free (w);
+      errno = saved;
+      return FALSE;
+    }
+
+  if ((guint) fd >= self->watches->len)
+    g_ptr_array_set_size (self->watches, fd + 1);
+  self->watches->pdata[fd] = w;
+
+  return TRUE;
+}
+
+/**
+ * exg_poller_modify:
+ *
+ * Replaces the event mask of a watched @fd.  With EPOLLET this also re-arms
+ * the descriptor: if it is ready now, an event comes on the next dispatch.
+ */
+void
+exg_poller_modify (ExgPoller *self,
+                   int        fd,
+                   guint32    events)
+{
+  Watch *w;
+  struct epoll_event ev = { .events = events };
+
+  g_return_if_fail (self != NULL);
+  w = lookup (self, fd);
+  g_return_if_fail (w != NULL);
+
+  ev.data.ptr = w;
+  if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+    g_warning ("epoll_ctl (MOD, %d): %s", fd, g_strerror (errno));
+}
+
+/**
+ * exg_poller_remove:
+ *
+ * Stops watching @fd (do it before closing it).  Safe from inside any
+ * handler: events already taken for @fd are not delivered.  Unknown
+ * descriptors are ignored.
+ */
+void
+exg_poller_remove (ExgPoller *self,
+                   int        fd)
+{
+  Watch *w;
+
+  g_return_if_fail (self != NULL);
+  w = lookup (self, fd);
+  if (w == NULL)
+    return;
+
+  /* EBADF/ENOENT only if the caller closed the fd first: the kernel has
+   * then dropped it already, which is what we wanted */
+  if (epoll_ctl (self->epfd, EPOLL_CTL_DEL, fd, NULL) < 0
+      && errno != EBADF && errno != ENOENT)
+    g_warning ("epoll_ctl (DEL, %d): %s", fd, g_strerror (errno));
+
+  self->watches->pdata[fd] = NULL;
+  if (self->dispatching > 0)
+    {
+      w->func = NULL;
+      g_ptr_array_add (self->tombstones, w);
+    }
+  else
+    g_free (w);
+}

@@ -40,5 +40,10 @@ void      exg_relay_start (ExgRelay *self);
 /* Aborts both directions and closes both sockets. */
 void      exg_relay_close (ExgRelay *self);
 void      exg_relay_free  (ExgRelay *self);
+/* Bytes held privately because the receiving side could not take them yet
+ * (at most one read, 256 KiB, per direction); for tests and diagnostics. */
+void      exg_relay_get_buffered (ExgRelay *self,
+                                  gsize    *up,
+                                  gsize    *down);
 
 G_END_DECLS

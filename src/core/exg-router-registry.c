@@ -1,3 +1,454 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exg-router-registry.c: the routers, as a GListModel, and selection.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "exg-router-registry.h"
+
+#include "exg-error.h"
+
+/* a connect that fails through one router is retried through another
+ * matching one, at most this many routers in all (issue 3, Health) */
+#define MAX_CONNECT_ATTEMPTS 3
+
+struct _ExgRouterRegistry
+{
+  GObject    parent_instance;
+
+  GPtrArray *routers;     /* (element-type ExgRouter) owned, in insertion order */
+};
+
+static void exg_router_registry_list_model_init (GListModelInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (ExgRouterRegistry, exg_router_registry,
+                               G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL,
+                                                      exg_router_registry_list_model_init))
+
+static GType
+exg_router_registry_get_item_type (GListModel *model)
+{
+  return EXG_TYPE_ROUTER;
+}
+
+static guint
+exg_router_registry_get_n_items (GListModel *model)
+{
+  return EXG_ROUTER_REGISTRY (model)->routers->len;
+}
+
+static gpointer
+exg_router_registry_get_item (GListModel *model,
+                              guint       position)
+{
+  ExgRouterRegistry *self = EXG_ROUTER_REGISTRY (model);
+
+  if (position >= self->routers->len)
+    return NULL;
+  return g_object_ref (g_ptr_array_index (self->routers, position));
+}
+
+static void
+exg_router_registry_list_model_init (GListModelInterface *iface)
+{
+  iface->get_item_type = exg_router_registry_get_item_type;
+  iface->get_n_items = exg_router_registry_get_n_items;
+  iface->get_item = exg_router_registry_get_item;
+}
+
+static void
+exg_router_registry_finalize (GObject *object)
+{
+  ExgRouterRegistry *self = EXG_ROUTER_REGISTRY (object);
+
+  g_clear_pointer (&self->routers, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (exg_router_registry_parent_class)->finalize (object);
+}
+
+static void
+exg_router_registry_class_init (ExgRouterRegistryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = exg_router_registry_finalize;
+}
+
+static void
+exg_router_registry_init (ExgRouterRegistry *self)
+{
+  self->routers = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+ExgRouterRegistry *
+exg_router_registry_new (void)
+{
+  return g_object_new (EXG_TYPE_ROUTER_REGISTRY, NULL);
+}
+
+static gboolean
+find_router (ExgRouterRegistry *self,
+             const char        *id,
+             guint             *index)
+{
+  for (guint i = 0; i < self->routers->len; i++)
+    {
+      ExgRouter *router = g_ptr_array_index (self->routers, i);
+
+      if (g_str_equal (exg_router_get_id (router), id))
+        {
+          *index = i;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/**
+ * exg_router_registry_add:
+ * @router: (transfer none): a router; one with the same id is replaced
+ */
+void
+exg_router_registry_add (ExgRouterRegistry *self,
+                         ExgRouter         *router)
+{
+  guint index;
+
+  g_return_if_fail (EXG_IS_ROUTER_REGISTRY (self));
+  g_return_if_fail (EXG_IS_ROUTER (router));
+
+  if (find_router (self, exg_router_get_id (router), &index))
+    {
+      ExgRouter *old = g_ptr_array_index (self->routers, index);
+
+      /* a plain store does not run the free func: drop the old ref here */
+      g_ptr_array_index (self->routers, index) = g_object_ref (router);
+      g_object_unref (old);
+      g_list_model_items_changed (G_LIST_MODEL (self), index, 1, 1);
+      return;
+    }
+
+  g_ptr_array_add (self->routers, g_object_ref (router));
+  g_list_model_items_changed (G_LIST_MODEL (self), self->routers->len - 1, 0,
+                              1);
+}
+
+gboolean
+exg_router_registry_remove (ExgRouterRegistry *self,
+                            const char        *id)
+{
+  guint index;
+
+  g_return_val_if_fail (EXG_IS_ROUTER_REGISTRY (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+
+  if (!find_router (self, id, &index))
+    return FALSE;
+  g_ptr_array_remove_index (self->routers, index);
+  g_list_model_items_changed (G_LIST_MODEL (self), index, 1, 0);
+  return TRUE;
+}
+
+void
+exg_router_registry_remove_all (ExgRouterRegistry *self)
+{
+  guint n;
+
+  g_return_if_fail (EXG_IS_ROUTER_REGISTRY (self));
+
+  n = self->routers->len;
+  if (n == 0)
+    return;
+  g_ptr_array_set_size (self->routers, 0);
+  g_list_model_items_changed (G_LIST_MODEL (self), 0, n, 0);
+}
+
+/**
+ * exg_router_registry_lookup:
+ *
+ * Returns: (transfer none) (nullable): the router with @id
+ */
+ExgRouter *
+exg_router_registry_lookup (ExgRouterRegistry *self,
+                            const char        *id)
+{
+  guint index;
+
+  g_return_val_if_fail (EXG_IS_ROUTER_REGISTRY (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  if (!find_router (self, id, &index))
+    return NULL;
+  return g_ptr_array_index (self->routers, index);
+}
+
+static gboolean
+is_excluded (GPtrArray *exclude,
+             ExgRouter *router)
+{
+  if (exclude == NULL)
+    return FALSE;
+  for (guint i = 0; i < exclude->len; i++)
+    if (g_ptr_array_index (exclude, i) == router)
+      return TRUE;
+  return FALSE;
+}
+
+ExgRouter *
+exg_router_registry_pick (ExgRouterRegistry  *self,
+                          const ExgSelection *sel,
+                          GPtrArray          *exclude,
+                          GError            **error)
+{
+  ExgSelection any;
+  guint64 total = 0;
+  guint64 ticket;
+
+  g_return_val_if_fail (EXG_IS_ROUTER_REGISTRY (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (sel == NULL)
+    {
+      exg_selection_init_any (&any);
+      sel = &any;
+    }
+
+  for (guint i = 0; i < self->routers->len; i++)
+    {
+      ExgRouter *router = g_ptr_array_index (self->routers, i);
+
+      if (exg_selection_matches (sel, router) && !is_excluded (exclude, router))
+        total += MAX (exg_router_get_bandwidth (router), 1);
+    }
+
+  if (total == 0)
+    {
+      g_autofree char *text = exg_selection_to_string (sel);
+
+      g_set_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER,
+                   "No exit is up that matches the selection (%s)", text);
+      return NULL;
+    }
+
+  /* weighted by bandwidth: draw a ticket in [0, total) and walk the
+   * matching routers until their cumulative weight passes it */
+  ticket = (guint64) (g_random_double () * (double) total);
+  if (ticket >= total)
+    ticket = total - 1;
+
+  for (guint i = 0; i < self->routers->len; i++)
+    {
+      ExgRouter *router = g_ptr_array_index (self->routers, i);
+      guint64 weight;
+
+      if (!exg_selection_matches (sel, router) || is_excluded (exclude, router))
+        continue;
+      weight = MAX (exg_router_get_bandwidth (router), 1);
+      if (ticket < weight)
+        return g_object_ref (router);
+      ticket -= weight;
+    }
+
+  g_assert_not_reached ();
+  return NULL;
+}
+
+typedef struct {
+  ExgSelection  sel;
+  char         *host;
+  guint16       port;
+  GPtrArray    *tried;        /* (element-type ExgRouter) owned refs */
+  ExgRouter    *current;      /* owned; the router of the attempt under way */
+  gint64        started;      /* monotonic µs of the attempt under way */
+  GError       *last_error;   /* owned; of the previous attempt */
+} ConnectData;
+
+typedef struct {
+  GSocketConnection *connection;  /* owned */
+  ExgRouter         *router;      /* owned */
+} ConnectResult;
+
+static void
+connect_data_free (gpointer data)
+{
+  ConnectData *cd = data;
+
+  g_free (cd->host);
+  g_ptr_array_unref (cd->tried);
+  g_clear_object (&cd->current);
+  g_clear_error (&cd->last_error);
+  g_free (cd);
+}
+
+static void
+connect_result_free (gpointer data)
+{
+  ConnectResult *cr = data;
+
+  g_clear_object (&cr->connection);
+  g_clear_object (&cr->router);
+  g_free (cr);
+}
+
+static void connect_attempt (GTask *task);
+
+static void
+connect_attempt_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ConnectData *cd = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection;
+  ConnectResult *cr;
+
+  connection = exg_backend_connect_finish (EXG_BACKEND (source), result,
+                                           &error);
+  exg_router_record_connect (cd->current, g_get_monotonic_time () - cd->started,
+                             connection != NULL);
+
+  if (connection == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          cd->tried->len >= MAX_CONNECT_ATTEMPTS)
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          return;
+        }
+      g_debug ("Connect through exit “%s” failed (%s); trying another",
+               exg_router_get_name (cd->current), error->message);
+      g_clear_error (&cd->last_error);
+      cd->last_error = g_steal_pointer (&error);
+      g_clear_object (&cd->current);
+      connect_attempt (g_steal_pointer (&task));
+      return;
+    }
+
+  cr = g_new0 (ConnectResult, 1);
+  cr->connection = connection;
+  cr->router = g_steal_pointer (&cd->current);
+  g_task_return_pointer (task, cr, connect_result_free);
+}
+
+static void
+connect_attempt (GTask *task)
+{
+  ExgRouterRegistry *self = g_task_get_source_object (task);
+  ConnectData *cd = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  ExgRouter *router;
+
+  router = exg_router_registry_pick (self, &cd->sel, cd->tried, &error);
+  if (router == NULL)
+    {
+      /* after a failed attempt, the client hears why that one failed,
+       * not that no other router was left */
+      if (cd->last_error != NULL)
+        g_task_return_error (task, g_steal_pointer (&cd->last_error));
+      else
+        g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+
+  g_ptr_array_add (cd->tried, g_object_ref (router));
+  cd->current = router;
+  cd->started = g_get_monotonic_time ();
+  exg_backend_connect_async (exg_router_get_backend (router), cd->host,
+                             cd->port,
+                             g_task_get_cancellable (task),
+                             connect_attempt_cb, task);
+}
+
+void
+exg_router_registry_connect_async (ExgRouterRegistry  *self,
+                                   const ExgSelection *sel,
+                                   const char         *host,
+                                   guint16             port,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
+{
+  GTask *task;
+  ConnectData *cd;
+
+  g_return_if_fail (EXG_IS_ROUTER_REGISTRY (self));
+  g_return_if_fail (host != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, exg_router_registry_connect_async);
+
+  cd = g_new0 (ConnectData, 1);
+  if (sel != NULL)
+    cd->sel = *sel;
+  else
+    exg_selection_init_any (&cd->sel);
+  cd->host = g_strdup (host);
+  cd->port = port;
+  cd->tried = g_ptr_array_new_with_free_func (g_object_unref);
+  g_task_set_task_data (task, cd, connect_data_free);
+
+  connect_attempt (task);   /* takes the ref */
+}
+
+GSocketConnection *
+exg_router_registry_connect_finish (ExgRouterRegistry *self,
+                                    GAsyncResult       *result,
+                                    ExgRouter         **out_router,
+                                    GError            **error)
+{
+  ConnectResult *cr;
+  GSocketConnection *connection;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  if (out_router != NULL)
+    *out_router = NULL;
+
+  cr = g_task_propagate_pointer (G_TASK (result), error);
+  if (cr == NULL)
+    return NULL;
+
+  connection = g_steal_pointer (&cr->connection);
+  if (out_router != NULL)
+    *out_router = g_steal_pointer (&cr->router);
+  connect_result_free (cr);
+  return connection;
+}
+
+GHashTable *
+exg_router_registry_count_countries (ExgRouterRegistry *self)
+{
+  GHashTable *counts;
+
+  g_return_val_if_fail (EXG_IS_ROUTER_REGISTRY (self), NULL);
+
+  counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < self->routers->len; i++)
+    {
+      ExgRouter *router = g_ptr_array_index (self->routers, i);
+      const char *country = exg_router_get_country (router);
+      guint n;
+
+      if (!exg_router_get_up (router) || country[0] == '\0')
+        continue;
+      n = GPOINTER_TO_UINT (g_hash_table_lookup (counts, country));
+      g_hash_table_replace (counts, g_strdup (country),
+                            GUINT_TO_POINTER (n + 1));
+    }
+  return counts;
+}
+
+guint
+exg_router_registry_count_up (ExgRouterRegistry *self)
+{
+  guint n = 0;
+
+  g_return_val_if_fail (EXG_IS_ROUTER_REGISTRY (self), 0);
+
+  for (guint i = 0; i < self->routers->len; i++)
+    if (exg_router_get_up (g_ptr_array_index (self->routers, i)))
+      n++;
+  return n;
+}

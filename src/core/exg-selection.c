@@ -1,3 +1,338 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exg-selection.c: router selection values (socks-extensions.txt §5).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "exg-selection.h"
+
+#include "exg-error.h"
+#include "exg-router.h"
+
+#include <errno.h>
+#include <string.h>
+
+void
+exg_selection_init_any (ExgSelection *sel)
+{
+  g_return_if_fail (sel != NULL);
+
+  /* socks-extensions.txt §5: country 0x0000, range 0.0.0.0-255.255.255.255
+   * and min_bw 0 each mean "any" */
+  memset (sel, 0, sizeof *sel);
+  sel->range_start = 0;
+  sel->range_end = G_MAXUINT32;
+  sel->min_bandwidth = 0;
+}
+
+gboolean
+exg_selection_is_any (const ExgSelection *sel)
+{
+  g_return_val_if_fail (sel != NULL, TRUE);
+
+  return sel->country[0] == '\0' &&
+         sel->range_start == 0 && sel->range_end == G_MAXUINT32 &&
+         sel->min_bandwidth == 0;
+}
+
+gboolean
+exg_selection_equal (const ExgSelection *a,
+                     const ExgSelection *b)
+{
+  g_return_val_if_fail (a != NULL && b != NULL, FALSE);
+
+  return g_ascii_strcasecmp (a->country, b->country) == 0 &&
+         a->range_start == b->range_start &&
+         a->range_end == b->range_end &&
+         a->min_bandwidth == b->min_bandwidth;
+}
+
+gboolean
+exg_selection_set_country (ExgSelection *sel,
+                           const char   *country)
+{
+  g_return_val_if_fail (sel != NULL, FALSE);
+
+  if (country == NULL || country[0] == '\0')
+    {
+      sel->country[0] = '\0';
+      return TRUE;
+    }
+
+  if (!g_ascii_isalpha (country[0]) || !g_ascii_isalpha (country[1]) ||
+      country[2] != '\0')
+    return FALSE;
+
+  sel->country[0] = g_ascii_toupper (country[0]);
+  sel->country[1] = g_ascii_toupper (country[1]);
+  sel->country[2] = '\0';
+  return TRUE;
+}
+
+static gboolean
+parse_ipv4 (const char *text,
+            gsize       len,
+            guint32    *out)
+{
+  char buf[16];
+  guint32 value = 0;
+  const char *p;
+  int parts = 0;
+
+  if (len == 0 || len >= sizeof buf)
+    return FALSE;
+  memcpy (buf, text, len);
+  buf[len] = '\0';
+
+  /* strict dotted quad: four decimal parts 0..255, nothing else */
+  p = buf;
+  while (parts < 4)
+    {
+      guint part = 0;
+      int digits = 0;
+
+      while (g_ascii_isdigit (*p) && digits < 4)
+        {
+          part = part * 10 + (guint) (*p - '0');
+          p++;
+          digits++;
+        }
+      if (digits == 0 || digits > 3 || part > 255)
+        return FALSE;
+      value = (value << 8) | part;
+      parts++;
+      if (parts < 4)
+        {
+          if (*p != '.')
+            return FALSE;
+          p++;
+        }
+    }
+  if (*p != '\0')
+    return FALSE;
+
+  *out = value;
+  return TRUE;
+}
+
+gboolean
+exg_selection_parse_range (const char *text,
+                           guint32    *start,
+                           guint32    *end)
+{
+  const char *sep;
+  guint32 a, b;
+
+  g_return_val_if_fail (start != NULL && end != NULL, FALSE);
+
+  if (text == NULL)
+    return FALSE;
+
+  if ((sep = strchr (text, '/')) != NULL)
+    {
+      guint64 bits;
+      char *endp = NULL;
+      guint32 mask;
+
+      if (!parse_ipv4 (text, (gsize) (sep - text), &a))
+        return FALSE;
+      if (!g_ascii_isdigit (sep[1]))
+        return FALSE;
+      bits = g_ascii_strtoull (sep + 1, &endp, 10);
+      if (*endp != '\0' || bits > 32)
+        return FALSE;
+      mask = bits == 0 ? 0 : G_MAXUINT32 << (32 - bits);
+      *start = a & mask;
+      *end = (a & mask) | ~mask;
+      return TRUE;
+    }
+
+  if ((sep = strchr (text, '-')) == NULL)
+    return FALSE;
+  if (!parse_ipv4 (text, (gsize) (sep - text), &a) ||
+      !parse_ipv4 (sep + 1, strlen (sep + 1), &b))
+    return FALSE;
+  if (a > b)
+    return FALSE;
+
+  *start = a;
+  *end = b;
+  return TRUE;
+}
+
+static gboolean
+parse_bandwidth (const char *text,
+                 guint64    *out)
+{
+  char *endp = NULL;
+  guint64 value;
+
+  if (!g_ascii_isdigit (text[0]))
+    return FALSE;
+  errno = 0;
+  value = g_ascii_strtoull (text, &endp, 10);
+  if (errno != 0 || *endp != '\0')
+    return FALSE;
+  *out = value;
+  return TRUE;
+}
+
+/**
+ * exg_selection_parse_username:
+ * @username: (nullable): a SOCKS5 username
+ * @sel: (out): the selection it spells
+ * @error: set when the username uses the keys with a bad value
+ *
+ * Standard clients cannot send E0, so the username may carry the same
+ * selection: comma-separated `country=CC`, `min-bw=BYTES`,
+ * `range=A.B.C.D-E.F.G.H` (or a CIDR).  A username in which no part is
+ * one of these keys is an isolation key and not a selection.
+ *
+ * Returns: TRUE when @username is a valid selection
+ */
+gboolean
+exg_selection_parse_username (const char    *username,
+                              ExgSelection  *sel,
+                              GError       **error)
+{
+  g_auto(GStrv) parts = NULL;
+  ExgSelection tmp;
+  gboolean uses_keys = FALSE;
+
+  g_return_val_if_fail (sel != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (username == NULL || strchr (username, '=') == NULL)
+    return FALSE;
+
+  parts = g_strsplit (username, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *eq = strchr (parts[i], '=');
+      g_autofree char *key = NULL;
+      g_autofree char *value = NULL;
+
+      if (eq == NULL)
+        continue;
+      key = g_strstrip (g_ascii_strdown (parts[i], eq - parts[i]));
+      if (g_str_equal (key, "country") || g_str_equal (key, "min-bw") ||
+          g_str_equal (key, "range"))
+        uses_keys = TRUE;
+    }
+  if (!uses_keys)
+    return FALSE;
+
+  exg_selection_init_any (&tmp);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *eq = strchr (parts[i], '=');
+      g_autofree char *key = NULL;
+      g_autofree char *value = NULL;
+      gboolean ok;
+
+      if (eq == NULL)
+        {
+          g_set_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                       "Selection username: “%s” is not key=value", parts[i]);
+          return FALSE;
+        }
+      key = g_strstrip (g_ascii_strdown (parts[i], eq - parts[i]));
+      value = g_strstrip (g_strdup (eq + 1));
+
+      if (g_str_equal (key, "country"))
+        ok = value[0] != '\0' && exg_selection_set_country (&tmp, value);
+      else if (g_str_equal (key, "min-bw"))
+        ok = parse_bandwidth (value, &tmp.min_bandwidth);
+      else if (g_str_equal (key, "range"))
+        ok = exg_selection_parse_range (value, &tmp.range_start,
+                                        &tmp.range_end);
+      else
+        {
+          /* refuse rather than silently ignore a key the client meant */
+          g_set_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                       "Selection username: unknown key “%s” (known: country, min-bw, range)",
+                       key);
+          return FALSE;
+        }
+
+      if (!ok)
+        {
+          g_set_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                       "Selection username: bad value for “%s”", key);
+          return FALSE;
+        }
+    }
+
+  *sel = tmp;
+  return TRUE;
+}
+
+gboolean
+exg_selection_matches (const ExgSelection *sel,
+                       ExgRouter          *router)
+{
+  guint32 ipv4;
+
+  g_return_val_if_fail (sel != NULL, FALSE);
+  g_return_val_if_fail (EXG_IS_ROUTER (router), FALSE);
+
+  if (!exg_router_get_up (router))
+    return FALSE;
+
+  if (sel->country[0] != '\0' &&
+      g_ascii_strcasecmp (sel->country, exg_router_get_country (router)) != 0)
+    return FALSE;
+
+  /* a range that is not "any" needs a router with a known IPv4 in it */
+  if (sel->range_start != 0 || sel->range_end != G_MAXUINT32)
+    {
+      ipv4 = exg_router_get_ipv4 (router);
+      if (ipv4 == 0 || ipv4 < sel->range_start || ipv4 > sel->range_end)
+        return FALSE;
+    }
+
+  if (exg_router_get_bandwidth (router) < sel->min_bandwidth)
+    return FALSE;
+
+  return TRUE;
+}
+
+static void
+append_ipv4 (GString *s,
+             guint32  v)
+{
+  g_string_append_printf (s, "%u.%u.%u.%u",
+                          (v >> 24) & 0xff, (v >> 16) & 0xff,
+                          (v >> 8) & 0xff, v & 0xff);
+}
+
+char *
+exg_selection_to_string (const ExgSelection *sel)
+{
+  GString *s;
+
+  g_return_val_if_fail (sel != NULL, NULL);
+
+  if (exg_selection_is_any (sel))
+    return g_strdup ("any");
+
+  s = g_string_new (NULL);
+  if (sel->country[0] != '\0')
+    g_string_append_printf (s, "country=%s", sel->country);
+  if (sel->range_start != 0 || sel->range_end != G_MAXUINT32)
+    {
+      if (s->len > 0)
+        g_string_append_c (s, ' ');
+      g_string_append (s, "range=");
+      append_ipv4 (s, sel->range_start);
+      g_string_append_c (s, '-');
+      append_ipv4 (s, sel->range_end);
+    }
+  if (sel->min_bandwidth != 0)
+    {
+      if (s->len > 0)
+        g_string_append_c (s, ' ');
+      g_string_append_printf (s, "min-bw=%" G_GUINT64_FORMAT,
+                              sel->min_bandwidth);
+    }
+  return g_string_free (s, FALSE);
+}

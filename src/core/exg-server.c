@@ -1,3 +1,707 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exg-server.c: the SOCKS server: listeners, admission, live sessions.
+ *
+ * Admission happens before any byte is read: a client outside the
+ * allow-list (loopback only by default) or over the connection limit is
+ * closed at once.  Everything after that is the session's business; the
+ * server keeps it alive until it signals "closed", as libsoup's server
+ * does with its connections.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "exg-server.h"
+
+#include "exg-error.h"
+#include "exg-session.h"
+
+#include <string.h>
+
+#define DEFAULT_HANDSHAKE_TIMEOUT 30
+/* the kernel caps it at net.core.somaxconn; GIO's default of 10 drops
+ * connections at the rates a local proxy sees */
+#define LISTEN_BACKLOG 4096
+
+struct _ExgServer
+{
+  GObject             parent_instance;
+
+  ExgRouterRegistry  *registry;          /* owned */
+  ExgActivity        *activity;          /* owned */
+
+  GPtrArray          *listeners;         /* (element-type Listener) owned */
+  GPtrArray          *listen_addresses;  /* (element-type GSocketAddress) owned */
+  GHashTable         *sessions;          /* guint64* id → ExgSession, owned */
+
+  guint               handshake_timeout;
+  guint               max_connections;
+  gboolean            limit_logged;      /* "over the limit" said once per episode */
+  GPtrArray          *allow;             /* (element-type GInetAddressMask) owned */
+  char               *username;
+  char               *password;
+  ExgSelection        default_selection;
+  gboolean            unsafe_logging;
+};
+
+/* A listening socket and the one source that accepts on it.
+ *
+ * Not a GSocketService: that takes one main-loop iteration, a GTask and a
+ * fresh source per accepted connection, and adding an address to a
+ * running one cancels its pending accept, which in GLib 2.74 can drop a
+ * connection the cancelled accept had already taken.  Here one persistent
+ * source accepts everything queued at each wakeup. */
+typedef struct {
+  GSocket *socket;     /* owned: listening */
+  GSource *source;     /* owned, nullable: NULL while paused */
+  guint    resume_id;  /* pause after EMFILE, see accept_cb */
+  ExgServer *server;   /* borrowed: owns this */
+} Listener;
+
+static void
+listener_free (gpointer data)
+{
+  Listener *l = data;
+
+  if (l->source != NULL)
+    {
+      g_source_destroy (l->source);
+      g_source_unref (l->source);
+    }
+  g_clear_handle_id (&l->resume_id, g_source_remove);
+  g_socket_close (l->socket, NULL);
+  g_object_unref (l->socket);
+  g_free (l);
+}
+
+G_DEFINE_FINAL_TYPE (ExgServer, exg_server, G_TYPE_OBJECT)
+
+static void
+exg_server_dispose (GObject *object)
+{
+  ExgServer *self = EXG_SERVER (object);
+
+  exg_server_stop (self);
+
+  G_OBJECT_CLASS (exg_server_parent_class)->dispose (object);
+}
+
+static void
+exg_server_finalize (GObject *object)
+{
+  ExgServer *self = EXG_SERVER (object);
+
+  g_clear_pointer (&self->sessions, g_hash_table_unref);
+  g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
+  g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  g_clear_pointer (&self->allow, g_ptr_array_unref);
+  g_clear_object (&self->registry);
+  g_clear_object (&self->activity);
+  g_free (self->username);
+  g_free (self->password);
+
+  G_OBJECT_CLASS (exg_server_parent_class)->finalize (object);
+}
+
+static void
+exg_server_class_init (ExgServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = exg_server_dispose;
+  object_class->finalize = exg_server_finalize;
+}
+
+static void
+exg_server_init (ExgServer *self)
+{
+  self->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+  self->listen_addresses = g_ptr_array_new_with_free_func (g_object_unref);
+  self->listeners = g_ptr_array_new_with_free_func (listener_free);
+  self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                          g_object_unref);
+  self->allow = g_ptr_array_new_with_free_func (g_object_unref);
+  exg_selection_init_any (&self->default_selection);
+}
+
+/**
+ * exg_server_new:
+ * @registry: (transfer none): where exits come from
+ * @activity: (transfer none) (nullable): where connections are reported;
+ *   a private one when NULL
+ *
+ * Returns: (transfer full): a server, not listening yet
+ */
+ExgServer *
+exg_server_new (ExgRouterRegistry *registry,
+                ExgActivity       *activity)
+{
+  ExgServer *self;
+
+  g_return_val_if_fail (EXG_IS_ROUTER_REGISTRY (registry), NULL);
+  g_return_val_if_fail (activity == NULL || EXG_IS_ACTIVITY (activity), NULL);
+
+  self = g_object_new (EXG_TYPE_SERVER, NULL);
+  self->registry = g_object_ref (registry);
+  self->activity = activity != NULL ? g_object_ref (activity) : exg_activity_new (0);
+  return self;
+}
+
+static char *
+format_socket_address (GSocketAddress *address)
+{
+  GInetSocketAddress *isa;
+  g_autofree char *host = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (address))
+    return g_strdup ("?");
+  isa = G_INET_SOCKET_ADDRESS (address);
+  host = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
+  if (g_inet_address_get_family (g_inet_socket_address_get_address (isa)) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", host,
+                            g_inet_socket_address_get_port (isa));
+  return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
+}
+
+/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; judge them
+ * by their IPv4 address, which is what allow-lists name. */
+static GInetAddress *
+unmap_v4 (GInetAddress *inet)
+{
+  const guint8 *b;
+  static const guint8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
+    return g_object_ref (inet);
+  b = g_inet_address_to_bytes (inet);
+  if (memcmp (b, prefix, sizeof prefix) != 0)
+    return g_object_ref (inet);
+  return g_inet_address_new_from_bytes (b + 12, G_SOCKET_FAMILY_IPV4);
+}
+
+static gboolean
+client_allowed (ExgServer    *self,
+                GInetAddress *client)
+{
+  g_autoptr(GInetAddress) inet = unmap_v4 (client);
+
+  if (self->allow->len == 0)
+    return g_inet_address_get_is_loopback (inet);
+
+  for (guint i = 0; i < self->allow->len; i++)
+    {
+      GInetAddressMask *mask = g_ptr_array_index (self->allow, i);
+
+      if (g_inet_address_mask_get_family (mask) == g_inet_address_get_family (inet) &&
+          g_inet_address_mask_matches (mask, inet))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+session_closed_cb (ExgSession *session,
+                   ExgServer  *self)
+{
+  guint64 id = exg_session_get_id (session);
+
+  g_signal_handlers_disconnect_by_func (session, session_closed_cb, self);
+  g_hash_table_remove (self->sessions, &id);
+
+  if (self->limit_logged &&
+      (self->max_connections == 0 ||
+       g_hash_table_size (self->sessions) < self->max_connections))
+    self->limit_logged = FALSE;
+}
+
+static void
+handle_connection (ExgServer         *self,
+                   GSocketConnection *connection)
+{
+  g_autoptr(GSocketAddress) remote = NULL;
+  g_autofree char *client = NULL;
+  GInetAddress *inet;
+  ExgSession *session;
+  guint64 *key;
+
+  remote = g_socket_connection_get_remote_address (connection, NULL);
+  if (remote == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
+    }
+
+  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+  if (!client_allowed (self, inet))
+    {
+      g_autofree char *who = g_inet_address_to_string (inet);
+
+      /* a client address is not a target: fine to log */
+      g_debug ("Refused a client outside the allow-list: %s", who);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
+    }
+
+  if (self->max_connections > 0 &&
+      g_hash_table_size (self->sessions) >= self->max_connections)
+    {
+      if (!self->limit_logged)
+        {
+          g_message ("Over the limit of %u connections: closing new ones until some end",
+                     self->max_connections);
+          self->limit_logged = TRUE;
+        }
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
+    }
+
+  client = format_socket_address (remote);
+  session = exg_session_new (self, connection, client);
+  key = g_new (guint64, 1);
+  *key = exg_session_get_id (session);
+  g_hash_table_insert (self->sessions, key, session);
+  g_signal_connect (session, "closed", G_CALLBACK (session_closed_cb), self);
+  exg_session_start (session);
+}
+
+static void listener_watch (Listener *l);
+
+static gboolean
+resume_cb (gpointer user_data)
+{
+  Listener *l = user_data;
+
+  l->resume_id = 0;
+  listener_watch (l);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+accept_cb (GSocket      *listening,
+           GIOCondition  condition,
+           gpointer      user_data)
+{
+  Listener *l = user_data;
+  g_autoptr(GSocket) socket = g_object_ref (listening);
+
+  /* everything queued, bounded so other work gets its turn */
+  for (int i = 0; i < 64; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
+      g_autoptr(GSocketConnection) connection = NULL;
+
+      if (client == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
+            {
+              /* the listening socket stays readable: without a pause
+               * this would spin until a descriptor is freed */
+              g_message ("Out of file descriptors: not accepting for a moment");
+              g_source_destroy (l->source);
+              g_clear_pointer (&l->source, g_source_unref);
+              l->resume_id = g_timeout_add (100, resume_cb, l);
+              return G_SOURCE_REMOVE;
+            }
+          g_debug ("accept: %s", error->message);
+          break;
+        }
+
+      connection = g_socket_connection_factory_create_connection (client);
+      handle_connection (l->server, connection);
+      /* a handler may have stopped the server, freeing l */
+      if (g_source_is_destroyed (g_main_current_source ()))
+        return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+listener_watch (Listener *l)
+{
+  l->source = g_socket_create_source (l->socket, G_IO_IN, NULL);
+  g_source_set_callback (l->source, (GSourceFunc) (void (*) (void)) accept_cb, l, NULL);
+  g_source_set_static_name (l->source, "[exitgate] listener");
+  /* nothing nested runs from accept_cb; spares GLib's two wakeups per
+   * dispatch for non-recursive sources */
+  g_source_set_can_recurse (l->source, TRUE);
+  g_source_attach (l->source, NULL);
+}
+
+static gboolean
+address_is_loopback (GSocketAddress *address)
+{
+  return G_IS_INET_SOCKET_ADDRESS (address) &&
+         g_inet_address_get_is_loopback (
+           g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
+}
+
+gboolean
+exg_server_listen (ExgServer       *self,
+                   GSocketAddress  *address,
+                   GSocketAddress **out_bound,
+                   GError         **error)
+{
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autofree char *text = NULL;
+  Listener *l;
+
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (out_bound != NULL)
+    *out_bound = NULL;
+
+  /* an open proxy is everybody's exit: off loopback, only the networks
+   * the user named may connect */
+  if (!address_is_loopback (address) && self->allow->len == 0)
+    {
+      text = format_socket_address (address);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "Refusing to listen on %s, which is not a loopback address, "
+                   "without an allow-list of client networks",
+                   text);
+      return FALSE;
+    }
+
+  socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return FALSE;
+  g_socket_set_blocking (socket, FALSE);
+  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+  if (!g_socket_bind (socket, address, TRUE, error) ||
+      !g_socket_listen (socket, error) ||
+      (effective = g_socket_get_local_address (socket, error)) == NULL)
+    {
+      text = format_socket_address (address);
+      g_prefix_error (error, "Cannot listen on %s: ", text);
+      g_socket_close (socket, NULL);
+      return FALSE;
+    }
+
+  l = g_new0 (Listener, 1);
+  l->socket = g_steal_pointer (&socket);
+  l->server = self;
+  listener_watch (l);
+  g_ptr_array_add (self->listeners, l);
+  g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
+
+  if (out_bound != NULL)
+    *out_bound = g_steal_pointer (&effective);
+  return TRUE;
+}
+
+/**
+ * parse_listen_address:
+ * @text: "ADDR:PORT", "[V6]:PORT" or "PORT" (then on 127.0.0.1)
+ *
+ * Returns: (transfer full) (nullable): the address, or NULL with @error
+ */
+static GSocketAddress *
+parse_listen_address (const char  *text,
+                      GError     **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+  const char *port_text;
+  guint64 port;
+  char *end = NULL;
+
+  if (text[0] == '[')
+    {
+      const char *close = strchr (text, ']');
+
+      if (close == NULL || close[1] != ':')
+        goto bad;
+      host = g_strndup (text + 1, (gsize) (close - text - 1));
+      port_text = close + 2;
+    }
+  else
+    {
+      const char *colon = strrchr (text, ':');
+
+      if (colon == NULL)
+        {
+          host = g_strdup ("127.0.0.1");
+          port_text = text;
+        }
+      else
+        {
+          if (strchr (text, ':') != colon)
+            goto bad;   /* a bare IPv6 address needs brackets */
+          host = g_strndup (text, (gsize) (colon - text));
+          port_text = colon + 1;
+        }
+    }
+
+  if (!g_ascii_isdigit (port_text[0]))
+    goto bad;
+  port = g_ascii_strtoull (port_text, &end, 10);
+  if (*end != '\0' || port > 65535)
+    goto bad;
+
+  if (g_str_equal (host, "localhost"))
+    {
+      g_free (host);
+      host = g_strdup ("127.0.0.1");
+    }
+  inet = g_inet_address_new_from_string (host);
+  if (inet == NULL)
+    goto bad;
+
+  return g_inet_socket_address_new (inet, (guint16) port);
+
+bad:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               "Invalid listen address “%s” (expected ADDR:PORT, [IPV6]:PORT or PORT)",
+               text);
+  return NULL;
+}
+
+gboolean
+exg_server_listen_string (ExgServer       *self,
+                          const char      *address,
+                          GSocketAddress **out_bound,
+                          GError         **error)
+{
+  g_autoptr(GSocketAddress) parsed = NULL;
+
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (address != NULL, FALSE);
+
+  parsed = parse_listen_address (address, error);
+  if (parsed == NULL)
+    return FALSE;
+  return exg_server_listen (self, parsed, out_bound, error);
+}
+
+void
+exg_server_stop (ExgServer *self)
+{
+  g_autoptr(GPtrArray) sessions = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_if_fail (EXG_IS_SERVER (self));
+
+  if (self->listeners != NULL)
+    g_ptr_array_set_size (self->listeners, 0);
+  if (self->listen_addresses != NULL)
+    g_ptr_array_set_size (self->listen_addresses, 0);
+
+  if (self->sessions == NULL)
+    return;
+
+  /* closing emits "closed", which edits the table: walk a copy */
+  sessions = g_ptr_array_new_with_free_func (g_object_unref);
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (sessions, g_object_ref (value));
+  for (guint i = 0; i < sessions->len; i++)
+    exg_session_close (g_ptr_array_index (sessions, i));
+}
+
+gboolean
+exg_server_get_listening (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  return self->listeners->len > 0;
+}
+
+/**
+ * exg_server_get_listen_addresses:
+ *
+ * Returns: (element-type GSocketAddress) (transfer none): the bound addresses
+ */
+GPtrArray *
+exg_server_get_listen_addresses (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), NULL);
+  return self->listen_addresses;
+}
+
+gboolean
+exg_server_close_connection (ExgServer *self,
+                             guint64    id)
+{
+  ExgSession *session;
+
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+
+  session = g_hash_table_lookup (self->sessions, &id);
+  if (session == NULL)
+    return FALSE;
+  exg_session_close (session);
+  return TRUE;
+}
+
+void
+exg_server_set_handshake_timeout (ExgServer *self,
+                                  guint      seconds)
+{
+  g_return_if_fail (EXG_IS_SERVER (self));
+  self->handshake_timeout = seconds;
+}
+
+guint
+exg_server_get_handshake_timeout (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), 0);
+  return self->handshake_timeout;
+}
+
+void
+exg_server_set_max_connections (ExgServer *self,
+                                guint      max)
+{
+  g_return_if_fail (EXG_IS_SERVER (self));
+  self->max_connections = max;
+  self->limit_logged = FALSE;
+}
+
+guint
+exg_server_get_max_connections (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), 0);
+  return self->max_connections;
+}
+
+gboolean
+exg_server_set_allow_list (ExgServer          *self,
+                           const char * const *cidrs,
+                           GError            **error)
+{
+  g_autoptr(GPtrArray) masks = NULL;
+
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  masks = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; cidrs != NULL && cidrs[i] != NULL; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+      GInetAddressMask *mask = g_inet_address_mask_new_from_string (cidrs[i], &local_error);
+
+      if (mask == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "Invalid network “%s” in the allow-list: %s",
+                       cidrs[i], local_error->message);
+          return FALSE;
+        }
+      g_ptr_array_add (masks, mask);
+    }
+
+  g_ptr_array_unref (self->allow);
+  self->allow = g_steal_pointer (&masks);
+  return TRUE;
+}
+
+void
+exg_server_set_credentials (ExgServer  *self,
+                            const char *username,
+                            const char *password)
+{
+  g_return_if_fail (EXG_IS_SERVER (self));
+
+  g_free (self->username);
+  self->username = g_strdup (username);
+  g_free (self->password);
+  self->password = g_strdup (password);
+}
+
+gboolean
+exg_server_password_required_ (ExgServer *self)
+{
+  return self->password != NULL;
+}
+
+static gboolean
+equal_in_constant_time (const char *a,
+                        const char *b)
+{
+  gsize la = strlen (a);
+  gsize lb = strlen (b);
+  guint8 diff = la != lb;
+
+  for (gsize i = 0; i < MAX (la, lb); i++)
+    diff |= (guint8) (a[MIN (i, la)] ^ b[MIN (i, lb)]);
+  return diff == 0;
+}
+
+gboolean
+exg_server_check_credentials_ (ExgServer  *self,
+                               const char *username,
+                               const char *password)
+{
+  if (self->password == NULL)
+    return TRUE;
+  if (self->username != NULL &&
+      !equal_in_constant_time (self->username, username))
+    return FALSE;
+  return equal_in_constant_time (self->password, password);
+}
+
+void
+exg_server_set_default_selection (ExgServer          *self,
+                                  const ExgSelection *sel)
+{
+  g_return_if_fail (EXG_IS_SERVER (self));
+
+  if (sel == NULL)
+    exg_selection_init_any (&self->default_selection);
+  else
+    self->default_selection = *sel;
+}
+
+void
+exg_server_get_default_selection (ExgServer    *self,
+                                  ExgSelection *sel)
+{
+  g_return_if_fail (EXG_IS_SERVER (self));
+  g_return_if_fail (sel != NULL);
+
+  *sel = self->default_selection;
+}
+
+void
+exg_server_set_unsafe_logging (ExgServer *self,
+                               gboolean   unsafe)
+{
+  g_return_if_fail (EXG_IS_SERVER (self));
+  self->unsafe_logging = !!unsafe;
+}
+
+gboolean
+exg_server_get_unsafe_logging (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  return self->unsafe_logging;
+}
+
+/**
+ * exg_server_get_registry:
+ *
+ * Returns: (transfer none): the routers
+ */
+ExgRouterRegistry *
+exg_server_get_registry (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), NULL);
+  return self->registry;
+}
+
+/**
+ * exg_server_get_activity:
+ *
+ * Returns: (transfer none): the activity model
+ */
+ExgActivity *
+exg_server_get_activity (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), NULL);
+  return self->activity;
+}

@@ -1,6 +1,14 @@
-/* exg-server.h: the SOCKS server.  Owns the GSocketService and the live
+/* exg-server.h: the SOCKS server.  Owns the listening sockets and the live
  * sessions; picks exits from a router registry; reports to an activity
  * model.
+ *
+ * Each listening socket has one persistent source in the main loop that
+ * accepts everything queued at each wakeup.  GSocketService is not used:
+ * in GLib 2.74 it logs a warning and re-arms at once on every failed
+ * accept (a busy loop at the descriptor limit, which a proxy holding
+ * thousands of connections reaches), adding an address to a running
+ * service cancels its pending accept and can drop a connection already
+ * taken, and it costs a GTask and a fresh source per connection.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

@@ -7,6 +7,27 @@
 
 #include <gio/gio.h>
 
+#include "exg-server.h"
+
 G_BEGIN_DECLS
+
+#define EXG_TYPE_SESSION (exg_session_get_type ())
+G_DECLARE_FINAL_TYPE (ExgSession, exg_session, EXG, SESSION, GObject)
+
+/* @server is borrowed: it outlives its sessions (it closes them all
+ * before it goes).  The session emits "closed" once, when it is done;
+ * the server then drops it. */
+ExgSession *exg_session_new    (ExgServer         *server,
+                                GSocketConnection *connection,
+                                const char        *client);
+void        exg_session_start  (ExgSession        *self);
+void        exg_session_close  (ExgSession        *self);
+guint64     exg_session_get_id (ExgSession        *self);
+
+/* Implemented by ExgServer, for its sessions only. */
+gboolean    exg_server_password_required_ (ExgServer  *server);
+gboolean    exg_server_check_credentials_ (ExgServer  *server,
+                                           const char *username,
+                                           const char *password);
 
 G_END_DECLS

@@ -1,10 +1,408 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exitgated: the headless Exitgate daemon.
+ *
+ * Reads the key file, lets flags win over it, listens, prints one
+ * "listening ADDR:PORT" line per listener on stdout and serves until
+ * SIGINT or SIGTERM.  Any problem at start is one line on stderr and
+ * exit status 1, with nothing left half-started.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 
 #include "exg-core.h"
 
-int
-main (int argc, char **argv)
+#include <glib-unix.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+typedef struct {
+  char      *config_path;
+  char     **listen;
+  int        handshake_timeout;   /* -1: not given */
+  gint64     max_connections;     /* -1: not given */
+  char     **allow;
+  char      *country;
+  char      *ip_range;
+  gint64     min_bandwidth;       /* -1: not given */
+  char      *geoip;
+  gboolean   list_exits;
+  gboolean   verbose;
+  gboolean   unsafe_logging;
+  gboolean   version;
+} Options;
+
+static void
+options_clear (Options *o)
 {
+  g_free (o->config_path);
+  g_strfreev (o->listen);
+  g_strfreev (o->allow);
+  g_free (o->country);
+  g_free (o->ip_range);
+  g_free (o->geoip);
+}
+
+static int
+fail (const char *format,
+      ...) G_GNUC_PRINTF (1, 2);
+
+static int
+fail (const char *format,
+      ...)
+{
+  va_list args;
+
+  fputs ("exitgated: ", stderr);
+  va_start (args, format);
+  vfprintf (stderr, format, args);
+  va_end (args);
+  fputc ('\n', stderr);
   return 1;
+}
+
+/* As many descriptors as allowed: every relayed connection holds two. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+    return;
+  if (limit.rlim_cur == limit.rlim_max)
+    return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+    g_debug ("Could not raise the descriptor limit: %s", g_strerror (errno));
+}
+
+static gboolean
+quit_cb (gpointer user_data)
+{
+  GMainLoop *loop = user_data;
+
+  g_message ("Stopping");
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static char *
+format_address (GSocketAddress *address)
+{
+  GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (address);
+  GInetAddress *inet = g_inet_socket_address_get_address (isa);
+  g_autofree char *host = g_inet_address_to_string (inet);
+
+  if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", host,
+                            g_inet_socket_address_get_port (isa));
+  return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
+}
+
+static char *
+format_bandwidth (guint64 bw)
+{
+  if (bw == 0)
+    return g_strdup ("-");
+  return g_strdup_printf ("%" G_GUINT64_FORMAT, bw);
+}
+
+static void
+print_exits (ExgRouterRegistry *registry)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (registry));
+
+  printf ("%-20s %-13s %-39s %-7s %-12s %s\n",
+          "NAME", "KIND", "ADDRESS", "COUNTRY", "BANDWIDTH", "STATE");
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(ExgRouter) router = g_list_model_get_item (G_LIST_MODEL (registry), i);
+      g_autofree char *bw = format_bandwidth (exg_router_get_bandwidth (router));
+      const char *address = exg_router_get_address (router);
+      const char *country = exg_router_get_country (router);
+
+      printf ("%-20s %-13s %-39s %-7s %-12s %s\n",
+              exg_router_get_name (router),
+              exg_router_kind_to_string (exg_router_get_kind (router)),
+              address[0] != '\0' ? address : "-",
+              country[0] != '\0' ? country : "-",
+              bw,
+              exg_router_get_up (router) ? "up" : "down");
+    }
+  fflush (stdout);
+}
+
+/* GeoIP is only needed for exits whose country is not configured. */
+static gboolean
+config_needs_geoip (ExgConfig *config)
+{
+  g_auto(GStrv) groups = g_key_file_get_groups (config->keyfile, NULL);
+
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      g_autofree char *type = NULL;
+
+      if (!g_str_has_prefix (groups[i], "exit "))
+        continue;
+      if (g_key_file_has_key (config->keyfile, groups[i], "country", NULL))
+        continue;
+      type = g_key_file_get_string (config->keyfile, groups[i], "type", NULL);
+      if (type != NULL &&
+          g_ascii_strcasecmp (g_strstrip (type), "direct") == 0 &&
+          !g_key_file_has_key (config->keyfile, groups[i], "source-address",
+                               NULL))
+        continue;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+apply_options (ExgConfig  *config,
+               Options    *o,
+               GError    **error)
+{
+  if (o->listen != NULL && o->listen[0] != NULL)
+    {
+      g_strfreev (config->listen);
+      config->listen = g_strdupv (o->listen);
+    }
+  if (o->handshake_timeout >= 0)
+    config->handshake_timeout = (guint) o->handshake_timeout;
+  if (o->max_connections >= 0)
+    {
+      if (o->max_connections > G_MAXUINT)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--max-connections: %" G_GINT64_FORMAT " is too large",
+                       o->max_connections);
+          return FALSE;
+        }
+      config->max_connections = (guint) o->max_connections;
+    }
+  if (o->allow != NULL && o->allow[0] != NULL)
+    {
+      g_strfreev (config->allow);
+      config->allow = g_strdupv (o->allow);
+    }
+  if (o->country != NULL &&
+      !exg_selection_set_country (&config->selection, o->country))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--country: “%s” is not a two-letter country code", o->country);
+      return FALSE;
+    }
+  if (o->ip_range != NULL &&
+      !exg_selection_parse_range (o->ip_range, &config->selection.range_start,
+                                  &config->selection.range_end))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--ip-range: “%s” is not an IPv4 range (A.B.C.D-E.F.G.H or A.B.C.D/N)",
+                   o->ip_range);
+      return FALSE;
+    }
+  if (o->min_bandwidth >= 0)
+    config->selection.min_bandwidth = (guint64) o->min_bandwidth;
+  if (o->geoip != NULL)
+    {
+      g_free (config->geoip_path);
+      config->geoip_path = g_strdup (o->geoip);
+    }
+  if (o->unsafe_logging)
+    config->unsafe_logging = TRUE;
+  return TRUE;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  Options o = { .handshake_timeout = -1, .max_connections = -1, .min_bandwidth = -1 };
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config_path,
+      "Read this key file (default: $XDG_CONFIG_HOME/exitgate/exitgate.conf if present)", "FILE" },
+    { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &o.listen,
+      "Listen on ADDR:PORT, [IPV6]:PORT or PORT (repeatable; default 127.0.0.1:1080; port 0 picks one)",
+      "ADDR:PORT" },
+    { "handshake-timeout", 0, 0, G_OPTION_ARG_INT, &o.handshake_timeout,
+      "Close clients that have not sent their request after S seconds (default 30)", "S" },
+    { "max-connections", 0, 0, G_OPTION_ARG_INT64, &o.max_connections,
+      "Close new connections beyond N at once (default 0: no limit)", "N" },
+    { "allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow,
+      "Accept clients from this network only (repeatable; default: loopback only)", "CIDR" },
+    { "country", 0, 0, G_OPTION_ARG_STRING, &o.country,
+      "Default exit country for clients that choose none", "CC" },
+    { "ip-range", 0, 0, G_OPTION_ARG_STRING, &o.ip_range,
+      "Default exit IPv4 range", "A-B" },
+    { "min-bandwidth", 0, 0, G_OPTION_ARG_INT64, &o.min_bandwidth,
+      "Default minimum exit bandwidth, bytes/s", "N" },
+    { "geoip", 0, 0, G_OPTION_ARG_FILENAME, &o.geoip,
+      "GeoIP country database (.mmdb)", "FILE" },
+    { "list-exits", 0, 0, G_OPTION_ARG_NONE, &o.list_exits,
+      "Print the configured exits and exit", NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
+      "Log debug messages", NULL },
+    { "unsafe-logging", 0, 0, G_OPTION_ARG_NONE, &o.unsafe_logging,
+      "Allow target hosts and addresses in logs", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &o.version,
+      "Print the version and exit", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ExgConfig) config = NULL;
+  g_autoptr(ExgGeoip) geoip = NULL;
+  g_autoptr(GPtrArray) routers = NULL;
+  g_autoptr(ExgRouterRegistry) registry = NULL;
+  g_autoptr(ExgActivity) activity = NULL;
+  g_autoptr(ExgServer) server = NULL;
+  g_autoptr(ExgHealth) health = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(GPtrArray) bound = NULL;
+  g_autofree char *default_path = NULL;
+  gboolean has_upstream = FALSE;
+  int status = 0;
+
+  /* stdout carries only the "listening" lines; logs go to stderr */
+  g_log_writer_default_set_use_stderr (TRUE);
+  signal (SIGPIPE, SIG_IGN);
+
+  context = g_option_context_new ("- Exitgate SOCKS proxy daemon");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_help_enabled (context, TRUE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      status = fail ("%s (see --help)", error->message);
+      goto out;
+    }
+  if (argc > 1)
+    {
+      status = fail ("unexpected argument “%s” (see --help)", argv[1]);
+      goto out;
+    }
+  if (o.version)
+    {
+      printf ("exitgated %s\n", PACKAGE_VERSION);
+      goto out;
+    }
+  if (o.handshake_timeout < -1 || o.max_connections < -1 ||
+      o.min_bandwidth < -1)
+    {
+      status = fail ("%s: must not be negative",
+                     o.handshake_timeout < -1 ? "--handshake-timeout"
+                     : o.max_connections < -1 ? "--max-connections"
+                     : "--min-bandwidth");
+      goto out;
+    }
+
+  /* our own debug output only: GIO's is noise here */
+  if (o.verbose)
+    g_setenv ("G_MESSAGES_DEBUG",
+              "exitgate-core exitgate-daemon exitgate-proto", TRUE);
+
+  raise_fd_limit ();
+
+  /* the config: the one named, else the default one if it exists */
+  if (o.config_path != NULL)
+    config = exg_config_load (o.config_path, &error);
+  else
+    {
+      default_path = exg_config_default_path ();
+      if (g_file_test (default_path, G_FILE_TEST_EXISTS))
+        config = exg_config_load (default_path, &error);
+      else
+        config = exg_config_new ();
+    }
+  if (config == NULL)
+    {
+      status = fail ("%s", error->message);
+      goto out;
+    }
+  if (!apply_options (config, &o, &error))
+    {
+      status = fail ("%s", error->message);
+      goto out;
+    }
+
+  /* converting tor's database can take seconds: only when needed */
+  if (config_needs_geoip (config) || config->geoip_path != NULL)
+    geoip = exg_geoip_load (config->geoip_path, NULL, NULL);
+
+  routers = exg_config_build_routers (config, geoip, &error);
+  if (routers == NULL)
+    {
+      status = fail ("%s", error->message);
+      goto out;
+    }
+  registry = exg_router_registry_new ();
+  for (guint i = 0; i < routers->len; i++)
+    {
+      ExgRouter *router = g_ptr_array_index (routers, i);
+
+      exg_router_registry_add (registry, router);
+      if (exg_router_get_kind (router) != EXG_ROUTER_KIND_DIRECT)
+        has_upstream = TRUE;
+    }
+
+  if (o.list_exits)
+    {
+      print_exits (registry);
+      goto out;
+    }
+
+  activity = exg_activity_new (0);
+  server = exg_server_new (registry, activity);
+  exg_server_set_handshake_timeout (server, config->handshake_timeout);
+  exg_server_set_max_connections (server, config->max_connections);
+  exg_server_set_unsafe_logging (server, config->unsafe_logging);
+  exg_server_set_default_selection (server, &config->selection);
+  if (config->password != NULL)
+    exg_server_set_credentials (server, config->username, config->password);
+  if (!exg_server_set_allow_list (server, (const char * const *) config->allow,
+                                  &error))
+    {
+      status = fail ("%s", error->message);
+      goto out;
+    }
+
+  /* before the "listening" lines: whoever reads them may signal at once */
+  loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, quit_cb, loop);
+  g_unix_signal_add (SIGTERM, quit_cb, loop);
+
+  bound = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; config->listen[i] != NULL; i++)
+    {
+      GSocketAddress *address = NULL;
+
+      if (!exg_server_listen_string (server, config->listen[i], &address,
+                                     &error))
+        {
+          exg_server_stop (server);
+          status = fail ("%s", error->message);
+          goto out;
+        }
+      g_ptr_array_add (bound, address);
+    }
+
+  for (guint i = 0; i < bound->len; i++)
+    {
+      g_autofree char *text = format_address (g_ptr_array_index (bound, i));
+
+      printf ("listening %s\n", text);
+    }
+  fflush (stdout);
+
+  if (has_upstream)
+    health = exg_health_new (registry, 60);
+
+  g_main_loop_run (loop);
+
+  exg_server_stop (server);
+
+out:
+  options_clear (&o);
+  return status;
 }

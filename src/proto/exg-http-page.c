@@ -33,7 +33,8 @@ static const char page_body[] =
   "<li>turn on <em>Proxy DNS when using SOCKS v5</em>, so that host\n"
   "names are resolved at the exit and not on this computer.</li>\n"
   "</ul>\n"
-  "<p>Command-line tools: <code>curl --socks5-hostname HOST:PORT URL</code>.</p>\n"
+  "<p>Command-line tools: "
+  "<code>curl --socks5-hostname HOST:PORT URL</code>.</p>\n"
   "</body>\n"
   "</html>\n";
 

@@ -25,7 +25,8 @@ typedef enum {
   EXG_SOCKS_PHASE_AUTH,       /* v5, method 02 chosen: RFC 1929 sub-negotiation */
   EXG_SOCKS_PHASE_REQUEST,    /* v5, method 00 chosen (or auth done) */
   EXG_SOCKS_PHASE_SELECT,     /* v5, method E0 chosen: 18-byte selections or the request */
-  EXG_SOCKS_PHASE_DONE,       /* request parsed: nothing more to parse */
+  EXG_SOCKS_PHASE_DONE,       /* request parsed: nothing more to parse (also
+                               * after a GREETING, until set_method) */
 } ExgSocksPhase;
 
 typedef enum {
@@ -80,6 +81,8 @@ void           exg_socks_parser_init       (ExgSocksParser *parser);
 void           exg_socks_parser_set_method (ExgSocksParser *parser,
                                             guint8          method);
 
+/* *consumed is 0 for every result but OK.  *msg is cleared first; only the
+ * fields of msg->kind (or reply/reply_len after a REJECT) mean anything. */
 ExgParseResult exg_socks_parser_feed       (ExgSocksParser *parser,
                                             const guint8   *data,
                                             gsize           len,

@@ -38,7 +38,8 @@ add_range (ExgMmdbWriter *writer,
 
       memcpy (&s, g_inet_address_to_bytes (first), 4);
       memcpy (&e, g_inet_address_to_bytes (last), 4);
-      return exg_mmdb_writer_add_range_v4 (writer, g_ntohl (s), g_ntohl (e), iso);
+      return exg_mmdb_writer_add_range_v4 (writer, g_ntohl (s), g_ntohl (e),
+                                           iso);
     }
 
   return exg_mmdb_writer_add_range_v6 (writer,

@@ -1,23 +1,104 @@
-/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* exg-backend.c: the abstract exit backend.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "config.h"
 #include "exg-backend.h"
 
-/* Temporary stub: the minimum of the abstract backend the upstream
- * backend and its tests need; replaced by the real one at merge. */
+#include "exg-error.h"
 
 G_DEFINE_ABSTRACT_TYPE (ExgBackend, exg_backend, G_TYPE_OBJECT)
 
 static void
-default_check_async (ExgBackend *self, GCancellable *cancellable,
-                     GAsyncReadyCallback callback, gpointer user_data)
+unsupported_async (ExgBackend          *self,
+                   gpointer             source_tag,
+                   const char          *what,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_return_new_error (task, EXG_ERROR, EXG_ERROR_UNSUPPORTED,
+                           "This exit cannot %s", what);
+}
+
+static void
+exg_backend_real_connect_async (ExgBackend          *self,
+                                const char          *host,
+                                guint16              port,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  unsupported_async (self, exg_backend_real_connect_async, "connect",
+                     cancellable, callback, user_data);
+}
+
+static GSocketConnection *
+exg_backend_real_connect_finish (ExgBackend    *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+exg_backend_real_resolve_async (ExgBackend          *self,
+                                const char          *host,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  unsupported_async (self, exg_backend_real_resolve_async, "resolve names",
+                     cancellable, callback, user_data);
+}
+
+static GList *
+exg_backend_real_resolve_finish (ExgBackend    *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+exg_backend_real_resolve_ptr_async (ExgBackend          *self,
+                                    GInetAddress        *address,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  unsupported_async (self, exg_backend_real_resolve_ptr_async,
+                     "resolve addresses",
+                     cancellable, callback, user_data);
+}
+
+static char *
+exg_backend_real_resolve_ptr_finish (ExgBackend    *self,
+                                     GAsyncResult  *result,
+                                     GError       **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+exg_backend_real_check_async (ExgBackend          *self,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, exg_backend_real_check_async);
   g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
 }
 
 static gboolean
-default_check_finish (ExgBackend *self, GAsyncResult *result, GError **error)
+exg_backend_real_check_finish (ExgBackend    *self,
+                               GAsyncResult  *result,
+                               GError       **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -25,8 +106,14 @@ default_check_finish (ExgBackend *self, GAsyncResult *result, GError **error)
 static void
 exg_backend_class_init (ExgBackendClass *klass)
 {
-  klass->check_async = default_check_async;
-  klass->check_finish = default_check_finish;
+  klass->connect_async = exg_backend_real_connect_async;
+  klass->connect_finish = exg_backend_real_connect_finish;
+  klass->resolve_async = exg_backend_real_resolve_async;
+  klass->resolve_finish = exg_backend_real_resolve_finish;
+  klass->resolve_ptr_async = exg_backend_real_resolve_ptr_async;
+  klass->resolve_ptr_finish = exg_backend_real_resolve_ptr_finish;
+  klass->check_async = exg_backend_real_check_async;
+  klass->check_finish = exg_backend_real_check_finish;
 }
 
 static void
@@ -34,54 +121,119 @@ exg_backend_init (ExgBackend *self)
 {
 }
 
+/**
+ * exg_backend_connect_async:
+ * @host: a hostname (resolved at the exit) or an IP literal
+ * @port: the target port
+ *
+ * Opens a TCP stream to @host:@port through this exit.
+ */
 void
-exg_backend_connect_async (ExgBackend *self, const char *host, guint16 port,
-                           GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+exg_backend_connect_async (ExgBackend          *self,
+                           const char          *host,
+                           guint16              port,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
 {
-  EXG_BACKEND_GET_CLASS (self)->connect_async (self, host, port, cancellable, callback, user_data);
+  g_return_if_fail (EXG_IS_BACKEND (self));
+  g_return_if_fail (host != NULL);
+
+  EXG_BACKEND_GET_CLASS (self)->connect_async (self, host, port, cancellable,
+                                               callback, user_data);
 }
 
+/**
+ * exg_backend_connect_finish:
+ *
+ * Returns: (transfer full): the connection to the target
+ */
 GSocketConnection *
-exg_backend_connect_finish (ExgBackend *self, GAsyncResult *result, GError **error)
+exg_backend_connect_finish (ExgBackend    *self,
+                            GAsyncResult  *result,
+                            GError       **error)
 {
+  g_return_val_if_fail (EXG_IS_BACKEND (self), NULL);
+
   return EXG_BACKEND_GET_CLASS (self)->connect_finish (self, result, error);
 }
 
 void
-exg_backend_resolve_async (ExgBackend *self, const char *host, GCancellable *cancellable,
-                           GAsyncReadyCallback callback, gpointer user_data)
+exg_backend_resolve_async (ExgBackend          *self,
+                           const char          *host,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
 {
-  EXG_BACKEND_GET_CLASS (self)->resolve_async (self, host, cancellable, callback, user_data);
+  g_return_if_fail (EXG_IS_BACKEND (self));
+  g_return_if_fail (host != NULL);
+
+  EXG_BACKEND_GET_CLASS (self)->resolve_async (self, host, cancellable,
+                                               callback, user_data);
 }
 
+/**
+ * exg_backend_resolve_finish:
+ *
+ * Returns: (element-type GInetAddress) (transfer full): the addresses
+ */
 GList *
-exg_backend_resolve_finish (ExgBackend *self, GAsyncResult *result, GError **error)
+exg_backend_resolve_finish (ExgBackend    *self,
+                            GAsyncResult  *result,
+                            GError       **error)
 {
+  g_return_val_if_fail (EXG_IS_BACKEND (self), NULL);
+
   return EXG_BACKEND_GET_CLASS (self)->resolve_finish (self, result, error);
 }
 
 void
-exg_backend_resolve_ptr_async (ExgBackend *self, GInetAddress *address, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data)
+exg_backend_resolve_ptr_async (ExgBackend          *self,
+                               GInetAddress        *address,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
 {
-  EXG_BACKEND_GET_CLASS (self)->resolve_ptr_async (self, address, cancellable, callback, user_data);
+  g_return_if_fail (EXG_IS_BACKEND (self));
+  g_return_if_fail (G_IS_INET_ADDRESS (address));
+
+  EXG_BACKEND_GET_CLASS (self)->resolve_ptr_async (self, address, cancellable,
+                                                   callback, user_data);
 }
 
+/**
+ * exg_backend_resolve_ptr_finish:
+ *
+ * Returns: (transfer full): the name
+ */
 char *
-exg_backend_resolve_ptr_finish (ExgBackend *self, GAsyncResult *result, GError **error)
+exg_backend_resolve_ptr_finish (ExgBackend    *self,
+                                GAsyncResult  *result,
+                                GError       **error)
 {
+  g_return_val_if_fail (EXG_IS_BACKEND (self), NULL);
+
   return EXG_BACKEND_GET_CLASS (self)->resolve_ptr_finish (self, result, error);
 }
 
 void
-exg_backend_check_async (ExgBackend *self, GCancellable *cancellable,
-                         GAsyncReadyCallback callback, gpointer user_data)
+exg_backend_check_async (ExgBackend          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
 {
-  EXG_BACKEND_GET_CLASS (self)->check_async (self, cancellable, callback, user_data);
+  g_return_if_fail (EXG_IS_BACKEND (self));
+
+  EXG_BACKEND_GET_CLASS (self)->check_async (self, cancellable, callback,
+                                             user_data);
 }
 
 gboolean
-exg_backend_check_finish (ExgBackend *self, GAsyncResult *result, GError **error)
+exg_backend_check_finish (ExgBackend    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
 {
+  g_return_val_if_fail (EXG_IS_BACKEND (self), FALSE);
+
   return EXG_BACKEND_GET_CLASS (self)->check_finish (self, result, error);
 }

@@ -1,0 +1,353 @@
+/* exg-lookups-view.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "exitgate-app"
+#include "config.h"
+#include "exg-lookups-view.h"
+
+#include <glib/gi18n.h>
+
+struct _ExgLookupsView
+{
+  GtkBox          parent_instance;
+
+  ExgActivity    *activity;      /* owned */
+  GtkSearchEntry *search_entry;
+  GtkTreeView    *tree_view;
+  GtkListStore   *store;         /* owned; newest first */
+  GtkTreeModel   *filter;        /* owned; the view's model while searching */
+  GQueue          rows;          /* GtkTreeIter* (owned copies), oldest first */
+  char           *filter_text;   /* owned, casefolded; NULL: all */
+};
+
+G_DEFINE_FINAL_TYPE (ExgLookupsView, exg_lookups_view, GTK_TYPE_BOX)
+
+static char *
+exit_label (const ExgLookup *lookup)
+{
+  g_autofree char *flag = NULL;
+
+  if (lookup->exit_name == NULL)
+    return g_strdup ("");
+  if (lookup->exit_country[0] == '\0')
+    return g_strdup (lookup->exit_name);
+  flag = exg_country_dup_flag (lookup->exit_country);
+  return g_strdup_printf (_("%s %s (%s)"), flag, lookup->exit_name,
+                          exg_country_get_name (lookup->exit_country));
+}
+
+static void
+add_lookup (ExgLookupsView  *self,
+            const ExgLookup *lookup)
+{
+  g_autofree char *exit = exit_label (lookup);
+  guint cap = exg_activity_get_history_size (self->activity);
+  GtkTreeIter iter;
+
+  /* newest first, unless the user sorted by a column */
+  gtk_list_store_insert_with_values (self->store, &iter, 0,
+                                     EXG_LOOKUP_COL_TIME, lookup->time,
+                                     EXG_LOOKUP_COL_QUERY, lookup->query,
+                                     EXG_LOOKUP_COL_KIND,
+                                     lookup->kind == EXG_LOOKUP_REVERSE ? _("Address → name")
+                                                                        : _("Name → address"),
+                                     EXG_LOOKUP_COL_ANSWER,
+                                     lookup->error != NULL ? lookup->error
+                                                           : (lookup->answer ? lookup->answer : ""),
+                                     EXG_LOOKUP_COL_FAILED, lookup->error != NULL,
+                                     EXG_LOOKUP_COL_EXIT, exit,
+                                     -1);
+
+  /* same cap as the core's history: drop the oldest rows, wherever a
+   * sort put them (GtkListStore iters persist) */
+  g_queue_push_tail (&self->rows, gtk_tree_iter_copy (&iter));
+  while (cap > 0 && self->rows.length > cap)
+    {
+      GtkTreeIter *oldest = g_queue_pop_head (&self->rows);
+
+      gtk_list_store_remove (self->store, oldest);
+      gtk_tree_iter_free (oldest);
+    }
+}
+
+static void
+lookup_added_cb (ExgActivity    *activity,
+                 ExgLookup      *lookup,
+                 ExgLookupsView *self)
+{
+  add_lookup (self, lookup);
+}
+
+static void
+lookups_cleared_cb (ExgActivity    *activity,
+                    ExgLookupsView *self)
+{
+  g_queue_clear_full (&self->rows, (GDestroyNotify) gtk_tree_iter_free);
+  gtk_list_store_clear (self->store);
+}
+
+void
+exg_lookups_view_set_activity (ExgLookupsView *self,
+                               ExgActivity    *activity)
+{
+  const GQueue *lookups;
+
+  g_return_if_fail (EXG_IS_LOOKUPS_VIEW (self));
+  g_return_if_fail (EXG_IS_ACTIVITY (activity));
+
+  if (self->activity != NULL)
+    g_signal_handlers_disconnect_by_data (self->activity, self);
+  lookups_cleared_cb (NULL, self);
+  g_set_object (&self->activity, activity);
+
+  g_signal_connect_object (activity, "lookup-added",
+                           G_CALLBACK (lookup_added_cb), self, 0);
+  g_signal_connect_object (activity, "lookups-cleared",
+                           G_CALLBACK (lookups_cleared_cb), self, 0);
+
+  lookups = exg_activity_get_lookups (activity);
+  for (GList *l = lookups ? lookups->head : NULL; l != NULL; l = l->next)
+    add_lookup (self, l->data);
+}
+
+GtkListStore *
+exg_lookups_view_get_store (ExgLookupsView *self)
+{
+  g_return_val_if_fail (EXG_IS_LOOKUPS_VIEW (self), NULL);
+  return self->store;
+}
+
+GtkEntry *
+exg_lookups_view_get_search_entry (ExgLookupsView *self)
+{
+  g_return_val_if_fail (EXG_IS_LOOKUPS_VIEW (self), NULL);
+  return GTK_ENTRY (self->search_entry);
+}
+
+GtkTreeView *
+exg_lookups_view_get_tree_view (ExgLookupsView *self)
+{
+  g_return_val_if_fail (EXG_IS_LOOKUPS_VIEW (self), NULL);
+  return self->tree_view;
+}
+
+static gboolean
+visible_func (GtkTreeModel *model,
+              GtkTreeIter  *iter,
+              gpointer      user_data)
+{
+  ExgLookupsView *self = user_data;
+  static const int columns[] = { EXG_LOOKUP_COL_QUERY, EXG_LOOKUP_COL_ANSWER,
+                                EXG_LOOKUP_COL_EXIT };
+
+  if (self->filter_text == NULL)
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      g_autofree char *text = NULL;
+      g_autofree char *folded = NULL;
+
+      gtk_tree_model_get (model, iter, columns[i], &text, -1);
+      if (text == NULL)
+        continue;
+      folded = g_utf8_casefold (text, -1);
+      if (strstr (folded, self->filter_text) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+search_changed_cb (GtkSearchEntry *entry,
+                   ExgLookupsView *self)
+{
+  const char *text = gtk_entry_get_text (GTK_ENTRY (entry));
+  GtkTreeModel *model;
+
+  g_clear_pointer (&self->filter_text, g_free);
+  if (text[0] != '\0')
+    self->filter_text = g_utf8_casefold (text, -1);
+  gtk_tree_model_filter_refilter (GTK_TREE_MODEL_FILTER (self->filter));
+  /* unfiltered, the view shows the (sortable) store itself */
+  model = self->filter_text != NULL ? self->filter : GTK_TREE_MODEL (self->store);
+  if (gtk_tree_view_get_model (self->tree_view) != model)
+    gtk_tree_view_set_model (self->tree_view, model);
+}
+
+/* header clicks sort the store, also while the view shows the filter
+ * (no GtkTreeModelSort: it looks rows up linearly, and the history may
+ * be long) */
+static void
+column_clicked_cb (GtkTreeViewColumn *column,
+                   ExgLookupsView    *self)
+{
+  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column),
+                                                         "exg-model-column"));
+  GtkTreeSortable *sortable = GTK_TREE_SORTABLE (self->store);
+  GtkSortType order = GTK_SORT_ASCENDING;
+  g_autoptr(GList) columns = NULL;
+  int current;
+
+  if (gtk_tree_sortable_get_sort_column_id (sortable, &current, &order)
+      && current == model_column)
+    order = order == GTK_SORT_ASCENDING ? GTK_SORT_DESCENDING
+                                        : GTK_SORT_ASCENDING;
+  else
+    order = GTK_SORT_ASCENDING;
+  gtk_tree_sortable_set_sort_column_id (sortable, model_column, order);
+
+  columns = gtk_tree_view_get_columns (self->tree_view);
+  for (GList *l = columns; l != NULL; l = l->next)
+    gtk_tree_view_column_set_sort_indicator (l->data, l->data == (gpointer) column);
+  gtk_tree_view_column_set_sort_order (column, order);
+}
+
+static void
+clear_clicked_cb (GtkButton      *button,
+                  ExgLookupsView *self)
+{
+  if (self->activity != NULL)
+    exg_activity_clear_lookups (self->activity);
+}
+
+static void
+time_cell_func (GtkTreeViewColumn *column,
+                GtkCellRenderer   *cell,
+                GtkTreeModel      *model,
+                GtkTreeIter       *iter,
+                gpointer           user_data)
+{
+  g_autoptr(GDateTime) dt = NULL;
+  g_autofree char *text = NULL;
+  gint64 t;
+
+  gtk_tree_model_get (model, iter, EXG_LOOKUP_COL_TIME, &t, -1);
+  dt = g_date_time_new_from_unix_local (t / G_USEC_PER_SEC);
+  text = dt != NULL ? g_date_time_format (dt, "%X") : g_strdup ("");
+  g_object_set (cell, "text", text, NULL);
+}
+
+static void
+add_column (ExgLookupsView      *self,
+            const char          *title,
+            int                  model_column,
+            GtkTreeCellDataFunc  func)
+{
+  GtkCellRenderer *cell = gtk_cell_renderer_text_new ();
+  GtkTreeViewColumn *column = gtk_tree_view_column_new ();
+
+  gtk_tree_view_column_set_title (column, title);
+  gtk_tree_view_column_pack_start (column, cell, TRUE);
+  if (func != NULL)
+    gtk_tree_view_column_set_cell_data_func (column, cell, func, NULL, NULL);
+  else
+    gtk_tree_view_column_add_attribute (column, cell, "text", model_column);
+  if (model_column == EXG_LOOKUP_COL_ANSWER)
+    {
+      /* errors in the error colour */
+      g_object_set (cell, "foreground", "#c01c28", NULL);
+      gtk_tree_view_column_add_attribute (column, cell, "foreground-set",
+                                          EXG_LOOKUP_COL_FAILED);
+    }
+  g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
+  g_object_set_data (G_OBJECT (column), "exg-model-column",
+                     GINT_TO_POINTER (model_column));
+  gtk_tree_view_column_set_clickable (column, TRUE);
+  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb),
+                           self, 0);
+  gtk_tree_view_column_set_resizable (column, TRUE);
+  gtk_tree_view_column_set_expand (column, model_column != EXG_LOOKUP_COL_TIME);
+  gtk_tree_view_append_column (self->tree_view, column);
+}
+
+static void
+exg_lookups_view_dispose (GObject *object)
+{
+  ExgLookupsView *self = EXG_LOOKUPS_VIEW (object);
+
+  g_queue_clear_full (&self->rows, (GDestroyNotify) gtk_tree_iter_free);
+  g_clear_object (&self->filter);
+  g_clear_object (&self->store);
+  g_clear_object (&self->activity);
+
+  G_OBJECT_CLASS (exg_lookups_view_parent_class)->dispose (object);
+}
+
+static void
+exg_lookups_view_finalize (GObject *object)
+{
+  g_free (EXG_LOOKUPS_VIEW (object)->filter_text);
+
+  G_OBJECT_CLASS (exg_lookups_view_parent_class)->finalize (object);
+}
+
+static void
+exg_lookups_view_class_init (ExgLookupsViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = exg_lookups_view_dispose;
+  object_class->finalize = exg_lookups_view_finalize;
+}
+
+static void
+exg_lookups_view_init (ExgLookupsView *self)
+{
+  GtkWidget *bar, *clear, *note, *scrolled;
+
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
+                                  GTK_ORIENTATION_VERTICAL);
+  gtk_box_set_spacing (GTK_BOX (self), 6);
+
+  self->store = gtk_list_store_new (EXG_LOOKUP_N_COLUMNS, G_TYPE_INT64,
+                                    G_TYPE_STRING,
+                                    G_TYPE_STRING, G_TYPE_STRING, G_TYPE_BOOLEAN, G_TYPE_STRING);
+  self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
+  gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
+                                          visible_func, self, NULL);
+
+  bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  g_object_set (bar, "margin-start", 12, "margin-end", 12, NULL);
+  self->search_entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
+  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry),
+                                  _("Search name lookups"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
+                       _("Search name lookups"));
+  g_signal_connect_object (self->search_entry, "search-changed",
+                           G_CALLBACK (search_changed_cb), self, 0);
+  gtk_box_pack_start (GTK_BOX (bar), GTK_WIDGET (self->search_entry), TRUE,
+                      TRUE, 0);
+  clear = gtk_button_new_with_mnemonic (_("C_lear"));
+  gtk_widget_set_tooltip_text (clear, _("Forget every name lookup"));
+  gtk_widget_set_name (clear, "lookups-clear-button");
+  g_signal_connect_object (clear, "clicked", G_CALLBACK (clear_clicked_cb),
+                           self, 0);
+  gtk_box_pack_end (GTK_BOX (bar), clear, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (self), bar, FALSE, FALSE, 0);
+
+  self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (
+    GTK_TREE_MODEL (self->store)));
+  gtk_tree_view_set_enable_search (self->tree_view, FALSE);
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
+                       _("Name lookups"));
+  add_column (self, _("Time"), EXG_LOOKUP_COL_TIME, time_cell_func);
+  add_column (self, _("Query"), EXG_LOOKUP_COL_QUERY, NULL);
+  add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL);
+  add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL);
+  add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL);
+  scrolled = gtk_scrolled_window_new (NULL, NULL);
+  gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
+  gtk_box_pack_start (GTK_BOX (self), scrolled, TRUE, TRUE, 0);
+
+  note = gtk_label_new (_("Name lookups are kept in memory only and are forgotten when Exitgate quits."));
+  gtk_label_set_line_wrap (GTK_LABEL (note), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (note), 0);
+  g_object_set (note, "margin-start", 12, "margin-end", 12, "margin-bottom", 6,
+                NULL);
+  gtk_style_context_add_class (gtk_widget_get_style_context (note),
+                               "dim-label");
+  gtk_box_pack_end (GTK_BOX (self), note, FALSE, FALSE, 0);
+
+  gtk_widget_show_all (GTK_WIDGET (self));
+}

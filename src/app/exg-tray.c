@@ -1,0 +1,308 @@
+/* exg-tray.c
+ *
+ * The indicator's GtkMenu lives outside any window, so "app.*" action
+ * names would not resolve: the application is inserted as the menu's
+ * "app" group, and the menu is shown before it is handed to the
+ * indicator (dbusmenu exports visible items only).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "exitgate-app"
+#include "config.h"
+#include "exg-tray.h"
+
+#include "exg-application.h"
+
+#include <glib/gi18n.h>
+
+#if HAVE_AYATANA
+#include <libayatana-appindicator/app-indicator.h>
+#endif
+
+struct _ExgTray
+{
+  GObject         parent_instance;
+
+  ExgApplication *app;          /* unowned: the app owns the tray */
+#if HAVE_AYATANA
+  AppIndicator   *indicator;    /* owned */
+  GtkMenu        *menu;         /* owned */
+  GtkMenuShell   *country_menu; /* owned by menu */
+  GHashTable     *shown_counts; /* owned: what the country submenu shows */
+  guint           tick_id;
+  guint           rebuild_id;
+#endif
+  gboolean        available;
+};
+
+enum {
+  PROP_0,
+  PROP_AVAILABLE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (ExgTray, exg_tray, G_TYPE_OBJECT)
+
+#if HAVE_AYATANA
+static void
+update_icon (ExgTray *self)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (self->app),
+                                                               "proxy-enabled");
+  gboolean on = state != NULL && g_variant_get_boolean (state);
+
+  app_indicator_set_icon_full (self->indicator,
+                               on ? "exitgate-on-symbolic" : "exitgate-off-symbolic",
+                               on ? _("Proxy on") : _("Proxy off"));
+}
+
+static void
+action_state_changed_cb (GActionGroup *group,
+                         const char   *name,
+                         GVariant     *value,
+                         ExgTray      *self)
+{
+  if (g_str_equal (name, "proxy-enabled"))
+    update_icon (self);
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return g_utf8_collate (exg_country_get_name (*(const char * const *) a),
+                         exg_country_get_name (*(const char * const *) b));
+}
+
+static void
+add_country_item (ExgTray    *self,
+                  const char *code,
+                  const char *label)
+{
+  GtkWidget *item = gtk_check_menu_item_new_with_label (label);
+
+  gtk_check_menu_item_set_draw_as_radio (GTK_CHECK_MENU_ITEM (item), TRUE);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (item), "app.exit-country");
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (item), "s", code);
+  gtk_widget_show (item);
+  gtk_menu_shell_append (self->country_menu, item);
+}
+
+static gboolean
+same_counts (GHashTable *a,
+             GHashTable *b)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (a == NULL || g_hash_table_size (a) != g_hash_table_size (b))
+    return FALSE;
+  g_hash_table_iter_init (&iter, a);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_hash_table_lookup (b, key) != value)
+      return FALSE;
+  return TRUE;
+}
+
+/* "Any country", then every country with a router up */
+static void
+rebuild_countries (ExgTray *self)
+{
+  g_autoptr(GHashTable) counts = exg_router_registry_count_countries (exg_application_get_registry (self->app));
+  g_autoptr(GPtrArray) codes = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GList) children = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (same_counts (self->shown_counts, counts))
+    return;
+
+  children = gtk_container_get_children (GTK_CONTAINER (self->country_menu));
+  for (GList *l = children; l != NULL; l = l->next)
+    gtk_widget_destroy (l->data);
+
+  add_country_item (self, "", _("Any country"));
+  g_hash_table_iter_init (&iter, counts);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (((const char *) key)[0] != '\0' && GPOINTER_TO_UINT (value) > 0)
+      g_ptr_array_add (codes, g_ascii_strup (key, -1));
+  g_ptr_array_sort (codes, compare_names);
+  for (guint i = 0; i < codes->len; i++)
+    {
+      const char *code = g_ptr_array_index (codes, i);
+      g_autofree char *flag = exg_country_dup_flag (code);
+      g_autofree char *label = g_strdup_printf ("%s %s", flag,
+                                                exg_country_get_name (code));
+
+      add_country_item (self, code, g_strstrip (label));
+    }
+
+  g_clear_pointer (&self->shown_counts, g_hash_table_unref);
+  self->shown_counts = g_steal_pointer (&counts);
+}
+
+static gboolean
+rebuild_idle (gpointer user_data)
+{
+  ExgTray *self = user_data;
+
+  self->rebuild_id = 0;
+  rebuild_countries (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* a reload changes every router, one signal each: rebuild once */
+static void
+registry_changed_cb (GListModel *model,
+                     guint       position,
+                     guint       removed,
+                     guint       added,
+                     ExgTray    *self)
+{
+  if (self->rebuild_id == 0)
+    self->rebuild_id = g_idle_add (rebuild_idle, self);
+}
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  /* routers go up and down without changing the registry's list */
+  rebuild_countries (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+connection_changed_cb (AppIndicator *indicator,
+                       gboolean      connected,
+                       ExgTray      *self)
+{
+  if (self->available == connected)
+    return;
+  self->available = connected;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_AVAILABLE]);
+}
+
+/* Running from the build tree (or its tests): the symbolic icons are in
+ * the source tree, not installed */
+static void
+set_icon_theme_path (ExgTray *self)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *exe_dir = exe ? g_path_get_dirname (exe) : NULL;
+  const char *build_root = g_getenv ("EXG_BUILD_ROOT");
+
+  if (g_strcmp0 (exe_dir, EXG_UNINSTALLED_EXE_DIR) == 0
+      || (build_root != NULL && g_str_has_prefix (exe_dir ? exe_dir : "",
+                                                  build_root)))
+    {
+      if (g_file_test (EXG_UNINSTALLED_ICONS_DIR, G_FILE_TEST_IS_DIR))
+        app_indicator_set_icon_theme_path (self->indicator,
+                                           EXG_UNINSTALLED_ICONS_DIR);
+    }
+}
+#endif /* HAVE_AYATANA */
+
+gboolean
+exg_tray_get_available (ExgTray *self)
+{
+  g_return_val_if_fail (EXG_IS_TRAY (self), FALSE);
+  return self->available;
+}
+
+static void
+exg_tray_get_property (GObject    *object,
+                       guint       prop_id,
+                       GValue     *value,
+                       GParamSpec *pspec)
+{
+  ExgTray *self = EXG_TRAY (object);
+
+  switch (prop_id)
+    {
+    case PROP_AVAILABLE:
+      g_value_set_boolean (value, self->available);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+exg_tray_dispose (GObject *object)
+{
+#if HAVE_AYATANA
+  ExgTray *self = EXG_TRAY (object);
+
+  g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->rebuild_id, g_source_remove);
+  g_clear_pointer (&self->shown_counts, g_hash_table_unref);
+  g_clear_object (&self->indicator);
+  if (self->menu != NULL)
+    {
+      gtk_widget_destroy (GTK_WIDGET (self->menu));
+      g_clear_object (&self->menu);
+    }
+#endif
+
+  G_OBJECT_CLASS (exg_tray_parent_class)->dispose (object);
+}
+
+static void
+exg_tray_class_init (ExgTrayClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = exg_tray_get_property;
+  object_class->dispose = exg_tray_dispose;
+
+  properties[PROP_AVAILABLE] =
+    g_param_spec_boolean ("available", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+exg_tray_init (ExgTray *self)
+{
+}
+
+ExgTray *
+exg_tray_new (ExgApplication *app)
+{
+  ExgTray *self = g_object_new (EXG_TYPE_TRAY, NULL);
+#if HAVE_AYATANA
+  g_autoptr(GtkBuilder) builder = NULL;
+
+  self->app = app;
+  builder = gtk_builder_new_from_resource ("/org/exitgate/Exitgate/exg-tray-menu.ui");
+  self->menu = GTK_MENU (g_object_ref_sink (gtk_builder_get_object (builder, "tray_menu")));
+  self->country_menu = GTK_MENU_SHELL (gtk_builder_get_object (builder, "country_menu"));
+  gtk_widget_insert_action_group (GTK_WIDGET (self->menu), "app",
+                                  G_ACTION_GROUP (app));
+
+  self->indicator = app_indicator_new ("exitgate", "exitgate-off-symbolic",
+                                       APP_INDICATOR_CATEGORY_APPLICATION_STATUS);
+  app_indicator_set_title (self->indicator, _("Exitgate"));
+  set_icon_theme_path (self);
+  g_signal_connect_object (self->indicator, "connection-changed",
+                           G_CALLBACK (connection_changed_cb), self, 0);
+
+  rebuild_countries (self);
+  g_signal_connect_object (exg_application_get_registry (app), "items-changed",
+                           G_CALLBACK (registry_changed_cb), self, 0);
+  self->tick_id = g_timeout_add_seconds (2, tick_cb, self);
+
+  gtk_widget_show_all (GTK_WIDGET (self->menu));
+  app_indicator_set_menu (self->indicator, self->menu);
+  app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);
+
+  g_signal_connect_object (app, "action-state-changed",
+                           G_CALLBACK (action_state_changed_cb), self, 0);
+  update_icon (self);
+#else
+  self->app = app;
+#endif
+  return self;
+}

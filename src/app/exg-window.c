@@ -1,0 +1,893 @@
+/* exg-window.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "exitgate-app"
+#include "config.h"
+#include "exg-window.h"
+
+#include "exg-connections-view.h"
+#include "exg-lookups-view.h"
+#include "exg-routers-view.h"
+#include "exg-traffic-graph.h"
+
+#include <glib/gi18n.h>
+
+enum {
+  COUNTRY_COL_CODE,
+  COUNTRY_COL_LABEL,
+  COUNTRY_COL_NAME,
+  COUNTRY_COL_COUNT,
+};
+
+struct _ExgWindow
+{
+  GtkApplicationWindow parent_instance;
+
+  ExgApplication     *app;               /* unowned: the app outlives its windows */
+
+  /* template children */
+  GtkLabel           *address_label;
+  GtkLabel           *status_label;
+  GtkInfoBar         *info_bar;
+  GtkLabel           *info_label;
+  GtkListStore       *country_store;
+  GtkComboBox        *country_combo;
+  GtkEntry           *country_entry;
+  GtkEntry           *range_from_entry;
+  GtkEntry           *range_to_entry;
+  GtkLabel           *range_error_label;
+  GtkSpinButton      *bandwidth_spin;
+  GtkComboBoxText    *bandwidth_units_combo;
+  GtkLabel           *result_label;
+  GtkStack           *stack;
+  GtkBox             *connections_page;
+  GtkBox             *lookups_page;
+  GtkBox             *traffic_page;
+  GtkBox             *routers_page;
+  /* the pages' contents: custom widgets, made here and not in the .ui so
+   * that gtk-builder-tool can validate it */
+  ExgConnectionsView *connections_view;
+  ExgLookupsView     *lookups_view;
+  ExgRoutersView     *routers_view;
+  ExgTrafficGraph    *traffic_graph;
+
+  GHashTable         *country_counts;    /* owned: ISO → GUINT_TO_POINTER (n up) shown */
+  guint               tick_id;
+  guint               registry_idle_id;
+  guint               updating;          /* > 0 while we set widgets ourselves */
+  int                 width;
+  int                 height;
+  gboolean            maximized;
+};
+
+G_DEFINE_FINAL_TYPE (ExgWindow, exg_window, GTK_TYPE_APPLICATION_WINDOW)
+
+static char *
+country_label (const char *iso)
+{
+  g_autofree char *flag = NULL;
+
+  if (iso == NULL || iso[0] == '\0')
+    return g_strdup (_("unknown country"));
+  flag = exg_country_dup_flag (iso);
+  if (flag[0] == '\0')
+    return g_strdup (exg_country_get_name (iso));
+  return g_strdup_printf ("%s %s", flag, exg_country_get_name (iso));
+}
+
+typedef struct {
+  char  *code;
+  char  *name;
+  guint  count;
+} CountryRow;
+
+static int
+country_row_compare (gconstpointer a,
+                     gconstpointer b)
+{
+  const CountryRow *ra = *(CountryRow * const *) a;
+  const CountryRow *rb = *(CountryRow * const *) b;
+
+  return g_utf8_collate (ra->name, rb->name);
+}
+
+static void
+country_row_free (CountryRow *row)
+{
+  g_free (row->code);
+  g_free (row->name);
+  g_free (row);
+}
+
+static gboolean
+counts_equal (GHashTable *a,
+              GHashTable *b)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (a == NULL || b == NULL || g_hash_table_size (a) != g_hash_table_size (b))
+    return FALSE;
+  g_hash_table_iter_init (&iter, a);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_hash_table_lookup (b, key) != value)
+      return FALSE;
+  return TRUE;
+}
+
+/* "Any country" first, then every country with a router up, by name in
+ * the user's language; the selected country stays listed even with none */
+static void
+rebuild_countries (ExgWindow *self,
+                   gboolean   force)
+{
+  ExgRouterRegistry *registry = exg_application_get_registry (self->app);
+  g_autoptr(GHashTable) counts = exg_router_registry_count_countries (registry);
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) country_row_free);
+  ExgSelection sel;
+  GHashTableIter iter;
+  gpointer key, value;
+  guint total;
+
+  if (!force && counts_equal (counts, self->country_counts))
+    return;
+
+  exg_application_get_selection (self->app, &sel);
+  if (sel.country[0] != '\0' && !g_hash_table_contains (counts, sel.country))
+    g_hash_table_insert (counts, g_strdup (sel.country), GUINT_TO_POINTER (0));
+
+  g_hash_table_iter_init (&iter, counts);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      CountryRow *row = g_new0 (CountryRow, 1);
+
+      if (((const char *) key)[0] == '\0')
+        {
+          g_free (row);
+          continue;             /* routers of unknown country: only "any" gets them */
+        }
+      row->code = g_ascii_strup (key, -1);
+      row->name = g_strdup (exg_country_get_name (row->code));
+      row->count = GPOINTER_TO_UINT (value);
+      g_ptr_array_add (rows, row);
+    }
+  g_ptr_array_sort (rows, country_row_compare);
+
+  self->updating++;
+  gtk_list_store_clear (self->country_store);
+  total = exg_router_registry_count_up (registry);
+  {
+    /* Translators: number of exits (routers) that are up */
+    g_autofree char *count = g_strdup_printf (ngettext ("%u router",
+                                                        "%u routers", total), total);
+
+    gtk_list_store_insert_with_values (self->country_store, NULL, -1,
+                                       COUNTRY_COL_CODE, "",
+                                       COUNTRY_COL_LABEL, _("Any country"),
+                                       COUNTRY_COL_NAME, _("Any country"),
+                                       COUNTRY_COL_COUNT, count,
+                                       -1);
+  }
+  for (guint i = 0; i < rows->len; i++)
+    {
+      CountryRow *row = g_ptr_array_index (rows, i);
+      g_autofree char *label = country_label (row->code);
+      g_autofree char *count = NULL;
+
+      if (row->count == 0)
+        count = g_strdup (_("no router up"));
+      else
+        count = g_strdup_printf (ngettext ("%u router", "%u routers",
+                                           row->count), row->count);
+      gtk_list_store_insert_with_values (self->country_store, NULL, -1,
+                                         COUNTRY_COL_CODE, row->code,
+                                         COUNTRY_COL_LABEL, label,
+                                         COUNTRY_COL_NAME, row->name,
+                                         COUNTRY_COL_COUNT, count,
+                                         -1);
+    }
+  gtk_combo_box_set_active_id (self->country_combo, sel.country);
+  self->updating--;
+
+  g_clear_pointer (&self->country_counts, g_hash_table_unref);
+  self->country_counts = g_steal_pointer (&counts);
+}
+
+static char *
+describe_no_match (ExgWindow          *self,
+                   const ExgSelection *sel)
+{
+  ExgRouterRegistry *registry = exg_application_get_registry (self->app);
+  GListModel *model = G_LIST_MODEL (registry);
+  guint n = g_list_model_get_n_items (model);
+  guint in_country = 0, in_range = 0;
+  g_autofree char *where = NULL;
+
+  if (exg_router_registry_count_up (registry) == 0)
+    return g_strdup (n == 0 ? _("No exit is configured. Add one in Preferences.")
+                            : _("No exit is up at the moment."));
+
+  where = sel->country[0] != '\0' ? g_strdup (exg_country_get_name (sel->country))
+                                  : NULL;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
+      guint32 ip = exg_router_get_ipv4 (router);
+
+      if (!exg_router_get_up (router))
+        continue;
+      if (sel->country[0] != '\0'
+          && g_ascii_strcasecmp (exg_router_get_country (router),
+                                 sel->country) != 0)
+        continue;
+      in_country++;
+      if (ip < sel->range_start || ip > sel->range_end)
+        continue;
+      in_range++;
+    }
+
+  if (in_country == 0)
+    /* Translators: %s is a country name */
+    return g_strdup_printf (_("No exit in %s is up."), where);
+  if (in_range == 0)
+    {
+      if (where != NULL)
+        /* Translators: %s is a country name */
+        return g_strdup_printf (_("No exit in %s has an address in the range."),
+                                where);
+      return g_strdup (_("No exit has an address in the range."));
+    }
+  {
+    g_autofree char *bw = exg_format_rate ((double) sel->min_bandwidth);
+
+    /* Translators: %s is a rate such as "5.0 MB/s" */
+    return g_strdup_printf (_("No matching exit advertises at least %s."), bw);
+  }
+}
+
+static void
+update_result (ExgWindow *self)
+{
+  ExgRouterRegistry *registry = exg_application_get_registry (self->app);
+  g_autoptr(ExgRouter) router = NULL;
+  g_autoptr(GError) error = NULL;
+  ExgSelection sel;
+
+  exg_application_get_selection (self->app, &sel);
+  router = exg_router_registry_pick (registry, &sel, NULL, &error);
+  if (router == NULL)
+    {
+      g_autofree char *why = describe_no_match (self, &sel);
+
+      gtk_label_set_text (self->result_label, why);
+      gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->result_label)),
+                                   "exg-no-match");
+    }
+  else
+    {
+      g_autofree char *country = country_label (exg_router_get_country (router));
+      g_autofree char *bw = exg_router_get_bandwidth (router) > 0
+                              ? exg_format_rate ((double) exg_router_get_bandwidth (router))
+                              : g_strdup (_("bandwidth unknown"));
+      const char *address = exg_router_get_address (router);
+      guint hops = exg_router_get_path_length (router);
+      g_autofree char *text = NULL;
+
+      text = g_strdup_printf (/* Translators: exit name, address, country, bandwidth, hops */
+                              ngettext ("Exit: %s · %s · %s · %s · %u hop",
+                                        "Exit: %s · %s · %s · %s · %u hops", hops),
+                              exg_router_get_name (router),
+                              address[0] != '\0' ? address : _("address unknown"),
+                              country, bw, hops);
+      gtk_label_set_text (self->result_label, text);
+      gtk_style_context_remove_class (gtk_widget_get_style_context (GTK_WIDGET (self->result_label)),
+                                      "exg-no-match");
+    }
+}
+
+static void
+update_status (ExgWindow *self)
+{
+  ExgRouterRegistry *registry = exg_application_get_registry (self->app);
+  ExgActivity *activity = exg_application_get_activity (self->app);
+  const char *bound = exg_application_get_bound_address (self->app);
+  guint up = exg_router_registry_count_up (registry);
+  guint conns = exg_activity_get_n_connections (activity);
+  g_autofree char *routers = NULL;
+  g_autofree char *connections = NULL;
+  g_autofree char *exit = NULL;
+  g_autofree char *status = NULL;
+  ExgSelection sel;
+
+  exg_application_get_selection (self->app, &sel);
+
+  if (bound != NULL)
+    {
+      /* Translators: %s is an address:port */
+      g_autofree char *text = g_strdup_printf (_("Listening on %s"), bound);
+      gtk_label_set_text (self->address_label, text);
+    }
+  else
+    gtk_label_set_text (self->address_label, _("Proxy off"));
+
+  routers = g_strdup_printf (ngettext ("%u router up", "%u routers up", up),
+                             up);
+  connections = g_strdup_printf (ngettext ("%u connection", "%u connections",
+                                           conns), conns);
+  if (sel.country[0] != '\0')
+    exit = country_label (sel.country);
+  else
+    exit = g_strdup (_("any country"));
+  /* Translators: routers up · connections · exit: country */
+  status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections,
+                            exit);
+  gtk_label_set_text (self->status_label, status);
+}
+
+static void
+update_info_bar (ExgWindow *self)
+{
+  const GError *listen_error = exg_application_get_listen_error (self->app);
+  const GError *exits_error = exg_application_get_exits_error (self->app);
+  g_autofree char *text = NULL;
+
+  if (listen_error != NULL)
+    {
+      g_autofree char *address = exg_application_dup_listen_address (self->app);
+
+      if (g_error_matches (listen_error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+        /* Translators: %s is an address:port */
+        text = g_strdup_printf (_("Cannot listen on %s: another program uses this port. Choose another port in Preferences."),
+                                address);
+      else
+        /* Translators: %s is an address:port, then an error message */
+        text = g_strdup_printf (_("Cannot listen on %s: %s"), address,
+                                listen_error->message);
+    }
+  else if (exits_error != NULL)
+    /* Translators: %s is an error message */
+    text = g_strdup_printf (_("The exits file cannot be used: %s"),
+                            exits_error->message);
+
+  if (text != NULL)
+    gtk_label_set_text (self->info_label, text);
+  gtk_info_bar_set_revealed (self->info_bar, text != NULL);
+}
+
+static void
+status_changed_cb (ExgApplication *app,
+                   ExgWindow      *self)
+{
+  update_status (self);
+  update_info_bar (self);
+}
+
+static void
+selection_changed_cb (ExgApplication *app,
+                      ExgWindow      *self)
+{
+  ExgSelection sel;
+
+  exg_application_get_selection (app, &sel);
+  self->updating++;
+  if (gtk_combo_box_get_active_id (self->country_combo) == NULL
+      || g_strcmp0 (gtk_combo_box_get_active_id (self->country_combo),
+                    sel.country) != 0)
+    {
+      if (!gtk_combo_box_set_active_id (self->country_combo, sel.country))
+        rebuild_countries (self, TRUE);
+    }
+  self->updating--;
+  update_result (self);
+  update_status (self);
+}
+
+static gboolean
+registry_changed_idle (gpointer user_data)
+{
+  ExgWindow *self = user_data;
+
+  self->registry_idle_id = 0;
+  rebuild_countries (self, TRUE);
+  update_result (self);
+  update_status (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A reload replaces every router, one items-changed each (thousands for
+ * tor): redo the lists once, afterwards */
+static void
+registry_changed_cb (GListModel *model,
+                     guint       position,
+                     guint       removed,
+                     guint       added,
+                     ExgWindow  *self)
+{
+  if (self->registry_idle_id == 0)
+    self->registry_idle_id = g_idle_add (registry_changed_idle, self);
+}
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  ExgWindow *self = user_data;
+  GHashTable *before = self->country_counts ? g_hash_table_ref (self->country_counts) : NULL;
+
+  /* routers go up and down without changing the list */
+  rebuild_countries (self, FALSE);
+  if (before != self->country_counts)
+    update_result (self);
+  g_clear_pointer (&before, g_hash_table_unref);
+  update_status (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_country_combo_changed (GtkComboBox *combo,
+                          ExgWindow   *self)
+{
+  const char *code;
+
+  if (self->updating > 0 || self->app == NULL)
+    return;
+  /* typing into the entry unselects: wait for a real choice */
+  code = gtk_combo_box_get_active_id (combo);
+  if (code == NULL)
+    return;
+  g_action_group_change_action_state (G_ACTION_GROUP (self->app),
+                                      "exit-country",
+                                      g_variant_new_string (code));
+}
+
+static gboolean
+select_country_by_text (ExgWindow  *self,
+                        const char *text,
+                        gboolean    prefix)
+{
+  GtkTreeModel *model = GTK_TREE_MODEL (self->country_store);
+  g_autofree char *needle = g_utf8_casefold (text, -1);
+  GtkTreeIter iter;
+  gboolean valid;
+
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter))
+    {
+      g_autofree char *name = NULL;
+      g_autofree char *label = NULL;
+      g_autofree char *code = NULL;
+      g_autofree char *folded = NULL;
+
+      gtk_tree_model_get (model, &iter, COUNTRY_COL_NAME, &name,
+                          COUNTRY_COL_LABEL, &label,
+                          COUNTRY_COL_CODE, &code, -1);
+      folded = g_utf8_casefold (name, -1);
+      if (g_str_equal (folded, needle) || g_strcmp0 (label, text) == 0
+          || g_ascii_strcasecmp (code, text) == 0
+          || (prefix && g_str_has_prefix (folded, needle)))
+        {
+          gtk_combo_box_set_active_iter (self->country_combo, &iter);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static void
+on_country_entry_activate (GtkEntry  *entry,
+                           ExgWindow *self)
+{
+  const char *text = gtk_entry_get_text (entry);
+
+  if (!select_country_by_text (self, text, FALSE))
+    select_country_by_text (self, text, TRUE);
+}
+
+static gboolean
+completion_match_func (GtkEntryCompletion *completion,
+                       const char         *key,
+                       GtkTreeIter        *iter,
+                       gpointer            user_data)
+{
+  GtkTreeModel *model = gtk_entry_completion_get_model (completion);
+  g_autofree char *name = NULL;
+  g_autofree char *folded = NULL;
+  g_autofree char *needle = g_utf8_casefold (key, -1);
+
+  gtk_tree_model_get (model, iter, COUNTRY_COL_NAME, &name, -1);
+  if (name == NULL)
+    return FALSE;
+  folded = g_utf8_casefold (name, -1);
+  return strstr (folded, needle) != NULL;
+}
+
+static gboolean
+completion_match_selected_cb (GtkEntryCompletion *completion,
+                              GtkTreeModel       *model,
+                              GtkTreeIter        *iter,
+                              ExgWindow          *self)
+{
+  gtk_combo_box_set_active_iter (self->country_combo, iter);
+  return TRUE;
+}
+
+static gboolean
+parse_ipv4 (const char *text,
+            guint32    *out)
+{
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (text);
+  const guint8 *bytes;
+
+  if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+    return FALSE;
+  bytes = g_inet_address_to_bytes (address);
+  *out = ((guint32) bytes[0] << 24) | ((guint32) bytes[1] << 16) | ((guint32) bytes[2] << 8) | bytes[3];
+  return TRUE;
+}
+
+static void
+set_entry_error (GtkEntry *entry,
+                 gboolean  error)
+{
+  GtkStyleContext *context = gtk_widget_get_style_context (GTK_WIDGET (entry));
+
+  if (error)
+    gtk_style_context_add_class (context, GTK_STYLE_CLASS_ERROR);
+  else
+    gtk_style_context_remove_class (context, GTK_STYLE_CLASS_ERROR);
+}
+
+static void
+on_range_entry_changed (GtkEntry  *entry,
+                        ExgWindow *self)
+{
+  g_autofree char *from = g_strstrip (g_strdup (gtk_entry_get_text (self->range_from_entry)));
+  g_autofree char *to = g_strstrip (g_strdup (gtk_entry_get_text (self->range_to_entry)));
+  g_autofree char *range = NULL;
+  const char *message = NULL;
+  guint32 start = 0, end = G_MAXUINT32;
+  gboolean from_ok = TRUE, to_ok = TRUE;
+
+  if (self->updating > 0 || self->app == NULL)
+    return;
+
+  if (from[0] != '\0')
+    from_ok = parse_ipv4 (from, &start);
+  if (to[0] != '\0')
+    to_ok = parse_ipv4 (to, &end);
+  else if (from[0] != '\0' && from_ok)
+    end = start;             /* a single address */
+
+  if (!from_ok || !to_ok)
+    message = _("Enter IPv4 addresses such as 10.0.0.1.");
+  else if (start > end)
+    {
+      message = _("The first address of the range is after the last.");
+      from_ok = to_ok = FALSE;
+    }
+
+  set_entry_error (self->range_from_entry, !from_ok);
+  set_entry_error (self->range_to_entry, !to_ok);
+  gtk_label_set_text (self->range_error_label, message ? message : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->range_error_label),
+                          message != NULL);
+  if (message != NULL)
+    return;                  /* keep the last valid range until this one is */
+
+  if (from[0] != '\0' || to[0] != '\0')
+    range = g_strdup_printf ("%u.%u.%u.%u-%u.%u.%u.%u",
+                             start >> 24, (start >> 16) & 0xff, (start >> 8) & 0xff, start & 0xff,
+                             end >> 24, (end >> 16) & 0xff, (end >> 8) & 0xff, end & 0xff);
+  g_settings_set_string (exg_application_get_settings (self->app), "ip-range",
+                         range ? range : "");
+}
+
+static void
+on_bandwidth_changed (GtkWidget *widget,
+                      ExgWindow *self)
+{
+  const char *unit_id;
+  guint64 unit, value;
+
+  if (self->updating > 0 || self->app == NULL)
+    return;
+
+  unit_id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo));
+  unit = unit_id != NULL ? g_ascii_strtoull (unit_id, NULL, 10) : 1;
+  value = (guint64) gtk_spin_button_get_value_as_int (self->bandwidth_spin) * unit;
+  g_settings_set_uint64 (exg_application_get_settings (self->app),
+                         "min-bandwidth", value);
+}
+
+static void
+load_filters (ExgWindow *self)
+{
+  GSettings *settings = exg_application_get_settings (self->app);
+  g_autofree char *range = g_settings_get_string (settings, "ip-range");
+  guint64 bw = g_settings_get_uint64 (settings, "min-bandwidth");
+  guint32 start, end;
+
+  self->updating++;
+  if (range[0] != '\0' && exg_selection_parse_range (range, &start, &end))
+    {
+      g_autofree char *from = g_strdup_printf ("%u.%u.%u.%u", start >> 24,
+                                               (start >> 16) & 0xff,
+                                               (start >> 8) & 0xff, start & 0xff);
+      g_autofree char *to = g_strdup_printf ("%u.%u.%u.%u", end >> 24,
+                                             (end >> 16) & 0xff,
+                                             (end >> 8) & 0xff, end & 0xff);
+      gtk_entry_set_text (self->range_from_entry, from);
+      gtk_entry_set_text (self->range_to_entry, to);
+    }
+  /* the largest unit that shows the value exactly */
+  if (bw != 0 && bw % 1000000 == 0)
+    {
+      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                   "1000000");
+      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000000));
+    }
+  else if (bw != 0 && bw % 1000 == 0)
+    {
+      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                   "1000");
+      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000));
+    }
+  else if (bw != 0)
+    {
+      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                   "1");
+      gtk_spin_button_set_value (self->bandwidth_spin,
+                                 (double) MIN (bw, 1000000));
+    }
+  self->updating--;
+}
+
+static void
+on_info_bar_response (GtkInfoBar *info_bar,
+                      int         response,
+                      ExgWindow  *self)
+{
+  if (response == 1)
+    g_action_group_activate_action (G_ACTION_GROUP (self->app), "preferences",
+                                    NULL);
+  gtk_info_bar_set_revealed (info_bar, FALSE);
+}
+
+static void
+search_activated (GSimpleAction *action,
+                  GVariant      *parameter,
+                  gpointer       user_data)
+{
+  ExgWindow *self = user_data;
+  const char *page = gtk_stack_get_visible_child_name (self->stack);
+  GtkEntry *entry = NULL;
+
+  if (g_strcmp0 (page, "lookups") == 0)
+    entry = exg_lookups_view_get_search_entry (self->lookups_view);
+  else
+    {
+      gtk_stack_set_visible_child_name (self->stack, "connections");
+      entry = exg_connections_view_get_search_entry (self->connections_view);
+    }
+  gtk_widget_grab_focus (GTK_WIDGET (entry));
+}
+
+static gboolean
+exg_window_delete_event (GtkWidget   *widget,
+                         GdkEventAny *event)
+{
+  ExgWindow *self = EXG_WINDOW (widget);
+
+  /* with a tray the app lives on there; without one closing means quit */
+  if (self->app != NULL && exg_application_get_tray_available (self->app))
+    {
+      gtk_widget_hide (widget);
+      return GDK_EVENT_STOP;
+    }
+  return GDK_EVENT_PROPAGATE;
+}
+
+static void
+exg_window_size_allocate (GtkWidget     *widget,
+                          GtkAllocation *allocation)
+{
+  ExgWindow *self = EXG_WINDOW (widget);
+
+  GTK_WIDGET_CLASS (exg_window_parent_class)->size_allocate (widget, allocation);
+  if (!self->maximized)
+    gtk_window_get_size (GTK_WINDOW (widget), &self->width, &self->height);
+}
+
+static gboolean
+exg_window_window_state_event (GtkWidget           *widget,
+                               GdkEventWindowState *event)
+{
+  ExgWindow *self = EXG_WINDOW (widget);
+
+  self->maximized = (event->new_window_state & GDK_WINDOW_STATE_MAXIMIZED) != 0;
+  return GTK_WIDGET_CLASS (exg_window_parent_class)->window_state_event (widget, event);
+}
+
+static void
+exg_window_destroy (GtkWidget *widget)
+{
+  ExgWindow *self = EXG_WINDOW (widget);
+
+  if (self->app != NULL && self->width > 0)
+    {
+      GSettings *settings = exg_application_get_settings (self->app);
+
+      g_settings_set_int (settings, "window-width", self->width);
+      g_settings_set_int (settings, "window-height", self->height);
+      g_settings_set_boolean (settings, "window-maximized", self->maximized);
+    }
+  g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->registry_idle_id, g_source_remove);
+
+  GTK_WIDGET_CLASS (exg_window_parent_class)->destroy (widget);
+}
+
+static void
+exg_window_finalize (GObject *object)
+{
+  ExgWindow *self = EXG_WINDOW (object);
+
+  g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->registry_idle_id, g_source_remove);
+  g_clear_pointer (&self->country_counts, g_hash_table_unref);
+
+  G_OBJECT_CLASS (exg_window_parent_class)->finalize (object);
+}
+
+static void
+exg_window_class_init (ExgWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->finalize = exg_window_finalize;
+  widget_class->delete_event = exg_window_delete_event;
+  widget_class->destroy = exg_window_destroy;
+  widget_class->size_allocate = exg_window_size_allocate;
+  widget_class->window_state_event = exg_window_window_state_event;
+
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/exitgate/Exitgate/exg-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, address_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_bar);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_store);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_combo);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        range_from_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        range_to_entry);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        range_error_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        bandwidth_spin);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        bandwidth_units_combo);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, result_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow,
+                                        connections_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, lookups_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, traffic_page);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, routers_page);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_country_combo_changed);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_country_entry_activate);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_range_entry_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_bandwidth_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_info_bar_response);
+}
+
+static gpointer
+add_page (GtkBox     *page,
+          GType       type,
+          const char *name)
+{
+  GtkWidget *widget = g_object_new (type, "visible", TRUE, NULL);
+
+  gtk_buildable_set_name (GTK_BUILDABLE (widget), name);
+  gtk_box_pack_start (page, widget, TRUE, TRUE, 0);
+  return widget;
+}
+
+static const GActionEntry win_actions[] = {
+  { "search", search_activated },
+};
+
+static void
+exg_window_init (ExgWindow *self)
+{
+  g_autoptr(GtkEntryCompletion) completion = gtk_entry_completion_new ();
+  GtkCellRenderer *count_cell;
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  /* the title is in a custom header-bar child, which ATK does not see */
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self)),
+                       _("Exitgate"));
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), win_actions,
+                                   G_N_ELEMENTS (win_actions), self);
+
+  self->connections_view = add_page (self->connections_page,
+                                     EXG_TYPE_CONNECTIONS_VIEW, "connections_view");
+  self->lookups_view = add_page (self->lookups_page, EXG_TYPE_LOOKUPS_VIEW,
+                                 "lookups_view");
+  self->traffic_graph = add_page (self->traffic_page, EXG_TYPE_TRAFFIC_GRAPH,
+                                  "traffic_graph");
+  self->routers_view = add_page (self->routers_page, EXG_TYPE_ROUTERS_VIEW,
+                                 "routers_view");
+
+  /* the router count after the name, dimmed, in the drop-down list */
+  count_cell = gtk_cell_renderer_text_new ();
+  g_object_set (count_cell, "xalign", 1.0, "foreground", "gray", NULL);
+  gtk_cell_layout_pack_end (GTK_CELL_LAYOUT (self->country_combo), count_cell,
+                            FALSE);
+  gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo),
+                                 count_cell,
+                                 "text", COUNTRY_COL_COUNT);
+
+  /* type-to-search: any part of the name, in the user's language */
+  gtk_entry_completion_set_model (completion,
+                                  GTK_TREE_MODEL (self->country_store));
+  gtk_entry_completion_set_text_column (completion, COUNTRY_COL_LABEL);
+  gtk_entry_completion_set_match_func (completion, completion_match_func, NULL,
+                                       NULL);
+  gtk_entry_completion_set_minimum_key_length (completion, 1);
+  g_signal_connect_object (completion, "match-selected",
+                           G_CALLBACK (completion_match_selected_cb), self, 0);
+  gtk_entry_set_completion (self->country_entry, completion);
+}
+
+ExgWindow *
+exg_window_new (ExgApplication *app)
+{
+  ExgWindow *self;
+  GSettings *settings;
+
+  g_return_val_if_fail (EXG_IS_APPLICATION (app), NULL);
+
+  self = g_object_new (EXG_TYPE_WINDOW, "application", app, NULL);
+  /* "application" is no construct property: wire up here, not in
+   * constructed () */
+  self->app = app;
+  settings = exg_application_get_settings (app);
+  gtk_window_set_default_size (GTK_WINDOW (self),
+                               g_settings_get_int (settings, "window-width"),
+                               g_settings_get_int (settings, "window-height"));
+  if (g_settings_get_boolean (settings, "window-maximized"))
+    gtk_window_maximize (GTK_WINDOW (self));
+
+  exg_connections_view_set_server (self->connections_view,
+                                   exg_application_get_server (app));
+  exg_lookups_view_set_activity (self->lookups_view,
+                                 exg_application_get_activity (app));
+  exg_routers_view_set_registry (self->routers_view,
+                                 exg_application_get_registry (app));
+  exg_traffic_graph_set_activity (self->traffic_graph,
+                                  exg_application_get_activity (app));
+
+  g_signal_connect_object (app, "status-changed",
+                           G_CALLBACK (status_changed_cb), self, 0);
+  g_signal_connect_object (app, "selection-changed",
+                           G_CALLBACK (selection_changed_cb), self, 0);
+  g_signal_connect_object (exg_application_get_registry (app), "items-changed",
+                           G_CALLBACK (registry_changed_cb), self, 0);
+
+  load_filters (self);
+  rebuild_countries (self, TRUE);
+  update_result (self);
+  update_status (self);
+  update_info_bar (self);
+  self->tick_id = g_timeout_add_seconds (1, tick_cb, self);
+
+  return self;
+}

@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+# test-daemon.py: the real exitgated, started as users start it.
+#
+# Starts $EXITGATED on 127.0.0.1:0, reads its "listening" line, fetches a
+# page from a local HTTP server through it with curl, stops it with
+# SIGTERM; and checks that bad flags, a busy port and an unreadable config
+# each give exit status 1 and one line on stderr.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+import http.server
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+EXITGATED = os.environ.get("EXITGATED", "exitgated")
+TIMEOUT = 10
+
+
+class Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("hello from %s" % self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def read_line(stream, deadline):
+    """One line from a pipe, waiting at most until deadline."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise AssertionError("no line in time (got %r)" % data)
+            chunk = os.read(stream.fileno(), 1)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sel.close()
+    return data.decode()
+
+
+class Daemon:
+    def __init__(self, *args, listeners=1):
+        self.proc = subprocess.Popen([EXITGATED, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + TIMEOUT
+        self.addresses = []
+        for _ in range(listeners):
+            line = read_line(self.proc.stdout, deadline)
+            m = re.fullmatch(r"listening (\S+)\n", line)
+            if not m:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("unexpected line %r; stderr: %r"
+                                     % (line, self.proc.stderr.read()))
+            self.addresses.append(m.group(1))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            status = self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return status
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def run_fail(*args):
+    p = subprocess.run([EXITGATED, *args], capture_output=True, timeout=TIMEOUT)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class DaemonTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        cls.http_port = cls.http.server_address[1]
+        cls.thread = threading.Thread(target=cls.http.serve_forever, daemon=True)
+        cls.thread.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.http.shutdown()
+        cls.http.server_close()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        # a private config dir, so no user config is picked up
+        self.env_backup = dict(os.environ)
+        os.environ["XDG_CONFIG_HOME"] = self.tmp
+        os.environ["XDG_CACHE_HOME"] = self.tmp
+
+    def tearDown(self):
+        os.environ.clear()
+        os.environ.update(self.env_backup)
+        shutil.rmtree(self.tmp)
+
+    def curl(self, proxy_flag, proxy, url):
+        p = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), "--noproxy", "",
+                            proxy_flag, proxy, url],
+                           capture_output=True, timeout=TIMEOUT + 5)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_curl_through_daemon(self):
+        d = Daemon("--listen", "127.0.0.1:0")
+        try:
+            proxy = d.addresses[0]
+            self.assertRegex(proxy, r"^127\.0\.0\.1:\d+$")
+            self.assertNotEqual(proxy, "127.0.0.1:0")
+            for flag, host in (("--socks5-hostname", "localhost"),
+                               ("--socks5", "127.0.0.1"),
+                               ("--socks4a", "localhost"),
+                               ("--socks4", "127.0.0.1")):
+                rc, out, err = self.curl(flag, proxy,
+                                         "http://%s:%d/%s" % (host, self.http_port, flag[2:]))
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(out, "hello from /" + flag[2:])
+            # username selection (a country nobody has) is refused: 02
+            rc, out, err = self.curl("--socks5-hostname", "country=zz:x@" + proxy,
+                                     "http://localhost:%d/" % self.http_port)
+            self.assertNotEqual(rc, 0)
+            # any other username is fine
+            rc, out, err = self.curl("--socks5-hostname", "tab1:x@" + proxy,
+                                     "http://localhost:%d/u" % self.http_port)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, "hello from /u")
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+
+    def test_sigterm_with_open_connection(self):
+        d = Daemon("--listen", "127.0.0.1:0")
+        host, port = d.addresses[0].rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+        try:
+            s.sendall(b"\x05\x01\x00")
+            self.assertEqual(s.recv(2), b"\x05\x00")
+            self.assertEqual(d.stop(), 0)
+            # the daemon closed the connection on its way out
+            self.assertEqual(s.recv(1), b"")
+        finally:
+            s.close()
+
+    def test_two_listeners_and_ipv6(self):
+        try:
+            socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        d = Daemon("--listen", "127.0.0.1:0", "--listen", "[::1]:0", listeners=2)
+        try:
+            self.assertRegex(d.addresses[0], r"^127\.0\.0\.1:\d+$")
+            self.assertRegex(d.addresses[1], r"^\[::1\]:\d+$")
+            rc, out, err = self.curl("--socks5-hostname", d.addresses[1],
+                                     "http://127.0.0.1:%d/v6" % self.http_port)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, "hello from /v6")
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+
+    def test_config_file_and_flags_win(self):
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\nlisten=127.0.0.1:1\nhandshake-timeout=5\n")
+        # the flag wins over the config's listen address
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            self.assertNotEqual(d.addresses[0], "127.0.0.1:1")
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+
+    def test_username_selection(self):
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[exit se-home]\ntype=direct\ncountry=SE\nbandwidth=1000\n\n"
+                    "[exit de-home]\ntype=direct\ncountry=DE\nbandwidth=5000\n")
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            proxy = d.addresses[0]
+            url = "http://localhost:%d/sel" % self.http_port
+            for user, ok in (("country=se", True), ("country=DE,min-bw=5000", True),
+                             ("country=se,min-bw=5000", False), ("country=fr", False),
+                             ("country=sweden", False), ("isolation-key", True)):
+                rc, out, err = self.curl("--socks5-hostname", "%s:x@%s" % (user, proxy), url)
+                if ok:
+                    self.assertEqual((rc, out), (0, "hello from /sel"), (user, err))
+                else:
+                    # curl: "Can't complete SOCKS5 connection … (2)": reply 02
+                    self.assertEqual(rc, 97, (user, err))
+                    self.assertIn("(2)", err)
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+
+    def test_list_exits(self):
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[exit se-1]\ntype=socks5\naddress=127.0.0.2\nport=1080\n"
+                    "bandwidth=5000000\ncountry=se\n\n"
+                    "[exit home]\ntype=direct\ncountry=DE\n")
+        p = subprocess.run([EXITGATED, "--config", conf, "--list-exits"],
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 3)
+        self.assertEqual(lines[0].split(), ["NAME", "KIND", "ADDRESS", "COUNTRY",
+                                            "BANDWIDTH", "STATE"])
+        self.assertEqual(lines[1].split(), ["se-1", "socks5", "127.0.0.2", "SE", "5000000", "up"])
+        self.assertEqual(lines[2].split(), ["home", "direct", "-", "DE", "-", "up"])
+
+        # no exit configured: one direct exit
+        p = subprocess.run([EXITGATED, "--list-exits"], capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0)
+        lines = p.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertEqual(lines[1].split()[:2], ["direct", "direct"])
+
+    def test_exit_country_from_geoip(self):
+        make_mmdb = os.environ.get("EXG_MAKE_MMDB")
+        if not make_mmdb:
+            self.skipTest("no exg-make-mmdb")
+        db = os.path.join(self.tmp, "test.mmdb")
+        subprocess.run([make_mmdb, db, "127.0.0.2=SE", "127.0.0.3=DE"], check=True,
+                       timeout=TIMEOUT)
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\ngeoip=%s\n\n" % db)
+            f.write("[exit a]\ntype=socks5\naddress=127.0.0.2\nport=1080\n\n"
+                    "[exit b]\ntype=http-connect\naddress=127.0.0.3\nport=3128\n\n"
+                    "[exit c]\ntype=socks4a\naddress=127.0.0.3\nport=1080\ncountry=no\n\n"
+                    "[exit d]\ntype=direct\nsource-address=127.0.0.2\n")
+        p = subprocess.run([EXITGATED, "--config", conf, "--list-exits"],
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = [line.split() for line in p.stdout.decode().splitlines()[1:]]
+        # the configured country wins over GeoIP's
+        self.assertEqual([(r[0], r[1], r[2], r[3]) for r in rows],
+                         [("a", "socks5", "127.0.0.2", "SE"),
+                          ("b", "http-connect", "127.0.0.3", "DE"),
+                          ("c", "socks4a", "127.0.0.3", "NO"),
+                          ("d", "direct", "127.0.0.2", "SE")])
+
+    def test_direct_source_address(self):
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[exit two]\ntype=direct\nsource-address=127.0.0.2\ncountry=SE\n")
+        seen = []
+
+        class Peer(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.client_address[0])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.HTTPServer(("127.0.0.1", 0), Peer)
+        t = threading.Thread(target=httpd.handle_request, daemon=True)
+        t.start()
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            rc, out, err = self.curl("--socks5-hostname", d.addresses[0],
+                                     "http://127.0.0.1:%d/" % httpd.server_address[1])
+            self.assertEqual(rc, 0, err)
+            t.join(TIMEOUT)
+            # the target saw the exit's source address
+            self.assertEqual(seen, ["127.0.0.2"])
+        except BaseException:
+            d.kill()
+            raise
+        finally:
+            httpd.server_close()
+        self.assertEqual(d.stop(), 0)
+
+    def assert_one_line_failure(self, *args, pattern=None):
+        rc, out, err = run_fail(*args)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, "", "nothing half-started")
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("exitgated: "), err)
+        if pattern:
+            self.assertRegex(err, pattern)
+
+    def test_bad_flags(self):
+        self.assert_one_line_failure("--no-such-flag")
+        self.assert_one_line_failure("--max-connections", "lots")
+        self.assert_one_line_failure("--listen", "nonsense")
+        self.assert_one_line_failure("--country", "Sweden")
+        self.assert_one_line_failure("--ip-range", "10.0.0.9-10.0.0.1")
+        self.assert_one_line_failure("--allow", "not-a-network", "--listen", "127.0.0.1:0")
+        self.assert_one_line_failure("stray-argument")
+        # an open proxy needs an allow-list
+        self.assert_one_line_failure("--listen", "0.0.0.0:0", pattern="allow-list")
+
+    def test_busy_port(self):
+        busy = socket.create_server(("127.0.0.1", 0))
+        try:
+            port = busy.getsockname()[1]
+            # the second listener fails: the first must not stay half-open
+            self.assert_one_line_failure("--listen", "127.0.0.1:0",
+                                         "--listen", "127.0.0.1:%d" % port,
+                                         pattern=str(port))
+        finally:
+            busy.close()
+
+    def test_unreadable_config(self):
+        self.assert_one_line_failure("--config", os.path.join(self.tmp, "missing.conf"),
+                                     pattern="missing.conf")
+        bad = os.path.join(self.tmp, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("[server]\nhandshake-timeout=soon\n")
+        self.assert_one_line_failure("--config", bad, pattern=r"bad\.conf.*handshake-timeout")
+        with open(bad, "w") as f:
+            f.write("[exit x]\ntype=socks4\naddress=127.0.0.2\nport=1\n")
+        self.assert_one_line_failure("--config", bad, pattern=r"\[exit x\] type")
+        with open(bad, "w") as f:
+            f.write("this is not a key file\n")
+        self.assert_one_line_failure("--config", bad, pattern=r"bad\.conf")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

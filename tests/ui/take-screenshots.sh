@@ -1,0 +1,285 @@
+#!/bin/bash
+# take-screenshots.sh [BUILD_DIR [OUT_DIR]]: takes the README and AppStream
+# screenshots from the real window, on a private Xvfb display.
+#
+# The scene is made up but real: two exitgated instances on loopback act as
+# upstream SOCKS5 routers and three direct exits use their own loopback
+# source addresses; a test MMDB gives each of them a country.  A few slow
+# downloads from a local HTTP server stay open through the proxy, and
+# tor-resolve makes some name lookups, so every page has something to show.
+#
+# Writes OUT_DIR (default data/screenshots)/{main-window,connections,lookups,routers}.png;
+# EXG_PAGES="Traffic:traffic.png;…" picks other pages (the first one is the
+# background of main-window.png).
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$src/build}" && pwd)
+out=${2:-$src/data/screenshots}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+# Re-run under the wrapper: private X display and session bus.
+if [ -z "${EXG_SCREENSHOTS_INNER:-}" ]; then
+  EXG_SCREENSHOTS_INNER=1 exec "$here/run-under-xvfb.sh" "$0" "$build" "$out"
+fi
+
+py=/usr/bin/python3
+app=$build/src/app/exitgate
+daemon=$build/src/exitgated
+mkmmdb=$build/tests/lib/exg-make-mmdb
+for f in "$app" "$daemon" "$mkmmdb"; do
+  [ -x "$f" ] || { echo "take-screenshots: $f is not built" >&2; exit 1; }
+done
+command -v import >/dev/null || { echo "take-screenshots: ImageMagick's import is missing" >&2; exit 1; }
+command -v xdotool >/dev/null || { echo "take-screenshots: xdotool is missing" >&2; exit 1; }
+
+export GSETTINGS_SCHEMA_DIR=$build/data
+export GSETTINGS_BACKEND=memory
+export NO_AT_BRIDGE=0                 # the pages are switched through AT-SPI
+# Another language: EXG_SHOT_LANG=sv_SE.UTF-8 with an installed build (the
+# catalogues are read from the prefix), EXG_PAGES and EXG_SHOT_COMBO in it.
+export LANG=${EXG_SHOT_LANG:-C.UTF-8}
+unset LANGUAGE LC_ALL LC_MESSAGES
+export GTK_THEME=Adwaita
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/exg-shots.XXXXXX")
+pids=()
+cleanup ()
+{
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port ()
+{
+  "$py" -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port ()   # HOST PORT: until something accepts there, ≤ 10 s
+{
+  for _ in $(seq 100); do
+    if "$py" -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()' "$1" "$2" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "take-screenshots: nothing listens on $1:$2" >&2
+  return 1
+}
+
+action ()      # NAME [GVARIANT]: activates app.NAME over D-Bus
+{
+  local param="[]"
+  [ $# -gt 1 ] && param="[<$2>]"
+  gdbus call --session -d org.exitgate.Exitgate -o /org/exitgate/Exitgate \
+    -m org.gtk.Actions.Activate "$1" "$param" '{}' >/dev/null
+}
+
+# Made-up countries for loopback addresses.
+"$mkmmdb" "$tmp/countries.mmdb" \
+  127.0.0.2=SE 127.0.0.3=DE 127.0.0.4=NL 127.0.0.5=JP 127.0.0.6=BR 127.0.0.7=CA >/dev/null
+
+# Two upstream routers: plain exitgated instances.
+up1=$(free_port); up2=$(free_port)
+"$daemon" --listen "127.0.0.5:$up1" >"$tmp/up1.log" 2>&1 & pids+=($!)
+"$daemon" --listen "127.0.0.6:$up2" >"$tmp/up2.log" 2>&1 & pids+=($!)
+wait_port 127.0.0.5 "$up1"
+wait_port 127.0.0.6 "$up2"
+
+cat >"$tmp/exitgate.conf" <<EOF
+[server]
+geoip=$tmp/countries.mmdb
+
+[exit stockholm-1]
+type=direct
+source-address=127.0.0.2
+bandwidth=12500000
+
+[exit frankfurt-2]
+type=direct
+source-address=127.0.0.3
+bandwidth=6250000
+
+[exit amsterdam-1]
+type=direct
+source-address=127.0.0.4
+bandwidth=25000000
+
+[exit tokyo-relay]
+type=socks5
+address=127.0.0.5
+port=$up1
+bandwidth=3125000
+
+[exit sao-paulo]
+type=socks5
+address=127.0.0.6
+port=$up2
+bandwidth=1250000
+
+[exit toronto-http]
+type=http-connect
+address=127.0.0.7
+port=$(free_port)
+bandwidth=2500000
+EOF
+
+# A local web server with a large file, to keep downloads open.
+www=$tmp/www; mkdir -p "$www"
+truncate -s 4G "$www/big.iso"  # sparse: no disk space used
+echo "hello" >"$www/index.html"
+web=$(free_port)
+"$py" -m http.server --bind 127.0.0.1 --directory "$www" "$web" >"$tmp/web.log" 2>&1 & pids+=($!)
+wait_port 127.0.0.1 "$web"
+# And a sink that takes whatever is sent, for an upload.
+sink=$(free_port)
+"$py" - "$sink" >"$tmp/sink.log" 2>&1 <<'PY' & pids+=($!)
+import socket, sys, threading
+srv = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+def drain(c):
+    while c.recv(65536):
+        pass
+while True:
+    threading.Thread(target=drain, args=(srv.accept()[0],), daemon=True).start()
+PY
+wait_port 127.0.0.1 "$sink"
+
+# The app, with its window.
+proxy=$(free_port)
+"$app" --listen "127.0.0.1:$proxy" --config "$tmp/exitgate.conf" \
+  --geoip "$tmp/countries.mmdb" >"$tmp/app.log" 2>&1 & app_pid=$!; pids+=($app_pid)
+wait_port 127.0.0.1 "$proxy"
+
+wid=
+for _ in $(seq 100); do       # ≤ 10 s
+  wid=$(xdotool search --onlyvisible --pid "$app_pid" 2>/dev/null | head -n1 || true)
+  [ -n "$wid" ] && break
+  sleep 0.1
+done
+if [ -z "$wid" ]; then        # never call import -window "": it waits for a click
+  echo "take-screenshots: the app's window did not show" >&2
+  cat "$tmp/app.log" >&2
+  exit 1
+fi
+# Wide enough for every column (no window manager: we set the size).
+xdotool windowsize "$wid" "${EXG_SHOT_WIDTH:-1180}" "${EXG_SHOT_HEIGHT:-740}"
+
+# Traffic: downloads at a few MB/s through different exits, left open (the
+# kernel's socket buffers take the first ~10 MB at once, so a slower rate
+# would show as a burst and then nothing).
+socks=127.0.0.1:$proxy
+rates=(3M 2M 1500k 2500k)
+i=0
+for cc in SE DE JP NL; do
+  action exit-country "'$cc'"
+  curl -s -o /dev/null --limit-rate "${rates[$i]}" \
+    --socks5-hostname "$socks" "http://localhost:$web/big.iso" & pids+=($!)
+  curl -s -o /dev/null --socks5-hostname "$socks" "http://localhost:$web/index.html" || true
+  i=$((i + 1))
+done
+action exit-country "'BR'"
+curl -s -o /dev/null --limit-rate 1M --socks4a "$socks" "http://127.0.0.1:$web/big.iso" & pids+=($!)
+action exit-country "'NL'"
+curl -s --limit-rate 500k --socks5-hostname "$socks" -T "$www/big.iso" "telnet://localhost:$sink" \
+  </dev/null >/dev/null & pids+=($!)
+# Name lookups, forward and reverse, through the same exits.
+for cc in SE JP DE; do
+  action exit-country "'$cc'"
+  tor-resolve localhost "$socks" >/dev/null 2>&1 || true
+  tor-resolve -x 127.0.0.1 "$socks" >/dev/null 2>&1 || true
+done
+tor-resolve no-such-host.invalid "$socks" >/dev/null 2>&1 || true
+action exit-country "'SE'"
+
+# AT-SPI: "page NAME" switches to the page NAME of the window's stack;
+# "where NAME" prints "X Y W H" of the control NAME.
+atspi ()
+{
+  "$py" - "$app_pid" "$@" <<'PY'
+import sys, time
+from dogtail.config import config
+config.checkForA11y = False
+config.logDebugToFile = config.logDebugToStdOut = False
+config.defaultDelay = config.actionDelay = 0.05
+config.searchBackoffDuration = 0.1
+from dogtail import tree
+sys.excepthook = sys.__excepthook__   # dogtail hides tracebacks otherwise
+pid, verb, name = int(sys.argv[1]), sys.argv[2], (sys.argv[3:] or [""])[0]
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    apps = [a for a in tree.root.applications() if a.get_process_id() == pid]
+    if apps:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("the app is not in the accessibility tree")
+if verb == "page":
+    node = apps[0].findChild(lambda n: n.name == name and n.roleName in
+                             ("page tab", "radio button", "toggle button"),
+                             requireResult=False)
+    if node is None:
+        sys.exit("no page named %s" % name)
+    if node.roleName == "page tab":
+        node.parent.querySelection().selectChild(node.indexInParent)
+    else:
+        node.doActionNamed("click")
+elif verb == "where":
+    node = apps[0].findChild(lambda n: n.name == name and n.roleName != "label",
+                             requireResult=False)
+    if node is None:
+        sys.exit("no control named %s" % name)
+    print(*node.position, *node.size)
+elif verb == "showing-menu":
+    # Exits 0 once a popup menu of the app is on screen (≤ 10 s).
+    while time.monotonic() < deadline + 10:
+        if apps[0].findChild(lambda n: n.roleName == "menu" and n.showing,
+                             requireResult=False, retry=False):
+            sys.exit(0)
+        time.sleep(0.1)
+    sys.exit("no menu showed")
+PY
+}
+
+# Screenshots need pixels, and there is no event for "painted": give the
+# window's 1 s tick and a repaint time after each change.
+settle () { sleep 1.2; }
+
+shoot ()       # FILE: the app window
+{
+  settle
+  import -window "$wid" "$out/$1"
+  echo "wrote $out/$1"
+}
+
+# Let the traffic graph gather some history: this is the picture, not a wait
+# for some state.
+sleep "${EXG_SHOT_WARMUP:-20}"
+IFS=';' read -r -a specs <<<"${EXG_PAGES:-Connections:connections.png;Name Lookups:lookups.png;Routers:routers.png}"
+for spec in "${specs[@]}"; do
+  name=${spec%%:*}; file=${spec#*:}
+  atspi page "$name" || { echo "take-screenshots: cannot switch to “$name”" >&2; exit 1; }
+  shoot "$file"
+done
+
+# The main picture: the exit country list open over the live connections.
+# The list is a popup window of its own, so this one is cut from the screen
+# (no window manager: the window sits at 0,0).
+atspi page "${specs[0]%%:*}"
+read -r cx cy cw ch < <(atspi where "${EXG_SHOT_COMBO:-Exit country}")
+xdotool mousemove "$((cx + cw - 12))" "$((cy + ch / 2))" click 1
+atspi showing-menu
+settle
+eval "$(xdotool getwindowgeometry --shell "$wid")"      # WIDTH, HEIGHT
+import -window root -crop "${WIDTH}x${HEIGHT}+0+0" +repage "$out/main-window.png"
+echo "wrote $out/main-window.png"
+xdotool key Escape
+
+action quit
+wait "$app_pid" || true

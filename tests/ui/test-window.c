@@ -1,0 +1,1363 @@
+/* test-window.c: the real window, built from the GResource, driving the
+ * in-process core: the exit picker, a connection through the proxy, a
+ * RESOLVE, the proxy switch.
+ *
+ * The routers are two direct exits with their own loopback source
+ * addresses (127.0.0.2 and 127.0.0.3), so the echo target sees which exit
+ * really carried a connection; their countries come from a test MMDB
+ * (exg-make-mmdb) or, without it, from the exits file.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "exitgate-test"
+#include "config.h"
+
+#include "exg-application.h"
+#include "exg-connections-view.h"
+#include "exg-exit-dialog.h"
+#include "exg-lookups-view.h"
+#include "exg-preferences.h"
+#include "exg-routers-view.h"
+#include "exg-traffic-graph.h"
+#include "exg-window.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define WAIT_MS 5000
+
+static ExgApplication *app;
+static ExgWindow *window;
+static char *tmpdir;
+
+/* helpers */
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Spins the main loop until @cond holds or @ms pass; never sleeps. */
+static gboolean
+wait_until (gboolean (*cond) (gpointer), gpointer data, guint ms)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (ms, timeout_cb, &timed_out);
+
+  while (!cond (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return cond (data);
+}
+
+static void
+flush (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+find_cb (GtkWidget *widget,
+         gpointer   user_data)
+{
+  gpointer *args = user_data;
+
+  if (args[1] != NULL)
+    return;
+  if (g_strcmp0 (gtk_buildable_get_name (GTK_BUILDABLE (widget)), args[0]) == 0)
+    args[1] = widget;
+  else if (GTK_IS_CONTAINER (widget))
+    gtk_container_forall (GTK_CONTAINER (widget), find_cb, args);
+}
+
+static gpointer
+find_widget (GtkWidget  *root,
+             const char *name)
+{
+  gpointer args[2] = { (gpointer) name, NULL };
+
+  gtk_container_forall (GTK_CONTAINER (root), find_cb, args);
+  g_assert_nonnull (args[1]);
+  return args[1];
+}
+
+static GtkWidget *
+find_in_titlebar (const char *name)
+{
+  return find_widget (gtk_window_get_titlebar (GTK_WINDOW (window)), name);
+}
+
+static char *
+action_string_state (const char *name)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (app), name);
+
+  return g_variant_dup_string (state, NULL);
+}
+
+static gboolean
+action_bool_state (const char *name)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (app), name);
+
+  return g_variant_get_boolean (state);
+}
+
+static guint16
+bound_port (void)
+{
+  const char *bound = exg_application_get_bound_address (app);
+  const char *colon;
+
+  g_assert_nonnull (bound);
+  colon = strrchr (bound, ':');
+  g_assert_nonnull (colon);
+  return (guint16) g_ascii_strtoull (colon + 1, NULL, 10);
+}
+
+/* a blocking SOCKS client in a thread: the proxy runs in this thread's
+ * main loop, which the test keeps spinning */
+
+typedef struct {
+  guint16             proxy_port;
+  guint16             target_port;   /* CONNECT when nonzero, else RESOLVE */
+  const char         *name;          /* RESOLVE query */
+  GSocketConnection  *conn;          /* out: left open for the test */
+  guint8              reply[10];
+  char                echo[5];
+  gboolean            ok;
+  gint                done;
+} Client;
+
+static gboolean
+client_done (gpointer data)
+{
+  return g_atomic_int_get (&((Client *) data)->done);
+}
+
+static gpointer
+client_thread (gpointer data)
+{
+  Client *c = data;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  GInputStream *in;
+  GOutputStream *out;
+  guint8 buf[300];
+  gsize n = 0, len = 0;
+
+  g_socket_client_set_enable_proxy (client, FALSE);
+  c->conn = g_socket_client_connect_to_host (client, "127.0.0.1", c->proxy_port,
+                                             NULL, &error);
+  if (c->conn == NULL)
+    goto out;
+  in = g_io_stream_get_input_stream (G_IO_STREAM (c->conn));
+  out = g_io_stream_get_output_stream (G_IO_STREAM (c->conn));
+
+  if (!g_output_stream_write_all (out, "\x05\x01\x00", 3, NULL, NULL, &error)
+      || !g_input_stream_read_all (in, buf, 2, &n, NULL, &error) || n != 2
+      || buf[0] != 5 || buf[1] != 0)
+    goto out;
+
+  if (c->target_port != 0)
+    {
+      static const guint8 head[] = { 0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1 };
+
+      memcpy (buf, head, sizeof head);
+      buf[8] = c->target_port >> 8;
+      buf[9] = c->target_port & 0xff;
+      len = 10;
+    }
+  else
+    {
+      /* socks-extensions.txt §2: RESOLVE is command F0, a name, port 0 */
+      buf[0] = 0x05; buf[1] = 0xF0; buf[2] = 0x00; buf[3] = 0x03;
+      buf[4] = (guint8) strlen (c->name);
+      memcpy (buf + 5, c->name, buf[4]);
+      len = 5 + buf[4];
+      buf[len++] = 0;
+      buf[len++] = 0;
+    }
+  if (!g_output_stream_write_all (out, buf, len, NULL, NULL, &error)
+      || !g_input_stream_read_all (in, c->reply, 10, &n, NULL,
+                                   &error) || n != 10)
+    goto out;
+
+  if (c->target_port != 0 && c->reply[1] == 0)
+    {
+      if (!g_output_stream_write_all (out, "ping", 4, NULL, NULL, &error)
+          || !g_input_stream_read_all (in, c->echo, 4, &n, NULL,
+                                       &error) || n != 4)
+        goto out;
+    }
+  c->ok = TRUE;
+
+out:
+  if (error != NULL)
+    g_printerr ("# client: %s\n", error->message);
+  g_atomic_int_set (&c->done, TRUE);
+  return NULL;
+}
+
+static void
+run_client (Client *c)
+{
+  GThread *thread = g_thread_new ("socks-client", client_thread, c);
+
+  g_assert_true (wait_until (client_done, c, WAIT_MS));
+  g_thread_join (thread);
+}
+
+/* an echo target that records where connections come from */
+
+static GMutex peer_lock;
+static char *last_peer;
+
+static gboolean
+echo_run_cb (GThreadedSocketService *service,
+             GSocketConnection      *connection,
+             GObject                *source_object,
+             gpointer                user_data)
+{
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  char buf[4096];
+  gssize n;
+
+  if (remote != NULL)
+    {
+      GInetAddress *ip = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+
+      g_mutex_lock (&peer_lock);
+      g_free (last_peer);
+      last_peer = g_inet_address_to_string (ip);
+      g_mutex_unlock (&peer_lock);
+    }
+  while ((n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL)) > 0)
+    if (!g_output_stream_write_all (out, buf, n, NULL, NULL, NULL))
+      break;
+  return TRUE;
+}
+
+static guint16
+start_echo (GSocketService **out_service)
+{
+  GSocketService *service = g_threaded_socket_service_new (4);
+  guint16 port;
+  g_autoptr(GError) error = NULL;
+
+  port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (service), NULL,
+                                              &error);
+  g_assert_no_error (error);
+  g_signal_connect (service, "run", G_CALLBACK (echo_run_cb), NULL);
+  g_socket_service_start (service);
+  *out_service = service;
+  return port;
+}
+
+/* model lookups */
+
+static gboolean
+find_row (GtkTreeModel *model,
+          int           column,
+          const char   *value,
+          GtkTreeIter  *iter)
+{
+  gboolean valid;
+
+  for (valid = gtk_tree_model_get_iter_first (model, iter); valid;
+       valid = gtk_tree_model_iter_next (model, iter))
+    {
+      g_autofree char *text = NULL;
+
+      gtk_tree_model_get (model, iter, column, &text, -1);
+      if (g_strcmp0 (text, value) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+routers_up (gpointer data)
+{
+  return exg_router_registry_count_up (exg_application_get_registry (app)) == 2;
+}
+
+/* tests */
+
+static void
+test_builds_from_resources (void)
+{
+  GtkWidget *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkWidget *proxy_switch = find_in_titlebar ("proxy_switch");
+  AtkObject *accessible;
+
+  g_assert_true (GTK_IS_COMBO_BOX (combo));
+  g_assert_true (GTK_IS_SWITCH (proxy_switch));
+  accessible = gtk_widget_get_accessible (combo);
+  g_assert_cmpstr (atk_object_get_name (accessible), ==, "Exit country");
+  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (proxy_switch)), ==, "Proxy enabled");
+  g_assert_true (gtk_switch_get_active (GTK_SWITCH (proxy_switch)));
+  g_assert_true (action_bool_state ("proxy-enabled"));
+  g_assert_true (wait_until (routers_up, NULL, WAIT_MS));
+}
+
+static void
+test_country_list (void)
+{
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkTreeModel *model = gtk_combo_box_get_model (combo);
+  GtkTreeIter iter;
+  g_autofree char *code0 = NULL;
+  g_autofree char *code1 = NULL;
+  g_autofree char *code2 = NULL;
+  g_autofree char *label = NULL;
+
+  flush ();
+  /* "Any country" first, then by name: Germany before Sweden */
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
+  gtk_tree_model_iter_nth_child (model, &iter, NULL, 0);
+  gtk_tree_model_get (model, &iter, 0, &code0, -1);
+  gtk_tree_model_iter_nth_child (model, &iter, NULL, 1);
+  gtk_tree_model_get (model, &iter, 0, &code1, -1);
+  gtk_tree_model_iter_nth_child (model, &iter, NULL, 2);
+  gtk_tree_model_get (model, &iter, 0, &code2, 1, &label, -1);
+  g_assert_cmpstr (code0, ==, "");
+  g_assert_cmpstr (code1, ==, "DE");
+  g_assert_cmpstr (code2, ==, "SE");
+  g_assert_true (g_str_has_suffix (label, "Sweden"));
+  g_assert_true (g_str_has_prefix (label,
+                                   "\xf0\x9f\x87\xb8\xf0\x9f\x87\xaa"));   /* 🇸🇪 */
+}
+
+static void
+test_pick_country (void)
+{
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autofree char *state = NULL;
+  g_autofree char *key = NULL;
+  ExgSelection sel;
+
+  g_assert_true (gtk_combo_box_set_active_id (combo, "SE"));
+  flush ();
+
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "SE");
+  key = g_settings_get_string (settings, "exit-country");
+  g_assert_cmpstr (key, ==, "SE");
+  exg_server_get_default_selection (exg_application_get_server (app), &sel);
+  g_assert_cmpstr (sel.country, ==, "SE");
+  /* the only router in Sweden is the one shown */
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "se-exit"));
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "127.0.0.2"));
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "Sweden"));
+
+  /* and the other way: the action (tray, D-Bus) moves the combo */
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
+  flush ();
+  g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "de-exit"));
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+  g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "");
+}
+
+static void
+test_type_to_search (void)
+{
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
+  g_autofree char *state = NULL;
+
+  gtk_entry_set_text (entry, "swe");
+  g_signal_emit_by_name (entry, "activate");
+  flush ();
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "SE");
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+}
+
+static void
+test_range_and_no_match (void)
+{
+  GtkEntry *from = find_widget (GTK_WIDGET (window), "range_from_entry");
+  GtkEntry *to = find_widget (GTK_WIDGET (window), "range_to_entry");
+  GtkLabel *error_label = find_widget (GTK_WIDGET (window),
+                                       "range_error_label");
+  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autofree char *range = NULL;
+  ExgSelection sel;
+
+  /* invalid: marked, explained, not applied */
+  gtk_entry_set_text (from, "127.0.0.300");
+  flush ();
+  g_assert_true (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (from)), "error"));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (error_label)));
+  range = g_settings_get_string (settings, "ip-range");
+  g_assert_cmpstr (range, ==, "");
+
+  gtk_entry_set_text (from, "127.0.0.3");
+  gtk_entry_set_text (to, "127.0.0.3");
+  flush ();
+  g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (from)), "error"));
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (error_label)));
+  g_clear_pointer (&range, g_free);
+  range = g_settings_get_string (settings, "ip-range");
+  g_assert_cmpstr (range, ==, "127.0.0.3-127.0.0.3");
+  exg_server_get_default_selection (exg_application_get_server (app), &sel);
+  g_assert_cmpuint (sel.range_start, ==, 0x7f000003);
+  g_assert_cmpuint (sel.range_end, ==, 0x7f000003);
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "de-exit"));
+
+  /* Sweden's only exit is outside the range: said in plain words */
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("SE"));
+  flush ();
+  g_assert_cmpstr (gtk_label_get_text (result), ==,
+                   "No exit in Sweden has an address in the range.");
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  gtk_entry_set_text (from, "");
+  gtk_entry_set_text (to, "");
+  flush ();
+  g_clear_pointer (&range, g_free);
+  range = g_settings_get_string (settings, "ip-range");
+  g_assert_cmpstr (range, ==, "");
+}
+
+typedef struct {
+  GtkTreeModel *model;
+  const char   *target;
+  gboolean      want_alive;   /* wait for alive, or for greyed */
+} RowWait;
+
+static gboolean
+row_state (gpointer data)
+{
+  RowWait *w = data;
+  GtkTreeIter iter;
+  gboolean alive;
+  g_autofree char *exit = NULL;
+
+  if (!find_row (w->model, EXG_CONN_COL_TARGET, w->target, &iter))
+    return FALSE;
+  gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_ALIVE, &alive,
+                      EXG_CONN_COL_EXIT, &exit, -1);
+  return alive == w->want_alive && exit != NULL && exit[0] != '\0';
+}
+
+static gboolean
+row_gone (gpointer data)
+{
+  RowWait *w = data;
+  GtkTreeIter iter;
+
+  return !find_row (w->model, EXG_CONN_COL_TARGET, w->target, &iter);
+}
+
+static void
+test_connection_appears (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  g_autoptr(GSocketService) echo = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *exit = NULL;
+  g_autofree char *state = NULL;
+  Client c = { 0, };
+  RowWait w;
+  GtkTreeIter iter;
+  guint64 up, down;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
+  flush ();
+  exg_connections_view_set_linger (view, 300);
+
+  c.proxy_port = bound_port ();
+  c.target_port = start_echo (&echo);
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0);
+  g_assert_cmpmem (c.echo, 4, "ping", 4);
+  /* the German exit really carried it */
+  g_mutex_lock (&peer_lock);
+  g_assert_cmpstr (last_peer, ==, "127.0.0.3");
+  g_mutex_unlock (&peer_lock);
+
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { model, target, TRUE };
+  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  exg_connections_view_refresh (view);
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_EXIT, &exit,
+                      EXG_CONN_COL_STATE, &state,
+                      EXG_CONN_COL_UP, &up, EXG_CONN_COL_DOWN, &down, -1);
+  g_assert_nonnull (strstr (exit, "de-exit"));
+  g_assert_nonnull (strstr (exit, "Germany"));
+  g_assert_cmpstr (state, ==, "Open");
+  g_assert_cmpuint (up, ==, 4);
+  g_assert_cmpuint (down, ==, 4);
+
+  /* the traffic graph's next sample sees those bytes */
+  {
+    ExgTrafficGraph *graph = find_widget (GTK_WIDGET (window), "traffic_graph");
+    guint64 total_up = 0, total_down = 0;
+    double rate_up = 0, rate_down = 0;
+
+    exg_activity_get_totals (exg_application_get_activity (app), &total_up,
+                             &total_down);
+    g_assert_cmpuint (total_up, >=, 4);
+    g_assert_cmpuint (total_down, >=, 4);
+    /* the graph's own timer may have taken that sample already */
+    exg_traffic_graph_sample (graph);
+    exg_traffic_graph_get_peaks (graph, &rate_up, &rate_down);
+    g_assert_cmpfloat (rate_up, >, 0);
+    g_assert_cmpfloat (rate_down, >, 0);
+  }
+
+  /* closed by the client: greyed, then gone */
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  w.want_alive = FALSE;
+  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (wait_until (row_gone, &w, WAIT_MS));
+
+  g_socket_service_stop (echo);
+  g_socket_listener_close (G_SOCKET_LISTENER (echo));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+}
+
+static void
+test_close_from_menu (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  g_autoptr(GSocketService) echo = NULL;
+  g_autofree char *target = NULL;
+  Client c = { 0, };
+  RowWait w;
+  GtkTreeIter iter;
+  guint64 id;
+  char buf[4];
+  gssize n;
+
+  c.proxy_port = bound_port ();
+  c.target_port = start_echo (&echo);
+  run_client (&c);
+  g_assert_true (c.ok);
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { model, target, TRUE };
+  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, &id, -1);
+
+  /* the context menu's items: on the selected row */
+  {
+    GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+    GActionGroup *conn = gtk_widget_get_action_group (GTK_WIDGET (view), "conn");
+    GtkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (view),
+                                                        GDK_SELECTION_CLIPBOARD);
+    g_autofree char *copied = NULL;
+
+    g_assert_nonnull (conn);
+    g_assert_true (gtk_tree_view_get_model (tree) == model);
+    gtk_tree_selection_select_iter (gtk_tree_view_get_selection (tree), &iter);
+    g_action_group_activate_action (conn, "copy-target", NULL);
+    copied = gtk_clipboard_wait_for_text (clipboard);
+    g_assert_cmpstr (copied, ==, target);
+    g_action_group_activate_action (conn, "close", NULL);
+    g_assert_cmpuint (id, >, 0);
+  }
+  w.want_alive = FALSE;
+  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  /* the client sees the end (EOF or reset) */
+  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c.conn)),
+                           buf, sizeof buf, NULL, NULL);
+  g_assert_cmpint (n, <=, 0);
+  g_assert_true (wait_until (row_gone, &w, WAIT_MS));
+  g_clear_object (&c.conn);
+  g_socket_service_stop (echo);
+  g_socket_listener_close (G_SOCKET_LISTENER (echo));
+}
+
+static gboolean
+lookup_listed (gpointer data)
+{
+  ExgLookupsView *view = data;
+  GtkTreeIter iter;
+
+  return find_row (GTK_TREE_MODEL (exg_lookups_view_get_store (view)),
+                   EXG_LOOKUP_COL_QUERY,
+                   "localhost", &iter);
+}
+
+static void
+test_resolve_in_history (void)
+{
+  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
+  g_autofree char *answer = NULL;
+  g_autofree char *exit = NULL;
+  g_autofree char *kind = NULL;
+  Client c = { 0, };
+  GtkTreeIter iter;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("SE"));
+  flush ();
+  c.proxy_port = bound_port ();
+  c.name = "localhost";
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0);
+  g_clear_object (&c.conn);
+
+  g_assert_true (wait_until (lookup_listed, view, WAIT_MS));
+  g_assert_true (find_row (model, EXG_LOOKUP_COL_QUERY, "localhost", &iter));
+  gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_ANSWER, &answer,
+                      EXG_LOOKUP_COL_EXIT, &exit,
+                      EXG_LOOKUP_COL_KIND, &kind, -1);
+  g_assert_true (strstr (answer,
+                         "127.0.0.1") != NULL || strstr (answer,
+                                                         "::1") != NULL);
+  g_assert_nonnull (strstr (exit, "se-exit"));
+  g_assert_cmpstr (kind, ==, "Name → address");
+
+  /* Clear empties it, in the core as in the view */
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
+  g_assert_cmpuint (exg_activity_get_lookups (exg_application_get_activity (app))->length, ==, 0);
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+}
+
+static gboolean
+can_connect (guint16 port)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = NULL;
+
+  g_socket_client_set_enable_proxy (client, FALSE);
+  /* a refused or accepted connect needs no main loop: the kernel answers */
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL,
+                                          NULL);
+  return conn != NULL;
+}
+
+static void
+test_switch_closes_port (void)
+{
+  GtkSwitch *proxy_switch = GTK_SWITCH (find_in_titlebar ("proxy_switch"));
+  GtkLabel *address = GTK_LABEL (find_in_titlebar ("address_label"));
+  guint16 port = bound_port ();
+
+  g_assert_true (can_connect (port));
+
+  gtk_switch_set_active (proxy_switch, FALSE);
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+  g_assert_false (exg_server_get_listening (exg_application_get_server (app)));
+  g_assert_null (exg_application_get_bound_address (app));
+  g_assert_cmpstr (gtk_label_get_text (address), ==, "Proxy off");
+  g_assert_false (can_connect (port));
+
+  /* the same port again: listen-port holds it (see main) */
+  gtk_switch_set_active (proxy_switch, TRUE);
+  flush ();
+  g_assert_true (action_bool_state ("proxy-enabled"));
+  g_assert_cmpuint (bound_port (), ==, port);
+  g_assert_true (can_connect (port));
+  g_assert_nonnull (strstr (gtk_label_get_text (address),
+                            "Listening on 127.0.0.1:"));
+}
+
+static void
+test_port_in_use (void)
+{
+  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
+  g_autoptr(GError) error = NULL;
+  guint16 old_port;
+  guint16 taken;
+
+  g_settings_get (settings, "listen-port", "q", &old_port);
+  taken = g_socket_listener_add_any_inet_port (squatter, NULL, &error);
+  g_assert_no_error (error);
+
+  /* the app follows the setting, fails, and says so in the window */
+  g_settings_set (settings, "listen-port", "q", (guint16) (taken));
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+  g_assert_true (gtk_info_bar_get_revealed (info_bar));
+  g_assert_nonnull (strstr (gtk_label_get_text (info_label),
+                            "another program uses this port"));
+
+  /* a free port clears it */
+  g_settings_set (settings, "listen-port", "q", (guint16) (old_port));
+  flush ();
+  g_assert_true (action_bool_state ("proxy-enabled"));
+  g_assert_false (gtk_info_bar_get_revealed (info_bar));
+  g_assert_cmpuint (bound_port (), ==, old_port);
+}
+
+static gboolean
+store_empty (gpointer data)
+{
+  ExgConnectionsView *view = data;
+
+  exg_connections_view_refresh (view);
+  return gtk_tree_model_iter_n_children (GTK_TREE_MODEL (exg_connections_view_get_store (view)), NULL) == 0;
+}
+
+static void
+count_cb (GtkTreeModel *model,
+          GtkTreePath  *path,
+          GtkTreeIter  *iter,
+          guint        *count)
+{
+  (*count)++;
+}
+
+static gboolean
+view_filtered (gpointer data)
+{
+  return GTK_IS_TREE_MODEL_FILTER (gtk_tree_view_get_model (data));
+}
+
+static gboolean
+view_unfiltered (gpointer data)
+{
+  return GTK_IS_LIST_STORE (gtk_tree_view_get_model (data));
+}
+
+static gboolean
+one_row_shown (gpointer data)
+{
+  return gtk_tree_model_iter_n_children (gtk_tree_view_get_model (data),
+                                         NULL) == 1;
+}
+
+/* 10,000 connections with traffic on every one: a tick, drawing included,
+ * must end within its one-second period, on a loaded 2-core machine too
+ * (typically 30-100 ms here); the view sets only changed cells */
+static void
+test_ten_thousand_connections (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  ExgActivity *activity = exg_application_get_activity (app);
+  g_autoptr(GPtrArray) infos = g_ptr_array_new ();
+  gint64 start, add_us, tick_us, idle_tick_us;
+  const guint n = 10000;
+  guint row_changes = 0;
+  gulong changed_id;
+
+  exg_connections_view_set_linger (view, 0);
+  /* earlier tests' connections (the switch test's probes) go first */
+  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window),
+                                                            "stack")), "connections");
+
+  start = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *client = g_strdup_printf ("127.0.0.1:%u", 10000 + i);
+      ExgConnInfo *info = exg_activity_add_connection (activity, client);
+
+      info->target = g_strdup_printf ("host%u.example:443", i);
+      info->state = EXG_CONN_STATE_OPEN;
+      exg_activity_connection_changed (activity, info);
+      g_ptr_array_add (infos, info);
+    }
+  flush ();
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  add_us = g_get_monotonic_time () - start;
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, n);
+
+  for (guint i = 0; i < n; i++)
+    exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), 1000 + i,
+                            2000 + i);
+  changed_id = g_signal_connect (model, "row-changed", G_CALLBACK (count_cb),
+                                 &row_changes);
+  start = g_get_monotonic_time ();
+  exg_connections_view_refresh (view);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  tick_us = g_get_monotonic_time () - start;
+  g_signal_handler_disconnect (model, changed_id);
+  /* one store update per row, all changed cells at once */
+  g_assert_cmpuint (row_changes, ==, n);
+
+  /* nothing changed: nearly free */
+  start = g_get_monotonic_time ();
+  exg_connections_view_refresh (view);
+  idle_tick_us = g_get_monotonic_time () - start;
+
+  g_test_message ("10000 connections: added and drawn in %" G_GINT64_FORMAT " ms, "
+                  "tick with traffic on all %" G_GINT64_FORMAT " ms, idle tick %" G_GINT64_FORMAT " ms",
+                  add_us / 1000, tick_us / 1000, idle_tick_us / 1000);
+  g_assert_cmpint (tick_us, <, G_USEC_PER_SEC);
+
+  /* sorted by a column that changes on every tick, and filtered */
+  {
+    GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+    GtkTreeViewColumn *rate = gtk_tree_view_get_column (tree, 6);
+    GtkTreeModel *shown;
+    GtkTreeIter first;
+    double top_rate = 0;
+    int sort_column;
+    GtkSortType order;
+
+    g_assert_cmpstr (gtk_tree_view_column_get_title (rate), ==, "Rate");
+    gtk_tree_view_column_clicked (rate);
+    gtk_tree_view_column_clicked (rate);       /* descending */
+    g_assert_true (gtk_tree_sortable_get_sort_column_id (GTK_TREE_SORTABLE (model), &sort_column, &order));
+    g_assert_cmpint (sort_column, ==, EXG_CONN_COL_RATE);
+    g_assert_cmpint (order, ==, GTK_SORT_DESCENDING);
+
+    /* GtkSearchEntry reports a change after a short pause */
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view),
+                        "example");
+    g_assert_true (wait_until (view_filtered, tree, WAIT_MS));
+    for (guint i = 0; i < n; i++)
+      exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), i, i);
+    start = g_get_monotonic_time ();
+    exg_connections_view_refresh (view);
+
+    /* the view shows the filter, in the store's (rate) order; checked
+     * before the loop runs again (the view's own tick may come in the
+     * draw, and a second tick with no traffic shows rate 0) */
+    shown = gtk_tree_view_get_model (tree);
+    g_assert_true (shown != model);
+    g_assert_cmpint (gtk_tree_model_iter_n_children (shown, NULL), ==, n);
+    g_assert_true (gtk_tree_model_get_iter_first (shown, &first));
+    gtk_tree_model_get (shown, &first, EXG_CONN_COL_RATE, &top_rate, -1);
+    g_assert_cmpfloat (top_rate, >, 0);
+    {
+      g_autofree char *client = NULL;
+
+      /* the last connection moved the most bytes this tick */
+      gtk_tree_model_get (shown, &first, EXG_CONN_COL_CLIENT, &client, -1);
+      g_assert_cmpstr (client, ==, "127.0.0.1:19999");
+    }
+
+    gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+    tick_us = g_get_monotonic_time () - start;
+    g_test_message ("sorted by rate and filtered: tick %" G_GINT64_FORMAT " ms",
+                    tick_us / 1000);
+    g_assert_cmpint (tick_us, <, G_USEC_PER_SEC);
+
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view),
+                        "host42.example");
+    g_assert_true (wait_until (one_row_shown, tree, WAIT_MS));
+    gtk_entry_set_text (exg_connections_view_get_search_entry (view), "");
+    g_assert_true (wait_until (view_unfiltered, tree, WAIT_MS));
+  }
+
+  for (guint i = 0; i < n; i++)
+    exg_activity_remove_connection (activity, g_ptr_array_index (infos, i));
+  flush ();
+  exg_connections_view_refresh (view);
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
+  exg_connections_view_set_linger (view, 3000);
+}
+
+static void
+test_shortcuts (void)
+{
+  GtkApplication *gapp = GTK_APPLICATION (app);
+  g_auto(GStrv) quit = gtk_application_get_accels_for_action (gapp, "app.quit");
+  g_auto(GStrv) prefs = gtk_application_get_accels_for_action (gapp, "app.preferences");
+  g_auto(GStrv) search = gtk_application_get_accels_for_action (gapp, "win.search");
+  GtkWidget *entry;
+
+  g_assert_cmpstr (quit[0], ==, "<Primary>q");
+  g_assert_cmpstr (prefs[0], ==, "<Primary>comma");
+  g_assert_cmpstr (search[0], ==, "<Primary>f");
+  /* the shortcuts window from gtk/help-overlay.ui */
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window),
+                                            "show-help-overlay"));
+  g_assert_nonnull (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (window)));
+
+  /* Ctrl+F: the current table's search entry */
+  gtk_window_present (GTK_WINDOW (window));
+  g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
+  flush ();
+  entry = GTK_WIDGET (exg_connections_view_get_search_entry (find_widget (GTK_WIDGET (window), "connections_view")));
+  g_assert_true (gtk_widget_is_focus (entry));
+}
+
+static gpointer
+find_toplevel (GType type)
+{
+  g_autoptr(GList) toplevels = gtk_window_list_toplevels ();
+
+  for (GList *l = toplevels; l != NULL; l = l->next)
+    if (G_TYPE_CHECK_INSTANCE_TYPE (l->data,
+                                    type) && gtk_widget_get_visible (l->data))
+      return l->data;
+  return NULL;
+}
+
+static gboolean
+select_exit (GtkTreeView *view,
+             const char  *name)
+{
+  GtkTreeIter iter;
+
+  if (!find_row (gtk_tree_view_get_model (view), 0, name, &iter))
+    return FALSE;
+  gtk_tree_selection_select_iter (gtk_tree_view_get_selection (view), &iter);
+  return TRUE;
+}
+
+static gboolean
+test_label_done (gpointer data)
+{
+  return strstr (gtk_label_get_text (data), "works") != NULL
+         || strstr (gtk_label_get_text (data), "does not work") != NULL;
+}
+
+static void
+test_preferences_exits (void)
+{
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  g_autoptr(GKeyFile) written = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *type = NULL;
+  g_autofree char *source = NULL;
+  GtkWidget *prefs, *dialog;
+  GtkTreeView *exits_view;
+  GtkLabel *test_label;
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+  g_assert_nonnull (prefs);
+  exits_view = find_widget (prefs, "exits_view");
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
+
+  /* add a third exit in France */
+  gtk_button_clicked (find_widget (prefs, "add_button"));
+  flush ();
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  g_assert_nonnull (dialog);
+  gtk_entry_set_text (find_widget (dialog, "name_entry"), "fr-exit");
+  gtk_combo_box_set_active_id (find_widget (dialog, "type_combo"), "direct");
+  gtk_entry_set_text (find_widget (dialog, "address_entry"), "127.0.0.4");
+  gtk_entry_set_text (find_widget (dialog, "country_entry"), "fr");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+
+  /* written to the daemon's key file, and live */
+  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                             &error);
+  g_assert_no_error (error);
+  type = g_key_file_get_string (written, "exit fr-exit", "type", NULL);
+  source = g_key_file_get_string (written, "exit fr-exit", "source-address",
+                                  NULL);
+  g_assert_cmpstr (type, ==, "direct");
+  g_assert_cmpstr (source, ==, "127.0.0.4");
+  g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
+  g_assert_true (gtk_combo_box_set_active_id (find_widget (GTK_WIDGET (window),
+                                                           "country_combo"), "FR"));
+  flush ();
+
+  /* a bad entry is refused, with the reason in the dialog */
+  gtk_button_clicked (find_widget (prefs, "add_button"));
+  flush ();
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  gtk_entry_set_text (find_widget (dialog, "name_entry"), "se-exit");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
+
+  /* test an exit: it works, with a latency and its country */
+  test_label = find_widget (prefs, "test_label");
+  g_assert_true (select_exit (exits_view, "se-exit"));
+  gtk_button_clicked (find_widget (prefs, "test_button"));
+  g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label),
+                            "se-exit works: "));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Sweden"));
+
+  /* remove it again */
+  g_assert_true (select_exit (exits_view, "fr-exit"));
+  gtk_button_clicked (find_widget (prefs, "remove_button"));
+  flush ();
+  g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
+  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                             &error);
+  g_assert_no_error (error);
+  g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+
+  gtk_widget_destroy (prefs);
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+}
+
+/* app.system-proxy points GNOME's proxy settings at the listener and
+ * puts the previous ones back */
+static void
+test_system_proxy_action (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = g_settings_schema_source_lookup (source, "org.gnome.system.proxy", TRUE);
+  g_autoptr(GSettings) proxy = NULL;
+  g_autoptr(GSettings) socks = NULL;
+  g_autofree char *mode = NULL;
+  g_autofree char *host = NULL;
+
+  if (schema == NULL)
+    {
+      g_test_skip ("org.gnome.system.proxy is not installed");
+      return;
+    }
+  proxy = g_settings_new ("org.gnome.system.proxy");
+  socks = g_settings_new ("org.gnome.system.proxy.socks");
+  g_settings_set_string (proxy, "mode", "none");
+  g_settings_set_string (socks, "host", "");
+  g_settings_set_int (socks, "port", 0);
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
+                                      g_variant_new_boolean (TRUE));
+  flush ();
+  g_assert_true (action_bool_state ("system-proxy"));
+  mode = g_settings_get_string (proxy, "mode");
+  host = g_settings_get_string (socks, "host");
+  g_assert_cmpstr (mode, ==, "manual");
+  g_assert_cmpstr (host, ==, "127.0.0.1");
+  g_assert_cmpint (g_settings_get_int (socks, "port"), ==, bound_port ());
+
+  /* the proxy off: the desktop no longer points at a closed port */
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
+                                      g_variant_new_boolean (FALSE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  g_assert_cmpstr (mode, ==, "none");
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
+                                      g_variant_new_boolean (TRUE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  g_assert_cmpstr (mode, ==, "manual");
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
+                                      g_variant_new_boolean (FALSE));
+  flush ();
+  g_clear_pointer (&mode, g_free);
+  g_clear_pointer (&host, g_free);
+  mode = g_settings_get_string (proxy, "mode");
+  host = g_settings_get_string (socks, "host");
+  g_assert_cmpstr (mode, ==, "none");
+  g_assert_cmpstr (host, ==, "");
+  g_assert_cmpint (g_settings_get_int (socks, "port"), ==, 0);
+}
+
+/* A broken exits file is reported in the window, with the way out; the
+ * routers in use stay */
+static void
+test_bad_exits_file (void)
+{
+  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autofree char *good = g_settings_get_string (settings, "config-path");
+  g_autofree char *bad = g_build_filename (tmpdir, "bad.conf", NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (bad, "[exit broken]\ntype=socks4\naddress=127.0.0.9\nport=1\n", -1, &error);
+  g_assert_no_error (error);
+  g_settings_set_string (settings, "config-path", bad);
+  flush ();
+  g_assert_true (gtk_info_bar_get_revealed (info_bar));
+  g_assert_nonnull (strstr (gtk_label_get_text (info_label), "The exits file cannot be used"));
+  g_assert_nonnull (strstr (gtk_label_get_text (info_label), "socks4a"));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
+
+  g_settings_set_string (settings, "config-path", good);
+  flush ();
+  g_assert_false (gtk_info_bar_get_revealed (info_bar));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
+  g_unlink (bad);
+}
+
+/* Thousands of routers (a tor consensus) arrive one items-changed each:
+ * the window, the routers page and the tray redo their lists once */
+static void
+test_many_routers (void)
+{
+  static const char *countries[] = {
+    "SE", "DE", "NL", "FR", "US", "JP", "CA", "CH",
+  };
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  ExgRoutersView *routers_view = find_widget (GTK_WIDGET (window),
+                                              "routers_view");
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkTreeModel *routers = GTK_TREE_MODEL (
+    exg_routers_view_get_store (routers_view));
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+  const guint n = 5000;
+  gint64 start, elapsed;
+
+  start = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("relay-%u", i);
+      g_autofree char *address = g_strdup_printf ("10.%u.%u.%u", i >> 16,
+                                                  (i >> 8) & 0xff, i & 0xff);
+      const char *country = countries[i % G_N_ELEMENTS (countries)];
+      g_autoptr(ExgRouter) router = exg_router_new (id, id,
+                                                    EXG_ROUTER_KIND_TOR,
+                                                    address, country,
+                                                    1000 * i, 3, backend);
+
+      exg_router_registry_add (registry, router);
+    }
+  flush ();
+  elapsed = g_get_monotonic_time () - start;
+  g_test_message ("%u routers added and listed in %" G_GINT64_FORMAT " ms",
+                  n, elapsed / 1000);
+  g_assert_cmpint (elapsed, <, 5 * G_USEC_PER_SEC);
+
+  g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, n + 2);
+  /* Any + the eight countries (SE and DE have an exit of ours too) */
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_combo_box_get_model (combo),
+                                                   NULL), ==, 9);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("relay-%u", i);
+
+      g_assert_true (exg_router_registry_remove (registry, id));
+    }
+  flush ();
+  g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, 2);
+  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_combo_box_get_model (combo),
+                                                   NULL), ==, 3);
+}
+
+/* The history keeps history-size entries, dropping the oldest even when
+ * the table is sorted another way */
+static void
+test_lookups_capped (void)
+{
+  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
+  ExgActivity *activity = exg_application_get_activity (app);
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  guint old_size = g_settings_get_uint (settings, "history-size");
+  GtkTreeViewColumn *query_column;
+  GtkTreeView *tree;
+  GtkTreeIter iter;
+  static const char *names[] = { "e.example", "b.example", "d.example",
+                                 "a.example", "c.example" };
+
+  exg_activity_clear_lookups (activity);
+  g_settings_set_uint (settings, "history-size", 3);
+  flush ();
+
+  /* sorted by query, ascending */
+  tree = exg_lookups_view_get_tree_view (view);
+  query_column = gtk_tree_view_get_column (tree, 1);
+  g_assert_cmpstr (gtk_tree_view_column_get_title (query_column), ==, "Query");
+  gtk_tree_view_column_clicked (query_column);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, names[i],
+                             "192.0.2.1", NULL, NULL);
+  flush ();
+
+  /* the three newest: d, a, c, shown sorted */
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
+  g_assert_false (find_row (model, EXG_LOOKUP_COL_QUERY, "e.example", &iter));
+  g_assert_false (find_row (model, EXG_LOOKUP_COL_QUERY, "b.example", &iter));
+  g_assert_true (gtk_tree_model_get_iter_first (model, &iter));
+  {
+    g_autofree char *first = NULL;
+
+    gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_QUERY, &first, -1);
+    g_assert_cmpstr (first, ==, "a.example");
+  }
+
+  exg_activity_clear_lookups (activity);
+  flush ();
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
+  gtk_tree_sortable_set_sort_column_id (GTK_TREE_SORTABLE (model),
+                                        GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID,
+                                        GTK_SORT_ASCENDING);
+  g_settings_set_uint (settings, "history-size", old_size);
+  flush ();
+}
+
+static char *
+write_exits (const char *mmdb)
+{
+  g_autofree char *path = g_build_filename (tmpdir, "exitgate.conf", NULL);
+  /* with a test MMDB the countries come from it; without, from here */
+  g_autofree char *text = g_strdup_printf (
+    "[exit se-exit]\ntype=direct\nsource-address=127.0.0.2\nbandwidth=5000000\n%s"
+    "[exit de-exit]\ntype=direct\nsource-address=127.0.0.3\nbandwidth=1000000\n%s",
+    mmdb ? "" : "country=SE\n", mmdb ? "" : "country=DE\n");
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&path);
+}
+
+static char *
+make_mmdb (void)
+{
+  const char *tool = g_getenv ("EXG_MAKE_MMDB");
+  g_autofree char *path = g_build_filename (tmpdir, "test.mmdb", NULL);
+  const char *argv[] = { tool, path, "127.0.0.2=SE", "127.0.0.3=DE", NULL };
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  if (tool == NULL)
+    return NULL;
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL,
+                NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return g_steal_pointer (&path);
+}
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR)
+          && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GSettings) settings = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *mmdb = NULL;
+  g_autofree char *exits = NULL;
+  int ret;
+
+  /* gtk_test_init () has no G_TEST_OPTION_ISOLATE_DIRS: keep the user's
+   * cache (a converted GeoIP database) and config out of it by hand */
+  tmpdir = g_dir_make_tmp ("exitgate-test-window-XXXXXX", &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char *vars[] = {
+        "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+      };
+      g_autofree char *dir = g_build_filename (tmpdir, vars[i], NULL);
+
+      g_mkdir (dir, 0700);
+      g_setenv (vars[i], dir, TRUE);
+    }
+
+  gtk_test_init (&argc, &argv, NULL);
+  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
+                NULL);
+
+  mmdb = make_mmdb ();
+  exits = write_exits (mmdb);
+
+  /* the memory backend is shared within the process: set before startup */
+  settings = g_settings_new (APPLICATION_ID);
+  g_settings_set_string (settings, "listen-address", "127.0.0.1");
+  g_settings_set (settings, "listen-port", "q", (guint16) (0));
+  g_settings_set_string (settings, "config-path", exits);
+  g_settings_set_string (settings, "geoip-path", mmdb ? mmdb : "");
+
+  app = exg_application_new ();
+  g_application_register (G_APPLICATION (app), NULL, &error);
+  g_assert_no_error (error);
+  /* Port 0 can fail on a machine whose ephemeral ports are all taken
+   * (someone's benchmark); try a few times before giving up */
+  for (guint i = 0; i < 20 && exg_application_get_bound_address (app) == NULL; i++)
+    g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
+                                        g_variant_new_boolean (TRUE));
+  /* reopen on the same port later: pin the one it got */
+  g_settings_set (settings, "listen-port", "q", (guint16) (bound_port ()));
+
+  window = exg_window_new (app);
+  gtk_widget_show (GTK_WIDGET (window));
+  flush ();
+
+  g_test_add_func ("/window/builds-from-resources", test_builds_from_resources);
+  g_test_add_func ("/window/country-list", test_country_list);
+  g_test_add_func ("/window/pick-country", test_pick_country);
+  g_test_add_func ("/window/type-to-search", test_type_to_search);
+  g_test_add_func ("/window/range-and-no-match", test_range_and_no_match);
+  g_test_add_func ("/window/connection-appears", test_connection_appears);
+  g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
+  g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
+  g_test_add_func ("/window/lookups-capped", test_lookups_capped);
+  g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
+  g_test_add_func ("/window/port-in-use", test_port_in_use);
+  g_test_add_func ("/window/ten-thousand-connections",
+                   test_ten_thousand_connections);
+  g_test_add_func ("/window/many-routers", test_many_routers);
+  g_test_add_func ("/window/shortcuts", test_shortcuts);
+  g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
+  g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
+  g_test_add_func ("/window/preferences-exits", test_preferences_exits);
+  ret = g_test_run ();
+
+  gtk_widget_destroy (GTK_WIDGET (window));
+  g_application_quit (G_APPLICATION (app));
+  g_clear_object (&app);
+  if (exits != NULL)
+    g_unlink (exits);
+  if (mmdb != NULL)
+    g_unlink (mmdb);
+  rm_rf (tmpdir);
+  g_free (tmpdir);
+  return ret;
+}

@@ -1,0 +1,383 @@
+/* test-selection.c: selection matching, username parsing and the weighted
+ * pick of the router registry.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "exg-core.h"
+
+static ExgRouter *
+make_router (const char *id,
+             const char *address,
+             const char *country,
+             guint64     bandwidth)
+{
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+
+  return exg_router_new (id, id, EXG_ROUTER_KIND_DIRECT, address, country,
+                         bandwidth, 1, backend);
+}
+
+static void
+test_selection_any (void)
+{
+  ExgSelection sel;
+  g_autoptr(ExgRouter) r = make_router ("a", "", "", 0);
+  g_autofree char *text = NULL;
+
+  exg_selection_init_any (&sel);
+  g_assert_true (exg_selection_is_any (&sel));
+  g_assert_cmpstr (sel.country, ==, "");
+  g_assert_cmpuint (sel.range_start, ==, 0);
+  g_assert_cmpuint (sel.range_end, ==, G_MAXUINT32);
+  g_assert_cmpuint (sel.min_bandwidth, ==, 0);
+  /* any matches even a router with no address, country or bandwidth */
+  g_assert_true (exg_selection_matches (&sel, r));
+  text = exg_selection_to_string (&sel);
+  g_assert_cmpstr (text, ==, "any");
+}
+
+static void
+test_selection_country (void)
+{
+  ExgSelection sel;
+  g_autoptr(ExgRouter) se = make_router ("se", "203.0.113.5", "se", 100);
+  g_autoptr(ExgRouter) de = make_router ("de", "198.51.100.7", "DE", 100);
+
+  g_assert_cmpstr (exg_router_get_country (se), ==, "SE");
+
+  exg_selection_init_any (&sel);
+  g_assert_true (exg_selection_set_country (&sel, "se"));
+  g_assert_cmpstr (sel.country, ==, "SE");
+  g_assert_true (exg_selection_matches (&sel, se));
+  g_assert_false (exg_selection_matches (&sel, de));
+
+  /* case-insensitive, also when set by hand */
+  sel.country[0] = 's';
+  sel.country[1] = 'E';
+  g_assert_true (exg_selection_matches (&sel, se));
+
+  g_assert_false (exg_selection_set_country (&sel, "SWE"));
+  g_assert_false (exg_selection_set_country (&sel, "1E"));
+  g_assert_false (exg_selection_set_country (&sel, "S"));
+  g_assert_true (exg_selection_set_country (&sel, ""));
+  g_assert_cmpstr (sel.country, ==, "");
+  g_assert_true (exg_selection_set_country (&sel, NULL));
+  g_assert_true (exg_selection_matches (&sel, de));
+}
+
+static void
+test_selection_range (void)
+{
+  ExgSelection sel;
+  g_autoptr(ExgRouter) low = make_router ("low", "203.0.113.0", "SE", 1);
+  g_autoptr(ExgRouter) high = make_router ("high", "203.0.113.255", "SE", 1);
+  g_autoptr(ExgRouter) out = make_router ("out", "203.0.114.0", "SE", 1);
+  g_autoptr(ExgRouter) none = make_router ("none", "", "SE", 1);
+  g_autoptr(ExgRouter) v6 = make_router ("v6", "2001:db8::1", "SE", 1);
+  guint32 start, end;
+
+  g_assert_cmpuint (exg_router_get_ipv4 (low), ==, 0xCB007100);
+  g_assert_cmpuint (exg_router_get_ipv4 (none), ==, 0);
+  g_assert_cmpuint (exg_router_get_ipv4 (v6), ==, 0);
+
+  g_assert_true (exg_selection_parse_range ("203.0.113.0-203.0.113.255", &start,
+                                            &end));
+  g_assert_cmpuint (start, ==, 0xCB007100);
+  g_assert_cmpuint (end, ==, 0xCB0071FF);
+  g_assert_true (exg_selection_parse_range ("203.0.113.7/24", &start, &end));
+  g_assert_cmpuint (start, ==, 0xCB007100);
+  g_assert_cmpuint (end, ==, 0xCB0071FF);
+  g_assert_true (exg_selection_parse_range ("0.0.0.0/0", &start, &end));
+  g_assert_cmpuint (start, ==, 0);
+  g_assert_cmpuint (end, ==, G_MAXUINT32);
+  g_assert_true (exg_selection_parse_range ("1.2.3.4/32", &start, &end));
+  g_assert_cmpuint (start, ==, 0x01020304);
+  g_assert_cmpuint (end, ==, 0x01020304);
+
+  /* malformed, or start above end */
+  g_assert_false (exg_selection_parse_range ("203.0.113.255-203.0.113.0",
+                                             &start, &end));
+  g_assert_false (exg_selection_parse_range ("203.0.113-203.0.113.9", &start,
+                                             &end));
+  g_assert_false (exg_selection_parse_range ("256.0.0.0-256.0.0.1", &start,
+                                             &end));
+  g_assert_false (exg_selection_parse_range ("1.2.3.4/33", &start, &end));
+  g_assert_false (exg_selection_parse_range ("1.2.3.4", &start, &end));
+  g_assert_false (exg_selection_parse_range ("", &start, &end));
+  g_assert_false (exg_selection_parse_range ("1.2.3.4-", &start, &end));
+  g_assert_false (exg_selection_parse_range ("1.2.3.4-1.2.3.5x", &start, &end));
+
+  exg_selection_init_any (&sel);
+  g_assert_true (exg_selection_parse_range ("203.0.113.0-203.0.113.255",
+                                            &sel.range_start, &sel.range_end));
+  /* inclusive at both ends */
+  g_assert_true (exg_selection_matches (&sel, low));
+  g_assert_true (exg_selection_matches (&sel, high));
+  g_assert_false (exg_selection_matches (&sel, out));
+  /* no known IPv4: cannot be in a range */
+  g_assert_false (exg_selection_matches (&sel, none));
+  g_assert_false (exg_selection_matches (&sel, v6));
+
+  /* start above end (as E0 may send) matches nothing */
+  sel.range_start = 0xCB0071FF;
+  sel.range_end = 0xCB007100;
+  g_assert_false (exg_selection_matches (&sel, low));
+  g_assert_false (exg_selection_matches (&sel, high));
+}
+
+static void
+test_selection_bandwidth_and_up (void)
+{
+  ExgSelection sel;
+  g_autoptr(ExgRouter) slow = make_router ("slow", "192.0.2.1", "SE", 999999);
+  g_autoptr(ExgRouter) fast = make_router ("fast", "192.0.2.2", "SE", 1000000);
+
+  exg_selection_init_any (&sel);
+  sel.min_bandwidth = 1000000;
+  g_assert_false (exg_selection_matches (&sel, slow));
+  g_assert_true (exg_selection_matches (&sel, fast));
+
+  /* down routers never match, not even "any" */
+  exg_router_set_up (fast, FALSE);
+  g_assert_false (exg_selection_matches (&sel, fast));
+  exg_selection_init_any (&sel);
+  g_assert_false (exg_selection_matches (&sel, fast));
+  exg_router_set_up (fast, TRUE);
+  g_assert_true (exg_selection_matches (&sel, fast));
+}
+
+static void
+test_selection_all_three (void)
+{
+  ExgSelection sel;
+  g_autoptr(ExgRouter) r = make_router ("r", "203.0.113.9", "SE", 5000);
+  g_autofree char *text = NULL;
+  ExgSelection other;
+
+  exg_selection_init_any (&sel);
+  exg_selection_set_country (&sel, "SE");
+  exg_selection_parse_range ("203.0.113.0/24", &sel.range_start,
+                             &sel.range_end);
+  sel.min_bandwidth = 5000;
+  g_assert_false (exg_selection_is_any (&sel));
+  g_assert_true (exg_selection_matches (&sel, r));
+
+  text = exg_selection_to_string (&sel);
+  g_assert_cmpstr (text, ==,
+                   "country=SE range=203.0.113.0-203.0.113.255 min-bw=5000");
+
+  other = sel;
+  g_assert_true (exg_selection_equal (&sel, &other));
+  other.min_bandwidth++;
+  g_assert_false (exg_selection_equal (&sel, &other));
+
+  sel.min_bandwidth = 5001;
+  g_assert_false (exg_selection_matches (&sel, r));
+  sel.min_bandwidth = 0;
+  exg_selection_set_country (&sel, "DE");
+  g_assert_false (exg_selection_matches (&sel, r));
+}
+
+static void
+test_username_selection (void)
+{
+  ExgSelection sel;
+  GError *error = NULL;
+
+  g_assert_true (exg_selection_parse_username ("country=se", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (sel.country, ==, "SE");
+  g_assert_cmpuint (sel.range_start, ==, 0);
+  g_assert_cmpuint (sel.range_end, ==, G_MAXUINT32);
+  g_assert_cmpuint (sel.min_bandwidth, ==, 0);
+
+  g_assert_true (exg_selection_parse_username ("country=se,min-bw=1000000",
+                                               &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (sel.country, ==, "SE");
+  g_assert_cmpuint (sel.min_bandwidth, ==, 1000000);
+
+  g_assert_true (exg_selection_parse_username ("range=203.0.113.0-203.0.113.255", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (sel.country, ==, "");
+  g_assert_cmpuint (sel.range_start, ==, 0xCB007100);
+  g_assert_cmpuint (sel.range_end, ==, 0xCB0071FF);
+
+  g_assert_true (exg_selection_parse_username ("Country=DE, range=10.0.0.0/8 ,MIN-BW=5",
+                                               &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (sel.country, ==, "DE");
+  g_assert_cmpuint (sel.range_start, ==, 0x0A000000);
+  g_assert_cmpuint (sel.range_end, ==, 0x0AFFFFFF);
+  g_assert_cmpuint (sel.min_bandwidth, ==, 5);
+
+  /* isolation keys: not a selection, no error */
+  g_assert_false (exg_selection_parse_username ("alice", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_false (exg_selection_parse_username ("", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_false (exg_selection_parse_username (NULL, &sel, &error));
+  g_assert_no_error (error);
+  g_assert_false (exg_selection_parse_username ("tab=1,session=2", &sel,
+                                                &error));
+  g_assert_no_error (error);
+
+  /* the keys with bad values: refused, never guessed */
+  g_assert_false (exg_selection_parse_username ("country=sweden", &sel,
+                                                &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+  g_assert_false (exg_selection_parse_username ("country=", &sel, &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+  g_assert_false (exg_selection_parse_username ("min-bw=lots", &sel, &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+  g_assert_false (exg_selection_parse_username ("range=10.0.0.9-10.0.0.1", &sel,
+                                                &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+  g_assert_false (exg_selection_parse_username ("country=se,colour=blue", &sel,
+                                                &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+  g_assert_false (exg_selection_parse_username ("country=se,oops", &sel,
+                                                &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+}
+
+static void
+test_registry_pick_weighted (void)
+{
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgRouter) a = make_router ("a", "192.0.2.1", "SE", 1000);
+  g_autoptr(ExgRouter) b = make_router ("b", "192.0.2.2", "SE", 3000);
+  g_autoptr(ExgRouter) c = make_router ("c", "192.0.2.3", "DE", 1000000);
+  ExgSelection sel;
+  guint counts[2] = { 0, 0 };
+  const guint n = 20000;
+
+  exg_router_registry_add (registry, a);
+  exg_router_registry_add (registry, b);
+  exg_router_registry_add (registry, c);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 3);
+
+  exg_selection_init_any (&sel);
+  exg_selection_set_country (&sel, "se");
+
+  /* a fixed seed: the same draws on every run */
+  g_random_set_seed (20260101);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(ExgRouter) r = exg_router_registry_pick (registry, &sel, NULL,
+                                                         &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (r);
+      if (r == a)
+        counts[0]++;
+      else if (r == b)
+        counts[1]++;
+      else
+        g_assert_not_reached ();
+    }
+  /* expected 1:3, i.e. 25 % for a; ±3 points is >10 standard deviations */
+  g_assert_cmpfloat ((double) counts[0] / n, >, 0.22);
+  g_assert_cmpfloat ((double) counts[0] / n, <, 0.28);
+  g_assert_cmpuint (counts[0] + counts[1], ==, n);
+}
+
+static void
+test_registry_pick_no_match (void)
+{
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgRouter) a = make_router ("a", "192.0.2.1", "SE", 0);
+  g_autoptr(ExgRouter) b = make_router ("b", "192.0.2.2", "DE", 0);
+  g_autoptr(GPtrArray) exclude = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) countries = NULL;
+  ExgRouter *r;
+  ExgSelection sel;
+
+  exg_router_registry_add (registry, a);
+  exg_router_registry_add (registry, b);
+  exg_selection_init_any (&sel);
+
+  /* no router with that country: an error, never another country */
+  exg_selection_set_country (&sel, "FR");
+  r = exg_router_registry_pick (registry, &sel, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER);
+  g_clear_error (&error);
+
+  /* bandwidth 0 still gets picked (weight 1) */
+  exg_selection_set_country (&sel, "SE");
+  r = exg_router_registry_pick (registry, &sel, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (r == a);
+  g_object_unref (r);
+
+  /* a down router is not picked */
+  exg_router_set_up (a, FALSE);
+  r = exg_router_registry_pick (registry, &sel, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER);
+  g_clear_error (&error);
+  g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 1);
+  countries = exg_router_registry_count_countries (registry);
+  g_assert_cmpuint (g_hash_table_size (countries), ==, 1);
+  g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (countries, "DE")),
+                    ==, 1);
+  exg_router_set_up (a, TRUE);
+
+  /* excluded routers are skipped */
+  exg_selection_init_any (&sel);
+  g_ptr_array_add (exclude, a);
+  for (int i = 0; i < 20; i++)
+    {
+      r = exg_router_registry_pick (registry, &sel, exclude, &error);
+      g_assert_no_error (error);
+      g_assert_true (r == b);
+      g_object_unref (r);
+    }
+  g_ptr_array_add (exclude, b);
+  r = exg_router_registry_pick (registry, &sel, exclude, &error);
+  g_assert_null (r);
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER);
+  g_clear_error (&error);
+
+  /* lookup, replace, remove */
+  g_assert_true (exg_router_registry_lookup (registry, "a") == a);
+  g_assert_null (exg_router_registry_lookup (registry, "zz"));
+  g_assert_true (exg_router_registry_remove (registry, "a"));
+  g_assert_false (exg_router_registry_remove (registry, "a"));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 1);
+  exg_router_registry_remove_all (registry);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 0);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/selection/any", test_selection_any);
+  g_test_add_func ("/selection/country/case-insensitive",
+                   test_selection_country);
+  g_test_add_func ("/selection/range/inclusive", test_selection_range);
+  g_test_add_func ("/selection/bandwidth-and-up",
+                   test_selection_bandwidth_and_up);
+  g_test_add_func ("/selection/all-three", test_selection_all_three);
+  g_test_add_func ("/selection/username", test_username_selection);
+  g_test_add_func ("/registry/pick/weighted-by-bandwidth",
+                   test_registry_pick_weighted);
+  g_test_add_func ("/registry/pick/no-silent-fallback",
+                   test_registry_pick_no_match);
+
+  return g_test_run ();
+}
