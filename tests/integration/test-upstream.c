@@ -10,15 +10,19 @@
  */
 #include "config.h"
 
+#include "exg-backend-direct.h"
 #include "exg-backend-upstream.h"
 #include "exg-error.h"
 #include "exg-health.h"
 #include "exg-router-registry.h"
 #include "exg-socks-types.h"
 
+#include <glib/gstdio.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -1020,6 +1024,230 @@ test_http_connect (Fixture *f, gconstpointer data)
   g_mutex_clear (&proxy.lock);
 }
 
+/* ------------------------------------------------------------------------
+ * exitgated as the upstream: SOCKS5 with F0/F1, and SOCKS4a
+ * ------------------------------------------------------------------------ */
+
+/* exitgated on 127.0.0.2 with a direct exit bound to 127.0.0.2 */
+static void
+start_exitgated (Fixture *f)
+{
+  const char *exitgated = g_getenv ("EXITGATED");
+  g_autofree char *conf = g_build_filename (g_get_user_config_dir (), "upstream.conf", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  g_assert_nonnull (exitgated);
+  g_mkdir_with_parents (g_get_user_config_dir (), 0700);
+  g_file_set_contents (conf, "[server]\nlisten=127.0.0.2:0\n\n"
+                       "[exit out]\ntype=direct\nsource-address=127.0.0.2\n", -1, &error);
+  g_assert_no_error (error);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  f->upstream = g_subprocess_launcher_spawn (launcher, &error, exitgated, "--config", conf, NULL);
+  g_assert_no_error (error);
+
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->upstream));
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb, &result);
+  line = g_data_input_stream_read_line_finish_utf8 (out, wait_result (&result), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (line, "listening 127.0.0.2:"));
+  f->upstream_port = (guint16) atoi (line + strlen ("listening 127.0.0.2:"));
+}
+
+static void
+test_exitgated_socks5 (Fixture *f, gconstpointer data)
+{
+  g_autoptr(ExgBackend) backend = NULL;
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *peer = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *text = NULL;
+  GList *addrs;
+
+  start_exitgated (f);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+
+  conn = backend_connect (backend, "localhost", f->echo_port, &error);
+  g_assert_no_error (error);
+  peer = read_line (conn);
+  g_assert_cmpstr (peer, ==, "peer=127.0.0.2");
+  assert_echo (conn, "through exitgated");
+
+  /* another Exitgate speaks F0/F1: the upstream resolves, not us */
+  addrs = backend_resolve (backend, "localhost", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (addrs), ==, 1);
+  text = g_inet_address_to_string (addrs->data);
+  g_assert_cmpstr (text, ==, "127.0.0.1");
+  g_resolver_free_addresses (addrs);
+
+  name = backend_resolve_ptr (backend, "127.0.0.1", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (name);
+  g_assert_cmpstr (name, !=, "");
+
+  /* its failure (RFC-valid 05 04 00 01 …) is ours */
+  addrs = backend_resolve (backend, "no-such-name.invalid", &error);
+  g_assert_null (addrs);
+  g_assert_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  g_assert_true (backend_check (backend, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_atomic_int_get (&lookups), ==, 0);
+}
+
+static void
+test_exitgated_socks4a (Fixture *f, gconstpointer data)
+{
+  g_autoptr(ExgBackend) backend = NULL;
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *peer = NULL;
+  g_autofree char *text = NULL;
+  GList *addrs;
+  char *name;
+
+  start_exitgated (f);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS4A, "127.0.0.2", f->upstream_port, NULL, NULL);
+
+  /* 4a: the name goes after 0.0.0.1 and the userid */
+  conn = backend_connect (backend, "localhost", f->echo_port, &error);
+  g_assert_no_error (error);
+  peer = read_line (conn);
+  g_assert_cmpstr (peer, ==, "peer=127.0.0.2");
+  assert_echo (conn, "through socks4a");
+  g_clear_object (&conn);
+
+  /* RESOLVE over 4a, as tor does */
+  addrs = backend_resolve (backend, "localhost", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (addrs), ==, 1);
+  text = g_inet_address_to_string (addrs->data);
+  g_assert_cmpstr (text, ==, "127.0.0.1");
+  g_resolver_free_addresses (addrs);
+
+  addrs = backend_resolve (backend, "no-such-name.invalid", &error);
+  g_assert_null (addrs);
+  g_assert_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* RESOLVE_PTR is SOCKS5 only */
+  name = backend_resolve_ptr (backend, "127.0.0.1", &error);
+  g_assert_null (name);
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+
+  /* SOCKS4 carries no reason: a refused target is a general failure */
+  conn = backend_connect (backend, "127.0.0.1", free_port ("127.0.0.1"), &error);
+  g_assert_null (conn);
+  g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, 0x01);
+  g_clear_error (&error);
+
+  g_assert_true (backend_check (backend, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_atomic_int_get (&lookups), ==, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * ExgHealth over a registry
+ * ------------------------------------------------------------------------ */
+
+static void
+checked_cb (ExgHealth *health, gpointer user_data)
+{
+  guint *rounds = user_data;
+
+  (*rounds)++;
+}
+
+static void
+wait_rounds (guint *rounds, guint n)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (WAIT_SECONDS, timeout_cb, &expired);
+
+  while (*rounds < n && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  g_assert_cmpuint (*rounds, ==, n);
+}
+
+static void
+test_health (Fixture *f, gconstpointer data)
+{
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgHealth) health = NULL;
+  g_autoptr(ExgBackend) direct_backend = NULL;
+  g_autoptr(ExgBackend) up_backend = NULL;
+  g_autoptr(ExgBackend) dead_backend = NULL;
+  g_autoptr(ExgRouter) direct = NULL;
+  g_autoptr(ExgRouter) up = NULL;
+  g_autoptr(ExgRouter) dead = NULL;
+  g_autoptr(GPtrArray) spare = g_ptr_array_new_with_free_func (g_object_unref);
+  guint rounds = 0;
+  guint16 closed = free_port ("127.0.0.3");
+
+  start_microsocks (f, NULL, NULL);
+
+  direct_backend = exg_backend_direct_new (NULL);
+  up_backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  dead_backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.3", closed, NULL, NULL);
+  direct = exg_router_new ("direct", "direct", EXG_ROUTER_KIND_DIRECT, "", "", 0, 1, direct_backend);
+  up = exg_router_new ("se-1", "se-1", EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", "SE", 1000, 2, up_backend);
+  dead = exg_router_new ("de-1", "de-1", EXG_ROUTER_KIND_SOCKS5, "127.0.0.3", "DE", 1000, 2, dead_backend);
+  exg_router_set_up (direct, FALSE);
+  exg_router_registry_add (registry, direct);
+  exg_router_registry_add (registry, up);
+  exg_router_registry_add (registry, dead);
+  /* more routers than checks in flight at once: the round still ends
+   * once, after all of them */
+  for (guint i = 0; i < 12; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("spare-%u", i);
+      ExgRouter *router = exg_router_new (id, id, EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", "SE",
+                                          1000, 2, up_backend);
+
+      exg_router_set_up (router, FALSE);
+      exg_router_registry_add (registry, router);
+      g_ptr_array_add (spare, router);
+    }
+
+  health = exg_health_new (registry, 0);
+  g_signal_connect (health, "checked", G_CALLBACK (checked_cb), &rounds);
+  wait_rounds (&rounds, 1);
+
+  g_assert_true (exg_router_get_up (direct));     /* always up */
+  g_assert_true (exg_router_get_up (up));
+  g_assert_false (exg_router_get_up (dead));
+  g_assert_cmpint (exg_router_get_observed_latency (up), >=, 0);
+  for (guint i = 0; i < spare->len; i++)
+    g_assert_true (exg_router_get_up (g_ptr_array_index (spare, i)));
+  g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 2 + spare->len);
+
+  /* the upstream goes away: the next round marks it down */
+  kill_upstream (f);
+  exg_health_check_now (health);
+  wait_rounds (&rounds, 2);
+  g_assert_false (exg_router_get_up (up));
+  g_assert_true (exg_router_get_up (direct));
+  g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 1);
+
+  /* two requests during one round: one more round after it, not two */
+  exg_health_check_now (health);
+  exg_health_check_now (health);
+  exg_health_check_now (health);
+  wait_rounds (&rounds, 4);
+  g_assert_cmpuint (rounds, ==, 4);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1044,6 +1272,9 @@ main (int argc, char **argv)
   ADD ("/upstream/unreachable", test_unreachable);
   ADD ("/upstream/check/up-then-down", test_check_up_down);
   ADD ("/upstream/check/timeout", test_check_timeout);
+  ADD ("/upstream/exitgated/socks5-f0-f1", test_exitgated_socks5);
+  ADD ("/upstream/exitgated/socks4a", test_exitgated_socks4a);
+  ADD ("/upstream/health/rounds", test_health);
 
   return g_test_run ();
 }
