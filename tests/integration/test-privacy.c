@@ -221,6 +221,8 @@ client_thread (gpointer data)
 
 out:
   g_atomic_int_set (&c->done, 1);
+  /* the main thread may be asleep in g_main_context_iteration () */
+  g_main_context_wakeup (NULL);
   return NULL;
 }
 
