@@ -1,8 +1,9 @@
 /* exg-backend-upstream.c: traffic leaves from an upstream proxy.
  *
- * CONNECT goes through GIO's own SOCKS5 / SOCKS4a clients (GProxy), which
- * pass the destination hostname to the upstream untouched.  HTTP CONNECT
- * is not in GIO, so a small client lives here.  RESOLVE and RESOLVE_PTR
+ * SOCKS5 CONNECT goes through GIO's own client (GProxy), which passes the
+ * destination hostname to the upstream untouched.  SOCKS4a CONNECT and
+ * HTTP CONNECT are small clients of our own (GIO's SOCKS4a leaks; HTTP
+ * CONNECT is not in GIO).  RESOLVE and RESOLVE_PTR
  * use Tor's F0/F1 extension (socks-extensions.txt §2), spoken here with
  * the client encoders of src/proto; an upstream that does not speak it
  * makes the request fail with EXG_ERROR_UNSUPPORTED (→ 07): a name is
@@ -171,7 +172,7 @@ proxy_connect_cb (GObject      *source,
       return;
     }
 
-  /* GIO's SOCKS clients read exactly the reply and hand back the stream
+  /* GIO's SOCKS5 client reads exactly the reply and hands back the stream
    * they were given: the raw connection, nothing buffered above it.  The
    * relay works on the file descriptor, so anything else is unusable. */
   if ((gpointer) stream != (gpointer) data->conn)
@@ -212,8 +213,7 @@ upstream_connected_cb (GObject      *source,
       return;
     }
 
-  proxy = g_proxy_get_default_for_protocol (self->kind == EXG_ROUTER_KIND_SOCKS5
-                                            ? "socks5" : "socks4a");
+  proxy = g_proxy_get_default_for_protocol ("socks5");
   if (proxy == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
@@ -230,15 +230,18 @@ upstream_connected_cb (GObject      *source,
   inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
 
   /* The destination travels as a hostname: GProxyAddress never resolves
-   * it, and the SOCKS5/4a clients send it as ATYP 3 / the 4a name. */
+   * it, and GIO's SOCKS5 client sends it as ATYP 3. */
   proxy_address = g_proxy_address_new (inet, self->port,
-                                       self->kind == EXG_ROUTER_KIND_SOCKS5 ? "socks5" : "socks4a",
+                                       "socks5",
                                        data->host, data->port,
                                        self->username, self->password);
   cancellable = g_task_get_cancellable (task);
   g_proxy_connect_async (proxy, G_IO_STREAM (data->conn), G_PROXY_ADDRESS (proxy_address),
                          cancellable, proxy_connect_cb, g_steal_pointer (&task));
 }
+
+static void socks4a_connect (ExgBackendUpstream *self, GTask *task, const char *host,
+                             guint16 port, GCancellable *cancellable);
 
 static void
 upstream_connect_async (ExgBackend          *backend,
@@ -254,6 +257,12 @@ upstream_connect_async (ExgBackend          *backend,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, upstream_connect_async);
+
+  if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
+    {
+      socks4a_connect (self, g_steal_pointer (&task), host, port, cancellable);
+      return;
+    }
 
   data = g_new0 (ConnectData, 1);
   data->host = g_strdup (host);
@@ -527,6 +536,7 @@ http_connect_start (GTask *task)
 
 typedef enum {
   EXCHANGE_CHECK,        /* greeting only */
+  EXCHANGE_CONNECT,      /* SOCKS4a CONNECT */
   EXCHANGE_RESOLVE,
   EXCHANGE_RESOLVE_PTR,
 } ExchangeKind;
@@ -579,7 +589,7 @@ exchange_fail_protocol (GTask      *task,
 {
   Exchange *ex = g_task_get_task_data (task);
 
-  if (ex->kind == EXCHANGE_CHECK)
+  if (ex->kind == EXCHANGE_CHECK || ex->kind == EXCHANGE_CONNECT)
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
                              "The upstream proxy broke the protocol: %s", what);
   else
@@ -609,7 +619,9 @@ exchange_send_request (GTask *task)
 {
   ExgBackendUpstream *self = g_task_get_source_object (task);
   Exchange *ex = g_task_get_task_data (task);
-  guint8 cmd = ex->kind == EXCHANGE_RESOLVE ? EXG_SOCKS_CMD_RESOLVE : EXG_SOCKS_CMD_RESOLVE_PTR;
+  guint8 cmd = ex->kind == EXCHANGE_CONNECT ? EXG_SOCKS_CMD_CONNECT
+             : ex->kind == EXCHANGE_RESOLVE ? EXG_SOCKS_CMD_RESOLVE
+             : EXG_SOCKS_CMD_RESOLVE_PTR;
 
   if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
     {
@@ -701,6 +713,22 @@ exchange_handle_v4_reply (GTask *task)
   if (ex->in[0] != 0x00)
     {
       exchange_fail_protocol (task, "not a SOCKS4 reply");
+      return;
+    }
+  if (ex->kind == EXCHANGE_CONNECT)
+    {
+      if (ex->in[1] != EXG_SOCKS4_REPLY_GRANTED)
+        {
+          /* SOCKS4 gives no reason: a general failure */
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
+                                   "The SOCKS4a upstream rejected the connection");
+          g_object_unref (task);
+          return;
+        }
+      /* exactly the 8 reply bytes were read: nothing of the target's is
+       * buffered here */
+      g_task_return_pointer (task, g_steal_pointer (&ex->conn), g_object_unref);
+      g_object_unref (task);
       return;
     }
   if (ex->in[1] != EXG_SOCKS4_REPLY_GRANTED)
@@ -833,13 +861,18 @@ exchange_read (GTask *task)
 {
   Exchange *ex = g_task_get_task_data (task);
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (ex->conn));
+  gsize want = sizeof ex->in - ex->in_len;
 
   if (ex->in_len >= sizeof ex->in)
     {
       exchange_fail_protocol (task, "oversized reply");
       return;
     }
-  g_input_stream_read_async (in, ex->in + ex->in_len, sizeof ex->in - ex->in_len,
+  /* A SOCKS4 reply has a fixed size: never read past it, the bytes after
+   * it belong to the tunnel. */
+  if (ex->step == STEP_REPLY4)
+    want = 8 - ex->in_len;
+  g_input_stream_read_async (in, ex->in + ex->in_len, want,
                              G_PRIORITY_DEFAULT, ex->cancellable,
                              exchange_read_cb, task);
 }
@@ -976,6 +1009,49 @@ exchange_start (ExgBackendUpstream *self,
 
   g_socket_client_connect_to_host_async (self->client, self->host, self->port,
                                          ex->cancellable, exchange_connected_cb, task);
+}
+
+/* SOCKS4a CONNECT.  GIO has a SOCKS4a client, but GLib 2.74's leaks its
+ * 8-byte reply buffer on every connection, which a long-running daemon
+ * cannot afford; the exchange here reads exactly those 8 bytes. */
+static void
+socks4a_connect (ExgBackendUpstream *self,
+                 GTask              *task,
+                 const char         *host,
+                 guint16             port,
+                 GCancellable       *cancellable)
+{
+  ExgSocksAddr target = { 0 };
+  gsize len = strlen (host);
+
+  if (g_hostname_is_ip_address (host))
+    {
+      g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (host);
+
+      if (addr == NULL || g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV4)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                                   "SOCKS4a cannot carry an IPv6 address");
+          g_object_unref (task);
+          return;
+        }
+      target.type = EXG_SOCKS_ATYP_IPV4;
+      memcpy (target.ip, g_inet_address_to_bytes (addr), 4);
+    }
+  else
+    {
+      if (len == 0 || len >= sizeof target.host)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                   "Invalid host name");
+          g_object_unref (task);
+          return;
+        }
+      target.type = EXG_SOCKS_ATYP_DOMAIN;
+      memcpy (target.host, host, len + 1);
+    }
+  target.port = port;
+  exchange_start (self, task, EXCHANGE_CONNECT, &target, cancellable, 0);
 }
 
 /* ------------------------------------------------------------------------
