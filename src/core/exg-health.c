@@ -27,10 +27,11 @@ struct _ExgHealth
   guint              timeout_id;    /* next round */
   GCancellable      *cancellable;   /* owned: cancelled on dispose */
 
-  GPtrArray         *queue;         /* owned, element-type ExgRouter (owned): still to check */
+  /* owned, element-type ExgRouter (owned): still to check this round */
+  GPtrArray         *queue;
   guint              in_flight;
   gboolean           running;       /* a round is under way */
-  gboolean           again;         /* check_now during a round: another round after it */
+  gboolean           again;         /* check_now during a round: one more */
 };
 
 enum {
@@ -43,7 +44,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (ExgHealth, exg_health, G_TYPE_OBJECT)
 
 typedef struct {
-  ExgHealth    *self;         /* not owned: valid while cancellable is not cancelled */
+  ExgHealth    *self;         /* not owned: valid until cancellable is */
   ExgRouter    *router;       /* owned */
   GCancellable *cancellable;  /* owned: self's, to know whether self is gone */
   gint64        start;        /* monotonic µs */
@@ -82,7 +83,8 @@ health_end_round (ExgHealth *self)
 
   g_clear_handle_id (&self->timeout_id, g_source_remove);
   if (self->interval > 0)
-    self->timeout_id = g_timeout_add_seconds (self->interval, round_timeout_cb, self);
+    self->timeout_id = g_timeout_add_seconds (self->interval, round_timeout_cb,
+                                              self);
 }
 
 static void
@@ -103,7 +105,8 @@ check_cb (GObject      *source,
   if (!g_cancellable_is_cancelled (check->cancellable))
     {
       if (!ok)
-        g_debug ("Exit %s is down: %s", exg_router_get_name (check->router), error->message);
+        g_debug ("Exit %s is down: %s", exg_router_get_name (check->router),
+                 error->message);
       exg_router_record_connect (check->router, ok ? latency : -1, ok);
       exg_router_set_up (check->router, ok);
 
@@ -123,12 +126,14 @@ health_pump (ExgHealth *self)
 {
   while (self->in_flight < MAX_CONCURRENT_CHECKS && self->queue->len > 0)
     {
-      ExgRouter *router = g_ptr_array_steal_index (self->queue, self->queue->len - 1);
+      ExgRouter *router = g_ptr_array_steal_index (self->queue,
+                                                   self->queue->len - 1);
       ExgBackend *backend = exg_router_get_backend (router);
       Check *check;
 
       /* This machine is always there to exit from. */
-      if (exg_router_get_kind (router) == EXG_ROUTER_KIND_DIRECT || backend == NULL)
+      if (exg_router_get_kind (router) == EXG_ROUTER_KIND_DIRECT ||
+          backend == NULL)
         {
           exg_router_set_up (router, TRUE);
           g_object_unref (router);

@@ -42,7 +42,8 @@ test_resolver_lookup_by_name (GResolver *resolver, const char *hostname,
                               GCancellable *cancellable, GError **error)
 {
   g_atomic_int_inc (&lookups);
-  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "recorded");
+  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                       "recorded");
   return NULL;
 }
 
@@ -51,14 +52,17 @@ test_resolver_lookup_by_name_async (GResolver *resolver, const char *hostname,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
 
   g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "recorded");
+  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "recorded");
 }
 
 static GList *
-test_resolver_lookup_by_name_finish (GResolver *resolver, GAsyncResult *result, GError **error)
+test_resolver_lookup_by_name_finish (GResolver *resolver, GAsyncResult *result,
+                                     GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -68,23 +72,28 @@ test_resolver_lookup_by_address (GResolver *resolver, GInetAddress *address,
                                  GCancellable *cancellable, GError **error)
 {
   g_atomic_int_inc (&lookups);
-  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "recorded");
+  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                       "recorded");
   return NULL;
 }
 
 static void
-test_resolver_lookup_by_address_async (GResolver *resolver, GInetAddress *address,
+test_resolver_lookup_by_address_async (GResolver *resolver,
+                                       GInetAddress *address,
                                        GCancellable *cancellable, GAsyncReadyCallback callback,
                                        gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
 
   g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "recorded");
+  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "recorded");
 }
 
 static char *
-test_resolver_lookup_by_address_finish (GResolver *resolver, GAsyncResult *result, GError **error)
+test_resolver_lookup_by_address_finish (GResolver *resolver,
+                                        GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -151,7 +160,8 @@ recv_some (GSocket *socket, guint8 *buf, gsize len)
 
   while (got < len)
     {
-      gssize n = g_socket_receive (socket, (char *) buf + got, len - got, NULL, NULL);
+      gssize n = g_socket_receive (socket, (char *) buf + got, len - got, NULL,
+                                   NULL);
 
       if (n <= 0)
         return FALSE;
@@ -173,7 +183,8 @@ client_thread (gpointer data)
 
   g_socket_client_set_enable_proxy (client, FALSE);
   g_socket_client_set_timeout (client, WAIT_SECONDS);
-  conn = g_socket_client_connect_to_host (client, "127.0.0.1", c->port, NULL, NULL);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", c->port, NULL,
+                                          NULL);
   if (conn == NULL)
     goto out;
   socket = g_socket_connection_get_socket (conn);
@@ -181,7 +192,8 @@ client_thread (gpointer data)
   if (g_socket_send (socket, "\x05\x01\x00", 3, NULL, NULL) != 3 ||
       !recv_some (socket, method, 2) || method[1] != 0x00)
     goto out;
-  if (g_socket_send (socket, (const char *) c->request, c->request_len, NULL, NULL) !=
+  if (g_socket_send (socket, (const char *) c->request, c->request_len, NULL,
+                     NULL) !=
       (gssize) c->request_len)
     goto out;
 
@@ -297,16 +309,19 @@ start_exitgated (const char *tmpdir, guint16 *port)
   GSubprocess *process;
 
   g_assert_nonnull (exitgated);
-  g_file_set_contents (conf, "[server]\nlisten=127.0.0.2:0\n\n[exit out]\ntype=direct\n", -1, &error);
+  g_file_set_contents (conf,
+                       "[server]\nlisten=127.0.0.2:0\n\n[exit out]\ntype=direct\n", -1, &error);
   g_assert_no_error (error);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  process = g_subprocess_launcher_spawn (launcher, &error, exitgated, "--config", conf, NULL);
+  process = g_subprocess_launcher_spawn (launcher, &error, exitgated,
+                                         "--config", conf, NULL);
   g_assert_no_error (error);
 
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb, &result);
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb,
+                                       &result);
   wait_result (&result);
   line = g_data_input_stream_read_line_finish_utf8 (out, result, NULL, &error);
   g_assert_no_error (error);
@@ -328,7 +343,8 @@ start_microsocks (guint16 *port)
   GSubprocess *process;
   gint64 deadline;
 
-  g_socket_listener_add_address (probe, any, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+  g_socket_listener_add_address (probe, any, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP,
                                  NULL, &bound, &error);
   g_assert_no_error (error);
   *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
@@ -337,7 +353,8 @@ start_microsocks (guint16 *port)
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  process = g_subprocess_launcher_spawn (launcher, &error, "microsocks", "-i", "127.0.0.3",
+  process = g_subprocess_launcher_spawn (launcher, &error, "microsocks", "-i",
+                                         "127.0.0.3",
                                          "-p", port_text, NULL);
   g_assert_no_error (error);
 
@@ -347,7 +364,8 @@ start_microsocks (guint16 *port)
     {
       g_autoptr(GSocketClient) client = g_socket_client_new ();
       g_autoptr(GSocketConnection) conn =
-        g_socket_client_connect_to_host (client, "127.0.0.3", *port, NULL, NULL);
+        g_socket_client_connect_to_host (client, "127.0.0.3", *port, NULL,
+                                         NULL);
       gboolean tick = FALSE;
 
       if (conn != NULL)
@@ -382,7 +400,8 @@ static gboolean
 echo_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
              GObject *source_object, gpointer user_data)
 {
-  g_autoptr(GSocketAddress) peer = g_socket_connection_get_remote_address (conn, NULL);
+  g_autoptr(GSocketAddress) peer = g_socket_connection_get_remote_address (conn,
+                                                                           NULL);
   g_autofree char *ip = g_inet_address_to_string (
     g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (peer)));
   g_autofree char *line = g_strdup_printf ("peer=%s\n", ip);
@@ -435,7 +454,8 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->microsocks = start_microsocks (&ms_port);
 
   f->echo = g_threaded_socket_service_new (4);
-  g_socket_listener_add_address (G_SOCKET_LISTENER (f->echo), any, G_SOCKET_TYPE_STREAM,
+  g_socket_listener_add_address (G_SOCKET_LISTENER (f->echo), any,
+                                 G_SOCKET_TYPE_STREAM,
                                  G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
   g_assert_no_error (error);
   f->echo_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
@@ -444,13 +464,17 @@ fixture_setup (Fixture *f, gconstpointer data)
 
   f->registry = exg_router_registry_new ();
   {
-    g_autoptr(ExgBackend) b1 = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+    g_autoptr(ExgBackend) b1 = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5,
+                                                         "127.0.0.2",
                                                          up_port, NULL, NULL);
-    g_autoptr(ExgBackend) b2 = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.3",
+    g_autoptr(ExgBackend) b2 = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5,
+                                                         "127.0.0.3",
                                                          ms_port, NULL, NULL);
-    g_autoptr(ExgRouter) r1 = exg_router_new ("se-1", "se-1", EXG_ROUTER_KIND_SOCKS5,
+    g_autoptr(ExgRouter) r1 = exg_router_new ("se-1", "se-1",
+                                              EXG_ROUTER_KIND_SOCKS5,
                                               "127.0.0.2", "SE", 1000, 2, b1);
-    g_autoptr(ExgRouter) r2 = exg_router_new ("de-1", "de-1", EXG_ROUTER_KIND_SOCKS5,
+    g_autoptr(ExgRouter) r2 = exg_router_new ("de-1", "de-1",
+                                              EXG_ROUTER_KIND_SOCKS5,
                                               "127.0.0.3", "DE", 1000, 2, b2);
 
     exg_router_registry_add (f->registry, r1);
@@ -514,7 +538,8 @@ test_connect_hostname_upstream (Fixture *f, gconstpointer data)
   {
     Client other = { 0 };
 
-    other.request_len = request_name (other.request, 0x01, "privacy.test", f->echo_port);
+    other.request_len = request_name (other.request, 0x01, "privacy.test",
+                                      f->echo_port);
     run_selected (f, &other);
     g_assert_cmpint (other.reply_len, >=, 10);
     g_assert_cmpuint (other.reply[1], ==, 0x04);
@@ -528,7 +553,8 @@ test_resolve_upstream (Fixture *f, gconstpointer data)
   Client c = { 0 };
   Client ptr = { 0 };
   ExgSelection sel;
-  static const guint8 ptr_req[] = { 0x05, 0xF1, 0x00, 0x01, 127, 0, 0, 1, 0, 0 };
+  static const guint8 ptr_req[] = { 0x05, 0xF1, 0x00, 0x01, 127, 0, 0, 1, 0,
+                                   0 };
 
   exg_selection_init_any (&sel);
   exg_selection_set_country (&sel, "SE");
@@ -586,7 +612,8 @@ test_resolve_unsupported_upstream (Fixture *f, gconstpointer data)
   }
 
   /* and a CONNECT by name goes through it, resolved at microsocks */
-  conn.request_len = request_name (conn.request, 0x01, "localhost", f->echo_port);
+  conn.request_len = request_name (conn.request, 0x01, "localhost",
+                                   f->echo_port);
   run_selected (f, &conn);
   g_assert_cmpuint (conn.reply[1], ==, 0x00);
   g_assert_cmpstr (conn.peer, ==, "peer=127.0.0.1");
@@ -601,7 +628,8 @@ test_direct_control (Fixture *f, gconstpointer data)
 {
   g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
   g_autoptr(ExgBackend) direct = exg_backend_direct_new (NULL);
-  g_autoptr(ExgRouter) router = exg_router_new ("direct", "direct", EXG_ROUTER_KIND_DIRECT,
+  g_autoptr(ExgRouter) router = exg_router_new ("direct", "direct",
+                                                EXG_ROUTER_KIND_DIRECT,
                                                 "", "", 0, 1, direct);
   g_autoptr(ExgServer) server = NULL;
   Client c = { 0 };

@@ -50,7 +50,8 @@ test_resolver_lookup_by_name (GResolver *resolver, const char *hostname,
                               GCancellable *cancellable, GError **error)
 {
   g_atomic_int_inc (&lookups);
-  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no lookups here: %s", hostname);
+  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+               "no lookups here: %s", hostname);
   return NULL;
 }
 
@@ -59,14 +60,17 @@ test_resolver_lookup_by_name_async (GResolver *resolver, const char *hostname,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
 
   g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no lookups here");
+  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "no lookups here");
 }
 
 static GList *
-test_resolver_lookup_by_name_finish (GResolver *resolver, GAsyncResult *result, GError **error)
+test_resolver_lookup_by_name_finish (GResolver *resolver, GAsyncResult *result,
+                                     GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -76,23 +80,28 @@ test_resolver_lookup_by_address (GResolver *resolver, GInetAddress *address,
                                  GCancellable *cancellable, GError **error)
 {
   g_atomic_int_inc (&lookups);
-  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no lookups here");
+  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+               "no lookups here");
   return NULL;
 }
 
 static void
-test_resolver_lookup_by_address_async (GResolver *resolver, GInetAddress *address,
+test_resolver_lookup_by_address_async (GResolver *resolver,
+                                       GInetAddress *address,
                                        GCancellable *cancellable, GAsyncReadyCallback callback,
                                        gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
 
   g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND, "no lookups here");
+  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "no lookups here");
 }
 
 static char *
-test_resolver_lookup_by_address_finish (GResolver *resolver, GAsyncResult *result, GError **error)
+test_resolver_lookup_by_address_finish (GResolver *resolver,
+                                        GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -165,7 +174,8 @@ wait_result (GAsyncResult **slot)
 }
 
 static GSocketConnection *
-backend_connect (ExgBackend *backend, const char *host, guint16 port, GError **error)
+backend_connect (ExgBackend *backend, const char *host, guint16 port,
+                 GError **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
 
@@ -211,7 +221,8 @@ free_port (const char *address)
   g_autoptr(GSocketAddress) bound = NULL;
   g_autoptr(GError) error = NULL;
 
-  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
   g_socket_bind (socket, any, FALSE, &error);
   g_assert_no_error (error);
@@ -233,7 +244,8 @@ wait_listening (const char *address, guint16 port)
       g_autoptr(GSocketConnection) conn = NULL;
       gboolean tick = FALSE;
 
-      conn = g_socket_client_connect_to_host (client, address, port, NULL, NULL);
+      conn = g_socket_client_connect_to_host (client, address, port, NULL,
+                                              NULL);
       if (conn != NULL)
         return;
       g_timeout_add (20, timeout_cb, &tick);
@@ -253,7 +265,8 @@ static gboolean
 echo_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
              GObject *source_object, gpointer user_data)
 {
-  g_autoptr(GSocketAddress) peer = g_socket_connection_get_remote_address (conn, NULL);
+  g_autoptr(GSocketAddress) peer = g_socket_connection_get_remote_address (conn,
+                                                                           NULL);
   g_autoptr(GInetAddress) inet = NULL;
   g_autofree char *ip = NULL;
   g_autofree char *line = NULL;
@@ -274,7 +287,8 @@ echo_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
 }
 
 static GSocketService *
-start_threaded_service (const char *address, guint16 *port, GCallback run, gpointer data)
+start_threaded_service (const char *address, guint16 *port, GCallback run,
+                        gpointer data)
 {
   GSocketService *service = g_threaded_socket_service_new (8);
   g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (address);
@@ -282,7 +296,8 @@ start_threaded_service (const char *address, guint16 *port, GCallback run, gpoin
   g_autoptr(GSocketAddress) bound = NULL;
   g_autoptr(GError) error = NULL;
 
-  g_socket_listener_add_address (G_SOCKET_LISTENER (service), any, G_SOCKET_TYPE_STREAM,
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), any,
+                                 G_SOCKET_TYPE_STREAM,
                                  G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
   g_assert_no_error (error);
   *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
@@ -346,7 +361,8 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->echo = start_threaded_service ("127.0.0.1", &f->echo_port, G_CALLBACK (echo_run_cb), NULL);
+  f->echo = start_threaded_service ("127.0.0.1", &f->echo_port,
+                                    G_CALLBACK (echo_run_cb), NULL);
   g_atomic_int_set (&lookups, 0);
 }
 
@@ -425,7 +441,8 @@ start_microsocks (Fixture *f, const char *user, const char *pass)
     }
   g_ptr_array_add (argv, NULL);
   /* microsocks logs every connection on stderr: keep it off the test log */
-  f->upstream = spawn ((const char * const *) argv->pdata, G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  f->upstream = spawn ((const char * const *) argv->pdata,
+                       G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_assert_no_error (error);
   wait_listening ("127.0.0.2", f->upstream_port);
 }
@@ -444,7 +461,8 @@ test_socks5_connect_hostname (Fixture *f, gconstpointer data)
   int nodelay = 0;
 
   start_microsocks (f, NULL, NULL);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
 
   /* "localhost" is resolved by microsocks, which connects from 127.0.0.2:
    * the echo server says so, and no lookup happened here. */
@@ -470,7 +488,8 @@ test_socks5_connect_ip (Fixture *f, gconstpointer data)
   g_autofree char *peer = NULL;
 
   start_microsocks (f, NULL, NULL);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
   conn = backend_connect (backend, "127.0.0.1", f->echo_port, &error);
   g_assert_no_error (error);
   peer = read_line (conn);
@@ -487,7 +506,8 @@ test_socks5_refused (Fixture *f, gconstpointer data)
   guint16 closed = free_port ("127.0.0.1");
 
   start_microsocks (f, NULL, NULL);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
   conn = backend_connect (backend, "127.0.0.1", closed, &error);
   g_assert_null (conn);
   /* microsocks answers 05; it must reach the client as 05 */
@@ -509,7 +529,8 @@ test_socks5_credentials (Fixture *f, gconstpointer data)
 
   start_microsocks (f, "alice", "s3cret");
 
-  good = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, "alice", "s3cret");
+  good = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                   f->upstream_port, "alice", "s3cret");
   conn = backend_connect (good, "localhost", f->echo_port, &error);
   g_assert_no_error (error);
   peer = read_line (conn);
@@ -518,14 +539,16 @@ test_socks5_credentials (Fixture *f, gconstpointer data)
   g_assert_true (backend_check (good, &error));
   g_assert_no_error (error);
 
-  bad = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, "alice", "wrong");
+  bad = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                  f->upstream_port, "alice", "wrong");
   conn2 = backend_connect (bad, "localhost", f->echo_port, &error);
   g_assert_null (conn2);
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, 0x02);
   g_clear_error (&error);
 
-  none = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  none = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                   f->upstream_port, NULL, NULL);
   conn3 = backend_connect (none, "localhost", f->echo_port, &error);
   g_assert_null (conn3);
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
@@ -545,7 +568,8 @@ test_socks5_resolve_unsupported (Fixture *f, gconstpointer data)
   char *name;
 
   start_microsocks (f, NULL, NULL);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
 
   /* microsocks answers F0/F1 with 07: refused with 07, never resolved here */
   addrs = backend_resolve (backend, "localhost", &error);
@@ -564,12 +588,14 @@ static void
 test_unreachable (Fixture *f, gconstpointer data)
 {
   guint16 closed = free_port ("127.0.0.2");
-  const ExgRouterKind kinds[] = { EXG_ROUTER_KIND_SOCKS5, EXG_ROUTER_KIND_SOCKS4A,
+  const ExgRouterKind kinds[] = { EXG_ROUTER_KIND_SOCKS5,
+                                 EXG_ROUTER_KIND_SOCKS4A,
                                   EXG_ROUTER_KIND_HTTP_CONNECT };
 
   for (gsize i = 0; i < G_N_ELEMENTS (kinds); i++)
     {
-      g_autoptr(ExgBackend) backend = exg_backend_upstream_new (kinds[i], "127.0.0.2", closed, NULL, NULL);
+      g_autoptr(ExgBackend) backend = exg_backend_upstream_new (kinds[i],
+                                                                "127.0.0.2", closed, NULL, NULL);
       g_autoptr(GSocketConnection) conn = NULL;
       g_autoptr(GError) error = NULL;
 
@@ -591,7 +617,8 @@ test_check_up_down (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
 
   start_microsocks (f, NULL, NULL);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
   g_assert_true (backend_check (backend, &error));
   g_assert_no_error (error);
 
@@ -619,7 +646,8 @@ static void
 test_check_timeout (Fixture *f, gconstpointer data)
 {
   guint16 port;
-  GSocketService *silent = start_threaded_service ("127.0.0.1", &port, G_CALLBACK (silent_run_cb), NULL);
+  GSocketService *silent = start_threaded_service ("127.0.0.1", &port,
+                                                   G_CALLBACK (silent_run_cb), NULL);
   g_autoptr(ExgBackend) backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.1",
                                                             port, NULL, NULL);
   g_autoptr(GError) error = NULL;
@@ -664,7 +692,8 @@ script_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
   gsize len;
 
   g_socket_set_timeout (g_socket_connection_get_socket (conn), WAIT_SECONDS);
-  if (!read_exact (in, buf, 2) || buf[0] != 5 || !read_exact (in, buf + 2, buf[1]))
+  if (!read_exact (in, buf, 2) || buf[0] != 5 || !read_exact (in, buf + 2,
+                                                              buf[1]))
     return TRUE;
   method = script->want_auth ? 0x02 : 0x00;
   if (memchr (buf + 2, method, buf[1]) == NULL)
@@ -711,7 +740,8 @@ script_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
     default:
       return TRUE;
     }
-  if (!read_exact (in, buf + (buf[3] == 3 ? 5 : 4), len - (buf[3] == 3 ? 5 : 4)))
+  if (!read_exact (in, buf + (buf[3] == 3 ? 5 : 4),
+                   len - (buf[3] == 3 ? 5 : 4)))
     return TRUE;
   g_mutex_lock (&script->lock);
   g_byte_array_append (script->got, buf, (guint) len);
@@ -734,7 +764,8 @@ script_start (ScriptServer *s, gboolean want_auth)
   g_mutex_init (&s->script.lock);
   s->script.want_auth = want_auth;
   s->script.got = g_byte_array_new ();
-  s->service = start_threaded_service ("127.0.0.1", &s->port, G_CALLBACK (script_run_cb), &s->script);
+  s->service = start_threaded_service ("127.0.0.1", &s->port,
+                                       G_CALLBACK (script_run_cb), &s->script);
 }
 
 static void
@@ -771,17 +802,23 @@ test_socks5_resolve_scripted (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   GList *addrs;
   char *name;
-  static const guint8 req_f0[] = { 5, 0xF0, 0, 3, 11, 'e','x','a','m','p','l','e','.','c','o','m', 0, 0 };
+  static const guint8 req_f0[] = { 5, 0xF0, 0, 3, 11,
+                                  'e','x','a','m','p','l','e','.','c','o','m', 0, 0 };
   static const guint8 ok_v4[] = { 5, 0, 0, 1, 192, 0, 2, 7, 0, 0 };
-  static const guint8 ok_v6[] = { 5, 0, 0, 4, 0x20,0x01,0x0d,0xb8, 0,0,0,0, 0,0,0,0, 0,0,0,9, 0, 0 };
-  static const guint8 tor_fail[] = { 5, 4, 0, 0, 0, 0, 0, 0, 0, 0 };  /* ATYP 0 */
+  static const guint8 ok_v6[] = { 5, 0, 0, 4, 0x20,0x01,0x0d,0xb8, 0,0,0,0,
+                                 0,0,0,0, 0,0,0,9, 0, 0 };
+  static const guint8 tor_fail[] = { 5, 4, 0, 0, 0, 0, 0, 0, 0,
+                                    0 };  /* ATYP 0 */
   static const guint8 req_f1[] = { 5, 0xF1, 0, 1, 192, 0, 2, 7, 0, 0 };
-  static const guint8 ok_name[] = { 5, 0, 0, 3, 9, 'h','o','s','t','.','t','e','s','t', 0, 0 };
+  static const guint8 ok_name[] = { 5, 0, 0, 3, 9,
+                                   'h','o','s','t','.','t','e','s','t', 0, 0 };
   static const guint8 cmd_unsup[] = { 5, 7, 0, 1, 0, 0, 0, 0, 0, 0 };
-  static const guint8 garbage[] = { 'H', 'T', 'T', 'P', '/', '1', '.', '0', ' ', '4' };
+  static const guint8 garbage[] = { 'H', 'T', 'T', 'P', '/', '1', '.', '0', ' ',
+                                   '4' };
 
   script_start (&s, FALSE);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.1", s.port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.1",
+                                      s.port, NULL, NULL);
 
   script_set_reply (&s, ok_v4, sizeof ok_v4);
   addrs = backend_resolve (backend, "example.com", &error);
@@ -849,7 +886,8 @@ test_socks5_resolve_scripted_auth (Fixture *f, gconstpointer data)
 
   script_start (&s, TRUE);
   script_set_reply (&s, ok_v4, sizeof ok_v4);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.1", s.port, "bob", "pw");
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.1",
+                                      s.port, "bob", "pw");
   addrs = backend_resolve (backend, "host", &error);
   g_assert_no_error (error);
   script_assert_got (&s, expect, sizeof expect);
@@ -952,8 +990,10 @@ test_http_connect (Fixture *f, gconstpointer data)
     { "HTTP/1.1 403 Forbidden\r\n\r\n", 0, EXG_ERROR_NOT_ALLOWED, 0x02 },
     { "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
       0, EXG_ERROR_NOT_ALLOWED, 0x02 },
-    { "HTTP/1.1 502 Bad Gateway\r\n\r\n", 0, G_IO_ERROR_HOST_UNREACHABLE, 0x04 },
-    { "HTTP/1.0 503 Service Unavailable\r\n\r\n", 0, G_IO_ERROR_CONNECTION_REFUSED, 0x05 },
+    { "HTTP/1.1 502 Bad Gateway\r\n\r\n", 0, G_IO_ERROR_HOST_UNREACHABLE,
+     0x04 },
+    { "HTTP/1.0 503 Service Unavailable\r\n\r\n", 0,
+     G_IO_ERROR_CONNECTION_REFUSED, 0x05 },
     { "HTTP/1.1 504 Gateway Timeout\r\n\r\n", 0, G_IO_ERROR_TIMED_OUT, 0x06 },
     { "SSH-2.0-OpenSSH\r\n\r\n", 0, G_IO_ERROR_PROXY_FAILED, 0x01 },
   };
@@ -963,12 +1003,15 @@ test_http_connect (Fixture *f, gconstpointer data)
     failures[i].domain = G_IO_ERROR;
 
   g_mutex_init (&proxy.lock);
-  service = start_threaded_service ("127.0.0.1", &port, G_CALLBACK (http_run_cb), &proxy);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_HTTP_CONNECT, "127.0.0.1", port, NULL, NULL);
+  service = start_threaded_service ("127.0.0.1", &port,
+                                    G_CALLBACK (http_run_cb), &proxy);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_HTTP_CONNECT, "127.0.0.1",
+                                      port, NULL, NULL);
 
   /* the first tunnel bytes arrive with the headers: they must stay on the
    * socket for the relay, not be swallowed by the header reader */
-  http_set_response (&proxy, "HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\nearly bird\n");
+  http_set_response (&proxy,
+                     "HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\nearly bird\n");
   conn = backend_connect (backend, "target.example", 443, &error);
   g_assert_no_error (error);
   request = http_dup_request (&proxy);
@@ -980,7 +1023,8 @@ test_http_connect (Fixture *f, gconstpointer data)
   g_clear_object (&conn);
   g_clear_pointer (&request, g_free);
 
-  authed = exg_backend_upstream_new (EXG_ROUTER_KIND_HTTP_CONNECT, "127.0.0.1", port, "user", "pa:ss");
+  authed = exg_backend_upstream_new (EXG_ROUTER_KIND_HTTP_CONNECT, "127.0.0.1",
+                                     port, "user", "pa:ss");
   http_set_response (&proxy, "HTTP/1.0 200 OK\r\n\r\n");
   conn = backend_connect (authed, "2001:db8::1", 80, &error);
   g_assert_no_error (error);
@@ -1000,7 +1044,8 @@ test_http_connect (Fixture *f, gconstpointer data)
       failed = backend_connect (backend, "target.example", 443, &error);
       g_assert_null (failed);
       g_assert_error (error, failures[i].domain, failures[i].code);
-      g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, failures[i].reply);
+      g_assert_cmpuint (exg_error_to_socks5_reply (error), ==,
+                        failures[i].reply);
       g_clear_error (&error);
     }
 
@@ -1033,7 +1078,8 @@ static void
 start_exitgated (Fixture *f)
 {
   const char *exitgated = g_getenv ("EXITGATED");
-  g_autofree char *conf = g_build_filename (g_get_user_config_dir (), "upstream.conf", NULL);
+  g_autofree char *conf = g_build_filename (g_get_user_config_dir (),
+                                            "upstream.conf", NULL);
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GDataInputStream) out = NULL;
   g_autoptr(GAsyncResult) result = NULL;
@@ -1048,12 +1094,15 @@ start_exitgated (Fixture *f)
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  f->upstream = g_subprocess_launcher_spawn (launcher, &error, exitgated, "--config", conf, NULL);
+  f->upstream = g_subprocess_launcher_spawn (launcher, &error, exitgated,
+                                             "--config", conf, NULL);
   g_assert_no_error (error);
 
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->upstream));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb, &result);
-  line = g_data_input_stream_read_line_finish_utf8 (out, wait_result (&result), NULL, &error);
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb,
+                                       &result);
+  line = g_data_input_stream_read_line_finish_utf8 (out, wait_result (&result),
+                                                    NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (line, "listening 127.0.0.2:"));
   f->upstream_port = (guint16) atoi (line + strlen ("listening 127.0.0.2:"));
@@ -1071,7 +1120,8 @@ test_exitgated_socks5 (Fixture *f, gconstpointer data)
   GList *addrs;
 
   start_exitgated (f);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
 
   conn = backend_connect (backend, "localhost", f->echo_port, &error);
   g_assert_no_error (error);
@@ -1115,7 +1165,8 @@ test_exitgated_socks4a (Fixture *f, gconstpointer data)
   char *name;
 
   start_exitgated (f);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS4A, "127.0.0.2", f->upstream_port, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS4A, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
 
   /* 4a: the name goes after 0.0.0.1 and the userid */
   conn = backend_connect (backend, "localhost", f->echo_port, &error);
@@ -1145,7 +1196,8 @@ test_exitgated_socks4a (Fixture *f, gconstpointer data)
   g_clear_error (&error);
 
   /* SOCKS4 carries no reason: a refused target is a general failure */
-  conn = backend_connect (backend, "127.0.0.1", free_port ("127.0.0.1"), &error);
+  conn = backend_connect (backend, "127.0.0.1", free_port ("127.0.0.1"),
+                          &error);
   g_assert_null (conn);
   g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, 0x01);
   g_clear_error (&error);
@@ -1198,11 +1250,16 @@ test_health (Fixture *f, gconstpointer data)
   start_microsocks (f, NULL, NULL);
 
   direct_backend = exg_backend_direct_new (NULL);
-  up_backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", f->upstream_port, NULL, NULL);
-  dead_backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.3", closed, NULL, NULL);
-  direct = exg_router_new ("direct", "direct", EXG_ROUTER_KIND_DIRECT, "", "", 0, 1, direct_backend);
-  up = exg_router_new ("se-1", "se-1", EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", "SE", 1000, 2, up_backend);
-  dead = exg_router_new ("de-1", "de-1", EXG_ROUTER_KIND_SOCKS5, "127.0.0.3", "DE", 1000, 2, dead_backend);
+  up_backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                         f->upstream_port, NULL, NULL);
+  dead_backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.3",
+                                           closed, NULL, NULL);
+  direct = exg_router_new ("direct", "direct", EXG_ROUTER_KIND_DIRECT, "", "",
+                           0, 1, direct_backend);
+  up = exg_router_new ("se-1", "se-1", EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                       "SE", 1000, 2, up_backend);
+  dead = exg_router_new ("de-1", "de-1", EXG_ROUTER_KIND_SOCKS5, "127.0.0.3",
+                         "DE", 1000, 2, dead_backend);
   exg_router_set_up (direct, FALSE);
   exg_router_registry_add (registry, direct);
   exg_router_registry_add (registry, up);
@@ -1212,7 +1269,8 @@ test_health (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 12; i++)
     {
       g_autofree char *id = g_strdup_printf ("spare-%u", i);
-      ExgRouter *router = exg_router_new (id, id, EXG_ROUTER_KIND_SOCKS5, "127.0.0.2", "SE",
+      ExgRouter *router = exg_router_new (id, id, EXG_ROUTER_KIND_SOCKS5,
+                                          "127.0.0.2", "SE",
                                           1000, 2, up_backend);
 
       exg_router_set_up (router, FALSE);
@@ -1230,7 +1288,8 @@ test_health (Fixture *f, gconstpointer data)
   g_assert_cmpint (exg_router_get_observed_latency (up), >=, 0);
   for (guint i = 0; i < spare->len; i++)
     g_assert_true (exg_router_get_up (g_ptr_array_index (spare, i)));
-  g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 2 + spare->len);
+  g_assert_cmpuint (exg_router_registry_count_up (registry), ==,
+                    2 + spare->len);
 
   /* the upstream goes away: the next round marks it down */
   kill_upstream (f);
@@ -1261,13 +1320,16 @@ main (int argc, char **argv)
 #define ADD(path, fn) \
   g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
-  ADD ("/upstream/socks5/connect/hostname-passed-through", test_socks5_connect_hostname);
+  ADD ("/upstream/socks5/connect/hostname-passed-through",
+       test_socks5_connect_hostname);
   ADD ("/upstream/socks5/connect/ip-literal", test_socks5_connect_ip);
   ADD ("/upstream/socks5/connect/refused-keeps-code", test_socks5_refused);
   ADD ("/upstream/socks5/credentials", test_socks5_credentials);
-  ADD ("/upstream/socks5/resolve/unsupported-is-07", test_socks5_resolve_unsupported);
+  ADD ("/upstream/socks5/resolve/unsupported-is-07",
+       test_socks5_resolve_unsupported);
   ADD ("/upstream/socks5/resolve/scripted", test_socks5_resolve_scripted);
-  ADD ("/upstream/socks5/resolve/scripted-auth", test_socks5_resolve_scripted_auth);
+  ADD ("/upstream/socks5/resolve/scripted-auth",
+       test_socks5_resolve_scripted_auth);
   ADD ("/upstream/http-connect", test_http_connect);
   ADD ("/upstream/unreachable", test_unreachable);
   ADD ("/upstream/check/up-then-down", test_check_up_down);
