@@ -66,25 +66,27 @@ round_timeout_cb (gpointer user_data)
 static void
 health_end_round (ExgHealth *self)
 {
+  /* A "checked" handler may drop the last outside ref. */
+  g_object_ref (self);
+
   self->running = FALSE;
   g_signal_emit (self, signals[SIGNAL_CHECKED], 0);
 
-  /* A handler may have dropped the last outside ref: self is still alive
-   * (the emission holds one) but may be disposed now. */
-  if (g_cancellable_is_cancelled (self->cancellable))
-    return;
-
-  if (self->again)
+  /* Disposed meanwhile: no more rounds. */
+  if (!g_cancellable_is_cancelled (self->cancellable))
     {
-      self->again = FALSE;
-      health_start_round (self);
-      return;
+      g_clear_handle_id (&self->timeout_id, g_source_remove);
+      if (self->again)
+        {
+          self->again = FALSE;
+          health_start_round (self);
+        }
+      else if (self->interval > 0)
+        self->timeout_id = g_timeout_add_seconds (self->interval,
+                                                  round_timeout_cb, self);
     }
 
-  g_clear_handle_id (&self->timeout_id, g_source_remove);
-  if (self->interval > 0)
-    self->timeout_id = g_timeout_add_seconds (self->interval, round_timeout_cb,
-                                              self);
+  g_object_unref (self);
 }
 
 static void
