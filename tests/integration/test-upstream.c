@@ -1307,6 +1307,41 @@ test_health (Fixture *f, gconstpointer data)
   g_assert_cmpuint (rounds, ==, 4);
 }
 
+static void
+test_health_periodic (Fixture *f, gconstpointer data)
+{
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgBackend) backend = NULL;
+  g_autoptr(ExgRouter) router = NULL;
+  ExgHealth *health;
+  guint rounds = 0;
+  gboolean tick = FALSE;
+
+  start_microsocks (f, NULL, NULL);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
+                                      f->upstream_port, NULL, NULL);
+  router = exg_router_new ("se-1", "se-1", EXG_ROUTER_KIND_SOCKS5,
+                           "127.0.0.2", "SE", 1000, 2, backend);
+  exg_router_registry_add (registry, router);
+
+  /* every second, with no one asking */
+  health = exg_health_new (registry, 1);
+  g_signal_connect (health, "checked", G_CALLBACK (checked_cb), &rounds);
+  wait_rounds (&rounds, 3);
+  g_assert_true (exg_router_get_up (router));
+
+  /* dropped in the middle of a round: the check in flight ends quietly
+   * and leaves the router alone */
+  exg_health_check_now (health);
+  exg_router_set_up (router, FALSE);
+  g_object_unref (health);
+  g_timeout_add (200, timeout_cb, &tick);
+  while (!tick)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (exg_router_get_up (router));
+  g_assert_cmpuint (rounds, ==, 3);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1337,6 +1372,7 @@ main (int argc, char **argv)
   ADD ("/upstream/exitgated/socks5-f0-f1", test_exitgated_socks5);
   ADD ("/upstream/exitgated/socks4a", test_exitgated_socks4a);
   ADD ("/upstream/health/rounds", test_health);
+  ADD ("/upstream/health/periodic", test_health_periodic);
 
   return g_test_run ();
 }
