@@ -897,6 +897,91 @@ test_socks5_resolve_scripted_auth (Fixture *f, gconstpointer data)
   script_stop (&s);
 }
 
+/* CONNECT through the scripted upstream: every reply code reaches the
+ * client as the upstream said it, and the bytes that follow a success
+ * reply in the same packet stay on the socket for the relay. */
+static void
+test_socks5_connect_scripted (Fixture *f, gconstpointer data)
+{
+  ScriptServer s = { 0 };
+  g_autoptr(ExgBackend) backend = NULL;
+  static const guint8 req_name[] = { 5, 1, 0, 3, 10,
+                                     'e','x','a','m','p','l','e','.','s','e',
+                                     0x01, 0xBB };
+  static const guint8 req_v6[] = { 5, 1, 0, 4,
+                                   0x20,0x01,0x0d,0xb8, 0,0,0,0,
+                                   0,0,0,0, 0,0,0,1, 0, 80 };
+  static const guint8 ok_name_early[] = { 5, 0, 0, 3, 4, 'b','n','d','x',
+                                          0x12, 0x34, 'e','a','r','l','y',
+                                          '\n' };
+  static const guint8 ok_v6_early[] = { 5, 0, 0, 4, 0,0,0,0, 0,0,0,0,
+                                        0,0,0,0, 0,0,0,1, 0, 1,
+                                        'v','6','\n' };
+  struct {
+    guint8 code;
+    GQuark domain;
+    int    error;
+  } codes[] = {
+    { 0x01, 0, G_IO_ERROR_PROXY_FAILED },
+    { 0x02, 0, EXG_ERROR_NOT_ALLOWED },
+    { 0x03, 0, G_IO_ERROR_NETWORK_UNREACHABLE },
+    { 0x04, 0, G_IO_ERROR_HOST_UNREACHABLE },
+    { 0x05, 0, G_IO_ERROR_CONNECTION_REFUSED },
+    { 0x06, 0, G_IO_ERROR_TIMED_OUT },
+    { 0x07, 0, EXG_ERROR_UNSUPPORTED },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (codes); i++)
+    codes[i].domain = codes[i].code == 0x02 || codes[i].code == 0x07
+                      ? EXG_ERROR : G_IO_ERROR;
+
+  script_start (&s, FALSE);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.1",
+                                      s.port, NULL, NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (codes); i++)
+    {
+      guint8 reply[10] = { 5, codes[i].code, 0, 1, 0, 0, 0, 0, 0, 0 };
+      g_autoptr(GSocketConnection) conn = NULL;
+      g_autoptr(GError) error = NULL;
+
+      script_set_reply (&s, reply, sizeof reply);
+      conn = backend_connect (backend, "example.se", 443, &error);
+      g_assert_null (conn);
+      script_assert_got (&s, req_name, sizeof req_name);
+      g_assert_error (error, codes[i].domain, codes[i].error);
+      g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, codes[i].code);
+    }
+
+  {
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *early = NULL;
+
+    script_set_reply (&s, ok_name_early, sizeof ok_name_early);
+    conn = backend_connect (backend, "example.se", 443, &error);
+    g_assert_no_error (error);
+    early = read_line (conn);
+    g_assert_cmpstr (early, ==, "early");
+  }
+  {
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *early = NULL;
+
+    script_set_reply (&s, ok_v6_early, sizeof ok_v6_early);
+    conn = backend_connect (backend, "2001:db8::1", 80, &error);
+    g_assert_no_error (error);
+    script_assert_got (&s, req_v6, sizeof req_v6);
+    early = read_line (conn);
+    g_assert_cmpstr (early, ==, "v6");
+  }
+
+  g_assert_cmpuint (g_atomic_int_get (&lookups), ==, 0);
+  g_clear_object (&backend);
+  script_stop (&s);
+}
+
 /* ------------------------------------------------------------------------
  * HTTP CONNECT: a small proxy that records the request, answers with a
  * configured status and, on success, puts the first bytes of the tunnel
@@ -1363,6 +1448,7 @@ main (int argc, char **argv)
   ADD ("/upstream/socks5/resolve/unsupported-is-07",
        test_socks5_resolve_unsupported);
   ADD ("/upstream/socks5/resolve/scripted", test_socks5_resolve_scripted);
+  ADD ("/upstream/socks5/connect/scripted-codes", test_socks5_connect_scripted);
   ADD ("/upstream/socks5/resolve/scripted-auth",
        test_socks5_resolve_scripted_auth);
   ADD ("/upstream/http-connect", test_http_connect);

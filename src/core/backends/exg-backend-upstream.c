@@ -1,13 +1,22 @@
 /* exg-backend-upstream.c: traffic leaves from an upstream proxy.
  *
- * SOCKS5 CONNECT goes through GIO's own client (GProxy), which passes the
- * destination hostname to the upstream untouched.  SOCKS4a CONNECT and
- * HTTP CONNECT are small clients of our own (GIO's SOCKS4a leaks; HTTP
- * CONNECT is not in GIO).  RESOLVE and RESOLVE_PTR
- * use Tor's F0/F1 extension (socks-extensions.txt §2), spoken here with
- * the client encoders of src/proto; an upstream that does not speak it
- * makes the request fail with EXG_ERROR_UNSUPPORTED (→ 07): a name is
- * never looked up on this machine on behalf of a non-direct exit.
+ * The destination always travels as the client gave it: a hostname goes
+ * to the upstream as a hostname (SOCKS5 ATYP 3, the SOCKS4a name, the
+ * CONNECT authority) and is never resolved here.
+ *
+ * The SOCKS5 and SOCKS4a clients are our own, built on the encoders and
+ * the reply parser of src/proto, rather than GIO's GProxy ones: GLib 2.74's
+ * SOCKS5 client folds replies 06, 07 and 08 into other errors (the client
+ * would hear 04 or 01 instead of what the upstream said) and misreads a
+ * reply whose address arrives in pieces; its SOCKS4a client leaks its
+ * reply buffer on every connection.  HTTP CONNECT is not in GIO at all.
+ * Every client reads exactly the reply and not one byte more, so the
+ * connection handed to the relay has nothing buffered above its socket.
+ *
+ * RESOLVE and RESOLVE_PTR use Tor's F0/F1 extension (socks-extensions.txt
+ * §2); an upstream that does not speak it makes the request fail with
+ * EXG_ERROR_UNSUPPORTED (→ 07): a name is never looked up on this machine
+ * on behalf of a non-direct exit.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -109,24 +118,6 @@ socks5_reply_to_error (guint8   code,
     }
 }
 
-/* GIO's SOCKS5 client folds some codes into G_IO_ERROR_PROXY_*: turn the
- * one that carries meaning for the client back into ours. */
-static GError *
-fix_proxy_error (GError *error)
-{
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PROXY_NOT_ALLOWED) ||
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PROXY_AUTH_FAILED) ||
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PROXY_NEED_AUTH))
-    {
-      GError *fixed = g_error_new_literal (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                                           error->message);
-      g_error_free (error);
-      return fixed;
-    }
-
-  return error;
-}
-
 /* ------------------------------------------------------------------------
  * CONNECT
  * ------------------------------------------------------------------------ */
@@ -157,35 +148,6 @@ connect_data_free (ConnectData *data)
 static void http_connect_start (GTask *task);
 
 static void
-proxy_connect_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  ConnectData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GIOStream) stream = NULL;
-
-  stream = g_proxy_connect_finish (G_PROXY (source), result, &error);
-  if (stream == NULL)
-    {
-      g_task_return_error (task, fix_proxy_error (g_steal_pointer (&error)));
-      return;
-    }
-
-  /* GIO's SOCKS5 client reads exactly the reply and hands back the stream
-   * they were given: the raw connection, nothing buffered above it.  The
-   * relay works on the file descriptor, so anything else is unusable. */
-  if ((gpointer) stream != (gpointer) data->conn)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                               "The SOCKS client wrapped the connection");
-      return;
-    }
-  g_task_return_pointer (task, g_steal_pointer (&data->conn), g_object_unref);
-}
-
-static void
 upstream_connected_cb (GObject      *source,
                        GAsyncResult *result,
                        gpointer      user_data)
@@ -194,11 +156,6 @@ upstream_connected_cb (GObject      *source,
   ExgBackendUpstream *self = g_task_get_source_object (task);
   ConnectData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketAddress) remote = NULL;
-  g_autoptr(GSocketAddress) proxy_address = NULL;
-  g_autoptr(GProxy) proxy = NULL;
-  GCancellable *cancellable;
-  GInetAddress *inet;
 
   data->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result,
                                                &error);
@@ -208,47 +165,14 @@ upstream_connected_cb (GObject      *source,
       return;
     }
   set_nodelay (data->conn);
-
-  if (self->kind == EXG_ROUTER_KIND_HTTP_CONNECT)
-    {
-      http_connect_start (g_steal_pointer (&task));
-      return;
-    }
-
-  proxy = g_proxy_get_default_for_protocol ("socks5");
-  if (proxy == NULL)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                               "GIO has no SOCKS client here");
-      return;
-    }
-
-  remote = g_socket_connection_get_remote_address (data->conn, &error);
-  if (remote == NULL)
-    {
-      g_task_return_error (task, upstream_unreachable_error (self, error));
-      return;
-    }
-  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
-
-  /* The destination travels as a hostname: GProxyAddress never resolves
-   * it, and GIO's SOCKS5 client sends it as ATYP 3. */
-  proxy_address = g_proxy_address_new (inet, self->port,
-                                       "socks5",
-                                       data->host, data->port,
-                                       self->username, self->password);
-  cancellable = g_task_get_cancellable (task);
-  g_proxy_connect_async (proxy, G_IO_STREAM (data->conn),
-                         G_PROXY_ADDRESS (proxy_address),
-                         cancellable, proxy_connect_cb,
-                         g_steal_pointer (&task));
+  http_connect_start (g_steal_pointer (&task));
 }
 
-static void socks4a_connect (ExgBackendUpstream *self,
-                             GTask              *task,
-                             const char         *host,
-                             guint16             port,
-                             GCancellable       *cancellable);
+static void socks_connect (ExgBackendUpstream *self,
+                           GTask              *task,
+                           const char         *host,
+                           guint16             port,
+                           GCancellable       *cancellable);
 
 static void
 upstream_connect_async (ExgBackend          *backend,
@@ -265,9 +189,9 @@ upstream_connect_async (ExgBackend          *backend,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, upstream_connect_async);
 
-  if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
+  if (self->kind != EXG_ROUTER_KIND_HTTP_CONNECT)
     {
-      socks4a_connect (self, g_steal_pointer (&task), host, port, cancellable);
+      socks_connect (self, g_steal_pointer (&task), host, port, cancellable);
       return;
     }
 
@@ -561,7 +485,7 @@ http_connect_start (GTask *task)
 
 typedef enum {
   EXCHANGE_CHECK,        /* greeting only */
-  EXCHANGE_CONNECT,      /* SOCKS4a CONNECT */
+  EXCHANGE_CONNECT,
   EXCHANGE_RESOLVE,
   EXCHANGE_RESOLVE_PTR,
 } ExchangeKind;
@@ -696,7 +620,17 @@ exchange_handle_v5_reply (GTask *task)
 
   if (code != EXG_SOCKS5_REPLY_SUCCEEDED)
     {
-      g_task_return_error (task, socks5_reply_to_error (code, TRUE));
+      gboolean resolving = ex->kind != EXCHANGE_CONNECT;
+
+      g_task_return_error (task, socks5_reply_to_error (code, resolving));
+      g_object_unref (task);
+      return;
+    }
+
+  if (ex->kind == EXCHANGE_CONNECT)
+    {
+      /* exactly the reply was read (see exchange_read) */
+      g_task_return_pointer (task, g_steal_pointer (&ex->conn), g_object_unref);
       g_object_unref (task);
       return;
     }
@@ -903,10 +837,32 @@ exchange_read (GTask *task)
       exchange_fail_protocol (task, "oversized reply");
       return;
     }
-  /* A SOCKS4 reply has a fixed size: never read past it, the bytes after
-   * it belong to the tunnel. */
-  if (ex->step == STEP_REPLY4)
-    want = 8 - ex->in_len;
+  /* Never read past the message we wait for: after a CONNECT reply the
+   * bytes belong to the tunnel. */
+  switch (ex->step)
+    {
+    case STEP_METHOD:
+    case STEP_AUTH:
+      want = 2 - ex->in_len;
+      break;
+    case STEP_REPLY4:
+      want = 8 - ex->in_len;
+      break;
+    case STEP_REPLY:
+      /* 05 CODE 00 ATYP, then the address: 4 or 16 bytes (tor: ATYP 0 and
+       * 4 bytes), or a length byte and a name; then the port */
+      if (ex->in_len < 5)
+        want = 5 - ex->in_len;
+      else if (ex->in[3] == EXG_SOCKS_ATYP_IPV6)
+        want = 22 - ex->in_len;
+      else if (ex->in[3] == EXG_SOCKS_ATYP_DOMAIN)
+        want = 7 + (gsize) ex->in[4] - ex->in_len;
+      else
+        want = 10 - ex->in_len;
+      break;
+    default:
+      g_assert_not_reached ();
+    }
   g_input_stream_read_async (in, ex->in + ex->in_len, want,
                              G_PRIORITY_DEFAULT, ex->cancellable,
                              exchange_read_cb, task);
@@ -1058,15 +1014,14 @@ exchange_start (ExgBackendUpstream *self,
                                          exchange_connected_cb, task);
 }
 
-/* SOCKS4a CONNECT.  GIO has a SOCKS4a client, but GLib 2.74's leaks its
- * 8-byte reply buffer on every connection, which a long-running daemon
- * cannot afford; the exchange here reads exactly those 8 bytes. */
+/* SOCKS5 / SOCKS4a CONNECT: an IP literal goes as an address, anything
+ * else as a name for the upstream to resolve. */
 static void
-socks4a_connect (ExgBackendUpstream *self,
-                 GTask              *task,
-                 const char         *host,
-                 guint16             port,
-                 GCancellable       *cancellable)
+socks_connect (ExgBackendUpstream *self,
+               GTask              *task,
+               const char         *host,
+               guint16             port,
+               GCancellable       *cancellable)
 {
   ExgSocksAddr target = { 0 };
   gsize len = strlen (host);
@@ -1076,15 +1031,24 @@ socks4a_connect (ExgBackendUpstream *self,
       g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (host);
 
       if (addr == NULL ||
-          g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV4)
+          (g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV4 &&
+           self->kind == EXG_ROUTER_KIND_SOCKS4A))
         {
           g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                                    "SOCKS4a cannot carry an IPv6 address");
           g_object_unref (task);
           return;
         }
-      target.type = EXG_SOCKS_ATYP_IPV4;
-      memcpy (target.ip, g_inet_address_to_bytes (addr), 4);
+      if (g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV4)
+        {
+          target.type = EXG_SOCKS_ATYP_IPV4;
+          memcpy (target.ip, g_inet_address_to_bytes (addr), 4);
+        }
+      else
+        {
+          target.type = EXG_SOCKS_ATYP_IPV6;
+          memcpy (target.ip, g_inet_address_to_bytes (addr), 16);
+        }
     }
   else
     {
