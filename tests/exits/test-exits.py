@@ -10,7 +10,11 @@
 # a test MMDB (exg-make-mmdb) that puts those addresses in made-up
 # countries, targets that answer with the peer address they saw, and the
 # front exitgated with one [exit NAME] type=socks5 group per upstream and
-# no country: the country comes from the MMDB.
+# no country: the country comes from the MMDB.  Two more exits of the other
+# kinds, with their country in the config:
+#   nl-1  type=socks4a through de-1's exitgated (leaves from 127.0.0.3)
+#   fi-1  type=http-connect through a small HTTP proxy here that connects
+#         from 127.0.0.6
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -140,6 +144,65 @@ class PeerEcho(threading.Thread):
                 return
 
 
+class ConnectProxy(threading.Thread):
+    """A small HTTP CONNECT proxy whose connections leave from 127.0.0.6."""
+
+    SOURCE = "127.0.0.6"
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def serve(self, conn):
+        conn.settimeout(TIMEOUT * 3)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < 8192:
+                chunk = conn.recv(1)
+                if not chunk:
+                    conn.close()
+                    return
+                head += chunk
+            method, authority, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
+            host, port = authority.decode().rsplit(":", 1)
+            out = socket.create_connection((host, int(port)), timeout=TIMEOUT,
+                                           source_address=(self.SOURCE, 0))
+        except (OSError, ValueError):
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
+            conn.close()
+            return
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        t = threading.Thread(target=self.pump, args=(out, conn), daemon=True)
+        t.start()
+        self.pump(conn, out)
+        t.join(TIMEOUT * 3)
+        conn.close()
+        out.close()
+
+
 class PeerPage(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = ("peer=%s" % self.client_address[0]).encode()
@@ -176,10 +239,19 @@ def setUpModule():
             upstream[name] = start_microsocks(address)
     state["upstream"] = upstream
 
+    connect_proxy = ConnectProxy()
+    connect_proxy.start()
+    state["connect_proxy"] = connect_proxy
+
     config = "[server]\nlisten=127.0.0.1:0\ngeoip=%s\n" % mmdb
     for name, (address, _, bandwidth, _) in ROUTERS.items():
         config += ("\n[exit %s]\ntype=socks5\naddress=%s\nport=%d\nbandwidth=%d\n"
                    % (name, address, upstream[name][1], bandwidth))
+    # bandwidths below every min-bw the selection tests ask for
+    config += ("\n[exit nl-1]\ntype=socks4a\naddress=127.0.0.3\nport=%d\n"
+               "bandwidth=1200000\ncountry=NL\n" % upstream["de-1"][1])
+    config += ("\n[exit fi-1]\ntype=http-connect\naddress=127.0.0.1\nport=%d\n"
+               "bandwidth=1100000\ncountry=FI\n" % connect_proxy.port)
     front, port = start_exitgated(config, tmp, "front")
     state["front"] = front
     state["port"] = port
@@ -193,6 +265,8 @@ def tearDownModule():
         state["page"].server_close()
     if "echo" in state:
         state["echo"].sock.close()
+    if "connect_proxy" in state:
+        state["connect_proxy"].sock.close()
 
 
 # -- raw SOCKS5 -------------------------------------------------------------
@@ -407,6 +481,38 @@ class Selection(unittest.TestCase):
             self.assertEqual(reply[4:8], socket.inet_aton("127.0.0.1"))
         # us-1 is microsocks: it answers 07, and so do we (no local lookup)
         with userpass_session("country=us") as s:
+            s.sendall(b"\x05\xf0\x00\x03\x09localhost\x00\x00")
+            self.assertEqual(recv_exact(s, 2), b"\x05\x07")
+
+    def test_socks4a_and_http_connect_exits(self):
+        # nl-1: SOCKS4a to de-1's exitgated, which connects from 127.0.0.3
+        with e0_session() as s:
+            resp = select(s, country=b"NL")
+            self.assertEqual(resp, b"\x05\x00\xff\x02NL\x7f\x00\x00\x03"
+                             + struct.pack("!I", 1200000))
+            self.assertEqual(connect_name(s, "localhost", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.3")
+        r = self.curl("country=nl:x", host="localhost")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "peer=127.0.0.3")
+        # RESOLVE over SOCKS4a, answered by the upstream
+        with userpass_session("country=nl") as s:
+            s.sendall(b"\x05\xf0\x00\x03\x09localhost\x00\x00")
+            reply = recv_exact(s, 10)
+            self.assertEqual(reply[:8], b"\x05\x00\x00\x01\x7f\x00\x00\x01")
+
+        # fi-1: HTTP CONNECT; the proxy's connections leave from 127.0.0.6
+        # (no country in the MMDB for its own address: config says FI)
+        r = self.curl("country=fi:x", host="localhost")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "peer=127.0.0.6")
+        with userpass_session("country=fi") as s:
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.6")
+            s.sendall(b"through http\n")
+            self.assertEqual(recv_exact(s, 13), b"through http\n")
+        # no names over HTTP CONNECT: 07, not a local lookup
+        with userpass_session("country=fi") as s:
             s.sendall(b"\x05\xf0\x00\x03\x09localhost\x00\x00")
             self.assertEqual(recv_exact(s, 2), b"\x05\x07")
 
