@@ -38,6 +38,11 @@
 /* Health checks give up after this long. */
 #define CHECK_TIMEOUT_SECONDS 5
 
+/* A SOCKS handshake (TCP connect included) that takes longer than this is
+ * a dead upstream: fail with a timeout (06) so that the registry can try
+ * another router, rather than wait for the kernel's connect timeout. */
+#define HANDSHAKE_TIMEOUT_SECONDS 30
+
 struct _ExgBackendUpstream
 {
   ExgBackend     parent_instance;
@@ -1064,7 +1069,8 @@ socks_connect (ExgBackendUpstream *self,
       memcpy (target.host, host, len + 1);
     }
   target.port = port;
-  exchange_start (self, task, EXCHANGE_CONNECT, &target, cancellable, 0);
+  exchange_start (self, task, EXCHANGE_CONNECT, &target, cancellable,
+                  HANDSHAKE_TIMEOUT_SECONDS);
 }
 
 /* ------------------------------------------------------------------------
@@ -1103,7 +1109,8 @@ upstream_resolve_async (ExgBackend          *backend,
   target.type = EXG_SOCKS_ATYP_DOMAIN;
   memcpy (target.host, host, len + 1);
   target.port = 0;
-  exchange_start (self, task, EXCHANGE_RESOLVE, &target, cancellable, 0);
+  exchange_start (self, task, EXCHANGE_RESOLVE, &target, cancellable,
+                  HANDSHAKE_TIMEOUT_SECONDS);
 }
 
 static GList *
@@ -1149,7 +1156,8 @@ upstream_resolve_ptr_async (ExgBackend          *backend,
       memcpy (target.ip, g_inet_address_to_bytes (address), 16);
     }
   target.port = 0;
-  exchange_start (self, task, EXCHANGE_RESOLVE_PTR, &target, cancellable, 0);
+  exchange_start (self, task, EXCHANGE_RESOLVE_PTR, &target, cancellable,
+                  HANDSHAKE_TIMEOUT_SECONDS);
 }
 
 static char *
