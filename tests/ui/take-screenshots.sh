@@ -74,6 +74,18 @@ wait_port ()   # HOST PORT: until something accepts there, ≤ 10 s
   return 1
 }
 
+wait_conns () # PORT N: until N connections to PORT are established, ≤ 10 s
+{
+  # A background client must have gone through the proxy before the next
+  # exit-country change, or it would take the next country.
+  for _ in $(seq 100); do
+    [ "$(ss -Htn state established "( dport = :$1 )" | wc -l)" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "take-screenshots: fewer than $2 connections to port $1" >&2
+  return 1
+}
+
 action ()      # NAME [GVARIANT]: activates app.NAME over D-Bus
 {
   local param="[]"
@@ -181,14 +193,17 @@ for cc in SE DE JP NL; do
   action exit-country "'$cc'"
   curl -s -o /dev/null --limit-rate "${rates[$i]}" \
     --socks5-hostname "$socks" "http://localhost:$web/big.iso" & pids+=($!)
-  curl -s -o /dev/null --socks5-hostname "$socks" "http://localhost:$web/index.html" || true
   i=$((i + 1))
+  wait_conns "$web" "$i"
+  curl -s -o /dev/null --socks5-hostname "$socks" "http://localhost:$web/index.html" || true
 done
 action exit-country "'BR'"
 curl -s -o /dev/null --limit-rate 1M --socks4a "$socks" "http://127.0.0.1:$web/big.iso" & pids+=($!)
+wait_conns "$web" 5
 action exit-country "'NL'"
 curl -s --limit-rate 500k --socks5-hostname "$socks" -T "$www/big.iso" "telnet://localhost:$sink" \
   </dev/null >/dev/null & pids+=($!)
+wait_conns "$sink" 1
 # Name lookups, forward and reverse, through the same exits.
 for cc in SE JP DE; do
   action exit-country "'$cc'"
