@@ -8,13 +8,17 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#define _GNU_SOURCE   /* accept4 */
 #include "config.h"
 #include "exg-server.h"
 
 #include "exg-error.h"
 #include "exg-session.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define DEFAULT_HANDSHAKE_TIMEOUT 30
 /* the kernel caps it at net.core.somaxconn; GIO's default of 10 drops
@@ -212,17 +216,17 @@ session_closed_cb (ExgSession *session,
     self->limit_logged = FALSE;
 }
 
+/* @remote: the client's address, as accept(2) gave it */
 static void
 handle_connection (ExgServer         *self,
-                   GSocketConnection *connection)
+                   GSocketConnection *connection,
+                   GSocketAddress    *remote)
 {
-  g_autoptr(GSocketAddress) remote = NULL;
   g_autofree char *client = NULL;
   GInetAddress *inet;
   ExgSession *session;
   guint64 *key;
 
-  remote = g_socket_connection_get_remote_address (connection, NULL);
   if (remote == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
@@ -274,6 +278,43 @@ resume_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* accept4(2) straight on the descriptor: it returns the client's address
+ * and sets O_NONBLOCK and FD_CLOEXEC, where g_socket_accept () would ask
+ * the kernel for each of them separately (three syscalls a connection) */
+static GSocketConnection *
+accept_one (Listener        *l,
+            GSocketAddress **out_remote,
+            int             *out_errno)
+{
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) client = NULL;
+  int fd;
+
+  *out_remote = NULL;
+  do
+    fd = accept4 (g_socket_get_fd (l->socket), (struct sockaddr *) &sa, &len,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    {
+      *out_errno = errno;
+      return NULL;
+    }
+
+  client = g_socket_new_from_fd (fd, &error);
+  if (client == NULL)
+    {
+      g_debug ("accept: %s", error->message);
+      close (fd);
+      *out_errno = ECONNABORTED;
+      return NULL;
+    }
+  *out_remote = g_socket_address_new_from_native (&sa, len);
+  return g_socket_connection_factory_create_connection (client);
+}
+
 static gboolean
 accept_cb (GSocket      *listening,
            GIOCondition  condition,
@@ -285,15 +326,16 @@ accept_cb (GSocket      *listening,
   /* everything queued, bounded so other work gets its turn */
   for (int i = 0; i < 64; i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
       g_autoptr(GSocketConnection) connection = NULL;
+      g_autoptr(GSocketAddress) remote = NULL;
+      int errsv = 0;
 
-      if (client == NULL)
+      connection = accept_one (l, &remote, &errsv);
+      if (connection == NULL)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
             break;
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
+          if (errsv == EMFILE || errsv == ENFILE)
             {
               /* the listening socket stays readable: without a pause
                * this would spin until a descriptor is freed */
@@ -303,12 +345,11 @@ accept_cb (GSocket      *listening,
               l->resume_id = g_timeout_add (100, resume_cb, l);
               return G_SOURCE_REMOVE;
             }
-          g_debug ("accept: %s", error->message);
+          g_debug ("accept: %s", g_strerror (errsv));
           break;
         }
 
-      connection = g_socket_connection_factory_create_connection (client);
-      handle_connection (l->server, connection);
+      handle_connection (l->server, connection, remote);
       /* a handler may have stopped the server, freeing l */
       if (g_source_is_destroyed (g_main_current_source ()))
         return G_SOURCE_REMOVE;
