@@ -30,7 +30,7 @@
 
 typedef struct
 {
-  ExgPollerFunc func;   /* NULL once removed: a tombstone */
+  ExgPollerFunc func;   /* NULL once removed (a tombstone) or parked */
   gpointer      user_data;
   int           fd;
 } Watch;
@@ -168,12 +168,29 @@ lookup (ExgPoller *self,
   return g_ptr_array_index (self->watches, fd);
 }
 
+/* Drops @w from the table; a batch in progress may still hold events
+ * pointing at it, so then it lives on as a tombstone until the batch ends. */
+static void
+forget (ExgPoller *self,
+        Watch     *w)
+{
+  self->watches->pdata[w->fd] = NULL;
+  if (self->dispatching > 0)
+    {
+      w->func = NULL;
+      g_ptr_array_add (self->tombstones, w);
+    }
+  else
+    g_free (w);
+}
+
 /**
  * exg_poller_add:
  * @events: EPOLLIN / EPOLLOUT / EPOLLRDHUP / EPOLLET … as for epoll_ctl
  *
- * Watches @fd, which must not be watched already.  @func runs from the
- * main context with the ready events.
+ * Watches @fd, which must not be watched already (a parked descriptor is
+ * taken over, see exg_poller_park()).  @func runs from the main context
+ * with the ready events.
  *
  * Returns: FALSE (with errno set) if the kernel refused the descriptor
  */
@@ -190,7 +207,26 @@ exg_poller_add (ExgPoller     *self,
   g_return_val_if_fail (self != NULL, FALSE);
   g_return_val_if_fail (fd >= 0, FALSE);
   g_return_val_if_fail (func != NULL, FALSE);
-  g_return_val_if_fail (lookup (self, fd) == NULL, FALSE);
+
+  /* watched already, and not parked: a caller's bug */
+  g_return_val_if_fail (lookup (self, fd) == NULL || lookup (self, fd)->func == NULL,
+                        FALSE);
+
+  w = lookup (self, fd);
+  if (w != NULL)
+    {
+
+      /* Parked: still registered with the kernel, unless the descriptor
+       * was closed since (the number may now be another socket's) */
+      ev.data.ptr = w;
+      if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+        {
+          w->func = func;
+          w->user_data = user_data;
+          return TRUE;
+        }
+      forget (self, w);
+    }
 
   w = g_new (Watch, 1);
   w->func = func;
@@ -261,12 +297,31 @@ exg_poller_remove (ExgPoller *self,
       && errno != EBADF && errno != ENOENT)
     g_warning ("epoll_ctl (DEL, %d): %s", fd, g_strerror (errno));
 
-  self->watches->pdata[fd] = NULL;
-  if (self->dispatching > 0)
-    {
-      w->func = NULL;
-      g_ptr_array_add (self->tombstones, w);
-    }
-  else
-    g_free (w);
+  forget (self, w);
+}
+
+/**
+ * exg_poller_park:
+ *
+ * Stops delivering events for @fd but leaves it registered with the
+ * kernel, for a socket about to change hands: the next exg_poller_add()
+ * of @fd (the relay taking over the socket a session or a backend watched)
+ * then costs one EPOLL_CTL_MOD rather than a DEL now and an ADD then.
+ * Events that come meanwhile are dropped, so park only a descriptor that
+ * is registered edge-triggered or taken over at once: a ready
+ * level-triggered one would keep the epoll descriptor readable.  A parked
+ * descriptor may simply be closed; closing it unregisters it.
+ */
+void
+exg_poller_park (ExgPoller *self,
+                 int        fd)
+{
+  Watch *w;
+
+  g_return_if_fail (self != NULL);
+  w = lookup (self, fd);
+  if (w == NULL)
+    return;
+  w->func = NULL;
+  w->user_data = NULL;
 }

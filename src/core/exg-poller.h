@@ -30,5 +30,7 @@ void       exg_poller_modify      (ExgPoller     *self,
                                    guint32        events);
 void       exg_poller_remove      (ExgPoller     *self,
                                    int            fd);
+void       exg_poller_park        (ExgPoller     *self,
+                                   int            fd);
 
 G_END_DECLS

@@ -7,11 +7,14 @@
  *          → OPEN: ExgRelay pumps bytes both ways
  *          → closed: "closed" is emitted once and the server drops us.
  *
- * One GSource per session watches the client descriptor and carries the
- * handshake deadline as its ready time, so a handshake costs one source,
- * not a socket source plus a timer.  Once relaying, the descriptor
- * belongs to the relay's shared epoll poller and the session holds no
- * source at all.
+ * No GSource per session: the client descriptor is watched through the
+ * context's shared epoll poller (ExgPoller) from the first byte, and the
+ * relay takes that registration over in place; the deadlines (the
+ * handshake's, then the exit's) sit in one coarse timer per context.
+ * Attaching or destroying a GSource that watches a descriptor writes the
+ * main context's wakeup eventfd and makes it rebuild its poll set, which
+ * cost four eventfd writes per connection; an epoll_ctl costs one syscall
+ * and nothing else, and a deadline costs none.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -20,11 +23,14 @@
 
 #include "exg-error.h"
 #include "exg-http-page.h"
+#include "exg-poller.h"
 #include "exg-relay.h"
 #include "exg-socks-encode.h"
 #include "exg-socks-parser.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 /* Room for the largest handshake plus what a client pipelines with it. */
 #define HANDSHAKE_BUFFER 2048
@@ -51,8 +57,11 @@ struct _ExgSession
   ExgConnInfo       *info;          /* owned ref; also in the activity model */
   GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
 
-  GSource           *watch;         /* owned: client fd + handshake deadline */
+  ExgPoller         *poller;        /* not owned: lives with the context */
+  gboolean           watching;      /* the client fd is ours in the poller */
   GIOCondition       watch_events;
+  gint64             deadline;      /* monotonic µs, -1 for none */
+  GList             *deadline_link; /* owned link in the timer's queue */
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -93,80 +102,212 @@ static guint signals[N_SIGNALS];
 
 static void process_buffer (ExgSession *self);
 
-/* The watch: a bare GSource with the client descriptor and a ready time. */
-typedef gboolean (*WatchFunc) (ExgSession  *self,
-                               GIOCondition revents);
+/* Deadlines: one GSource per main context for all its sessions.
+ *
+ * Armed sessions sit in a queue in no particular order; the source's ready
+ * time is at or after the earliest deadline, rounded up to DEADLINE_SLACK
+ * so that deadlines close together fire in one dispatch.  Arming a
+ * deadline later than the ready time (the usual case: every new session's
+ * deadline is later than those before it) and disarming touch only the
+ * queue; the ready time changes (a context wakeup) only when a deadline
+ * comes earlier than it, and from the dispatch itself (no wakeup then).
+ * A deadline fires late by at most DEADLINE_SLACK, never early. */
+#define DEADLINE_SLACK (G_USEC_PER_SEC / 4)
 
 typedef struct {
-  GSource  source;
-  gpointer tag;
-} WatchSource;
+  GSource source;
+  GQueue  armed;   /* (element-type ExgSession) not owned */
+} DeadlineTimer;
+
+static void on_deadline (ExgSession *self);
+
+static gint64
+deadline_round_up (gint64 t)
+{
+  return (t + DEADLINE_SLACK - 1) / DEADLINE_SLACK * DEADLINE_SLACK;
+}
 
 static gboolean
-watch_dispatch (GSource     *source,
+timer_dispatch (GSource     *source,
                 GSourceFunc  callback,
                 gpointer     user_data)
 {
-  WatchSource *ws = (WatchSource *) source;
-  GIOCondition revents = g_source_query_unix_fd (source, ws->tag);
+  DeadlineTimer *timer = (DeadlineTimer *) source;
+  g_autoptr(GPtrArray) expired = g_ptr_array_new_with_free_func (g_object_unref);
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = G_MAXINT64;
+  GList *l = timer->armed.head;
 
-  return ((WatchFunc) (void (*) (void)) callback) (user_data, revents);
+  while (l != NULL)
+    {
+      GList *following = l->next;
+      ExgSession *session = l->data;
+
+      if (session->deadline <= now)
+        {
+          g_queue_delete_link (&timer->armed, l);
+          session->deadline_link = NULL;
+          session->deadline = -1;
+          g_ptr_array_add (expired, g_object_ref (session));
+        }
+      else
+        next = MIN (next, session->deadline);
+      l = following;
+    }
+  /* blocked while it dispatches: no wakeup */
+  g_source_set_ready_time (source,
+                           next == G_MAXINT64 ? -1 : deadline_round_up (next));
+
+  for (guint i = 0; i < expired->len; i++)
+    on_deadline (g_ptr_array_index (expired, i));
+  return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs watch_funcs = {
-  NULL, NULL, watch_dispatch, NULL, NULL, NULL,
+static GSourceFuncs timer_funcs = {
+  NULL, NULL, timer_dispatch, NULL, NULL, NULL,
 };
 
-static gboolean on_client_event (ExgSession *self, GIOCondition revents);
+G_LOCK_DEFINE_STATIC (timers);
+static GHashTable *timers;   /* GMainContext (ref'd) → DeadlineTimer (never freed) */
 
-/* Every change to a source's descriptors or ready time wakes the main
- * context (an eventfd write and read), so the watch is set up once, with
- * its deadline, before it is attached, and changed only when it must. */
+/* The timer of the thread-default main context, created on first use;
+ * it stays attached for the life of the process, as the poller does. */
+static DeadlineTimer *
+timer_get_default (void)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  DeadlineTimer *timer;
+
+  if (context == NULL)
+    context = g_main_context_default ();
+
+  G_LOCK (timers);
+  if (timers == NULL)
+    timers = g_hash_table_new (NULL, NULL);
+  timer = g_hash_table_lookup (timers, context);
+  if (timer == NULL)
+    {
+      timer = (DeadlineTimer *) g_source_new (&timer_funcs,
+                                              sizeof (DeadlineTimer));
+      g_queue_init (&timer->armed);
+      g_source_set_static_name (&timer->source, "[exitgate] session deadlines");
+      g_source_attach (&timer->source, context);
+      g_hash_table_insert (timers, g_main_context_ref (context), timer);
+    }
+  G_UNLOCK (timers);
+
+  return timer;
+}
+
+/* @deadline: monotonic µs, or -1 for none */
 static void
+deadline_set (ExgSession *self,
+              gint64      deadline)
+{
+  DeadlineTimer *timer;
+  gint64 ready;
+
+  if (deadline < 0)
+    {
+      if (self->deadline_link != NULL)
+        {
+          timer = timer_get_default ();
+          g_queue_delete_link (&timer->armed, self->deadline_link);
+          self->deadline_link = NULL;
+        }
+      self->deadline = -1;
+      return;
+    }
+
+  timer = timer_get_default ();
+  self->deadline = deadline;
+  if (self->deadline_link == NULL)
+    {
+      g_queue_push_tail (&timer->armed, self);
+      self->deadline_link = timer->armed.tail;
+    }
+  ready = g_source_get_ready_time (&timer->source);
+  if (ready < 0 || deadline < ready)
+    g_source_set_ready_time (&timer->source, deadline_round_up (deadline));
+}
+
+/* The client descriptor in the poller: level-triggered, as a GSource
+ * would watch it.  EPOLLRDHUP comes with EPOLLIN at EOF anyway; asking
+ * for it only when reading keeps a half-closed client from being reported
+ * over and over while the session does not read. */
+static guint32
+epoll_events (GIOCondition events)
+{
+  return (events & G_IO_IN) ? EPOLLIN | EPOLLRDHUP : 0;
+}
+
+static void on_client_event (ExgSession *self, GIOCondition revents);
+
+static void
+on_client_poll (gpointer user_data,
+                guint32  events)
+{
+  ExgSession *self = user_data;
+  GIOCondition revents = 0;
+
+  if (events & (EPOLLIN | EPOLLRDHUP))
+    revents |= G_IO_IN;
+  if (events & EPOLLHUP)
+    revents |= G_IO_HUP;
+  if (events & EPOLLERR)
+    revents |= G_IO_ERR;
+  if (revents != 0)
+    on_client_event (self, revents);
+}
+
+static gboolean
 watch_start (ExgSession   *self,
              GIOCondition  events,
              gint64        deadline)
 {
-  WatchSource *ws;
+  g_assert (!self->watching);
 
-  g_assert (self->watch == NULL);
-
-  self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
-  ws = (WatchSource *) self->watch;
-  ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket),
-                                  events);
+  self->poller = exg_poller_get_default ();
+  if (!exg_poller_add (self->poller, g_socket_get_fd (self->socket),
+                       epoll_events (events), on_client_poll, self))
+    return FALSE;
+  self->watching = TRUE;
   self->watch_events = events;
-  g_source_set_ready_time (self->watch, deadline);
-  g_source_set_callback (self->watch,
-                         (GSourceFunc) (void (*) (void)) on_client_event,
-                         self, NULL);
-  g_source_set_static_name (self->watch, "[exitgate] session");
-  /* GLib 2.74 takes a non-recursive source's descriptors out of the poll
-   * set around each dispatch and puts them back, waking the context twice;
-   * nothing here runs a nested main loop, so recursion cannot happen */
-  g_source_set_can_recurse (self->watch, TRUE);
-  g_source_attach (self->watch, NULL);
+  deadline_set (self, deadline);
+  return TRUE;
 }
 
 static void
 watch_modify (ExgSession   *self,
               GIOCondition  events)
 {
-  WatchSource *ws = (WatchSource *) self->watch;
-
-  if (self->watch == NULL || self->watch_events == events)
+  if (!self->watching || self->watch_events == events)
     return;
   self->watch_events = events;
-  g_source_modify_unix_fd (self->watch, ws->tag, events);
+  exg_poller_modify (self->poller, g_socket_get_fd (self->socket),
+                     epoll_events (events));
 }
 
 static void
 watch_stop (ExgSession *self)
 {
-  if (self->watch == NULL)
+  deadline_set (self, -1);
+  if (!self->watching)
     return;
-  g_source_destroy (self->watch);
-  g_clear_pointer (&self->watch, g_source_unref);
+  self->watching = FALSE;
+  exg_poller_remove (self->poller, g_socket_get_fd (self->socket));
+}
+
+/* Leaves the descriptor registered for the relay, which takes it over
+ * right away (one EPOLL_CTL_MOD, not a DEL and an ADD). */
+static void
+watch_hand_over (ExgSession *self)
+{
+  deadline_set (self, -1);
+  if (!self->watching)
+    return;
+  self->watching = FALSE;
+  exg_poller_park (self->poller, g_socket_get_fd (self->socket));
 }
 
 static gboolean
@@ -201,7 +342,8 @@ exg_session_finalize (GObject *object)
   ExgSession *self = EXG_SESSION (object);
 
   g_assert (self->relay == NULL);
-  g_assert (self->watch == NULL);
+  g_assert (!self->watching);
+  g_assert (self->deadline_link == NULL);
 
   g_clear_object (&self->exit_conn);
   g_clear_object (&self->router);
@@ -231,6 +373,7 @@ static void
 exg_session_init (ExgSession *self)
 {
   exg_socks_parser_init (&self->parser);
+  self->deadline = -1;
 }
 
 ExgSession *
@@ -535,15 +678,14 @@ watch_client_while_busy (ExgSession *self)
 {
   GIOCondition events = G_IO_HUP | G_IO_ERR;
 
-  if (self->watch == NULL)
+  if (!self->watching)
     return;   /* closed already, by a signal handler */
   if (self->busy_since == 0)
     {
       self->busy_since = g_get_monotonic_time ();
       /* with no handshake deadline there is none to reuse */
-      if (g_source_get_ready_time (self->watch) == -1)
-        g_source_set_ready_time (self->watch,
-                                 self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
+      if (self->deadline == -1)
+        deadline_set (self, self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
     }
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
@@ -600,7 +742,7 @@ start_relay (ExgSession *self)
 {
   GSocketConnection *exit_conn = g_steal_pointer (&self->exit_conn);
 
-  watch_stop (self);
+  watch_hand_over (self);
   set_state (self, EXG_CONN_STATE_OPEN);
 
   self->relay = exg_relay_new (self->connection, exit_conn, self->buf,
@@ -1243,58 +1385,60 @@ read_client (ExgSession *self)
   return TRUE;
 }
 
-static gboolean
+/* The deadline passed: the handshake's, or the exit's */
+static void
+on_deadline (ExgSession *self)
+{
+  g_autoptr(ExgSession) keep = g_object_ref (self);
+
+  if (self->closed)
+    return;
+  if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
+    {
+      g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out",
+               self->info->id);
+      fail (self, "Handshake timed out");
+    }
+  else if (self->busy_since != 0)
+    {
+      gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+      /* the handshake deadline left in place: now the exit's */
+      if (g_get_monotonic_time () < deadline)
+        deadline_set (self, deadline);
+      else
+        {
+          g_autoptr(GError) error =
+            g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                         "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
+
+          g_cancellable_cancel (self->cancellable);
+          if (self->command == EXG_SOCKS_CMD_RESOLVE ||
+              self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
+            {
+              g_autofree char *query = target_host (&self->target);
+
+              exg_activity_add_lookup (exg_server_get_activity (self->server),
+                                       self->command == EXG_SOCKS_CMD_RESOLVE
+                                         ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
+                                       query, NULL, error->message, self->router);
+            }
+          fail_request (self, error, 0);
+        }
+    }
+}
+
+static void
 on_client_event (ExgSession   *self,
                  GIOCondition  revents)
 {
   g_autoptr(ExgSession) keep = g_object_ref (self);
 
-  if (revents == 0)
-    {
-      /* the ready time passed: the handshake deadline */
-      if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
-        {
-          g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out",
-                   self->info->id);
-          fail (self, "Handshake timed out");
-        }
-      else if (self->busy_since != 0)
-        {
-          gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
-
-          /* the handshake deadline left in place: now the exit's */
-          if (g_get_monotonic_time () < deadline)
-            g_source_set_ready_time (self->watch, deadline);
-          else
-            {
-              g_autoptr(GError) error =
-                g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                             "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
-
-              g_cancellable_cancel (self->cancellable);
-              if (self->command == EXG_SOCKS_CMD_RESOLVE ||
-                  self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
-                {
-                  g_autofree char *query = target_host (&self->target);
-
-                  exg_activity_add_lookup (exg_server_get_activity (self->server),
-                                           self->command == EXG_SOCKS_CMD_RESOLVE
-                                             ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
-                                           query, NULL, error->message, self->router);
-                }
-              fail_request (self, error, 0);
-            }
-        }
-      else
-        g_source_set_ready_time (self->watch, -1);
-      return G_SOURCE_CONTINUE;
-    }
-
   if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
     {
       if (read_client (self))
         process_buffer (self);
-      return G_SOURCE_CONTINUE;
+      return;
     }
 
   /* connecting or resolving */
@@ -1302,11 +1446,10 @@ on_client_event (ExgSession   *self,
     {
       if (read_client (self) && !self->closed)
         watch_client_while_busy (self);
-      return G_SOURCE_CONTINUE;
+      return;
     }
   if (revents & (G_IO_HUP | G_IO_ERR))
     fail (self, "The client went away");
-  return G_SOURCE_CONTINUE;
 }
 
 void
@@ -1321,12 +1464,20 @@ exg_session_start (ExgSession *self)
   timeout = exg_server_get_handshake_timeout (self->server);
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
-  watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline);
+  keep = g_object_ref (self);
+  if (!watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline))
+    {
+      int errsv = errno;
+
+      g_message ("Connection %" G_GUINT64_FORMAT ": cannot watch the client: %s",
+                 self->info->id, g_strerror (errsv));
+      fail (self, g_strerror (errsv));
+      return;
+    }
 
   /* Clients send their greeting right after connecting, so under load it
    * is usually here by the time the connection is accepted: read it now
    * rather than one main-loop iteration later. */
-  keep = g_object_ref (self);
   if (read_client (self))
     process_buffer (self);
 }
