@@ -28,9 +28,11 @@
 #include "exg-socks-encode.h"
 #include "exg-socks-parser.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 /* Room for the largest handshake plus what a client pipelines with it. */
 #define HANDSHAKE_BUFFER 2048
@@ -580,16 +582,16 @@ addr_from_inet (ExgSocksAddr *addr,
 static char *
 target_host (const ExgSocksAddr *target)
 {
-  g_autoptr(GInetAddress) inet = NULL;
+  char text[INET6_ADDRSTRLEN];
 
+  /* inet_ntop, as g_inet_address_to_string () uses, without the two
+   * GObjects (an address and its string) per call */
   switch (target->type)
     {
     case EXG_SOCKS_ATYP_IPV4:
-      inet = g_inet_address_new_from_bytes (target->ip, G_SOCKET_FAMILY_IPV4);
-      return g_inet_address_to_string (inet);
+      return g_strdup (inet_ntop (AF_INET, target->ip, text, sizeof text));
     case EXG_SOCKS_ATYP_IPV6:
-      inet = g_inet_address_new_from_bytes (target->ip, G_SOCKET_FAMILY_IPV6);
-      return g_inet_address_to_string (inet);
+      return g_strdup (inet_ntop (AF_INET6, target->ip, text, sizeof text));
     case EXG_SOCKS_ATYP_DOMAIN:
     case EXG_SOCKS_ATYP_NONE:
     default:
@@ -717,6 +719,11 @@ relay_done_cb (gpointer      user_data,
   if (self->closed)
     return;
 
+  /* a clean end: both sides sent EOF and the relay read up to it, so
+   * there is nothing left to drain before closing */
+  if (error == NULL)
+    self->client_eof = TRUE;
+
   if (error != NULL &&
       !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
@@ -770,23 +777,36 @@ static void
 connected (ExgSession        *self,
            GSocketConnection *exit_conn)
 {
-  g_autoptr(GSocketAddress) local = NULL;
+  struct sockaddr_storage local;
+  socklen_t local_len = sizeof local;
   guint8 out[EXG_SOCKS5_REPLY_MAX];
   ExgSocksAddr bound;
   gsize n;
 
   self->exit_conn = exit_conn;
 
-  /* BND: the real local address and port of the outgoing connection */
-  local = g_socket_connection_get_local_address (exit_conn, NULL);
-  if (local != NULL && G_IS_INET_SOCKET_ADDRESS (local))
-    addr_from_inet (&bound,
-                    g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)),
-                    g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
-  else
+  /* BND: the real local address and port of the outgoing connection,
+   * straight from getsockname(2) (GIO would wrap it in two GObjects) */
+  memset (&bound, 0, sizeof bound);
+  bound.type = EXG_SOCKS_ATYP_IPV4;
+  if (getsockname (g_socket_get_fd (g_socket_connection_get_socket (exit_conn)),
+                   (struct sockaddr *) &local, &local_len) == 0)
     {
-      memset (&bound, 0, sizeof bound);
-      bound.type = EXG_SOCKS_ATYP_IPV4;
+      if (local.ss_family == AF_INET)
+        {
+          const struct sockaddr_in *sin = (const struct sockaddr_in *) &local;
+
+          memcpy (bound.ip, &sin->sin_addr, 4);
+          bound.port = g_ntohs (sin->sin_port);
+        }
+      else if (local.ss_family == AF_INET6)
+        {
+          const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) &local;
+
+          bound.type = EXG_SOCKS_ATYP_IPV6;
+          memcpy (bound.ip, &sin6->sin6_addr, 16);
+          bound.port = g_ntohs (sin6->sin6_port);
+        }
     }
 
   if (self->version == 4)

@@ -7,8 +7,11 @@
 
 #include "exg-poller.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 struct _ExgBackendDirect
 {
@@ -115,20 +118,53 @@ literal_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* inet_pton, as g_inet_address_new_from_string () uses, into the
+ * sockaddr connect(2) takes: no GInetAddress, no GInetSocketAddress */
+static gboolean
+parse_literal (const char              *host,
+               guint16                  port,
+               struct sockaddr_storage *sa,
+               socklen_t               *len)
+{
+  struct sockaddr_in *sin = (struct sockaddr_in *) sa;
+  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) sa;
+
+  memset (sa, 0, sizeof *sa);
+  if (inet_pton (AF_INET, host, &sin->sin_addr) == 1)
+    {
+      sin->sin_family = AF_INET;
+      sin->sin_port = g_htons (port);
+      *len = sizeof *sin;
+      return TRUE;
+    }
+  if (inet_pton (AF_INET6, host, &sin6->sin6_addr) == 1)
+    {
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_port = g_htons (port);
+      *len = sizeof *sin6;
+      return TRUE;
+    }
+  return FALSE;
+}
+
 static void
-connect_literal (ExgBackendDirect *self,
-                 GTask            *task,
-                 GInetAddress     *inet,
-                 guint16           port)
+connect_literal (ExgBackendDirect              *self,
+                 GTask                         *task,
+                 const struct sockaddr_storage *sa,
+                 socklen_t                      sa_len)
 {
   GCancellable *cancellable = g_task_get_cancellable (task);
   g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) address = NULL;
   LiteralConnect *lc;
   GError *error = NULL;
+  int fd, res, errsv;
 
-  socket = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM,
-                         G_SOCKET_PROTOCOL_TCP, &error);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  socket = g_socket_new (sa->ss_family == AF_INET ? G_SOCKET_FAMILY_IPV4
+                                                  : G_SOCKET_FAMILY_IPV6,
+                         G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   if (socket == NULL)
     {
       g_task_return_error (task, error);
@@ -148,29 +184,33 @@ connect_literal (ExgBackendDirect *self,
         }
     }
 
-  address = g_inet_socket_address_new (inet, port);
-  if (g_socket_connect (socket, address, cancellable, &error))
+  /* connect(2) on the descriptor: g_socket_connect () wants a
+   * GSocketAddress; g_socket_check_connect_result () works either way */
+  fd = g_socket_get_fd (socket);
+  do
+    res = connect (fd, (const struct sockaddr *) sa, sa_len);
+  while (res < 0 && errno == EINTR);
+  if (res == 0)
     {
       literal_connected (task, socket);
       return;
     }
-  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PENDING))
+  errsv = errno;
+  if (errsv != EINPROGRESS)
     {
-      g_task_return_error (task, error);
+      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (errsv),
+                               "Error connecting: %s", g_strerror (errsv));
       return;
     }
-  g_clear_error (&error);
 
   lc = g_new0 (LiteralConnect, 1);
   lc->task = g_object_ref (task);
   lc->socket = g_steal_pointer (&socket);
   lc->poller = exg_poller_get_default ();
   /* EPOLLOUT once connected, EPOLLERR | EPOLLHUP if that failed */
-  if (!exg_poller_add (lc->poller, g_socket_get_fd (lc->socket),
-                       EPOLLOUT | EPOLLET, literal_event_cb, lc))
+  if (!exg_poller_add (lc->poller, fd, EPOLLOUT | EPOLLET, literal_event_cb, lc))
     {
-      int errsv = errno;
-
+      errsv = errno;
       g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (errsv),
                                "epoll_ctl: %s", g_strerror (errsv));
       literal_free (lc);
@@ -199,14 +239,14 @@ direct_connect_async (ExgBackend          *backend,
   ExgBackendDirect *self = EXG_BACKEND_DIRECT (backend);
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_autoptr(GSocketConnectable) connectable = NULL;
-  g_autoptr(GInetAddress) inet = NULL;
+  struct sockaddr_storage sa;
+  socklen_t sa_len;
 
   g_task_set_source_tag (task, direct_connect_async);
 
-  inet = g_inet_address_new_from_string (host);
-  if (inet != NULL)
+  if (parse_literal (host, port, &sa, &sa_len))
     {
-      connect_literal (self, task, inet, port);
+      connect_literal (self, task, &sa, sa_len);
       return;
     }
 
