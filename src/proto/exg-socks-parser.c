@@ -26,8 +26,10 @@
  * - The 512-byte handshake limit counts greeting + auth + request (see
  *   exg-socks-types.h).  It is enforced as soon as a message is known to
  *   cross it, with the failure reply of that message (v4: 5B, v5 request:
- *   01, auth: 01 01).  A SOCKS4 userid or 4a hostname also has to fit the
- *   256-byte fields of ExgSocksMsg (at most 255 bytes), else 5B.
+ *   01, auth: 01 01).  A SOCKS4a hostname also has to fit the 256-byte
+ *   field of ExgSocksMsg (at most 255 bytes), else 5B.  A SOCKS4 userid is
+ *   read and ignored: any length within the limit is accepted, and only its
+ *   first 255 bytes are kept in msg->username.
  * - A v5 greeting with zero methods is a valid greeting: the method choice
  *   is then FF.
  * - RFC 1929 credentials may be empty; a NUL byte inside them is refused
@@ -121,17 +123,19 @@ read_u32 (const guint8 *p)
 }
 
 /* Looks for the NUL that ends a SOCKS4 string starting at data[start].
- * The string may be at most 255 bytes and must end before the handshake
- * limit.  Returns NEED_MORE, OK with *end = index of the NUL, or REJECT. */
+ * The string may be at most max_len bytes and must end before the
+ * handshake limit.  Returns NEED_MORE, OK with *end = index of the NUL, or
+ * REJECT. */
 static ExgParseResult
 find_v4_string (const ExgSocksParser *parser,
                 const guint8         *data,
                 gsize                 len,
                 gsize                 start,
+                gsize                 max_len,
                 gsize                *end)
 {
   gsize limit = EXG_SOCKS_MAX_HANDSHAKE - parser->handshake_len;
-  gsize field_end = start + 256;   /* index just past a 255-byte string's NUL */
+  gsize field_end = start + max_len + 1;   /* just past the longest string's NUL */
   gsize search_end = MIN (MIN (len, limit), field_end);
   const guint8 *nul = NULL;
 
@@ -167,7 +171,9 @@ parse_v4_request (ExgSocksParser *parser,
   /* SOCKS4a: 0.0.0.x with x != 0 means "a hostname follows the userid" */
   is_4a = ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && ip[3] != 0;
 
-  r = find_v4_string (parser, data, len, 8, &userid_end);
+  /* the userid is ignored: only the handshake limit bounds it */
+  r = find_v4_string (parser, data, len, 8, EXG_SOCKS_MAX_HANDSHAKE,
+                      &userid_end);
   if (r == EXG_PARSE_REJECT)
     return reject_v4 (msg);
   if (r == EXG_PARSE_NEED_MORE)
@@ -176,7 +182,8 @@ parse_v4_request (ExgSocksParser *parser,
 
   if (is_4a)
     {
-      r = find_v4_string (parser, data, len, userid_end + 1, &host_end);
+      r = find_v4_string (parser, data, len, userid_end + 1, 255,
+                          &host_end);
       if (r == EXG_PARSE_REJECT)
         return reject_v4 (msg);
       if (r == EXG_PARSE_NEED_MORE)
@@ -200,8 +207,12 @@ parse_v4_request (ExgSocksParser *parser,
   msg->kind = EXG_SOCKS_MSG_REQUEST;
   msg->version = 4;
   msg->command = data[1];
-  memcpy (msg->username, data + 8, userid_end - 8);
-  msg->username[userid_end - 8] = '\0';
+  {
+    gsize kept = MIN (userid_end - 8, sizeof msg->username - 1);
+
+    memcpy (msg->username, data + 8, kept);
+    msg->username[kept] = '\0';
+  }
   msg->target.port = read_u16 (data + 2);
   if (is_4a)
     {

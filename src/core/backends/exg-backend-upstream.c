@@ -1,8 +1,9 @@
 /* exg-backend-upstream.c: traffic leaves from an upstream proxy.
  *
- * CONNECT goes through GIO's own SOCKS5 / SOCKS4a clients (GProxy), which
- * pass the destination hostname to the upstream untouched.  HTTP CONNECT
- * is not in GIO, so a small client lives here.  RESOLVE and RESOLVE_PTR
+ * SOCKS5 CONNECT goes through GIO's own client (GProxy), which passes the
+ * destination hostname to the upstream untouched.  SOCKS4a CONNECT and
+ * HTTP CONNECT are small clients of our own (GIO's SOCKS4a leaks; HTTP
+ * CONNECT is not in GIO).  RESOLVE and RESOLVE_PTR
  * use Tor's F0/F1 extension (socks-extensions.txt §2), spoken here with
  * the client encoders of src/proto; an upstream that does not speak it
  * makes the request fail with EXG_ERROR_UNSUPPORTED (→ 07): a name is
@@ -81,26 +82,27 @@ socks5_reply_to_error (guint8   code,
     {
     case EXG_SOCKS5_REPLY_NOT_ALLOWED:
       return g_error_new_literal (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                                  "Not allowed by the upstream proxy's ruleset");
+                                  "Not allowed by the upstream proxy");
     case EXG_SOCKS5_REPLY_NET_UNREACHABLE:
       return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE,
-                                  "Network unreachable through the upstream proxy");
+                                  "Network unreachable upstream");
     case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:
       if (resolving)
-        return g_error_new_literal (G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+        return g_error_new_literal (G_RESOLVER_ERROR,
+                                    G_RESOLVER_ERROR_NOT_FOUND,
                                     "Name not found by the upstream proxy");
       return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
-                                  "Host unreachable through the upstream proxy");
+                                  "Host unreachable upstream");
     case EXG_SOCKS5_REPLY_CONN_REFUSED:
       return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
-                                  "Connection refused through the upstream proxy");
+                                  "Connection refused upstream");
     case EXG_SOCKS5_REPLY_TTL_EXPIRED:
       return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                   "Timed out at the upstream proxy");
     case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:
     case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED:
       return g_error_new_literal (EXG_ERROR, EXG_ERROR_UNSUPPORTED,
-                                  "The upstream proxy does not support this request");
+                                  "The upstream proxy cannot do this");
     default:
       return g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
                           "The upstream proxy failed (reply %u)", code);
@@ -171,9 +173,15 @@ proxy_connect_cb (GObject      *source,
       return;
     }
 
-  /* GIO's SOCKS clients read exactly the reply and hand back the stream
-   * they were given: the raw connection, nothing buffered above it. */
-  g_assert ((gpointer) stream == (gpointer) data->conn);
+  /* GIO's SOCKS5 client reads exactly the reply and hands back the stream
+   * they were given: the raw connection, nothing buffered above it.  The
+   * relay works on the file descriptor, so anything else is unusable. */
+  if ((gpointer) stream != (gpointer) data->conn)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                               "The SOCKS client wrapped the connection");
+      return;
+    }
   g_task_return_pointer (task, g_steal_pointer (&data->conn), g_object_unref);
 }
 
@@ -189,9 +197,11 @@ upstream_connected_cb (GObject      *source,
   g_autoptr(GSocketAddress) remote = NULL;
   g_autoptr(GSocketAddress) proxy_address = NULL;
   g_autoptr(GProxy) proxy = NULL;
+  GCancellable *cancellable;
   GInetAddress *inet;
 
-  data->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  data->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result,
+                                               &error);
   if (data->conn == NULL)
     {
       g_task_return_error (task, upstream_unreachable_error (self, error));
@@ -205,13 +215,11 @@ upstream_connected_cb (GObject      *source,
       return;
     }
 
-  proxy = g_proxy_get_default_for_protocol (self->kind == EXG_ROUTER_KIND_SOCKS5
-                                            ? "socks5" : "socks4a");
+  proxy = g_proxy_get_default_for_protocol ("socks5");
   if (proxy == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                               "No GIO proxy implementation for %s",
-                               exg_router_kind_to_string (self->kind));
+                               "GIO has no SOCKS client here");
       return;
     }
 
@@ -224,15 +232,23 @@ upstream_connected_cb (GObject      *source,
   inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
 
   /* The destination travels as a hostname: GProxyAddress never resolves
-   * it, and the SOCKS5/4a clients send it as ATYP 3 / the 4a name. */
+   * it, and GIO's SOCKS5 client sends it as ATYP 3. */
   proxy_address = g_proxy_address_new (inet, self->port,
-                                       self->kind == EXG_ROUTER_KIND_SOCKS5 ? "socks5" : "socks4a",
+                                       "socks5",
                                        data->host, data->port,
                                        self->username, self->password);
-  g_proxy_connect_async (proxy, G_IO_STREAM (data->conn), G_PROXY_ADDRESS (proxy_address),
-                         g_task_get_cancellable (task),
-                         proxy_connect_cb, g_steal_pointer (&task));
+  cancellable = g_task_get_cancellable (task);
+  g_proxy_connect_async (proxy, G_IO_STREAM (data->conn),
+                         G_PROXY_ADDRESS (proxy_address),
+                         cancellable, proxy_connect_cb,
+                         g_steal_pointer (&task));
 }
+
+static void socks4a_connect (ExgBackendUpstream *self,
+                             GTask              *task,
+                             const char         *host,
+                             guint16             port,
+                             GCancellable       *cancellable);
 
 static void
 upstream_connect_async (ExgBackend          *backend,
@@ -248,6 +264,12 @@ upstream_connect_async (ExgBackend          *backend,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, upstream_connect_async);
+
+  if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
+    {
+      socks4a_connect (self, g_steal_pointer (&task), host, port, cancellable);
+      return;
+    }
 
   data = g_new0 (ConnectData, 1);
   data->host = g_strdup (host);
@@ -298,14 +320,17 @@ http_status_to_error (guint status)
     case 403:
     case 407:
       return g_error_new (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                          "The upstream HTTP proxy refused the tunnel (%u)", status);
+                          "The HTTP proxy refused the tunnel (%u)",
+                          status);
     case 404:
     case 502:
       return g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
-                          "Host unreachable through the upstream HTTP proxy (%u)", status);
+                          "Host unreachable upstream (HTTP %u)",
+                          status);
     case 503:
       return g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
-                          "Connection refused through the upstream HTTP proxy (%u)", status);
+                          "Connection refused upstream (HTTP %u)",
+                          status);
     case 504:
     case 408:
       return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
@@ -321,17 +346,22 @@ static gboolean
 http_parse_status (const char *headers,
                    guint      *status)
 {
-  if (!(g_str_has_prefix (headers, "HTTP/1.0 ") || g_str_has_prefix (headers, "HTTP/1.1 ")))
+  if (!g_str_has_prefix (headers, "HTTP/1.0 ") &&
+      !g_str_has_prefix (headers, "HTTP/1.1 "))
     return FALSE;
   if (!g_ascii_isdigit (headers[9]) || !g_ascii_isdigit (headers[10]) ||
-      !g_ascii_isdigit (headers[11]) || (headers[12] != ' ' && headers[12] != '\r'))
+      !g_ascii_isdigit (headers[11]) ||
+      (headers[12] != ' ' && headers[12] != '\r'))
     return FALSE;
 
-  *status = (guint) ((headers[9] - '0') * 100 + (headers[10] - '0') * 10 + (headers[11] - '0'));
+  *status = (guint) ((headers[9] - '0') * 100 +
+                     (headers[10] - '0') * 10 +
+                     (headers[11] - '0'));
   return TRUE;
 }
 
-static gboolean http_readable_cb (GSocket *socket, GIOCondition condition, gpointer user_data);
+static gboolean http_readable_cb (GSocket *socket, GIOCondition condition,
+                                  gpointer user_data);
 
 static void
 http_wait_readable (GTask *task)
@@ -342,7 +372,8 @@ http_wait_readable (GTask *task)
   g_clear_pointer (&data->source, g_source_unref);
   data->source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                          g_task_get_cancellable (task));
-  g_source_set_callback (data->source, G_SOURCE_FUNC (http_readable_cb), task, NULL);
+  g_source_set_callback (data->source, G_SOURCE_FUNC (http_readable_cb), task,
+                         NULL);
   g_source_attach (data->source, g_task_get_context (task));
 }
 
@@ -390,14 +421,15 @@ http_readable_cb (GSocket      *socket,
       return G_SOURCE_REMOVE;
     }
 
-  n = recv (g_socket_get_fd (socket), peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+  n = recv (g_socket_get_fd (socket), peek, sizeof peek,
+            MSG_PEEK | MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return G_SOURCE_CONTINUE;
   if (n <= 0)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
-                               n == 0 ? "The upstream HTTP proxy closed the connection"
-                                      : "Reading from the upstream HTTP proxy failed");
+                               n == 0 ? "The HTTP proxy closed the connection"
+                                      : "Reading from the HTTP proxy failed");
       g_object_unref (task);
       return G_SOURCE_REMOVE;
     }
@@ -415,8 +447,10 @@ http_readable_cb (GSocket      *socket,
       for (gsize k = 0; k < 4; k++)
         {
           gsize pos = have - 4 + k;  /* index in headers ++ peek */
-          tail[k] = pos < data->headers->len ? data->headers->str[pos]
-                                             : (char) peek[pos - data->headers->len];
+          if (pos < data->headers->len)
+            tail[k] = data->headers->str[pos];
+          else
+            tail[k] = (char) peek[pos - data->headers->len];
         }
       if (memcmp (tail, "\r\n\r\n", 4) == 0)
         {
@@ -426,7 +460,8 @@ http_readable_cb (GSocket      *socket,
         }
     }
 
-  if (!g_socket_receive_with_blocking (socket, (char *) peek, take, FALSE, NULL, &error))
+  if (!g_socket_receive_with_blocking (socket, (char *) peek, take, FALSE, NULL,
+                                       &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       g_object_unref (task);
@@ -444,7 +479,7 @@ http_readable_cb (GSocket      *socket,
   if (data->headers->len > HTTP_HEADERS_MAX)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
-                               "The upstream HTTP proxy sent oversized headers");
+                               "The HTTP proxy sent oversized headers");
       g_object_unref (task);
       return G_SOURCE_REMOVE;
     }
@@ -460,7 +495,8 @@ http_request_written_cb (GObject      *source,
   GTask *task = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL,
+                                         &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       g_object_unref (task);
@@ -482,15 +518,18 @@ http_connect_start (GTask *task)
   gsize len;
   gconstpointer raw;
 
-  g_string_append_printf (request, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", authority, authority);
+  g_string_append_printf (request, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n",
+                          authority, authority);
   if (self->username != NULL || self->password != NULL)
     {
-      g_autofree char *pair = g_strdup_printf ("%s:%s",
-                                               self->username ? self->username : "",
-                                               self->password ? self->password : "");
-      g_autofree char *b64 = g_base64_encode ((const guchar *) pair, strlen (pair));
+      const char *user = self->username ? self->username : "";
+      const char *pass = self->password ? self->password : "";
+      g_autofree char *pair = g_strdup_printf ("%s:%s", user, pass);
+      g_autofree char *b64 = g_base64_encode ((const guchar *) pair,
+                                              strlen (pair));
 
-      g_string_append_printf (request, "Proxy-Authorization: Basic %s\r\n", b64);
+      g_string_append_printf (request, "Proxy-Authorization: Basic %s\r\n",
+                              b64);
     }
   g_string_append (request, "\r\n");
 
@@ -498,7 +537,8 @@ http_connect_start (GTask *task)
   bytes = g_string_free_to_bytes (request);
   raw = g_bytes_get_data (bytes, &len);
   /* The bytes stay alive with the task until the write is done. */
-  g_object_set_data_full (G_OBJECT (task), "request", bytes, (GDestroyNotify) g_bytes_unref);
+  g_object_set_data_full (G_OBJECT (task), "request", bytes,
+                          (GDestroyNotify) g_bytes_unref);
 
   out = g_io_stream_get_output_stream (G_IO_STREAM (data->conn));
   g_output_stream_write_all_async (out, raw, len, G_PRIORITY_DEFAULT,
@@ -521,6 +561,7 @@ http_connect_start (GTask *task)
 
 typedef enum {
   EXCHANGE_CHECK,        /* greeting only */
+  EXCHANGE_CONNECT,      /* SOCKS4a CONNECT */
   EXCHANGE_RESOLVE,
   EXCHANGE_RESOLVE_PTR,
 } ExchangeKind;
@@ -541,7 +582,7 @@ typedef struct {
   gsize              out_len;
   guint8             in[600];
   gsize              in_len;
-  GCancellable      *cancellable;  /* owned: the caller's, plus the check's timer */
+  GCancellable      *cancellable;  /* owned: ours; follows the caller's */
   gulong             cancelled_id;
   GCancellable      *caller_cancellable;  /* owned, nullable */
   guint              timeout_id;
@@ -573,12 +614,13 @@ exchange_fail_protocol (GTask      *task,
 {
   Exchange *ex = g_task_get_task_data (task);
 
-  if (ex->kind == EXCHANGE_CHECK)
+  if (ex->kind == EXCHANGE_CHECK || ex->kind == EXCHANGE_CONNECT)
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
                              "The upstream proxy broke the protocol: %s", what);
   else
     g_task_return_new_error (task, EXG_ERROR, EXG_ERROR_UNSUPPORTED,
-                             "The upstream proxy cannot resolve names: %s", what);
+                             "The upstream cannot resolve names: %s",
+                             what);
   g_object_unref (task);
 }
 
@@ -588,7 +630,8 @@ exchange_fail (GTask  *task,
 {
   Exchange *ex = g_task_get_task_data (task);
 
-  if (ex->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (ex->timed_out && g_error_matches (error, G_IO_ERROR,
+                                        G_IO_ERROR_CANCELLED))
     {
       g_error_free (error);
       error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
@@ -603,17 +646,21 @@ exchange_send_request (GTask *task)
 {
   ExgBackendUpstream *self = g_task_get_source_object (task);
   Exchange *ex = g_task_get_task_data (task);
-  guint8 cmd = ex->kind == EXCHANGE_RESOLVE ? EXG_SOCKS_CMD_RESOLVE : EXG_SOCKS_CMD_RESOLVE_PTR;
+  guint8 cmd = ex->kind == EXCHANGE_CONNECT ? EXG_SOCKS_CMD_CONNECT
+             : ex->kind == EXCHANGE_RESOLVE ? EXG_SOCKS_CMD_RESOLVE
+             : EXG_SOCKS_CMD_RESOLVE_PTR;
 
   if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
     {
-      ex->out_len = exg_socks4a_request_encode (ex->out, sizeof ex->out, cmd, &ex->target,
-                                                self->username ? self->username : "");
+      ex->out_len = exg_socks4a_request_encode (ex->out, sizeof ex->out, cmd,
+                                                &ex->target,
+                                                self->username);
       ex->step = STEP_REPLY4;
     }
   else
     {
-      ex->out_len = exg_socks5_request_encode (ex->out, sizeof ex->out, cmd, &ex->target);
+      ex->out_len = exg_socks5_request_encode (ex->out, sizeof ex->out, cmd,
+                                               &ex->target);
       ex->step = STEP_REPLY;
     }
 
@@ -686,6 +733,7 @@ static void
 exchange_handle_v4_reply (GTask *task)
 {
   Exchange *ex = g_task_get_task_data (task);
+  GInetAddress *addr;
 
   if (ex->in_len < 8)
     {
@@ -697,18 +745,34 @@ exchange_handle_v4_reply (GTask *task)
       exchange_fail_protocol (task, "not a SOCKS4 reply");
       return;
     }
+  if (ex->kind == EXCHANGE_CONNECT)
+    {
+      if (ex->in[1] != EXG_SOCKS4_REPLY_GRANTED)
+        {
+          /* SOCKS4 gives no reason: a general failure */
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
+                                   "The SOCKS4a upstream refused");
+          g_object_unref (task);
+          return;
+        }
+      /* exactly the 8 reply bytes were read: nothing of the target's is
+       * buffered here */
+      g_task_return_pointer (task, g_steal_pointer (&ex->conn), g_object_unref);
+      g_object_unref (task);
+      return;
+    }
   if (ex->in[1] != EXG_SOCKS4_REPLY_GRANTED)
     {
       /* SOCKS4 says only "rejected"; for a RESOLVE that means "not found" */
-      g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+      g_task_return_new_error (task, G_RESOLVER_ERROR,
+                               G_RESOLVER_ERROR_NOT_FOUND,
                                "Name not found by the upstream proxy");
       g_object_unref (task);
       return;
     }
 
-  g_task_return_pointer (task,
-                         g_list_prepend (NULL, g_inet_address_new_from_bytes (ex->in + 4,
-                                                                              G_SOCKET_FAMILY_IPV4)),
+  addr = g_inet_address_new_from_bytes (ex->in + 4, G_SOCKET_FAMILY_IPV4);
+  g_task_return_pointer (task, g_list_prepend (NULL, addr),
                          (GDestroyNotify) g_resolver_free_addresses);
   g_object_unref (task);
 }
@@ -728,15 +792,19 @@ exchange_handle_input (GTask *task)
           return;
         }
       if (ex->in[0] != 0x05 || ex->in[1] == EXG_SOCKS_METHOD_NO_ACCEPTABLE ||
-          (ex->in[1] != EXG_SOCKS_METHOD_NO_AUTH && ex->in[1] != EXG_SOCKS_METHOD_USERPASS) ||
-          (ex->in[1] == EXG_SOCKS_METHOD_USERPASS && self->username == NULL && self->password == NULL))
+          (ex->in[1] != EXG_SOCKS_METHOD_NO_AUTH &&
+           ex->in[1] != EXG_SOCKS_METHOD_USERPASS) ||
+          (ex->in[1] == EXG_SOCKS_METHOD_USERPASS && self->username == NULL &&
+           self->password == NULL))
         {
+          const char *msg = "The upstream accepts none of our methods";
+
           if (ex->kind == EXCHANGE_CHECK)
-            g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
-                                     "The upstream proxy accepts none of our methods");
+            g_task_return_new_error (task, G_IO_ERROR,
+                                     G_IO_ERROR_PROXY_FAILED, "%s", msg);
           else
-            g_task_return_new_error (task, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                                     "The upstream proxy accepts none of our methods");
+            g_task_return_new_error (task, EXG_ERROR,
+                                     EXG_ERROR_NOT_ALLOWED, "%s", msg);
           g_object_unref (task);
           return;
         }
@@ -750,12 +818,13 @@ exchange_handle_input (GTask *task)
       if (ex->in[1] == EXG_SOCKS_METHOD_USERPASS)
         {
           ex->out_len = exg_socks5_auth_encode (ex->out, sizeof ex->out,
-                                                self->username ? self->username : "",
-                                                self->password ? self->password : "");
+                                                self->username,
+                                                self->password);
           ex->step = STEP_AUTH;
           if (ex->out_len == 0)
             {
-              g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+              g_task_return_new_error (task, G_IO_ERROR,
+                                       G_IO_ERROR_INVALID_ARGUMENT,
                                        "Upstream credentials too long");
               g_object_unref (task);
               return;
@@ -775,7 +844,7 @@ exchange_handle_input (GTask *task)
       if (ex->in[1] != 0x00)
         {
           g_task_return_new_error (task, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                                   "The upstream proxy refused our credentials");
+                                   "The upstream refused our credentials");
           g_object_unref (task);
           return;
         }
@@ -827,13 +896,18 @@ exchange_read (GTask *task)
 {
   Exchange *ex = g_task_get_task_data (task);
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (ex->conn));
+  gsize want = sizeof ex->in - ex->in_len;
 
   if (ex->in_len >= sizeof ex->in)
     {
       exchange_fail_protocol (task, "oversized reply");
       return;
     }
-  g_input_stream_read_async (in, ex->in + ex->in_len, sizeof ex->in - ex->in_len,
+  /* A SOCKS4 reply has a fixed size: never read past it, the bytes after
+   * it belong to the tunnel. */
+  if (ex->step == STEP_REPLY4)
+    want = 8 - ex->in_len;
+  g_input_stream_read_async (in, ex->in + ex->in_len, want,
                              G_PRIORITY_DEFAULT, ex->cancellable,
                              exchange_read_cb, task);
 }
@@ -846,7 +920,8 @@ exchange_write_cb (GObject      *source,
   GTask *task = user_data;
   GError *error = NULL;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL,
+                                         &error))
     {
       exchange_fail (task, error);
       return;
@@ -860,7 +935,8 @@ exchange_write (GTask *task)
   Exchange *ex = g_task_get_task_data (task);
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (ex->conn));
 
-  g_output_stream_write_all_async (out, ex->out, ex->out_len, G_PRIORITY_DEFAULT,
+  g_output_stream_write_all_async (out, ex->out, ex->out_len,
+                                   G_PRIORITY_DEFAULT,
                                    ex->cancellable, exchange_write_cb, task);
 }
 
@@ -874,7 +950,8 @@ exchange_connected_cb (GObject      *source,
   Exchange *ex = g_task_get_task_data (task);
   GError *error = NULL;
 
-  ex->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  ex->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result,
+                                             &error);
   if (ex->conn == NULL)
     {
       GError *wrapped;
@@ -913,10 +990,14 @@ exchange_connected_cb (GObject      *source,
     }
 
     {
-      guint8 methods[2] = { EXG_SOCKS_METHOD_NO_AUTH, EXG_SOCKS_METHOD_USERPASS };
-      gsize n_methods = (self->username != NULL || self->password != NULL) ? 2 : 1;
+      guint8 methods[2] = {
+        EXG_SOCKS_METHOD_NO_AUTH, EXG_SOCKS_METHOD_USERPASS
+      };
+      gsize n_methods = (self->username != NULL ||
+                         self->password != NULL) ? 2 : 1;
 
-      ex->out_len = exg_socks5_greeting_encode (ex->out, sizeof ex->out, methods, n_methods);
+      ex->out_len = exg_socks5_greeting_encode (ex->out, sizeof ex->out,
+                                                methods, n_methods);
       ex->step = STEP_METHOD;
       exchange_write (task);
     }
@@ -961,15 +1042,65 @@ exchange_start (ExgBackendUpstream *self,
   if (cancellable != NULL)
     {
       ex->caller_cancellable = g_object_ref (cancellable);
-      ex->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (exchange_cancelled_cb),
-                                                g_object_ref (ex->cancellable), g_object_unref);
+      ex->cancelled_id =
+        g_cancellable_connect (cancellable,
+                               G_CALLBACK (exchange_cancelled_cb),
+                               g_object_ref (ex->cancellable),
+                               g_object_unref);
     }
   g_task_set_task_data (task, ex, (GDestroyNotify) exchange_free);
   if (timeout_seconds > 0)
-    ex->timeout_id = g_timeout_add_seconds (timeout_seconds, exchange_timeout_cb, ex);
+    ex->timeout_id = g_timeout_add_seconds (timeout_seconds,
+                                            exchange_timeout_cb, ex);
 
   g_socket_client_connect_to_host_async (self->client, self->host, self->port,
-                                         ex->cancellable, exchange_connected_cb, task);
+                                         ex->cancellable,
+                                         exchange_connected_cb, task);
+}
+
+/* SOCKS4a CONNECT.  GIO has a SOCKS4a client, but GLib 2.74's leaks its
+ * 8-byte reply buffer on every connection, which a long-running daemon
+ * cannot afford; the exchange here reads exactly those 8 bytes. */
+static void
+socks4a_connect (ExgBackendUpstream *self,
+                 GTask              *task,
+                 const char         *host,
+                 guint16             port,
+                 GCancellable       *cancellable)
+{
+  ExgSocksAddr target = { 0 };
+  gsize len = strlen (host);
+
+  if (g_hostname_is_ip_address (host))
+    {
+      g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (host);
+
+      if (addr == NULL ||
+          g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV4)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                                   "SOCKS4a cannot carry an IPv6 address");
+          g_object_unref (task);
+          return;
+        }
+      target.type = EXG_SOCKS_ATYP_IPV4;
+      memcpy (target.ip, g_inet_address_to_bytes (addr), 4);
+    }
+  else
+    {
+      if (len == 0 || len >= sizeof target.host)
+        {
+          g_task_return_new_error (task, G_IO_ERROR,
+                                   G_IO_ERROR_INVALID_ARGUMENT,
+                                   "Invalid host name");
+          g_object_unref (task);
+          return;
+        }
+      target.type = EXG_SOCKS_ATYP_DOMAIN;
+      memcpy (target.host, host, len + 1);
+    }
+  target.port = port;
+  exchange_start (self, task, EXCHANGE_CONNECT, &target, cancellable, 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -1082,7 +1213,8 @@ upstream_check_async (ExgBackend          *backend,
   GTask *task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, upstream_check_async);
-  exchange_start (self, task, EXCHANGE_CHECK, NULL, cancellable, CHECK_TIMEOUT_SECONDS);
+  exchange_start (self, task, EXCHANGE_CHECK, NULL, cancellable,
+                  CHECK_TIMEOUT_SECONDS);
 }
 
 static gboolean

@@ -1,0 +1,436 @@
+#!/usr/bin/python3
+# test-exits.py: router selection end to end, on loopback.
+#
+# Four upstream SOCKS5 proxies whose outgoing connections leave from their
+# own address:
+#   se-1  exitgated on 127.0.0.2, direct exit bound to 127.0.0.2
+#   de-1  exitgated on 127.0.0.3, direct exit bound to 127.0.0.3 (speaks F0/F1)
+#   se-2  microsocks on 127.0.0.4 -b 127.0.0.4
+#   us-1  microsocks on 127.0.0.5 -b 127.0.0.5
+# a test MMDB (exg-make-mmdb) that puts those addresses in made-up
+# countries, targets that answer with the peer address they saw, and the
+# front exitgated with one [exit NAME] type=socks5 group per upstream and
+# no country: the country comes from the MMDB.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+import http.server
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+EXITGATED = os.environ.get("EXITGATED", "exitgated")
+MAKE_MMDB = os.environ.get("EXG_MAKE_MMDB", "exg-make-mmdb")
+TIMEOUT = 10
+
+ROUTERS = {
+    # name: (address, country, bandwidth, kind of upstream)
+    "se-1": ("127.0.0.2", "SE", 5000000, "exitgated"),
+    "de-1": ("127.0.0.3", "DE", 2000000, "exitgated"),
+    "se-2": ("127.0.0.4", "SE", 1000000, "microsocks"),
+    "us-1": ("127.0.0.5", "US", 0x1_0000_0000 + 7, "microsocks"),  # > 32 bits: capped
+}
+
+procs = []          # every process we started, to stop by pid
+state = {}          # ports and processes, filled by setUpModule
+
+
+def read_line(stream, deadline):
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(left):
+            raise TimeoutError("no line in time: %r" % line)
+        chunk = os.read(stream.fileno(), 1)
+        if not chunk:
+            raise EOFError("closed after %r" % line)
+        line += chunk
+    return line.decode()
+
+
+def start_exitgated(config_text, tmp, name):
+    path = os.path.join(tmp, name + ".conf")
+    with open(path, "w") as f:
+        f.write(config_text)
+    p = subprocess.Popen([EXITGATED, "--config", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    procs.append(p)
+    line = read_line(p.stdout, time.monotonic() + TIMEOUT)
+    assert line.startswith("listening "), line
+    return p, int(line.strip().rsplit(":", 1)[1])
+
+
+def free_port(address):
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(address, port):
+    """microsocks says nothing when it is ready: retry connecting, bounded."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError("nothing listens on %s:%d" % (address, port))
+
+
+def start_microsocks(address):
+    port = free_port(address)
+    p = subprocess.Popen(["microsocks", "-i", address, "-p", str(port), "-b", address],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(p)
+    wait_listening(address, port)
+    return p, port
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(TIMEOUT)
+
+
+class PeerEcho(threading.Thread):
+    """Says "peer=ADDR\\n" with the address it saw, then echoes."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def run(self):
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(conn, peer), daemon=True).start()
+
+    @staticmethod
+    def serve(conn, peer):
+        with conn:
+            conn.settimeout(TIMEOUT * 3)
+            try:
+                conn.sendall(("peer=%s\n" % peer[0]).encode())
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    conn.sendall(data)
+            except OSError:
+                return
+
+
+class PeerPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("peer=%s" % self.client_address[0]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def setUpModule():
+    tmp = tempfile.mkdtemp(prefix="exg-exits-")
+    state["tmp"] = tmp
+    mmdb = os.path.join(tmp, "test.mmdb")
+    subprocess.run([MAKE_MMDB, mmdb] + ["%s=%s" % (a, c) for a, c, _, _ in ROUTERS.values()],
+                   check=True, timeout=TIMEOUT)
+
+    echo = PeerEcho()
+    echo.start()
+    state["echo"] = echo
+    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PeerPage)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    state["page"] = page
+
+    upstream = {}
+    for name, (address, _, _, kind) in ROUTERS.items():
+        if kind == "exitgated":
+            upstream[name] = start_exitgated(
+                "[server]\nlisten=%s:0\n\n[exit out]\ntype=direct\nsource-address=%s\n"
+                % (address, address), tmp, name)
+        else:
+            upstream[name] = start_microsocks(address)
+    state["upstream"] = upstream
+
+    config = "[server]\nlisten=127.0.0.1:0\ngeoip=%s\n" % mmdb
+    for name, (address, _, bandwidth, _) in ROUTERS.items():
+        config += ("\n[exit %s]\ntype=socks5\naddress=%s\nport=%d\nbandwidth=%d\n"
+                   % (name, address, upstream[name][1], bandwidth))
+    front, port = start_exitgated(config, tmp, "front")
+    state["front"] = front
+    state["port"] = port
+
+
+def tearDownModule():
+    for p in reversed(procs):
+        stop(p)
+    if "page" in state:
+        state["page"].shutdown()
+        state["page"].server_close()
+    if "echo" in state:
+        state["echo"].sock.close()
+
+
+# -- raw SOCKS5 -------------------------------------------------------------
+
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError("closed after %r" % data)
+        data += chunk
+    return data
+
+
+def front():
+    s = socket.create_connection(("127.0.0.1", state["port"]), timeout=TIMEOUT)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def ip_u32(text):
+    return struct.unpack("!I", socket.inet_aton(text))[0]
+
+
+def select_request(country=b"\0\0", start="0.0.0.0", end="255.255.255.255", min_bw=0):
+    return (b"\x05\xe0\xff\xff" + country + socket.inet_aton(start) + socket.inet_aton(end)
+            + struct.pack("!I", min_bw))
+
+
+def e0_session():
+    s = front()
+    s.sendall(b"\x05\x01\xe0")
+    assert recv_exact(s, 2) == b"\x05\xe0"
+    return s
+
+
+def select(s, **kw):
+    s.sendall(select_request(**kw))
+    return recv_exact(s, 14)
+
+
+def connect_ip(s, host, port):
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack("!H", port))
+    reply = recv_exact(s, 10)
+    return reply[1]
+
+
+def connect_name(s, name, port):
+    s.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name.encode() + struct.pack("!H", port))
+    head = recv_exact(s, 4)
+    if head[3] == 1:
+        recv_exact(s, 6)
+    elif head[3] == 4:
+        recv_exact(s, 18)
+    elif head[3] == 3:
+        recv_exact(s, recv_exact(s, 1)[0] + 2)
+    return head[1]
+
+
+def userpass_session(username, password="x"):
+    s = front()
+    s.sendall(b"\x05\x01\x02")
+    assert recv_exact(s, 2) == b"\x05\x02"
+    u, p = username.encode(), password.encode()
+    s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
+    assert recv_exact(s, 2) == b"\x01\x00"
+    return s
+
+
+def peer_line(s):
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = s.recv(1)
+        if not chunk:
+            raise EOFError(line)
+        line += chunk
+    return line.decode().strip()
+
+
+def expect_close(s):
+    """The peer closes: EOF (or a reset) within the bound, nothing else."""
+    s.settimeout(TIMEOUT)
+    try:
+        data = s.recv(100)
+    except ConnectionResetError:
+        return
+    assert data == b"", data
+
+
+class Selection(unittest.TestCase):
+    def check_response(self, resp, name):
+        address, country, bandwidth, _ = ROUTERS[name]
+        self.assertEqual(resp[0:4], b"\x05\x00\xff\x02")  # ok, scope FF, two hops
+        self.assertEqual(resp[4:6], country.encode())
+        self.assertEqual(resp[6:10], socket.inet_aton(address))  # network order
+        self.assertEqual(resp[10:14], struct.pack("!I", min(bandwidth, 0xFFFFFFFF)))
+
+    def test_country_selects_the_router_the_target_sees(self):
+        for _ in range(6):
+            with e0_session() as s:
+                resp = select(s, country=b"SE")
+                name = {ROUTERS[n][0]: n for n in ROUTERS}[socket.inet_ntoa(resp[6:10])]
+                self.assertIn(name, ("se-1", "se-2"))
+                self.check_response(resp, name)
+                self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+                # the exit reported is the exit used
+                self.assertEqual(peer_line(s), "peer=" + ROUTERS[name][0])
+                s.sendall(b"ping\n")
+                self.assertEqual(recv_exact(s, 5), b"ping\n")
+
+    def test_lower_case_country(self):
+        with e0_session() as s:
+            self.check_response(select(s, country=b"de"), "de-1")
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.3")
+
+    def test_last_selection_wins(self):
+        with e0_session() as s:
+            self.check_response(select(s, country=b"DE"), "de-1")
+            self.assertEqual(select(s, country=b"SE")[1], 0)
+            self.check_response(select(s, country=b"US"), "us-1")
+            self.assertEqual(connect_name(s, "localhost", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.5")
+
+    def test_bandwidth_capped_and_byte_order(self):
+        with e0_session() as s:
+            resp = select(s, min_bw=3000000)   # se-1 (5 MB/s) or us-1
+            self.assertEqual(resp[1], 0)
+            self.assertIn(socket.inet_ntoa(resp[6:10]), ("127.0.0.2", "127.0.0.5"))
+            resp = select(s, country=b"US")
+            self.assertEqual(resp[10:14], b"\xff\xff\xff\xff")
+            resp = select(s, country=b"SE", start="127.0.0.2", end="127.0.0.2")
+            self.assertEqual(resp, b"\x05\x00\xff\x02SE\x7f\x00\x00\x02\x00\x4c\x4b\x40")
+
+    def test_range_and_min_bandwidth(self):
+        with e0_session() as s:
+            self.check_response(select(s, start="127.0.0.3", end="127.0.0.4",
+                                       min_bw=1500000), "de-1")
+            self.check_response(select(s, country=b"SE", min_bw=4000000), "se-1")
+            self.check_response(select(s, start="127.0.0.4", end="127.0.0.4"), "se-2")
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.4")
+
+    def test_no_match_is_ff_and_the_connection_stays_usable(self):
+        with e0_session() as s:
+            for req in (dict(country=b"FR"),
+                        dict(start="127.0.0.4", end="127.0.0.2"),        # start > end
+                        dict(country=b"SE", min_bw=6000000),
+                        dict(start="10.0.0.0", end="10.255.255.255")):
+                resp = select(s, **req)
+                self.assertEqual(resp[0:3], b"\x05\xff\xff", req)
+                self.assertEqual(resp[6:14], b"\0" * 8, req)
+            self.check_response(select(s, country=b"DE"), "de-1")
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.3")
+
+    def test_failed_last_selection_refuses_with_02(self):
+        with e0_session() as s:
+            self.assertEqual(select(s, country=b"DE")[1], 0)
+            self.assertEqual(select(s, country=b"FR")[1], 0xFF)
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0x02)
+
+    def test_malformed_selection_closes(self):
+        with e0_session() as s:
+            s.sendall(b"\x06\xe0" + b"\xff" * 16)   # wrong version
+            expect_close(s)
+        # the server keeps serving others
+        with e0_session() as s:
+            self.check_response(select(s, country=b"DE"), "de-1")
+
+    def test_username_selection(self):
+        with userpass_session("country=de") as s:
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.3")
+        with userpass_session("country=se,min-bw=4000000") as s:
+            self.assertEqual(connect_name(s, "localhost", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.2")
+        with userpass_session("range=127.0.0.5-127.0.0.5") as s:
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.5")
+        # a country no router has: 02, never another country
+        with userpass_session("country=fr") as s:
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0x02)
+
+    def curl(self, user, host="127.0.0.1"):
+        url = "http://%s:%d/" % (host, state["page"].server_address[1])
+        return subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT),
+                               "--socks5-hostname", "127.0.0.1:%d" % state["port"],
+                               "--proxy-user", user, url],
+                              capture_output=True, text=True, timeout=TIMEOUT * 2)
+
+    def test_curl_username(self):
+        r = self.curl("country=se:x", host="localhost")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(r.stdout, ("peer=127.0.0.2", "peer=127.0.0.4"))
+        r = self.curl("country=DE:x")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "peer=127.0.0.3")
+        r = self.curl("country=us:x")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "peer=127.0.0.5")
+        r = self.curl("country=fr:x")
+        self.assertEqual(r.returncode, 97, r.stderr)   # CURLE_PROXY
+        self.assertIn("(2)", r.stderr)                 # the SOCKS5 reply: 02
+
+    def test_resolve_through_upstreams(self):
+        # de-1 is an exitgated: it speaks F0 and resolves at its end
+        with userpass_session("country=de") as s:
+            s.sendall(b"\x05\xf0\x00\x03\x09localhost\x00\x00")
+            reply = recv_exact(s, 10)
+            self.assertEqual(reply[:4], b"\x05\x00\x00\x01")
+            self.assertEqual(reply[4:8], socket.inet_aton("127.0.0.1"))
+        # us-1 is microsocks: it answers 07, and so do we (no local lookup)
+        with userpass_session("country=us") as s:
+            s.sendall(b"\x05\xf0\x00\x03\x09localhost\x00\x00")
+            self.assertEqual(recv_exact(s, 2), b"\x05\x07")
+
+    def test_z_upstream_killed(self):
+        """Runs last: kills se-2.  Its open connections close cleanly; new
+        SE connections fail over to se-1."""
+        with e0_session() as s:
+            self.check_response(select(s, start="127.0.0.4", end="127.0.0.4"), "se-2")
+            self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+            self.assertEqual(peer_line(s), "peer=127.0.0.4")
+            s.sendall(b"before\n")
+            self.assertEqual(recv_exact(s, 7), b"before\n")
+
+            stop(state["upstream"]["se-2"][0])
+            expect_close(s)
+
+        for _ in range(10):
+            with userpass_session("country=se") as s:
+                self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+                self.assertEqual(peer_line(s), "peer=127.0.0.2")
+        # pinned to the dead router alone: a failure, never another exit
+        with userpass_session("range=127.0.0.4-127.0.0.4") as s:
+            self.assertNotEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
