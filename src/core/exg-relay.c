@@ -76,6 +76,7 @@ struct _RelayEnd
   guint              readable : 1; /* data or EOF may be waiting */
   guint              writable : 1; /* the send buffer may have room */
   guint              rdhup    : 1; /* the peer's FIN arrived: read to 0 */
+  guint              fin      : 1; /* … reported without an error */
   guint              watched  : 1; /* registered with the poller */
 };
 
@@ -468,9 +469,17 @@ dir_pump (ExgRelay    *self,
           continue;
         }
       /* A short read emptied the receive queue: new data brings a new edge.
-       * Not so for a FIN that arrived with the data, hence rdhup. */
-      if (n < RELAY_BUFFER_SIZE && !src->rdhup)
-        src->readable = FALSE;
+       * Not so for a FIN that arrived with the data, hence rdhup.  And a
+       * FIN seen before this read (no error with it) means the queue ends
+       * here: the next read would only return 0, so EOF is taken without
+       * it (one recv per direction, two per connection, saved). */
+      if (n < RELAY_BUFFER_SIZE)
+        {
+          if (src->fin)
+            dir->eof = TRUE;
+          else if (!src->rdhup)
+            src->readable = FALSE;
+        }
 
       w = 0;
       if (dst->writable)
@@ -563,6 +572,8 @@ end_event_cb (gpointer user_data,
     end->writable = TRUE;
   if (events & (EPOLLRDHUP | EPOLLHUP))
     end->rdhup = TRUE;
+  if ((events & (EPOLLRDHUP | EPOLLHUP)) && !(events & EPOLLERR))
+    end->fin = TRUE;
 
   pump (self);
 }

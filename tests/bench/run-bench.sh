@@ -226,7 +226,7 @@ EOF
 stop_proxy() {
   [ -n "$PROXY_PID" ] && stop "$PROXY_PID"
   [ -n "$UPSTREAM_PID" ] && stop "$UPSTREAM_PID"
-  exec 4<&- 7<&- 2>/dev/null
+  exec 4<&- 7<&-
   rm -f "$TMP/eg.out" "$TMP/up.out"
   return 0
 }
