@@ -184,6 +184,44 @@ forget (ExgPoller *self,
     g_free (w);
 }
 
+static gboolean
+add_watch (ExgPoller     *self,
+           int            fd,
+           guint32        events,
+           ExgPollerFunc  func,
+           gpointer       user_data)
+{
+  struct epoll_event ev = { .events = events };
+  Watch *w;
+  int res;
+
+  w = g_new (Watch, 1);
+  w->func = func;
+  w->user_data = user_data;
+  w->fd = fd;
+  ev.data.ptr = w;
+
+  res = epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev);
+  /* still registered after all (a caller of exg_poller_add_new () that
+   * was wrong about the descriptor being new): take it over */
+  if (res < 0 && errno == EEXIST)
+    res = epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev);
+  if (res < 0)
+    {
+      int saved = errno;
+
+      g_free (w);
+      errno = saved;
+      return FALSE;
+    }
+
+  if ((guint) fd >= self->watches->len)
+    g_ptr_array_set_size (self->watches, fd + 1);
+  self->watches->pdata[fd] = w;
+
+  return TRUE;
+}
+
 /**
  * exg_poller_add:
  * @events: EPOLLIN / EPOLLOUT / EPOLLRDHUP / EPOLLET … as for epoll_ctl
@@ -215,7 +253,6 @@ exg_poller_add (ExgPoller     *self,
   w = lookup (self, fd);
   if (w != NULL)
     {
-
       /* Parked: still registered with the kernel, unless the descriptor
        * was closed since (the number may now be another socket's) */
       ev.data.ptr = w;
@@ -228,26 +265,38 @@ exg_poller_add (ExgPoller     *self,
       forget (self, w);
     }
 
-  w = g_new (Watch, 1);
-  w->func = func;
-  w->user_data = user_data;
-  w->fd = fd;
-  ev.data.ptr = w;
+  return add_watch (self, fd, events, func, user_data);
+}
 
-  if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-    {
-      int saved = errno;
+/**
+ * exg_poller_add_new:
+ *
+ * As exg_poller_add(), for a descriptor that socket(2) or accept(2) has
+ * just returned: whatever is parked under its number belonged to a file
+ * closed since, which took its registration with it, so this goes
+ * straight to EPOLL_CTL_ADD (exg_poller_add() would first try a MOD,
+ * which would fail).
+ */
+gboolean
+exg_poller_add_new (ExgPoller     *self,
+                    int            fd,
+                    guint32        events,
+                    ExgPollerFunc  func,
+                    gpointer       user_data)
+{
+  Watch *w;
 
-      g_free (w);
-      errno = saved;
-      return FALSE;
-    }
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (fd >= 0, FALSE);
+  g_return_val_if_fail (func != NULL, FALSE);
+  /* watched already, and not parked: a caller's bug */
+  g_return_val_if_fail (lookup (self, fd) == NULL || lookup (self, fd)->func == NULL,
+                        FALSE);
 
-  if ((guint) fd >= self->watches->len)
-    g_ptr_array_set_size (self->watches, fd + 1);
-  self->watches->pdata[fd] = w;
-
-  return TRUE;
+  w = lookup (self, fd);
+  if (w != NULL)
+    forget (self, w);
+  return add_watch (self, fd, events, func, user_data);
 }
 
 /**

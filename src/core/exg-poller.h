@@ -25,6 +25,11 @@ gboolean   exg_poller_add         (ExgPoller     *self,
                                    guint32        events,
                                    ExgPollerFunc  func,
                                    gpointer       user_data);
+gboolean   exg_poller_add_new     (ExgPoller     *self,
+                                   int            fd,
+                                   guint32        events,
+                                   ExgPollerFunc  func,
+                                   gpointer       user_data);
 void       exg_poller_modify      (ExgPoller     *self,
                                    int            fd,
                                    guint32        events);

@@ -219,13 +219,19 @@ exg_relay_new (GSocketConnection   *client,
   return self;
 }
 
+/* Stops the events.  Parking (no syscall) rather than removing (an
+ * EPOLL_CTL_DEL each): the sockets are closed right after the relay ends,
+ * which unregisters them, and while they stay open an edge-triggered
+ * registration whose events are dropped costs nothing.  Two syscalls per
+ * connection; the next socket under the same number is added with
+ * exg_poller_add_new (), which knows the parked entry is stale. */
 static void
 unwatch (ExgRelay *self)
 {
   for (int e = 0; e < 2; e++)
     {
       if (self->ends[e].watched)
-        exg_poller_remove (self->poller, self->ends[e].fd);
+        exg_poller_park (self->poller, self->ends[e].fd);
       self->ends[e].watched = FALSE;
     }
 }
@@ -642,7 +648,10 @@ exg_relay_start (ExgRelay *self)
 
           failure->relay = relay_ref (self);
           failure->errsv = errno;
-          unwatch (self);
+          for (int i = 0; i < e; i++)
+            exg_poller_remove (self->poller, self->ends[i].fd);
+          for (int i = 0; i < 2; i++)
+            self->ends[i].watched = FALSE;
           g_idle_add (start_failed_cb, failure);
           return;
         }

@@ -270,8 +270,9 @@ watch_start (ExgSession   *self,
   g_assert (!self->watching);
 
   self->poller = exg_poller_get_default ();
-  if (!exg_poller_add (self->poller, g_socket_get_fd (self->socket),
-                       epoll_events (events), on_client_poll, self))
+  /* the descriptor accept(2) just gave */
+  if (!exg_poller_add_new (self->poller, g_socket_get_fd (self->socket),
+                           epoll_events (events), on_client_poll, self))
     return FALSE;
   self->watching = TRUE;
   self->watch_events = events;

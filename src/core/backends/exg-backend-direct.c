@@ -208,7 +208,7 @@ connect_literal (ExgBackendDirect              *self,
   lc->socket = g_steal_pointer (&socket);
   lc->poller = exg_poller_get_default ();
   /* EPOLLOUT once connected, EPOLLERR | EPOLLHUP if that failed */
-  if (!exg_poller_add (lc->poller, fd, EPOLLOUT | EPOLLET, literal_event_cb, lc))
+  if (!exg_poller_add_new (lc->poller, fd, EPOLLOUT | EPOLLET, literal_event_cb, lc))
     {
       errsv = errno;
       g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (errsv),
