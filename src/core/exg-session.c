@@ -601,10 +601,9 @@ target_host (const ExgSocksAddr *target)
 }
 
 static char *
-format_target (const ExgSocksAddr *target)
+format_target (const ExgSocksAddr *target,
+               const char         *host)
 {
-  g_autofree char *host = target_host (target);
-
   if (target->type == EXG_SOCKS_ATYP_IPV6)
     return g_strdup_printf ("[%s]:%u", host, target->port);
   return g_strdup_printf ("%s:%u", host, target->port);
@@ -824,9 +823,12 @@ connected (ExgSession        *self,
       return;
     }
 
-  g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
-           self->info->id, safe_target (self),
-           self->router != NULL ? exg_router_get_name (self->router) : "?");
+  /* structured logging formats the message before it filters: not for
+   * every connection when nobody reads debug messages */
+  if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
+             self->info->id, safe_target (self),
+             self->router != NULL ? exg_router_get_name (self->router) : "?");
   start_relay (self);
 }
 
@@ -873,21 +875,19 @@ connect_cb (GObject      *source,
       return;
     }
 
+  /* observers hear of the exit with the state change that follows (open,
+   * or failed), in one signal */
   if (router != NULL)
-    {
-      set_exit (self, router);
-      exg_activity_connection_changed (exg_server_get_activity (self->server),
-                                       self->info);
-    }
+    set_exit (self, router);
   connected (self, exit_conn);
 }
 
 static void
-start_connect (ExgSession *self)
+start_connect (ExgSession *self,
+               const char *host)
 {
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *host = target_host (&self->target);
   ExgSelection sel;
 
   if (!choose_exit (self, &router, &sel, &error))
@@ -1058,12 +1058,12 @@ resolve_ptr_cb (GObject      *source,
 }
 
 static void
-start_resolve (ExgSession *self)
+start_resolve (ExgSession *self,
+               const char *host)
 {
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GInetAddress) literal = NULL;
-  g_autofree char *host = target_host (&self->target);
   ExgActivity *activity = exg_server_get_activity (self->server);
   ExgSelection sel;
   gboolean reverse = self->command == EXG_SOCKS_CMD_RESOLVE_PTR;
@@ -1145,24 +1145,27 @@ static void
 handle_request (ExgSession        *self,
                 const ExgSocksMsg *msg)
 {
+  g_autofree char *host = NULL;
+
   self->version = msg->version;
   self->command = msg->command;
   self->target = msg->target;
+  host = target_host (&self->target);
 
   self->info->command = msg->command;
   g_free (self->info->target);
-  self->info->target = format_target (&self->target);
+  self->info->target = format_target (&self->target, host);
   exg_activity_connection_changed (exg_server_get_activity (self->server),
                                    self->info);
 
   switch (msg->command)
     {
     case EXG_SOCKS_CMD_CONNECT:
-      start_connect (self);
+      start_connect (self, host);
       break;
     case EXG_SOCKS_CMD_RESOLVE:
     case EXG_SOCKS_CMD_RESOLVE_PTR:
-      start_resolve (self);
+      start_resolve (self, host);
       break;
     case EXG_SOCKS_CMD_BIND:
     case EXG_SOCKS_CMD_UDP_ASSOCIATE:
