@@ -3,7 +3,7 @@
  * Admission happens before any byte is read: a client outside the
  * allow-list (loopback only by default) or over the connection limit is
  * closed at once.  Everything after that is the session's business; the
- * server keeps it alive until it signals "closed", as libsoup's server
+ * server keeps it alive until it says it is closed, as libsoup's server
  * does with its connections.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -167,13 +167,12 @@ format_socket_address (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
-static void
-session_closed_cb (ExgSession *session,
-                   ExgServer  *self)
+void
+exg_server_session_closed_ (ExgServer  *self,
+                            ExgSession *session)
 {
   guint64 id = exg_session_get_id (session);
 
-  g_signal_handlers_disconnect_by_func (session, session_closed_cb, self);
   g_hash_table_remove (self->sessions, &id);
 
   if (self->limit_logged &&
@@ -292,7 +291,6 @@ handle_connection (ExgServer                     *self,
   key = g_new (guint64, 1);
   *key = exg_session_get_id (session);
   g_hash_table_insert (self->sessions, key, session);
-  g_signal_connect (session, "closed", G_CALLBACK (session_closed_cb), self);
   exg_session_start (session);
 }
 
@@ -564,7 +562,7 @@ exg_server_stop (ExgServer *self)
   if (self->sessions == NULL)
     return;
 
-  /* closing emits "closed", which edits the table: walk a copy */
+  /* a session that closes leaves the table: walk a copy */
   sessions = g_ptr_array_new_with_free_func (g_object_unref);
   g_hash_table_iter_init (&iter, self->sessions);
   while (g_hash_table_iter_next (&iter, NULL, &value))

@@ -517,6 +517,7 @@ exg_session_close (ExgSession *self)
   exg_activity_connection_changed (activity, self->info);
   exg_activity_remove_connection (activity, self->info);
 
+  exg_server_session_closed_ (self->server, self);
   g_signal_emit (self, signals[CLOSED], 0);
 }
 
