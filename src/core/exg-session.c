@@ -64,6 +64,7 @@ struct _ExgSession
   GIOCondition       watch_events;
   gint64             deadline;      /* monotonic µs, -1 for none */
   GList             *deadline_link; /* owned link in the timer's queue */
+  gpointer           timer;         /* DeadlineTimer of the context, once armed */
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -213,7 +214,7 @@ deadline_set (ExgSession *self,
     {
       if (self->deadline_link != NULL)
         {
-          timer = timer_get_default ();
+          timer = self->timer;
           g_queue_delete_link (&timer->armed, self->deadline_link);
           self->deadline_link = NULL;
         }
@@ -221,7 +222,11 @@ deadline_set (ExgSession *self,
       return;
     }
 
-  timer = timer_get_default ();
+  /* the context the session started in, for its whole life (and one
+   * lookup per session, not one per deadline) */
+  if (self->timer == NULL)
+    self->timer = timer_get_default ();
+  timer = self->timer;
   self->deadline = deadline;
   if (self->deadline_link == NULL)
     {
