@@ -76,6 +76,7 @@ struct _RelayEnd
   guint              readable : 1; /* data or EOF may be waiting */
   guint              writable : 1; /* the send buffer may have room */
   guint              rdhup    : 1; /* the peer's FIN arrived: read to 0 */
+  guint              fin      : 1; /* … reported without an error */
   guint              watched  : 1; /* registered with the poller */
 };
 
@@ -218,13 +219,19 @@ exg_relay_new (GSocketConnection   *client,
   return self;
 }
 
+/* Stops the events.  Parking (no syscall) rather than removing (an
+ * EPOLL_CTL_DEL each): the sockets are closed right after the relay ends,
+ * which unregisters them, and while they stay open an edge-triggered
+ * registration whose events are dropped costs nothing.  Two syscalls per
+ * connection; the next socket under the same number is added with
+ * exg_poller_add_new (), which knows the parked entry is stale. */
 static void
 unwatch (ExgRelay *self)
 {
   for (int e = 0; e < 2; e++)
     {
       if (self->ends[e].watched)
-        exg_poller_remove (self->poller, self->ends[e].fd);
+        exg_poller_park (self->poller, self->ends[e].fd);
       self->ends[e].watched = FALSE;
     }
 }
@@ -468,9 +475,17 @@ dir_pump (ExgRelay    *self,
           continue;
         }
       /* A short read emptied the receive queue: new data brings a new edge.
-       * Not so for a FIN that arrived with the data, hence rdhup. */
-      if (n < RELAY_BUFFER_SIZE && !src->rdhup)
-        src->readable = FALSE;
+       * Not so for a FIN that arrived with the data, hence rdhup.  And a
+       * FIN seen before this read (no error with it) means the queue ends
+       * here: the next read would only return 0, so EOF is taken without
+       * it (one recv per direction, two per connection, saved). */
+      if (n < RELAY_BUFFER_SIZE)
+        {
+          if (src->fin)
+            dir->eof = TRUE;
+          else if (!src->rdhup)
+            src->readable = FALSE;
+        }
 
       w = 0;
       if (dst->writable)
@@ -563,6 +578,8 @@ end_event_cb (gpointer user_data,
     end->writable = TRUE;
   if (events & (EPOLLRDHUP | EPOLLHUP))
     end->rdhup = TRUE;
+  if ((events & (EPOLLRDHUP | EPOLLHUP)) && !(events & EPOLLERR))
+    end->fin = TRUE;
 
   pump (self);
 }
@@ -631,7 +648,10 @@ exg_relay_start (ExgRelay *self)
 
           failure->relay = relay_ref (self);
           failure->errsv = errno;
-          unwatch (self);
+          for (int i = 0; i < e; i++)
+            exg_poller_remove (self->poller, self->ends[i].fd);
+          for (int i = 0; i < 2; i++)
+            self->ends[i].watched = FALSE;
           g_idle_add (start_failed_cb, failure);
           return;
         }
