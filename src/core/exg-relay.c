@@ -282,6 +282,37 @@ hold (RelayDir     *dir,
   dir->held_len = len;
 }
 
+/* All that was read went out and the source said EOF: pass it on, once.
+ * Returns FALSE (errno set, *what naming the operation) if that fails. */
+static gboolean
+dir_pass_eof (RelayDir    *dir,
+              const char **what)
+{
+  if (dir->shut)
+    return TRUE;
+  dir->shut = TRUE;
+  if (shutdown (dir->dst->fd, SHUT_WR) < 0)
+    {
+      *what = "shutdown";
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Counts a read; once RELAY_READ_BUDGET have been made, lets the other
+ * relays have their turn: re-arming makes epoll report this descriptor
+ * again on the next dispatch. */
+static inline gboolean
+read_budget_spent (ExgRelay *self,
+                   RelayEnd *src,
+                   guint    *reads)
+{
+  if ((*reads)++ < RELAY_READ_BUDGET)
+    return FALSE;
+  exg_poller_modify (self->poller, src->fd, RELAY_EVENTS);
+  return TRUE;
+}
+
 /* The splice variant of dir_pump: socket → pipe → socket, no copy
  * through user space.  The pipe's content plays the held buffer. */
 static gboolean
@@ -327,27 +358,13 @@ dir_pump_splice (ExgRelay    *self,
         }
 
       if (dir->eof)
-        {
-          if (!dir->shut)
-            {
-              dir->shut = TRUE;
-              if (shutdown (dst->fd, SHUT_WR) < 0)
-                {
-                  *what = "shutdown";
-                  return FALSE;
-                }
-            }
-          return TRUE;
-        }
+        return dir_pass_eof (dir, what);
 
       if (!src->readable)
         return TRUE;
 
-      if (reads++ == RELAY_READ_BUDGET)
-        {
-          exg_poller_modify (self->poller, src->fd, RELAY_EVENTS);
-          return TRUE;
-        }
+      if (read_budget_spent (self, src, &reads))
+        return TRUE;
 
       /* The pipe is empty here, so EAGAIN can only mean no data */
       n = splice (src->fd, NULL, dir->pipe[1], NULL, RELAY_PIPE_SIZE,
@@ -431,29 +448,13 @@ dir_pump (ExgRelay    *self,
         }
 
       if (dir->eof)
-        {
-          if (!dir->shut)
-            {
-              dir->shut = TRUE;
-              if (shutdown (dst->fd, SHUT_WR) < 0)
-                {
-                  *what = "shutdown";
-                  return FALSE;
-                }
-            }
-          return TRUE;
-        }
+        return dir_pass_eof (dir, what);
 
       if (!src->readable)
         return TRUE;
 
-      if (reads++ == RELAY_READ_BUDGET)
-        {
-          /* Let the other relays have their turn; re-arming makes epoll
-           * report this descriptor again on the next dispatch */
-          exg_poller_modify (self->poller, src->fd, RELAY_EVENTS);
-          return TRUE;
-        }
+      if (read_budget_spent (self, src, &reads))
+        return TRUE;
 
       buf = get_shared_buffer ();
       n = recv (src->fd, buf, RELAY_BUFFER_SIZE, 0);
