@@ -1,6 +1,7 @@
-/* exg-view-util.h: what the list views (connections, lookups, routers)
- * do alike: a text column, sorting the store by header clicks, and a
- * search that filters the rows.
+/* exg-view-util.h: what the views do alike.  The lists (connections,
+ * lookups, routers): a text column, sorting the store by header clicks,
+ * and a search that filters the rows.  The country choosers (window and
+ * tray): whether the router counts per country changed.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -41,5 +42,10 @@ void               exg_view_apply_search    (GtkSearchEntry      *entry,
                                              GtkTreeModel        *filter,
                                              GtkTreeModel        *store,
                                              char               **filter_text);
+
+/* Whether two tables of exg_router_registry_count_countries () hold the
+ * same counts; a NULL table (nothing shown yet) equals none. */
+gboolean           exg_view_counts_equal    (GHashTable          *a,
+                                             GHashTable          *b);
 
 G_END_DECLS

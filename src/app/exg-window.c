@@ -10,6 +10,7 @@
 #include "exg-lookups-view.h"
 #include "exg-routers-view.h"
 #include "exg-traffic-graph.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -100,22 +101,6 @@ country_row_free (CountryRow *row)
   g_free (row);
 }
 
-static gboolean
-counts_equal (GHashTable *a,
-              GHashTable *b)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (a == NULL || b == NULL || g_hash_table_size (a) != g_hash_table_size (b))
-    return FALSE;
-  g_hash_table_iter_init (&iter, a);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (g_hash_table_lookup (b, key) != value)
-      return FALSE;
-  return TRUE;
-}
-
 /* "Any country" first, then every country with a router up, by name in
  * the user's language; the selected country stays listed even with none */
 static void
@@ -130,7 +115,7 @@ rebuild_countries (ExgWindow *self,
   gpointer key, value;
   guint total;
 
-  if (!force && counts_equal (counts, self->country_counts))
+  if (!force && exg_view_counts_equal (counts, self->country_counts))
     return;
 
   exg_application_get_selection (self->app, &sel);
