@@ -196,7 +196,9 @@ add_column (ExgLookupsView      *self,
       gtk_tree_view_column_add_attribute (column, cell, "foreground-set",
                                           EXG_LOOKUP_COL_FAILED);
     }
-  g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
+  /* the time is short and must stay whole; the rest may be cut */
+  if (model_column != EXG_LOOKUP_COL_TIME)
+    g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
   gtk_tree_view_column_set_expand (column, model_column != EXG_LOOKUP_COL_TIME);
