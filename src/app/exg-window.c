@@ -304,9 +304,21 @@ update_status (ExgWindow *self)
     exit = country_label (sel.country);
   else
     exit = g_strdup (_("any country"));
-  /* Translators: routers up · connections · exit: country */
-  status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections,
-                            exit);
+  if (exg_application_get_geoip_progress (self->app) >= 0)
+    {
+      /* Translators: shown while tor's GeoIP data is converted (once) */
+      g_autofree char *text = g_strdup_printf (_("preparing country data, %d%%"),
+                                               exg_application_get_geoip_progress (self->app));
+
+      /* Translators: routers up · connections · progress */
+      status = g_strdup_printf (_("%s · %s · %s"), routers, connections, text);
+    }
+  else
+    {
+      /* Translators: routers up · connections · exit: country */
+      status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections,
+                                exit);
+    }
   gtk_label_set_text (self->status_label, status);
 }
 
