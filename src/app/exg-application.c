@@ -27,6 +27,8 @@ struct _ExgApplication
   ExgSystemProxy    *system_proxy;   /* owned */
   ExgTray           *tray;           /* owned */
   GCancellable      *cancellable;    /* owned; cancelled on shutdown */
+  GCancellable      *geoip_load;     /* owned; the GeoIP search under way */
+  int                geoip_percent;  /* converting tor-geoipdb; -1 if not */
 
   /* command-line overrides for this run (nullable, owned) */
   char              *opt_config;
@@ -288,6 +290,23 @@ exg_application_reload_exits (ExgApplication *self)
   g_signal_emit (self, signals[STATUS_CHANGED], 0);
 }
 
+/* Converting tor-geoipdb takes a moment on first use: the window shows
+ * how far it is.  A database found ready reports only its end. */
+static void
+geoip_progress_cb (double   fraction,
+                   gpointer user_data)
+{
+  ExgApplication *self = user_data;
+  int percent = (int) (fraction * 100);
+
+  if (percent == self->geoip_percent
+      || (self->geoip_percent < 0 && percent >= 100))
+    return;
+  self->geoip_percent = percent;
+  trace (self, "geoip-progress %d", percent);
+  g_signal_emit (self, signals[STATUS_CHANGED], 0);
+}
+
 static void
 geoip_loaded_cb (GObject      *source,
                  GAsyncResult *result,
@@ -297,16 +316,19 @@ geoip_loaded_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(ExgGeoip) geoip = exg_geoip_load_finish (result, &error);
 
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* shut down, or replaced by a newer search */
+  g_clear_object (&self->geoip_load);
+  self->geoip_percent = -1;
+  g_signal_emit (self, signals[STATUS_CHANGED], 0);
   if (geoip == NULL)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_message ("GeoIP: %s", error->message);
+      g_message ("GeoIP: %s", error->message);
       return;
     }
-  if (g_cancellable_is_cancelled (self->cancellable))
-    return;
 
   g_set_object (&self->geoip, geoip);
+  trace (self, "geoip-loaded %s", exg_geoip_get_path (geoip) ?: "none");
   /* exits without a configured country get theirs from the database */
   if (exg_geoip_get_path (geoip) != NULL)
     exg_application_reload_exits (self);
@@ -316,6 +338,12 @@ static void
 load_geoip (ExgApplication *self)
 {
   g_autofree char *path = g_strdup (self->opt_geoip);
+
+  if (self->geoip_load != NULL)
+    g_cancellable_cancel (self->geoip_load);
+  g_clear_object (&self->geoip_load);
+  self->geoip_percent = -1;
+  g_clear_object (&self->geoip);
 
   if (path == NULL)
     path = g_settings_get_string (self->settings, "geoip-path");
@@ -337,8 +365,12 @@ load_geoip (ExgApplication *self)
   /* searching (and maybe converting tor's geoip) takes a while: start
    * with unknown countries, fill them in when it is done */
   self->geoip = exg_geoip_new ();
-  exg_geoip_load_async (NULL, NULL, NULL, self->cancellable, geoip_loaded_cb,
-                        g_object_ref (self));
+  self->geoip_load = g_cancellable_new ();
+  g_signal_connect_object (self->cancellable, "cancelled",
+                           G_CALLBACK (g_cancellable_cancel),
+                           self->geoip_load, G_CONNECT_SWAPPED);
+  exg_geoip_load_async (NULL, geoip_progress_cb, self, self->geoip_load,
+                        geoip_loaded_cb, g_object_ref (self));
 }
 
 static void
@@ -364,6 +396,11 @@ settings_changed_cb (GSettings      *settings,
   else if (g_str_equal (key, "max-connections"))
     exg_server_set_max_connections (self->server,
                                     g_settings_get_uint (settings, key));
+  else if (g_str_equal (key, "geoip-path") && self->opt_geoip == NULL)
+    {
+      load_geoip (self);
+      exg_application_reload_exits (self);
+    }
   else if (g_str_equal (key, "history-size"))
     exg_activity_set_history_size (self->activity,
                                    g_settings_get_uint (settings, key));
@@ -644,6 +681,7 @@ exg_application_dispose (GObject *object)
   g_clear_object (&self->server);
   g_clear_object (&self->registry);
   g_clear_object (&self->activity);
+  g_clear_object (&self->geoip_load);
   g_clear_object (&self->geoip);
   g_clear_object (&self->settings);
   g_clear_object (&self->cancellable);
@@ -706,6 +744,8 @@ exg_application_init (ExgApplication *self)
     { NULL }
   };
 
+  self->geoip_percent = -1;
+
   exg_selection_init_any (&self->selection);
   g_application_add_main_option_entries (G_APPLICATION (self), entries);
 }
@@ -745,6 +785,20 @@ exg_application_get_activity (ExgApplication *self)
 {
   g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
   return self->activity;
+}
+
+/**
+ * exg_application_get_geoip_progress:
+ *
+ * Returns: how far the conversion of tor-geoipdb is, in percent, or -1
+ * when no conversion is under way
+ */
+int
+exg_application_get_geoip_progress (ExgApplication *self)
+{
+  g_return_val_if_fail (EXG_IS_APPLICATION (self), -1);
+
+  return self->geoip_percent;
 }
 
 ExgGeoip *

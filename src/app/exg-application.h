@@ -22,6 +22,7 @@ ExgServer         *exg_application_get_server         (ExgApplication *self);
 ExgRouterRegistry *exg_application_get_registry       (ExgApplication *self);
 ExgActivity       *exg_application_get_activity       (ExgApplication *self);
 ExgGeoip          *exg_application_get_geoip          (ExgApplication *self);
+int                exg_application_get_geoip_progress (ExgApplication *self);
 
 /* The exits file in use (--config or the config-path setting or the
  * default).  (transfer none) */

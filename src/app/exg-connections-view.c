@@ -19,6 +19,7 @@
 #include "exg-connections-view.h"
 
 #include "exg-application.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -451,70 +452,16 @@ visible_func (GtkTreeModel *model,
     EXG_CONN_COL_CLIENT, EXG_CONN_COL_TARGET, EXG_CONN_COL_EXIT, EXG_CONN_COL_STATE,
   };
 
-  if (self->filter_text == NULL)
-    return TRUE;
-
-  for (guint i = 0; i < G_N_ELEMENTS (text_columns); i++)
-    {
-      g_autofree char *text = NULL;
-      g_autofree char *folded = NULL;
-
-      gtk_tree_model_get (model, iter, text_columns[i], &text, -1);
-      if (text == NULL)
-        continue;
-      folded = g_utf8_casefold (text, -1);
-      if (strstr (folded, self->filter_text) != NULL)
-        return TRUE;
-    }
-  return FALSE;
+  return exg_view_row_contains (model, iter, text_columns,
+                                G_N_ELEMENTS (text_columns), self->filter_text);
 }
 
 static void
 search_changed_cb (GtkSearchEntry     *entry,
                    ExgConnectionsView *self)
 {
-  const char *text = gtk_entry_get_text (GTK_ENTRY (entry));
-
-  g_clear_pointer (&self->filter_text, g_free);
-  if (text[0] != '\0')
-    self->filter_text = g_utf8_casefold (text, -1);
-  gtk_tree_model_filter_refilter (GTK_TREE_MODEL_FILTER (self->filter));
-  /* unfiltered, the view shows the store itself: one model less to
-   * update on every tick */
-  if (self->filter_text != NULL)
-    {
-      if (gtk_tree_view_get_model (self->tree_view) != self->filter)
-        gtk_tree_view_set_model (self->tree_view, self->filter);
-    }
-  else if (gtk_tree_view_get_model (self->tree_view) != GTK_TREE_MODEL (self->store))
-    gtk_tree_view_set_model (self->tree_view, GTK_TREE_MODEL (self->store));
-}
-
-/* Sorting by hand: header clicks sort the store, whether the view shows
- * it or the filter over it (which is not sortable itself). */
-static void
-column_clicked_cb (GtkTreeViewColumn  *column,
-                   ExgConnectionsView *self)
-{
-  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column),
-                                                         "exg-model-column"));
-  GtkTreeSortable *sortable = GTK_TREE_SORTABLE (self->store);
-  GtkSortType order = GTK_SORT_ASCENDING;
-  int current;
-  g_autoptr(GList) columns = NULL;
-
-  if (gtk_tree_sortable_get_sort_column_id (sortable, &current,
-                                            &order) && current == model_column)
-    order = order == GTK_SORT_ASCENDING ? GTK_SORT_DESCENDING : GTK_SORT_ASCENDING;
-  else
-    order = GTK_SORT_ASCENDING;
-  gtk_tree_sortable_set_sort_column_id (sortable, model_column, order);
-
-  columns = gtk_tree_view_get_columns (self->tree_view);
-  for (GList *l = columns; l != NULL; l = l->next)
-    gtk_tree_view_column_set_sort_indicator (l->data,
-                                             l->data == (gpointer) column);
-  gtk_tree_view_column_set_sort_order (column, order);
+  exg_view_apply_search (entry, self->tree_view, self->filter,
+                         GTK_TREE_MODEL (self->store), &self->filter_text);
 }
 
 /* context menu */
@@ -660,16 +607,10 @@ add_column (ExgConnectionsView   *self,
             gboolean              numeric,
             int                   width)
 {
-  GtkCellRenderer *cell = gtk_cell_renderer_text_new ();
-  GtkTreeViewColumn *column = gtk_tree_view_column_new ();
+  GtkCellRenderer *cell;
+  GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
+                                                        func, &cell);
 
-  gtk_tree_view_column_set_title (column, title);
-  gtk_tree_view_column_pack_start (column, cell, TRUE);
-  if (func != NULL)
-    gtk_tree_view_column_set_cell_data_func (column, cell, func,
-                                             GINT_TO_POINTER (model_column), NULL);
-  else
-    gtk_tree_view_column_add_attribute (column, cell, "text", model_column);
   /* closed connections are drawn greyed until they go */
   gtk_tree_view_column_add_attribute (column, cell, "sensitive",
                                       EXG_CONN_COL_ALIVE);
@@ -677,12 +618,8 @@ add_column (ExgConnectionsView   *self,
     g_object_set (cell, "xalign", 1.0, NULL);
   else
     g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
-  g_object_set_data (G_OBJECT (column), "exg-model-column",
-                     GINT_TO_POINTER (model_column));
-  gtk_tree_view_column_set_clickable (column, TRUE);
-  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb),
-                           self, 0);
-  gtk_tree_view_column_set_resizable (column, TRUE);
+  exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
+                          model_column);
   /* fixed sizing: the view need not measure 10,000 rows */
   gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
   gtk_tree_view_column_set_fixed_width (column, width);

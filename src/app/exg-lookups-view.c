@@ -5,6 +5,7 @@
 #define G_LOG_DOMAIN "exitgate-app"
 #include "config.h"
 #include "exg-lookups-view.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -141,66 +142,16 @@ visible_func (GtkTreeModel *model,
   static const int columns[] = { EXG_LOOKUP_COL_QUERY, EXG_LOOKUP_COL_ANSWER,
                                 EXG_LOOKUP_COL_EXIT };
 
-  if (self->filter_text == NULL)
-    return TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS (columns); i++)
-    {
-      g_autofree char *text = NULL;
-      g_autofree char *folded = NULL;
-
-      gtk_tree_model_get (model, iter, columns[i], &text, -1);
-      if (text == NULL)
-        continue;
-      folded = g_utf8_casefold (text, -1);
-      if (strstr (folded, self->filter_text) != NULL)
-        return TRUE;
-    }
-  return FALSE;
+  return exg_view_row_contains (model, iter, columns, G_N_ELEMENTS (columns),
+                                self->filter_text);
 }
 
 static void
 search_changed_cb (GtkSearchEntry *entry,
                    ExgLookupsView *self)
 {
-  const char *text = gtk_entry_get_text (GTK_ENTRY (entry));
-  GtkTreeModel *model;
-
-  g_clear_pointer (&self->filter_text, g_free);
-  if (text[0] != '\0')
-    self->filter_text = g_utf8_casefold (text, -1);
-  gtk_tree_model_filter_refilter (GTK_TREE_MODEL_FILTER (self->filter));
-  /* unfiltered, the view shows the (sortable) store itself */
-  model = self->filter_text != NULL ? self->filter : GTK_TREE_MODEL (self->store);
-  if (gtk_tree_view_get_model (self->tree_view) != model)
-    gtk_tree_view_set_model (self->tree_view, model);
-}
-
-/* header clicks sort the store, also while the view shows the filter
- * (no GtkTreeModelSort: it looks rows up linearly, and the history may
- * be long) */
-static void
-column_clicked_cb (GtkTreeViewColumn *column,
-                   ExgLookupsView    *self)
-{
-  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column),
-                                                         "exg-model-column"));
-  GtkTreeSortable *sortable = GTK_TREE_SORTABLE (self->store);
-  GtkSortType order = GTK_SORT_ASCENDING;
-  g_autoptr(GList) columns = NULL;
-  int current;
-
-  if (gtk_tree_sortable_get_sort_column_id (sortable, &current, &order)
-      && current == model_column)
-    order = order == GTK_SORT_ASCENDING ? GTK_SORT_DESCENDING
-                                        : GTK_SORT_ASCENDING;
-  else
-    order = GTK_SORT_ASCENDING;
-  gtk_tree_sortable_set_sort_column_id (sortable, model_column, order);
-
-  columns = gtk_tree_view_get_columns (self->tree_view);
-  for (GList *l = columns; l != NULL; l = l->next)
-    gtk_tree_view_column_set_sort_indicator (l->data, l->data == (gpointer) column);
-  gtk_tree_view_column_set_sort_order (column, order);
+  exg_view_apply_search (entry, self->tree_view, self->filter,
+                         GTK_TREE_MODEL (self->store), &self->filter_text);
 }
 
 static void
@@ -234,15 +185,10 @@ add_column (ExgLookupsView      *self,
             int                  model_column,
             GtkTreeCellDataFunc  func)
 {
-  GtkCellRenderer *cell = gtk_cell_renderer_text_new ();
-  GtkTreeViewColumn *column = gtk_tree_view_column_new ();
+  GtkCellRenderer *cell;
+  GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
+                                                        func, &cell);
 
-  gtk_tree_view_column_set_title (column, title);
-  gtk_tree_view_column_pack_start (column, cell, TRUE);
-  if (func != NULL)
-    gtk_tree_view_column_set_cell_data_func (column, cell, func, NULL, NULL);
-  else
-    gtk_tree_view_column_add_attribute (column, cell, "text", model_column);
   if (model_column == EXG_LOOKUP_COL_ANSWER)
     {
       /* errors in the error colour */
@@ -250,13 +196,11 @@ add_column (ExgLookupsView      *self,
       gtk_tree_view_column_add_attribute (column, cell, "foreground-set",
                                           EXG_LOOKUP_COL_FAILED);
     }
-  g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
-  g_object_set_data (G_OBJECT (column), "exg-model-column",
-                     GINT_TO_POINTER (model_column));
-  gtk_tree_view_column_set_clickable (column, TRUE);
-  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb),
-                           self, 0);
-  gtk_tree_view_column_set_resizable (column, TRUE);
+  /* the time is short and must stay whole; the rest may be cut */
+  if (model_column != EXG_LOOKUP_COL_TIME)
+    g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
+  exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
+                          model_column);
   gtk_tree_view_column_set_expand (column, model_column != EXG_LOOKUP_COL_TIME);
   gtk_tree_view_append_column (self->tree_view, column);
 }

@@ -11,6 +11,7 @@
 #include "exg-routers-view.h"
 
 #include "exg-application.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -220,20 +221,13 @@ add_column (ExgRoutersView      *self,
             int                  model_column,
             GtkTreeCellDataFunc  func)
 {
-  GtkCellRenderer *cell = gtk_cell_renderer_text_new ();
-  GtkTreeViewColumn *column = gtk_tree_view_column_new ();
+  GtkCellRenderer *cell;
+  GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
+                                                        func, &cell);
 
-  gtk_tree_view_column_set_title (column, title);
-  gtk_tree_view_column_pack_start (column, cell, TRUE);
-  if (func != NULL)
-    gtk_tree_view_column_set_cell_data_func (column, cell, func,
-                                             GINT_TO_POINTER (model_column), NULL);
-  else
-    gtk_tree_view_column_add_attribute (column, cell, "text", model_column);
   gtk_tree_view_column_add_attribute (column, cell, "sensitive",
                                       EXG_ROUTER_COL_UP);
   gtk_tree_view_column_set_sort_column_id (column, model_column);
-  gtk_tree_view_column_set_resizable (column, TRUE);
   gtk_tree_view_append_column (self->tree_view, column);
 }
 

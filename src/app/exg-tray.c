@@ -12,6 +12,7 @@
 #include "exg-tray.h"
 
 #include "exg-application.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -90,22 +91,6 @@ add_country_item (ExgTray    *self,
   gtk_menu_shell_append (self->country_menu, item);
 }
 
-static gboolean
-same_counts (GHashTable *a,
-             GHashTable *b)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (a == NULL || g_hash_table_size (a) != g_hash_table_size (b))
-    return FALSE;
-  g_hash_table_iter_init (&iter, a);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (g_hash_table_lookup (b, key) != value)
-      return FALSE;
-  return TRUE;
-}
-
 /* "Any country", then every country with a router up */
 static void
 rebuild_countries (ExgTray *self)
@@ -116,7 +101,7 @@ rebuild_countries (ExgTray *self)
   GHashTableIter iter;
   gpointer key, value;
 
-  if (same_counts (self->shown_counts, counts))
+  if (exg_view_counts_equal (self->shown_counts, counts))
     return;
 
   children = gtk_container_get_children (GTK_CONTAINER (self->country_menu));

@@ -10,6 +10,7 @@
 #include "exg-lookups-view.h"
 #include "exg-routers-view.h"
 #include "exg-traffic-graph.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -100,22 +101,6 @@ country_row_free (CountryRow *row)
   g_free (row);
 }
 
-static gboolean
-counts_equal (GHashTable *a,
-              GHashTable *b)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (a == NULL || b == NULL || g_hash_table_size (a) != g_hash_table_size (b))
-    return FALSE;
-  g_hash_table_iter_init (&iter, a);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (g_hash_table_lookup (b, key) != value)
-      return FALSE;
-  return TRUE;
-}
-
 /* "Any country" first, then every country with a router up, by name in
  * the user's language; the selected country stays listed even with none */
 static void
@@ -130,7 +115,7 @@ rebuild_countries (ExgWindow *self,
   gpointer key, value;
   guint total;
 
-  if (!force && counts_equal (counts, self->country_counts))
+  if (!force && exg_view_counts_equal (counts, self->country_counts))
     return;
 
   exg_application_get_selection (self->app, &sel);
@@ -319,9 +304,21 @@ update_status (ExgWindow *self)
     exit = country_label (sel.country);
   else
     exit = g_strdup (_("any country"));
-  /* Translators: routers up · connections · exit: country */
-  status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections,
-                            exit);
+  if (exg_application_get_geoip_progress (self->app) >= 0)
+    {
+      /* Translators: shown while tor's GeoIP data is converted (once) */
+      g_autofree char *text = g_strdup_printf (_("preparing country data, %d%%"),
+                                               exg_application_get_geoip_progress (self->app));
+
+      /* Translators: routers up · connections · progress */
+      status = g_strdup_printf (_("%s · %s · %s"), routers, connections, text);
+    }
+  else
+    {
+      /* Translators: routers up · connections · exit: country */
+      status = g_strdup_printf (_("%s · %s · exit: %s"), routers, connections,
+                                exit);
+    }
   gtk_label_set_text (self->status_label, status);
 }
 

@@ -30,7 +30,7 @@
 
 typedef struct
 {
-  ExgPollerFunc func;   /* NULL once removed: a tombstone */
+  ExgPollerFunc func;   /* NULL once removed (a tombstone) or parked */
   gpointer      user_data;
   int           fd;
 } Watch;
@@ -168,12 +168,67 @@ lookup (ExgPoller *self,
   return g_ptr_array_index (self->watches, fd);
 }
 
+/* Drops @w from the table; a batch in progress may still hold events
+ * pointing at it, so then it lives on as a tombstone until the batch ends. */
+static void
+forget (ExgPoller *self,
+        Watch     *w)
+{
+  self->watches->pdata[w->fd] = NULL;
+  if (self->dispatching > 0)
+    {
+      w->func = NULL;
+      g_ptr_array_add (self->tombstones, w);
+    }
+  else
+    g_free (w);
+}
+
+static gboolean
+add_watch (ExgPoller     *self,
+           int            fd,
+           guint32        events,
+           ExgPollerFunc  func,
+           gpointer       user_data)
+{
+  struct epoll_event ev = { .events = events };
+  Watch *w;
+  int res;
+
+  w = g_new (Watch, 1);
+  w->func = func;
+  w->user_data = user_data;
+  w->fd = fd;
+  ev.data.ptr = w;
+
+  res = epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev);
+  /* still registered after all (a caller of exg_poller_add_new () that
+   * was wrong about the descriptor being new): take it over */
+  if (res < 0 && errno == EEXIST)
+    res = epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev);
+  if (res < 0)
+    {
+      int saved = errno;
+
+      g_free (w);
+      errno = saved;
+      return FALSE;
+    }
+
+  if ((guint) fd >= self->watches->len)
+    g_ptr_array_set_size (self->watches, fd + 1);
+  self->watches->pdata[fd] = w;
+
+  return TRUE;
+}
+
 /**
  * exg_poller_add:
  * @events: EPOLLIN / EPOLLOUT / EPOLLRDHUP / EPOLLET … as for epoll_ctl
  *
- * Watches @fd, which must not be watched already.  @func runs from the
- * main context with the ready events.
+ * Watches @fd, which must not be watched already (a parked descriptor is
+ * taken over, see exg_poller_park()).  @func runs from the main context
+ * with the ready events.
  *
  * Returns: FALSE (with errno set) if the kernel refused the descriptor
  */
@@ -190,28 +245,58 @@ exg_poller_add (ExgPoller     *self,
   g_return_val_if_fail (self != NULL, FALSE);
   g_return_val_if_fail (fd >= 0, FALSE);
   g_return_val_if_fail (func != NULL, FALSE);
-  g_return_val_if_fail (lookup (self, fd) == NULL, FALSE);
 
-  w = g_new (Watch, 1);
-  w->func = func;
-  w->user_data = user_data;
-  w->fd = fd;
-  ev.data.ptr = w;
+  /* watched already, and not parked: a caller's bug */
+  g_return_val_if_fail (lookup (self, fd) == NULL || lookup (self, fd)->func == NULL,
+                        FALSE);
 
-  if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+  w = lookup (self, fd);
+  if (w != NULL)
     {
-      int saved = errno;
-
-      g_free (w);
-      errno = saved;
-      return FALSE;
+      /* Parked: still registered with the kernel, unless the descriptor
+       * was closed since (the number may now be another socket's) */
+      ev.data.ptr = w;
+      if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+        {
+          w->func = func;
+          w->user_data = user_data;
+          return TRUE;
+        }
+      forget (self, w);
     }
 
-  if ((guint) fd >= self->watches->len)
-    g_ptr_array_set_size (self->watches, fd + 1);
-  self->watches->pdata[fd] = w;
+  return add_watch (self, fd, events, func, user_data);
+}
 
-  return TRUE;
+/**
+ * exg_poller_add_new:
+ *
+ * As exg_poller_add(), for a descriptor that socket(2) or accept(2) has
+ * just returned: whatever is parked under its number belonged to a file
+ * closed since, which took its registration with it, so this goes
+ * straight to EPOLL_CTL_ADD (exg_poller_add() would first try a MOD,
+ * which would fail).
+ */
+gboolean
+exg_poller_add_new (ExgPoller     *self,
+                    int            fd,
+                    guint32        events,
+                    ExgPollerFunc  func,
+                    gpointer       user_data)
+{
+  Watch *w;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (fd >= 0, FALSE);
+  g_return_val_if_fail (func != NULL, FALSE);
+  /* watched already, and not parked: a caller's bug */
+  g_return_val_if_fail (lookup (self, fd) == NULL || lookup (self, fd)->func == NULL,
+                        FALSE);
+
+  w = lookup (self, fd);
+  if (w != NULL)
+    forget (self, w);
+  return add_watch (self, fd, events, func, user_data);
 }
 
 /**
@@ -261,12 +346,31 @@ exg_poller_remove (ExgPoller *self,
       && errno != EBADF && errno != ENOENT)
     g_warning ("epoll_ctl (DEL, %d): %s", fd, g_strerror (errno));
 
-  self->watches->pdata[fd] = NULL;
-  if (self->dispatching > 0)
-    {
-      w->func = NULL;
-      g_ptr_array_add (self->tombstones, w);
-    }
-  else
-    g_free (w);
+  forget (self, w);
+}
+
+/**
+ * exg_poller_park:
+ *
+ * Stops delivering events for @fd but leaves it registered with the
+ * kernel, for a socket about to change hands: the next exg_poller_add()
+ * of @fd (the relay taking over the socket a session or a backend watched)
+ * then costs one EPOLL_CTL_MOD rather than a DEL now and an ADD then.
+ * Events that come meanwhile are dropped, so park only a descriptor that
+ * is registered edge-triggered or taken over at once: a ready
+ * level-triggered one would keep the epoll descriptor readable.  A parked
+ * descriptor may simply be closed; closing it unregisters it.
+ */
+void
+exg_poller_park (ExgPoller *self,
+                 int        fd)
+{
+  Watch *w;
+
+  g_return_if_fail (self != NULL);
+  w = lookup (self, fd);
+  if (w == NULL)
+    return;
+  w->func = NULL;
+  w->user_data = NULL;
 }

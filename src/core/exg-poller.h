@@ -25,10 +25,17 @@ gboolean   exg_poller_add         (ExgPoller     *self,
                                    guint32        events,
                                    ExgPollerFunc  func,
                                    gpointer       user_data);
+gboolean   exg_poller_add_new     (ExgPoller     *self,
+                                   int            fd,
+                                   guint32        events,
+                                   ExgPollerFunc  func,
+                                   gpointer       user_data);
 void       exg_poller_modify      (ExgPoller     *self,
                                    int            fd,
                                    guint32        events);
 void       exg_poller_remove      (ExgPoller     *self,
+                                   int            fd);
+void       exg_poller_park        (ExgPoller     *self,
                                    int            fd);
 
 G_END_DECLS

@@ -76,6 +76,7 @@ struct _RelayEnd
   guint              readable : 1; /* data or EOF may be waiting */
   guint              writable : 1; /* the send buffer may have room */
   guint              rdhup    : 1; /* the peer's FIN arrived: read to 0 */
+  guint              fin      : 1; /* … reported without an error */
   guint              watched  : 1; /* registered with the poller */
 };
 
@@ -218,13 +219,19 @@ exg_relay_new (GSocketConnection   *client,
   return self;
 }
 
+/* Stops the events.  Parking (no syscall) rather than removing (an
+ * EPOLL_CTL_DEL each): the sockets are closed right after the relay ends,
+ * which unregisters them, and while they stay open an edge-triggered
+ * registration whose events are dropped costs nothing.  Two syscalls per
+ * connection; the next socket under the same number is added with
+ * exg_poller_add_new (), which knows the parked entry is stale. */
 static void
 unwatch (ExgRelay *self)
 {
   for (int e = 0; e < 2; e++)
     {
       if (self->ends[e].watched)
-        exg_poller_remove (self->poller, self->ends[e].fd);
+        exg_poller_park (self->poller, self->ends[e].fd);
       self->ends[e].watched = FALSE;
     }
 }
@@ -275,6 +282,37 @@ hold (RelayDir     *dir,
   dir->held_len = len;
 }
 
+/* All that was read went out and the source said EOF: pass it on, once.
+ * Returns FALSE (errno set, *what naming the operation) if that fails. */
+static gboolean
+dir_pass_eof (RelayDir    *dir,
+              const char **what)
+{
+  if (dir->shut)
+    return TRUE;
+  dir->shut = TRUE;
+  if (shutdown (dir->dst->fd, SHUT_WR) < 0)
+    {
+      *what = "shutdown";
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Counts a read; once RELAY_READ_BUDGET have been made, lets the other
+ * relays have their turn: re-arming makes epoll report this descriptor
+ * again on the next dispatch. */
+static inline gboolean
+read_budget_spent (ExgRelay *self,
+                   RelayEnd *src,
+                   guint    *reads)
+{
+  if ((*reads)++ < RELAY_READ_BUDGET)
+    return FALSE;
+  exg_poller_modify (self->poller, src->fd, RELAY_EVENTS);
+  return TRUE;
+}
+
 /* The splice variant of dir_pump: socket → pipe → socket, no copy
  * through user space.  The pipe's content plays the held buffer. */
 static gboolean
@@ -320,27 +358,13 @@ dir_pump_splice (ExgRelay    *self,
         }
 
       if (dir->eof)
-        {
-          if (!dir->shut)
-            {
-              dir->shut = TRUE;
-              if (shutdown (dst->fd, SHUT_WR) < 0)
-                {
-                  *what = "shutdown";
-                  return FALSE;
-                }
-            }
-          return TRUE;
-        }
+        return dir_pass_eof (dir, what);
 
       if (!src->readable)
         return TRUE;
 
-      if (reads++ == RELAY_READ_BUDGET)
-        {
-          exg_poller_modify (self->poller, src->fd, RELAY_EVENTS);
-          return TRUE;
-        }
+      if (read_budget_spent (self, src, &reads))
+        return TRUE;
 
       /* The pipe is empty here, so EAGAIN can only mean no data */
       n = splice (src->fd, NULL, dir->pipe[1], NULL, RELAY_PIPE_SIZE,
@@ -424,29 +448,13 @@ dir_pump (ExgRelay    *self,
         }
 
       if (dir->eof)
-        {
-          if (!dir->shut)
-            {
-              dir->shut = TRUE;
-              if (shutdown (dst->fd, SHUT_WR) < 0)
-                {
-                  *what = "shutdown";
-                  return FALSE;
-                }
-            }
-          return TRUE;
-        }
+        return dir_pass_eof (dir, what);
 
       if (!src->readable)
         return TRUE;
 
-      if (reads++ == RELAY_READ_BUDGET)
-        {
-          /* Let the other relays have their turn; re-arming makes epoll
-           * report this descriptor again on the next dispatch */
-          exg_poller_modify (self->poller, src->fd, RELAY_EVENTS);
-          return TRUE;
-        }
+      if (read_budget_spent (self, src, &reads))
+        return TRUE;
 
       buf = get_shared_buffer ();
       n = recv (src->fd, buf, RELAY_BUFFER_SIZE, 0);
@@ -468,9 +476,17 @@ dir_pump (ExgRelay    *self,
           continue;
         }
       /* A short read emptied the receive queue: new data brings a new edge.
-       * Not so for a FIN that arrived with the data, hence rdhup. */
-      if (n < RELAY_BUFFER_SIZE && !src->rdhup)
-        src->readable = FALSE;
+       * Not so for a FIN that arrived with the data, hence rdhup.  And a
+       * FIN seen before this read (no error with it) means the queue ends
+       * here: the next read would only return 0, so EOF is taken without
+       * it (one recv per direction, two per connection, saved). */
+      if (n < RELAY_BUFFER_SIZE)
+        {
+          if (src->fin)
+            dir->eof = TRUE;
+          else if (!src->rdhup)
+            src->readable = FALSE;
+        }
 
       w = 0;
       if (dst->writable)
@@ -563,6 +579,8 @@ end_event_cb (gpointer user_data,
     end->writable = TRUE;
   if (events & (EPOLLRDHUP | EPOLLHUP))
     end->rdhup = TRUE;
+  if ((events & (EPOLLRDHUP | EPOLLHUP)) && !(events & EPOLLERR))
+    end->fin = TRUE;
 
   pump (self);
 }
@@ -631,7 +649,10 @@ exg_relay_start (ExgRelay *self)
 
           failure->relay = relay_ref (self);
           failure->errsv = errno;
-          unwatch (self);
+          for (int i = 0; i < e; i++)
+            exg_poller_remove (self->poller, self->ends[i].fd);
+          for (int i = 0; i < 2; i++)
+            self->ends[i].watched = FALSE;
           g_idle_add (start_failed_cb, failure);
           return;
         }

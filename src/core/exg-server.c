@@ -3,18 +3,24 @@
  * Admission happens before any byte is read: a client outside the
  * allow-list (loopback only by default) or over the connection limit is
  * closed at once.  Everything after that is the session's business; the
- * server keeps it alive until it signals "closed", as libsoup's server
+ * server keeps it alive until it says it is closed, as libsoup's server
  * does with its connections.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#define _GNU_SOURCE   /* accept4 */
 #include "config.h"
 #include "exg-server.h"
 
 #include "exg-error.h"
 #include "exg-session.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define DEFAULT_HANDSHAKE_TIMEOUT 30
 /* the kernel caps it at net.core.somaxconn; GIO's default of 10 drops
@@ -161,49 +167,12 @@ format_socket_address (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
-/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; judge them
- * by their IPv4 address, which is what allow-lists name. */
-static GInetAddress *
-unmap_v4 (GInetAddress *inet)
-{
-  const guint8 *b;
-  static const guint8 prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
-    return g_object_ref (inet);
-  b = g_inet_address_to_bytes (inet);
-  if (memcmp (b, prefix, sizeof prefix) != 0)
-    return g_object_ref (inet);
-  return g_inet_address_new_from_bytes (b + 12, G_SOCKET_FAMILY_IPV4);
-}
-
-static gboolean
-client_allowed (ExgServer    *self,
-                GInetAddress *client)
-{
-  g_autoptr(GInetAddress) inet = unmap_v4 (client);
-
-  if (self->allow->len == 0)
-    return g_inet_address_get_is_loopback (inet);
-
-  for (guint i = 0; i < self->allow->len; i++)
-    {
-      GInetAddressMask *mask = g_ptr_array_index (self->allow, i);
-
-      if (g_inet_address_mask_get_family (mask) == g_inet_address_get_family (inet) &&
-          g_inet_address_mask_matches (mask, inet))
-        return TRUE;
-    }
-  return FALSE;
-}
-
-static void
-session_closed_cb (ExgSession *session,
-                   ExgServer  *self)
+void
+exg_server_session_closed_ (ExgServer  *self,
+                            ExgSession *session)
 {
   guint64 id = exg_session_get_id (session);
 
-  g_signal_handlers_disconnect_by_func (session, session_closed_cb, self);
   g_hash_table_remove (self->sessions, &id);
 
   if (self->limit_logged &&
@@ -212,30 +181,95 @@ session_closed_cb (ExgSession *session,
     self->limit_logged = FALSE;
 }
 
-static void
-handle_connection (ExgServer         *self,
-                   GSocketConnection *connection)
+/* A client's address as accept(2) gave it, judged and formatted without
+ * a GInetSocketAddress and a GInetAddress per connection. */
+typedef struct {
+  const guint8   *bytes;     /* the address; a v4-mapped one's IPv4 part */
+  GSocketFamily   family;    /* of bytes */
+  char            text[INET6_ADDRSTRLEN + 8];   /* "a.b.c.d:p" / "[v6]:p" */
+} ClientAddress;
+
+static gboolean
+client_address_init (ClientAddress                 *ca,
+                     const struct sockaddr_storage *sa)
 {
-  g_autoptr(GSocketAddress) remote = NULL;
-  g_autofree char *client = NULL;
-  GInetAddress *inet;
+  static const guint8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+  char host[INET6_ADDRSTRLEN];
+
+  if (sa->ss_family == AF_INET)
+    {
+      const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
+
+      ca->bytes = (const guint8 *) &sin->sin_addr;
+      ca->family = G_SOCKET_FAMILY_IPV4;
+      inet_ntop (AF_INET, &sin->sin_addr, host, sizeof host);
+      g_snprintf (ca->text, sizeof ca->text, "%s:%u", host, g_ntohs (sin->sin_port));
+      return TRUE;
+    }
+  if (sa->ss_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
+
+      ca->bytes = (const guint8 *) &sin6->sin6_addr;
+      ca->family = G_SOCKET_FAMILY_IPV6;
+      /* a dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; judge
+       * them by their IPv4 address, which is what allow-lists name */
+      if (memcmp (ca->bytes, v4_mapped, sizeof v4_mapped) == 0)
+        {
+          ca->bytes += sizeof v4_mapped;
+          ca->family = G_SOCKET_FAMILY_IPV4;
+        }
+      inet_ntop (AF_INET6, &sin6->sin6_addr, host, sizeof host);
+      g_snprintf (ca->text, sizeof ca->text, "[%s]:%u", host, g_ntohs (sin6->sin6_port));
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+client_allowed (ExgServer           *self,
+                const ClientAddress *ca)
+{
+  g_autoptr(GInetAddress) inet = NULL;
+
+  /* loopback as g_inet_address_get_is_loopback () has it */
+  if (self->allow->len == 0)
+    return ca->family == G_SOCKET_FAMILY_IPV4
+           ? ca->bytes[0] == 127
+           : IN6_IS_ADDR_LOOPBACK ((const struct in6_addr *) ca->bytes);
+
+  inet = g_inet_address_new_from_bytes (ca->bytes, ca->family);
+  for (guint i = 0; i < self->allow->len; i++)
+    {
+      GInetAddressMask *mask = g_ptr_array_index (self->allow, i);
+
+      if (g_inet_address_mask_get_family (mask) == ca->family &&
+          g_inet_address_mask_matches (mask, inet))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* @remote: the client's address, as accept(2) gave it */
+static void
+handle_connection (ExgServer                     *self,
+                   GSocketConnection             *connection,
+                   const struct sockaddr_storage *remote)
+{
+  ClientAddress ca;
   ExgSession *session;
   guint64 *key;
 
-  remote = g_socket_connection_get_remote_address (connection, NULL);
-  if (remote == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
+  if (!client_address_init (&ca, remote))
     {
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return;
     }
 
-  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
-  if (!client_allowed (self, inet))
+  if (!client_allowed (self, &ca))
     {
-      g_autofree char *who = g_inet_address_to_string (inet);
-
       /* a client address is not a target: fine to log */
-      g_debug ("Refused a client outside the allow-list: %s", who);
+      g_debug ("Refused a client outside the allow-list: %s", ca.text);
       g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
       return;
     }
@@ -253,12 +287,10 @@ handle_connection (ExgServer         *self,
       return;
     }
 
-  client = format_socket_address (remote);
-  session = exg_session_new (self, connection, client);
+  session = exg_session_new (self, connection, ca.text);
   key = g_new (guint64, 1);
   *key = exg_session_get_id (session);
   g_hash_table_insert (self->sessions, key, session);
-  g_signal_connect (session, "closed", G_CALLBACK (session_closed_cb), self);
   exg_session_start (session);
 }
 
@@ -274,6 +306,41 @@ resume_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* accept4(2) straight on the descriptor: it returns the client's address
+ * and sets O_NONBLOCK and FD_CLOEXEC, where g_socket_accept () would ask
+ * the kernel for each of them separately (three syscalls a connection) */
+static GSocketConnection *
+accept_one (Listener                *l,
+            struct sockaddr_storage *remote,
+            int                     *out_errno)
+{
+  socklen_t len = sizeof *remote;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) client = NULL;
+  int fd;
+
+  memset (remote, 0, sizeof *remote);
+  do
+    fd = accept4 (g_socket_get_fd (l->socket), (struct sockaddr *) remote, &len,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    {
+      *out_errno = errno;
+      return NULL;
+    }
+
+  client = g_socket_new_from_fd (fd, &error);
+  if (client == NULL)
+    {
+      g_debug ("accept: %s", error->message);
+      close (fd);
+      *out_errno = ECONNABORTED;
+      return NULL;
+    }
+  return g_socket_connection_factory_create_connection (client);
+}
+
 static gboolean
 accept_cb (GSocket      *listening,
            GIOCondition  condition,
@@ -285,15 +352,16 @@ accept_cb (GSocket      *listening,
   /* everything queued, bounded so other work gets its turn */
   for (int i = 0; i < 64; i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
       g_autoptr(GSocketConnection) connection = NULL;
+      struct sockaddr_storage remote;
+      int errsv = 0;
 
-      if (client == NULL)
+      connection = accept_one (l, &remote, &errsv);
+      if (connection == NULL)
         {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
             break;
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
+          if (errsv == EMFILE || errsv == ENFILE)
             {
               /* the listening socket stays readable: without a pause
                * this would spin until a descriptor is freed */
@@ -303,12 +371,11 @@ accept_cb (GSocket      *listening,
               l->resume_id = g_timeout_add (100, resume_cb, l);
               return G_SOURCE_REMOVE;
             }
-          g_debug ("accept: %s", error->message);
+          g_debug ("accept: %s", g_strerror (errsv));
           break;
         }
 
-      connection = g_socket_connection_factory_create_connection (client);
-      handle_connection (l->server, connection);
+      handle_connection (l->server, connection, &remote);
       /* a handler may have stopped the server, freeing l */
       if (g_source_is_destroyed (g_main_current_source ()))
         return G_SOURCE_REMOVE;
@@ -495,7 +562,7 @@ exg_server_stop (ExgServer *self)
   if (self->sessions == NULL)
     return;
 
-  /* closing emits "closed", which edits the table: walk a copy */
+  /* a session that closes leaves the table: walk a copy */
   sessions = g_ptr_array_new_with_free_func (g_object_unref);
   g_hash_table_iter_init (&iter, self->sessions);
   while (g_hash_table_iter_next (&iter, NULL, &value))

@@ -7,11 +7,14 @@
  *          → OPEN: ExgRelay pumps bytes both ways
  *          → closed: "closed" is emitted once and the server drops us.
  *
- * One GSource per session watches the client descriptor and carries the
- * handshake deadline as its ready time, so a handshake costs one source,
- * not a socket source plus a timer.  Once relaying, the descriptor
- * belongs to the relay's shared epoll poller and the session holds no
- * source at all.
+ * No GSource per session: the client descriptor is watched through the
+ * context's shared epoll poller (ExgPoller) from the first byte, and the
+ * relay takes that registration over in place; the deadlines (the
+ * handshake's, then the exit's) sit in one coarse timer per context.
+ * Attaching or destroying a GSource that watches a descriptor writes the
+ * main context's wakeup eventfd and makes it rebuild its poll set, which
+ * cost four eventfd writes per connection; an epoll_ctl costs one syscall
+ * and nothing else, and a deadline costs none.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -20,11 +23,16 @@
 
 #include "exg-error.h"
 #include "exg-http-page.h"
+#include "exg-poller.h"
 #include "exg-relay.h"
 #include "exg-socks-encode.h"
 #include "exg-socks-parser.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 /* Room for the largest handshake plus what a client pipelines with it. */
 #define HANDSHAKE_BUFFER 2048
@@ -51,8 +59,12 @@ struct _ExgSession
   ExgConnInfo       *info;          /* owned ref; also in the activity model */
   GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
 
-  GSource           *watch;         /* owned: client fd + handshake deadline */
+  ExgPoller         *poller;        /* not owned: lives with the context */
+  gboolean           watching;      /* the client fd is ours in the poller */
   GIOCondition       watch_events;
+  gint64             deadline;      /* monotonic µs, -1 for none */
+  GList             *deadline_link; /* owned link in the timer's queue */
+  gpointer           timer;         /* DeadlineTimer of the context, once armed */
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -93,80 +105,217 @@ static guint signals[N_SIGNALS];
 
 static void process_buffer (ExgSession *self);
 
-/* The watch: a bare GSource with the client descriptor and a ready time. */
-typedef gboolean (*WatchFunc) (ExgSession  *self,
-                               GIOCondition revents);
+/* Deadlines: one GSource per main context for all its sessions.
+ *
+ * Armed sessions sit in a queue in no particular order; the source's ready
+ * time is at or after the earliest deadline, rounded up to DEADLINE_SLACK
+ * so that deadlines close together fire in one dispatch.  Arming a
+ * deadline later than the ready time (the usual case: every new session's
+ * deadline is later than those before it) and disarming touch only the
+ * queue; the ready time changes (a context wakeup) only when a deadline
+ * comes earlier than it, and from the dispatch itself (no wakeup then).
+ * A deadline fires late by at most DEADLINE_SLACK, never early. */
+#define DEADLINE_SLACK (G_USEC_PER_SEC / 4)
 
 typedef struct {
-  GSource  source;
-  gpointer tag;
-} WatchSource;
+  GSource source;
+  GQueue  armed;   /* (element-type ExgSession) not owned */
+} DeadlineTimer;
+
+static void on_deadline (ExgSession *self);
+
+static gint64
+deadline_round_up (gint64 t)
+{
+  return (t + DEADLINE_SLACK - 1) / DEADLINE_SLACK * DEADLINE_SLACK;
+}
 
 static gboolean
-watch_dispatch (GSource     *source,
+timer_dispatch (GSource     *source,
                 GSourceFunc  callback,
                 gpointer     user_data)
 {
-  WatchSource *ws = (WatchSource *) source;
-  GIOCondition revents = g_source_query_unix_fd (source, ws->tag);
+  DeadlineTimer *timer = (DeadlineTimer *) source;
+  g_autoptr(GPtrArray) expired = g_ptr_array_new_with_free_func (g_object_unref);
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = G_MAXINT64;
+  GList *l = timer->armed.head;
 
-  return ((WatchFunc) (void (*) (void)) callback) (user_data, revents);
+  while (l != NULL)
+    {
+      GList *following = l->next;
+      ExgSession *session = l->data;
+
+      if (session->deadline <= now)
+        {
+          g_queue_delete_link (&timer->armed, l);
+          session->deadline_link = NULL;
+          session->deadline = -1;
+          g_ptr_array_add (expired, g_object_ref (session));
+        }
+      else
+        next = MIN (next, session->deadline);
+      l = following;
+    }
+  /* blocked while it dispatches: no wakeup */
+  g_source_set_ready_time (source,
+                           next == G_MAXINT64 ? -1 : deadline_round_up (next));
+
+  for (guint i = 0; i < expired->len; i++)
+    on_deadline (g_ptr_array_index (expired, i));
+  return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs watch_funcs = {
-  NULL, NULL, watch_dispatch, NULL, NULL, NULL,
+static GSourceFuncs timer_funcs = {
+  NULL, NULL, timer_dispatch, NULL, NULL, NULL,
 };
 
-static gboolean on_client_event (ExgSession *self, GIOCondition revents);
+G_LOCK_DEFINE_STATIC (timers);
+static GHashTable *timers;   /* GMainContext (ref'd) → DeadlineTimer (never freed) */
 
-/* Every change to a source's descriptors or ready time wakes the main
- * context (an eventfd write and read), so the watch is set up once, with
- * its deadline, before it is attached, and changed only when it must. */
+/* The timer of the thread-default main context, created on first use;
+ * it stays attached for the life of the process, as the poller does. */
+static DeadlineTimer *
+timer_get_default (void)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  DeadlineTimer *timer;
+
+  if (context == NULL)
+    context = g_main_context_default ();
+
+  G_LOCK (timers);
+  if (timers == NULL)
+    timers = g_hash_table_new (NULL, NULL);
+  timer = g_hash_table_lookup (timers, context);
+  if (timer == NULL)
+    {
+      timer = (DeadlineTimer *) g_source_new (&timer_funcs,
+                                              sizeof (DeadlineTimer));
+      g_queue_init (&timer->armed);
+      g_source_set_static_name (&timer->source, "[exitgate] session deadlines");
+      g_source_attach (&timer->source, context);
+      g_hash_table_insert (timers, g_main_context_ref (context), timer);
+    }
+  G_UNLOCK (timers);
+
+  return timer;
+}
+
+/* @deadline: monotonic µs, or -1 for none */
 static void
+deadline_set (ExgSession *self,
+              gint64      deadline)
+{
+  DeadlineTimer *timer;
+  gint64 ready;
+
+  if (deadline < 0)
+    {
+      if (self->deadline_link != NULL)
+        {
+          timer = self->timer;
+          g_queue_delete_link (&timer->armed, self->deadline_link);
+          self->deadline_link = NULL;
+        }
+      self->deadline = -1;
+      return;
+    }
+
+  /* the context the session started in, for its whole life (and one
+   * lookup per session, not one per deadline) */
+  if (self->timer == NULL)
+    self->timer = timer_get_default ();
+  timer = self->timer;
+  self->deadline = deadline;
+  if (self->deadline_link == NULL)
+    {
+      g_queue_push_tail (&timer->armed, self);
+      self->deadline_link = timer->armed.tail;
+    }
+  ready = g_source_get_ready_time (&timer->source);
+  if (ready < 0 || deadline < ready)
+    g_source_set_ready_time (&timer->source, deadline_round_up (deadline));
+}
+
+/* The client descriptor in the poller: level-triggered, as a GSource
+ * would watch it.  EPOLLRDHUP comes with EPOLLIN at EOF anyway; asking
+ * for it only when reading keeps a half-closed client from being reported
+ * over and over while the session does not read. */
+static guint32
+epoll_events (GIOCondition events)
+{
+  return (events & G_IO_IN) ? EPOLLIN | EPOLLRDHUP : 0;
+}
+
+static void on_client_event (ExgSession *self, GIOCondition revents);
+
+static void
+on_client_poll (gpointer user_data,
+                guint32  events)
+{
+  ExgSession *self = user_data;
+  GIOCondition revents = 0;
+
+  if (events & (EPOLLIN | EPOLLRDHUP))
+    revents |= G_IO_IN;
+  if (events & EPOLLHUP)
+    revents |= G_IO_HUP;
+  if (events & EPOLLERR)
+    revents |= G_IO_ERR;
+  if (revents != 0)
+    on_client_event (self, revents);
+}
+
+static gboolean
 watch_start (ExgSession   *self,
              GIOCondition  events,
              gint64        deadline)
 {
-  WatchSource *ws;
+  g_assert (!self->watching);
 
-  g_assert (self->watch == NULL);
-
-  self->watch = g_source_new (&watch_funcs, sizeof (WatchSource));
-  ws = (WatchSource *) self->watch;
-  ws->tag = g_source_add_unix_fd (self->watch, g_socket_get_fd (self->socket),
-                                  events);
+  self->poller = exg_poller_get_default ();
+  /* the descriptor accept(2) just gave */
+  if (!exg_poller_add_new (self->poller, g_socket_get_fd (self->socket),
+                           epoll_events (events), on_client_poll, self))
+    return FALSE;
+  self->watching = TRUE;
   self->watch_events = events;
-  g_source_set_ready_time (self->watch, deadline);
-  g_source_set_callback (self->watch,
-                         (GSourceFunc) (void (*) (void)) on_client_event,
-                         self, NULL);
-  g_source_set_static_name (self->watch, "[exitgate] session");
-  /* GLib 2.74 takes a non-recursive source's descriptors out of the poll
-   * set around each dispatch and puts them back, waking the context twice;
-   * nothing here runs a nested main loop, so recursion cannot happen */
-  g_source_set_can_recurse (self->watch, TRUE);
-  g_source_attach (self->watch, NULL);
+  deadline_set (self, deadline);
+  return TRUE;
 }
 
 static void
 watch_modify (ExgSession   *self,
               GIOCondition  events)
 {
-  WatchSource *ws = (WatchSource *) self->watch;
-
-  if (self->watch == NULL || self->watch_events == events)
+  if (!self->watching || self->watch_events == events)
     return;
   self->watch_events = events;
-  g_source_modify_unix_fd (self->watch, ws->tag, events);
+  exg_poller_modify (self->poller, g_socket_get_fd (self->socket),
+                     epoll_events (events));
 }
 
 static void
 watch_stop (ExgSession *self)
 {
-  if (self->watch == NULL)
+  deadline_set (self, -1);
+  if (!self->watching)
     return;
-  g_source_destroy (self->watch);
-  g_clear_pointer (&self->watch, g_source_unref);
+  self->watching = FALSE;
+  exg_poller_remove (self->poller, g_socket_get_fd (self->socket));
+}
+
+/* Leaves the descriptor registered for the relay, which takes it over
+ * right away (one EPOLL_CTL_MOD, not a DEL and an ADD). */
+static void
+watch_hand_over (ExgSession *self)
+{
+  deadline_set (self, -1);
+  if (!self->watching)
+    return;
+  self->watching = FALSE;
+  exg_poller_park (self->poller, g_socket_get_fd (self->socket));
 }
 
 static gboolean
@@ -201,7 +350,8 @@ exg_session_finalize (GObject *object)
   ExgSession *self = EXG_SESSION (object);
 
   g_assert (self->relay == NULL);
-  g_assert (self->watch == NULL);
+  g_assert (!self->watching);
+  g_assert (self->deadline_link == NULL);
 
   g_clear_object (&self->exit_conn);
   g_clear_object (&self->router);
@@ -231,6 +381,7 @@ static void
 exg_session_init (ExgSession *self)
 {
   exg_socks_parser_init (&self->parser);
+  self->deadline = -1;
 }
 
 ExgSession *
@@ -371,6 +522,7 @@ exg_session_close (ExgSession *self)
   exg_activity_connection_changed (activity, self->info);
   exg_activity_remove_connection (activity, self->info);
 
+  exg_server_session_closed_ (self->server, self);
   g_signal_emit (self, signals[CLOSED], 0);
 }
 
@@ -437,16 +589,16 @@ addr_from_inet (ExgSocksAddr *addr,
 static char *
 target_host (const ExgSocksAddr *target)
 {
-  g_autoptr(GInetAddress) inet = NULL;
+  char text[INET6_ADDRSTRLEN];
 
+  /* inet_ntop, as g_inet_address_to_string () uses, without the two
+   * GObjects (an address and its string) per call */
   switch (target->type)
     {
     case EXG_SOCKS_ATYP_IPV4:
-      inet = g_inet_address_new_from_bytes (target->ip, G_SOCKET_FAMILY_IPV4);
-      return g_inet_address_to_string (inet);
+      return g_strdup (inet_ntop (AF_INET, target->ip, text, sizeof text));
     case EXG_SOCKS_ATYP_IPV6:
-      inet = g_inet_address_new_from_bytes (target->ip, G_SOCKET_FAMILY_IPV6);
-      return g_inet_address_to_string (inet);
+      return g_strdup (inet_ntop (AF_INET6, target->ip, text, sizeof text));
     case EXG_SOCKS_ATYP_DOMAIN:
     case EXG_SOCKS_ATYP_NONE:
     default:
@@ -455,10 +607,9 @@ target_host (const ExgSocksAddr *target)
 }
 
 static char *
-format_target (const ExgSocksAddr *target)
+format_target (const ExgSocksAddr *target,
+               const char         *host)
 {
-  g_autofree char *host = target_host (target);
-
   if (target->type == EXG_SOCKS_ATYP_IPV6)
     return g_strdup_printf ("[%s]:%u", host, target->port);
   return g_strdup_printf ("%s:%u", host, target->port);
@@ -535,15 +686,14 @@ watch_client_while_busy (ExgSession *self)
 {
   GIOCondition events = G_IO_HUP | G_IO_ERR;
 
-  if (self->watch == NULL)
+  if (!self->watching)
     return;   /* closed already, by a signal handler */
   if (self->busy_since == 0)
     {
       self->busy_since = g_get_monotonic_time ();
       /* with no handshake deadline there is none to reuse */
-      if (g_source_get_ready_time (self->watch) == -1)
-        g_source_set_ready_time (self->watch,
-                                 self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
+      if (self->deadline == -1)
+        deadline_set (self, self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
     }
   if (self->len < PENDING_MAX && !self->client_eof)
     events |= G_IO_IN;
@@ -575,6 +725,11 @@ relay_done_cb (gpointer      user_data,
   if (self->closed)
     return;
 
+  /* a clean end: both sides sent EOF and the relay read up to it, so
+   * there is nothing left to drain before closing */
+  if (error == NULL)
+    self->client_eof = TRUE;
+
   if (error != NULL &&
       !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
@@ -600,7 +755,7 @@ start_relay (ExgSession *self)
 {
   GSocketConnection *exit_conn = g_steal_pointer (&self->exit_conn);
 
-  watch_stop (self);
+  watch_hand_over (self);
   set_state (self, EXG_CONN_STATE_OPEN);
 
   self->relay = exg_relay_new (self->connection, exit_conn, self->buf,
@@ -628,23 +783,36 @@ static void
 connected (ExgSession        *self,
            GSocketConnection *exit_conn)
 {
-  g_autoptr(GSocketAddress) local = NULL;
+  struct sockaddr_storage local;
+  socklen_t local_len = sizeof local;
   guint8 out[EXG_SOCKS5_REPLY_MAX];
   ExgSocksAddr bound;
   gsize n;
 
   self->exit_conn = exit_conn;
 
-  /* BND: the real local address and port of the outgoing connection */
-  local = g_socket_connection_get_local_address (exit_conn, NULL);
-  if (local != NULL && G_IS_INET_SOCKET_ADDRESS (local))
-    addr_from_inet (&bound,
-                    g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)),
-                    g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
-  else
+  /* BND: the real local address and port of the outgoing connection,
+   * straight from getsockname(2) (GIO would wrap it in two GObjects) */
+  memset (&bound, 0, sizeof bound);
+  bound.type = EXG_SOCKS_ATYP_IPV4;
+  if (getsockname (g_socket_get_fd (g_socket_connection_get_socket (exit_conn)),
+                   (struct sockaddr *) &local, &local_len) == 0)
     {
-      memset (&bound, 0, sizeof bound);
-      bound.type = EXG_SOCKS_ATYP_IPV4;
+      if (local.ss_family == AF_INET)
+        {
+          const struct sockaddr_in *sin = (const struct sockaddr_in *) &local;
+
+          memcpy (bound.ip, &sin->sin_addr, 4);
+          bound.port = g_ntohs (sin->sin_port);
+        }
+      else if (local.ss_family == AF_INET6)
+        {
+          const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) &local;
+
+          bound.type = EXG_SOCKS_ATYP_IPV6;
+          memcpy (bound.ip, &sin6->sin6_addr, 16);
+          bound.port = g_ntohs (sin6->sin6_port);
+        }
     }
 
   if (self->version == 4)
@@ -661,9 +829,12 @@ connected (ExgSession        *self,
       return;
     }
 
-  g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
-           self->info->id, safe_target (self),
-           self->router != NULL ? exg_router_get_name (self->router) : "?");
+  /* structured logging formats the message before it filters: not for
+   * every connection when nobody reads debug messages */
+  if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
+             self->info->id, safe_target (self),
+             self->router != NULL ? exg_router_get_name (self->router) : "?");
   start_relay (self);
 }
 
@@ -710,21 +881,19 @@ connect_cb (GObject      *source,
       return;
     }
 
+  /* observers hear of the exit with the state change that follows (open,
+   * or failed), in one signal */
   if (router != NULL)
-    {
-      set_exit (self, router);
-      exg_activity_connection_changed (exg_server_get_activity (self->server),
-                                       self->info);
-    }
+    set_exit (self, router);
   connected (self, exit_conn);
 }
 
 static void
-start_connect (ExgSession *self)
+start_connect (ExgSession *self,
+               const char *host)
 {
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *host = target_host (&self->target);
   ExgSelection sel;
 
   if (!choose_exit (self, &router, &sel, &error))
@@ -895,12 +1064,12 @@ resolve_ptr_cb (GObject      *source,
 }
 
 static void
-start_resolve (ExgSession *self)
+start_resolve (ExgSession *self,
+               const char *host)
 {
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GInetAddress) literal = NULL;
-  g_autofree char *host = target_host (&self->target);
   ExgActivity *activity = exg_server_get_activity (self->server);
   ExgSelection sel;
   gboolean reverse = self->command == EXG_SOCKS_CMD_RESOLVE_PTR;
@@ -982,24 +1151,27 @@ static void
 handle_request (ExgSession        *self,
                 const ExgSocksMsg *msg)
 {
+  g_autofree char *host = NULL;
+
   self->version = msg->version;
   self->command = msg->command;
   self->target = msg->target;
+  host = target_host (&self->target);
 
   self->info->command = msg->command;
   g_free (self->info->target);
-  self->info->target = format_target (&self->target);
+  self->info->target = format_target (&self->target, host);
   exg_activity_connection_changed (exg_server_get_activity (self->server),
                                    self->info);
 
   switch (msg->command)
     {
     case EXG_SOCKS_CMD_CONNECT:
-      start_connect (self);
+      start_connect (self, host);
       break;
     case EXG_SOCKS_CMD_RESOLVE:
     case EXG_SOCKS_CMD_RESOLVE_PTR:
-      start_resolve (self);
+      start_resolve (self, host);
       break;
     case EXG_SOCKS_CMD_BIND:
     case EXG_SOCKS_CMD_UDP_ASSOCIATE:
@@ -1243,58 +1415,60 @@ read_client (ExgSession *self)
   return TRUE;
 }
 
-static gboolean
+/* The deadline passed: the handshake's, or the exit's */
+static void
+on_deadline (ExgSession *self)
+{
+  g_autoptr(ExgSession) keep = g_object_ref (self);
+
+  if (self->closed)
+    return;
+  if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
+    {
+      g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out",
+               self->info->id);
+      fail (self, "Handshake timed out");
+    }
+  else if (self->busy_since != 0)
+    {
+      gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+
+      /* the handshake deadline left in place: now the exit's */
+      if (g_get_monotonic_time () < deadline)
+        deadline_set (self, deadline);
+      else
+        {
+          g_autoptr(GError) error =
+            g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                         "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
+
+          g_cancellable_cancel (self->cancellable);
+          if (self->command == EXG_SOCKS_CMD_RESOLVE ||
+              self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
+            {
+              g_autofree char *query = target_host (&self->target);
+
+              exg_activity_add_lookup (exg_server_get_activity (self->server),
+                                       self->command == EXG_SOCKS_CMD_RESOLVE
+                                         ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
+                                       query, NULL, error->message, self->router);
+            }
+          fail_request (self, error, 0);
+        }
+    }
+}
+
+static void
 on_client_event (ExgSession   *self,
                  GIOCondition  revents)
 {
   g_autoptr(ExgSession) keep = g_object_ref (self);
 
-  if (revents == 0)
-    {
-      /* the ready time passed: the handshake deadline */
-      if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
-        {
-          g_debug ("Connection %" G_GUINT64_FORMAT ": handshake timed out",
-                   self->info->id);
-          fail (self, "Handshake timed out");
-        }
-      else if (self->busy_since != 0)
-        {
-          gint64 deadline = self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC;
-
-          /* the handshake deadline left in place: now the exit's */
-          if (g_get_monotonic_time () < deadline)
-            g_source_set_ready_time (self->watch, deadline);
-          else
-            {
-              g_autoptr(GError) error =
-                g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                             "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
-
-              g_cancellable_cancel (self->cancellable);
-              if (self->command == EXG_SOCKS_CMD_RESOLVE ||
-                  self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
-                {
-                  g_autofree char *query = target_host (&self->target);
-
-                  exg_activity_add_lookup (exg_server_get_activity (self->server),
-                                           self->command == EXG_SOCKS_CMD_RESOLVE
-                                             ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
-                                           query, NULL, error->message, self->router);
-                }
-              fail_request (self, error, 0);
-            }
-        }
-      else
-        g_source_set_ready_time (self->watch, -1);
-      return G_SOURCE_CONTINUE;
-    }
-
   if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
     {
       if (read_client (self))
         process_buffer (self);
-      return G_SOURCE_CONTINUE;
+      return;
     }
 
   /* connecting or resolving */
@@ -1302,11 +1476,10 @@ on_client_event (ExgSession   *self,
     {
       if (read_client (self) && !self->closed)
         watch_client_while_busy (self);
-      return G_SOURCE_CONTINUE;
+      return;
     }
   if (revents & (G_IO_HUP | G_IO_ERR))
     fail (self, "The client went away");
-  return G_SOURCE_CONTINUE;
 }
 
 void
@@ -1321,12 +1494,20 @@ exg_session_start (ExgSession *self)
   timeout = exg_server_get_handshake_timeout (self->server);
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
-  watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline);
+  keep = g_object_ref (self);
+  if (!watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline))
+    {
+      int errsv = errno;
+
+      g_message ("Connection %" G_GUINT64_FORMAT ": cannot watch the client: %s",
+                 self->info->id, g_strerror (errsv));
+      fail (self, g_strerror (errsv));
+      return;
+    }
 
   /* Clients send their greeting right after connecting, so under load it
    * is usually here by the time the connection is accepted: read it now
    * rather than one main-loop iteration later. */
-  keep = g_object_ref (self);
   if (read_client (self))
     process_buffer (self);
 }

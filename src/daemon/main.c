@@ -134,6 +134,25 @@ print_exits (ExgRouterRegistry *registry)
   fflush (stdout);
 }
 
+/* Converting tor-geoipdb takes a moment on first use: say so on stderr, a
+ * line every tenth (stderr is often a journal, not a terminal). */
+static void
+geoip_progress_cb (double   fraction,
+                   gpointer user_data)
+{
+  int *last_tenth = user_data;
+  int tenth = (int) (fraction * 10);
+
+  /* a database found ready reports only its end: nothing to say */
+  if (tenth == *last_tenth || (*last_tenth < 0 && tenth >= 10))
+    return;
+  if (*last_tenth < 0)
+    fprintf (stderr, "exitgated: building the country database from "
+                     "tor-geoipdb (once)…\n");
+  *last_tenth = tenth;
+  fprintf (stderr, "exitgated: country database %d%%\n", tenth * 10);
+}
+
 /* GeoIP is only needed for exits whose country is not configured. */
 static gboolean
 config_needs_geoip (ExgConfig *config)
@@ -328,7 +347,12 @@ main (int    argc,
 
   /* converting tor's database can take seconds: only when needed */
   if (config_needs_geoip (config) || config->geoip_path != NULL)
-    geoip = exg_geoip_load (config->geoip_path, NULL, NULL);
+    {
+      int last_tenth = -1;
+
+      geoip = exg_geoip_load (config->geoip_path, geoip_progress_cb,
+                              &last_tenth);
+    }
 
   routers = exg_config_build_routers (config, geoip, &error);
   if (routers == NULL)

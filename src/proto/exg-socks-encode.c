@@ -110,6 +110,27 @@ addr_encode (guint8             *out,
     }
 }
 
+/* 05 CODE 00 ATYP ADDR PORT: a v5 request (CODE the command) or reply
+ * (CODE the reply code) alike.  Returns the bytes written or 0. */
+static gsize
+v5_message_encode (guint8             *out,
+                   gsize               avail,
+                   guint8              code,
+                   const ExgSocksAddr *addr)
+{
+  gsize n;
+
+  if (avail < 3)
+    return 0;
+  n = addr_encode (out + 3, avail - 3, addr);
+  if (n == 0)
+    return 0;
+  out[0] = 0x05;
+  out[1] = code;
+  out[2] = 0x00;
+  return 3 + n;
+}
+
 gsize
 exg_socks5_method_encode (guint8 *out,
                           gsize   avail,
@@ -144,19 +165,9 @@ exg_socks5_reply_encode (guint8             *out,
                          guint8              code,
                          const ExgSocksAddr *bound)
 {
-  gsize n;
-
   g_return_val_if_fail (out != NULL || avail == 0, 0);
 
-  if (avail < 3)
-    return 0;
-  n = addr_encode (out + 3, avail - 3, bound);
-  if (n == 0)
-    return 0;
-  out[0] = 0x05;
-  out[1] = code;
-  out[2] = 0x00;
-  return 3 + n;
+  return v5_message_encode (out, avail, code, bound);
 }
 
 gsize
@@ -256,20 +267,12 @@ exg_socks5_request_encode (guint8             *out,
                            guint8              command,
                            const ExgSocksAddr *target)
 {
-  gsize n;
-
   g_return_val_if_fail (out != NULL || avail == 0, 0);
   g_return_val_if_fail (target != NULL, 0);
 
-  if (target->type == EXG_SOCKS_ATYP_NONE || avail < 3)
+  if (target->type == EXG_SOCKS_ATYP_NONE)
     return 0;
-  n = addr_encode (out + 3, avail - 3, target);
-  if (n == 0)
-    return 0;
-  out[0] = 0x05;
-  out[1] = command;
-  out[2] = 0x00;
-  return 3 + n;
+  return v5_message_encode (out, avail, command, target);
 }
 
 gsize

@@ -16,7 +16,7 @@
  *         'D' ms[4]        source: send the pattern for ms, then close
  *         'Q' id[8]        answer (bytes[8] ok[1] first_ns[8] last_ns[8])
  *                          for upload id, once that upload has ended
- *   exg-loadgen conn --proxy HOST:PORT|direct --target PORT --clients N --seconds S
+ *   exg-loadgen conn --proxy HOST:PORT|direct --target PORT --clients N --seconds S|--count N
  *       N clients in a loop: connect, SOCKS5 greeting, CONNECT, 64-byte
  *       echo, wait for close.  Prints conn/s and latency percentiles.
  *   exg-loadgen bulk … --streams K --dir up|down --seconds S
@@ -940,7 +940,7 @@ usage (void)
   fprintf (stderr,
            "usage: exg-loadgen serve [PORT]\n"
            "       exg-loadgen conn|bulk|hold --proxy HOST:PORT|direct --target PORT\n"
-           "                   [--clients N] [--seconds S] [--streams K] [--dir up|down] [--max N]\n");
+           "                   [--clients N] [--seconds S | --count N] [--streams K] [--dir up|down] [--max N]\n");
   exit (2);
 }
 
@@ -984,6 +984,7 @@ mode_client (const char *mode, int argc, char **argv)
 {
   struct epoll_event evs[MAX_EVENTS];
   int clients = 32, streams = 1, max_hold = 1000;
+  long count = 0;   /* conn: stop after this many connections (0: use --seconds) */
   double seconds = 2.0;
   const char *dir = "up";
   uint64_t start_ns, end_ns;
@@ -1015,6 +1016,8 @@ mode_client (const char *mode, int argc, char **argv)
         dir = v;
       else if (strcmp (k, "--max") == 0)
         max_hold = atoi (v);
+      else if (strcmp (k, "--count") == 0)
+        count = atol (v);
       else
         usage ();
     }
@@ -1062,7 +1065,8 @@ mode_client (const char *mode, int argc, char **argv)
       switch (run.kind)
         {
         case RUN_CONN:
-          if (t >= run.deadline_ns)
+          if (count > 0 ? started >= count && active == 0
+                        : t >= run.deadline_ns)
             goto out;
           break;
         case RUN_HOLD:
@@ -1094,6 +1098,8 @@ mode_client (const char *mode, int argc, char **argv)
                   || run.held + (uint64_t) active >= (uint64_t) max_hold))
             break;
           if ((run.kind == RUN_UP || run.kind == RUN_DOWN) && started == streams)
+            break;
+          if (run.kind == RUN_CONN && count > 0 && started >= count)
             break;
           if (c_start () == NULL)
             {

@@ -1,6 +1,8 @@
 #!/bin/bash
 # run-bench.sh [BUILD_DIR]: Exitgate beside microsocks, Dante and a direct
-# baseline, in one run, on 127.0.0.1; prints one Markdown table.
+# baseline, in one run, on 127.0.0.1; prints one Markdown table.  Exitgate
+# runs twice: with its direct exit, and chained through a second exitgated
+# as a SOCKS5 upstream exit ("1 hop"; connections/s and bulk only).
 #
 # Builds nothing: exg-loadgen and exitgated come from BUILD_DIR (or from
 # $EXG_LOADGEN / $EXITGATED).  A proxy that is missing gets "n/a".
@@ -10,6 +12,8 @@
 # another one (taskset), so that proxy CPU is what differs between columns.
 # Proxy CPU comes from /proc/PID/stat (utime+stime of the proxy and its
 # children), memory from VmRSS (summed over the process tree for Dante).
+# The 1-hop column counts both exitgated processes, which share the proxy
+# core.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -u
@@ -123,25 +127,54 @@ fi
 
 # --- the proxies ------------------------------------------------------------
 
-# start_proxy COLUMN: sets PROXY_PID and PROXY_ADDR, or returns 1
+# launch_exitgated NAME FD [ARGS...]: starts exitgated on 127.0.0.1:0;
+# sets EG_PID and EG_ADDR, or returns 1.  Its stdout stays open on FD (4
+# or 7): no SIGPIPE if it prints more.
+launch_exitgated() {
+  local name=$1 fd=$2 line
+  shift 2
+  EG_PID=""
+  EG_ADDR=""
+  rm -f "$TMP/$name.out"
+  mkfifo "$TMP/$name.out"
+  $PIN_PROXY "$EXITGATED" --listen 127.0.0.1:0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" </dev/null &
+  EG_PID=$!
+  PIDS+=($EG_PID)
+  case $fd in
+    4) exec 4<"$TMP/$name.out" ;;
+    7) exec 7<"$TMP/$name.out" ;;
+  esac
+  if ! read -r -t 10 line <&"$fd" || [ "${line%% *}" != listening ]; then
+    echo "run-bench.sh: exitgated ($name) did not start: $(head -c 300 "$TMP/$name.log")" >&2
+    return 1
+  fi
+  EG_ADDR=${line#listening }
+}
+
+# start_proxy COLUMN: sets PROXY_PID (and UPSTREAM_PID) and PROXY_ADDR, or
+# returns 1
 start_proxy() {
-  local col=$1 port line
+  local col=$1 port
   PROXY_PID=""
+  UPSTREAM_PID=""
   PROXY_ADDR=""
   case $col in
     exitgate)
       [ -x "$EXITGATED" ] || return 1
-      mkfifo "$TMP/eg.out"
-      $PIN_PROXY "$EXITGATED" --listen 127.0.0.1:0 >"$TMP/eg.out" 2>"$TMP/exitgated.log" </dev/null &
-      PROXY_PID=$!
-      PIDS+=($PROXY_PID)
-      exec 4<"$TMP/eg.out"
-      if ! read -r -t 10 line <&4 || [ "${line%% *}" != listening ]; then
-        echo "run-bench.sh: exitgated did not start: $(head -c 300 "$TMP/exitgated.log")" >&2
-        return 1
-      fi
-      PROXY_ADDR=${line#listening }
-      # its stdout stays open on fd 4: no SIGPIPE if it prints more
+      launch_exitgated eg 4 || return 1
+      PROXY_PID=$EG_PID
+      PROXY_ADDR=$EG_ADDR
+      ;;
+    hop)
+      [ -x "$EXITGATED" ] || return 1
+      # the upstream: an exitgated with its direct exit
+      launch_exitgated up 7 || return 1
+      UPSTREAM_PID=$EG_PID
+      printf '[exit up]\ntype=socks5\naddress=%s\nport=%s\n' \
+        "${EG_ADDR%:*}" "${EG_ADDR##*:}" >"$TMP/front.conf"
+      launch_exitgated eg 4 --config "$TMP/front.conf" || return 1
+      PROXY_PID=$EG_PID
+      PROXY_ADDR=$EG_ADDR
       ;;
     microsocks)
       command -v microsocks >/dev/null || return 1
@@ -191,10 +224,19 @@ EOF
 }
 
 stop_proxy() {
-  [ -n "$PROXY_PID" ] || return 0
-  stop "$PROXY_PID"
-  exec 4<&- 2>/dev/null
-  rm -f "$TMP/eg.out"
+  [ -n "$PROXY_PID" ] && stop "$PROXY_PID"
+  [ -n "$UPSTREAM_PID" ] && stop "$UPSTREAM_PID"
+  exec 4<&- 7<&-
+  rm -f "$TMP/eg.out" "$TMP/up.out"
+  return 0
+}
+
+# proxy_ticks: CPU ticks of the proxy, and of its upstream if it has one
+proxy_ticks() {
+  local t
+  t=$(cpu_ticks "$PROXY_PID")
+  [ -n "$UPSTREAM_PID" ] && t=$((t + $(cpu_ticks "$UPSTREAM_PID")))
+  echo "$t"
 }
 
 gen() {
@@ -242,15 +284,16 @@ run_column() {
   # warm-up: lazy initialisation is not per-connection cost
   gen conn --clients 4 --seconds 0.2 >/dev/null
 
-  [ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+  [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
   gen conn --clients 32 --seconds "$CONN_S" | absorb "$col" c32_
-  [ -n "$PROXY_PID" ] && c1=$(cpu_ticks "$PROXY_PID") &&
+  [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
     R[$col.cpu_conn_us]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="${R[$col.c32_conns]:-0}" \
       'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
-  gen conn --clients 1 --seconds "$LAT1_S" | absorb "$col" c1_
+  # the chained column: connections/s and bulk only, to keep the run short
+  [ "$col" = hop ] || gen conn --clients 1 --seconds "$LAT1_S" | absorb "$col" c1_
 
   # idle connections: memory per relayed connection held open
-  if [ -n "$PROXY_PID" ]; then
+  if [ -n "$PROXY_PID" ] && [ "$col" != hop ]; then
     rss0=$(rss_kib "$PROXY_PID")
     hold "$IDLE_N" idle
     R[$col.idle_held]=$HELD
@@ -258,27 +301,29 @@ run_column() {
       'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
   fi
 
-  [ -n "$PROXY_PID" ] && c0=$(cpu_ticks "$PROXY_PID")
+  [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
   for d in up down; do
     for s in 1 8; do
       gen bulk --streams $s --dir $d --seconds "$BULK_S" | absorb "$col" "bulk_${d}${s}_"
       bytes=$((bytes + ${R[$col.bulk_${d}${s}_bytes]:-0}))
     done
   done
-  [ -n "$PROXY_PID" ] && c1=$(cpu_ticks "$PROXY_PID") &&
+  [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
     R[$col.cpu_gb_ms]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" \
       'BEGIN { if (b > 0) printf "%.0f", t * 1e3 / hz / (b / 1e9); else print "n/a" }')
 
   # last, as it may leave the proxy out of descriptors
-  echo "# $col: holding connections (t=${SECONDS}s)" >&2
-  hold "$HOLD_MAX" held
-  R[$col.held]=$HELD
+  if [ "$col" != hop ]; then
+    echo "# $col: holding connections (t=${SECONDS}s)" >&2
+    hold "$HOLD_MAX" held
+    R[$col.held]=$HELD
+  fi
 
   stop_proxy
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-COLUMNS=(exitgate microsocks dante direct)
+COLUMNS=(exitgate hop microsocks dante direct)
 for col in "${COLUMNS[@]}"; do
   run_column "$col"
 done
@@ -306,8 +351,8 @@ mul() { awk -v a="$1" -v f="$2" 'BEGIN { if (a ~ /^[0-9.]+/) printf "%.2f", a * 
 lat() { echo "$(v "$1" "$2p50_us") / $(v "$1" "$2p99_us")"; }
 
 EG=exitgate
-row() {  # row LABEL E M D X TARGET
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$@"
+row() {  # row LABEL E H M D X TARGET
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"
 }
 
 echo
@@ -315,36 +360,40 @@ echo "Proxy benchmark, $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exi
 echo "Load generator and target on CPU ${GEN_CPU:-any}, proxy on CPU ${PROXY_CPU:-any}; fd limit $(ulimit -n);"
 echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)."
 echo
-row "metric" "exitgate" "microsocks" "dante" "direct" "target (exitgate)"
-row "---" "---:" "---:" "---:" "---:" "---"
+row "metric" "exitgate (direct exit)" "exitgate → 1 hop" "microsocks" "dante" "direct" "target (exitgate)"
+row "---" "---:" "---:" "---:" "---:" "---:" "---"
 
 ms_rate=$(v microsocks c32_rate)
-row "connections/s (32 clients)" "$(v $EG c32_rate)" "$ms_rate" "$(v dante c32_rate)" "$(v direct c32_rate)" \
+row "connections/s (32 clients)" "$(v $EG c32_rate)" "$(v hop c32_rate)" "$ms_rate" "$(v dante c32_rate)" "$(v direct c32_rate)" \
   "$(check "$(v $EG c32_rate)" ">=" "$(mul "$ms_rate" 1.5)" "≥ 1.5× microsocks")"
-row "latency p50 / p99, 32 clients (µs)" "$(lat $EG c32_)" "$(lat microsocks c32_)" "$(lat dante c32_)" "$(lat direct c32_)" ""
-row "latency p50 / p99, 1 client (µs)" "$(lat $EG c1_)" "$(lat microsocks c1_)" "$(lat dante c1_)" "$(lat direct c1_)" ""
+row "latency p50 / p99, 32 clients (µs)" "$(lat $EG c32_)" "$(lat hop c32_)" "$(lat microsocks c32_)" "$(lat dante c32_)" "$(lat direct c32_)" ""
+row "latency p50 / p99, 1 client (µs)" "$(lat $EG c1_)" "–" "$(lat microsocks c1_)" "$(lat dante c1_)" "$(lat direct c1_)" ""
 for d in up down; do
   for s in 1 8; do
     k=bulk_${d}${s}
     e=$(gbit $EG $k); dd=$(gbit dante $k); x=$(gbit direct $k)
-    row "bulk $d, $s stream$([ $s = 1 ] || echo s) (Gbit/s)" "$e" "$(gbit microsocks $k)" "$dd" "$x" \
+    row "bulk $d, $s stream$([ $s = 1 ] || echo s) (Gbit/s)" "$e" "$(gbit hop $k)" "$(gbit microsocks $k)" "$dd" "$x" \
       "$(check "$e" ">=" "$(mul "$dd" 1.8)" "≥ 1.8× dante"), $(check "$e" ">=" "$(mul "$x" 0.7)" "≥ 0.7× direct")"
   done
 done
 ms_cpu=$(v microsocks cpu_conn_us)
-row "proxy CPU per connection (µs)" "$(v $EG cpu_conn_us)" "$ms_cpu" "$(v dante cpu_conn_us)" "–" \
+row "proxy CPU per connection (µs)" "$(v $EG cpu_conn_us)" "$(v hop cpu_conn_us)" "$ms_cpu" "$(v dante cpu_conn_us)" "–" \
   "$(check "$(v $EG cpu_conn_us)" "<=" "$(mul "$ms_cpu" 0.6)" "≤ 0.6× microsocks")"
 per_cpu() { awk -v u="$1" 'BEGIN { if (u ~ /^[0-9.]+$/ && u > 0) printf "%.0f", 1e6 / u; else print "n/a" }'; }
-row "connections per proxy CPU-second" "$(per_cpu "$(v $EG cpu_conn_us)")" "$(per_cpu "$ms_cpu")" \
+row "connections per proxy CPU-second" "$(per_cpu "$(v $EG cpu_conn_us)")" "$(per_cpu "$(v hop cpu_conn_us)")" "$(per_cpu "$ms_cpu")" \
   "$(per_cpu "$(v dante cpu_conn_us)")" "–" ""
-row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" ""
-row "RSS per idle connection (KiB, $IDLE_N held)" "$(v $EG rss_conn_kib)" "$(v microsocks rss_conn_kib)" \
+row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v hop cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" ""
+row "RSS per idle connection (KiB, $IDLE_N held)" "$(v $EG rss_conn_kib)" "–" "$(v microsocks rss_conn_kib)" \
   "$(v dante rss_conn_kib)" "–" "$(check "$(v $EG rss_conn_kib)" "<=" 4 "≤ 4 KiB")"
-row "connections held at most" "$(v $EG held)" "$(v microsocks held)" "$(v dante held)" "$(v direct held)" \
+row "connections held at most" "$(v $EG held)" "–" "$(v microsocks held)" "$(v dante held)" "$(v direct held)" \
   "$(check "$(v $EG held)" ">=" 9900 "≥ 9,900")"
 errs=""
 for col in "${COLUMNS[@]}"; do
-  errs="$errs | $(v "$col" c32_errors)+$(v "$col" c1_errors)"
+  if [ "$col" = hop ]; then
+    errs="$errs | $(v "$col" c32_errors)"
+  else
+    errs="$errs | $(v "$col" c32_errors)+$(v "$col" c1_errors)"
+  fi
 done
 echo "| errors (conn runs)$errs | |"
 echo

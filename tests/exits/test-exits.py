@@ -116,10 +116,23 @@ class PeerEcho(threading.Thread):
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        # "localhost" may be tried as ::1 first: hold the same port on ::1,
+        # bound but not listening, so that try is refused and never reaches
+        # another test's server (bounded tries)
+        for _ in range(100):
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+            self.v6_guard = socket.socket(socket.AF_INET6)
+            try:
+                self.v6_guard.bind(("::1", self.port))
+                break
+            except OSError:
+                self.v6_guard.close()
+                self.sock.close()
+        else:
+            raise RuntimeError("no port free on both 127.0.0.1 and ::1")
         self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
 
     def run(self):
         while True:

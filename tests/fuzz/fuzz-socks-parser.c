@@ -67,6 +67,23 @@ terminated (const char *s,
   return memchr (s, '\0', size) != NULL;
 }
 
+
+/* A SOCKS4 request is 8 bytes, the userid and its NUL, then @rest.  The
+ * userid is ignored and only its first 255 bytes are kept, so a kept
+ * userid of 255 bytes may stand for a longer one. */
+static gboolean
+v4_consumed_ok (const ExgSocksMsg *msg,
+                gsize              consumed,
+                gsize              rest)
+{
+  gsize ulen = strlen (msg->username);
+
+  if (ulen < sizeof msg->username - 1)
+    return consumed == 8 + ulen + 1 + rest;
+  return consumed >= 8 + ulen + 1 + rest &&
+         consumed <= EXG_SOCKS_MAX_HANDSHAKE;
+}
+
 static void
 check_message (const ExgSocksParser *parser,
                ExgSocksPhase         phase,
@@ -119,13 +136,13 @@ check_message (const ExgSocksParser *parser,
           if (msg->version == 5)
             check (consumed == 4 + 1 + hlen + 2);
           else
-            check (consumed == 8 + strlen (msg->username) + 1 + hlen + 1);
+            check (v4_consumed_ok (msg, consumed, hlen + 1));
           break;
         case EXG_SOCKS_ATYP_IPV4:
           if (msg->version == 5)
             check (consumed == 10);
           else
-            check (consumed == 8 + strlen (msg->username) + 1);
+            check (v4_consumed_ok (msg, consumed, 0));
           break;
         case EXG_SOCKS_ATYP_IPV6:
           check (msg->version == 5);

@@ -305,6 +305,31 @@ class DaemonTest(unittest.TestCase):
             httpd.server_close()
         self.assertEqual(d.stop(), 0)
 
+    def test_geoip_conversion_progress(self):
+        if not os.path.exists("/usr/share/tor/geoip"):
+            self.skipTest("tor-geoipdb is not installed")
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            # no country= and no geoip=: the country comes from tor-geoipdb
+            f.write("[exit home]\ntype=direct\nsource-address=127.0.0.1\n")
+        p = subprocess.run([EXITGATED, "--config", conf, "--list-exits"],
+                           capture_output=True, timeout=TIMEOUT * 4)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        err = p.stderr.decode()
+        self.assertIn("building the country database from tor-geoipdb", err)
+        percents = re.findall(r"country database (\d+)%", err)
+        self.assertGreaterEqual(len(percents), 2)
+        self.assertEqual(percents[-1], "100")
+        self.assertEqual(percents, sorted(percents, key=int))
+        self.assertTrue(os.path.exists(
+            os.path.join(self.tmp, "exitgate", "tor-geoip.mmdb")))
+        # the second start uses the cached conversion: no progress
+        p = subprocess.run([EXITGATED, "--config", conf, "--list-exits"],
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("country database", p.stderr.decode())
+        self.assertIn("home", p.stdout.decode())
+
     def assert_one_line_failure(self, *args, pattern=None):
         rc, out, err = run_fail(*args)
         self.assertEqual(rc, 1, err)

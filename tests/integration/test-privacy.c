@@ -13,135 +13,22 @@
 #include "config.h"
 
 #include "exg-core.h"
+#include "exg-test-util.h"
 
 #include <glib/gstdio.h>
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #define WAIT_SECONDS 10
 
-/* ------------------------------------------------------------------------ */
-
-#define TEST_TYPE_RESOLVER (test_resolver_get_type ())
-G_DECLARE_FINAL_TYPE (TestResolver, test_resolver, TEST, RESOLVER, GResolver)
-
-struct _TestResolver
-{
-  GResolver parent_instance;
-};
-
-static guint lookups;  /* atomic */
-
-G_DEFINE_FINAL_TYPE (TestResolver, test_resolver, G_TYPE_RESOLVER)
-
-static GList *
-test_resolver_lookup_by_name (GResolver *resolver, const char *hostname,
-                              GCancellable *cancellable, GError **error)
-{
-  g_atomic_int_inc (&lookups);
-  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                       "recorded");
-  return NULL;
-}
-
-static void
-test_resolver_lookup_by_name_async (GResolver *resolver, const char *hostname,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
-                                    gpointer user_data)
-{
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
-                                      user_data);
-
-  g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                           "recorded");
-}
-
-static GList *
-test_resolver_lookup_by_name_finish (GResolver *resolver, GAsyncResult *result,
-                                     GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static char *
-test_resolver_lookup_by_address (GResolver *resolver, GInetAddress *address,
-                                 GCancellable *cancellable, GError **error)
-{
-  g_atomic_int_inc (&lookups);
-  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                       "recorded");
-  return NULL;
-}
-
-static void
-test_resolver_lookup_by_address_async (GResolver *resolver,
-                                       GInetAddress *address,
-                                       GCancellable *cancellable, GAsyncReadyCallback callback,
-                                       gpointer user_data)
-{
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
-                                      user_data);
-
-  g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                           "recorded");
-}
-
-static char *
-test_resolver_lookup_by_address_finish (GResolver *resolver,
-                                        GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static void
-test_resolver_class_init (TestResolverClass *klass)
-{
-  GResolverClass *resolver_class = G_RESOLVER_CLASS (klass);
-
-  resolver_class->lookup_by_name = test_resolver_lookup_by_name;
-  resolver_class->lookup_by_name_async = test_resolver_lookup_by_name_async;
-  resolver_class->lookup_by_name_finish = test_resolver_lookup_by_name_finish;
-  resolver_class->lookup_by_address = test_resolver_lookup_by_address;
-  resolver_class->lookup_by_address_async = test_resolver_lookup_by_address_async;
-  resolver_class->lookup_by_address_finish = test_resolver_lookup_by_address_finish;
-}
-
-static void
-test_resolver_init (TestResolver *self)
-{
-}
+/* Lookups this process made, counted by the default resolver (atomic). */
+static guint lookups;
 
 /* ------------------------------------------------------------------------
- * Bounded waits on the main context; the SOCKS client runs in a thread so
- * the in-process server keeps being served meanwhile.
+ * A SOCKS client; it runs in a thread so the in-process server keeps being
+ * served meanwhile.
  * ------------------------------------------------------------------------ */
-
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-wait_until (gint *flag)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS * 2, timeout_cb, &expired);
-
-  while (!g_atomic_int_get (flag) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_true (g_atomic_int_get (flag));
-}
 
 typedef struct {
   guint16  port;         /* the front proxy */
@@ -243,7 +130,7 @@ run_client (Client *c)
 {
   GThread *thread = g_thread_new ("socks-client", client_thread, c);
 
-  wait_until (&c->done);
+  exg_test_wait_flag (&c->done, WAIT_SECONDS * 2);
   g_thread_join (thread);
 }
 
@@ -267,67 +154,18 @@ request_name (guint8 *out, guint8 cmd, const char *name, guint16 port)
  * Processes and servers
  * ------------------------------------------------------------------------ */
 
-static void
-die_with_parent (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
-static void
-result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static void
-wait_result (GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS, timeout_cb, &expired);
-
-  while (*slot == NULL && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_nonnull (*slot);
-}
-
 /* exitgated on 127.0.0.2 with a direct exit: an upstream that speaks F0/F1
  * and resolves with its own resolver, in its own process. */
 static GSubprocess *
 start_exitgated (const char *tmpdir, guint16 *port)
 {
-  const char *exitgated = g_getenv ("EXITGATED");
   g_autofree char *conf = g_build_filename (tmpdir, "upstream.conf", NULL);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  GSubprocess *process;
 
-  g_assert_nonnull (exitgated);
   g_file_set_contents (conf,
                        "[server]\nlisten=127.0.0.2:0\n\n[exit out]\ntype=direct\n", -1, &error);
   g_assert_no_error (error);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  process = g_subprocess_launcher_spawn (launcher, &error, exitgated,
-                                         "--config", conf, NULL);
-  g_assert_no_error (error);
-
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb,
-                                       &result);
-  wait_result (&result);
-  line = g_data_input_stream_read_line_finish_utf8 (out, result, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (line, "listening 127.0.0.2:"));
-  *port = (guint16) atoi (line + strlen ("listening 127.0.0.2:"));
-  return process;
+  return exg_test_spawn_exitgated (conf, "127.0.0.2", port, WAIT_SECONDS);
 }
 
 static GSubprocess *
@@ -341,7 +179,6 @@ start_microsocks (guint16 *port)
   g_autoptr(GSocketAddress) any = g_inet_socket_address_new (inet, 0);
   g_autoptr(GSocketAddress) bound = NULL;
   GSubprocess *process;
-  gint64 deadline;
 
   g_socket_listener_add_address (probe, any, G_SOCKET_TYPE_STREAM,
                                  G_SOCKET_PROTOCOL_TCP,
@@ -352,48 +189,16 @@ start_microsocks (guint16 *port)
   port_text = g_strdup_printf ("%u", *port);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, exg_test_die_with_parent,
+                                        NULL, NULL);
   process = g_subprocess_launcher_spawn (launcher, &error, "microsocks", "-i",
                                          "127.0.0.3",
                                          "-p", port_text, NULL);
   g_assert_no_error (error);
 
-  /* microsocks says nothing when ready: retry connecting, bounded */
-  deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_autoptr(GSocketClient) client = g_socket_client_new ();
-      g_autoptr(GSocketConnection) conn =
-        g_socket_client_connect_to_host (client, "127.0.0.3", *port, NULL,
-                                         NULL);
-      gboolean tick = FALSE;
-
-      if (conn != NULL)
-        return process;
-      g_timeout_add (20, timeout_cb, &tick);
-      while (!tick)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  g_error ("microsocks did not start");
-}
-
-static void
-waited_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  gint *done = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  g_atomic_int_set (done, 1);
-}
-
-static void
-stop_process (GSubprocess *process)
-{
-  gint done = 0;
-
-  g_subprocess_send_signal (process, SIGTERM);
-  g_subprocess_wait_async (process, NULL, waited_cb, &done);
-  wait_until (&done);
+  /* microsocks says nothing when ready */
+  exg_test_wait_listening ("127.0.0.3", *port, WAIT_SECONDS);
+  return process;
 }
 
 static gboolean
@@ -493,8 +298,8 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_socket_service_stop (f->echo);
   g_socket_listener_close (G_SOCKET_LISTENER (f->echo));
   g_clear_object (&f->echo);
-  stop_process (f->exitgated);
-  stop_process (f->microsocks);
+  exg_test_stop_process (f->exitgated, WAIT_SECONDS * 2);
+  exg_test_stop_process (f->microsocks, WAIT_SECONDS * 2);
   g_clear_object (&f->exitgated);
   g_clear_object (&f->microsocks);
   {
@@ -652,7 +457,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
-  resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  resolver = exg_test_resolver_new (&lookups);
   g_resolver_set_default (resolver);
 
   g_test_add ("/privacy/upstream/connect-by-name", Fixture, NULL,

@@ -10,6 +10,7 @@
 
 #include "exg-core.h"
 #include "exg-socks-encode.h"
+#include "exg-test-util.h"
 
 #include <string.h>
 
@@ -236,33 +237,6 @@ test_hang_backend_init (TestHangBackend *self)
 /* Waiting, bounded                                                        */
 
 static gboolean
-deadline_cb (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-typedef gboolean (*CondFunc) (gpointer data);
-
-/* Iterates the main context until cond holds; fails the test after
- * WAIT_SECONDS. */
-static void
-wait_until (CondFunc cond,
-            gpointer data)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS, deadline_cb, &expired);
-
-  while (!cond (data) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_true (cond (data));
-}
-
-static gboolean
 source_noop_cb (GSocket *socket, GIOCondition condition, gpointer data)
 {
   return G_SOURCE_CONTINUE;
@@ -276,7 +250,8 @@ recv_some (GSocket *socket,
            gsize    len)
 {
   gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS, deadline_cb, &expired);
+  guint id = g_timeout_add_seconds (WAIT_SECONDS, exg_test_timeout_cb,
+                                    &expired);
   GSource *source = g_socket_create_source (socket,
                                             G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
   gssize n;
@@ -735,7 +710,7 @@ wait_n_connections (Fixture *f,
 {
   CountWait w = { f, n };
 
-  wait_until (n_connections_is, &w);
+  exg_test_wait_until (n_connections_is, &w, WAIT_SECONDS);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -752,7 +727,7 @@ test_v5_connect_ipv4 (Fixture *f, gconstpointer data)
   v5_request_ipv4 (s, 0x01, loopback4, f->echo.port_v4);
   g_assert_cmphex (v5_read_reply (s, &bound), ==, 0x00);
   g_assert_cmpint (bound.type, ==, EXG_SOCKS_ATYP_IPV4);
-  wait_until (peers_at_least_one, f);
+  exg_test_wait_until (peers_at_least_one, f, WAIT_SECONDS);
   assert_bound_is_last_peer (f, &bound);
 
   assert_echo (s, "hello through the exit");
@@ -794,7 +769,7 @@ test_v5_connect_ipv6 (Fixture *f, gconstpointer data)
   g_assert_cmphex (v5_read_reply (s, &bound), ==, 0x00);
   /* the outgoing connection is IPv6: BND is ATYP 4 */
   g_assert_cmpint (bound.type, ==, EXG_SOCKS_ATYP_IPV6);
-  wait_until (peers_at_least_one, f);
+  exg_test_wait_until (peers_at_least_one, f, WAIT_SECONDS);
   assert_bound_is_last_peer (f, &bound);
   assert_echo (s, "over IPv6");
   assert_text (only_connection (f)->target, "[::1]:%u", f->echo.port_v6);
@@ -809,7 +784,7 @@ test_v5_connect_hostname (Fixture *f, gconstpointer data)
   v5_greet (s, 0x00);
   v5_request_name (s, 0x01, "localhost", f->echo.port_v4);
   g_assert_cmphex (v5_read_reply (s, &bound), ==, 0x00);
-  wait_until (peers_at_least_one, f);
+  exg_test_wait_until (peers_at_least_one, f, WAIT_SECONDS);
   assert_bound_is_last_peer (f, &bound);
   assert_echo (s, "by name");
   assert_text (only_connection (f)->target, "localhost:%u", f->echo.port_v4);
@@ -828,7 +803,7 @@ test_v4_connect (Fixture *f, gconstpointer data)
   recv_exact (s, reply, 8);
   g_assert_cmphex (reply[0], ==, 0x00);
   g_assert_cmphex (reply[1], ==, 0x5A);
-  wait_until (peers_at_least_one, f);
+  exg_test_wait_until (peers_at_least_one, f, WAIT_SECONDS);
   peer = g_ptr_array_index (f->echo.peers, 0);
   /* 00 5A port ip: the real local end of the outgoing connection */
   g_assert_cmpuint ((reply[2] << 8) | reply[3], ==,
@@ -1044,7 +1019,7 @@ test_activity_records (Fixture *f, gconstpointer data)
   memset (block, 'x', sizeof block);
   send_all (s, block, sizeof block);
   recv_exact (s, block, sizeof block);
-  wait_until (bytes_counted, f);
+  exg_test_wait_until (bytes_counted, f, WAIT_SECONDS);
   exg_activity_get_totals (f->activity, &up, &down);
   g_assert_cmpuint (up, ==, 1000);
   g_assert_cmpuint (down, ==, 1000);
@@ -1725,7 +1700,7 @@ test_timeout_spares_open (Fixture *f, gconstpointer data)
   v5_greet (s, 0x00);
   v5_request_ipv4 (s, 0x01, loopback4, f->echo.port_v4);
   g_assert_cmphex (v5_read_reply (s, &bound), ==, 0x00);
-  g_timeout_add (1500, deadline_cb, &expired);
+  g_timeout_add (1500, exg_test_timeout_cb, &expired);
   while (!expired)
     g_main_context_iteration (NULL, TRUE);
   assert_echo (s, "still open");
@@ -1868,13 +1843,13 @@ test_disconnect_cancels_connect (Fixture *f, gconstpointer data)
   e0_select (s, "NO", 0, G_MAXUINT32, 0, reply);
   g_assert_cmphex (reply[1], ==, 0x00);
   v5_request_name (s, 0x01, "far.away.test", 443);
-  wait_until (hang_started, hang);
+  exg_test_wait_until (hang_started, hang, WAIT_SECONDS);
   g_assert_cmpint (only_connection (f)->state, ==, EXG_CONN_STATE_CONNECTING);
 
   /* data while connecting is fine; going away cancels the attempt */
   send_all (s, (const guint8 *) "early", 5);
   g_socket_close (s, NULL);
-  wait_until (hang_cancelled, hang);
+  exg_test_wait_until (hang_cancelled, hang, WAIT_SECONDS);
   wait_n_connections (f, 0);
   g_assert_cmpuint (f->resolver->asked->len, ==, 0);
 }

@@ -16,162 +16,25 @@
 #include "exg-health.h"
 #include "exg-router-registry.h"
 #include "exg-socks-types.h"
+#include "exg-test-util.h"
 
 #include <glib/gstdio.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #define WAIT_SECONDS 10
 
-/* ------------------------------------------------------------------------
- * A resolver that records and fails every lookup
- * ------------------------------------------------------------------------ */
-
-#define TEST_TYPE_RESOLVER (test_resolver_get_type ())
-G_DECLARE_FINAL_TYPE (TestResolver, test_resolver, TEST, RESOLVER, GResolver)
-
-struct _TestResolver
-{
-  GResolver parent_instance;
-};
-
-static guint lookups;  /* atomic: lookups may come from any thread */
-
-G_DEFINE_TYPE (TestResolver, test_resolver, G_TYPE_RESOLVER)
-
-static GList *
-test_resolver_lookup_by_name (GResolver *resolver, const char *hostname,
-                              GCancellable *cancellable, GError **error)
-{
-  g_atomic_int_inc (&lookups);
-  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-               "no lookups here: %s", hostname);
-  return NULL;
-}
-
-static void
-test_resolver_lookup_by_name_async (GResolver *resolver, const char *hostname,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
-                                    gpointer user_data)
-{
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
-                                      user_data);
-
-  g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                           "no lookups here");
-}
-
-static GList *
-test_resolver_lookup_by_name_finish (GResolver *resolver, GAsyncResult *result,
-                                     GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static char *
-test_resolver_lookup_by_address (GResolver *resolver, GInetAddress *address,
-                                 GCancellable *cancellable, GError **error)
-{
-  g_atomic_int_inc (&lookups);
-  g_set_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-               "no lookups here");
-  return NULL;
-}
-
-static void
-test_resolver_lookup_by_address_async (GResolver *resolver,
-                                       GInetAddress *address,
-                                       GCancellable *cancellable, GAsyncReadyCallback callback,
-                                       gpointer user_data)
-{
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
-                                      user_data);
-
-  g_atomic_int_inc (&lookups);
-  g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                           "no lookups here");
-}
-
-static char *
-test_resolver_lookup_by_address_finish (GResolver *resolver,
-                                        GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static void
-test_resolver_class_init (TestResolverClass *klass)
-{
-  GResolverClass *resolver_class = G_RESOLVER_CLASS (klass);
-
-  resolver_class->lookup_by_name = test_resolver_lookup_by_name;
-  resolver_class->lookup_by_name_async = test_resolver_lookup_by_name_async;
-  resolver_class->lookup_by_name_finish = test_resolver_lookup_by_name_finish;
-  resolver_class->lookup_by_address = test_resolver_lookup_by_address;
-  resolver_class->lookup_by_address_async = test_resolver_lookup_by_address_async;
-  resolver_class->lookup_by_address_finish = test_resolver_lookup_by_address_finish;
-}
-
-static void
-test_resolver_init (TestResolver *self)
-{
-}
+/* Lookups this process made, counted by the default resolver (atomic:
+ * lookups may come from any thread). */
+static guint lookups;
 
 /* ------------------------------------------------------------------------
  * Waiting, bounded
  * ------------------------------------------------------------------------ */
-
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the default main context until *done or WAIT_SECONDS pass. */
-static void
-wait_for (gboolean *done)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS, timeout_cb, &expired);
-
-  while (!*done && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_true (*done);
-}
-
-static void
-result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_result (GAsyncResult **slot)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS, timeout_cb, &expired);
-
-  while (*slot == NULL && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (!expired)
-    g_source_remove (id);
-  g_assert_nonnull (*slot);
-  return *slot;
-}
 
 static GSocketConnection *
 backend_connect (ExgBackend *backend, const char *host, guint16 port,
@@ -179,8 +42,10 @@ backend_connect (ExgBackend *backend, const char *host, guint16 port,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  exg_backend_connect_async (backend, host, port, NULL, result_cb, &result);
-  return exg_backend_connect_finish (backend, wait_result (&result), error);
+  exg_backend_connect_async (backend, host, port, NULL,
+                             exg_test_result_cb, &result);
+  exg_test_wait_result (&result, WAIT_SECONDS);
+  return exg_backend_connect_finish (backend, result, error);
 }
 
 static GList *
@@ -188,8 +53,10 @@ backend_resolve (ExgBackend *backend, const char *host, GError **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  exg_backend_resolve_async (backend, host, NULL, result_cb, &result);
-  return exg_backend_resolve_finish (backend, wait_result (&result), error);
+  exg_backend_resolve_async (backend, host, NULL,
+                             exg_test_result_cb, &result);
+  exg_test_wait_result (&result, WAIT_SECONDS);
+  return exg_backend_resolve_finish (backend, result, error);
 }
 
 static char *
@@ -198,8 +65,10 @@ backend_resolve_ptr (ExgBackend *backend, const char *address, GError **error)
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (address);
 
-  exg_backend_resolve_ptr_async (backend, addr, NULL, result_cb, &result);
-  return exg_backend_resolve_ptr_finish (backend, wait_result (&result), error);
+  exg_backend_resolve_ptr_async (backend, addr, NULL,
+                                 exg_test_result_cb, &result);
+  exg_test_wait_result (&result, WAIT_SECONDS);
+  return exg_backend_resolve_ptr_finish (backend, result, error);
 }
 
 static gboolean
@@ -207,8 +76,10 @@ backend_check (ExgBackend *backend, GError **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  exg_backend_check_async (backend, NULL, result_cb, &result);
-  return exg_backend_check_finish (backend, wait_result (&result), error);
+  exg_backend_check_async (backend, NULL,
+                           exg_test_result_cb, &result);
+  exg_test_wait_result (&result, WAIT_SECONDS);
+  return exg_backend_check_finish (backend, result, error);
 }
 
 /* A port that was free a moment ago on @address. */
@@ -229,30 +100,6 @@ free_port (const char *address)
   bound = g_socket_get_local_address (socket, &error);
   g_assert_no_error (error);
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
-/* Waits until something accepts on address:port (a process starting up);
- * retries every 20 ms, bounded. */
-static void
-wait_listening (const char *address, guint16 port)
-{
-  gint64 deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
-
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_autoptr(GSocketClient) client = g_socket_client_new ();
-      g_autoptr(GSocketConnection) conn = NULL;
-      gboolean tick = FALSE;
-
-      conn = g_socket_client_connect_to_host (client, address, port, NULL,
-                                              NULL);
-      if (conn != NULL)
-        return;
-      g_timeout_add (20, timeout_cb, &tick);
-      while (!tick)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  g_error ("nothing listens on %s:%u", address, port);
 }
 
 /* ------------------------------------------------------------------------
@@ -366,26 +213,13 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_atomic_int_set (&lookups, 0);
 }
 
-static void
-waited_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  gboolean *done = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  *done = TRUE;
-}
-
 /* Stops the upstream process we started, by its pid, and waits for it. */
 static void
 kill_upstream (Fixture *f)
 {
-  gboolean done = FALSE;
-
   if (f->upstream == NULL)
     return;
-  g_subprocess_send_signal (f->upstream, SIGTERM);
-  g_subprocess_wait_async (f->upstream, NULL, waited_cb, &done);
-  wait_for (&done);
+  exg_test_stop_process (f->upstream, WAIT_SECONDS);
   g_clear_object (&f->upstream);
 }
 
@@ -396,13 +230,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   stop_service (f->echo);
 }
 
-static void
-die_with_parent (gpointer user_data)
-{
-  /* a crashed test must not leave its upstreams behind */
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
 static GSubprocess *
 spawn (const char * const *argv, GSubprocessFlags flags)
 {
@@ -410,7 +237,8 @@ spawn (const char * const *argv, GSubprocessFlags flags)
   g_autoptr(GError) error = NULL;
   GSubprocess *process;
 
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, exg_test_die_with_parent,
+                                         NULL, NULL);
   process = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   return process;
@@ -444,7 +272,7 @@ start_microsocks (Fixture *f, const char *user, const char *pass)
   f->upstream = spawn ((const char * const *) argv->pdata,
                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_assert_no_error (error);
-  wait_listening ("127.0.0.2", f->upstream_port);
+  exg_test_wait_listening ("127.0.0.2", f->upstream_port, WAIT_SECONDS);
 }
 
 /* ------------------------------------------------------------------------
@@ -1162,35 +990,16 @@ test_http_connect (Fixture *f, gconstpointer data)
 static void
 start_exitgated (Fixture *f)
 {
-  const char *exitgated = g_getenv ("EXITGATED");
   g_autofree char *conf = g_build_filename (g_get_user_config_dir (),
                                             "upstream.conf", NULL);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
 
-  g_assert_nonnull (exitgated);
   g_mkdir_with_parents (g_get_user_config_dir (), 0700);
   g_file_set_contents (conf, "[server]\nlisten=127.0.0.2:0\n\n"
                        "[exit out]\ntype=direct\nsource-address=127.0.0.2\n", -1, &error);
   g_assert_no_error (error);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  f->upstream = g_subprocess_launcher_spawn (launcher, &error, exitgated,
-                                             "--config", conf, NULL);
-  g_assert_no_error (error);
-
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->upstream));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, result_cb,
-                                       &result);
-  line = g_data_input_stream_read_line_finish_utf8 (out, wait_result (&result),
-                                                    NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (line, "listening 127.0.0.2:"));
-  f->upstream_port = (guint16) atoi (line + strlen ("listening 127.0.0.2:"));
+  f->upstream = exg_test_spawn_exitgated (conf, "127.0.0.2", &f->upstream_port,
+                                          WAIT_SECONDS);
 }
 
 static void
@@ -1308,7 +1117,8 @@ static void
 wait_rounds (guint *rounds, guint n)
 {
   gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (WAIT_SECONDS, timeout_cb, &expired);
+  guint id = g_timeout_add_seconds (WAIT_SECONDS, exg_test_timeout_cb,
+                                    &expired);
 
   while (*rounds < n && !expired)
     g_main_context_iteration (NULL, TRUE);
@@ -1420,7 +1230,7 @@ test_health_periodic (Fixture *f, gconstpointer data)
   exg_health_check_now (health);
   exg_router_set_up (router, FALSE);
   g_object_unref (health);
-  g_timeout_add (200, timeout_cb, &tick);
+  g_timeout_add (200, exg_test_timeout_cb, &tick);
   while (!tick)
     g_main_context_iteration (NULL, TRUE);
   g_assert_false (exg_router_get_up (router));
@@ -1434,7 +1244,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
-  resolver = g_object_new (TEST_TYPE_RESOLVER, NULL);
+  resolver = exg_test_resolver_new (&lookups);
   g_resolver_set_default (resolver);
 
 #define ADD(path, fn) \

@@ -123,12 +123,28 @@ class Target:
         self.mode = mode
         self.blob = blob
         family = socket.AF_INET6 if ':' in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        # "localhost" may be tried as ::1 first: on 127.0.0.1 the same port
+        # is also held on ::1, bound but not listening, so that try is
+        # refused and never reaches another test's server (bounded tries)
+        for _ in range(100):
+            self.sock = socket.socket(family, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, 0))
+            self.port = self.sock.getsockname()[1]
+            self.v6_guard = None
+            if host != '127.0.0.1':
+                break
+            try:
+                self.v6_guard = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                self.v6_guard.bind(('::1', self.port))
+                break
+            except OSError:
+                self.v6_guard.close()
+                self.sock.close()
+        else:
+            raise RuntimeError('no port free on both 127.0.0.1 and ::1')
         self.sock.listen(512)
         self.host = host
-        self.port = self.sock.getsockname()[1]
         self.cond = threading.Condition()
         self.peers = []
         self.received = []

@@ -1277,6 +1277,62 @@ rm_rf (const char *path)
   g_rmdir (path);
 }
 
+/* A fresh cache and no GeoIP path: tor-geoipdb is converted, and the
+ * status line says how far it is until the database is there. */
+static void
+status_seen_cb (ExgApplication *application,
+                gpointer        user_data)
+{
+  GPtrArray *seen = user_data;
+  GtkLabel *label = GTK_LABEL (find_in_titlebar ("status_label"));
+
+  g_ptr_array_add (seen, g_strdup (gtk_label_get_text (label)));
+}
+
+static gboolean
+geoip_ready (gpointer data)
+{
+  return exg_application_get_geoip_progress (app) < 0
+         && exg_geoip_get_path (exg_application_get_geoip (app)) != NULL;
+}
+
+static void
+test_geoip_progress (void)
+{
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *mmdb = g_settings_get_string (settings, "geoip-path");
+  gboolean progress_shown = FALSE;
+  gulong id;
+
+  if (!g_file_test ("/usr/share/tor/geoip", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("tor-geoipdb is not installed");
+      return;
+    }
+
+  id = g_signal_connect (app, "status-changed", G_CALLBACK (status_seen_cb),
+                         seen);
+  g_settings_set_string (settings, "geoip-path", "");
+  g_assert_true (wait_until (geoip_ready, NULL, 30000));
+  g_signal_handler_disconnect (app, id);
+
+  for (guint i = 0; i < seen->len; i++)
+    if (strstr (g_ptr_array_index (seen, i), "preparing country data") != NULL)
+      progress_shown = TRUE;
+  g_assert_true (progress_shown);
+  g_assert_null (strstr (gtk_label_get_text (GTK_LABEL (find_in_titlebar ("status_label"))),
+                         "preparing"));
+  g_assert_true (g_str_has_suffix (exg_geoip_get_path (exg_application_get_geoip (app)),
+                                   "tor-geoip.mmdb"));
+
+  /* back to the test database: the exits get their made-up countries */
+  g_settings_set_string (settings, "geoip-path", mmdb);
+  flush ();
+  g_assert_cmpstr (exg_geoip_get_path (exg_application_get_geoip (app)), ==,
+                   mmdb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1348,6 +1404,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
+  g_test_add_func ("/window/geoip-progress", test_geoip_progress);
   ret = g_test_run ();
 
   gtk_widget_destroy (GTK_WIDGET (window));

@@ -10,6 +10,7 @@
 
 #include "exg-poller.h"
 #include "exg-relay.h"
+#include "exg-test-util.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -69,31 +70,6 @@ set_io_timeouts (int fd)
 
   g_assert_no_errno (setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
   g_assert_no_errno (setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
-}
-
-static gboolean
-deadline_cb (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-typedef gboolean (*CondFunc) (gpointer data);
-
-/* Runs the main context until cond holds, at most DEADLINE_S. */
-static void
-wait_until (CondFunc cond,
-            gpointer data)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (DEADLINE_S, deadline_cb, &expired);
-
-  while (!cond (data) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
 }
 
 /* Dispatches until nothing is ready: loopback delivery is synchronous, so
@@ -261,7 +237,7 @@ expect_bytes (int         fd,
   g_autofree guint8 *buf = g_malloc0 (len + 1);
   ReadWait r = { fd, buf, len, 0, then_eof ? 0 : -1 };
 
-  wait_until (read_step, &r);
+  exg_test_wait_until (read_step, &r, DEADLINE_S);
   g_assert_cmpmem (buf, len, expected, len);
   g_assert_cmpint (r.eof, ==, then_eof ? 1 : -1);
 }
@@ -391,7 +367,7 @@ test_poller_stale_event (void)
   g_assert_cmpint (send (writers[0], "a", 1, 0), ==, 1);
   g_assert_cmpint (send (writers[1], "b", 1, 0), ==, 1);
 
-  wait_until (poller_any_call, &p);
+  exg_test_wait_until (poller_any_call, &p, DEADLINE_S);
   g_assert_cmpint (p.victim, >=, 0);
   /* The victim's event was in the same batch and was not delivered */
   g_assert_cmpuint (p.calls[p.victim], ==, 0);
@@ -399,7 +375,7 @@ test_poller_stale_event (void)
   g_assert_cmpuint (p.replacement_calls, ==, 0);
 
   /* The new watch on the reused number gets its own event later */
-  wait_until (poller_replacement_called, &p);
+  exg_test_wait_until (poller_replacement_called, &p, DEADLINE_S);
   g_assert_cmpuint (p.calls[p.victim], ==, 0);
 
   /* Level-triggered survivors keep reporting until read: drain, remove */
@@ -509,7 +485,7 @@ test_relay_bulk_both_ways (void)
   threads[2] = g_thread_new ("w-down", writer_thread, &jobs[2]);
   threads[3] = g_thread_new ("r-down", reader_thread, &jobs[3]);
 
-  wait_until (is_done, &f);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
   for (int i = 0; i < 4; i++)
     g_thread_join (threads[i]);
 
@@ -644,7 +620,7 @@ test_relay_back_pressure (void)
 
   /* Phase 2: the exit reads; everything arrives, in order */
   g_unix_fd_add (f.exit_peer, G_IO_IN, stream_read_cb, &reader);
-  wait_until (stream_finished, &reader);
+  exg_test_wait_until (stream_finished, &reader, DEADLINE_S);
   g_assert_false (reader.bad);
   g_assert_false (writer.bad);
   g_assert_true (writer.finished);
@@ -657,7 +633,7 @@ test_relay_back_pressure (void)
 
   (void) wid;
   shutdown (f.exit_peer, SHUT_WR);
-  wait_until (is_done, &f);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
   g_assert_no_error (f.error);
   expect_bytes (f.client_peer, "", TRUE);
   fixture_clear (&f);
@@ -685,7 +661,7 @@ test_relay_half_close_client_first (void)
 
   g_assert_no_errno (shutdown (f.exit_peer, SHUT_WR));
   expect_bytes (f.client_peer, "", TRUE);
-  wait_until (is_done, &f);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
   g_assert_no_error (f.error);
   g_assert_cmpuint (f.up, ==, 4);
   g_assert_cmpuint (f.down, ==, 14);
@@ -708,7 +684,7 @@ test_relay_half_close_exit_first (void)
 
   g_assert_no_errno (shutdown (f.client_peer, SHUT_WR));
   expect_bytes (f.exit_peer, "", TRUE);
-  wait_until (is_done, &f);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
   g_assert_no_error (f.error);
   g_assert_cmpuint (f.up, ==, 12);
   g_assert_cmpuint (f.down, ==, 6);
@@ -781,7 +757,7 @@ test_relay_reset (gconstpointer data)
       f.client_peer = -1;
     }
 
-  wait_until (is_done, &f);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
   g_assert_nonnull (f.error);
   g_assert_true (f.error->domain == G_IO_ERROR);
   g_assert_false (g_error_matches (f.error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
@@ -844,7 +820,7 @@ test_relay_close_from_progress (void)
   exg_relay_start (f.relay);
 
   send_all (f.client_peer, "x");
-  wait_until (is_done, &f);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
   g_assert_null (f.relay);   /* freed inside done, inside progress */
   g_assert_error (f.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (f.up, ==, 1);
@@ -903,7 +879,7 @@ test_relay_many (void)
       g_assert_no_errno (shutdown (fs[i].exit_peer, SHUT_WR));
     }
 
-  wait_until (all_done, fs);
+  exg_test_wait_until (all_done, fs, DEADLINE_S);
 
   for (int i = 0; i < MANY; i++)
     {

@@ -8,31 +8,9 @@
 #include "exg-http-page.h"
 #include "exg-socks-encode.h"
 #include "exg-socks-parser.h"
+#include "exg-test-util.h"
 
 #include <string.h>
-
-static GByteArray *
-hex (const char *s)
-{
-  GByteArray *out = g_byte_array_new ();
-
-  while (*s != '\0')
-    {
-      guint8 b;
-
-      if (*s == ' ')
-        {
-          s++;
-          continue;
-        }
-      g_assert_true (g_ascii_isxdigit (s[0]) && g_ascii_isxdigit (s[1]));
-      b = (guint8) ((g_ascii_xdigit_value (s[0]) << 4) |
-                    g_ascii_xdigit_value (s[1]));
-      g_byte_array_append (out, &b, 1);
-      s += 2;
-    }
-  return out;
-}
 
 /* out[0..n) equals the hex string */
 static void
@@ -40,7 +18,7 @@ assert_bytes (const guint8 *out,
               gsize         n,
               const char   *expected_hex)
 {
-  g_autoptr(GByteArray) expected = hex (expected_hex);
+  g_autoptr(GByteArray) expected = exg_test_hex (expected_hex);
 
   g_assert_cmpmem (out, n, expected->data, expected->len);
 }
@@ -273,7 +251,7 @@ test_v5_reply_parse (void)
 
   for (i = 0; i < G_N_ELEMENTS (vectors); i++)
     {
-      g_autoptr(GByteArray) data = hex (vectors[i].hex);
+      g_autoptr(GByteArray) data = exg_test_hex (vectors[i].hex);
       gsize k;
 
       /* every prefix of a valid reply needs more */
@@ -311,9 +289,11 @@ test_v5_reply_parse (void)
 static void
 test_v5_reply_parse_fields (void)
 {
-  g_autoptr(GByteArray) v6 = hex ("05 00 00 04 20010db8000000000000000000000001 01bb");
-  g_autoptr(GByteArray) dn = hex ("05 00 00 03 09 6c6f63616c686f7374 1234");
-  g_autoptr(GByteArray) none = hex ("05 04 00 00 00000000 0000");
+  g_autoptr(GByteArray) v6 =
+    exg_test_hex ("05 00 00 04 20010db8000000000000000000000001 01bb");
+  g_autoptr(GByteArray) dn =
+    exg_test_hex ("05 00 00 03 09 6c6f63616c686f7374 1234");
+  g_autoptr(GByteArray) none = exg_test_hex ("05 04 00 00 00000000 0000");
   ExgSocksAddr bound;
   gsize consumed;
   guint8 code;
@@ -338,8 +318,10 @@ test_v5_reply_parse_fields (void)
 static void
 test_select_reply_parse (void)
 {
-  g_autoptr(GByteArray) ok = hex ("05 00 ff 03 5345 c0000201 004c4b40 99");
-  g_autoptr(GByteArray) fail = hex ("05 ff ff 01 0000 00000000 00000000");
+  g_autoptr(GByteArray) ok =
+    exg_test_hex ("05 00 ff 03 5345 c0000201 004c4b40 99");
+  g_autoptr(GByteArray) fail =
+    exg_test_hex ("05 ff ff 01 0000 00000000 00000000");
   gboolean success;
   guint8 circ;
   char country[3];
@@ -401,7 +383,7 @@ parse_as_server (const char   *greeting_hex,
   exg_socks_parser_init (&parser);
   if (greeting_hex != NULL)
     {
-      g_autoptr(GByteArray) greeting = hex (greeting_hex);
+      g_autoptr(GByteArray) greeting = exg_test_hex (greeting_hex);
 
       g_assert_cmpint (exg_socks_parser_feed (&parser, greeting->data, greeting->len,
                                               &consumed, msg), ==, EXG_PARSE_OK);

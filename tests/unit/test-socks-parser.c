@@ -10,38 +10,15 @@
 
 #include "exg-http-page.h"
 #include "exg-socks-parser.h"
+#include "exg-test-util.h"
 
 #include <string.h>
-
-/* "05 01 00" → bytes; spaces are ignored. */
-static GByteArray *
-hex (const char *s)
-{
-  GByteArray *out = g_byte_array_new ();
-
-  while (*s != '\0')
-    {
-      guint8 b;
-
-      if (*s == ' ')
-        {
-          s++;
-          continue;
-        }
-      g_assert_true (g_ascii_isxdigit (s[0]) && g_ascii_isxdigit (s[1]));
-      b = (guint8) ((g_ascii_xdigit_value (s[0]) << 4) |
-                    g_ascii_xdigit_value (s[1]));
-      g_byte_array_append (out, &b, 1);
-      s += 2;
-    }
-  return out;
-}
 
 static void
 append_hex (GByteArray *ba,
             const char *s)
 {
-  g_autoptr(GByteArray) more = hex (s);
+  g_autoptr(GByteArray) more = exg_test_hex (s);
 
   g_byte_array_append (ba, more->data, more->len);
 }
@@ -80,7 +57,7 @@ parser_setup (ExgSocksParser *parser,
   if (setup == SETUP_START)
     return;
 
-  greeting = hex (greetings[setup]);
+  greeting = exg_test_hex (greetings[setup]);
   g_assert_cmpint (exg_socks_parser_feed (parser, greeting->data, greeting->len,
                                           &consumed, &msg), ==, EXG_PARSE_OK);
   g_assert_cmpuint (consumed, ==, greeting->len);
@@ -168,7 +145,7 @@ check_reject (Setup       setup,
               GByteArray *data,
               const char *reply_hex)
 {
-  g_autoptr(GByteArray) reply = hex (reply_hex);
+  g_autoptr(GByteArray) reply = exg_test_hex (reply_hex);
   gboolean rejected = FALSE;
   gsize k;
 
@@ -193,7 +170,7 @@ check_reject_hex (Setup       setup,
                   const char *msg_hex,
                   const char *reply_hex)
 {
-  g_autoptr(GByteArray) data = hex (msg_hex);
+  g_autoptr(GByteArray) data = exg_test_hex (msg_hex);
 
   check_reject (setup, data, reply_hex);
 }
@@ -246,7 +223,7 @@ static void
 test_ok_split_anywhere (gconstpointer user_data)
 {
   const OkVector *v = user_data;
-  g_autoptr(GByteArray) data = hex (v->hex);
+  g_autoptr(GByteArray) data = exg_test_hex (v->hex);
 
   check_ok_everywhere (v->setup, data->data, data->len, NULL);
 }
@@ -341,7 +318,7 @@ static ExgSocksMsg *
 parse_ok (Setup       setup,
           const char *msg_hex)
 {
-  g_autoptr(GByteArray) data = hex (msg_hex);
+  g_autoptr(GByteArray) data = exg_test_hex (msg_hex);
   ExgSocksMsg *msg = g_new0 (ExgSocksMsg, 1);
 
   check_ok_everywhere (setup, data->data, data->len, msg);
@@ -365,7 +342,7 @@ test_socks4_connect_fields (void)
 static void
 test_socks4_state (void)
 {
-  g_autoptr(GByteArray) data = hex ("04 01 0050 7f000001 00 1122");
+  g_autoptr(GByteArray) data = exg_test_hex ("04 01 0050 7f000001 00 1122");
   ExgSocksParser parser;
   ExgSocksMsg msg;
   gsize consumed;
@@ -414,7 +391,7 @@ test_socks4_resolve_fields (void)
 static void
 test_greeting_fields (void)
 {
-  g_autoptr(GByteArray) data = hex ("05 03 00 02 e0");
+  g_autoptr(GByteArray) data = exg_test_hex ("05 03 00 02 e0");
   ExgSocksParser parser;
   ExgSocksMsg msg;
   gsize consumed;
@@ -435,7 +412,7 @@ test_greeting_fields (void)
 static void
 test_greeting_all_methods (void)
 {
-  g_autoptr(GByteArray) data = hex ("05 ff");
+  g_autoptr(GByteArray) data = exg_test_hex ("05 ff");
   ExgSocksMsg msg;
   guint i;
 
@@ -466,7 +443,8 @@ test_auth_fields (void)
 static void
 test_auth_then_request (void)
 {
-  g_autoptr(GByteArray) data = hex ("05 01 02  01 01 61 01 62  05 01 00 01 7f000001 0050  ab");
+  g_autoptr(GByteArray) data =
+    exg_test_hex ("05 01 02  01 01 61 01 62  05 01 00 01 7f000001 0050  ab");
   ExgSocksParser parser;
   ExgSocksMsg msg;
   gsize consumed, off = 0;
@@ -524,7 +502,7 @@ test_socks5_connect_fields (void)
 static void
 test_socks5_hostname_255 (void)
 {
-  g_autoptr(GByteArray) data = hex ("05 01 00 03 ff");
+  g_autoptr(GByteArray) data = exg_test_hex ("05 01 00 03 ff");
   ExgSocksMsg msg;
 
   append_fill (data, 'h', 255);
@@ -556,7 +534,7 @@ static void
 test_socks5_pipelined (void)
 {
   g_autoptr(GByteArray) data =
-    hex ("05 01 00  05 01 00 03 01 61 0050  474554202f20485454502f312e300d0a");
+    exg_test_hex ("05 01 00  05 01 00 03 01 61 0050  474554202f20485454502f312e300d0a");
   ExgSocksParser parser;
   ExgSocksMsg msg;
   gsize consumed;
@@ -623,7 +601,7 @@ test_empty_feed (void)
 static void
 test_e0_sequence (void)
 {
-  g_autoptr(GByteArray) data = hex (
+  g_autoptr(GByteArray) data = exg_test_hex (
     "05 02 00 e0"
     "05 e0 ff ff 5345 c0000200 c00002ff 000f4240"      /* SE, 192.0.2.0/24, 1e6 */
     "05 e0 01 02 0000 00000000 ffffffff 00000000"      /* any */
@@ -706,7 +684,8 @@ test_e0_byte_order (void)
 static void
 test_e0_many (void)
 {
-  g_autoptr(GByteArray) sel = hex ("05 e0 ff ff 5345 00000000 ffffffff 00000000");
+  g_autoptr(GByteArray) sel =
+    exg_test_hex ("05 e0 ff ff 5345 00000000 ffffffff 00000000");
   ExgSocksParser parser;
   ExgSocksMsg msg;
   gsize consumed;
@@ -736,11 +715,11 @@ test_e0_only_with_choice (void)
 static void
 test_limit_socks4 (void)
 {
-  g_autoptr(GByteArray) exact = hex ("04 01 0050 00000001");
+  g_autoptr(GByteArray) exact = exg_test_hex ("04 01 0050 00000001");
   g_autoptr(GByteArray) over = NULL;
-  g_autoptr(GByteArray) endless = hex ("04 01 0050 00000001");
-  g_autoptr(GByteArray) long_userid = hex ("04 01 0050 7f000001");
-  g_autoptr(GByteArray) endless_userid = hex ("04 01 0050 7f000001");
+  g_autoptr(GByteArray) endless = exg_test_hex ("04 01 0050 00000001");
+  g_autoptr(GByteArray) long_userid = exg_test_hex ("04 01 0050 7f000001");
+  g_autoptr(GByteArray) endless_userid = exg_test_hex ("04 01 0050 7f000001");
   ExgSocksMsg msg;
   gsize consumed;
 
@@ -755,7 +734,7 @@ test_limit_socks4 (void)
   g_assert_cmpuint (strlen (msg.target.host), ==, 247);
 
   /* one more byte of hostname: 513 */
-  over = hex ("04 01 0050 00000001");
+  over = exg_test_hex ("04 01 0050 00000001");
   append_fill (over, 'u', 255);
   append_fill (over, 0, 1);
   append_fill (over, 'h', 248);
@@ -784,7 +763,7 @@ test_limit_socks4 (void)
 
   /* and so has a 4a hostname */
   {
-    g_autoptr(GByteArray) long_host = hex ("04 01 0050 00000001 00");
+    g_autoptr(GByteArray) long_host = exg_test_hex ("04 01 0050 00000001 00");
 
     append_fill (long_host, 'h', 256);
     append_fill (long_host, 0, 1);
@@ -798,7 +777,7 @@ static GByteArray *
 v5_handshake (gsize ulen,
               gsize plen)
 {
-  GByteArray *data = hex ("05 03 00 01 02  01");
+  GByteArray *data = exg_test_hex ("05 03 00 01 02  01");
   guint8 b;
 
   b = (guint8) ulen;
@@ -900,7 +879,7 @@ test_choose_method (void)
 
   for (i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(GByteArray) m = hex (cases[i].methods);
+      g_autoptr(GByteArray) m = exg_test_hex (cases[i].methods);
 
       g_assert_cmphex (exg_socks5_choose_method (m->data, m->len,
                                                  cases[i].password_required,

@@ -1,0 +1,130 @@
+/* exg-view-util.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "exitgate-app"
+#include "config.h"
+#include "exg-view-util.h"
+
+#include <string.h>
+
+GtkTreeViewColumn *
+exg_view_text_column_new (const char          *title,
+                          int                  model_column,
+                          GtkTreeCellDataFunc  func,
+                          GtkCellRenderer    **cell)
+{
+  GtkTreeViewColumn *column = gtk_tree_view_column_new ();
+
+  *cell = gtk_cell_renderer_text_new ();
+  gtk_tree_view_column_set_title (column, title);
+  gtk_tree_view_column_pack_start (column, *cell, TRUE);
+  if (func != NULL)
+    gtk_tree_view_column_set_cell_data_func (column, *cell, func,
+                                             GINT_TO_POINTER (model_column),
+                                             NULL);
+  else
+    gtk_tree_view_column_add_attribute (column, *cell, "text", model_column);
+  gtk_tree_view_column_set_resizable (column, TRUE);
+  return column;
+}
+
+/* Sorting by hand, not with a GtkTreeModelSort: that looks rows up
+ * linearly, and a filter over the store is not sortable itself. */
+static void
+column_clicked_cb (GtkTreeViewColumn *column,
+                   GtkTreeSortable   *sortable)
+{
+  int model_column = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (column),
+                                                         "exg-model-column"));
+  GtkWidget *tree_view = gtk_tree_view_column_get_tree_view (column);
+  GtkSortType order = GTK_SORT_ASCENDING;
+  g_autoptr(GList) columns = NULL;
+  int current;
+
+  if (gtk_tree_sortable_get_sort_column_id (sortable, &current, &order)
+      && current == model_column)
+    order = order == GTK_SORT_ASCENDING ? GTK_SORT_DESCENDING
+                                        : GTK_SORT_ASCENDING;
+  else
+    order = GTK_SORT_ASCENDING;
+  gtk_tree_sortable_set_sort_column_id (sortable, model_column, order);
+
+  if (tree_view != NULL)
+    columns = gtk_tree_view_get_columns (GTK_TREE_VIEW (tree_view));
+  for (GList *l = columns; l != NULL; l = l->next)
+    gtk_tree_view_column_set_sort_indicator (l->data,
+                                             l->data == (gpointer) column);
+  gtk_tree_view_column_set_sort_order (column, order);
+}
+
+void
+exg_view_sort_on_click (GtkTreeViewColumn *column,
+                        GtkTreeSortable   *store,
+                        int                model_column)
+{
+  g_object_set_data (G_OBJECT (column), "exg-model-column",
+                     GINT_TO_POINTER (model_column));
+  gtk_tree_view_column_set_clickable (column, TRUE);
+  g_signal_connect_object (column, "clicked", G_CALLBACK (column_clicked_cb),
+                           store, 0);
+}
+
+gboolean
+exg_view_row_contains (GtkTreeModel *model,
+                       GtkTreeIter  *iter,
+                       const int    *columns,
+                       gsize         n_columns,
+                       const char   *folded)
+{
+  if (folded == NULL)
+    return TRUE;
+  for (gsize i = 0; i < n_columns; i++)
+    {
+      g_autofree char *text = NULL;
+      g_autofree char *text_folded = NULL;
+
+      gtk_tree_model_get (model, iter, columns[i], &text, -1);
+      if (text == NULL)
+        continue;
+      text_folded = g_utf8_casefold (text, -1);
+      if (strstr (text_folded, folded) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+void
+exg_view_apply_search (GtkSearchEntry *entry,
+                       GtkTreeView    *tree_view,
+                       GtkTreeModel   *filter,
+                       GtkTreeModel   *store,
+                       char          **filter_text)
+{
+  const char *text = gtk_entry_get_text (GTK_ENTRY (entry));
+  GtkTreeModel *model;
+
+  g_clear_pointer (filter_text, g_free);
+  if (text[0] != '\0')
+    *filter_text = g_utf8_casefold (text, -1);
+  gtk_tree_model_filter_refilter (GTK_TREE_MODEL_FILTER (filter));
+  model = *filter_text != NULL ? filter : store;
+  if (gtk_tree_view_get_model (tree_view) != model)
+    gtk_tree_view_set_model (tree_view, model);
+}
+
+gboolean
+exg_view_counts_equal (GHashTable *a,
+                       GHashTable *b)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (a == NULL || b == NULL || g_hash_table_size (a) != g_hash_table_size (b))
+    return FALSE;
+  g_hash_table_iter_init (&iter, a);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_hash_table_lookup (b, key) != value)
+      return FALSE;
+  return TRUE;
+}

@@ -1,0 +1,51 @@
+/* exg-view-util.h: what the views do alike.  The lists (connections,
+ * lookups, routers): a text column, sorting the store by header clicks,
+ * and a search that filters the rows.  The country choosers (window and
+ * tray): whether the router counts per country changed.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+/* A resizable column with one text cell, showing @model_column, or drawn
+ * by @func (which gets GINT_TO_POINTER (@model_column)).  The cell, owned
+ * by the column, is stored at @cell. */
+GtkTreeViewColumn *exg_view_text_column_new (const char          *title,
+                                             int                  model_column,
+                                             GtkTreeCellDataFunc  func,
+                                             GtkCellRenderer    **cell);
+
+/* Clicks on @column's header sort @store by @model_column (again:
+ * reversed), whether the view shows @store or a filter over it. */
+void               exg_view_sort_on_click   (GtkTreeViewColumn   *column,
+                                             GtkTreeSortable     *store,
+                                             int                  model_column);
+
+/* Whether any of the string @columns of the row contains @folded (a
+ * g_utf8_casefold () needle); a NULL @folded matches every row. */
+gboolean           exg_view_row_contains    (GtkTreeModel        *model,
+                                             GtkTreeIter         *iter,
+                                             const int           *columns,
+                                             gsize                n_columns,
+                                             const char          *folded);
+
+/* Takes @entry's text as the new search (*@filter_text: casefolded, NULL
+ * when empty), refilters @filter, and shows in @tree_view the filter while
+ * searching, else @store itself: one model less to update on every
+ * change. */
+void               exg_view_apply_search    (GtkSearchEntry      *entry,
+                                             GtkTreeView         *tree_view,
+                                             GtkTreeModel        *filter,
+                                             GtkTreeModel        *store,
+                                             char               **filter_text);
+
+/* Whether two tables of exg_router_registry_count_countries () hold the
+ * same counts; a NULL table (nothing shown yet) equals none. */
+gboolean           exg_view_counts_equal    (GHashTable          *a,
+                                             GHashTable          *b);
+
+G_END_DECLS

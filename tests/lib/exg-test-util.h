@@ -1,0 +1,67 @@
+/* exg-test-util.h: helpers shared by the C tests: bounded waits on the
+ * default main context, a resolver that records and fails every lookup,
+ * child processes that die with the test, and hex test vectors.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef gboolean (*ExgTestCond) (gpointer data);
+
+/* A GSourceFunc that sets the gboolean at @user_data and removes itself. */
+gboolean       exg_test_timeout_cb      (gpointer      user_data);
+
+/* Iterates the default main context until @cond holds; fails the test
+ * after @seconds. */
+void           exg_test_wait_until      (ExgTestCond   cond,
+                                         gpointer      data,
+                                         guint         seconds);
+
+/* Likewise until the flag at @flag (read atomically: another thread may
+ * set it) is non-zero. */
+void           exg_test_wait_flag       (gint         *flag,
+                                         guint         seconds);
+
+/* A GAsyncReadyCallback that stores a reference to the result in the
+ * GAsyncResult * at @user_data; exg_test_wait_result () waits for it and
+ * returns it (still owned by the slot). */
+void           exg_test_result_cb       (GObject      *source,
+                                         GAsyncResult *result,
+                                         gpointer      user_data);
+GAsyncResult  *exg_test_wait_result     (GAsyncResult **slot,
+                                         guint         seconds);
+
+/* A resolver whose every lookup fails and adds one to @counter
+ * (atomically: lookups may come from any thread). */
+GResolver     *exg_test_resolver_new    (guint        *counter);
+
+/* A GSpawnChildSetupFunc: the child gets SIGTERM when the test dies. */
+void           exg_test_die_with_parent (gpointer      user_data);
+
+/* Waits until something accepts on @address:@port (a process starting
+ * up), retrying every 20 ms; fails the test after @seconds. */
+void           exg_test_wait_listening  (const char   *address,
+                                         guint16       port,
+                                         guint         seconds);
+
+/* Starts $EXITGATED --config @conf (dying with the test) and waits, at
+ * most @seconds, for its first line "listening @address:PORT"; stores
+ * PORT at @port. */
+GSubprocess   *exg_test_spawn_exitgated (const char   *conf,
+                                         const char   *address,
+                                         guint16      *port,
+                                         guint         seconds);
+
+/* Sends SIGTERM to @process (one the test started) and waits for it to
+ * exit, at most @seconds. */
+void           exg_test_stop_process    (GSubprocess  *process,
+                                         guint         seconds);
+
+/* "05 01 00" -> bytes; spaces are ignored. */
+GByteArray    *exg_test_hex             (const char   *s);
+
+G_END_DECLS
