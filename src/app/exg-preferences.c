@@ -267,8 +267,8 @@ check_cb (GObject      *source,
       else
         where = g_strdup (_("country unknown"));
       /* Translators: exit name, latency in ms, country */
-      text = g_strdup_printf (_("%s works: %" G_GINT64_FORMAT " ms, %s"),
-                              data->name, latency_ms, where);
+      text = g_strdup_printf (_("%s works: %d ms, %s"), data->name,
+                              (int) MIN (latency_ms, G_MAXINT), where);
       gtk_label_set_text (self->test_label, text);
     }
   gtk_widget_set_sensitive (self->test_button, TRUE);
