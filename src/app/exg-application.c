@@ -557,7 +557,7 @@ exg_application_startup (GApplication *application)
   self->config_path = config_path[0] != '\0' ? g_steal_pointer (&config_path)
                                              : exg_config_default_path ();
   exg_application_reload_exits (self);
-  self->health = exg_health_new (self->registry, 300);
+  self->health = exg_health_new (self->registry, EXG_HEALTH_DEFAULT_INTERVAL);
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions,
                                    G_N_ELEMENTS (app_actions), self);

@@ -11,6 +11,10 @@
 
 G_BEGIN_DECLS
 
+/* Seconds between rounds: often enough that a dead upstream stops being
+ * picked within a minute, rare enough to cost nothing. */
+#define EXG_HEALTH_DEFAULT_INTERVAL 60
+
 #define EXG_TYPE_HEALTH (exg_health_get_type ())
 G_DECLARE_FINAL_TYPE (ExgHealth, exg_health, EXG, HEALTH, GObject)
 

@@ -420,7 +420,7 @@ main (int    argc,
   fflush (stdout);
 
   if (has_upstream)
-    health = exg_health_new (registry, 60);
+    health = exg_health_new (registry, EXG_HEALTH_DEFAULT_INTERVAL);
 
   g_main_loop_run (loop);
 
