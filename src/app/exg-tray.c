@@ -169,6 +169,24 @@ connection_changed_cb (AppIndicator *indicator,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_AVAILABLE]);
 }
 
+/* The GtkStatusIcon fallback of libayatana-appindicator3 (0.5.92) looks
+ * for the indicator's theme path in the default icon theme's search path
+ * with "for (i = 0; i < n || path[i] == NULL; i++)": when the path is not
+ * there yet, that loop reads past the end of the array (one word under
+ * glibc malloc, on to an unmapped page under AddressSanitizer).  With the
+ * path already in the search path it stops at the match, and the status
+ * icon finds our icons all the same. */
+static void
+add_to_default_icon_theme (const char *dir)
+{
+  GtkIconTheme *theme = gtk_icon_theme_get_default ();
+  g_auto(GStrv) path = NULL;
+
+  gtk_icon_theme_get_search_path (theme, &path, NULL);
+  if (!g_strv_contains ((const char * const *) path, dir))
+    gtk_icon_theme_append_search_path (theme, dir);
+}
+
 /* Running from the build tree (or its tests): the symbolic icons are in
  * the source tree, not installed */
 static void
@@ -183,8 +201,11 @@ set_icon_theme_path (ExgTray *self)
                                                   build_root)))
     {
       if (g_file_test (EXG_UNINSTALLED_ICONS_DIR, G_FILE_TEST_IS_DIR))
-        app_indicator_set_icon_theme_path (self->indicator,
-                                           EXG_UNINSTALLED_ICONS_DIR);
+        {
+          add_to_default_icon_theme (EXG_UNINSTALLED_ICONS_DIR);
+          app_indicator_set_icon_theme_path (self->indicator,
+                                             EXG_UNINSTALLED_ICONS_DIR);
+        }
     }
 }
 #endif /* HAVE_AYATANA */
