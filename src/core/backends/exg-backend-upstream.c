@@ -1279,9 +1279,10 @@ fast_fail_errno (FastConnect *fc,
                               g_strerror (errsv)));
 }
 
-/* Sends what is queued, then reads what the step waits for, until the
- * socket has nothing more to give (edge-triggered: the next event comes
- * when something changes) or the attempt ends. */
+/* Sends what is queued and then waits for the answer, or reads what the
+ * step waits for, until the socket has nothing more to give
+ * (edge-triggered: the next event comes when something changes) or the
+ * attempt ends. */
 static void
 fast_pump (FastConnect *fc)
 {
@@ -1303,7 +1304,11 @@ fast_pump (FastConnect *fc)
               return;
             }
           fc->out_sent += (gsize) n;
-          continue;
+          if (fc->out_sent < fc->out_len)
+            continue;
+          /* The answer cannot be there yet, and when it comes it raises
+           * an edge of its own: a recv(2) now would mostly be EAGAIN. */
+          return;
         }
 
       if (fc->step == FAST_REPLY)
