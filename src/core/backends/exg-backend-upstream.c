@@ -1140,11 +1140,13 @@ static gboolean
 fast_return_cb (gpointer user_data)
 {
   GTask *task = user_data;
-  GSocket *socket = g_task_get_task_data (task);
+  GSocketConnection *connection;
 
-  g_task_return_pointer (task,
-                         g_socket_connection_factory_create_connection (socket),
-                         g_object_unref);
+  connection = g_socket_connection_factory_create_connection (g_task_get_task_data (task));
+  /* the connection holds the socket now: the task (a GAsyncResult the
+   * caller may keep) does not need to */
+  g_task_set_task_data (task, NULL, NULL);
+  g_task_return_pointer (task, connection, g_object_unref);
   g_object_unref (task);
   return G_SOURCE_REMOVE;
 }
