@@ -6,10 +6,9 @@
 #include "exg-backend-direct.h"
 
 #include "exg-poller.h"
+#include "exg-socket-util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -118,35 +117,6 @@ literal_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
-/* inet_pton, as g_inet_address_new_from_string () uses, into the
- * sockaddr connect(2) takes: no GInetAddress, no GInetSocketAddress */
-static gboolean
-parse_literal (const char              *host,
-               guint16                  port,
-               struct sockaddr_storage *sa,
-               socklen_t               *len)
-{
-  struct sockaddr_in *sin = (struct sockaddr_in *) sa;
-  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) sa;
-
-  memset (sa, 0, sizeof *sa);
-  if (inet_pton (AF_INET, host, &sin->sin_addr) == 1)
-    {
-      sin->sin_family = AF_INET;
-      sin->sin_port = g_htons (port);
-      *len = sizeof *sin;
-      return TRUE;
-    }
-  if (inet_pton (AF_INET6, host, &sin6->sin6_addr) == 1)
-    {
-      sin6->sin6_family = AF_INET6;
-      sin6->sin6_port = g_htons (port);
-      *len = sizeof *sin6;
-      return TRUE;
-    }
-  return FALSE;
-}
-
 static void
 connect_literal (ExgBackendDirect              *self,
                  GTask                         *task,
@@ -157,52 +127,26 @@ connect_literal (ExgBackendDirect              *self,
   g_autoptr(GSocket) socket = NULL;
   LiteralConnect *lc;
   GError *error = NULL;
-  int fd, res, errsv;
+  gboolean in_progress;
+  int fd, errsv;
 
   if (g_task_return_error_if_cancelled (task))
     return;
 
-  socket = g_socket_new (sa->ss_family == AF_INET ? G_SOCKET_FAMILY_IPV4
-                                                  : G_SOCKET_FAMILY_IPV6,
-                         G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  socket = exg_socket_connect_start (sa, sa_len, self->source, &in_progress,
+                                     &error);
   if (socket == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
-  g_socket_set_blocking (socket, FALSE);
-
-  if (self->source != NULL)
-    {
-      g_autoptr(GSocketAddress) local = g_inet_socket_address_new (self->source,
-                                                                   0);
-
-      if (!g_socket_bind (socket, local, FALSE, &error))
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-    }
-
-  /* connect(2) on the descriptor: g_socket_connect () wants a
-   * GSocketAddress; g_socket_check_connect_result () works either way */
-  fd = g_socket_get_fd (socket);
-  do
-    res = connect (fd, (const struct sockaddr *) sa, sa_len);
-  while (res < 0 && errno == EINTR);
-  if (res == 0)
+  if (!in_progress)
     {
       literal_connected (task, socket);
       return;
     }
-  errsv = errno;
-  if (errsv != EINPROGRESS)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (errsv),
-                               "Error connecting: %s", g_strerror (errsv));
-      return;
-    }
 
+  fd = g_socket_get_fd (socket);
   lc = g_new0 (LiteralConnect, 1);
   lc->task = g_object_ref (task);
   lc->socket = g_steal_pointer (&socket);
@@ -244,7 +188,7 @@ direct_connect_async (ExgBackend          *backend,
 
   g_task_set_source_tag (task, direct_connect_async);
 
-  if (parse_literal (host, port, &sa, &sa_len))
+  if (exg_sockaddr_from_literal (host, port, &sa, &sa_len))
     {
       connect_literal (self, task, &sa, sa_len);
       return;

@@ -24,12 +24,16 @@
 #include "exg-backend-upstream.h"
 
 #include "exg-error.h"
+#include "exg-poller.h"
+#include "exg-socket-util.h"
 #include "exg-socks-encode.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 /* HTTP CONNECT response headers larger than this are a broken proxy. */
@@ -53,6 +57,16 @@ struct _ExgBackendUpstream
   char          *username;   /* owned, nullable */
   char          *password;   /* owned, nullable */
   GSocketClient *client;     /* owned: enable-proxy FALSE */
+
+  /* the upstream's address when given as an IP literal (sa_len 0
+   * otherwise): SOCKS5 CONNECTs to it take the fast path */
+  struct sockaddr_storage sa;
+  socklen_t      sa_len;
+
+  /* the fast path's handshake deadlines, oldest first: they all last
+   * HANDSHAKE_TIMEOUT_SECONDS, so appending keeps the order */
+  GQueue         deadlines;  /* of FastConnect */
+  GSource       *timer;      /* owned, nullable: fires at the oldest */
 };
 
 G_DEFINE_FINAL_TYPE (ExgBackendUpstream, exg_backend_upstream, EXG_TYPE_BACKEND)
@@ -121,6 +135,27 @@ socks5_reply_to_error (guint8   code,
       return g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
                           "The upstream proxy failed (reply %u)", code);
     }
+}
+
+/* Bytes still missing from a SOCKS5 reply (05 CODE 00 ATYP, then 4 or 16
+ * address bytes (tor: ATYP 0 and 4 bytes) or a length byte and a name,
+ * then the port), so that not one byte past it is read: after a CONNECT
+ * reply the bytes belong to the tunnel. */
+static gsize
+socks5_reply_missing (const guint8 *in,
+                      gsize         in_len)
+{
+  gsize total;
+
+  if (in_len < 5)
+    return 5 - in_len;
+  if (in[3] == EXG_SOCKS_ATYP_IPV6)
+    total = 22;
+  else if (in[3] == EXG_SOCKS_ATYP_DOMAIN)
+    total = 7 + (gsize) in[4];
+  else
+    total = 10;
+  return total > in_len ? total - in_len : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -854,16 +889,7 @@ exchange_read (GTask *task)
       want = 8 - ex->in_len;
       break;
     case STEP_REPLY:
-      /* 05 CODE 00 ATYP, then the address: 4 or 16 bytes (tor: ATYP 0 and
-       * 4 bytes), or a length byte and a name; then the port */
-      if (ex->in_len < 5)
-        want = 5 - ex->in_len;
-      else if (ex->in[3] == EXG_SOCKS_ATYP_IPV6)
-        want = 22 - ex->in_len;
-      else if (ex->in[3] == EXG_SOCKS_ATYP_DOMAIN)
-        want = 7 + (gsize) ex->in[4] - ex->in_len;
-      else
-        want = 10 - ex->in_len;
+      want = socks5_reply_missing (ex->in, ex->in_len);
       break;
     default:
       g_assert_not_reached ();
@@ -1019,6 +1045,469 @@ exchange_start (ExgBackendUpstream *self,
                                          exchange_connected_cb, task);
 }
 
+/* ------------------------------------------------------------------------
+ * The fast path: SOCKS5 CONNECT to an upstream given as an IP literal,
+ * the common case (a chain of exitgated, a local tor).
+ *
+ * As the direct exit does for its targets: one non-blocking socket, one
+ * connect(2), and the exchange (greeting, credentials, request, reply)
+ * driven by the context's epoll poller with send(2) and recv(2) on the
+ * descriptor.  GSocketClient, the streams' async calls and their GTasks
+ * and GSources cost tens of thousands of instructions and a dozen system
+ * calls per connection, more than the rest of the session.  The socket
+ * is registered once, edge-triggered, and left parked for the relay,
+ * which takes it over with one EPOLL_CTL_MOD.  The handshake deadlines
+ * share one timer per backend, so a deadline costs no GSource and no
+ * wakeup.
+ *
+ * Nagle is turned off only once the tunnel is up: each message of the
+ * exchange goes out after the upstream's answer to the one before, which
+ * acknowledged it, so nothing waits for an ACK meanwhile.
+ * ------------------------------------------------------------------------ */
+
+typedef enum {
+  FAST_CONNECTING,
+  FAST_METHOD,           /* reading 05 M */
+  FAST_AUTH,             /* reading 01 00 */
+  FAST_REPLY,            /* reading 05 CODE 00 ATYP ADDR PORT */
+} FastStep;
+
+typedef struct {
+  GTask              *task;           /* owned */
+  ExgBackendUpstream *self;           /* not owned: the task's source */
+  GSocket            *socket;         /* owned */
+  int                 fd;
+  ExgPoller          *poller;         /* not owned: lives with the context */
+  GSource            *cancel_source;  /* owned, nullable */
+  gint64              deadline;       /* monotonic µs */
+  GList              *deadline_link;  /* in self->deadlines, nullable */
+  FastStep            step;
+  ExgSocksAddr        target;         /* sent once the greeting is done */
+  gsize               out_len;
+  gsize               out_sent;
+  gsize               in_len;
+  guint8              out[520];       /* the longest: credentials */
+  guint8              in[262];        /* the longest: a reply with a name */
+} FastConnect;
+
+typedef struct {
+  GSource             source;
+  ExgBackendUpstream *self;           /* not owned: it owns the source */
+} FastTimer;
+
+/* Takes @fc apart and frees it; returns its task, for the caller to
+ * return (after this: the task's callback may start anything). */
+static GTask *
+fast_release (FastConnect *fc,
+              gboolean     keep_socket)
+{
+  GTask *task = fc->task;
+
+  if (fc->cancel_source != NULL)
+    {
+      g_source_destroy (fc->cancel_source);
+      g_source_unref (fc->cancel_source);
+    }
+  if (fc->deadline_link != NULL)
+    g_queue_delete_link (&fc->self->deadlines, fc->deadline_link);
+  if (!keep_socket && fc->poller != NULL)
+    exg_poller_remove (fc->poller, fc->fd);
+  g_object_unref (fc->socket);
+  g_free (fc);
+  return task;
+}
+
+static void
+fast_fail (FastConnect *fc,
+           GError      *error)
+{
+  GTask *task = fast_release (fc, FALSE);
+
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+fast_fail_protocol (FastConnect *fc,
+                    const char  *what)
+{
+  fast_fail (fc, g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
+                              "The upstream proxy broke the protocol: %s",
+                              what));
+}
+
+static gboolean
+fast_return_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  GSocketConnection *connection;
+
+  connection = g_socket_connection_factory_create_connection (g_task_get_task_data (task));
+  /* the connection holds the socket now: the task (a GAsyncResult the
+   * caller may keep) does not need to */
+  g_task_set_task_data (task, NULL, NULL);
+  g_task_return_pointer (task, connection, g_object_unref);
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+fast_succeed (FastConnect *fc)
+{
+  GSocket *socket = g_object_ref (fc->socket);
+  GMainContext *context = g_task_get_context (fc->task);
+  GSource *idle;
+  GTask *task;
+
+  /* edge-triggered: nothing more comes until the relay takes it over */
+  exg_poller_park (fc->poller, fc->fd);
+  task = fast_release (fc, TRUE);
+  /* the tunnel's first bytes may be small writes that wait for an answer
+   * (a TLS hello); failure is harmless */
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  g_socket_set_blocking (socket, TRUE);
+  g_task_set_task_data (task, socket, g_object_unref);
+
+  /* Return on the next iteration of the context, as the streams' async
+   * calls did, rather than from inside this dispatch: a caller that
+   * then blocks on the tunnel (the tests do) must not keep a server on
+   * the same context from accepting what the upstream just connected.
+   * An idle from the owner thread wakes nothing. */
+  idle = g_idle_source_new ();
+  g_source_set_callback (idle, fast_return_cb, task, NULL);
+  g_source_set_static_name (idle, "[exitgate] upstream connected");
+  g_source_attach (idle, context);
+  g_source_unref (idle);
+}
+
+static void
+fast_queue (FastConnect *fc,
+            gsize        len)
+{
+  fc->out_len = len;
+  fc->out_sent = 0;
+  fc->in_len = 0;
+}
+
+/* A whole message for the current step is in fc->in: acts on it.
+ * Returns FALSE when the attempt ended (@fc is gone). */
+static gboolean
+fast_handle (FastConnect *fc)
+{
+  ExgBackendUpstream *self = fc->self;
+  ExgSocksAddr bound;
+  gsize consumed = 0;
+  guint8 code = 0;
+  gsize len;
+
+  switch (fc->step)
+    {
+    case FAST_METHOD:
+      if (fc->in[0] != 0x05 || fc->in[1] == EXG_SOCKS_METHOD_NO_ACCEPTABLE ||
+          (fc->in[1] != EXG_SOCKS_METHOD_NO_AUTH &&
+           fc->in[1] != EXG_SOCKS_METHOD_USERPASS) ||
+          (fc->in[1] == EXG_SOCKS_METHOD_USERPASS && self->username == NULL &&
+           self->password == NULL))
+        {
+          fast_fail (fc, g_error_new_literal (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                                              "The upstream accepts none of our methods"));
+          return FALSE;
+        }
+      if (fc->in[1] == EXG_SOCKS_METHOD_USERPASS)
+        {
+          len = exg_socks5_auth_encode (fc->out, sizeof fc->out,
+                                        self->username, self->password);
+          if (len == 0)
+            {
+              fast_fail (fc, g_error_new_literal (G_IO_ERROR,
+                                                  G_IO_ERROR_INVALID_ARGUMENT,
+                                                  "Upstream credentials too long"));
+              return FALSE;
+            }
+          fc->step = FAST_AUTH;
+          fast_queue (fc, len);
+          return TRUE;
+        }
+      break;
+
+    case FAST_AUTH:
+      if (fc->in[1] != 0x00)
+        {
+          fast_fail (fc, g_error_new_literal (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                                              "The upstream refused our credentials"));
+          return FALSE;
+        }
+      break;
+
+    case FAST_REPLY:
+      if (exg_socks5_reply_parse (fc->in, fc->in_len, &consumed, &code,
+                                  &bound) != EXG_PARSE_OK)
+        {
+          fast_fail_protocol (fc, "malformed reply");
+          return FALSE;
+        }
+      if (code != EXG_SOCKS5_REPLY_SUCCEEDED)
+        fast_fail (fc, socks5_reply_to_error (code, FALSE));
+      else
+        fast_succeed (fc);  /* exactly the reply was read */
+      return FALSE;
+
+    case FAST_CONNECTING:
+    default:
+      g_assert_not_reached ();
+    }
+
+  /* method 00 chosen, or the credentials accepted: the request */
+  len = exg_socks5_request_encode (fc->out, sizeof fc->out,
+                                   EXG_SOCKS_CMD_CONNECT, &fc->target);
+  if (len == 0)
+    {
+      fast_fail (fc, g_error_new_literal (G_IO_ERROR,
+                                          G_IO_ERROR_INVALID_ARGUMENT,
+                                          "The request does not fit in a SOCKS message"));
+      return FALSE;
+    }
+  fc->step = FAST_REPLY;
+  fast_queue (fc, len);
+  return TRUE;
+}
+
+static void
+fast_fail_errno (FastConnect *fc,
+                 int          errsv)
+{
+  fast_fail (fc, g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
+                              "Error talking to the upstream proxy: %s",
+                              g_strerror (errsv)));
+}
+
+/* Sends what is queued and then waits for the answer, or reads what the
+ * step waits for, until the socket has nothing more to give
+ * (edge-triggered: the next event comes when something changes) or the
+ * attempt ends. */
+static void
+fast_pump (FastConnect *fc)
+{
+  for (;;)
+    {
+      ssize_t n;
+      gsize missing;
+
+      if (fc->out_sent < fc->out_len)
+        {
+          n = send (fc->fd, fc->out + fc->out_sent, fc->out_len - fc->out_sent,
+                    MSG_NOSIGNAL);
+          if (n < 0)
+            {
+              if (errno == EINTR)
+                continue;
+              if (errno != EAGAIN && errno != EWOULDBLOCK)
+                fast_fail_errno (fc, errno);
+              return;
+            }
+          fc->out_sent += (gsize) n;
+          if (fc->out_sent < fc->out_len)
+            continue;
+          /* The answer cannot be there yet, and when it comes it raises
+           * an edge of its own: a recv(2) now would mostly be EAGAIN. */
+          return;
+        }
+
+      if (fc->step == FAST_REPLY)
+        missing = socks5_reply_missing (fc->in, fc->in_len);
+      else
+        missing = 2 - fc->in_len;   /* 05 M, or 01 00 */
+      if (missing == 0)
+        {
+          if (!fast_handle (fc))
+            return;
+          continue;
+        }
+
+      n = recv (fc->fd, fc->in + fc->in_len, missing, 0);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            fast_fail_errno (fc, errno);
+          return;
+        }
+      if (n == 0)
+        {
+          fast_fail_protocol (fc, "connection closed");
+          return;
+        }
+      fc->in_len += (gsize) n;
+    }
+}
+
+static void
+fast_greet (FastConnect *fc)
+{
+  guint8 methods[2] = { EXG_SOCKS_METHOD_NO_AUTH, EXG_SOCKS_METHOD_USERPASS };
+  gsize n_methods = (fc->self->username != NULL ||
+                     fc->self->password != NULL) ? 2 : 1;
+
+  fc->step = FAST_METHOD;
+  fast_queue (fc, exg_socks5_greeting_encode (fc->out, sizeof fc->out,
+                                              methods, n_methods));
+  fast_pump (fc);
+}
+
+static void
+fast_event_cb (gpointer user_data,
+               guint32  events)
+{
+  FastConnect *fc = user_data;
+
+  if (fc->step == FAST_CONNECTING)
+    {
+      GError *error = NULL;
+      GError *wrapped;
+
+      if (!g_socket_check_connect_result (fc->socket, &error))
+        {
+          wrapped = upstream_unreachable_error (fc->self, error);
+          g_error_free (error);
+          fast_fail (fc, wrapped);
+          return;
+        }
+      fast_greet (fc);
+      return;
+    }
+  fast_pump (fc);
+}
+
+static gboolean
+fast_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  FastConnect *fc = user_data;
+  GError *error = NULL;
+
+  g_cancellable_set_error_if_cancelled (cancellable, &error);
+  fast_fail (fc, error);
+  return G_SOURCE_REMOVE;
+}
+
+static gint64
+deadline_round_up (gint64 t)
+{
+  return (t + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC * G_USEC_PER_SEC;
+}
+
+/* Fails the attempts whose deadline passed, then waits for the oldest
+ * left.  The ready time is never moved earlier nor cleared when an
+ * attempt ends (that would wake the context): a dispatch with nothing
+ * expired only re-aims it. */
+static gboolean
+fast_timer_dispatch (GSource     *source,
+                     GSourceFunc  callback,
+                     gpointer     user_data)
+{
+  ExgBackendUpstream *self = ((FastTimer *) source)->self;
+  gint64 now = g_source_get_time (source);
+  FastConnect *fc;
+
+  while ((fc = g_queue_peek_head (&self->deadlines)) != NULL &&
+         fc->deadline <= now)
+    fast_fail (fc, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                        "The upstream proxy did not answer in time"));
+
+  g_source_set_ready_time (source, fc != NULL ? deadline_round_up (fc->deadline)
+                                              : -1);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs fast_timer_funcs = {
+  NULL, NULL, fast_timer_dispatch, NULL, NULL, NULL,
+};
+
+/* Returns FALSE if the fast path cannot serve @task (it is on another
+ * context than the timer), having done nothing. */
+static gboolean
+fast_connect (ExgBackendUpstream *self,
+              GTask              *task,
+              const ExgSocksAddr *target)
+{
+  GMainContext *context = g_task_get_context (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  g_autoptr(GSocket) socket = NULL;
+  GError *error = NULL;
+  GError *wrapped;
+  FastConnect *fc;
+  gboolean in_progress;
+
+  if (self->timer == NULL)
+    {
+      self->timer = g_source_new (&fast_timer_funcs, sizeof (FastTimer));
+      ((FastTimer *) self->timer)->self = self;
+      g_source_set_static_name (self->timer, "[exitgate] upstream deadlines");
+      g_source_attach (self->timer, context);
+    }
+  else if (g_source_get_context (self->timer) != context)
+    return FALSE;
+
+  if (g_task_return_error_if_cancelled (task))
+    return TRUE;
+
+  socket = exg_socket_connect_start (&self->sa, self->sa_len, NULL,
+                                     &in_progress, &error);
+  if (socket == NULL)
+    {
+      wrapped = upstream_unreachable_error (self, error);
+      g_error_free (error);
+      g_task_return_error (task, wrapped);
+      return TRUE;
+    }
+
+  fc = g_new0 (FastConnect, 1);
+  fc->task = g_object_ref (task);
+  fc->self = self;
+  fc->socket = g_steal_pointer (&socket);
+  fc->fd = g_socket_get_fd (fc->socket);
+  fc->target = *target;
+  fc->step = FAST_CONNECTING;
+  fc->poller = exg_poller_get_default ();
+  /* once, for the whole exchange: EPOLLOUT when connected (EPOLLERR if
+   * that failed), EPOLLIN as answers come, EPOLLRDHUP if the upstream
+   * hangs up */
+  if (!exg_poller_add_new (fc->poller, fc->fd,
+                           EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                           fast_event_cb, fc))
+    {
+      int errsv = errno;
+
+      fc->poller = NULL;
+      fast_fail (fc, g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
+                                  "epoll_ctl: %s", g_strerror (errsv)));
+      return TRUE;
+    }
+
+  fc->deadline = g_get_monotonic_time () +
+                 HANDSHAKE_TIMEOUT_SECONDS * G_USEC_PER_SEC;
+  g_queue_push_tail (&self->deadlines, fc);
+  fc->deadline_link = self->deadlines.tail;
+  if (g_source_get_ready_time (self->timer) < 0)
+    g_source_set_ready_time (self->timer, deadline_round_up (fc->deadline));
+
+  if (cancellable != NULL)
+    {
+      /* no descriptor: attaching and destroying it wakes nothing */
+      fc->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (fc->cancel_source,
+                             (GSourceFunc) (void (*) (void)) fast_cancelled_cb,
+                             fc, NULL);
+      g_source_set_static_name (fc->cancel_source, "[exitgate] upstream connect");
+      g_source_attach (fc->cancel_source, context);
+    }
+
+  if (!in_progress)
+    fast_greet (fc);
+  return TRUE;
+}
+
 /* SOCKS5 / SOCKS4a CONNECT: an IP literal goes as an address, anything
  * else as a name for the upstream to resolve. */
 static void
@@ -1031,29 +1520,18 @@ socks_connect (ExgBackendUpstream *self,
   ExgSocksAddr target = { 0 };
   gsize len = strlen (host);
 
-  if (g_hostname_is_ip_address (host))
+  if (inet_pton (AF_INET, host, target.ip) == 1)
+    target.type = EXG_SOCKS_ATYP_IPV4;
+  else if (inet_pton (AF_INET6, host, target.ip) == 1)
     {
-      g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (host);
-
-      if (addr == NULL ||
-          (g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV4 &&
-           self->kind == EXG_ROUTER_KIND_SOCKS4A))
+      if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
         {
           g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                                    "SOCKS4a cannot carry an IPv6 address");
           g_object_unref (task);
           return;
         }
-      if (g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV4)
-        {
-          target.type = EXG_SOCKS_ATYP_IPV4;
-          memcpy (target.ip, g_inet_address_to_bytes (addr), 4);
-        }
-      else
-        {
-          target.type = EXG_SOCKS_ATYP_IPV6;
-          memcpy (target.ip, g_inet_address_to_bytes (addr), 16);
-        }
+      target.type = EXG_SOCKS_ATYP_IPV6;
     }
   else
     {
@@ -1069,6 +1547,12 @@ socks_connect (ExgBackendUpstream *self,
       memcpy (target.host, host, len + 1);
     }
   target.port = port;
+  if (self->kind == EXG_ROUTER_KIND_SOCKS5 && self->sa_len != 0 &&
+      fast_connect (self, task, &target))
+    {
+      g_object_unref (task);
+      return;
+    }
   exchange_start (self, task, EXCHANGE_CONNECT, &target, cancellable,
                   HANDSHAKE_TIMEOUT_SECONDS);
 }
@@ -1210,6 +1694,12 @@ exg_backend_upstream_finalize (GObject *object)
   g_free (self->username);
   g_free (self->password);
   g_clear_object (&self->client);
+  /* no attempt is left: each holds its task, which holds us */
+  if (self->timer != NULL)
+    {
+      g_source_destroy (self->timer);
+      g_source_unref (self->timer);
+    }
 
   G_OBJECT_CLASS (exg_backend_upstream_parent_class)->finalize (object);
 }
@@ -1238,6 +1728,7 @@ exg_backend_upstream_init (ExgBackendUpstream *self)
   self->client = g_socket_client_new ();
   /* Never loop through the desktop's proxy settings, which may be us. */
   g_socket_client_set_enable_proxy (self->client, FALSE);
+  g_queue_init (&self->deadlines);
 }
 
 /**
@@ -1272,6 +1763,8 @@ exg_backend_upstream_new (ExgRouterKind  kind,
   self->kind = kind;
   self->host = g_strdup (host);
   self->port = port;
+  if (!exg_sockaddr_from_literal (host, port, &self->sa, &self->sa_len))
+    self->sa_len = 0;
   /* GIO's SOCKS5 client offers 02 when either is set and needs both */
   if (username != NULL || password != NULL)
     {

@@ -1,0 +1,109 @@
+/* exg-socket-util.c: see exg-socket-util.h.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+#include "exg-socket-util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+/**
+ * exg_sockaddr_from_literal:
+ * @host: an IPv4 or IPv6 literal, or anything else
+ * @port: the port to put in @sa
+ * @sa: (out caller-allocates): the address connect(2) takes
+ * @len: (out): its length
+ *
+ * inet_pton, as g_inet_address_new_from_string () uses, into a sockaddr:
+ * no GInetAddress, no GInetSocketAddress.
+ *
+ * Returns: %TRUE if @host is an IP literal
+ */
+gboolean
+exg_sockaddr_from_literal (const char              *host,
+                           guint16                  port,
+                           struct sockaddr_storage *sa,
+                           socklen_t               *len)
+{
+  struct sockaddr_in *sin = (struct sockaddr_in *) sa;
+  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) sa;
+
+  memset (sa, 0, sizeof *sa);
+  if (inet_pton (AF_INET, host, &sin->sin_addr) == 1)
+    {
+      sin->sin_family = AF_INET;
+      sin->sin_port = g_htons (port);
+      *len = sizeof *sin;
+      return TRUE;
+    }
+  if (inet_pton (AF_INET6, host, &sin6->sin6_addr) == 1)
+    {
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_port = g_htons (port);
+      *len = sizeof *sin6;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/**
+ * exg_socket_connect_start:
+ * @sa: where to connect
+ * @len: the length of @sa
+ * @source: (nullable): local address to bind to first (port 0)
+ * @in_progress: (out): %TRUE if the connect goes on in the background;
+ *   wait for the socket to be writable, then
+ *   g_socket_check_connect_result ()
+ * @error: return location for a #GError
+ *
+ * A non-blocking TCP socket and one connect(2) on its descriptor:
+ * g_socket_connect () would want a GSocketAddress.
+ *
+ * Returns: (transfer full): the socket, non-blocking, or %NULL
+ */
+GSocket *
+exg_socket_connect_start (const struct sockaddr_storage  *sa,
+                          socklen_t                       len,
+                          GInetAddress                   *source,
+                          gboolean                       *in_progress,
+                          GError                        **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  int fd, res, errsv;
+
+  socket = g_socket_new (sa->ss_family == AF_INET ? G_SOCKET_FAMILY_IPV4
+                                                  : G_SOCKET_FAMILY_IPV6,
+                         G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return NULL;
+  g_socket_set_blocking (socket, FALSE);
+
+  if (source != NULL)
+    {
+      g_autoptr(GSocketAddress) local = g_inet_socket_address_new (source, 0);
+
+      if (!g_socket_bind (socket, local, FALSE, error))
+        return NULL;
+    }
+
+  fd = g_socket_get_fd (socket);
+  do
+    res = connect (fd, (const struct sockaddr *) sa, len);
+  while (res < 0 && errno == EINTR);
+  if (res == 0)
+    {
+      *in_progress = FALSE;
+      return g_steal_pointer (&socket);
+    }
+  errsv = errno;
+  if (errsv != EINPROGRESS)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Error connecting: %s", g_strerror (errsv));
+      return NULL;
+    }
+  *in_progress = TRUE;
+  return g_steal_pointer (&socket);
+}
