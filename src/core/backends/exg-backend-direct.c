@@ -204,16 +204,6 @@ direct_connect_async (ExgBackend          *backend,
                                  connect_cb, g_steal_pointer (&task));
 }
 
-static GSocketConnection *
-direct_connect_finish (ExgBackend    *backend,
-                       GAsyncResult  *result,
-                       GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
 static void
 resolve_cb (GObject      *source,
             GAsyncResult *result,
@@ -246,16 +236,6 @@ direct_resolve_async (ExgBackend          *backend,
   g_task_set_source_tag (task, direct_resolve_async);
   g_resolver_lookup_by_name_async (resolver, host, cancellable,
                                    resolve_cb, g_steal_pointer (&task));
-}
-
-static GList *
-direct_resolve_finish (ExgBackend    *backend,
-                       GAsyncResult  *result,
-                       GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 static void
@@ -291,16 +271,6 @@ direct_resolve_ptr_async (ExgBackend          *backend,
                                       resolve_ptr_cb, g_steal_pointer (&task));
 }
 
-static char *
-direct_resolve_ptr_finish (ExgBackend    *backend,
-                           GAsyncResult  *result,
-                           GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
 static void
 exg_backend_direct_finalize (GObject *object)
 {
@@ -321,11 +291,8 @@ exg_backend_direct_class_init (ExgBackendDirectClass *klass)
   object_class->finalize = exg_backend_direct_finalize;
 
   backend_class->connect_async = direct_connect_async;
-  backend_class->connect_finish = direct_connect_finish;
   backend_class->resolve_async = direct_resolve_async;
-  backend_class->resolve_finish = direct_resolve_finish;
   backend_class->resolve_ptr_async = direct_resolve_ptr_async;
-  backend_class->resolve_ptr_finish = direct_resolve_ptr_finish;
 }
 
 static void

@@ -245,16 +245,6 @@ upstream_connect_async (ExgBackend          *backend,
                                          g_steal_pointer (&task));
 }
 
-static GSocketConnection *
-upstream_connect_finish (ExgBackend    *backend,
-                         GAsyncResult  *result,
-                         GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
 /* ------------------------------------------------------------------------
  * HTTP CONNECT (RFC 9110 §9.3.6)
  *
@@ -1597,16 +1587,6 @@ upstream_resolve_async (ExgBackend          *backend,
                   HANDSHAKE_TIMEOUT_SECONDS);
 }
 
-static GList *
-upstream_resolve_finish (ExgBackend    *backend,
-                         GAsyncResult  *result,
-                         GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
 static void
 upstream_resolve_ptr_async (ExgBackend          *backend,
                             GInetAddress        *address,
@@ -1644,16 +1624,6 @@ upstream_resolve_ptr_async (ExgBackend          *backend,
                   HANDSHAKE_TIMEOUT_SECONDS);
 }
 
-static char *
-upstream_resolve_ptr_finish (ExgBackend    *backend,
-                             GAsyncResult  *result,
-                             GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
 /* ------------------------------------------------------------------------
  * Health check: connect, and for SOCKS5 the greeting (a proxy that
  * accepts TCP but answers no SOCKS is down too)
@@ -1671,16 +1641,6 @@ upstream_check_async (ExgBackend          *backend,
   g_task_set_source_tag (task, upstream_check_async);
   exchange_start (self, task, EXCHANGE_CHECK, NULL, cancellable,
                   CHECK_TIMEOUT_SECONDS);
-}
-
-static gboolean
-upstream_check_finish (ExgBackend    *backend,
-                       GAsyncResult  *result,
-                       GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, backend), FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1713,13 +1673,9 @@ exg_backend_upstream_class_init (ExgBackendUpstreamClass *klass)
   object_class->finalize = exg_backend_upstream_finalize;
 
   backend_class->connect_async = upstream_connect_async;
-  backend_class->connect_finish = upstream_connect_finish;
   backend_class->resolve_async = upstream_resolve_async;
-  backend_class->resolve_finish = upstream_resolve_finish;
   backend_class->resolve_ptr_async = upstream_resolve_ptr_async;
-  backend_class->resolve_ptr_finish = upstream_resolve_ptr_finish;
   backend_class->check_async = upstream_check_async;
-  backend_class->check_finish = upstream_check_finish;
 }
 
 static void

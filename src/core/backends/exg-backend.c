@@ -41,6 +41,8 @@ exg_backend_real_connect_finish (ExgBackend    *self,
                                  GAsyncResult  *result,
                                  GError       **error)
 {
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
@@ -60,6 +62,8 @@ exg_backend_real_resolve_finish (ExgBackend    *self,
                                  GAsyncResult  *result,
                                  GError       **error)
 {
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
@@ -80,6 +84,8 @@ exg_backend_real_resolve_ptr_finish (ExgBackend    *self,
                                      GAsyncResult  *result,
                                      GError       **error)
 {
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
@@ -100,6 +106,8 @@ exg_backend_real_check_finish (ExgBackend    *self,
                                GAsyncResult  *result,
                                GError       **error)
 {
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 

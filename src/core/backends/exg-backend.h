@@ -1,6 +1,11 @@
 /* exg-backend.h: how a router carries traffic.  Abstract; implementations
  * are the direct exit, upstream proxies and tor.
  *
+ * An implementation completes each _async with a GTask whose source object
+ * is the backend, returning a pointer (connect, resolve, resolve_ptr) or a
+ * boolean (check): the base class's _finish functions propagate it, so
+ * implementations override only the _async functions.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
