@@ -258,6 +258,18 @@ finish (ExgRelay     *self,
   relay_unref (self);
 }
 
+/* Both sockets, not their streams: a stream refuses to close while an
+ * operation is pending on it */
+static void
+close_sockets (ExgRelay *self)
+{
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+  for (int e = 0; e < 2; e++)
+    g_socket_close (g_socket_connection_get_socket (self->ends[e].conn), NULL);
+}
+
 static void
 fail_errno (ExgRelay   *self,
             int         errsv,
@@ -283,20 +295,36 @@ hold (RelayDir     *dir,
 }
 
 /* All that was read went out and the source said EOF: pass it on, once.
- * Returns FALSE (errno set, *what naming the operation) if that fails. */
+ * The last direction to end needs no shutdown: the relay is over, and the
+ * close that follows at once (close_sockets) sends that FIN.  Returns FALSE
+ * (errno set, *what naming the operation) if the shutdown fails. */
 static gboolean
-dir_pass_eof (RelayDir    *dir,
+dir_pass_eof (ExgRelay    *self,
+              RelayDir    *dir,
               const char **what)
 {
   if (dir->shut)
     return TRUE;
   dir->shut = TRUE;
+  if (self->dirs[UP].shut && self->dirs[DOWN].shut)
+    return TRUE;
   if (shutdown (dir->dst->fd, SHUT_WR) < 0)
     {
       *what = "shutdown";
       return FALSE;
     }
   return TRUE;
+}
+
+/* Flags for sending what was read.  When the source's EOF is known
+ * already, this is the direction's last data: MSG_MORE holds the tail
+ * segment back for the shutdown that follows, which then leaves with the
+ * FIN on it — one segment (and one wake-up of the peer) instead of two,
+ * as in the common "answer, then close" exchange. */
+static inline int
+send_flags (const RelayDir *dir)
+{
+  return MSG_NOSIGNAL | (dir->eof ? MSG_MORE : 0);
 }
 
 /* Counts a read; once RELAY_READ_BUDGET have been made, lets the other
@@ -358,7 +386,7 @@ dir_pump_splice (ExgRelay    *self,
         }
 
       if (dir->eof)
-        return dir_pass_eof (dir, what);
+        return dir_pass_eof (self, dir, what);
 
       if (!src->readable)
         return TRUE;
@@ -419,7 +447,7 @@ dir_pump (ExgRelay    *self,
           if (!dst->writable)
             return TRUE;
           w = send (dst->fd, dir->held + dir->held_off,
-                    dir->held_len - dir->held_off, MSG_NOSIGNAL);
+                    dir->held_len - dir->held_off, send_flags (dir));
           if (w < 0)
             {
               if (errno == EINTR)
@@ -448,7 +476,7 @@ dir_pump (ExgRelay    *self,
         }
 
       if (dir->eof)
-        return dir_pass_eof (dir, what);
+        return dir_pass_eof (self, dir, what);
 
       if (!src->readable)
         return TRUE;
@@ -492,7 +520,7 @@ dir_pump (ExgRelay    *self,
       if (dst->writable)
         {
           do
-            w = send (dst->fd, buf, n, MSG_NOSIGNAL);
+            w = send (dst->fd, buf, n, send_flags (dir));
           while (w < 0 && errno == EINTR);
           if (w < 0)
             {
@@ -545,7 +573,10 @@ pump (ExgRelay *self)
       if (what != NULL)
         fail_errno (self, errsv, what);
       else if (self->dirs[UP].shut && self->dirs[DOWN].shut)
-        finish (self, NULL);
+        {
+          close_sockets (self);
+          finish (self, NULL);
+        }
     }
 
   relay_unref (self);
@@ -674,15 +705,7 @@ exg_relay_close (ExgRelay *self)
   relay_ref (self);
 
   unwatch (self);
-  if (!self->closed)
-    {
-      self->closed = TRUE;
-      /* The sockets themselves, not the streams: a stream refuses to
-       * close while an operation is pending on it */
-      for (int e = 0; e < 2; e++)
-        g_socket_close (g_socket_connection_get_socket (self->ends[e].conn),
-                        NULL);
-    }
+  close_sockets (self);
 
   if (!self->finished)
     {

@@ -21,7 +21,8 @@ typedef struct _ExgRelay ExgRelay;
 typedef void (*ExgRelayProgressFunc) (gpointer user_data,
                                       gsize    up,
                                       gsize    down);
-/* Called exactly once, when both directions are finished (error NULL) or
+/* Called exactly once, when both directions are finished (error NULL: the
+ * relay has closed both sockets, the last FIN going out with the close) or
  * on the first error, or after exg_relay_close (G_IO_ERROR_CANCELLED).
  * The relay may be freed from inside it. */
 typedef void (*ExgRelayDoneFunc)     (gpointer      user_data,
