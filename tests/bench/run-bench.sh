@@ -2,10 +2,13 @@
 # run-bench.sh [BUILD_DIR]: Exitgate beside microsocks, Dante and a direct
 # baseline, in one run, on 127.0.0.1; prints one Markdown table.  Exitgate
 # runs twice: with its direct exit, and chained through a second exitgated
-# as a SOCKS5 upstream exit ("1 hop"; connections/s and bulk only).
+# as a SOCKS5 upstream exit ("1 hop"; connections/s and bulk only).  The
+# "floor" column is exg-floor, the least a SOCKS5 relay can do (one thread,
+# epoll, no features): its CPU per connection is the kernel's TCP work on
+# this machine, which every proxy pays (connection rate and CPU only).
 #
-# Builds nothing: exg-loadgen and exitgated come from BUILD_DIR (or from
-# $EXG_LOADGEN / $EXITGATED).  A proxy that is missing gets "n/a".
+# Builds nothing: exg-loadgen, exg-floor and exitgated come from BUILD_DIR
+# (or from $EXG_LOADGEN / $EXG_FLOOR / $EXITGATED).  A proxy that is missing gets "n/a".
 # Figures, not assertions: exits 0 whatever they are (2 only on misuse).
 #
 # The load generator and its target server share one core, each proxy gets
@@ -22,6 +25,7 @@ shopt -s lastpipe
 BUILD=${1:-${EXG_BUILD_ROOT:-build}}
 LOADGEN=${EXG_LOADGEN:-$BUILD/tests/bench/exg-loadgen}
 EXITGATED=${EXITGATED:-$BUILD/src/exitgated}
+FLOOR=${EXG_FLOOR:-$BUILD/tests/bench/exg-floor}
 CONN_S=${EXG_BENCH_CONN_SECONDS:-2}      # connections/s run, per proxy
 LAT1_S=${EXG_BENCH_LAT1_SECONDS:-1}      # one-client latency run
 BULK_S=${EXG_BENCH_BULK_SECONDS:-1}      # each of the four bulk runs
@@ -211,6 +215,20 @@ EOF
       PIDS+=($PROXY_PID)
       PROXY_ADDR=127.0.0.1:$port
       ;;
+    floor)
+      [ -x "$FLOOR" ] || return 1
+      rm -f "$TMP/floor.out"
+      mkfifo "$TMP/floor.out"
+      $PIN_PROXY "$FLOOR" >"$TMP/floor.out" </dev/null &
+      PROXY_PID=$!
+      PIDS+=($PROXY_PID)
+      exec 4<"$TMP/floor.out"
+      if ! read -r -t 10 _ port <&4; then
+        echo "run-bench.sh: exg-floor did not start" >&2
+        return 1
+      fi
+      PROXY_ADDR=127.0.0.1:$port
+      ;;
     direct)
       PROXY_ADDR=direct
       return 0
@@ -227,7 +245,7 @@ stop_proxy() {
   [ -n "$PROXY_PID" ] && stop "$PROXY_PID"
   [ -n "$UPSTREAM_PID" ] && stop "$UPSTREAM_PID"
   exec 4<&- 7<&-
-  rm -f "$TMP/eg.out" "$TMP/up.out"
+  rm -f "$TMP/eg.out" "$TMP/up.out" "$TMP/floor.out"
   return 0
 }
 
@@ -289,7 +307,13 @@ run_column() {
   [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
     R[$col.cpu_conn_us]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="${R[$col.c32_conns]:-0}" \
       'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
-  # the chained column: connections/s and bulk only, to keep the run short
+  # the floor: connections only; the chained column: connections/s and
+  # bulk only, to keep the run short
+  if [ "$col" = floor ]; then
+    gen conn --clients 1 --seconds "$LAT1_S" | absorb "$col" c1_
+    stop_proxy
+    return
+  fi
   [ "$col" = hop ] || gen conn --clients 1 --seconds "$LAT1_S" | absorb "$col" c1_
 
   # idle connections: memory per relayed connection held open
@@ -323,7 +347,7 @@ run_column() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-COLUMNS=(exitgate hop microsocks dante direct)
+COLUMNS=(exitgate hop microsocks dante floor direct)
 for col in "${COLUMNS[@]}"; do
   run_column "$col"
 done
@@ -351,8 +375,8 @@ mul() { awk -v a="$1" -v f="$2" 'BEGIN { if (a ~ /^[0-9.]+/) printf "%.2f", a * 
 lat() { echo "$(v "$1" "$2p50_us") / $(v "$1" "$2p99_us")"; }
 
 EG=exitgate
-row() {  # row LABEL E H M D X TARGET
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"
+row() {  # row LABEL E H M D F X TARGET
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"
 }
 
 echo
@@ -360,32 +384,37 @@ echo "Proxy benchmark, $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exi
 echo "Load generator and target on CPU ${GEN_CPU:-any}, proxy on CPU ${PROXY_CPU:-any}; fd limit $(ulimit -n);"
 echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)."
 echo
-row "metric" "exitgate (direct exit)" "exitgate → 1 hop" "microsocks" "dante" "direct" "target (exitgate)"
-row "---" "---:" "---:" "---:" "---:" "---:" "---"
+row "metric" "exitgate (direct exit)" "exitgate → 1 hop" "microsocks" "dante" "floor" "direct" "target (exitgate)"
+row "---" "---:" "---:" "---:" "---:" "---:" "---:" "---"
 
 ms_rate=$(v microsocks c32_rate)
-row "connections/s (32 clients)" "$(v $EG c32_rate)" "$(v hop c32_rate)" "$ms_rate" "$(v dante c32_rate)" "$(v direct c32_rate)" \
+row "connections/s (32 clients)" "$(v $EG c32_rate)" "$(v hop c32_rate)" "$ms_rate" "$(v dante c32_rate)" "$(v floor c32_rate)" "$(v direct c32_rate)" \
   "$(check "$(v $EG c32_rate)" ">=" "$(mul "$ms_rate" 1.5)" "≥ 1.5× microsocks")"
-row "latency p50 / p99, 32 clients (µs)" "$(lat $EG c32_)" "$(lat hop c32_)" "$(lat microsocks c32_)" "$(lat dante c32_)" "$(lat direct c32_)" ""
-row "latency p50 / p99, 1 client (µs)" "$(lat $EG c1_)" "–" "$(lat microsocks c1_)" "$(lat dante c1_)" "$(lat direct c1_)" ""
+row "latency p50 / p99, 32 clients (µs)" "$(lat $EG c32_)" "$(lat hop c32_)" "$(lat microsocks c32_)" "$(lat dante c32_)" "$(lat floor c32_)" "$(lat direct c32_)" ""
+row "latency p50 / p99, 1 client (µs)" "$(lat $EG c1_)" "–" "$(lat microsocks c1_)" "$(lat dante c1_)" "$(lat floor c1_)" "$(lat direct c1_)" ""
 for d in up down; do
   for s in 1 8; do
     k=bulk_${d}${s}
     e=$(gbit $EG $k); dd=$(gbit dante $k); x=$(gbit direct $k)
-    row "bulk $d, $s stream$([ $s = 1 ] || echo s) (Gbit/s)" "$e" "$(gbit hop $k)" "$(gbit microsocks $k)" "$dd" "$x" \
+    row "bulk $d, $s stream$([ $s = 1 ] || echo s) (Gbit/s)" "$e" "$(gbit hop $k)" "$(gbit microsocks $k)" "$dd" "–" "$x" \
       "$(check "$e" ">=" "$(mul "$dd" 1.8)" "≥ 1.8× dante"), $(check "$e" ">=" "$(mul "$x" 0.7)" "≥ 0.7× direct")"
   done
 done
 ms_cpu=$(v microsocks cpu_conn_us)
-row "proxy CPU per connection (µs)" "$(v $EG cpu_conn_us)" "$(v hop cpu_conn_us)" "$ms_cpu" "$(v dante cpu_conn_us)" "–" \
+row "proxy CPU per connection (µs)" "$(v $EG cpu_conn_us)" "$(v hop cpu_conn_us)" "$ms_cpu" "$(v dante cpu_conn_us)" "$(v floor cpu_conn_us)" "–" \
   "$(check "$(v $EG cpu_conn_us)" "<=" "$(mul "$ms_cpu" 0.6)" "≤ 0.6× microsocks")"
+fl_cpu=$(v floor cpu_conn_us)
+over() { awk -v u="$1" -v f="$fl_cpu" 'BEGIN { if (u ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f×", u / f; else print "n/a" }'; }
+row "… relative to the floor" "$(over "$(v $EG cpu_conn_us)")" "$(over "$(v hop cpu_conn_us)")" "$(over "$ms_cpu")" \
+  "$(over "$(v dante cpu_conn_us)")" "1.00×" "–" \
+  "0.6× microsocks = $(awk -v m="$ms_cpu" -v f="$fl_cpu" 'BEGIN { if (m ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f", 0.6 * m / f; else print "n/a" }')× floor"
 per_cpu() { awk -v u="$1" 'BEGIN { if (u ~ /^[0-9.]+$/ && u > 0) printf "%.0f", 1e6 / u; else print "n/a" }'; }
 row "connections per proxy CPU-second" "$(per_cpu "$(v $EG cpu_conn_us)")" "$(per_cpu "$(v hop cpu_conn_us)")" "$(per_cpu "$ms_cpu")" \
-  "$(per_cpu "$(v dante cpu_conn_us)")" "–" ""
-row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v hop cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" ""
+  "$(per_cpu "$(v dante cpu_conn_us)")" "$(per_cpu "$(v floor cpu_conn_us)")" "–" ""
+row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v hop cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" "–" ""
 row "RSS per idle connection (KiB, $IDLE_N held)" "$(v $EG rss_conn_kib)" "–" "$(v microsocks rss_conn_kib)" \
-  "$(v dante rss_conn_kib)" "–" "$(check "$(v $EG rss_conn_kib)" "<=" 4 "≤ 4 KiB")"
-row "connections held at most" "$(v $EG held)" "–" "$(v microsocks held)" "$(v dante held)" "$(v direct held)" \
+  "$(v dante rss_conn_kib)" "–" "–" "$(check "$(v $EG rss_conn_kib)" "<=" 4 "≤ 4 KiB")"
+row "connections held at most" "$(v $EG held)" "–" "$(v microsocks held)" "$(v dante held)" "–" "$(v direct held)" \
   "$(check "$(v $EG held)" ">=" 9900 "≥ 9,900")"
 errs=""
 for col in "${COLUMNS[@]}"; do
@@ -400,6 +429,8 @@ echo
 for col in "${COLUMNS[@]}"; do
   [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
 done
+echo "floor: exg-floor, the least a SOCKS5 relay can do (one thread, epoll, no features); its CPU per"
+echo "connection is the kernel's TCP work for one relayed connection on this machine, which every proxy pays."
 echo "Every bulk byte is checked against a pattern; \"NOT VERIFIED\" marks a run that lost or changed data."
 echo "On a busy machine the CPU figures are steadier than the rates: a single-threaded proxy gets one"
 echo "thread's share of a contended core, a thread-per-connection one gets more."
