@@ -6,6 +6,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#define _GNU_SOURCE   /* POLLRDHUP */
 #include "config.h"
 
 #include "exg-poller.h"
@@ -14,7 +15,9 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <linux/tcp.h>   /* tcp_info.tcpi_segs_in, which glibc's lacks */
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -117,6 +120,8 @@ typedef struct
   gsize     max_held_up;
   gsize     max_held_down;
   gboolean  free_in_done;
+  GSocketConnection *conns[2];  /* client, exit: to look at in done */
+  gboolean  closed_at_done;     /* both sockets were closed by then */
 } Fixture;
 
 static void
@@ -144,6 +149,9 @@ done_cb (gpointer      user_data,
   f->done_count++;
   if (error != NULL)
     f->error = g_error_copy (error);
+  f->closed_at_done = f->conns[0] != NULL
+    && g_socket_is_closed (g_socket_connection_get_socket (f->conns[0]))
+    && g_socket_is_closed (g_socket_connection_get_socket (f->conns[1]));
   if (f->free_in_done)
     g_clear_pointer (&f->relay, exg_relay_free);
 }
@@ -157,21 +165,34 @@ is_done (gpointer data)
 }
 
 static void
+fixture_connect (Fixture *f)
+{
+  int client_side, exit_side;
+
+  make_tcp_pair (&f->client_peer, &client_side);
+  make_tcp_pair (&exit_side, &f->exit_peer);
+  f->conns[0] = wrap (client_side);
+  f->conns[1] = wrap (exit_side);
+}
+
+/* The relay for a connected fixture */
+static void
+fixture_relay (Fixture      *f,
+               const guint8 *pending,
+               gsize         pending_len)
+{
+  f->relay = exg_relay_new (f->conns[0], f->conns[1], pending, pending_len,
+                            progress_cb, done_cb, f);
+  exg_relay_start (f->relay);
+}
+
+static void
 fixture_start (Fixture      *f,
                const guint8 *pending,
                gsize         pending_len)
 {
-  int client_side, exit_side;
-  g_autoptr(GSocketConnection) client = NULL;
-  g_autoptr(GSocketConnection) exit = NULL;
-
-  make_tcp_pair (&f->client_peer, &client_side);
-  make_tcp_pair (&exit_side, &f->exit_peer);
-  client = wrap (client_side);
-  exit = wrap (exit_side);
-  f->relay = exg_relay_new (client, exit, pending, pending_len,
-                            progress_cb, done_cb, f);
-  exg_relay_start (f->relay);
+  fixture_connect (f);
+  fixture_relay (f, pending, pending_len);
 }
 
 static void
@@ -179,6 +200,8 @@ fixture_clear (Fixture *f)
 {
   g_clear_pointer (&f->relay, exg_relay_free);
   g_clear_error (&f->error);
+  g_clear_object (&f->conns[0]);
+  g_clear_object (&f->conns[1]);
   if (f->client_peer >= 0)
     close (f->client_peer);
   if (f->exit_peer >= 0)
@@ -665,6 +688,7 @@ test_relay_half_close_client_first (void)
   g_assert_no_error (f.error);
   g_assert_cmpuint (f.up, ==, 4);
   g_assert_cmpuint (f.down, ==, 14);
+  g_assert_true (f.closed_at_done);
   fixture_clear (&f);
 }
 
@@ -688,6 +712,46 @@ test_relay_half_close_exit_first (void)
   g_assert_no_error (f.error);
   g_assert_cmpuint (f.up, ==, 12);
   g_assert_cmpuint (f.down, ==, 6);
+  g_assert_true (f.closed_at_done);
+  fixture_clear (&f);
+}
+
+static guint32
+segments_in (int fd)
+{
+  struct tcp_info ti = { 0 };
+  socklen_t len = sizeof ti;
+
+  g_assert_no_errno (getsockopt (fd, IPPROTO_TCP, TCP_INFO, &ti, &len));
+  return ti.tcpi_segs_in;
+}
+
+/* An exit that answers and closes before the relay looks: the answer
+ * reaches the client in one segment that carries the FIN too, not in two. */
+static void
+test_relay_half_close_fin_rides_on_data (void)
+{
+  Fixture f = { .free_in_done = TRUE };
+  struct pollfd pfd = { .events = POLLRDHUP };
+  guint32 before;
+
+  fixture_connect (&f);
+  send_all (f.exit_peer, "banner");
+  g_assert_no_errno (shutdown (f.exit_peer, SHUT_WR));
+  /* the FIN has reached the relay's side of the exit connection */
+  pfd.fd = g_socket_get_fd (g_socket_connection_get_socket (f.conns[1]));
+  g_assert_cmpint (poll (&pfd, 1, DEADLINE_S * 1000), ==, 1);
+  before = segments_in (f.client_peer);
+
+  fixture_relay (&f, NULL, 0);
+  expect_bytes (f.client_peer, "banner", TRUE);
+  g_assert_cmpuint (segments_in (f.client_peer) - before, ==, 1);
+
+  g_assert_no_errno (shutdown (f.client_peer, SHUT_WR));
+  expect_bytes (f.exit_peer, "", TRUE);
+  exg_test_wait_until (is_done, &f, DEADLINE_S);
+  g_assert_no_error (f.error);
+  g_assert_true (f.closed_at_done);
   fixture_clear (&f);
 }
 
@@ -914,6 +978,7 @@ main (int    argc,
   g_test_add_func ("/relay/back-pressure", test_relay_back_pressure);
   g_test_add_func ("/relay/half-close/client-first", test_relay_half_close_client_first);
   g_test_add_func ("/relay/half-close/exit-first", test_relay_half_close_exit_first);
+  g_test_add_func ("/relay/half-close/fin-rides-on-data", test_relay_half_close_fin_rides_on_data);
   g_test_add_func ("/relay/pending-first", test_relay_pending_first);
   g_test_add_data_func ("/relay/reset/by-exit", GINT_TO_POINTER (TRUE), test_relay_reset);
   g_test_add_data_func ("/relay/reset/by-client", GINT_TO_POINTER (FALSE), test_relay_reset);
