@@ -19,6 +19,7 @@
 #include "exg-connections-view.h"
 
 #include "exg-application.h"
+#include "exg-country.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>

@@ -7,6 +7,7 @@
 #include "exg-exit-dialog.h"
 
 #include "exg-core.h"
+#include "exg-country.h"
 
 #include <glib/gi18n.h>
 

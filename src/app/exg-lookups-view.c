@@ -5,6 +5,7 @@
 #define G_LOG_DOMAIN "exitgate-app"
 #include "config.h"
 #include "exg-lookups-view.h"
+#include "exg-country.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "exg-preferences.h"
 
+#include "exg-country.h"
 #include "exg-exit-dialog.h"
 
 #include <glib/gi18n.h>

@@ -11,6 +11,7 @@
 #include "exg-routers-view.h"
 
 #include "exg-application.h"
+#include "exg-country.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>

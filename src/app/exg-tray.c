@@ -12,6 +12,7 @@
 #include "exg-tray.h"
 
 #include "exg-application.h"
+#include "exg-country.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>

@@ -7,6 +7,7 @@
 #include "exg-window.h"
 
 #include "exg-connections-view.h"
+#include "exg-country.h"
 #include "exg-lookups-view.h"
 #include "exg-routers-view.h"
 #include "exg-traffic-graph.h"

@@ -9,7 +9,6 @@
 #include "exg-backend-direct.h"
 #include "exg-backend-upstream.h"
 #include "exg-config.h"
-#include "exg-country.h"
 #include "exg-error.h"
 #include "exg-geoip.h"
 #include "exg-health.h"
