@@ -41,6 +41,8 @@ struct _ExgServer
   guint               handshake_timeout;
   guint               max_connections;
   gboolean            limit_logged;      /* "over the limit" said once per episode */
+  gint64              fd_exhausted_since; /* monotonic µs; 0: descriptors to spare */
+  guint               fd_pauses;         /* accept pauses in this episode */
   GPtrArray          *allow;             /* (element-type GInetAddressMask) owned */
   char               *username;
   char               *password;
@@ -364,8 +366,16 @@ accept_cb (GSocket      *listening,
           if (errsv == EMFILE || errsv == ENFILE)
             {
               /* the listening socket stays readable: without a pause
-               * this would spin until a descriptor is freed */
-              g_message ("Out of file descriptors: not accepting for a moment");
+               * this would spin until a descriptor is freed.  One line
+               * when the limit is reached, one when it recovers; the
+               * pauses in between are only counted. */
+              if (l->server->fd_exhausted_since == 0)
+                {
+                  l->server->fd_exhausted_since = g_get_monotonic_time ();
+                  l->server->fd_pauses = 0;
+                  g_message ("Out of file descriptors: pausing new connections until some are freed");
+                }
+              l->server->fd_pauses++;
               g_source_destroy (l->source);
               g_clear_pointer (&l->source, g_source_unref);
               l->resume_id = g_timeout_add (100, resume_cb, l);
@@ -375,6 +385,15 @@ accept_cb (GSocket      *listening,
           break;
         }
 
+      if (l->server->fd_exhausted_since != 0)
+        {
+          gint64 ms = (g_get_monotonic_time () - l->server->fd_exhausted_since) / 1000;
+
+          g_message ("File descriptors free again: accepting connections "
+                     "(paused %u times over %" G_GINT64_FORMAT " ms)",
+                     l->server->fd_pauses, ms);
+          l->server->fd_exhausted_since = 0;
+        }
       handle_connection (l->server, connection, &remote);
       /* a handler may have stopped the server, freeing l */
       if (g_source_is_destroyed (g_main_current_source ()))
