@@ -83,3 +83,59 @@ exg_error_to_socks5_reply (const GError *error)
 
   return EXG_SOCKS5_REPLY_GENERAL_FAILURE;
 }
+
+const char *
+exg_socks5_reply_describe (guint8 code)
+{
+  switch (code)
+    {
+    case EXG_SOCKS5_REPLY_SUCCEEDED:
+      return "succeeded";
+    case EXG_SOCKS5_REPLY_NOT_ALLOWED:
+      return "not allowed by the rules";
+    case EXG_SOCKS5_REPLY_NET_UNREACHABLE:
+      return "network unreachable";
+    case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:
+      return "host unreachable";
+    case EXG_SOCKS5_REPLY_CONN_REFUSED:
+      return "connection refused";
+    case EXG_SOCKS5_REPLY_TTL_EXPIRED:
+      return "timed out";
+    case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:
+      return "command not supported";
+    case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED:
+      return "address type not supported";
+    case EXG_SOCKS5_REPLY_GENERAL_FAILURE:
+    default:
+      return "general failure";
+    }
+}
+
+/**
+ * exg_error_describe:
+ * @error: (nullable): why a connect or lookup failed
+ *
+ * A description of @error that is safe to log: it depends only on the
+ * error's domain and code, never on its message.
+ *
+ * Returns: (transfer none): a static string
+ */
+const char *
+exg_error_describe (const GError *error)
+{
+  if (error == NULL)
+    return "refused";
+  if (g_error_matches (error, EXG_ERROR, EXG_ERROR_NO_ROUTER))
+    return "no exit matches the selection";
+  if (g_error_matches (error, EXG_ERROR, EXG_ERROR_UPSTREAM))
+    return "the upstream proxy broke its protocol";
+  if (g_error_matches (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_HOST_NOT_FOUND))
+    return "name not found";
+  if (g_error_matches (error, G_RESOLVER_ERROR,
+                       G_RESOLVER_ERROR_TEMPORARY_FAILURE))
+    return "name lookup failed for now";
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return "cancelled";
+  return exg_socks5_reply_describe (exg_error_to_socks5_reply (error));
+}

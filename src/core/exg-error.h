@@ -28,4 +28,12 @@ GQuark exg_error_quark            (void);
  * unsupported → 07, anything else → 01. */
 guint8 exg_error_to_socks5_reply  (const GError *error);
 
+/* What went wrong, in words that never name a target: GIO puts host names
+ * and addresses into its messages, and logs must not carry them (tor's
+ * SafeLogging).  (transfer none) */
+const char *exg_error_describe    (const GError *error);
+/* An RFC 1928 / Tor reply code in words ("connection refused").
+ * (transfer none) */
+const char *exg_socks5_reply_describe (guint8 code);
+
 G_END_DECLS

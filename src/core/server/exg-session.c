@@ -333,6 +333,17 @@ safe_target (ExgSession *self)
   return "[scrubbed]";
 }
 
+/* GIO names the host in its messages ("Error resolving “name”…"): with
+ * SafeLogging, only what kind of failure it was. */
+static const char *
+safe_error (ExgSession   *self,
+            const GError *error)
+{
+  if (unsafe_logging (self) && error != NULL)
+    return error->message;
+  return exg_error_describe (error);
+}
+
 static void
 exg_session_dispose (GObject *object)
 {
@@ -561,7 +572,7 @@ fail_request (ExgSession   *self,
   g_debug ("Connection %" G_GUINT64_FORMAT ": request for %s failed (reply %02x): %s",
            self->info->id, safe_target (self),
            self->version == 4 ? EXG_SOCKS4_REPLY_REJECTED : v5_code,
-           error != NULL ? error->message : "refused");
+           safe_error (self, error));
   fail (self, error != NULL ? error->message : NULL);
 }
 
@@ -858,9 +869,11 @@ connect_cb (GObject      *source,
       if (self->router != NULL)
         {
           router = g_object_ref (self->router);
-          exg_router_record_connect (router,
-                                     g_get_monotonic_time () - self->connect_started,
-                                     exit_conn != NULL);
+          /* a client that left says nothing about the exit */
+          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            exg_router_record_connect (router,
+                                       g_get_monotonic_time () - self->connect_started,
+                                       exit_conn != NULL);
         }
     }
 
