@@ -110,6 +110,12 @@ format_bandwidth (guint64 bw)
 }
 
 static void
+set_true (gboolean *flag)
+{
+  *flag = TRUE;
+}
+
+static void
 print_exits (ExgRouterRegistry *registry)
 {
   guint n = g_list_model_get_n_items (G_LIST_MODEL (registry));
@@ -129,7 +135,7 @@ print_exits (ExgRouterRegistry *registry)
               address[0] != '\0' ? address : "-",
               country[0] != '\0' ? country : "-",
               bw,
-              exg_router_get_up (router) ? "up" : "down");
+              exg_router_state_to_string (exg_router_get_state (router)));
     }
   fflush (stdout);
 }
@@ -281,7 +287,6 @@ main (int    argc,
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GPtrArray) bound = NULL;
   g_autofree char *default_path = NULL;
-  gboolean has_upstream = FALSE;
   int status = 0;
 
   /* stdout carries only the "listening" lines; logs go to stderr */
@@ -362,16 +367,19 @@ main (int    argc,
     }
   registry = exg_router_registry_new ();
   for (guint i = 0; i < routers->len; i++)
-    {
-      ExgRouter *router = g_ptr_array_index (routers, i);
-
-      exg_router_registry_add (registry, router);
-      if (exg_router_get_kind (router) != EXG_ROUTER_KIND_DIRECT)
-        has_upstream = TRUE;
-    }
+    exg_router_registry_add (registry, g_ptr_array_index (routers, i));
 
   if (o.list_exits)
     {
+      /* STATE says what was observed: one round of checks first, each
+       * bounded by the backend's check timeout */
+      g_autoptr(ExgHealth) once = exg_health_new (registry, 0);
+      gboolean checked = FALSE;
+
+      g_signal_connect_swapped (once, "checked", G_CALLBACK (set_true),
+                                &checked);
+      while (!checked)
+        g_main_context_iteration (NULL, TRUE);
       print_exits (registry);
       goto out;
     }
@@ -419,8 +427,7 @@ main (int    argc,
     }
   fflush (stdout);
 
-  if (has_upstream)
-    health = exg_health_new (registry, EXG_HEALTH_DEFAULT_INTERVAL);
+  health = exg_health_new (registry, EXG_HEALTH_DEFAULT_INTERVAL);
 
   g_main_loop_run (loop);
 

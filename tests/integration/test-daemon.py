@@ -225,20 +225,33 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
 
     def test_list_exits(self):
+        # STATE is what a check observed: a live upstream is up, a closed
+        # port down, this machine up
+        upstream = Daemon("--listen", "127.0.0.2:0")
+        self.addCleanup(upstream.kill)
+        port = upstream.addresses[0].rsplit(":", 1)[1]
+        with socket.socket() as s:
+            s.bind(("127.0.0.3", 0))
+            closed = s.getsockname()[1]
         conf = os.path.join(self.tmp, "exitgated.conf")
         with open(conf, "w") as f:
-            f.write("[exit se-1]\ntype=socks5\naddress=127.0.0.2\nport=1080\n"
+            f.write("[exit se-1]\ntype=socks5\naddress=127.0.0.2\nport=%s\n"
                     "bandwidth=5000000\ncountry=se\n\n"
-                    "[exit home]\ntype=direct\ncountry=DE\n")
+                    "[exit de-1]\ntype=socks5\naddress=127.0.0.3\nport=%d\n"
+                    "country=de\n\n"
+                    "[exit home]\ntype=direct\ncountry=DE\n" % (port, closed))
         p = subprocess.run([EXITGATED, "--config", conf, "--list-exits"],
                            capture_output=True, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.decode().splitlines()
-        self.assertEqual(len(lines), 3)
+        self.assertEqual(len(lines), 4)
         self.assertEqual(lines[0].split(), ["NAME", "KIND", "ADDRESS", "COUNTRY",
                                             "BANDWIDTH", "STATE"])
         self.assertEqual(lines[1].split(), ["se-1", "socks5", "127.0.0.2", "SE", "5000000", "up"])
-        self.assertEqual(lines[2].split(), ["home", "direct", "-", "DE", "-", "up"])
+        self.assertEqual(lines[2].split(), ["de-1", "socks5", "127.0.0.3", "DE", "-", "down"])
+        self.assertEqual(lines[3].split(), ["home", "direct", "-", "DE", "-", "up"])
+        # the reason it is down is said once, with the exit's name
+        self.assertEqual(len(re.findall(r"Exit .de-1. is down", p.stderr.decode())), 1)
 
         # no exit configured: one direct exit
         p = subprocess.run([EXITGATED, "--list-exits"], capture_output=True, timeout=TIMEOUT)

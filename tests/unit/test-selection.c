@@ -139,13 +139,11 @@ test_selection_bandwidth_and_up (void)
   g_assert_false (exg_selection_matches (&sel, slow));
   g_assert_true (exg_selection_matches (&sel, fast));
 
-  /* down routers never match, not even "any" */
+  /* matching is about the router, not its state: a router believed down
+   * still matches (the registry tries it last) */
   exg_router_set_up (fast, FALSE);
-  g_assert_false (exg_selection_matches (&sel, fast));
-  exg_selection_init_any (&sel);
-  g_assert_false (exg_selection_matches (&sel, fast));
-  exg_router_set_up (fast, TRUE);
   g_assert_true (exg_selection_matches (&sel, fast));
+  g_assert_false (exg_selection_matches (&sel, slow));
 }
 
 static void
@@ -321,21 +319,37 @@ test_registry_pick_no_match (void)
   g_assert_true (r == a);
   g_object_unref (r);
 
-  /* a down router is not picked */
+  /* new routers are being checked: usable, but not counted as up */
+  g_assert_cmpint (exg_router_get_state (a), ==, EXG_ROUTER_STATE_CHECKING);
+  g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 0);
+
+  /* a down router is still picked when nothing else matches: a down mark
+   * never turns a working exit into a refusal */
   exg_router_set_up (a, FALSE);
+  exg_router_set_up (b, TRUE);
   r = exg_router_registry_pick (registry, &sel, NULL, &error);
-  g_assert_null (r);
-  g_assert_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER);
-  g_clear_error (&error);
+  g_assert_no_error (error);
+  g_assert_true (r == a);
+  g_object_unref (r);
   g_assert_cmpuint (exg_router_registry_count_up (registry), ==, 1);
   countries = exg_router_registry_count_countries (registry);
   g_assert_cmpuint (g_hash_table_size (countries), ==, 1);
   g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (countries, "DE")),
                     ==, 1);
-  exg_router_set_up (a, TRUE);
+
+  /* ... but never while a router that is not down matches */
+  exg_selection_init_any (&sel);
+  for (int i = 0; i < 20; i++)
+    {
+      r = exg_router_registry_pick (registry, &sel, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (r == b);
+      g_object_unref (r);
+    }
 
   /* excluded routers are skipped */
-  exg_selection_init_any (&sel);
+  exg_router_set_up (a, TRUE);
+  exg_router_set_up (b, FALSE);
   g_ptr_array_add (exclude, a);
   for (int i = 0; i < 20; i++)
     {
@@ -360,6 +374,68 @@ test_registry_pick_no_match (void)
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 0);
 }
 
+/* Only routers believed down match: they are tried heaviest first, each
+ * once, then the selection is refused. */
+static void
+test_registry_pick_down_in_weight_order (void)
+{
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgRouter) light = make_router ("light", "192.0.2.1", "SE", 10);
+  g_autoptr(ExgRouter) heavy = make_router ("heavy", "192.0.2.2", "SE", 3000);
+  g_autoptr(ExgRouter) middle = make_router ("middle", "192.0.2.3", "SE", 200);
+  g_autoptr(GPtrArray) tried = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GError) error = NULL;
+  ExgRouter *expected[] = { heavy, middle, light };
+  ExgSelection sel;
+
+  exg_router_registry_add (registry, light);
+  exg_router_registry_add (registry, heavy);
+  exg_router_registry_add (registry, middle);
+  exg_router_set_up (light, FALSE);
+  exg_router_set_up (heavy, FALSE);
+  exg_router_set_up (middle, FALSE);
+  exg_selection_init_any (&sel);
+  exg_selection_set_country (&sel, "SE");
+
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      ExgRouter *r = exg_router_registry_pick (registry, &sel, tried, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (r == expected[i]);
+      g_ptr_array_add (tried, r);
+    }
+  g_assert_null (exg_router_registry_pick (registry, &sel, tried, &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER);
+}
+
+/* What is observed sets the state: success is up at once, a failure makes
+ * an up upstream suspect (checking), never this machine. */
+static void
+test_router_state_follows_connects (void)
+{
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+  g_autoptr(ExgRouter) up = exg_router_new ("u", "u", EXG_ROUTER_KIND_SOCKS5,
+                                            "192.0.2.1", "SE", 1, 2, backend);
+  g_autoptr(ExgRouter) direct = make_router ("d", "", "", 0);
+
+  g_assert_cmpint (exg_router_get_state (up), ==, EXG_ROUTER_STATE_CHECKING);
+  exg_router_record_connect (up, 1000, TRUE);
+  g_assert_cmpint (exg_router_get_state (up), ==, EXG_ROUTER_STATE_UP);
+  g_assert_true (exg_router_get_up (up));
+  exg_router_record_connect (up, -1, FALSE);
+  g_assert_cmpint (exg_router_get_state (up), ==, EXG_ROUTER_STATE_CHECKING);
+  exg_router_set_up (up, FALSE);
+  exg_router_record_connect (up, -1, FALSE);
+  g_assert_cmpint (exg_router_get_state (up), ==, EXG_ROUTER_STATE_DOWN);
+  exg_router_record_connect (up, 500, TRUE);
+  g_assert_cmpint (exg_router_get_state (up), ==, EXG_ROUTER_STATE_UP);
+
+  exg_router_set_up (direct, TRUE);
+  exg_router_record_connect (direct, -1, FALSE);
+  g_assert_cmpint (exg_router_get_state (direct), ==, EXG_ROUTER_STATE_UP);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -378,6 +454,10 @@ main (int    argc,
                    test_registry_pick_weighted);
   g_test_add_func ("/registry/pick/no-silent-fallback",
                    test_registry_pick_no_match);
+  g_test_add_func ("/registry/pick/down-in-weight-order",
+                   test_registry_pick_down_in_weight_order);
+  g_test_add_func ("/router/state/follows-connects",
+                   test_router_state_follows_connects);
 
   return g_test_run ();
 }

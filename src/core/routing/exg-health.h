@@ -1,7 +1,8 @@
-/* exg-health.h: periodic health checks of the routers of a registry
- * (exg_backend_check_async: for upstreams, connect + SOCKS greeting).  A
- * router that fails is marked down and not selected until a check
- * succeeds again.
+/* exg-health.h: the state of every router of a registry follows what is
+ * observed (exg_backend_check_async: for SOCKS5 upstreams, connect +
+ * greeting; for SOCKS4a and HTTP CONNECT, a TCP connect).  New and suspect
+ * routers are checked at once, down ones again after 1 s, 2 s, 4 s … up to
+ * the interval, and all of them every interval.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -23,5 +24,8 @@ ExgHealth *exg_health_new       (ExgRouterRegistry *registry,
                                  guint              interval);
 /* Checks every router now; "checked" is emitted when all have answered. */
 void       exg_health_check_now (ExgHealth         *self);
+/* Checks one router now (e.g. after a failed Test). */
+void       exg_health_check_router (ExgHealth      *self,
+                                    ExgRouter      *router);
 
 G_END_DECLS

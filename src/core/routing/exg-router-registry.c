@@ -194,6 +194,13 @@ is_excluded (GPtrArray *exclude,
   return FALSE;
 }
 
+/* Not believed down: UP, or CHECKING (new or suspect, worth a try). */
+static gboolean
+is_usable (ExgRouter *router)
+{
+  return exg_router_get_state (router) != EXG_ROUTER_STATE_DOWN;
+}
+
 ExgRouter *
 exg_router_registry_pick (ExgRouterRegistry  *self,
                           const ExgSelection *sel,
@@ -201,6 +208,7 @@ exg_router_registry_pick (ExgRouterRegistry  *self,
                           GError            **error)
 {
   ExgSelection any;
+  ExgRouter *heaviest_down = NULL;
   guint64 total = 0;
   guint64 ticket;
 
@@ -217,16 +225,29 @@ exg_router_registry_pick (ExgRouterRegistry  *self,
     {
       ExgRouter *router = g_ptr_array_index (self->routers, i);
 
-      if (exg_selection_matches (sel, router) && !is_excluded (exclude, router))
+      if (!exg_selection_matches (sel, router) || is_excluded (exclude, router))
+        continue;
+      if (is_usable (router))
         total += MAX (exg_router_get_bandwidth (router), 1);
+      else if (heaviest_down == NULL ||
+               exg_router_get_bandwidth (router) >
+               exg_router_get_bandwidth (heaviest_down))
+        heaviest_down = router;
     }
 
   if (total == 0)
     {
-      g_autofree char *text = exg_selection_to_string (sel);
+      g_autofree char *text = NULL;
 
+      /* a down mark must never turn a working exit into a refusal: when
+       * only routers believed down match, they are tried, in weight order
+       * (the caller excludes each one it tried) */
+      if (heaviest_down != NULL)
+        return g_object_ref (heaviest_down);
+
+      text = exg_selection_to_string (sel);
       g_set_error (error, EXG_ERROR, EXG_ERROR_NO_ROUTER,
-                   "No exit is up that matches the selection (%s)", text);
+                   "No exit matches the selection (%s)", text);
       return NULL;
     }
 
@@ -241,7 +262,8 @@ exg_router_registry_pick (ExgRouterRegistry  *self,
       ExgRouter *router = g_ptr_array_index (self->routers, i);
       guint64 weight;
 
-      if (!exg_selection_matches (sel, router) || is_excluded (exclude, router))
+      if (!exg_selection_matches (sel, router) ||
+          is_excluded (exclude, router) || !is_usable (router))
         continue;
       weight = MAX (exg_router_get_bandwidth (router), 1);
       if (ticket < weight)
@@ -305,8 +327,11 @@ connect_attempt_cb (GObject      *source,
 
   connection = exg_backend_connect_finish (EXG_BACKEND (source), result,
                                            &error);
-  exg_router_record_connect (cd->current, g_get_monotonic_time () - cd->started,
-                             connection != NULL);
+  /* a client that left says nothing about the exit */
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    exg_router_record_connect (cd->current,
+                               g_get_monotonic_time () - cd->started,
+                               connection != NULL);
 
   if (connection == NULL)
     {
@@ -316,8 +341,10 @@ connect_attempt_cb (GObject      *source,
           g_task_return_error (task, g_steal_pointer (&error));
           return;
         }
+      /* GIO's messages name the target: only the kind of failure here */
       g_debug ("Connect through exit “%s” failed (%s); trying another",
-               exg_router_get_name (cd->current), error->message);
+               exg_router_get_name (cd->current),
+               exg_error_describe (error));
       g_clear_error (&cd->last_error);
       cd->last_error = g_steal_pointer (&error);
       g_clear_object (&cd->current);

@@ -21,7 +21,7 @@ struct _ExgRouter
   guint          path_length;
   ExgBackend    *backend;         /* owned */
 
-  gboolean       up;
+  ExgRouterState state;
 
   /* observed figures: exponentially weighted, so recent behaviour counts */
   gint64         latency_us;      /* -1 until a connect succeeded */
@@ -30,10 +30,16 @@ struct _ExgRouter
   guint64        bytes_window;
 };
 
+G_DEFINE_ENUM_TYPE (ExgRouterState, exg_router_state,
+  G_DEFINE_ENUM_VALUE (EXG_ROUTER_STATE_CHECKING, "checking"),
+  G_DEFINE_ENUM_VALUE (EXG_ROUTER_STATE_UP, "up"),
+  G_DEFINE_ENUM_VALUE (EXG_ROUTER_STATE_DOWN, "down"))
+
 G_DEFINE_FINAL_TYPE (ExgRouter, exg_router, G_TYPE_OBJECT)
 
 enum {
   PROP_0,
+  PROP_STATE,
   PROP_UP,
   PROP_OBSERVED_THROUGHPUT,
   PROP_OBSERVED_LATENCY,
@@ -65,8 +71,11 @@ exg_router_get_property (GObject    *object,
 
   switch (prop_id)
     {
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
     case PROP_UP:
-      g_value_set_boolean (value, self->up);
+      g_value_set_boolean (value, self->state == EXG_ROUTER_STATE_UP);
       break;
     case PROP_OBSERVED_THROUGHPUT:
       g_value_set_double (value, self->throughput);
@@ -89,8 +98,8 @@ exg_router_set_property (GObject      *object,
 
   switch (prop_id)
     {
-    case PROP_UP:
-      exg_router_set_up (self, g_value_get_boolean (value));
+    case PROP_STATE:
+      exg_router_set_state (self, g_value_get_enum (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -106,9 +115,13 @@ exg_router_class_init (ExgRouterClass *klass)
   object_class->get_property = exg_router_get_property;
   object_class->set_property = exg_router_set_property;
 
+  properties[PROP_STATE] =
+    g_param_spec_enum ("state", NULL, NULL, EXG_TYPE_ROUTER_STATE,
+                       EXG_ROUTER_STATE_CHECKING,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_UP] =
-    g_param_spec_boolean ("up", NULL, NULL, TRUE,
-                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+    g_param_spec_boolean ("up", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_OBSERVED_THROUGHPUT] =
     g_param_spec_double ("observed-throughput", NULL, NULL, 0, G_MAXDOUBLE, 0,
                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
@@ -121,7 +134,7 @@ exg_router_class_init (ExgRouterClass *klass)
 static void
 exg_router_init (ExgRouter *self)
 {
-  self->up = TRUE;
+  self->state = EXG_ROUTER_STATE_CHECKING;
   self->latency_us = -1;
 }
 
@@ -136,7 +149,8 @@ exg_router_init (ExgRouter *self)
  * @path_length: hops between this machine and the exit (1 = direct)
  * @backend: (transfer none): carries the traffic
  *
- * Returns: (transfer full): a new router, up
+ * Returns: (transfer full): a new router, in state CHECKING until a check
+ *   or a connect through it says more
  */
 ExgRouter *
 exg_router_new (const char    *id,
@@ -249,24 +263,42 @@ exg_router_get_backend (ExgRouter *self)
   return self->backend;
 }
 
+ExgRouterState
+exg_router_get_state (ExgRouter *self)
+{
+  g_return_val_if_fail (EXG_IS_ROUTER (self), EXG_ROUTER_STATE_DOWN);
+  return self->state;
+}
+
+void
+exg_router_set_state (ExgRouter      *self,
+                      ExgRouterState  state)
+{
+  gboolean was_up;
+
+  g_return_if_fail (EXG_IS_ROUTER (self));
+
+  if (self->state == state)
+    return;
+  was_up = self->state == EXG_ROUTER_STATE_UP;
+  self->state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+  if (was_up != (state == EXG_ROUTER_STATE_UP))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_UP]);
+}
+
 gboolean
 exg_router_get_up (ExgRouter *self)
 {
   g_return_val_if_fail (EXG_IS_ROUTER (self), FALSE);
-  return self->up;
+  return self->state == EXG_ROUTER_STATE_UP;
 }
 
 void
 exg_router_set_up (ExgRouter *self,
                    gboolean   up)
 {
-  g_return_if_fail (EXG_IS_ROUTER (self));
-
-  up = !!up;
-  if (self->up == up)
-    return;
-  self->up = up;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_UP]);
+  exg_router_set_state (self, up ? EXG_ROUTER_STATE_UP : EXG_ROUTER_STATE_DOWN);
 }
 
 void
@@ -275,6 +307,16 @@ exg_router_record_connect (ExgRouter *self,
                            gboolean   ok)
 {
   g_return_if_fail (EXG_IS_ROUTER (self));
+
+  /* what was observed wins over what was last checked: a working exit is
+   * up at once; a failure makes an up exit suspect, to be checked now (the
+   * failure may have been the target's, not the exit's).  A down exit stays
+   * down until something succeeds through it. */
+  if (ok)
+    exg_router_set_state (self, EXG_ROUTER_STATE_UP);
+  else if (self->state == EXG_ROUTER_STATE_UP &&
+           self->kind != EXG_ROUTER_KIND_DIRECT)
+    exg_router_set_state (self, EXG_ROUTER_STATE_CHECKING);
 
   if (!ok || latency_us < 0)
     return;
@@ -327,6 +369,21 @@ exg_router_get_observed_latency (ExgRouter *self)
 {
   g_return_val_if_fail (EXG_IS_ROUTER (self), -1);
   return self->latency_us;
+}
+
+const char *
+exg_router_state_to_string (ExgRouterState state)
+{
+  switch (state)
+    {
+    case EXG_ROUTER_STATE_CHECKING:
+      return "checking";
+    case EXG_ROUTER_STATE_UP:
+      return "up";
+    case EXG_ROUTER_STATE_DOWN:
+    default:
+      return "down";
+    }
 }
 
 static const char * const kind_names[] = {

@@ -2,9 +2,9 @@
  * upstream proxy or a tor exit relay.
  *
  * Description fields (id, name, kind, address, country, bandwidth, path
- * length, backend) are fixed at construction; the up/down state and the
- * observed figures change and are notified as properties ("up",
- * "observed-throughput", "observed-latency").
+ * length, backend) are fixed at construction; the state (checking, up,
+ * down) and the observed figures change and are notified as properties
+ * ("state", "up", "observed-throughput", "observed-latency").
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -21,6 +21,18 @@ typedef enum {
   EXG_ROUTER_KIND_HTTP_CONNECT,
   EXG_ROUTER_KIND_TOR,
 } ExgRouterKind;
+
+/* What was last observed of a router.  CHECKING: new, or suspect after a
+ * failed connect, and being checked now; it is still picked, like UP.
+ * DOWN: the last check failed; picked only when nothing else matches. */
+typedef enum {
+  EXG_ROUTER_STATE_CHECKING,
+  EXG_ROUTER_STATE_UP,
+  EXG_ROUTER_STATE_DOWN,
+} ExgRouterState;
+
+#define EXG_TYPE_ROUTER_STATE (exg_router_state_get_type ())
+GType exg_router_state_get_type (void) G_GNUC_CONST;
 
 #define EXG_TYPE_ROUTER (exg_router_get_type ())
 G_DECLARE_FINAL_TYPE (ExgRouter, exg_router, EXG, ROUTER, GObject)
@@ -46,11 +58,17 @@ guint64       exg_router_get_bandwidth       (ExgRouter *self);
 guint         exg_router_get_path_length     (ExgRouter *self);
 ExgBackend   *exg_router_get_backend         (ExgRouter *self);
 
+ExgRouterState exg_router_get_state         (ExgRouter      *self);
+void          exg_router_set_state           (ExgRouter      *self,
+                                              ExgRouterState  state);
+/* state == UP; set_up (TRUE/FALSE) sets UP or DOWN */
 gboolean      exg_router_get_up              (ExgRouter *self);
 void          exg_router_set_up              (ExgRouter *self,
                                               gboolean   up);
 
-/* Observed figures, for the app */
+/* A connect through the router ended: @ok marks it UP; a failure makes
+ * an UP router suspect (CHECKING), and whoever watches the state (ExgHealth)
+ * checks it at once.  Also feeds the observed latency. */
 void          exg_router_record_connect      (ExgRouter *self,
                                               gint64     latency_us,
                                               gboolean   ok);
@@ -59,6 +77,7 @@ void          exg_router_record_bytes        (ExgRouter *self,
 double        exg_router_get_observed_throughput (ExgRouter *self); /* bytes/s, recent */
 gint64        exg_router_get_observed_latency    (ExgRouter *self); /* µs, -1 unknown */
 
+const char   *exg_router_state_to_string     (ExgRouterState state);
 const char   *exg_router_kind_to_string      (ExgRouterKind  kind);
 gboolean      exg_router_kind_from_string    (const char    *text,
                                               ExgRouterKind *kind);

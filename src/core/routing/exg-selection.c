@@ -275,9 +275,6 @@ exg_selection_matches (const ExgSelection *sel,
   g_return_val_if_fail (sel != NULL, FALSE);
   g_return_val_if_fail (EXG_IS_ROUTER (router), FALSE);
 
-  if (!exg_router_get_up (router))
-    return FALSE;
-
   if (sel->country[0] != '\0' &&
       g_ascii_strcasecmp (sel->country, exg_router_get_country (router)) != 0)
     return FALSE;
