@@ -24,8 +24,14 @@ import threading
 class Http4(http.server.ThreadingHTTPServer):
     address_family = socket.AF_INET
 
+    def server_bind(self):
+        # HTTPServer.server_bind asks getfqdn () for its own name: a reverse
+        # lookup that may go to a DNS server beyond loopback
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
-class Http6(http.server.ThreadingHTTPServer):
+
+class Http6(Http4):
     address_family = socket.AF_INET6
 
 

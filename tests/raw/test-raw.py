@@ -35,6 +35,12 @@ START_TIMEOUT = 10.0    # bound for the daemon's "listening" lines
 MiB = 1024 * 1024
 
 
+# A name that is not found without asking any DNS server: glibc refuses a
+# label over 63 bytes before it sends a query, so the test sends nothing
+# beyond loopback.
+NXNAME = 'no-such-host-' + 'x' * 56 + '.invalid'
+
+
 class Skip(Exception):
     pass
 
@@ -518,7 +524,7 @@ def v4_refused_5b(c):
 
 @test
 def v5_name_not_found_04(c):
-    s, (raw, *_) = v5_open(c.proxy, 'no-such-host.invalid', 80)
+    s, (raw, *_) = v5_open(c.proxy, NXNAME, 80)
     check(raw == V5_FAIL(4), 'name not found: %s, wanted %s' % (raw.hex(), V5_FAIL(4).hex()))
     expect_eof(s, 'after a failure reply')
     s.close()
@@ -527,7 +533,7 @@ def v5_name_not_found_04(c):
 @test
 def v4a_name_not_found_5b(c):
     s = connect(c.proxy)
-    s.sendall(v4_request(1, None, 80, host='no-such-host.invalid'))
+    s.sendall(v4_request(1, None, 80, host=NXNAME))
     got = recv_all(s)
     check(got == V4_FAIL, 'v4a not found: %s' % got.hex())
     s.close()
@@ -657,7 +663,7 @@ def v5_resolve_ipv6_only(c):
 
 @test
 def v5_resolve_failure(c):
-    s, (raw, *_) = v5_open(c.proxy, 'no-such-host.invalid', 0, cmd=0xF0)
+    s, (raw, *_) = v5_open(c.proxy, NXNAME, 0, cmd=0xF0)
     want = bytes.fromhex('05040001000000000000')
     check(raw == want, 'RESOLVE failure: %s, wanted %s' % (raw.hex(), want.hex()))
     s.close()
@@ -671,7 +677,7 @@ def v4_resolve(c):
     check(got == b'\x00\x5a\x00\x00\x7f\x00\x00\x01', 'v4a RESOLVE: %s' % got.hex())
     s.close()
     s = connect(c.proxy)
-    s.sendall(v4_request(0xF0, None, 0, host='no-such-host.invalid'))
+    s.sendall(v4_request(0xF0, None, 0, host=NXNAME))
     got = recv_all(s)
     check(got == V4_FAIL, 'v4a RESOLVE failure: %s' % got.hex())
     s.close()
@@ -702,17 +708,8 @@ def v5_resolve_ptr(c):
         want = b'\x05\x00\x00\x03' + bytes([len(want_name)]) + want_name.encode() + b'\x00\x00'
         check(raw == want, 'PTR 127.0.0.1: %s, wanted %s' % (raw.hex(), want.hex()))
     s.close()
-    # ::1 and 127.0.0.2: whatever this machine's resolver says, or 04
-    for ip in ('::1', '127.0.0.2'):
-        want_name = reverse_name(ip)
-        s, (raw, code, atyp, host, port) = v5_open(c.proxy, ip, 0, cmd=0xF1)
-        if want_name is None:
-            want = bytes.fromhex('05040001000000000000')
-            check(raw == want, 'PTR %s (no name here): %s, wanted %s' % (ip, raw.hex(), want.hex()))
-        else:
-            check(code == 0 and atyp == 3 and host == want_name,
-                  'PTR %s: %s, wanted name %s' % (ip, raw.hex(), want_name))
-        s.close()
+    # (other addresses would be asked of a DNS server beyond loopback; IPv6
+    # and failing PTR lookups are covered in-process with a test resolver)
     # a hostname target → 08
     s, (raw, *_) = v5_open(c.proxy, 'localhost', 0, cmd=0xF1)
     check(raw == V5_FAIL(8), 'PTR of a hostname: %s, wanted %s' % (raw.hex(), V5_FAIL(8).hex()))

@@ -210,7 +210,7 @@ for cc in SE JP DE; do
   tor-resolve localhost "$socks" >/dev/null 2>&1 || true
   tor-resolve -x 127.0.0.1 "$socks" >/dev/null 2>&1 || true
 done
-tor-resolve no-such-host.invalid "$socks" >/dev/null 2>&1 || true
+tor-resolve "no-such-host-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.invalid" "$socks" >/dev/null 2>&1 || true
 action exit-country "'SE'"
 
 # AT-SPI: "page NAME" switches to the page NAME of the window's stack;
