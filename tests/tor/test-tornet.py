@@ -119,6 +119,31 @@ def resolve_through(ctl, cid, args, subject):
             p.wait()
 
 
+def dns_query(dns, name, qtype):
+    """One query to the network's DNS responder: (rcode, answer count,
+    whether the question came back byte for byte)."""
+    question = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+    question += struct.pack("!HH", qtype, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(TIMEOUT)
+        s.sendto(struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + question,
+                 (dns["host"], dns["port"]))
+        reply = s.recv(4096)
+    rid, flags, _qd, ancount = struct.unpack("!HHHH", reply[:8])
+    return flags & 0xF, ancount, rid == 0x1234 and reply[12:12 + len(question)] == question
+
+
+def check_dns(dns):
+    rcode, an, same = dns_query(dns, "TaRgEt.TorNeT.tEsT", 1)
+    ok(rcode == 0 and an == 1 and same, "DNS: A of a mixed-case name, question echoed as sent")
+    rcode, an, same = dns_query(dns, "target.tornet.test", 28)
+    ok(rcode == 0 and an == 0 and same, "DNS: AAAA is an empty NOERROR")
+    rcode, an, same = dns_query(dns, "7.113.0.203.In-Addr.ArPa", 12)
+    ok(rcode == 0 and an == 1 and same, "DNS: PTR of 203.0.113.7")
+    rcode, an, same = dns_query(dns, "nosuch.tornet.test", 1)
+    ok(rcode == 3 and an == 0 and same, "DNS: an unknown name is NXDOMAIN")
+
+
 def run(net):
     info = net.info
     t = info["timings"]
@@ -134,6 +159,8 @@ def run(net):
        "tornet.json: three exits with their own address, country and bandwidth", exits)
     ok(described["mmdb"] and os.path.exists(described["mmdb"]), "tornet.json: the MMDB exists")
     note("bind shim: %s" % ("loaded" if described["bind_shim"] else "not loaded; /proc owners only"))
+
+    check_dns(described["dns"])
 
     with tornet.TargetServer(net.tor_pids()) as target:
         with socket.create_connection(("::1", target.port), timeout=TIMEOUT) as s6:
@@ -229,7 +256,7 @@ def main():
             pids = list(net.tor_pids().values()) + [net.info["pids"]["dns"]]
             ok(True, "the network is ready (%s)" % ", ".join("%s=%ss" % kv for kv in net.info["timings"].items()))
             run(net)
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         ok(False, "no error", "%s: %s" % (type(e).__name__, e))
     gone = [pid for pid in pids if os.path.exists("/proc/%d" % pid)]
     ok(pids and not gone, "every process of the network has exited", gone)
