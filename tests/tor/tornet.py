@@ -23,9 +23,7 @@
 
 import argparse
 import base64
-import binascii
 import ctypes
-import errno
 import hashlib
 import hmac
 import json
