@@ -63,7 +63,8 @@
  * - The version byte of the RFC 1929 status is not checked (servers answer
  *   01 or 05); only STATUS 00 is success.
  * - The RSV byte of a reply is not checked.  ATYP 0 is taken with four
- *   address bytes, as tor sends it on failures.
+ *   address bytes, as tor sends it on failures; a CONNECT that succeeds
+ *   with it is done, with bound of type NONE (nobody uses BND here).
  * - A v5 reply is judged as soon as its first byte (not 05) or its ATYP
  *   (unknown) show it is not one, without waiting for more.
  * - A SOCKS4 reply whose VN is not 00, or whose CD is none of 5A to 5D, is

@@ -122,7 +122,9 @@ check_final (const ExgSocksClient *client,
       check (client->bound.host[0] != '\0');
       break;
     case EXG_SOCKS_CMD_CONNECT:
-      check (client->bound.type == EXG_SOCKS_ATYP_IPV4 ||
+      /* any type, tor's ATYP 0 included: the bound address is unused */
+      check (client->bound.type == EXG_SOCKS_ATYP_NONE ||
+             client->bound.type == EXG_SOCKS_ATYP_IPV4 ||
              client->bound.type == EXG_SOCKS_ATYP_IPV6 ||
              client->bound.type == EXG_SOCKS_ATYP_DOMAIN);
       break;
