@@ -58,6 +58,7 @@ struct _ExgBackendUpstream
   socklen_t             sa_len;
 
   ExgUpstreamDeadlines *deadlines;  /* owned */
+  guint                 handshake_timeout;  /* seconds */
 };
 
 G_DEFINE_FINAL_TYPE (ExgBackendUpstream, exg_backend_upstream, EXG_TYPE_BACKEND)
@@ -132,7 +133,7 @@ upstream_connect_async (ExgBackend          *backend,
       memcpy (target.host, host, len + 1);
     }
   target.port = port;
-  run (self, EXG_UPSTREAM_CONNECT, &target, HANDSHAKE_TIMEOUT_SECONDS, task);
+  run (self, EXG_UPSTREAM_CONNECT, &target, self->handshake_timeout, task);
 }
 
 /* ------------------------------------------------------------------------
@@ -171,7 +172,7 @@ upstream_resolve_async (ExgBackend          *backend,
   target.type = EXG_SOCKS_ATYP_DOMAIN;
   memcpy (target.host, host, len + 1);
   target.port = 0;
-  run (self, EXG_UPSTREAM_RESOLVE, &target, HANDSHAKE_TIMEOUT_SECONDS, task);
+  run (self, EXG_UPSTREAM_RESOLVE, &target, self->handshake_timeout, task);
 }
 
 static void
@@ -207,7 +208,7 @@ upstream_resolve_ptr_async (ExgBackend          *backend,
       memcpy (target.ip, g_inet_address_to_bytes (address), 16);
     }
   target.port = 0;
-  run (self, EXG_UPSTREAM_RESOLVE_PTR, &target, HANDSHAKE_TIMEOUT_SECONDS,
+  run (self, EXG_UPSTREAM_RESOLVE_PTR, &target, self->handshake_timeout,
        task);
 }
 
@@ -267,6 +268,7 @@ exg_backend_upstream_init (ExgBackendUpstream *self)
   /* Never loop through the desktop's proxy settings, which may be us. */
   g_socket_client_set_enable_proxy (self->client, FALSE);
   self->deadlines = exg_upstream_deadlines_new (HANDSHAKE_TIMEOUT_SECONDS);
+  self->handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS;
 }
 
 /**
@@ -311,4 +313,23 @@ exg_backend_upstream_new (ExgRouterKind  kind,
     }
 
   return EXG_BACKEND (self);
+}
+
+/**
+ * exg_backend_upstream_set_handshake_timeout:
+ * @self: an upstream backend
+ * @seconds: the bound on each handshake, TCP connect included; not 0
+ *
+ * Handshakes started from now on give up after @seconds with
+ * %G_IO_ERROR_TIMED_OUT.  A bound other than the usual 30 s costs each
+ * handshake a timeout source of its own: for tests.
+ */
+void
+exg_backend_upstream_set_handshake_timeout (ExgBackendUpstream *self,
+                                            guint               seconds)
+{
+  g_return_if_fail (EXG_IS_BACKEND_UPSTREAM (self));
+  g_return_if_fail (seconds > 0);
+
+  self->handshake_timeout = seconds;
 }
