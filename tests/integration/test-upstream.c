@@ -491,6 +491,31 @@ test_check_timeout (Fixture *f, gconstpointer data)
   stop_service (silent);
 }
 
+/* An HTTP CONNECT upstream that accepts and never answers: the handshake
+ * gives up within its bound, on the context the task runs in. */
+static void
+test_http_connect_timeout (Fixture *f, gconstpointer data)
+{
+  guint16 port;
+  GSocketService *silent = start_threaded_service ("127.0.0.1", &port,
+                                                   G_CALLBACK (silent_run_cb), NULL);
+  g_autoptr(ExgBackend) backend = exg_backend_upstream_new (EXG_ROUTER_KIND_HTTP_CONNECT,
+                                                            "127.0.0.1", port,
+                                                            NULL, NULL);
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  exg_backend_upstream_set_handshake_timeout (EXG_BACKEND_UPSTREAM (backend), 1);
+  conn = backend_connect (backend, "target.example", 443, &error);
+  g_assert_null (conn);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, 0x06);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_clear_object (&backend);
+  stop_service (silent);
+}
+
 /* ------------------------------------------------------------------------
  * A scripted SOCKS5 upstream for F0/F1: records what it was asked and
  * answers with canned bytes (including tor's ATYP 0 failures).
@@ -700,6 +725,40 @@ test_socks5_resolve_scripted (Fixture *f, gconstpointer data)
   g_clear_error (&error);
 
   g_assert_cmpuint (g_atomic_int_get (&lookups), ==, 0);
+  g_clear_object (&backend);
+  script_stop (&s);
+}
+
+/* An upstream given by name ("localhost", which GIO answers without a
+ * lookup) carrying a CONNECT to a hostname: the name goes to the upstream
+ * as ATYP 3, and the tunnel's first bytes stay on the socket. */
+static void
+test_socks5_connect_named_upstream (Fixture *f, gconstpointer data)
+{
+  ScriptServer s = { 0 };
+  g_autoptr(ExgBackend) backend = NULL;
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *early = NULL;
+  static const guint8 req_name[] = { 5, 1, 0, 3, 10,
+                                     'e','x','a','m','p','l','e','.','s','e',
+                                     0x01, 0xBB };
+  static const guint8 ok_early[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x12, 0x34,
+                                     'e','a','r','l','y','\n' };
+
+  script_start (&s, FALSE);
+  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "localhost",
+                                      s.port, NULL, NULL);
+  script_set_reply (&s, ok_early, sizeof ok_early);
+  conn = backend_connect (backend, "example.se", 443, &error);
+  g_assert_no_error (error);
+  g_assert_true (G_IS_TCP_CONNECTION (conn));
+  script_assert_got (&s, req_name, sizeof req_name);
+  early = read_line (conn);
+  g_assert_cmpstr (early, ==, "early");
+  g_assert_cmpuint (g_atomic_int_get (&lookups), ==, 0);
+
+  g_clear_object (&conn);
   g_clear_object (&backend);
   script_stop (&s);
 }
@@ -1264,7 +1323,10 @@ main (int argc, char **argv)
   ADD ("/upstream/socks5/connect/scripted-codes", test_socks5_connect_scripted);
   ADD ("/upstream/socks5/resolve/scripted-auth",
        test_socks5_resolve_scripted_auth);
+  ADD ("/upstream/socks5/connect/named-upstream-hostname",
+       test_socks5_connect_named_upstream);
   ADD ("/upstream/http-connect", test_http_connect);
+  ADD ("/upstream/http-connect/timeout", test_http_connect_timeout);
   ADD ("/upstream/unreachable", test_unreachable);
   ADD ("/upstream/check/up-then-down", test_check_up_down);
   ADD ("/upstream/check/timeout", test_check_timeout);

@@ -21,4 +21,9 @@ ExgBackend *exg_backend_upstream_new (ExgRouterKind  kind,
                                       const char    *username,
                                       const char    *password);
 
+/* The bound on each handshake, TCP connect included (30 s unless set);
+ * for tests. */
+void        exg_backend_upstream_set_handshake_timeout (ExgBackendUpstream *self,
+                                                        guint               seconds);
+
 G_END_DECLS

@@ -1,0 +1,49 @@
+/* exg-upstream-driver.h: one handshake with an upstream proxy (SOCKS5,
+ * SOCKS4a or HTTP CONNECT), run on the context's poller by the codecs of
+ * src/proto.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "exg-router.h"
+#include "exg-socks-types.h"
+
+#include <gio/gio.h>
+#include <sys/socket.h>
+
+G_BEGIN_DECLS
+
+/* The upstream proxy, as the backend knows it.  Borrowed for the call. */
+typedef struct {
+  ExgRouterKind                  kind;
+  const char                    *host;
+  guint16                        port;
+  const struct sockaddr_storage *sa;        /* when host is an IP literal */
+  socklen_t                      sa_len;    /* 0: host is a name */
+  GSocketClient                 *client;    /* connects to a named host */
+  const char                    *username;  /* nullable */
+  const char                    *password;  /* nullable */
+} ExgUpstreamProxy;
+
+typedef enum {
+  EXG_UPSTREAM_CHECK,         /* connect (and greet, for SOCKS5): boolean */
+  EXG_UPSTREAM_CONNECT,       /* a GSocketConnection to the target */
+  EXG_UPSTREAM_RESOLVE,       /* a GList of one GInetAddress */
+  EXG_UPSTREAM_RESOLVE_PTR,   /* a name (char *) */
+} ExgUpstreamOp;
+
+/* Handshake deadlines of one backend, on one timer. */
+typedef struct _ExgUpstreamDeadlines ExgUpstreamDeadlines;
+
+ExgUpstreamDeadlines *exg_upstream_deadlines_new  (guint                 seconds);
+void                  exg_upstream_deadlines_free (ExgUpstreamDeadlines *deadlines);
+
+void exg_upstream_handshake_start (ExgUpstreamDeadlines   *deadlines,
+                                   const ExgUpstreamProxy *proxy,
+                                   ExgUpstreamOp           op,
+                                   const ExgSocksAddr     *target,
+                                   guint                   timeout_seconds,
+                                   GTask                  *task);
+
+G_END_DECLS
