@@ -32,6 +32,7 @@ exg_error_to_socks5_reply (const GError *error)
         {
         case EXG_ERROR_NO_ROUTER:
         case EXG_ERROR_NOT_ALLOWED:
+        case EXG_ERROR_TARGET_REFUSED:
           return EXG_SOCKS5_REPLY_NOT_ALLOWED;
         case EXG_ERROR_UNSUPPORTED:
           return EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED;
