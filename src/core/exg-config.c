@@ -7,6 +7,7 @@
 
 #include "exg-backend-direct.h"
 #include "exg-backend-upstream.h"
+#include "exg-dest-policy.h"
 #include "exg-error.h"
 
 #include <errno.h>
@@ -42,6 +43,8 @@ exg_config_free (ExgConfig *config)
   g_free (config->path);
   g_strfreev (config->listen);
   g_strfreev (config->allow);
+  g_strfreev (config->allow_targets);
+  g_strfreev (config->deny_targets);
   g_free (config->username);
   g_free (config->password);
   g_free (config->geoip_path);
@@ -138,6 +141,34 @@ get_list (GKeyFile   *keyfile,
   return (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
 }
 
+/* A list of CIDR[:PORT[-PORT]]; absent leaves *out as it is. */
+static gboolean
+get_target_rules (GKeyFile    *keyfile,
+                  const char  *path,
+                  const char  *group,
+                  const char  *key,
+                  char      ***out,
+                  GError     **error)
+{
+  g_auto(GStrv) rules = NULL;
+
+  if (!g_key_file_has_key (keyfile, group, key, NULL))
+    return TRUE;
+
+  rules = get_list (keyfile, group, key);
+  for (guint i = 0; rules != NULL && rules[i] != NULL; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (!exg_dest_rule_validate (rules[i], &local_error))
+        return config_error (error, path, group, key, "%s",
+                             local_error->message);
+    }
+  g_strfreev (*out);
+  *out = g_steal_pointer (&rules);
+  return TRUE;
+}
+
 static gboolean
 load_server (ExgConfig  *config,
              GError    **error)
@@ -191,6 +222,12 @@ load_server (ExgConfig  *config,
                                  config->allow[i]);
         }
     }
+
+  if (!get_target_rules (kf, config->path, g, "allow-targets",
+                         &config->allow_targets, error) ||
+      !get_target_rules (kf, config->path, g, "deny-targets",
+                         &config->deny_targets, error))
+    return FALSE;
 
   if (g_key_file_has_key (kf, g, "unsafe-logging", NULL))
     {

@@ -2,6 +2,7 @@
  *
  *   [server]     listen=127.0.0.1:1080;[::1]:1080   handshake-timeout=30
  *                max-connections=0  allow=10.0.0.0/8;  unsafe-logging=false
+ *                allow-targets=CIDR[:PORTS];  deny-targets=CIDR[:PORTS];
  *                username= password=  geoip=/path.mmdb
  *   [selection]  country=SE  ip-range=A-B  min-bandwidth=N
  *   [exit NAME]  type=direct|socks5|socks4a|http-connect  address= port=
@@ -23,6 +24,8 @@ typedef struct {
   guint        handshake_timeout;  /* seconds, default 30 */
   guint        max_connections;    /* 0 = no limit (default) */
   char       **allow;              /* CIDRs, may be NULL */
+  char       **allow_targets;      /* CIDR[:PORT[-PORT]], may be NULL */
+  char       **deny_targets;       /* CIDR[:PORT[-PORT]], may be NULL */
   gboolean     unsafe_logging;
   char        *username;           /* nullable */
   char        *password;           /* nullable */

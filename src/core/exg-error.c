@@ -32,6 +32,7 @@ exg_error_to_socks5_reply (const GError *error)
         {
         case EXG_ERROR_NO_ROUTER:
         case EXG_ERROR_NOT_ALLOWED:
+        case EXG_ERROR_TARGET_REFUSED:
           return EXG_SOCKS5_REPLY_NOT_ALLOWED;
         case EXG_ERROR_UNSUPPORTED:
           return EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED;
@@ -127,6 +128,8 @@ exg_error_describe (const GError *error)
     return "refused";
   if (g_error_matches (error, EXG_ERROR, EXG_ERROR_NO_ROUTER))
     return "no exit matches the selection";
+  if (g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED))
+    return "the destination policy refuses the target";
   if (g_error_matches (error, EXG_ERROR, EXG_ERROR_UPSTREAM))
     return "the upstream proxy broke its protocol";
   if (g_error_matches (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND) ||

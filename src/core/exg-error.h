@@ -19,6 +19,7 @@ typedef enum {
   EXG_ERROR_GEOIP,          /* GeoIP database unreadable or malformed */
   EXG_ERROR_TOR_CONTROL,    /* tor refused a controller command */
   EXG_ERROR_UPSTREAM,       /* an upstream proxy broke its protocol → 01 */
+  EXG_ERROR_TARGET_REFUSED, /* the destination policy refuses the target → 02 */
 } ExgError;
 
 GQuark exg_error_quark            (void);

@@ -24,6 +24,8 @@ typedef struct {
   int        handshake_timeout;   /* -1: not given */
   gint64     max_connections;     /* -1: not given */
   char     **allow;
+  char     **allow_targets;
+  char     **deny_targets;
   char      *country;
   char      *ip_range;
   gint64     min_bandwidth;       /* -1: not given */
@@ -40,6 +42,8 @@ options_clear (Options *o)
   g_free (o->config_path);
   g_strfreev (o->listen);
   g_strfreev (o->allow);
+  g_strfreev (o->allow_targets);
+  g_strfreev (o->deny_targets);
   g_free (o->country);
   g_free (o->ip_range);
   g_free (o->geoip);
@@ -184,6 +188,29 @@ config_needs_geoip (ExgConfig *config)
   return FALSE;
 }
 
+/* Flags replace the key file's list, as --allow does. */
+static gboolean
+apply_target_rules (const char   *flag,
+                    char        **rules,
+                    char       ***out,
+                    GError      **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (rules == NULL || rules[0] == NULL)
+    return TRUE;
+  for (guint i = 0; rules[i] != NULL; i++)
+    if (!exg_dest_rule_validate (rules[i], &local_error))
+      {
+        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                     "%s: %s", flag, local_error->message);
+        return FALSE;
+      }
+  g_strfreev (*out);
+  *out = g_strdupv (rules);
+  return TRUE;
+}
+
 static gboolean
 apply_options (ExgConfig  *config,
                Options    *o,
@@ -212,6 +239,11 @@ apply_options (ExgConfig  *config,
       g_strfreev (config->allow);
       config->allow = g_strdupv (o->allow);
     }
+  if (!apply_target_rules ("--allow-targets", o->allow_targets,
+                           &config->allow_targets, error) ||
+      !apply_target_rules ("--deny-targets", o->deny_targets,
+                           &config->deny_targets, error))
+    return FALSE;
   if (o->country != NULL &&
       !exg_selection_set_country (&config->selection, o->country))
     {
@@ -257,6 +289,11 @@ main (int    argc,
       "Close new connections beyond N at once (default 0: no limit)", "N" },
     { "allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow,
       "Accept clients from this network only (repeatable; default: loopback only)", "CIDR" },
+    { "allow-targets", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_targets,
+      "Let clients reach these targets on this host even when listening beyond loopback (repeatable)",
+      "CIDR[:PORTS]" },
+    { "deny-targets", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.deny_targets,
+      "Never connect to these targets (repeatable)", "CIDR[:PORTS]" },
     { "country", 0, 0, G_OPTION_ARG_STRING, &o.country,
       "Default exit country for clients that choose none", "CC" },
     { "ip-range", 0, 0, G_OPTION_ARG_STRING, &o.ip_range,
@@ -393,7 +430,13 @@ main (int    argc,
   if (config->password != NULL)
     exg_server_set_credentials (server, config->username, config->password);
   if (!exg_server_set_allow_list (server, (const char * const *) config->allow,
-                                  &error))
+                                  &error) ||
+      !exg_server_set_allow_targets (server,
+                                     (const char * const *) config->allow_targets,
+                                     &error) ||
+      !exg_server_set_deny_targets (server,
+                                    (const char * const *) config->deny_targets,
+                                    &error))
     {
       status = fail ("%s", error->message);
       goto out;

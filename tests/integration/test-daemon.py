@@ -200,6 +200,31 @@ class DaemonTest(unittest.TestCase):
             raise
         self.assertEqual(d.stop(), 0)
 
+    def test_target_lists_from_config(self):
+        # the key file's deny-targets refuse (02); flags replace its lists
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\ndeny-targets=192.0.2.0/24; 127.0.0.1/32:%d\n" % self.http_port)
+        url = "http://127.0.0.1:%d/t" % self.http_port
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            rc, out, err = self.curl("--socks5", d.addresses[0], url)
+            self.assertEqual(rc, 97, err)
+            self.assertIn("(2)", err)
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0",
+                   "--deny-targets", "192.0.2.0/24")
+        try:
+            rc, out, err = self.curl("--socks5", d.addresses[0], url)
+            self.assertEqual((rc, out), (0, "hello from /t"), err)
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+
     def test_username_selection(self):
         conf = os.path.join(self.tmp, "exitgated.conf")
         with open(conf, "w") as f:
@@ -359,6 +384,12 @@ class DaemonTest(unittest.TestCase):
         self.assert_one_line_failure("--country", "Sweden")
         self.assert_one_line_failure("--ip-range", "10.0.0.9-10.0.0.1")
         self.assert_one_line_failure("--allow", "not-a-network", "--listen", "127.0.0.1:0")
+        self.assert_one_line_failure("--allow-targets", "nonsense", "--listen", "127.0.0.1:0",
+                                     pattern=r"--allow-targets: “nonsense”")
+        self.assert_one_line_failure("--deny-targets", "10.0.0.1/8", "--listen", "127.0.0.1:0",
+                                     pattern=r"--deny-targets: “10\.0\.0\.1/8”")
+        self.assert_one_line_failure("--deny-targets", "::1:80-90", "--listen", "127.0.0.1:0",
+                                     pattern=r"--deny-targets")
         self.assert_one_line_failure("stray-argument")
         # an open proxy needs an allow-list
         self.assert_one_line_failure("--listen", "0.0.0.0:0", pattern="allow-list")
@@ -384,6 +415,13 @@ class DaemonTest(unittest.TestCase):
         with open(bad, "w") as f:
             f.write("[exit x]\ntype=socks4\naddress=127.0.0.2\nport=1\n")
         self.assert_one_line_failure("--config", bad, pattern=r"\[exit x\] type")
+        with open(bad, "w") as f:
+            f.write("[server]\nallow-targets=10.0.0.0/8;[::1]/128:99999\n")
+        self.assert_one_line_failure("--config", bad,
+                                     pattern=r"bad\.conf: \[server\] allow-targets: “\[::1\]/128:99999”")
+        with open(bad, "w") as f:
+            f.write("[server]\ndeny-targets=127.0.0.1:0\n")
+        self.assert_one_line_failure("--config", bad, pattern=r"bad\.conf.*deny-targets")
         with open(bad, "w") as f:
             f.write("this is not a key file\n")
         self.assert_one_line_failure("--config", bad, pattern=r"bad\.conf")

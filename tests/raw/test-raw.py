@@ -17,6 +17,7 @@ Standard library only; every wait is bounded by a socket timeout or a
 deadline, never a sleep.
 """
 
+import fcntl
 import hashlib
 import os
 import select
@@ -50,11 +51,11 @@ class Skip(Exception):
 class Daemon:
     """A private exitgated; .addrs holds the (host, port) of each listener."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, stderr=None):
         listens = sum(1 for a in args if a == '--listen') or 1
         self.args = [EXITGATED] + list(args)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=stderr)
         self.addrs = []
         lines = read_lines(self.proc, listens, START_TIMEOUT)
         for line in lines:
@@ -1153,6 +1154,304 @@ def v5_connect_timeout_06(c):
     check(raw == V5_FAIL(6), 'timeout after %.0fs: %s, wanted %s'
           % (time.monotonic() - t0, raw.hex(), V5_FAIL(6).hex()))
     s.close()
+
+
+# ---------------------------------------------------------------- destination policy
+
+def fd_count(d):
+    """The daemon's open descriptors, as the kernel lists them."""
+    return len(os.listdir('/proc/%d/fd' % d.proc.pid))
+
+
+def has_ipv6_loopback():
+    try:
+        socket.create_server(('::1', 0), family=socket.AF_INET6).close()
+        return True
+    except OSError:
+        return False
+
+
+def host_addresses():
+    """This host's addresses beyond loopback (IPv4 by SIOCGIFADDR, IPv6
+    from /proc/net/if_inet6), link-local ones left out."""
+    found = []
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _, name in socket.if_nameindex():
+            try:
+                res = fcntl.ioctl(s.fileno(), 0x8915,      # SIOCGIFADDR
+                                  struct.pack('256s', name.encode()[:15]))
+            except OSError:
+                continue
+            found.append(socket.inet_ntoa(res[20:24]))
+    finally:
+        s.close()
+    try:
+        with open('/proc/net/if_inet6') as f:
+            for line in f:
+                h = line.split()[0]
+                found.append(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(h)))
+    except OSError:
+        pass
+    return [a for a in found
+            if not a.startswith('127.') and a != '::1' and not a.startswith('fe80:')]
+
+
+class LoggedDaemon(Daemon):
+    """A daemon with --verbose whose stderr goes to a file, read at stop."""
+
+    def __init__(self, *args):
+        import tempfile
+        self.log_file = tempfile.TemporaryFile()
+        super().__init__(*(list(args) + ['--verbose']), stderr=self.log_file)
+
+    def stop_and_read_log(self):
+        status = self.stop()
+        self.log_file.seek(0)
+        log = self.log_file.read().decode('utf-8', 'replace')
+        self.log_file.close()
+        return status, log
+
+
+def self_daemon():
+    """A logged daemon on one port of both 127.0.0.1 and ::1 (the two
+    addresses "localhost" stands for), or of 127.0.0.1 alone without IPv6
+    loopback.  The port is found free on both, then handed to the daemon:
+    a few bounded tries in case someone takes it in between."""
+    v6 = has_ipv6_loopback()
+    for _ in range(5):
+        a = socket.socket()
+        a.bind(('127.0.0.1', 0))
+        port = a.getsockname()[1]
+        b = None
+        try:
+            if v6:
+                b = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                b.bind(('::1', port))
+        except OSError:
+            continue
+        finally:
+            a.close()
+            if b is not None:
+                b.close()
+        args = ['--listen', '127.0.0.1:%d' % port]
+        if v6:
+            args += ['--listen', '[::1]:%d' % port]
+        try:
+            return LoggedDaemon(*args), port, v6
+        except AssertionError:
+            continue
+    raise AssertionError('no port free on both loopback addresses for the daemon')
+
+
+def refusal_lines(log):
+    return [l for l in log.splitlines() if 'refused the target' in l]
+
+
+def check_refusal_log(log, n, secrets):
+    """n refusals, one line each, none naming the target."""
+    lines = refusal_lines(log)
+    check(len(lines) == n, '%d refusal lines for %d refusals:\n%s'
+          % (len(lines), n, '\n'.join(lines[:5])))
+    ids = [l.split('Connection ', 1)[1].split(':', 1)[0] for l in lines]
+    check(len(set(ids)) == n, 'a connection logged its refusal twice: %r' % ids)
+    for l in lines:
+        for secret in secrets:
+            check(secret not in l, 'a refusal line names the target (%s): %r' % (secret, l))
+
+
+def v5_expect(proxy, host, port, code):
+    s, (raw, *_) = v5_open(proxy, host, port)
+    check(raw == V5_FAIL(code), '%s:%d: %s, wanted %s'
+          % (host, port, raw.hex(), V5_FAIL(code).hex()))
+    expect_eof(s, 'after a refusal')
+    s.close()
+
+
+def v4_expect_refused(proxy, ip, port, host=None):
+    s = connect(proxy)
+    s.sendall(v4_request(1, ip, port, b'', host=host))
+    got = recv_all(s)
+    check(got == V4_FAIL, 'SOCKS4 %s:%d: %s, wanted %s'
+          % (host or ip, port, got.hex(), V4_FAIL.hex()))
+    s.close()
+
+
+@test
+def self_connect_by_address_02(c):
+    # issue 8, 3: one write of pipelined CONNECTs to the daemon's own port
+    # nested a session per request.  Now the first is refused (02) and
+    # nothing nests: the daemon's descriptors stay as they were.
+    d, port, v6 = self_daemon()
+    refused = 0
+    try:
+        proxy = ('127.0.0.1', port)
+        # the first session creates the poller's epoll descriptor: count
+        # from after it
+        v5_expect(proxy, '127.0.0.1', port, 2)
+        refused += 1
+        before = fd_count(d)
+        if v6:
+            v5_expect(proxy, '::1', port, 2)
+            v5_expect(proxy, '::ffff:127.0.0.1', port, 2)
+            refused += 2
+        v4_expect_refused(proxy, '127.0.0.1', port)
+        refused += 1
+
+        # 100 greetings and CONNECTs to itself in one write
+        hop = b'\x05\x01\x00' + v5_request(1, '127.0.0.1', port)
+        s = connect(proxy)
+        s.sendall(hop * 100)
+        got = recv_all(s)
+        check(got == b'\x05\x00' + V5_FAIL(2),
+              'pipelined CONNECTs to itself: %s' % got[:64].hex())
+        s.close()
+        refused += 1
+
+        # and 100 clients at once, each with its request in one write
+        socks = []
+        for _ in range(100):
+            s = connect(proxy)
+            s.sendall(hop)
+            socks.append(s)
+        for i, s in enumerate(socks):
+            got = recv_all(s)
+            check(got == b'\x05\x00' + V5_FAIL(2), 'client %d: %s' % (i, got.hex()))
+            s.close()
+        refused += 100
+        check(wait_for(lambda: fd_count(d) == before, 5),
+              'descriptors: %d before, %d after' % (before, fd_count(d)))
+    finally:
+        status, log = d.stop_and_read_log()
+    check(status == 0, 'exit status %r' % status)
+    check_refusal_log(log, refused, ['127.0.0.1', '::1', str(port)])
+
+
+@test
+def self_connect_by_name_02(c):
+    # The name "localhost" through the direct exit: its addresses are
+    # judged after resolution, before any connect, so nothing reaches the
+    # daemon's own listeners and no session nests.
+    if not has_ipv6_loopback():
+        raise Skip('no IPv6 loopback: "localhost" may still resolve to ::1')
+    d, port, v6 = self_daemon()
+    try:
+        proxy = ('127.0.0.1', port)
+        # count from after the first lookup, which sets up the poller and
+        # the resolver
+        v5_expect(proxy, 'localhost', port, 2)
+        before = fd_count(d)
+        v4_expect_refused(proxy, None, port, host='localhost')
+        hop = b'\x05\x01\x00' + v5_request(1, 'localhost', port)
+        s = connect(proxy)
+        s.sendall(hop * 100)
+        got = recv_all(s)
+        check(got == b'\x05\x00' + V5_FAIL(2), 'pipelined by name: %s' % got[:64].hex())
+        s.close()
+        check(wait_for(lambda: fd_count(d) == before, 5),
+              'descriptors: %d before, %d after' % (before, fd_count(d)))
+    finally:
+        status, log = d.stop_and_read_log()
+    check(status == 0, 'exit status %r' % status)
+    # three clients, three connections: none nested
+    check_refusal_log(log, 3, ['localhost', '127.0.0.1', '::1', str(port)])
+    ids = set(l.split('Connection ', 1)[1].split(':', 1)[0]
+              for l in log.splitlines() if 'Connection ' in l)
+    check(ids == {'1', '2', '3'}, 'connections in the log: %r' % sorted(ids))
+
+
+@test
+def zero_address_or_port(c):
+    # tor: "Port or DestIP is zero": SOCKS4 91, SOCKS5 02
+    v4_expect_refused(c.proxy, '0.0.0.0', c.echo.port)
+    v4_expect_refused(c.proxy, '127.0.0.1', 0)
+    v4_expect_refused(c.proxy, None, 0, host='localhost')
+    v5_expect(c.proxy, '0.0.0.0', c.echo.port, 2)
+    v5_expect(c.proxy, '::', c.echo6.port, 2)
+    v5_expect(c.proxy, '127.0.0.1', 0, 2)
+    v5_expect(c.proxy, 'localhost', 0, 2)
+    # the SOCKS4a marker 0.0.0.1 is no zero address
+    s = connect(c.proxy)
+    s.sendall(v4_request(1, None, c.echo.port, b'', host='localhost'))
+    got = recv_exact(s, 8)
+    check(got[:2] == b'\x00\x5a', 'SOCKS4a after the zero checks: %s' % got.hex())
+    check_echo(s)
+    s.close()
+
+
+@test
+def beyond_loopback_refuses_this_host(c):
+    # Listening on every address (clients only from loopback, by --allow),
+    # targets on this host are refused: by address, by name, and any
+    # address of this host's interfaces.
+    d = LoggedDaemon('--listen', '0.0.0.0:0', '--allow', '127.0.0.0/8')
+    refused = 0
+    secrets = ['127.0.0.1', 'localhost', str(c.echo.port)]
+    try:
+        proxy = ('127.0.0.1', d.addr[1])
+        v5_expect(proxy, '127.0.0.1', c.echo.port, 2)
+        v5_expect(proxy, '127.3.2.1', c.echo.port, 2)
+        v5_expect(proxy, 'localhost', c.echo.port, 2)
+        v4_expect_refused(proxy, '127.0.0.1', c.echo.port)
+        refused += 4
+        if has_ipv6_loopback():
+            v5_expect(proxy, '::1', c.echo6.port, 2)
+            refused += 1
+        for addr in host_addresses()[:4]:
+            # refused before any connect: nothing leaves this host
+            v5_expect(proxy, addr, c.echo.port, 2)
+            secrets.append(addr)
+            refused += 1
+        # another host is what the proxy is for: the policy lets it pass
+        # (a multicast address fails at connect(2), with 03, not 02)
+        v5_expect(proxy, '224.0.0.1', 9, 3)
+    finally:
+        status, log = d.stop_and_read_log()
+    check(status == 0, 'exit status %r' % status)
+    check_refusal_log(log, refused, secrets)
+
+    # allow-targets lets one port of loopback through, and no other
+    d = Daemon('--listen', '0.0.0.0:0', '--allow', '127.0.0.0/8',
+               '--allow-targets', '127.0.0.1/32:%d' % c.echo.port)
+    try:
+        proxy = ('127.0.0.1', d.addr[1])
+        s, (raw, code, *_) = v5_open(proxy, '127.0.0.1', c.echo.port)
+        check(code == 0, 'allowed target: %s' % raw.hex())
+        check_echo(s)
+        s.close()
+        v5_expect(proxy, '127.0.0.1', c.hasher.port, 2)
+        # the daemon's own port stays refused, allow-targets or not
+        d2 = Daemon('--listen', '0.0.0.0:0', '--allow', '127.0.0.0/8',
+                    '--allow-targets', '127.0.0.0/8')
+        try:
+            v5_expect(('127.0.0.1', d2.addr[1]), '127.0.0.1', d2.addr[1], 2)
+            s, (raw, code, *_) = v5_open(('127.0.0.1', d2.addr[1]), '127.0.0.1', c.echo.port)
+            check(code == 0, 'allow-targets 127.0.0.0/8: %s' % raw.hex())
+            s.close()
+        finally:
+            check(d2.stop() == 0, 'daemon did not exit 0 on SIGTERM')
+    finally:
+        check(d.stop() == 0, 'daemon did not exit 0 on SIGTERM')
+
+
+@test
+def deny_targets_on_loopback(c):
+    # deny-targets hold even when listening on loopback only
+    d = LoggedDaemon('--listen', '127.0.0.1:0',
+                     '--deny-targets', '127.0.0.1/32:%d' % c.echo.port,
+                     '--deny-targets', '[::1]/128:%d-%d' % (c.echo.port, c.echo.port))
+    try:
+        v5_expect(d.addr, '127.0.0.1', c.echo.port, 2)
+        v5_expect(d.addr, 'localhost', c.echo.port, 2)
+        v4_expect_refused(d.addr, '127.0.0.1', c.echo.port)
+        # another port is not denied
+        s, (raw, code, *_) = v5_open(d.addr, '127.0.0.1', c.hasher.port)
+        check(code == 0, 'a target not denied: %s' % raw.hex())
+        s.close()
+    finally:
+        status, log = d.stop_and_read_log()
+    check(status == 0, 'exit status %r' % status)
+    check_refusal_log(log, 3, ['127.0.0.1', 'localhost', str(c.echo.port)])
 
 
 @test

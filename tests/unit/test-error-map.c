@@ -29,6 +29,7 @@ static const struct {
   { "cancelled", g_io_error_quark, G_IO_ERROR_CANCELLED, 0x01 },
   { "no-router", exg_error_quark, EXG_ERROR_NO_ROUTER, 0x02 },
   { "not-allowed", exg_error_quark, EXG_ERROR_NOT_ALLOWED, 0x02 },
+  { "target-refused", exg_error_quark, EXG_ERROR_TARGET_REFUSED, 0x02 },
   { "unsupported", exg_error_quark, EXG_ERROR_UNSUPPORTED, 0x07 },
   { "upstream", exg_error_quark, EXG_ERROR_UPSTREAM, 0x01 },
   { "config", exg_error_quark, EXG_ERROR_CONFIG, 0x01 },

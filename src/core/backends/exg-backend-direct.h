@@ -5,6 +5,7 @@
 #pragma once
 
 #include "exg-backend.h"
+#include "exg-dest-policy.h"
 
 G_BEGIN_DECLS
 
@@ -14,5 +15,11 @@ G_DECLARE_FINAL_TYPE (ExgBackendDirect, exg_backend_direct, EXG, BACKEND_DIRECT,
 /* source: local address to bind outgoing connections to (nullable);
  * resolution uses g_resolver_get_default () at the time of each lookup. */
 ExgBackend *exg_backend_direct_new (GInetAddress *source);
+
+/* Names are resolved here only for the direct exit: the policy (nullable)
+ * judges each address a name resolves to, before any connect. */
+void           exg_backend_direct_set_dest_policy (ExgBackendDirect *self,
+                                                   ExgDestPolicy    *policy);
+ExgDestPolicy *exg_backend_direct_get_dest_policy (ExgBackendDirect *self);
 
 G_END_DECLS

@@ -327,8 +327,10 @@ connect_attempt_cb (GObject      *source,
 
   connection = exg_backend_connect_finish (EXG_BACKEND (source), result,
                                            &error);
-  /* a client that left says nothing about the exit */
-  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  /* a client that left, or a target our own policy refused, says nothing
+   * about the exit; nor would another exit change the policy's answer */
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+      !g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED))
     exg_router_record_connect (cd->current,
                                g_get_monotonic_time () - cd->started,
                                connection != NULL);
@@ -336,6 +338,7 @@ connect_attempt_cb (GObject      *source,
   if (connection == NULL)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED) ||
           cd->tried->len >= MAX_CONNECT_ATTEMPTS)
         {
           g_task_return_error (task, g_steal_pointer (&error));

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "exg-server.h"
 
+#include "exg-backend-direct.h"
 #include "exg-error.h"
 #include "exg-session.h"
 
@@ -48,6 +49,8 @@ struct _ExgServer
   char               *password;
   ExgSelection        default_selection;
   gboolean            unsafe_logging;
+  ExgDestPolicy      *dest_policy;       /* owned; also set on direct exits */
+  gulong              items_changed_id;  /* on registry */
 };
 
 /* A listening socket and the one source that accepts on it.
@@ -82,12 +85,56 @@ listener_free (gpointer data)
 
 G_DEFINE_FINAL_TYPE (ExgServer, exg_server, G_TYPE_OBJECT)
 
+/* Names are resolved only by direct exits: they judge the addresses a
+ * name stands for with our policy (our listeners, our lists). */
+static void
+set_policy_on_routers (ExgServer     *self,
+                       guint          position,
+                       guint          n_items,
+                       ExgDestPolicy *policy)
+{
+  for (guint i = position; i < position + n_items; i++)
+    {
+      g_autoptr(ExgRouter) router =
+        g_list_model_get_item (G_LIST_MODEL (self->registry), i);
+      ExgBackend *backend = exg_router_get_backend (router);
+
+      if (!EXG_IS_BACKEND_DIRECT (backend))
+        continue;
+      /* another server's, on a shared registry, is left alone when
+       * clearing ours */
+      if (policy == NULL &&
+          exg_backend_direct_get_dest_policy (EXG_BACKEND_DIRECT (backend)) != self->dest_policy)
+        continue;
+      exg_backend_direct_set_dest_policy (EXG_BACKEND_DIRECT (backend), policy);
+    }
+}
+
+static void
+registry_items_changed_cb (GListModel *model,
+                           guint       position,
+                           guint       removed,
+                           guint       added,
+                           gpointer    user_data)
+{
+  ExgServer *self = user_data;
+
+  set_policy_on_routers (self, position, added, self->dest_policy);
+}
+
 static void
 exg_server_dispose (GObject *object)
 {
   ExgServer *self = EXG_SERVER (object);
 
   exg_server_stop (self);
+  if (self->registry != NULL)
+    {
+      g_clear_signal_handler (&self->items_changed_id, self->registry);
+      set_policy_on_routers (self, 0,
+                             g_list_model_get_n_items (G_LIST_MODEL (self->registry)),
+                             NULL);
+    }
 
   G_OBJECT_CLASS (exg_server_parent_class)->dispose (object);
 }
@@ -101,6 +148,7 @@ exg_server_finalize (GObject *object)
   g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->allow, g_ptr_array_unref);
+  g_clear_pointer (&self->dest_policy, exg_dest_policy_unref);
   g_clear_object (&self->registry);
   g_clear_object (&self->activity);
   g_free (self->username);
@@ -127,6 +175,7 @@ exg_server_init (ExgServer *self)
   self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                           g_object_unref);
   self->allow = g_ptr_array_new_with_free_func (g_object_unref);
+  self->dest_policy = exg_dest_policy_new ();
   exg_selection_init_any (&self->default_selection);
 }
 
@@ -150,6 +199,12 @@ exg_server_new (ExgRouterRegistry *registry,
   self = g_object_new (EXG_TYPE_SERVER, NULL);
   self->registry = g_object_ref (registry);
   self->activity = activity != NULL ? g_object_ref (activity) : exg_activity_new (0);
+  set_policy_on_routers (self, 0,
+                         g_list_model_get_n_items (G_LIST_MODEL (registry)),
+                         self->dest_policy);
+  self->items_changed_id =
+    g_signal_connect (registry, "items-changed",
+                      G_CALLBACK (registry_items_changed_cb), self);
   return self;
 }
 
@@ -474,6 +529,11 @@ exg_server_listen (ExgServer       *self,
   listener_watch (l);
   g_ptr_array_add (self->listeners, l);
   g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
+  /* a CONNECT back to this address would nest sessions without end */
+  if (G_IS_INET_SOCKET_ADDRESS (effective))
+    exg_dest_policy_add_listener (self->dest_policy,
+                                  g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (effective)),
+                                  g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
 
   if (out_bound != NULL)
     *out_bound = g_steal_pointer (&effective);
@@ -577,6 +637,8 @@ exg_server_stop (ExgServer *self)
     g_ptr_array_set_size (self->listeners, 0);
   if (self->listen_addresses != NULL)
     g_ptr_array_set_size (self->listen_addresses, 0);
+  if (self->dest_policy != NULL)
+    exg_dest_policy_clear_listeners (self->dest_policy);
 
   if (self->sessions == NULL)
     return;
@@ -684,6 +746,53 @@ exg_server_set_allow_list (ExgServer          *self,
   g_ptr_array_unref (self->allow);
   self->allow = g_steal_pointer (&masks);
   return TRUE;
+}
+
+/**
+ * exg_server_set_allow_targets:
+ * @rules: (nullable) (array zero-terminated=1): CIDR[:PORT[-PORT]] entries
+ *
+ * Targets on this host that clients may reach even while the server
+ * listens beyond loopback.
+ *
+ * Returns: FALSE with @error (naming the entry) on a bad entry
+ */
+gboolean
+exg_server_set_allow_targets (ExgServer          *self,
+                              const char * const *rules,
+                              GError            **error)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  return exg_dest_policy_set_allow_targets (self->dest_policy, rules, error);
+}
+
+/**
+ * exg_server_set_deny_targets:
+ * @rules: (nullable) (array zero-terminated=1): CIDR[:PORT[-PORT]] entries
+ *
+ * Targets no client may reach, whatever allow-targets say.
+ *
+ * Returns: FALSE with @error (naming the entry) on a bad entry
+ */
+gboolean
+exg_server_set_deny_targets (ExgServer          *self,
+                             const char * const *rules,
+                             GError            **error)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
+  return exg_dest_policy_set_deny_targets (self->dest_policy, rules, error);
+}
+
+/**
+ * exg_server_get_dest_policy:
+ *
+ * Returns: (transfer none): the destination policy of this server
+ */
+ExgDestPolicy *
+exg_server_get_dest_policy (ExgServer *self)
+{
+  g_return_val_if_fail (EXG_IS_SERVER (self), NULL);
+  return self->dest_policy;
 }
 
 void

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "exg-activity.h"
+#include "exg-dest-policy.h"
 #include "exg-router-registry.h"
 #include "exg-selection.h"
 
@@ -66,6 +67,17 @@ void       exg_server_set_default_selection (ExgServer          *self,
                                              const ExgSelection *sel);
 void       exg_server_get_default_selection (ExgServer          *self,
                                              ExgSelection       *sel);
+/* CIDR[:PORT[-PORT]] entries (see exg-dest-policy.h); NULL or empty:
+ * none.  Listening beyond loopback refuses this host's addresses as
+ * targets unless allow-targets names them; deny-targets refuse anywhere. */
+gboolean   exg_server_set_allow_targets     (ExgServer          *self,
+                                             const char * const *rules,
+                                             GError            **error);
+gboolean   exg_server_set_deny_targets      (ExgServer          *self,
+                                             const char * const *rules,
+                                             GError            **error);
+/* (transfer none): judges every CONNECT target */
+ExgDestPolicy *exg_server_get_dest_policy   (ExgServer *self);
 void       exg_server_set_unsafe_logging    (ExgServer *self, gboolean unsafe);
 gboolean   exg_server_get_unsafe_logging    (ExgServer *self);
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "exg-session.h"
 
+#include "exg-dest-policy.h"
 #include "exg-error.h"
 #include "exg-http-page.h"
 #include "exg-poller.h"
@@ -690,6 +691,18 @@ log_no_router (ExgSession         *self,
              self->info->id, text);
 }
 
+/* Once per connection, at g_message: someone may be probing what this
+ * proxy reaches.  The target stays out unless logging is unsafe. */
+static void
+log_target_refused (ExgSession   *self,
+                    const GError *error)
+{
+  if (!g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED))
+    return;
+  g_message ("Connection %" G_GUINT64_FORMAT ": refused the target %s: %s",
+             self->info->id, safe_target (self), error->message);
+}
+
 /* While the exit works, keep watching the client: data it sends is kept
  * for the relay; EOF or an error means it went away. */
 static void
@@ -869,8 +882,10 @@ connect_cb (GObject      *source,
       if (self->router != NULL)
         {
           router = g_object_ref (self->router);
-          /* a client that left says nothing about the exit */
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+          /* a client that left, or a target our policy refused, says
+           * nothing about the exit */
+          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+              !g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED))
             exg_router_record_connect (router,
                                        g_get_monotonic_time () - self->connect_started,
                                        exit_conn != NULL);
@@ -890,6 +905,7 @@ connect_cb (GObject      *source,
   if (exit_conn == NULL)
     {
       log_no_router (self, NULL, error);
+      log_target_refused (self, error);
       fail_request (self, error, 0);
       return;
     }
@@ -901,6 +917,47 @@ connect_cb (GObject      *source,
   connected (self, exit_conn);
 }
 
+/* The destination policy, before any exit is asked: IP literals of every
+ * exit kind, and port 0 of names.  The addresses of names are judged
+ * where they are resolved, by the direct exit.  FALSE: refused, and the
+ * session is closed. */
+static gboolean
+target_allowed (ExgSession *self)
+{
+  static const guint8 none[16] = { 0 };
+  g_autoptr(GError) error = NULL;
+  ExgDestPolicy *policy = exg_server_get_dest_policy (self->server);
+  gboolean allowed;
+
+  switch (self->target.type)
+    {
+    case EXG_SOCKS_ATYP_IPV4:
+      allowed = exg_dest_policy_judge (policy, G_SOCKET_FAMILY_IPV4,
+                                       self->target.ip, self->target.port,
+                                       &error);
+      break;
+    case EXG_SOCKS_ATYP_IPV6:
+      allowed = exg_dest_policy_judge (policy, G_SOCKET_FAMILY_IPV6,
+                                       self->target.ip, self->target.port,
+                                       &error);
+      break;
+    case EXG_SOCKS_ATYP_DOMAIN:
+    case EXG_SOCKS_ATYP_NONE:
+    default:
+      /* a name with port 0: the zero rule, whatever it resolves to */
+      allowed = self->target.port != 0 ||
+                exg_dest_policy_judge (policy, G_SOCKET_FAMILY_IPV4, none, 0,
+                                       &error);
+      break;
+    }
+  if (allowed)
+    return TRUE;
+
+  log_target_refused (self, error);
+  fail_request (self, error, 0);
+  return FALSE;
+}
+
 static void
 start_connect (ExgSession *self,
                const char *host)
@@ -908,6 +965,9 @@ start_connect (ExgSession *self,
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
   ExgSelection sel;
+
+  if (!target_allowed (self))
+    return;
 
   if (!choose_exit (self, &router, &sel, &error))
     {
