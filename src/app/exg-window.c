@@ -29,6 +29,7 @@ struct _ExgWindow
   ExgApplication     *app;               /* unowned: the app outlives its windows */
 
   /* template children */
+  GtkSwitch          *proxy_switch;
   GtkLabel           *address_label;
   GtkLabel           *status_label;
   GtkInfoBar         *info_bar;
@@ -353,10 +354,43 @@ update_info_bar (ExgWindow *self)
   gtk_info_bar_set_revealed (self->info_bar, text != NULL);
 }
 
+/* The switch shows the proxy's real state.  It is not bound with
+ * action-name: GtkSwitch turns itself on before the action runs, and
+ * when listening fails the action's state stays off, so no state-changed
+ * would come back to turn the switch off again beside "Proxy off". */
+static void
+sync_proxy_switch (ExgWindow *self)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (self->app),
+                                                               "proxy-enabled");
+  gboolean enabled = state != NULL && g_variant_get_boolean (state);
+
+  self->updating++;
+  gtk_switch_set_active (self->proxy_switch, enabled);
+  gtk_switch_set_state (self->proxy_switch, enabled);
+  self->updating--;
+}
+
+static gboolean
+on_proxy_switch_state_set (GtkSwitch *proxy_switch,
+                           gboolean   state,
+                           ExgWindow *self)
+{
+  if (self->app == NULL)
+    return GDK_EVENT_PROPAGATE;
+  if (self->updating == 0)
+    g_action_group_change_action_state (G_ACTION_GROUP (self->app),
+                                        "proxy-enabled",
+                                        g_variant_new_boolean (state));
+  sync_proxy_switch (self);
+  return GDK_EVENT_STOP;
+}
+
 static void
 status_changed_cb (ExgApplication *app,
                    ExgWindow      *self)
 {
+  sync_proxy_switch (self);
   update_status (self);
   update_info_bar (self);
 }
@@ -751,6 +785,7 @@ exg_window_class_init (ExgWindowClass *klass)
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/exitgate/Exitgate/exg-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, proxy_switch);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, address_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_bar);
@@ -783,6 +818,8 @@ exg_window_class_init (ExgWindowClass *klass)
                                            on_range_entry_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_bandwidth_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_info_bar_response);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_proxy_switch_state_set);
 }
 
 static gpointer
@@ -881,6 +918,7 @@ exg_window_new (ExgApplication *app)
                            G_CALLBACK (registry_changed_cb), self, 0);
 
   load_filters (self);
+  sync_proxy_switch (self);
   rebuild_countries (self, TRUE);
   update_result (self);
   update_status (self);

@@ -724,6 +724,65 @@ test_port_in_use (void)
   g_assert_cmpuint (bound_port (), ==, old_port);
 }
 
+/* State 1: with the port busy, turning the switch on must leave it off
+ * beside "Proxy off" (GtkSwitch turns itself on before the action runs,
+ * and a failed start leaves the action's state unchanged) */
+static void
+test_switch_busy_port (void)
+{
+  GtkSwitch *proxy_switch = GTK_SWITCH (find_in_titlebar ("proxy_switch"));
+  GtkLabel *address = GTK_LABEL (find_in_titlebar ("address_label"));
+  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) taken_address = NULL;
+  g_autoptr(GError) error = NULL;
+  guint16 old_port;
+  guint16 taken;
+
+  g_settings_get (settings, "listen-port", "q", &old_port);
+  /* a real listener on 127.0.0.1, where the app listens */
+  g_socket_listener_add_address (squatter, any_port, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &taken_address,
+                                 &error);
+  g_assert_no_error (error);
+  taken = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (taken_address));
+
+  /* off first, then the busy port: nothing retries by itself */
+  gtk_switch_set_active (proxy_switch, FALSE);
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+  g_settings_set (settings, "listen-port", "q", taken);
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+
+  /* a click, as the user does it (the switch's own activate) */
+  gtk_widget_activate (GTK_WIDGET (proxy_switch));
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+  g_assert_false (gtk_switch_get_active (proxy_switch));
+  g_assert_false (gtk_switch_get_state (proxy_switch));
+  g_assert_cmpstr (gtk_label_get_text (address), ==, "Proxy off");
+  g_assert_true (gtk_info_bar_get_revealed (info_bar));
+
+  /* and again: still off, never on for a moment afterwards */
+  gtk_widget_activate (GTK_WIDGET (proxy_switch));
+  flush ();
+  g_assert_false (gtk_switch_get_active (proxy_switch));
+
+  /* the port freed, the switch works and follows */
+  g_socket_listener_close (squatter);
+  g_settings_set (settings, "listen-port", "q", old_port);
+  flush ();
+  g_assert_true (action_bool_state ("proxy-enabled"));
+  g_assert_true (gtk_switch_get_active (proxy_switch));
+  g_assert_true (gtk_switch_get_state (proxy_switch));
+  g_assert_cmpuint (bound_port (), ==, old_port);
+  g_assert_false (gtk_info_bar_get_revealed (info_bar));
+}
+
 static gboolean
 store_empty (gpointer data)
 {
@@ -1397,6 +1456,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/lookups-capped", test_lookups_capped);
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
+  g_test_add_func ("/window/switch-busy-port", test_switch_busy_port);
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
   g_test_add_func ("/window/many-routers", test_many_routers);
