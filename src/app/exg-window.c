@@ -32,6 +32,7 @@ struct _ExgWindow
   GtkSwitch          *proxy_switch;
   GtkLabel           *address_label;
   GtkLabel           *status_label;
+  GtkImage           *status_icon;
   GtkInfoBar         *info_bar;
   GtkLabel           *info_label;
   GtkListStore       *country_store;
@@ -285,9 +286,12 @@ update_status (ExgWindow *self)
   g_autofree char *connections = NULL;
   g_autofree char *exit = NULL;
   g_autofree char *status = NULL;
+  g_autoptr(ExgRouter) pick = NULL;
+  GtkStyleContext *context = gtk_widget_get_style_context (GTK_WIDGET (self->status_label));
   ExgSelection sel;
 
   exg_application_get_selection (self->app, &sel);
+  pick = exg_router_registry_pick (registry, &sel, NULL, NULL);
 
   if (bound != NULL)
     {
@@ -306,7 +310,14 @@ update_status (ExgWindow *self)
     exit = country_label (sel.country);
   else
     exit = g_strdup (_("any country"));
-  if (exg_application_get_geoip_progress (self->app) >= 0)
+  if (pick == NULL)
+    {
+      /* Translators: routers up · connections; said when no exit fits
+       * the choice, so nothing can connect */
+      status = g_strdup_printf (_("Nothing can connect · %s · %s"), routers,
+                                connections);
+    }
+  else if (exg_application_get_geoip_progress (self->app) >= 0)
     {
       /* Translators: shown while tor's GeoIP data is converted (once) */
       g_autofree char *text = g_strdup_printf (_("preparing country data, %d%%"),
@@ -322,6 +333,21 @@ update_status (ExgWindow *self)
                                 exit);
     }
   gtk_label_set_text (self->status_label, status);
+  if (pick == NULL)
+    {
+      g_autofree char *why = describe_no_match (self, &sel);
+      g_autofree char *tooltip = g_strdup_printf ("%s\n%s", status, why);
+
+      gtk_style_context_add_class (context, "exg-warning");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), tooltip);
+    }
+  else
+    {
+      gtk_style_context_remove_class (context, "exg-warning");
+      /* the label may be ellipsized: the tooltip holds all of it */
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), status);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->status_icon), pick == NULL);
 }
 
 static void
@@ -472,35 +498,67 @@ on_country_combo_changed (GtkComboBox *combo,
                                       g_variant_new_string (code));
 }
 
+/* Puts the country in force back into the box: typed text that was not
+ * chosen must not look like the exit */
+static void
+revert_country_entry (ExgWindow *self)
+{
+  ExgSelection sel;
+
+  exg_application_get_selection (self->app, &sel);
+  self->updating++;
+  /* unset first: set_active_id does nothing (and leaves the typed text)
+   * when the row is still active */
+  gtk_combo_box_set_active (self->country_combo, -1);
+  if (!gtk_combo_box_set_active_id (self->country_combo, sel.country))
+    gtk_entry_set_text (self->country_entry, "");
+  self->updating--;
+}
+
+static gboolean
+country_matches (GtkTreeModel *model,
+                 GtkTreeIter  *iter,
+                 const char   *text,
+                 gboolean      substring)
+{
+  g_autofree char *needle = g_utf8_casefold (text, -1);
+  g_autofree char *name = NULL;
+  g_autofree char *label = NULL;
+  g_autofree char *code = NULL;
+  g_autofree char *folded = NULL;
+
+  gtk_tree_model_get (model, iter, COUNTRY_COL_NAME, &name,
+                      COUNTRY_COL_LABEL, &label, COUNTRY_COL_CODE, &code, -1);
+  folded = g_utf8_casefold (name, -1);
+  if (substring)
+    return strstr (folded, needle) != NULL;
+  return g_str_equal (folded, needle) || g_strcmp0 (label, text) == 0
+         || (code[0] != '\0' && g_ascii_strcasecmp (code, text) == 0);
+}
+
+/* Selects the row that @text names exactly (name, label or ISO code),
+ * else the first row whose name contains it, in the order the completion
+ * lists them */
 static gboolean
 select_country_by_text (ExgWindow  *self,
-                        const char *text,
-                        gboolean    prefix)
+                        const char *text)
 {
   GtkTreeModel *model = GTK_TREE_MODEL (self->country_store);
-  g_autofree char *needle = g_utf8_casefold (text, -1);
   GtkTreeIter iter;
-  gboolean valid;
 
-  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
-       valid = gtk_tree_model_iter_next (model, &iter))
+  if (text[0] == '\0')
+    return FALSE;
+  for (guint pass = 0; pass < 2; pass++)
     {
-      g_autofree char *name = NULL;
-      g_autofree char *label = NULL;
-      g_autofree char *code = NULL;
-      g_autofree char *folded = NULL;
+      gboolean valid;
 
-      gtk_tree_model_get (model, &iter, COUNTRY_COL_NAME, &name,
-                          COUNTRY_COL_LABEL, &label,
-                          COUNTRY_COL_CODE, &code, -1);
-      folded = g_utf8_casefold (name, -1);
-      if (g_str_equal (folded, needle) || g_strcmp0 (label, text) == 0
-          || g_ascii_strcasecmp (code, text) == 0
-          || (prefix && g_str_has_prefix (folded, needle)))
-        {
-          gtk_combo_box_set_active_iter (self->country_combo, &iter);
-          return TRUE;
-        }
+      for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+           valid = gtk_tree_model_iter_next (model, &iter))
+        if (country_matches (model, &iter, text, pass == 1))
+          {
+            gtk_combo_box_set_active_iter (self->country_combo, &iter);
+            return TRUE;
+          }
     }
   return FALSE;
 }
@@ -509,10 +567,35 @@ static void
 on_country_entry_activate (GtkEntry  *entry,
                            ExgWindow *self)
 {
-  const char *text = gtk_entry_get_text (entry);
+  g_autofree char *text = g_strstrip (g_strdup (gtk_entry_get_text (entry)));
 
-  if (!select_country_by_text (self, text, FALSE))
-    select_country_by_text (self, text, TRUE);
+  if (!select_country_by_text (self, text))
+    revert_country_entry (self);
+}
+
+static gboolean
+on_country_entry_key_press (GtkWidget   *entry,
+                            GdkEventKey *event,
+                            ExgWindow   *self)
+{
+  if (event->keyval != GDK_KEY_Escape || self->app == NULL)
+    return GDK_EVENT_PROPAGATE;
+  revert_country_entry (self);
+  return GDK_EVENT_PROPAGATE;     /* the completion closes its popup too */
+}
+
+/* Focus moved on inside the window, away from the country box: drop what
+ * was typed there (the window's own focus, not the desktop's, so the
+ * completion popup or another window does not count as leaving) */
+static void
+set_focus_cb (GtkWindow *window,
+              GtkWidget *focus,
+              ExgWindow *self)
+{
+  if (self->app == NULL || focus == GTK_WIDGET (self->country_entry))
+    return;
+  if (gtk_combo_box_get_active_id (self->country_combo) == NULL)
+    revert_country_entry (self);
 }
 
 static gboolean
@@ -788,6 +871,7 @@ exg_window_class_init (ExgWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, proxy_switch);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, address_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_icon);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_bar);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_store);
@@ -814,6 +898,8 @@ exg_window_class_init (ExgWindowClass *klass)
                                            on_country_combo_changed);
   gtk_widget_class_bind_template_callback (widget_class,
                                            on_country_entry_activate);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_country_entry_key_press);
   gtk_widget_class_bind_template_callback (widget_class,
                                            on_range_entry_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_bandwidth_changed);
@@ -880,6 +966,8 @@ exg_window_init (ExgWindow *self)
   g_signal_connect_object (completion, "match-selected",
                            G_CALLBACK (completion_match_selected_cb), self, 0);
   gtk_entry_set_completion (self->country_entry, completion);
+
+  g_signal_connect_after (self, "set-focus", G_CALLBACK (set_focus_cb), self);
 }
 
 ExgWindow *

@@ -390,6 +390,83 @@ test_type_to_search (void)
 }
 
 static void
+send_key (GtkWidget *widget,
+          guint      keyval)
+{
+  GdkEvent *event = gdk_event_new (GDK_KEY_PRESS);
+  GdkSeat *seat = gdk_display_get_default_seat (gtk_widget_get_display (widget));
+
+  event->key.window = g_object_ref (gtk_widget_get_window (widget));
+  event->key.keyval = keyval;
+  event->key.time = GDK_CURRENT_TIME;
+  gdk_event_set_device (event, gdk_seat_get_keyboard (seat));
+  gtk_widget_event (widget, event);
+  gdk_event_free (event);
+}
+
+/* State 4: the box shows the country in force, whatever was typed */
+static void
+test_country_box_reverts (void)
+{
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
+  GtkWidget *from = find_widget (GTK_WIDGET (window), "range_from_entry");
+  g_autofree char *state = NULL;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
+  flush ();
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
+
+  /* typed, then Escape: back to Germany, nothing chosen */
+  gtk_widget_grab_focus (GTK_WIDGET (entry));
+  gtk_entry_set_text (entry, "Swe");
+  flush ();
+  g_assert_null (gtk_combo_box_get_active_id (combo));
+  send_key (GTK_WIDGET (entry), GDK_KEY_Escape);
+  flush ();
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
+  g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "DE");
+
+  /* typed, then focus leaves for another field: back to Germany */
+  gtk_entry_set_text (entry, "Swe");
+  flush ();
+  gtk_widget_grab_focus (from);
+  flush ();
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
+  g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
+  g_clear_pointer (&state, g_free);
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "DE");
+
+  /* Enter picks the first match, also inside a name ("wed" → Sweden) */
+  gtk_widget_grab_focus (GTK_WIDGET (entry));
+  gtk_entry_set_text (entry, "wed");
+  g_signal_emit_by_name (entry, "activate");
+  flush ();
+  g_clear_pointer (&state, g_free);
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "SE");
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Sweden"));
+
+  /* Enter on text that matches nothing: the country in force stays */
+  gtk_entry_set_text (entry, "Atlantis");
+  g_signal_emit_by_name (entry, "activate");
+  flush ();
+  g_clear_pointer (&state, g_free);
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "SE");
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Sweden"));
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+  g_assert_cmpstr (gtk_entry_get_text (entry), ==, "Any country");
+}
+
+static void
 test_range_and_no_match (void)
 {
   GtkEntry *from = find_widget (GTK_WIDGET (window), "range_from_entry");
@@ -399,6 +476,8 @@ test_range_and_no_match (void)
   GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *range = NULL;
+  g_autofree char *tooltip = NULL;
+  GtkLabel *status;
   ExgSelection sel;
 
   /* invalid: marked, explained, not applied */
@@ -428,6 +507,16 @@ test_range_and_no_match (void)
   flush ();
   g_assert_cmpstr (gtk_label_get_text (result), ==,
                    "No exit in Sweden has an address in the range.");
+  /* and the header warns: nothing can connect, and why, in the tooltip */
+  status = GTK_LABEL (find_in_titlebar ("status_label"));
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (status),
+                                   "Nothing can connect · 2 routers up"));
+  g_assert_true (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (status)),
+                                              "exg-warning"));
+  g_assert_true (gtk_widget_get_visible (find_in_titlebar ("status_icon")));
+  tooltip = gtk_widget_get_tooltip_text (GTK_WIDGET (status));
+  g_assert_nonnull (strstr (tooltip,
+                            "No exit in Sweden has an address in the range."));
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
@@ -437,6 +526,10 @@ test_range_and_no_match (void)
   g_clear_pointer (&range, g_free);
   range = g_settings_get_string (settings, "ip-range");
   g_assert_cmpstr (range, ==, "");
+  g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (status)),
+                                               "exg-warning"));
+  g_assert_false (gtk_widget_get_visible (find_in_titlebar ("status_icon")));
+  g_assert_nonnull (strstr (gtk_label_get_text (status), "exit: any country"));
 }
 
 typedef struct {
@@ -1449,6 +1542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/country-list", test_country_list);
   g_test_add_func ("/window/pick-country", test_pick_country);
   g_test_add_func ("/window/type-to-search", test_type_to_search);
+  g_test_add_func ("/window/country-box-reverts", test_country_box_reverts);
   g_test_add_func ("/window/range-and-no-match", test_range_and_no_match);
   g_test_add_func ("/window/connection-appears", test_connection_appears);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
