@@ -281,6 +281,8 @@ exg_lookups_view_init (ExgLookupsView *self)
   add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL);
   add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL);
   add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL);
+  /* an error is longer than its cell: the tooltip holds all of it */
+  exg_view_set_tooltip_column (self->tree_view, EXG_LOOKUP_COL_ANSWER);
   scrolled = gtk_scrolled_window_new (NULL, NULL);
   gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
   gtk_box_pack_start (GTK_BOX (self), scrolled, TRUE, TRUE, 0);

@@ -48,4 +48,16 @@ void               exg_view_apply_search    (GtkSearchEntry      *entry,
 gboolean           exg_view_counts_equal    (GHashTable          *a,
                                              GHashTable          *b);
 
+/* Hovering a row of @tree_view shows the whole text of its string
+ * @model_column in a tooltip (as text, not markup): the cells may be
+ * ellipsized, the tooltip never is. */
+void               exg_view_set_tooltip_column (GtkTreeView      *tree_view,
+                                                int               model_column);
+
+/* The reason at the end of an error message built as "context: context:
+ * reason" (GIO's "Error binding to address X: …" inside "Cannot listen on
+ * X: …"), so that a message that names its own context once does not
+ * repeat it; a message without such a prefix comes back whole. */
+char              *exg_error_dup_reason     (const char          *message);
+
 G_END_DECLS

@@ -366,9 +366,14 @@ update_info_bar (ExgWindow *self)
         text = g_strdup_printf (_("Cannot listen on %s: another program uses this port. Choose another port in Preferences."),
                                 address);
       else
-        /* Translators: %s is an address:port, then an error message */
-        text = g_strdup_printf (_("Cannot listen on %s: %s"), address,
-                                listen_error->message);
+        {
+          /* the core's message already says "Cannot listen on X: Error
+           * binding to address X: …": say it once */
+          g_autofree char *reason = exg_error_dup_reason (listen_error->message);
+
+          /* Translators: %s is an address:port, then why (from the system) */
+          text = g_strdup_printf (_("Cannot listen on %s: %s"), address, reason);
+        }
     }
   else if (exits_error != NULL)
     /* Translators: %s is an error message */

@@ -19,6 +19,7 @@
 #include "exg-preferences.h"
 #include "exg-routers-view.h"
 #include "exg-traffic-graph.h"
+#include "exg-view-util.h"
 #include "exg-window.h"
 
 #include <glib/gstdio.h>
@@ -876,6 +877,98 @@ test_switch_busy_port (void)
   g_assert_false (gtk_info_bar_get_revealed (info_bar));
 }
 
+/* State 5: a message names its context once, and nothing is cut off
+ * without its whole text somewhere (wrapping, or a tooltip) */
+static void
+test_messages_whole (void)
+{
+  g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgServer) server = exg_server_new (registry, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *address = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *long_error = NULL;
+  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkTreeView *tree = exg_lookups_view_get_tree_view (view);
+  GtkTreeModel *model;
+  GtkTooltip *tooltip;
+  GtkWidget *prefs;
+  GtkLabel *test_label;
+  gboolean shown = FALSE;
+  guint16 taken;
+  const char *p;
+  guint count = 0;
+
+  /* the core's real message for a busy port */
+  taken = g_socket_listener_add_any_inet_port (squatter, NULL, &error);
+  g_assert_no_error (error);
+  address = g_strdup_printf ("127.0.0.1:%u", taken);
+  g_assert_false (exg_server_listen_string (server, address, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, address));
+  reason = exg_error_dup_reason (error->message);
+  g_assert_null (strstr (reason, address));
+  g_assert_cmpstr (reason, !=, "");
+  text = g_strdup_printf ("Cannot listen on %s: %s", address, reason);
+  for (p = strstr (text, address); p != NULL; p = strstr (p + 1, address))
+    count++;
+  g_assert_cmpuint (count, ==, 1);
+  g_assert_true (g_str_has_suffix (error->message, reason));
+  g_clear_pointer (&reason, g_free);
+  reason = exg_error_dup_reason ("Refusing to listen on 0.0.0.0:1080, which is not a loopback address");
+  g_assert_cmpstr (reason, ==, "Refusing to listen on 0.0.0.0:1080, which is not a loopback address");
+
+  /* a lookup error far longer than its cell: the tooltip has all of it */
+  long_error = g_strnfill (300, 'x');
+  memcpy (long_error, "Name lookup failed: ", 20);
+  exg_activity_add_lookup (exg_application_get_activity (app),
+                           EXG_LOOKUP_FORWARD, "long.example", NULL,
+                           long_error, NULL);
+  flush ();
+  model = gtk_tree_view_get_model (tree);
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), >, 0);
+  {
+    GtkTreeIter iter;
+    g_autoptr(GtkTreePath) path = NULL;
+
+    g_assert_true (find_row (model, EXG_LOOKUP_COL_QUERY, "long.example", &iter));
+    path = gtk_tree_model_get_path (model, &iter);
+    gtk_tree_view_set_cursor (tree, path, NULL, FALSE);
+  }
+  g_assert_true (gtk_widget_get_has_tooltip (GTK_WIDGET (tree)));
+  tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+  g_signal_emit_by_name (tree, "query-tooltip", 0, 0, TRUE, tooltip, &shown);
+  g_assert_true (shown);
+  g_object_unref (tooltip);
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+
+  /* the status line is ellipsized: its tooltip holds the whole line */
+  {
+    GtkLabel *status = GTK_LABEL (find_in_titlebar ("status_label"));
+    g_autofree char *tip = gtk_widget_get_tooltip_text (GTK_WIDGET (status));
+
+    g_assert_nonnull (tip);
+    g_assert_true (g_str_has_prefix (tip, gtk_label_get_text (status)));
+  }
+
+  /* the Test result wraps instead of being cut */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = NULL;
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    if (EXG_IS_PREFERENCES (l->data))
+      prefs = l->data;
+  g_assert_nonnull (prefs);
+  test_label = find_widget (prefs, "test_label");
+  g_assert_true (gtk_label_get_line_wrap (test_label));
+  g_assert_cmpint (gtk_label_get_ellipsize (test_label), ==, PANGO_ELLIPSIZE_NONE);
+  gtk_widget_destroy (prefs);
+  flush ();
+}
+
 static gboolean
 store_empty (gpointer data)
 {
@@ -1551,6 +1644,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
   g_test_add_func ("/window/switch-busy-port", test_switch_busy_port);
+  g_test_add_func ("/window/messages-whole", test_messages_whole);
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
   g_test_add_func ("/window/many-routers", test_many_routers);
