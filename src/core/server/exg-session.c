@@ -539,6 +539,14 @@ fail (ExgSession *self,
   exg_session_close (self);
 }
 
+/* The client hung up first: its own choice, not a failure of the exit or
+ * of ours, so the connection ends "closed" */
+static void
+client_went_away (ExgSession *self)
+{
+  exg_session_close (self);
+}
+
 /* A failed request: the reply tor would give, then close. */
 static void
 fail_request (ExgSession   *self,
@@ -562,6 +570,7 @@ fail_request (ExgSession   *self,
            self->info->id, safe_target (self),
            self->version == 4 ? EXG_SOCKS4_REPLY_REJECTED : v5_code,
            error != NULL ? error->message : "refused");
+  self->info->socks_reply = v5_code;
   fail (self, error != NULL ? error->message : NULL);
 }
 
@@ -825,7 +834,7 @@ connected (ExgSession        *self,
 
   if (!send_bytes (self, out, n))
     {
-      fail (self, "The client went away");
+      client_went_away (self);
       return;
     }
 
@@ -1278,7 +1287,7 @@ handle_select (ExgSession        *self,
     }
 
   if (!send_bytes (self, out, n))
-    fail (self, "The client went away");
+    client_went_away (self);
 }
 
 static void
@@ -1408,7 +1417,7 @@ read_client (ExgSession *self)
       if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
         exg_session_close (self);
       else
-        fail (self, "The client went away");
+        client_went_away (self);
       return FALSE;
     }
   self->len += (gsize) n;
@@ -1479,7 +1488,7 @@ on_client_event (ExgSession   *self,
       return;
     }
   if (revents & (G_IO_HUP | G_IO_ERR))
-    fail (self, "The client went away");
+    client_went_away (self);
 }
 
 void
