@@ -639,6 +639,128 @@ test_connection_appears (void)
   flush ();
 }
 
+/* ended, whether or not an exit was known when it failed */
+static gboolean
+row_ended (gpointer data)
+{
+  RowWait *w = data;
+  GtkTreeIter iter;
+  gboolean alive;
+
+  if (!find_row (w->model, EXG_CONN_COL_TARGET, w->target, &iter))
+    return FALSE;
+  gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_ALIVE, &alive, -1);
+  return !alive;
+}
+
+static gboolean
+row_refreshed_gone (gpointer data)
+{
+  RowWait *w = data;
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+
+  exg_connections_view_refresh (view);
+  return row_gone (w);
+}
+
+/* State 3: a failed connection says why (the reply in words, the exit,
+ * the exit's own reason) and stays until dismissed or its time is up,
+ * while a closed one goes after the short linger */
+static void
+test_connection_failed (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+  GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  g_autoptr(GSocketListener) gone = g_socket_listener_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *state = NULL;
+  g_autofree char *detail = NULL;
+  g_autoptr(GtkTreePath) path = NULL;
+  Client c = { 0, };
+  RowWait w;
+  GtkTreeIter iter;
+  gboolean alive = TRUE;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("SE"));
+  flush ();
+  /* closed rows would go at once: the failed one must not */
+  exg_connections_view_set_linger (view, 0);
+
+  /* a port nobody listens on any more: the connect is refused */
+  c.target_port = g_socket_listener_add_any_inet_port (gone, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (gone);
+  c.proxy_port = bound_port ();
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0x05);   /* connection refused */
+
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { model, target, FALSE };
+  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
+  exg_connections_view_refresh (view);
+  exg_connections_view_refresh (view);
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_STATE, &state,
+                      EXG_CONN_COL_DETAIL, &detail,
+                      EXG_CONN_COL_ALIVE, &alive, -1);
+  g_assert_false (alive);
+  g_assert_cmpstr (state, ==, "Failed: connection refused");
+  g_assert_nonnull (strstr (detail, "The client was told: connection refused (SOCKS reply 5)"));
+  /* the backend's own reason; the exit too when the model knows it (a
+   * connect the registry retried over several routers names none) */
+  g_assert_nonnull (strstr (detail, "\nReason: Connection refused"));
+
+  /* the tooltip shows the whole of it */
+  {
+    GtkTooltip *tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+    gboolean shown = FALSE;
+
+    path = gtk_tree_model_get_path (model, &iter);
+    gtk_tree_view_set_cursor (tree, path, NULL, FALSE);
+    g_signal_emit_by_name (tree, "query-tooltip", 0, 0, TRUE, tooltip, &shown);
+    g_assert_true (shown);
+    g_object_unref (tooltip);
+  }
+
+  /* dismissed: gone at once */
+  gtk_tree_selection_select_iter (gtk_tree_view_get_selection (tree), &iter);
+  g_action_group_activate_action (G_ACTION_GROUP (gtk_widget_get_action_group (GTK_WIDGET (view), "conn")),
+                                  "dismiss", NULL);
+  g_assert_false (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+
+  /* not dismissed: it goes when its own (here short) time is up */
+  exg_connections_view_set_failed_linger (view, 200);
+  memset (&c, 0, sizeof c);
+  c.proxy_port = bound_port ();
+  {
+    g_autoptr(GSocketListener) gone2 = g_socket_listener_new ();
+
+    c.target_port = g_socket_listener_add_any_inet_port (gone2, NULL, &error);
+    g_assert_no_error (error);
+    g_socket_listener_close (gone2);
+  }
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0x05);
+  g_clear_pointer (&target, g_free);
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { model, target, FALSE };
+  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
+  g_assert_true (wait_until (row_refreshed_gone, &w, WAIT_MS));
+  exg_connections_view_set_failed_linger (view, 30000);
+  exg_connections_view_set_linger (view, 3000);
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+}
+
 static void
 test_close_from_menu (void)
 {
@@ -1638,6 +1760,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/country-box-reverts", test_country_box_reverts);
   g_test_add_func ("/window/range-and-no-match", test_range_and_no_match);
   g_test_add_func ("/window/connection-appears", test_connection_appears);
+  g_test_add_func ("/window/connection-failed", test_connection_failed);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/lookups-capped", test_lookups_capped);
