@@ -227,11 +227,43 @@ describe_no_match (ExgWindow          *self,
       return g_strdup (_("No exit has an address in the range."));
     }
   {
-    g_autofree char *bw = exg_format_rate ((double) sel->min_bandwidth);
+    g_autofree char *bw = exg_format_bandwidth ((double) sel->min_bandwidth);
 
-    /* Translators: %s is a rate such as "5.0 MB/s" */
+    /* Translators: %s is a bandwidth such as "5.0 MB/s (40 Mbit/s)" */
     return g_strdup_printf (_("No matching exit advertises at least %s."), bw);
   }
+}
+
+/* How many routers up, in the chosen country and range, the minimum
+ * bandwidth leaves out (the registry's rule: advertised below the
+ * minimum, or none advertised) */
+static guint
+count_below_bandwidth (ExgWindow          *self,
+                       const ExgSelection *sel)
+{
+  GListModel *model = G_LIST_MODEL (exg_application_get_registry (self->app));
+  guint n = g_list_model_get_n_items (model);
+  guint below = 0;
+
+  if (sel->min_bandwidth == 0)
+    return 0;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
+      guint32 ip = exg_router_get_ipv4 (router);
+
+      if (!exg_router_get_up (router))
+        continue;
+      if (sel->country[0] != '\0'
+          && g_ascii_strcasecmp (exg_router_get_country (router),
+                                 sel->country) != 0)
+        continue;
+      if (ip < sel->range_start || ip > sel->range_end)
+        continue;
+      if (exg_router_get_bandwidth (router) < sel->min_bandwidth)
+        below++;
+    }
+  return below;
 }
 
 static void
@@ -256,11 +288,12 @@ update_result (ExgWindow *self)
     {
       g_autofree char *country = country_label (exg_router_get_country (router));
       g_autofree char *bw = exg_router_get_bandwidth (router) > 0
-                              ? exg_format_rate ((double) exg_router_get_bandwidth (router))
+                              ? exg_format_bandwidth ((double) exg_router_get_bandwidth (router))
                               : g_strdup (_("bandwidth unknown"));
       const char *address = exg_router_get_address (router);
       guint hops = exg_router_get_path_length (router);
       g_autofree char *text = NULL;
+      guint below;
 
       text = g_strdup_printf (/* Translators: exit name, address, country, bandwidth, hops */
                               ngettext ("Exit: %s · %s · %s · %s · %u hop",
@@ -268,6 +301,20 @@ update_result (ExgWindow *self)
                               exg_router_get_name (router),
                               address[0] != '\0' ? address : _("address unknown"),
                               country, bw, hops);
+      below = count_below_bandwidth (self, &sel);
+      if (below > 0)
+        {
+          g_autofree char *min = exg_format_bandwidth ((double) sel.min_bandwidth);
+          g_autofree char *exit_line = g_steal_pointer (&text);
+          g_autofree char *left_out = NULL;
+
+          /* Translators: %u routers, %s a bandwidth such as "5.0 MB/s (40 Mbit/s)" */
+          left_out = g_strdup_printf (ngettext ("%u router left out: it advertises less than %s, or nothing.",
+                                                "%u routers left out: they advertise less than %s, or nothing.",
+                                                below),
+                                      below, min);
+          text = g_strdup_printf ("%s\n%s", exit_line, left_out);
+        }
       gtk_label_set_text (self->result_label, text);
       gtk_style_context_remove_class (gtk_widget_get_style_context (GTK_WIDGET (self->result_label)),
                                       "exg-no-match");
@@ -739,25 +786,28 @@ load_filters (ExgWindow *self)
       gtk_entry_set_text (self->range_from_entry, from);
       gtk_entry_set_text (self->range_to_entry, to);
     }
-  /* the largest unit that shows the value exactly */
-  if (bw != 0 && bw % 1000000 == 0)
+  /* the largest unit that shows the value exactly, bytes before bits */
+  if (bw != 0)
     {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
-                                   "1000000");
-      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000000));
-    }
-  else if (bw != 0 && bw % 1000 == 0)
-    {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
-                                   "1000");
-      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000));
-    }
-  else if (bw != 0)
-    {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
-                                   "1");
+      static const guint64 units[] = { 1000000, 125000, 1000, 125 };
+      guint64 unit = 1000;
+
+      for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+        if (bw % units[i] == 0)
+          {
+            unit = units[i];
+            break;
+          }
+      {
+        char id[24];
+
+        g_snprintf (id, sizeof id, "%" G_GUINT64_FORMAT, unit);
+        gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                     id);
+      }
+      /* not a whole number of any unit: rounded up to whole kB/s */
       gtk_spin_button_set_value (self->bandwidth_spin,
-                                 (double) MIN (bw, 1000000));
+                                 (double) MIN ((bw + unit - 1) / unit, 1000000));
     }
   self->updating--;
 }

@@ -1091,6 +1091,118 @@ test_messages_whole (void)
   flush ();
 }
 
+static void
+find_tree_cb (GtkWidget *widget,
+              gpointer   user_data)
+{
+  GtkTreeView **out = user_data;
+
+  if (*out != NULL)
+    return;
+  if (GTK_IS_TREE_VIEW (widget))
+    *out = GTK_TREE_VIEW (widget);
+  else if (GTK_IS_CONTAINER (widget))
+    gtk_container_forall (GTK_CONTAINER (widget), find_tree_cb, out);
+}
+
+static GtkTreeView *
+find_tree_view (GtkWidget *root)
+{
+  GtkTreeView *tree = NULL;
+
+  gtk_container_forall (GTK_CONTAINER (root), find_tree_cb, &tree);
+  g_assert_nonnull (tree);
+  return tree;
+}
+
+static char *
+cell_text (GtkTreeView  *tree,
+           const char   *title,
+           GtkTreeModel *model,
+           GtkTreeIter  *iter)
+{
+  for (guint i = 0; i < gtk_tree_view_get_n_columns (tree); i++)
+    {
+      GtkTreeViewColumn *column = gtk_tree_view_get_column (tree, i);
+      g_autoptr(GList) cells = NULL;
+      char *text = NULL;
+
+      if (g_strcmp0 (gtk_tree_view_column_get_title (column), title) != 0)
+        continue;
+      cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (column));
+      gtk_tree_view_column_cell_set_cell_data (column, model, iter, FALSE, FALSE);
+      g_object_get (cells->data, "text", &text, NULL);
+      return text;
+    }
+  g_assert_not_reached ();
+}
+
+/* State 6: one family of bandwidth units, bytes and bits, everywhere; and
+ * the line under the picker says what a minimum leaves out */
+static void
+test_bandwidth_units (void)
+{
+  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  ExgRoutersView *routers = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_routers_view_get_store (routers));
+  GtkTreeView *tree = find_tree_view (GTK_WIDGET (routers));
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *text = NULL;
+  g_autofree char *advertised = NULL;
+  GtkWidget *dialog;
+  GtkSpinButton *spin;
+  GtkLabel *label;
+  GtkTreeIter iter;
+
+  text = exg_format_bandwidth (5e6);
+  g_assert_cmpstr (text, ==, "5.0 MB/s (40 Mbit/s)");
+  g_clear_pointer (&text, g_free);
+  text = exg_format_bandwidth (125000);
+  g_assert_cmpstr (text, ==, "125.0 kB/s (1 Mbit/s)");
+  g_clear_pointer (&text, g_free);
+  text = exg_format_bandwidth (1.5e9);
+  g_assert_cmpstr (text, ==, "1.5 GB/s (12 Gbit/s)");
+
+  /* the picker: 2 MB/s leaves the German exit (1 MB/s) out, and says so */
+  g_settings_set_uint64 (settings, "min-bandwidth", 2000000);
+  flush ();
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "se-exit"));
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "5.0 MB/s (40 Mbit/s)"));
+  g_assert_nonnull (strstr (gtk_label_get_text (result),
+                            "\n1 router left out: it advertises less than 2.0 MB/s (16 Mbit/s), or nothing."));
+  g_settings_set_uint64 (settings, "min-bandwidth", 0);
+  flush ();
+  g_assert_null (strstr (gtk_label_get_text (result), "left out"));
+
+  /* the Routers page */
+  g_assert_true (find_row (model, EXG_ROUTER_COL_NAME, "de-exit", &iter));
+  advertised = cell_text (tree, "Advertised", model, &iter);
+  g_assert_cmpstr (advertised, ==, "1.0 MB/s (8 Mbit/s)");
+
+  /* the exit dialog: MB/s, with Mbit/s beside; a direct exit's address
+   * is the source address */
+  dialog = exg_exit_dialog_new (GTK_WINDOW (window), keyfile, NULL);
+  spin = find_widget (dialog, "bandwidth_spin");
+  label = find_widget (dialog, "bandwidth_label");
+  gtk_spin_button_set_value (spin, 12.5);
+  g_assert_cmpstr (gtk_label_get_text (label), ==, "12.5 MB/s (100 Mbit/s)");
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (dialog, "type_combo")),
+                               "direct");
+  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (find_widget (dialog, "address_entry"))),
+                   ==, "Source address");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (dialog, "name_entry")), "fast");
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (exg_exit_dialog_save (EXG_EXIT_DIALOG (dialog), keyfile, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_cmpuint (g_key_file_get_uint64 (keyfile, "exit fast", "bandwidth", NULL),
+                    ==, 12500000);
+  gtk_widget_destroy (dialog);
+}
+
 static gboolean
 store_empty (gpointer data)
 {
@@ -1770,6 +1882,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/messages-whole", test_messages_whole);
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
+  g_test_add_func ("/window/bandwidth-units", test_bandwidth_units);
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
