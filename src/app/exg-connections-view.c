@@ -71,6 +71,14 @@ struct _ExgConnectionsView
 G_DEFINE_FINAL_TYPE (ExgConnectionsView, exg_connections_view, GTK_TYPE_BOX)
 
 static void
+update_empty (ExgConnectionsView *self)
+{
+  exg_view_update_empty (self->empty_label, self->tree_view,
+                         gtk_entry_get_text (GTK_ENTRY (self->search_entry)),
+                         _("No connections. Point an application at the proxy's address to see its traffic here."));
+}
+
+static void
 row_free (Row *row)
 {
   exg_conn_info_unref (row->info);
@@ -340,8 +348,7 @@ flush_cb (gpointer user_data)
     if (row->dirty && row->in_store)
       update_row (self, row, now_real, 0);
 
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
-                          g_hash_table_size (self->rows) == 0);
+  update_empty (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -448,8 +455,7 @@ exg_connections_view_refresh (ExgConnectionsView *self)
 
   if (sorted)
     gtk_tree_sortable_set_sort_column_id (sortable, sort_column, order);
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
-                          g_hash_table_size (self->rows) == 0);
+  update_empty (self);
 }
 
 static gboolean
@@ -555,6 +561,7 @@ search_changed_cb (GtkSearchEntry     *entry,
 {
   exg_view_apply_search (entry, self->tree_view, self->filter,
                          GTK_TREE_MODEL (self->store), &self->filter_text);
+  update_empty (self);
 }
 
 /* context menu */
@@ -623,8 +630,7 @@ dismiss_activated (GSimpleAction *action,
     return;
   gtk_list_store_remove (self->store, &row->iter);
   g_hash_table_remove (self->rows, &id);
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
-                          g_hash_table_size (self->rows) == 0);
+  update_empty (self);
 }
 
 static gboolean
@@ -837,6 +843,7 @@ exg_connections_view_init (ExgConnectionsView *self)
   g_object_set (self->search_entry, "margin-start", 12, "margin-end", 12, NULL);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
                        _("Filter connections"));
+  exg_view_clear_on_escape (self->search_entry);
   g_signal_connect_object (self->search_entry, "search-changed",
                            G_CALLBACK (search_changed_cb), self, 0);
   gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE,
@@ -847,15 +854,16 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Connections"));
-  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 130);
-  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 160);
-  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 170);
-  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 130);
+  /* together no wider than an 800-pixel window */
+  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 110);
+  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 125);
+  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 140);
+  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 110);
   add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
   add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
-  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 90);
+  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 80);
   add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
-              TRUE, 70);
+              TRUE, 60);
   g_signal_connect_object (self->tree_view, "button-press-event",
                            G_CALLBACK (button_press_cb), self, 0);
   g_signal_connect_object (self->tree_view, "popup-menu",
@@ -869,7 +877,7 @@ exg_connections_view_init (ExgConnectionsView *self)
 
   overlay = gtk_overlay_new ();
   gtk_container_add (GTK_CONTAINER (overlay), scrolled);
-  self->empty_label = GTK_LABEL (gtk_label_new (_("No connections. Point an application at the proxy's address to see its traffic here.")));
+  self->empty_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_label_set_line_wrap (self->empty_label, TRUE);
   gtk_widget_set_halign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
   gtk_widget_set_valign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
@@ -880,6 +888,7 @@ exg_connections_view_init (ExgConnectionsView *self)
                                         GTK_WIDGET (self->empty_label), TRUE);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
+  update_empty (self);
 
   actions = g_simple_action_group_new ();
   g_action_map_add_action_entries (G_ACTION_MAP (actions), conn_actions,

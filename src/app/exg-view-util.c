@@ -6,6 +6,8 @@
 #include "config.h"
 #include "exg-view-util.h"
 
+#include <glib/gi18n.h>
+
 #include <string.h>
 
 GtkTreeViewColumn *
@@ -177,4 +179,48 @@ exg_error_dup_reason (const char *message)
   if (last == NULL || last[2] == '\0')
     return g_strdup (message);
   return g_strdup (last + 2);
+}
+
+static void
+stop_search_cb (GtkSearchEntry *entry,
+                gpointer        user_data)
+{
+  gtk_entry_set_text (GTK_ENTRY (entry), "");
+}
+
+void
+exg_view_clear_on_escape (GtkSearchEntry *entry)
+{
+  g_return_if_fail (GTK_IS_SEARCH_ENTRY (entry));
+
+  g_signal_connect (entry, "stop-search", G_CALLBACK (stop_search_cb), NULL);
+}
+
+void
+exg_view_update_empty (GtkLabel    *label,
+                       GtkTreeView *tree_view,
+                       const char  *search,
+                       const char  *empty_text)
+{
+  GtkTreeModel *model = gtk_tree_view_get_model (tree_view);
+  GtkTreeIter iter;
+
+  g_return_if_fail (GTK_IS_LABEL (label));
+
+  if (model != NULL && gtk_tree_model_get_iter_first (model, &iter))
+    {
+      gtk_widget_hide (GTK_WIDGET (label));
+      return;
+    }
+  if (search != NULL && search[0] != '\0')
+    {
+      /* Translators: %s is what the user searched for */
+      g_autofree char *text = g_strdup_printf (_("Nothing matches “%s”. Press Escape to show everything."),
+                                               search);
+
+      gtk_label_set_text (label, text);
+    }
+  else
+    gtk_label_set_text (label, empty_text);
+  gtk_widget_show (GTK_WIDGET (label));
 }

@@ -48,6 +48,17 @@ void               exg_view_apply_search    (GtkSearchEntry      *entry,
 gboolean           exg_view_counts_equal    (GHashTable          *a,
                                              GHashTable          *b);
 
+/* Shows @label over an empty @tree_view: @empty_text when there are no
+ * rows at all, or that nothing matches @search (the entry's text) when a
+ * search hides every row; hides it otherwise. */
+void               exg_view_update_empty    (GtkLabel            *label,
+                                             GtkTreeView         *tree_view,
+                                             const char          *search,
+                                             const char          *empty_text);
+
+/* Escape in @entry clears the search (GtkSearchEntry only stops it) */
+void               exg_view_clear_on_escape (GtkSearchEntry      *entry);
+
 /* Hovering a row of @tree_view shows the whole text of its string
  * @model_column in a tooltip (as text, not markup): the cells may be
  * ellipsized, the tooltip never is. */

@@ -975,8 +975,17 @@ add_page (GtkBox     *page,
   return widget;
 }
 
+static void
+close_activated (GSimpleAction *action,
+                 GVariant      *parameter,
+                 gpointer       user_data)
+{
+  gtk_window_close (GTK_WINDOW (user_data));
+}
+
 static const GActionEntry win_actions[] = {
   { "search", search_activated },
+  { "close", close_activated },
 };
 
 static void

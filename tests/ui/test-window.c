@@ -23,6 +23,8 @@
 #include "exg-window.h"
 
 #include <glib/gstdio.h>
+#include <glib/gi18n.h>
+#include <locale.h>
 #include <string.h>
 
 #define WAIT_MS 5000
@@ -396,10 +398,17 @@ send_key (GtkWidget *widget,
 {
   GdkEvent *event = gdk_event_new (GDK_KEY_PRESS);
   GdkSeat *seat = gdk_display_get_default_seat (gtk_widget_get_display (widget));
+  GdkKeymapKey *keys = NULL;
+  int n_keys = 0;
 
   event->key.window = g_object_ref (gtk_widget_get_window (widget));
   event->key.keyval = keyval;
   event->key.time = GDK_CURRENT_TIME;
+  /* key bindings (GtkSearchEntry's Escape) match the hardware keycode */
+  if (gdk_keymap_get_entries_for_keyval (gdk_keymap_get_for_display (gtk_widget_get_display (widget)),
+                                         keyval, &keys, &n_keys) && n_keys > 0)
+    event->key.hardware_keycode = keys[0].keycode;
+  g_free (keys);
   gdk_event_set_device (event, gdk_seat_get_keyboard (seat));
   gtk_widget_event (widget, event);
   gdk_event_free (event);
@@ -1203,6 +1212,90 @@ test_bandwidth_units (void)
   gtk_widget_destroy (dialog);
 }
 
+/* Smaller things: Escape clears a filter, an empty table says why,
+ * Ctrl+W closes, and the build tree's catalogues are found */
+static void
+test_keys_and_empty_states (void)
+{
+  ExgConnectionsView *conns = find_widget (GTK_WIDGET (window), "connections_view");
+  ExgLookupsView *lookups = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkEntry *search = exg_connections_view_get_search_entry (conns);
+  GtkLabel *lookups_empty = find_widget (GTK_WIDGET (lookups), "lookups_empty_label");
+  g_auto(GStrv) close = gtk_application_get_accels_for_action (GTK_APPLICATION (app),
+                                                               "win.close");
+  GtkLabel *conns_empty = NULL;
+  GtkWidget *prefs = NULL;
+  const char *old_language = g_getenv ("LANGUAGE");
+  g_autofree char *saved_language = g_strdup (old_language);
+  g_autofree char *saved_locale = g_strdup (setlocale (LC_MESSAGES, NULL));
+
+  /* a filter that matches nothing says so; Escape clears it */
+  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window), "stack")),
+                                    "connections");
+  gtk_widget_grab_focus (GTK_WIDGET (search));
+  gtk_entry_set_text (search, "no-such-connection-at-all");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  {
+    /* the overlay's label: the only GtkLabel in the view besides headers */
+    GtkWidget *overlay = gtk_widget_get_parent (gtk_widget_get_parent (GTK_WIDGET (exg_connections_view_get_tree_view (conns))));
+    g_autoptr(GList) children = gtk_container_get_children (GTK_CONTAINER (overlay));
+
+    for (GList *l = children; l != NULL; l = l->next)
+      if (GTK_IS_LABEL (l->data))
+        conns_empty = l->data;
+  }
+  g_assert_nonnull (conns_empty);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (conns_empty)));
+  g_assert_cmpstr (gtk_label_get_text (conns_empty), ==,
+                   "Nothing matches “no-such-connection-at-all”. Press Escape to show everything.");
+  send_key (GTK_WIDGET (search), GDK_KEY_Escape);
+  flush ();
+  g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
+
+  /* no lookups: said, not a blank table */
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (lookups_empty),
+                                   "No name lookups yet."));
+  exg_activity_add_lookup (exg_application_get_activity (app),
+                           EXG_LOOKUP_FORWARD, "one.example", "127.0.0.1",
+                           NULL, NULL);
+  flush ();
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+
+  /* Ctrl+W: the window's close action, and the Preferences dialog */
+  g_assert_nonnull (close);
+  g_assert_cmpstr (close[0], ==, "<Primary>w");
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window), "close"));
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    if (EXG_IS_PREFERENCES (l->data))
+      prefs = l->data;
+  g_assert_nonnull (prefs);
+  g_assert_true (gtk_accel_groups_activate (G_OBJECT (prefs), GDK_KEY_w,
+                                            GDK_CONTROL_MASK));
+  flush ();
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    g_assert_false (EXG_IS_PREFERENCES (l->data));
+
+  /* run from the build tree, the catalogues built there are used */
+  g_assert_nonnull (setlocale (LC_MESSAGES, "C.UTF-8"));
+  g_setenv ("LANGUAGE", "sv", TRUE);
+  g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Exit country"), ==, "Utgångsland");
+  g_setenv ("LANGUAGE", "de", TRUE);
+  g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Up"), ==, "Gesendet");
+  if (saved_language != NULL)
+    g_setenv ("LANGUAGE", saved_language, TRUE);
+  else
+    g_unsetenv ("LANGUAGE");
+  setlocale (LC_MESSAGES, saved_locale);
+}
+
 static gboolean
 store_empty (gpointer data)
 {
@@ -1837,6 +1930,7 @@ main (int argc, char **argv)
     }
 
   gtk_test_init (&argc, &argv, NULL);
+  exg_application_bind_textdomain ();
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
                 NULL);
 
@@ -1885,6 +1979,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/bandwidth-units", test_bandwidth_units);
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
+  g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
