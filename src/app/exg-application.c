@@ -85,6 +85,29 @@ trace (ExgApplication *self,
   g_print ("EXITGATE-EVENT %s\n", line);
 }
 
+/**
+ * exg_application_bind_textdomain:
+ *
+ * Binds the app's message catalogue: the installed one, or, for a binary
+ * run from the build tree (the app, its tests), the .mo files built
+ * there, so that a translated window can be tried and tested before
+ * installing.
+ */
+void
+exg_application_bind_textdomain (void)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  const char *dir = LOCALEDIR;
+
+  if (exe != NULL
+      && g_str_has_prefix (exe, EXG_UNINSTALLED_BUILD_ROOT G_DIR_SEPARATOR_S)
+      && g_file_test (EXG_UNINSTALLED_LOCALE_DIR, G_FILE_TEST_IS_DIR))
+    dir = EXG_UNINSTALLED_LOCALE_DIR;
+  bindtextdomain (GETTEXT_PACKAGE, dir);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+}
+
 char *
 exg_format_rate (double bytes_per_second)
 {
@@ -92,6 +115,54 @@ exg_format_rate (double bytes_per_second)
 
   /* Translators: a transfer rate, e.g. "1.2 MB/s" */
   return g_strdup_printf (_("%s/s"), size);
+}
+
+/**
+ * exg_format_bandwidth:
+ * @bytes_per_second: a bandwidth
+ *
+ * Formats a bandwidth in decimal (SI) units, in bytes and in bits per
+ * second, so that the picker, the exit dialog and the routers page say
+ * it one way: ISPs sell Mbit/s, browsers show MB/s.
+ *
+ * Returns: (transfer full): e.g. "12.5 MB/s (100 Mbit/s)"
+ */
+char *
+exg_format_bandwidth (double bytes_per_second)
+{
+  double bytes = MAX (bytes_per_second, 0);
+  double bits = bytes * 8;
+  g_autofree char *in_bytes = NULL;
+  g_autofree char *in_bits = NULL;
+
+  if (bytes >= 1e9)
+    /* Translators: gigabytes per second */
+    in_bytes = g_strdup_printf (_("%.1f GB/s"), bytes / 1e9);
+  else if (bytes >= 1e6)
+    /* Translators: megabytes per second */
+    in_bytes = g_strdup_printf (_("%.1f MB/s"), bytes / 1e6);
+  else if (bytes >= 1e3)
+    /* Translators: kilobytes per second */
+    in_bytes = g_strdup_printf (_("%.1f kB/s"), bytes / 1e3);
+  else
+    /* Translators: bytes per second */
+    in_bytes = g_strdup_printf (_("%.0f B/s"), bytes);
+
+  if (bits >= 1e9)
+    /* Translators: gigabits per second */
+    in_bits = g_strdup_printf (_("%.3g Gbit/s"), bits / 1e9);
+  else if (bits >= 1e6)
+    /* Translators: megabits per second */
+    in_bits = g_strdup_printf (_("%.3g Mbit/s"), bits / 1e6);
+  else if (bits >= 1e3)
+    /* Translators: kilobits per second */
+    in_bits = g_strdup_printf (_("%.3g kbit/s"), bits / 1e3);
+  else
+    /* Translators: bits per second */
+    in_bits = g_strdup_printf (_("%.0f bit/s"), bits);
+
+  /* Translators: a bandwidth in bytes, then in bits: "12.5 MB/s (100 Mbit/s)" */
+  return g_strdup_printf (_("%s (%s)"), in_bytes, in_bits);
 }
 
 static char *
@@ -532,6 +603,7 @@ exg_application_startup (GApplication *application)
   static const char *quit_accels[] = { "<Primary>q", NULL };
   static const char *prefs_accels[] = { "<Primary>comma", NULL };
   static const char *search_accels[] = { "<Primary>f", NULL };
+  static const char *close_accels[] = { "<Primary>w", NULL };
 
   G_APPLICATION_CLASS (exg_application_parent_class)->startup (application);
 
@@ -574,6 +646,8 @@ exg_application_startup (GApplication *application)
                                          "app.preferences", prefs_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.search",
                                          search_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.close",
+                                         close_accels);
 
   css = gtk_css_provider_new ();
   gtk_css_provider_load_from_resource (css, "/org/exitgate/Exitgate/style.css");

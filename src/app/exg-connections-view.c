@@ -65,9 +65,18 @@ struct _ExgConnectionsView
   guint               flush_id;
   guint               tick_id;
   guint               linger_ms;
+  guint               failed_linger_ms;
 };
 
 G_DEFINE_FINAL_TYPE (ExgConnectionsView, exg_connections_view, GTK_TYPE_BOX)
+
+static void
+update_empty (ExgConnectionsView *self)
+{
+  exg_view_update_empty (self->empty_label, self->tree_view,
+                         gtk_entry_get_text (GTK_ENTRY (self->search_entry)),
+                         _("No connections. Point an application at the proxy's address to see its traffic here."));
+}
 
 static void
 row_free (Row *row)
@@ -91,6 +100,81 @@ state_label (ExgConnState state)
     case EXG_CONN_STATE_FAILED:     return C_("connection state", "Failed");
     default:                        return "";
     }
+}
+
+/* The SOCKS5 reply a refused request got, in words (RFC 1928 §6) */
+static const char *
+reply_label (guint8 reply)
+{
+  switch (reply)
+    {
+    case EXG_SOCKS5_REPLY_GENERAL_FAILURE:    return C_("socks reply", "general failure");
+    case EXG_SOCKS5_REPLY_NOT_ALLOWED:        return C_("socks reply", "not allowed");
+    case EXG_SOCKS5_REPLY_NET_UNREACHABLE:    return C_("socks reply", "network unreachable");
+    case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:   return C_("socks reply", "host unreachable");
+    case EXG_SOCKS5_REPLY_CONN_REFUSED:       return C_("socks reply", "connection refused");
+    case EXG_SOCKS5_REPLY_TTL_EXPIRED:        return C_("socks reply", "timed out");
+    case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:  return C_("socks reply", "command not supported");
+    case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED: return C_("socks reply", "address type not supported");
+    default:                                  return NULL;
+    }
+}
+
+/* What the State cell says: for a failure, also why in a few words */
+static char *
+state_text (ExgConnInfo  *info,
+            ExgConnState  state)
+{
+  const char *why;
+
+  if (state != EXG_CONN_STATE_FAILED)
+    return g_strdup (state_label (state));
+  why = reply_label (info->socks_reply);
+  if (why == NULL)
+    why = info->error;
+  if (why == NULL)
+    return g_strdup (state_label (state));
+  /* Translators: a connection's state, then why: "Failed: connection refused" */
+  return g_strdup_printf (_("Failed: %s"), why);
+}
+
+static char *exit_label (ExgConnInfo *info);
+
+/* All of why a connection failed, for the tooltip: the reply the client
+ * got, the exit it went through, and the reason the exit gave */
+static char *
+detail_text (ExgConnInfo  *info,
+             ExgConnState  state)
+{
+  GString *text;
+  const char *reply;
+
+  if (state != EXG_CONN_STATE_FAILED)
+    return NULL;
+  text = g_string_new (C_("connection state", "Failed"));
+  reply = reply_label (info->socks_reply);
+  if (reply != NULL)
+    {
+      g_string_append_c (text, '\n');
+      /* Translators: the SOCKS reply in words, then its code */
+      g_string_append_printf (text, _("The client was told: %s (SOCKS reply %u)"),
+                              reply, info->socks_reply);
+    }
+  if (info->exit_name != NULL)
+    {
+      g_autofree char *exit = exit_label (info);
+
+      g_string_append_c (text, '\n');
+      /* Translators: %s is an exit: flag, name, country */
+      g_string_append_printf (text, _("Exit: %s"), exit);
+    }
+  if (info->error != NULL)
+    {
+      g_string_append_c (text, '\n');
+      /* Translators: %s is the reason the proxy or the exit gave */
+      g_string_append_printf (text, _("Reason: %s"), info->error);
+    }
+  return g_string_free (text, FALSE);
 }
 
 static char *
@@ -143,8 +227,10 @@ update_row (ExgConnectionsView *self,
       if (state != row->shown_state)
         {
           row->shown_state = state;
-          SET (EXG_CONN_COL_STATE, G_TYPE_STRING, g_value_set_static_string,
-               state_label (state));
+          SET (EXG_CONN_COL_STATE, G_TYPE_STRING, g_value_take_string,
+               state_text (info, state));
+          SET (EXG_CONN_COL_DETAIL, G_TYPE_STRING, g_value_take_string,
+               detail_text (info, state));
         }
       if (g_strcmp0 (info->target, row->shown_target) != 0)
         {
@@ -212,14 +298,17 @@ insert_row (ExgConnectionsView *self,
             gint64              now_real)
 {
   ExgConnInfo *info = row->info;
+  g_autofree char *state = state_text (info, info->state);
+  g_autofree char *detail = detail_text (info, info->state);
 
   gtk_list_store_insert_with_values (self->store, &row->iter, -1,
                                      EXG_CONN_COL_ID, info->id,
                                      EXG_CONN_COL_CLIENT, info->client,
                                      EXG_CONN_COL_TARGET, "",
                                      EXG_CONN_COL_EXIT, "",
-                                     EXG_CONN_COL_STATE, state_label (info->state),
+                                     EXG_CONN_COL_STATE, state,
                                      EXG_CONN_COL_ALIVE, TRUE,
+                                     EXG_CONN_COL_DETAIL, detail,
                                      -1);
   row->in_store = TRUE;
   row->shown_state = info->state;
@@ -259,8 +348,7 @@ flush_cb (gpointer user_data)
     if (row->dirty && row->in_store)
       update_row (self, row, now_real, 0);
 
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
-                          g_hash_table_size (self->rows) == 0);
+  update_empty (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -350,7 +438,10 @@ exg_connections_view_refresh (ExgConnectionsView *self)
     {
       if (!row->in_store)
         continue;
-      if (row->closed_at != 0 && now - row->closed_at >= (gint64) self->linger_ms * 1000)
+      if (row->closed_at != 0
+          && now - row->closed_at >= (gint64) (row->shown_state == EXG_CONN_STATE_FAILED
+                                               ? self->failed_linger_ms
+                                               : self->linger_ms) * 1000)
         {
           gtk_list_store_remove (self->store, &row->iter);
           g_hash_table_iter_remove (&iter);
@@ -364,8 +455,7 @@ exg_connections_view_refresh (ExgConnectionsView *self)
 
   if (sorted)
     gtk_tree_sortable_set_sort_column_id (sortable, sort_column, order);
-  gtk_widget_set_visible (GTK_WIDGET (self->empty_label),
-                          g_hash_table_size (self->rows) == 0);
+  update_empty (self);
 }
 
 static gboolean
@@ -441,6 +531,14 @@ exg_connections_view_set_linger (ExgConnectionsView *self,
   self->linger_ms = milliseconds;
 }
 
+void
+exg_connections_view_set_failed_linger (ExgConnectionsView *self,
+                                        guint               milliseconds)
+{
+  g_return_if_fail (EXG_IS_CONNECTIONS_VIEW (self));
+  self->failed_linger_ms = milliseconds;
+}
+
 /* filtering */
 
 static gboolean
@@ -463,6 +561,7 @@ search_changed_cb (GtkSearchEntry     *entry,
 {
   exg_view_apply_search (entry, self->tree_view, self->filter,
                          GTK_TREE_MODEL (self->store), &self->filter_text);
+  update_empty (self);
 }
 
 /* context menu */
@@ -513,7 +612,40 @@ copy_target_activated (GSimpleAction *action,
                             target, -1);
 }
 
+/* an ended row goes now, without waiting for its time */
+static void
+dismiss_activated (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  ExgConnectionsView *self = user_data;
+  g_autofree char *target = NULL;
+  guint64 id;
+  Row *row;
+
+  if (!get_selected (self, &id, &target))
+    return;
+  row = g_hash_table_lookup (self->rows, &id);
+  if (row == NULL || row->closed_at == 0 || !row->in_store)
+    return;
+  gtk_list_store_remove (self->store, &row->iter);
+  g_hash_table_remove (self->rows, &id);
+  update_empty (self);
+}
+
+static gboolean
+key_press_cb (GtkWidget          *widget,
+              GdkEventKey        *event,
+              ExgConnectionsView *self)
+{
+  if (event->keyval != GDK_KEY_Delete && event->keyval != GDK_KEY_KP_Delete)
+    return GDK_EVENT_PROPAGATE;
+  dismiss_activated (NULL, NULL, self);
+  return GDK_EVENT_STOP;
+}
+
 static const GActionEntry conn_actions[] = {
+  { "dismiss", dismiss_activated },
   { "close", close_activated },
   { "copy-target", copy_target_activated },
 };
@@ -692,13 +824,15 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_box_set_spacing (GTK_BOX (self), 6);
 
   self->linger_ms = 3000;
+  self->failed_linger_ms = 30000;
   self->rows = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
                                       (GDestroyNotify) row_free);
   self->pending = g_ptr_array_new ();
   self->store = gtk_list_store_new (EXG_CONN_N_COLUMNS,
                                     G_TYPE_UINT64, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64,
-                                    G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN);
+                                    G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN,
+                                    G_TYPE_STRING);
   self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
   gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
                                           visible_func, self, NULL);
@@ -709,6 +843,7 @@ exg_connections_view_init (ExgConnectionsView *self)
   g_object_set (self->search_entry, "margin-start", 12, "margin-end", 12, NULL);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
                        _("Filter connections"));
+  exg_view_clear_on_escape (self->search_entry);
   g_signal_connect_object (self->search_entry, "search-changed",
                            G_CALLBACK (search_changed_cb), self, 0);
   gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE,
@@ -719,26 +854,30 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Connections"));
-  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 130);
-  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 160);
-  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 170);
-  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 90);
+  /* together no wider than an 800-pixel window */
+  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 110);
+  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 125);
+  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 140);
+  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 110);
   add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
   add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
-  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 90);
+  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 80);
   add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
-              TRUE, 70);
+              TRUE, 60);
   g_signal_connect_object (self->tree_view, "button-press-event",
                            G_CALLBACK (button_press_cb), self, 0);
   g_signal_connect_object (self->tree_view, "popup-menu",
                            G_CALLBACK (popup_menu_cb), self, 0);
+  g_signal_connect_object (self->tree_view, "key-press-event",
+                           G_CALLBACK (key_press_cb), self, 0);
+  exg_view_set_tooltip_column (self->tree_view, EXG_CONN_COL_DETAIL);
 
   scrolled = gtk_scrolled_window_new (NULL, NULL);
   gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
 
   overlay = gtk_overlay_new ();
   gtk_container_add (GTK_CONTAINER (overlay), scrolled);
-  self->empty_label = GTK_LABEL (gtk_label_new (_("No connections. Point an application at the proxy's address to see its traffic here.")));
+  self->empty_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_label_set_line_wrap (self->empty_label, TRUE);
   gtk_widget_set_halign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
   gtk_widget_set_valign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
@@ -749,6 +888,7 @@ exg_connections_view_init (ExgConnectionsView *self)
                                         GTK_WIDGET (self->empty_label), TRUE);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
+  update_empty (self);
 
   actions = g_simple_action_group_new ();
   g_action_map_add_action_entries (G_ACTION_MAP (actions), conn_actions,
@@ -758,6 +898,7 @@ exg_connections_view_init (ExgConnectionsView *self)
   menu_model = g_menu_new ();
   g_menu_append (menu_model, _("_Close Connection"), "conn.close");
   g_menu_append (menu_model, _("Copy _Target"), "conn.copy-target");
+  g_menu_append (menu_model, _("_Dismiss"), "conn.dismiss");
   self->menu = GTK_MENU (g_object_ref_sink (
     gtk_menu_new_from_model (G_MENU_MODEL (menu_model))));
   /* attached, so the items find the "conn" actions up the widget tree */

@@ -23,6 +23,7 @@ enum {
   EXG_CONN_COL_RATE,        /* double bytes/s, up + down */
   EXG_CONN_COL_DURATION,    /* gint64 seconds */
   EXG_CONN_COL_ALIVE,       /* boolean; FALSE: greyed, removed soon */
+  EXG_CONN_COL_DETAIL,      /* string: why it failed, in full; the tooltip */
   EXG_CONN_N_COLUMNS
 };
 
@@ -39,6 +40,9 @@ GtkEntry     *exg_connections_view_get_search_entry (ExgConnectionsView *self);
 void          exg_connections_view_refresh      (ExgConnectionsView *self);
 /* How long a closed connection stays (greyed) before it goes; default 3 s */
 void          exg_connections_view_set_linger   (ExgConnectionsView *self,
+                                                 guint               milliseconds);
+/* How long a failed one stays, with its reason, unless dismissed; 30 s */
+void          exg_connections_view_set_failed_linger (ExgConnectionsView *self,
                                                  guint               milliseconds);
 
 G_END_DECLS

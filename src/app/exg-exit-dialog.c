@@ -6,6 +6,7 @@
 #include "config.h"
 #include "exg-exit-dialog.h"
 
+#include "exg-application.h"
 #include "exg-core.h"
 #include "exg-country.h"
 
@@ -24,6 +25,8 @@ struct _ExgExitDialog
   GtkEntry        *password_entry;
   GtkEntry        *country_entry;
   GtkSpinButton   *bandwidth_spin;
+  GtkLabel        *bandwidth_label;
+  GtkLabel        *address_title;
   GtkLabel        *error_label;
 };
 
@@ -50,9 +53,33 @@ type_changed_cb (GtkComboBox   *combo,
   gboolean upstream = g_strcmp0 (gtk_combo_box_get_active_id (combo),
                                  "direct") != 0;
 
+  /* a direct exit has no proxy address: what it takes is the local
+   * address to send from */
+  gtk_label_set_text_with_mnemonic (self->address_title,
+                                    upstream ? _("_Address") : _("_Source address"));
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->address_entry)),
+                       gtk_label_get_text (self->address_title));
   gtk_widget_set_sensitive (GTK_WIDGET (self->port_spin), upstream);
   gtk_widget_set_sensitive (GTK_WIDGET (self->username_entry), upstream);
   gtk_widget_set_sensitive (GTK_WIDGET (self->password_entry), upstream);
+}
+
+static guint64
+bandwidth_value (ExgExitDialog *self)
+{
+  /* MB/s with one decimal: whole kB/s, never a float's 99999 */
+  return (guint64) (gtk_spin_button_get_value (self->bandwidth_spin) * 10 + 0.5) * 100000;
+}
+
+static void
+bandwidth_changed_cb (GtkSpinButton *spin,
+                      ExgExitDialog *self)
+{
+  guint64 bw = bandwidth_value (self);
+  g_autofree char *text = bw > 0 ? exg_format_bandwidth ((double) bw)
+                                 : g_strdup (_("Not given: a minimum bandwidth leaves this exit out"));
+
+  gtk_label_set_text (self->bandwidth_label, text);
 }
 
 static GtkWidget *
@@ -123,14 +150,28 @@ exg_exit_dialog_init (ExgExitDialog *self)
   gtk_entry_set_placeholder_text (self->country_entry, _("From GeoIP"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->country_entry),
                                _("Two-letter country code, e.g. SE; empty to look it up"));
+  self->address_title = GTK_LABEL (gtk_grid_get_child_at (grid, 0, 2));
   self->bandwidth_spin = GTK_SPIN_BUTTON (add_row (self, grid, 7,
-                                                   _("_Bandwidth (kB/s)"), "bandwidth_spin",
-                                                   gtk_spin_button_new_with_range (0, 100000000, 100)));
+                                                   _("_Bandwidth (MB/s)"), "bandwidth_spin",
+                                                   gtk_spin_button_new_with_range (0, 100000, 0.1)));
+  gtk_spin_button_set_digits (self->bandwidth_spin, 1);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->bandwidth_spin),
+                               _("What the exit can carry, in megabytes per second; 0 if unknown"));
+  g_signal_connect_object (self->bandwidth_spin, "value-changed",
+                           G_CALLBACK (bandwidth_changed_cb), self, 0);
+  /* the same value in the other units, under the field */
+  self->bandwidth_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (self->bandwidth_label, 0);
+  gtk_buildable_set_name (GTK_BUILDABLE (self->bandwidth_label), "bandwidth_label");
+  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->bandwidth_label)),
+                               "dim-label");
+  gtk_grid_attach (grid, GTK_WIDGET (self->bandwidth_label), 1, 8, 1, 1);
+  bandwidth_changed_cb (self->bandwidth_spin, self);
   self->error_label = GTK_LABEL (gtk_label_new (NULL));
   gtk_label_set_xalign (self->error_label, 0);
   gtk_label_set_line_wrap (self->error_label, TRUE);
   gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->error_label)), "exg-error-label");
-  gtk_grid_attach (grid, GTK_WIDGET (self->error_label), 0, 8, 2, 1);
+  gtk_grid_attach (grid, GTK_WIDGET (self->error_label), 0, 9, 2, 1);
 
   gtk_container_add (GTK_CONTAINER (content), GTK_WIDGET (grid));
   gtk_widget_show_all (GTK_WIDGET (grid));
@@ -186,7 +227,7 @@ exg_exit_dialog_new (GtkWindow  *parent,
       gtk_entry_set_text (self->username_entry, username ? username : "");
       gtk_entry_set_text (self->password_entry, password ? password : "");
       gtk_entry_set_text (self->country_entry, country ? country : "");
-      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000));
+      gtk_spin_button_set_value (self->bandwidth_spin, (double) bw / 1e6);
     }
   type_changed_cb (GTK_COMBO_BOX (self->type_combo), self);
 
@@ -266,9 +307,8 @@ exg_exit_dialog_save (ExgExitDialog *self,
                      gtk_entry_get_text (self->password_entry));
     }
   set_or_remove (keyfile, group, "country", country);
-  if (gtk_spin_button_get_value_as_int (self->bandwidth_spin) > 0)
-    g_key_file_set_uint64 (keyfile, group, "bandwidth",
-                           (guint64) gtk_spin_button_get_value_as_int (self->bandwidth_spin) * 1000);
+  if (bandwidth_value (self) > 0)
+    g_key_file_set_uint64 (keyfile, group, "bandwidth", bandwidth_value (self));
   else
     g_key_file_remove_key (keyfile, group, "bandwidth", NULL);
 

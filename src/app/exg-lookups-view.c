@@ -21,9 +21,18 @@ struct _ExgLookupsView
   GtkTreeModel   *filter;        /* owned; the view's model while searching */
   GQueue          rows;          /* GtkTreeIter* (owned copies), oldest first */
   char           *filter_text;   /* owned, casefolded; NULL: all */
+  GtkLabel       *empty_label;
 };
 
 G_DEFINE_FINAL_TYPE (ExgLookupsView, exg_lookups_view, GTK_TYPE_BOX)
+
+static void
+update_empty (ExgLookupsView *self)
+{
+  exg_view_update_empty (self->empty_label, self->tree_view,
+                         gtk_entry_get_text (GTK_ENTRY (self->search_entry)),
+                         _("No name lookups yet. They appear here when an application asks the proxy to resolve a name."));
+}
 
 static char *
 exit_label (const ExgLookup *lookup)
@@ -71,6 +80,7 @@ add_lookup (ExgLookupsView  *self,
       gtk_list_store_remove (self->store, oldest);
       gtk_tree_iter_free (oldest);
     }
+  update_empty (self);
 }
 
 static void
@@ -87,6 +97,7 @@ lookups_cleared_cb (ExgActivity    *activity,
 {
   g_queue_clear_full (&self->rows, (GDestroyNotify) gtk_tree_iter_free);
   gtk_list_store_clear (self->store);
+  update_empty (self);
 }
 
 void
@@ -153,6 +164,7 @@ search_changed_cb (GtkSearchEntry *entry,
 {
   exg_view_apply_search (entry, self->tree_view, self->filter,
                          GTK_TREE_MODEL (self->store), &self->filter_text);
+  update_empty (self);
 }
 
 static void
@@ -239,7 +251,7 @@ exg_lookups_view_class_init (ExgLookupsViewClass *klass)
 static void
 exg_lookups_view_init (ExgLookupsView *self)
 {
-  GtkWidget *bar, *clear, *note, *scrolled;
+  GtkWidget *bar, *clear, *note, *scrolled, *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
                                   GTK_ORIENTATION_VERTICAL);
@@ -259,6 +271,7 @@ exg_lookups_view_init (ExgLookupsView *self)
                                   _("Search name lookups"));
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
                        _("Search name lookups"));
+  exg_view_clear_on_escape (self->search_entry);
   g_signal_connect_object (self->search_entry, "search-changed",
                            G_CALLBACK (search_changed_cb), self, 0);
   gtk_box_pack_start (GTK_BOX (bar), GTK_WIDGET (self->search_entry), TRUE,
@@ -281,9 +294,25 @@ exg_lookups_view_init (ExgLookupsView *self)
   add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL);
   add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL);
   add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL);
+  /* an error is longer than its cell: the tooltip holds all of it */
+  exg_view_set_tooltip_column (self->tree_view, EXG_LOOKUP_COL_ANSWER);
   scrolled = gtk_scrolled_window_new (NULL, NULL);
   gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
-  gtk_box_pack_start (GTK_BOX (self), scrolled, TRUE, TRUE, 0);
+  overlay = gtk_overlay_new ();
+  gtk_container_add (GTK_CONTAINER (overlay), scrolled);
+  self->empty_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_buildable_set_name (GTK_BUILDABLE (self->empty_label), "lookups_empty_label");
+  gtk_label_set_line_wrap (self->empty_label, TRUE);
+  gtk_label_set_justify (self->empty_label, GTK_JUSTIFY_CENTER);
+  g_object_set (self->empty_label, "margin", 24, NULL);
+  gtk_widget_set_halign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
+  gtk_widget_set_valign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
+  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->empty_label)),
+                               "dim-label");
+  gtk_overlay_add_overlay (GTK_OVERLAY (overlay), GTK_WIDGET (self->empty_label));
+  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay),
+                                        GTK_WIDGET (self->empty_label), TRUE);
+  gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
 
   note = gtk_label_new (_("Name lookups are kept in memory only and are forgotten when Exitgate quits."));
   gtk_label_set_line_wrap (GTK_LABEL (note), TRUE);
@@ -295,4 +324,5 @@ exg_lookups_view_init (ExgLookupsView *self)
   gtk_box_pack_end (GTK_BOX (self), note, FALSE, FALSE, 0);
 
   gtk_widget_show_all (GTK_WIDGET (self));
+  update_empty (self);
 }

@@ -411,11 +411,25 @@ response_cb (GtkDialog      *dialog,
     gtk_widget_destroy (GTK_WIDGET (dialog));
 }
 
+static gboolean
+close_accel_cb (ExgPreferences *self)
+{
+  gtk_window_close (GTK_WINDOW (self));
+  return TRUE;
+}
+
 static void
 exg_preferences_init (ExgPreferences *self)
 {
+  g_autoptr(GtkAccelGroup) accels = gtk_accel_group_new ();
+
   gtk_widget_init_template (GTK_WIDGET (self));
   g_signal_connect (self, "response", G_CALLBACK (response_cb), self);
+  /* Ctrl+W closes it, like the main window (Escape does too, as a dialog) */
+  gtk_accel_group_connect (accels, GDK_KEY_w, GDK_CONTROL_MASK, 0,
+                           g_cclosure_new_swap (G_CALLBACK (close_accel_cb),
+                                                self, NULL));
+  gtk_window_add_accel_group (GTK_WINDOW (self), accels);
 }
 
 GtkWidget *

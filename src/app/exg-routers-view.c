@@ -173,14 +173,14 @@ bandwidth_cell_func (GtkTreeViewColumn *column,
       guint64 bw;
 
       gtk_tree_model_get (model, iter, EXG_ROUTER_COL_BANDWIDTH, &bw, -1);
-      text = bw > 0 ? exg_format_rate ((double) bw) : g_strdup (_("Unknown"));
+      text = bw > 0 ? exg_format_bandwidth ((double) bw) : g_strdup (_("Unknown"));
     }
   else
     {
       double bw;
 
       gtk_tree_model_get (model, iter, EXG_ROUTER_COL_OBSERVED, &bw, -1);
-      text = bw > 0 ? exg_format_rate (bw) : g_strdup ("");
+      text = bw > 0 ? exg_format_bandwidth (bw) : g_strdup ("");
     }
   g_object_set (cell, "text", text, NULL);
 }

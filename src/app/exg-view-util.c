@@ -6,6 +6,8 @@
 #include "config.h"
 #include "exg-view-util.h"
 
+#include <glib/gi18n.h>
+
 #include <string.h>
 
 GtkTreeViewColumn *
@@ -127,4 +129,98 @@ exg_view_counts_equal (GHashTable *a,
     if (g_hash_table_lookup (b, key) != value)
       return FALSE;
   return TRUE;
+}
+
+static gboolean
+query_tooltip_cb (GtkWidget  *widget,
+                  int         x,
+                  int         y,
+                  gboolean    keyboard_mode,
+                  GtkTooltip *tooltip,
+                  gpointer    user_data)
+{
+  GtkTreeView *tree_view = GTK_TREE_VIEW (widget);
+  int model_column = GPOINTER_TO_INT (user_data);
+  g_autoptr(GtkTreePath) path = NULL;
+  g_autofree char *text = NULL;
+  GtkTreeModel *model;
+  GtkTreeIter iter;
+
+  if (!gtk_tree_view_get_tooltip_context (tree_view, &x, &y, keyboard_mode,
+                                          &model, &path, &iter))
+    return FALSE;
+  gtk_tree_model_get (model, &iter, model_column, &text, -1);
+  if (text == NULL || text[0] == '\0')
+    return FALSE;
+  gtk_tooltip_set_text (tooltip, text);
+  gtk_tree_view_set_tooltip_row (tree_view, tooltip, path);
+  return TRUE;
+}
+
+void
+exg_view_set_tooltip_column (GtkTreeView *tree_view,
+                             int          model_column)
+{
+  g_return_if_fail (GTK_IS_TREE_VIEW (tree_view));
+
+  gtk_widget_set_has_tooltip (GTK_WIDGET (tree_view), TRUE);
+  g_signal_connect (tree_view, "query-tooltip", G_CALLBACK (query_tooltip_cb),
+                    GINT_TO_POINTER (model_column));
+}
+
+char *
+exg_error_dup_reason (const char *message)
+{
+  const char *last;
+
+  g_return_val_if_fail (message != NULL, NULL);
+
+  last = g_strrstr (message, ": ");
+  if (last == NULL || last[2] == '\0')
+    return g_strdup (message);
+  return g_strdup (last + 2);
+}
+
+static void
+stop_search_cb (GtkSearchEntry *entry,
+                gpointer        user_data)
+{
+  gtk_entry_set_text (GTK_ENTRY (entry), "");
+}
+
+void
+exg_view_clear_on_escape (GtkSearchEntry *entry)
+{
+  g_return_if_fail (GTK_IS_SEARCH_ENTRY (entry));
+
+  g_signal_connect (entry, "stop-search", G_CALLBACK (stop_search_cb), NULL);
+}
+
+void
+exg_view_update_empty (GtkLabel    *label,
+                       GtkTreeView *tree_view,
+                       const char  *search,
+                       const char  *empty_text)
+{
+  GtkTreeModel *model = gtk_tree_view_get_model (tree_view);
+  GtkTreeIter iter;
+
+  g_return_if_fail (GTK_IS_LABEL (label));
+
+  if (model != NULL && gtk_tree_model_get_iter_first (model, &iter))
+    {
+      gtk_widget_hide (GTK_WIDGET (label));
+      return;
+    }
+  if (search != NULL && search[0] != '\0')
+    {
+      /* Translators: %s is what the user searched for */
+      g_autofree char *text = g_strdup_printf (_("Nothing matches “%s”. Press Escape to show everything."),
+                                               search);
+
+      gtk_label_set_text (label, text);
+    }
+  else
+    gtk_label_set_text (label, empty_text);
+  gtk_widget_show (GTK_WIDGET (label));
 }

@@ -48,4 +48,27 @@ void               exg_view_apply_search    (GtkSearchEntry      *entry,
 gboolean           exg_view_counts_equal    (GHashTable          *a,
                                              GHashTable          *b);
 
+/* Shows @label over an empty @tree_view: @empty_text when there are no
+ * rows at all, or that nothing matches @search (the entry's text) when a
+ * search hides every row; hides it otherwise. */
+void               exg_view_update_empty    (GtkLabel            *label,
+                                             GtkTreeView         *tree_view,
+                                             const char          *search,
+                                             const char          *empty_text);
+
+/* Escape in @entry clears the search (GtkSearchEntry only stops it) */
+void               exg_view_clear_on_escape (GtkSearchEntry      *entry);
+
+/* Hovering a row of @tree_view shows the whole text of its string
+ * @model_column in a tooltip (as text, not markup): the cells may be
+ * ellipsized, the tooltip never is. */
+void               exg_view_set_tooltip_column (GtkTreeView      *tree_view,
+                                                int               model_column);
+
+/* The reason at the end of an error message built as "context: context:
+ * reason" (GIO's "Error binding to address X: …" inside "Cannot listen on
+ * X: …"), so that a message that names its own context once does not
+ * repeat it; a message without such a prefix comes back whole. */
+char              *exg_error_dup_reason     (const char          *message);
+
 G_END_DECLS

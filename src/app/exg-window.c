@@ -29,8 +29,10 @@ struct _ExgWindow
   ExgApplication     *app;               /* unowned: the app outlives its windows */
 
   /* template children */
+  GtkSwitch          *proxy_switch;
   GtkLabel           *address_label;
   GtkLabel           *status_label;
+  GtkImage           *status_icon;
   GtkInfoBar         *info_bar;
   GtkLabel           *info_label;
   GtkListStore       *country_store;
@@ -225,11 +227,43 @@ describe_no_match (ExgWindow          *self,
       return g_strdup (_("No exit has an address in the range."));
     }
   {
-    g_autofree char *bw = exg_format_rate ((double) sel->min_bandwidth);
+    g_autofree char *bw = exg_format_bandwidth ((double) sel->min_bandwidth);
 
-    /* Translators: %s is a rate such as "5.0 MB/s" */
+    /* Translators: %s is a bandwidth such as "5.0 MB/s (40 Mbit/s)" */
     return g_strdup_printf (_("No matching exit advertises at least %s."), bw);
   }
+}
+
+/* How many routers up, in the chosen country and range, the minimum
+ * bandwidth leaves out (the registry's rule: advertised below the
+ * minimum, or none advertised) */
+static guint
+count_below_bandwidth (ExgWindow          *self,
+                       const ExgSelection *sel)
+{
+  GListModel *model = G_LIST_MODEL (exg_application_get_registry (self->app));
+  guint n = g_list_model_get_n_items (model);
+  guint below = 0;
+
+  if (sel->min_bandwidth == 0)
+    return 0;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
+      guint32 ip = exg_router_get_ipv4 (router);
+
+      if (!exg_router_get_up (router))
+        continue;
+      if (sel->country[0] != '\0'
+          && g_ascii_strcasecmp (exg_router_get_country (router),
+                                 sel->country) != 0)
+        continue;
+      if (ip < sel->range_start || ip > sel->range_end)
+        continue;
+      if (exg_router_get_bandwidth (router) < sel->min_bandwidth)
+        below++;
+    }
+  return below;
 }
 
 static void
@@ -254,11 +288,12 @@ update_result (ExgWindow *self)
     {
       g_autofree char *country = country_label (exg_router_get_country (router));
       g_autofree char *bw = exg_router_get_bandwidth (router) > 0
-                              ? exg_format_rate ((double) exg_router_get_bandwidth (router))
+                              ? exg_format_bandwidth ((double) exg_router_get_bandwidth (router))
                               : g_strdup (_("bandwidth unknown"));
       const char *address = exg_router_get_address (router);
       guint hops = exg_router_get_path_length (router);
       g_autofree char *text = NULL;
+      guint below;
 
       text = g_strdup_printf (/* Translators: exit name, address, country, bandwidth, hops */
                               ngettext ("Exit: %s · %s · %s · %s · %u hop",
@@ -266,6 +301,20 @@ update_result (ExgWindow *self)
                               exg_router_get_name (router),
                               address[0] != '\0' ? address : _("address unknown"),
                               country, bw, hops);
+      below = count_below_bandwidth (self, &sel);
+      if (below > 0)
+        {
+          g_autofree char *min = exg_format_bandwidth ((double) sel.min_bandwidth);
+          g_autofree char *exit_line = g_steal_pointer (&text);
+          g_autofree char *left_out = NULL;
+
+          /* Translators: %u routers, %s a bandwidth such as "5.0 MB/s (40 Mbit/s)" */
+          left_out = g_strdup_printf (ngettext ("%u router left out: it advertises less than %s, or nothing.",
+                                                "%u routers left out: they advertise less than %s, or nothing.",
+                                                below),
+                                      below, min);
+          text = g_strdup_printf ("%s\n%s", exit_line, left_out);
+        }
       gtk_label_set_text (self->result_label, text);
       gtk_style_context_remove_class (gtk_widget_get_style_context (GTK_WIDGET (self->result_label)),
                                       "exg-no-match");
@@ -284,9 +333,12 @@ update_status (ExgWindow *self)
   g_autofree char *connections = NULL;
   g_autofree char *exit = NULL;
   g_autofree char *status = NULL;
+  g_autoptr(ExgRouter) pick = NULL;
+  GtkStyleContext *context = gtk_widget_get_style_context (GTK_WIDGET (self->status_label));
   ExgSelection sel;
 
   exg_application_get_selection (self->app, &sel);
+  pick = exg_router_registry_pick (registry, &sel, NULL, NULL);
 
   if (bound != NULL)
     {
@@ -305,7 +357,14 @@ update_status (ExgWindow *self)
     exit = country_label (sel.country);
   else
     exit = g_strdup (_("any country"));
-  if (exg_application_get_geoip_progress (self->app) >= 0)
+  if (pick == NULL)
+    {
+      /* Translators: routers up · connections; said when no exit fits
+       * the choice, so nothing can connect */
+      status = g_strdup_printf (_("Nothing can connect · %s · %s"), routers,
+                                connections);
+    }
+  else if (exg_application_get_geoip_progress (self->app) >= 0)
     {
       /* Translators: shown while tor's GeoIP data is converted (once) */
       g_autofree char *text = g_strdup_printf (_("preparing country data, %d%%"),
@@ -321,6 +380,21 @@ update_status (ExgWindow *self)
                                 exit);
     }
   gtk_label_set_text (self->status_label, status);
+  if (pick == NULL)
+    {
+      g_autofree char *why = describe_no_match (self, &sel);
+      g_autofree char *tooltip = g_strdup_printf ("%s\n%s", status, why);
+
+      gtk_style_context_add_class (context, "exg-warning");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), tooltip);
+    }
+  else
+    {
+      gtk_style_context_remove_class (context, "exg-warning");
+      /* the label may be ellipsized: the tooltip holds all of it */
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), status);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->status_icon), pick == NULL);
 }
 
 static void
@@ -339,9 +413,14 @@ update_info_bar (ExgWindow *self)
         text = g_strdup_printf (_("Cannot listen on %s: another program uses this port. Choose another port in Preferences."),
                                 address);
       else
-        /* Translators: %s is an address:port, then an error message */
-        text = g_strdup_printf (_("Cannot listen on %s: %s"), address,
-                                listen_error->message);
+        {
+          /* the core's message already says "Cannot listen on X: Error
+           * binding to address X: …": say it once */
+          g_autofree char *reason = exg_error_dup_reason (listen_error->message);
+
+          /* Translators: %s is an address:port, then why (from the system) */
+          text = g_strdup_printf (_("Cannot listen on %s: %s"), address, reason);
+        }
     }
   else if (exits_error != NULL)
     /* Translators: %s is an error message */
@@ -353,10 +432,43 @@ update_info_bar (ExgWindow *self)
   gtk_info_bar_set_revealed (self->info_bar, text != NULL);
 }
 
+/* The switch shows the proxy's real state.  It is not bound with
+ * action-name: GtkSwitch turns itself on before the action runs, and
+ * when listening fails the action's state stays off, so no state-changed
+ * would come back to turn the switch off again beside "Proxy off". */
+static void
+sync_proxy_switch (ExgWindow *self)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (self->app),
+                                                               "proxy-enabled");
+  gboolean enabled = state != NULL && g_variant_get_boolean (state);
+
+  self->updating++;
+  gtk_switch_set_active (self->proxy_switch, enabled);
+  gtk_switch_set_state (self->proxy_switch, enabled);
+  self->updating--;
+}
+
+static gboolean
+on_proxy_switch_state_set (GtkSwitch *proxy_switch,
+                           gboolean   state,
+                           ExgWindow *self)
+{
+  if (self->app == NULL)
+    return GDK_EVENT_PROPAGATE;
+  if (self->updating == 0)
+    g_action_group_change_action_state (G_ACTION_GROUP (self->app),
+                                        "proxy-enabled",
+                                        g_variant_new_boolean (state));
+  sync_proxy_switch (self);
+  return GDK_EVENT_STOP;
+}
+
 static void
 status_changed_cb (ExgApplication *app,
                    ExgWindow      *self)
 {
+  sync_proxy_switch (self);
   update_status (self);
   update_info_bar (self);
 }
@@ -438,35 +550,67 @@ on_country_combo_changed (GtkComboBox *combo,
                                       g_variant_new_string (code));
 }
 
+/* Puts the country in force back into the box: typed text that was not
+ * chosen must not look like the exit */
+static void
+revert_country_entry (ExgWindow *self)
+{
+  ExgSelection sel;
+
+  exg_application_get_selection (self->app, &sel);
+  self->updating++;
+  /* unset first: set_active_id does nothing (and leaves the typed text)
+   * when the row is still active */
+  gtk_combo_box_set_active (self->country_combo, -1);
+  if (!gtk_combo_box_set_active_id (self->country_combo, sel.country))
+    gtk_entry_set_text (self->country_entry, "");
+  self->updating--;
+}
+
+static gboolean
+country_matches (GtkTreeModel *model,
+                 GtkTreeIter  *iter,
+                 const char   *text,
+                 gboolean      substring)
+{
+  g_autofree char *needle = g_utf8_casefold (text, -1);
+  g_autofree char *name = NULL;
+  g_autofree char *label = NULL;
+  g_autofree char *code = NULL;
+  g_autofree char *folded = NULL;
+
+  gtk_tree_model_get (model, iter, COUNTRY_COL_NAME, &name,
+                      COUNTRY_COL_LABEL, &label, COUNTRY_COL_CODE, &code, -1);
+  folded = g_utf8_casefold (name, -1);
+  if (substring)
+    return strstr (folded, needle) != NULL;
+  return g_str_equal (folded, needle) || g_strcmp0 (label, text) == 0
+         || (code[0] != '\0' && g_ascii_strcasecmp (code, text) == 0);
+}
+
+/* Selects the row that @text names exactly (name, label or ISO code),
+ * else the first row whose name contains it, in the order the completion
+ * lists them */
 static gboolean
 select_country_by_text (ExgWindow  *self,
-                        const char *text,
-                        gboolean    prefix)
+                        const char *text)
 {
   GtkTreeModel *model = GTK_TREE_MODEL (self->country_store);
-  g_autofree char *needle = g_utf8_casefold (text, -1);
   GtkTreeIter iter;
-  gboolean valid;
 
-  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
-       valid = gtk_tree_model_iter_next (model, &iter))
+  if (text[0] == '\0')
+    return FALSE;
+  for (guint pass = 0; pass < 2; pass++)
     {
-      g_autofree char *name = NULL;
-      g_autofree char *label = NULL;
-      g_autofree char *code = NULL;
-      g_autofree char *folded = NULL;
+      gboolean valid;
 
-      gtk_tree_model_get (model, &iter, COUNTRY_COL_NAME, &name,
-                          COUNTRY_COL_LABEL, &label,
-                          COUNTRY_COL_CODE, &code, -1);
-      folded = g_utf8_casefold (name, -1);
-      if (g_str_equal (folded, needle) || g_strcmp0 (label, text) == 0
-          || g_ascii_strcasecmp (code, text) == 0
-          || (prefix && g_str_has_prefix (folded, needle)))
-        {
-          gtk_combo_box_set_active_iter (self->country_combo, &iter);
-          return TRUE;
-        }
+      for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+           valid = gtk_tree_model_iter_next (model, &iter))
+        if (country_matches (model, &iter, text, pass == 1))
+          {
+            gtk_combo_box_set_active_iter (self->country_combo, &iter);
+            return TRUE;
+          }
     }
   return FALSE;
 }
@@ -475,10 +619,35 @@ static void
 on_country_entry_activate (GtkEntry  *entry,
                            ExgWindow *self)
 {
-  const char *text = gtk_entry_get_text (entry);
+  g_autofree char *text = g_strstrip (g_strdup (gtk_entry_get_text (entry)));
 
-  if (!select_country_by_text (self, text, FALSE))
-    select_country_by_text (self, text, TRUE);
+  if (!select_country_by_text (self, text))
+    revert_country_entry (self);
+}
+
+static gboolean
+on_country_entry_key_press (GtkWidget   *entry,
+                            GdkEventKey *event,
+                            ExgWindow   *self)
+{
+  if (event->keyval != GDK_KEY_Escape || self->app == NULL)
+    return GDK_EVENT_PROPAGATE;
+  revert_country_entry (self);
+  return GDK_EVENT_PROPAGATE;     /* the completion closes its popup too */
+}
+
+/* Focus moved on inside the window, away from the country box: drop what
+ * was typed there (the window's own focus, not the desktop's, so the
+ * completion popup or another window does not count as leaving) */
+static void
+set_focus_cb (GtkWindow *window,
+              GtkWidget *focus,
+              ExgWindow *self)
+{
+  if (self->app == NULL || focus == GTK_WIDGET (self->country_entry))
+    return;
+  if (gtk_combo_box_get_active_id (self->country_combo) == NULL)
+    revert_country_entry (self);
 }
 
 static gboolean
@@ -617,25 +786,28 @@ load_filters (ExgWindow *self)
       gtk_entry_set_text (self->range_from_entry, from);
       gtk_entry_set_text (self->range_to_entry, to);
     }
-  /* the largest unit that shows the value exactly */
-  if (bw != 0 && bw % 1000000 == 0)
+  /* the largest unit that shows the value exactly, bytes before bits */
+  if (bw != 0)
     {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
-                                   "1000000");
-      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000000));
-    }
-  else if (bw != 0 && bw % 1000 == 0)
-    {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
-                                   "1000");
-      gtk_spin_button_set_value (self->bandwidth_spin, (double) (bw / 1000));
-    }
-  else if (bw != 0)
-    {
-      gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
-                                   "1");
+      static const guint64 units[] = { 1000000, 125000, 1000, 125 };
+      guint64 unit = 1000;
+
+      for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+        if (bw % units[i] == 0)
+          {
+            unit = units[i];
+            break;
+          }
+      {
+        char id[24];
+
+        g_snprintf (id, sizeof id, "%" G_GUINT64_FORMAT, unit);
+        gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->bandwidth_units_combo),
+                                     id);
+      }
+      /* not a whole number of any unit: rounded up to whole kB/s */
       gtk_spin_button_set_value (self->bandwidth_spin,
-                                 (double) MIN (bw, 1000000));
+                                 (double) MIN ((bw + unit - 1) / unit, 1000000));
     }
   self->updating--;
 }
@@ -751,8 +923,10 @@ exg_window_class_init (ExgWindowClass *klass)
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/exitgate/Exitgate/exg-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, proxy_switch);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, address_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgWindow, status_icon);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_bar);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, info_label);
   gtk_widget_class_bind_template_child (widget_class, ExgWindow, country_store);
@@ -780,9 +954,13 @@ exg_window_class_init (ExgWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class,
                                            on_country_entry_activate);
   gtk_widget_class_bind_template_callback (widget_class,
+                                           on_country_entry_key_press);
+  gtk_widget_class_bind_template_callback (widget_class,
                                            on_range_entry_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_bandwidth_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_info_bar_response);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_proxy_switch_state_set);
 }
 
 static gpointer
@@ -797,8 +975,17 @@ add_page (GtkBox     *page,
   return widget;
 }
 
+static void
+close_activated (GSimpleAction *action,
+                 GVariant      *parameter,
+                 gpointer       user_data)
+{
+  gtk_window_close (GTK_WINDOW (user_data));
+}
+
 static const GActionEntry win_actions[] = {
   { "search", search_activated },
+  { "close", close_activated },
 };
 
 static void
@@ -843,6 +1030,8 @@ exg_window_init (ExgWindow *self)
   g_signal_connect_object (completion, "match-selected",
                            G_CALLBACK (completion_match_selected_cb), self, 0);
   gtk_entry_set_completion (self->country_entry, completion);
+
+  g_signal_connect_after (self, "set-focus", G_CALLBACK (set_focus_cb), self);
 }
 
 ExgWindow *
@@ -881,6 +1070,7 @@ exg_window_new (ExgApplication *app)
                            G_CALLBACK (registry_changed_cb), self, 0);
 
   load_filters (self);
+  sync_proxy_switch (self);
   rebuild_countries (self, TRUE);
   update_result (self);
   update_status (self);

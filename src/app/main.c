@@ -7,7 +7,6 @@
 
 #include "exg-application.h"
 
-#include <glib/gi18n.h>
 #include <locale.h>
 
 int
@@ -16,9 +15,7 @@ main (int argc, char **argv)
   g_autoptr(ExgApplication) app = NULL;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
+  exg_application_bind_textdomain ();
 
   app = exg_application_new ();
   return g_application_run (G_APPLICATION (app), argc, argv);

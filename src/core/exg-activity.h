@@ -39,6 +39,9 @@ typedef struct {
   gint64       start_time;    /* g_get_real_time () */
   gint64       end_time;      /* 0 while alive */
   char        *error;         /* nullable: why it failed, for people */
+  guint8       socks_reply;   /* a failed request: the SOCKS5 reply code
+                               * (ExgSocks5Reply) it was refused with, in
+                               * SOCKS5 terms for SOCKS4 clients too; 0 else */
   gint         ref_count;
 } ExgConnInfo;
 

@@ -41,10 +41,14 @@ command -v xdotool >/dev/null || { echo "take-screenshots: xdotool is missing" >
 export GSETTINGS_SCHEMA_DIR=$build/data
 export GSETTINGS_BACKEND=memory
 export NO_AT_BRIDGE=0                 # the pages are switched through AT-SPI
-# Another language: EXG_SHOT_LANG=sv_SE.UTF-8 with an installed build (the
-# catalogues are read from the prefix), EXG_PAGES and EXG_SHOT_COMBO in it.
+# Another language: EXG_SHOT_LANGUAGE=sv (the build tree's catalogues,
+# with no locale to install) or EXG_SHOT_LANG=sv_SE.UTF-8; EXG_PAGES and
+# EXG_SHOT_COMBO in that language.
 export LANG=${EXG_SHOT_LANG:-C.UTF-8}
 unset LANGUAGE LC_ALL LC_MESSAGES
+if [ -n "${EXG_SHOT_LANGUAGE:-}" ]; then
+  export LANGUAGE=$EXG_SHOT_LANGUAGE
+fi
 export GTK_THEME=Adwaita
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/exg-shots.XXXXXX")

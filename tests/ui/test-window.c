@@ -19,9 +19,12 @@
 #include "exg-preferences.h"
 #include "exg-routers-view.h"
 #include "exg-traffic-graph.h"
+#include "exg-view-util.h"
 #include "exg-window.h"
 
 #include <glib/gstdio.h>
+#include <glib/gi18n.h>
+#include <locale.h>
 #include <string.h>
 
 #define WAIT_MS 5000
@@ -390,6 +393,90 @@ test_type_to_search (void)
 }
 
 static void
+send_key (GtkWidget *widget,
+          guint      keyval)
+{
+  GdkEvent *event = gdk_event_new (GDK_KEY_PRESS);
+  GdkSeat *seat = gdk_display_get_default_seat (gtk_widget_get_display (widget));
+  GdkKeymapKey *keys = NULL;
+  int n_keys = 0;
+
+  event->key.window = g_object_ref (gtk_widget_get_window (widget));
+  event->key.keyval = keyval;
+  event->key.time = GDK_CURRENT_TIME;
+  /* key bindings (GtkSearchEntry's Escape) match the hardware keycode */
+  if (gdk_keymap_get_entries_for_keyval (gdk_keymap_get_for_display (gtk_widget_get_display (widget)),
+                                         keyval, &keys, &n_keys) && n_keys > 0)
+    event->key.hardware_keycode = keys[0].keycode;
+  g_free (keys);
+  gdk_event_set_device (event, gdk_seat_get_keyboard (seat));
+  gtk_widget_event (widget, event);
+  gdk_event_free (event);
+}
+
+/* State 4: the box shows the country in force, whatever was typed */
+static void
+test_country_box_reverts (void)
+{
+  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
+  GtkWidget *from = find_widget (GTK_WIDGET (window), "range_from_entry");
+  g_autofree char *state = NULL;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
+  flush ();
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
+
+  /* typed, then Escape: back to Germany, nothing chosen */
+  gtk_widget_grab_focus (GTK_WIDGET (entry));
+  gtk_entry_set_text (entry, "Swe");
+  flush ();
+  g_assert_null (gtk_combo_box_get_active_id (combo));
+  send_key (GTK_WIDGET (entry), GDK_KEY_Escape);
+  flush ();
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
+  g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "DE");
+
+  /* typed, then focus leaves for another field: back to Germany */
+  gtk_entry_set_text (entry, "Swe");
+  flush ();
+  gtk_widget_grab_focus (from);
+  flush ();
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
+  g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
+  g_clear_pointer (&state, g_free);
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "DE");
+
+  /* Enter picks the first match, also inside a name ("wed" → Sweden) */
+  gtk_widget_grab_focus (GTK_WIDGET (entry));
+  gtk_entry_set_text (entry, "wed");
+  g_signal_emit_by_name (entry, "activate");
+  flush ();
+  g_clear_pointer (&state, g_free);
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "SE");
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Sweden"));
+
+  /* Enter on text that matches nothing: the country in force stays */
+  gtk_entry_set_text (entry, "Atlantis");
+  g_signal_emit_by_name (entry, "activate");
+  flush ();
+  g_clear_pointer (&state, g_free);
+  state = action_string_state ("exit-country");
+  g_assert_cmpstr (state, ==, "SE");
+  g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Sweden"));
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+  g_assert_cmpstr (gtk_entry_get_text (entry), ==, "Any country");
+}
+
+static void
 test_range_and_no_match (void)
 {
   GtkEntry *from = find_widget (GTK_WIDGET (window), "range_from_entry");
@@ -399,6 +486,8 @@ test_range_and_no_match (void)
   GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *range = NULL;
+  g_autofree char *tooltip = NULL;
+  GtkLabel *status;
   ExgSelection sel;
 
   /* invalid: marked, explained, not applied */
@@ -428,6 +517,16 @@ test_range_and_no_match (void)
   flush ();
   g_assert_cmpstr (gtk_label_get_text (result), ==,
                    "No exit in Sweden has an address in the range.");
+  /* and the header warns: nothing can connect, and why, in the tooltip */
+  status = GTK_LABEL (find_in_titlebar ("status_label"));
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (status),
+                                   "Nothing can connect · 2 routers up"));
+  g_assert_true (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (status)),
+                                              "exg-warning"));
+  g_assert_true (gtk_widget_get_visible (find_in_titlebar ("status_icon")));
+  tooltip = gtk_widget_get_tooltip_text (GTK_WIDGET (status));
+  g_assert_nonnull (strstr (tooltip,
+                            "No exit in Sweden has an address in the range."));
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
@@ -437,6 +536,10 @@ test_range_and_no_match (void)
   g_clear_pointer (&range, g_free);
   range = g_settings_get_string (settings, "ip-range");
   g_assert_cmpstr (range, ==, "");
+  g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (status)),
+                                               "exg-warning"));
+  g_assert_false (gtk_widget_get_visible (find_in_titlebar ("status_icon")));
+  g_assert_nonnull (strstr (gtk_label_get_text (status), "exit: any country"));
 }
 
 typedef struct {
@@ -540,6 +643,128 @@ test_connection_appears (void)
 
   g_socket_service_stop (echo);
   g_socket_listener_close (G_SOCKET_LISTENER (echo));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  flush ();
+}
+
+/* ended, whether or not an exit was known when it failed */
+static gboolean
+row_ended (gpointer data)
+{
+  RowWait *w = data;
+  GtkTreeIter iter;
+  gboolean alive;
+
+  if (!find_row (w->model, EXG_CONN_COL_TARGET, w->target, &iter))
+    return FALSE;
+  gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_ALIVE, &alive, -1);
+  return !alive;
+}
+
+static gboolean
+row_refreshed_gone (gpointer data)
+{
+  RowWait *w = data;
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+
+  exg_connections_view_refresh (view);
+  return row_gone (w);
+}
+
+/* State 3: a failed connection says why (the reply in words, the exit,
+ * the exit's own reason) and stays until dismissed or its time is up,
+ * while a closed one goes after the short linger */
+static void
+test_connection_failed (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+  GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  g_autoptr(GSocketListener) gone = g_socket_listener_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *state = NULL;
+  g_autofree char *detail = NULL;
+  g_autoptr(GtkTreePath) path = NULL;
+  Client c = { 0, };
+  RowWait w;
+  GtkTreeIter iter;
+  gboolean alive = TRUE;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("SE"));
+  flush ();
+  /* closed rows would go at once: the failed one must not */
+  exg_connections_view_set_linger (view, 0);
+
+  /* a port nobody listens on any more: the connect is refused */
+  c.target_port = g_socket_listener_add_any_inet_port (gone, NULL, &error);
+  g_assert_no_error (error);
+  g_socket_listener_close (gone);
+  c.proxy_port = bound_port ();
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0x05);   /* connection refused */
+
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { model, target, FALSE };
+  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
+  exg_connections_view_refresh (view);
+  exg_connections_view_refresh (view);
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_STATE, &state,
+                      EXG_CONN_COL_DETAIL, &detail,
+                      EXG_CONN_COL_ALIVE, &alive, -1);
+  g_assert_false (alive);
+  g_assert_cmpstr (state, ==, "Failed: connection refused");
+  g_assert_nonnull (strstr (detail, "The client was told: connection refused (SOCKS reply 5)"));
+  /* the backend's own reason; the exit too when the model knows it (a
+   * connect the registry retried over several routers names none) */
+  g_assert_nonnull (strstr (detail, "\nReason: Connection refused"));
+
+  /* the tooltip shows the whole of it */
+  {
+    GtkTooltip *tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+    gboolean shown = FALSE;
+
+    path = gtk_tree_model_get_path (model, &iter);
+    gtk_tree_view_set_cursor (tree, path, NULL, FALSE);
+    g_signal_emit_by_name (tree, "query-tooltip", 0, 0, TRUE, tooltip, &shown);
+    g_assert_true (shown);
+    g_object_unref (tooltip);
+  }
+
+  /* dismissed: gone at once */
+  gtk_tree_selection_select_iter (gtk_tree_view_get_selection (tree), &iter);
+  g_action_group_activate_action (G_ACTION_GROUP (gtk_widget_get_action_group (GTK_WIDGET (view), "conn")),
+                                  "dismiss", NULL);
+  g_assert_false (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+
+  /* not dismissed: it goes when its own (here short) time is up */
+  exg_connections_view_set_failed_linger (view, 200);
+  memset (&c, 0, sizeof c);
+  c.proxy_port = bound_port ();
+  {
+    g_autoptr(GSocketListener) gone2 = g_socket_listener_new ();
+
+    c.target_port = g_socket_listener_add_any_inet_port (gone2, NULL, &error);
+    g_assert_no_error (error);
+    g_socket_listener_close (gone2);
+  }
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0x05);
+  g_clear_pointer (&target, g_free);
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { model, target, FALSE };
+  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
+  g_assert_true (wait_until (row_refreshed_gone, &w, WAIT_MS));
+  exg_connections_view_set_failed_linger (view, 30000);
+  exg_connections_view_set_linger (view, 3000);
+
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
   flush ();
@@ -722,6 +947,353 @@ test_port_in_use (void)
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_false (gtk_info_bar_get_revealed (info_bar));
   g_assert_cmpuint (bound_port (), ==, old_port);
+}
+
+/* State 1: with the port busy, turning the switch on must leave it off
+ * beside "Proxy off" (GtkSwitch turns itself on before the action runs,
+ * and a failed start leaves the action's state unchanged) */
+static void
+test_switch_busy_port (void)
+{
+  GtkSwitch *proxy_switch = GTK_SWITCH (find_in_titlebar ("proxy_switch"));
+  GtkLabel *address = GTK_LABEL (find_in_titlebar ("address_label"));
+  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) taken_address = NULL;
+  g_autoptr(GError) error = NULL;
+  guint16 old_port;
+  guint16 taken;
+
+  g_settings_get (settings, "listen-port", "q", &old_port);
+  /* a real listener on 127.0.0.1, where the app listens */
+  g_socket_listener_add_address (squatter, any_port, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &taken_address,
+                                 &error);
+  g_assert_no_error (error);
+  taken = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (taken_address));
+
+  /* off first, then the busy port: nothing retries by itself */
+  gtk_switch_set_active (proxy_switch, FALSE);
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+  g_settings_set (settings, "listen-port", "q", taken);
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+
+  /* a click, as the user does it (the switch's own activate) */
+  gtk_widget_activate (GTK_WIDGET (proxy_switch));
+  flush ();
+  g_assert_false (action_bool_state ("proxy-enabled"));
+  g_assert_false (gtk_switch_get_active (proxy_switch));
+  g_assert_false (gtk_switch_get_state (proxy_switch));
+  g_assert_cmpstr (gtk_label_get_text (address), ==, "Proxy off");
+  g_assert_true (gtk_info_bar_get_revealed (info_bar));
+
+  /* and again: still off, never on for a moment afterwards */
+  gtk_widget_activate (GTK_WIDGET (proxy_switch));
+  flush ();
+  g_assert_false (gtk_switch_get_active (proxy_switch));
+
+  /* the port freed, the switch works and follows */
+  g_socket_listener_close (squatter);
+  g_settings_set (settings, "listen-port", "q", old_port);
+  flush ();
+  g_assert_true (action_bool_state ("proxy-enabled"));
+  g_assert_true (gtk_switch_get_active (proxy_switch));
+  g_assert_true (gtk_switch_get_state (proxy_switch));
+  g_assert_cmpuint (bound_port (), ==, old_port);
+  g_assert_false (gtk_info_bar_get_revealed (info_bar));
+}
+
+/* State 5: a message names its context once, and nothing is cut off
+ * without its whole text somewhere (wrapping, or a tooltip) */
+static void
+test_messages_whole (void)
+{
+  g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgServer) server = exg_server_new (registry, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *address = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *long_error = NULL;
+  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkTreeView *tree = exg_lookups_view_get_tree_view (view);
+  GtkTreeModel *model;
+  GtkTooltip *tooltip;
+  GtkWidget *prefs;
+  GtkLabel *test_label;
+  gboolean shown = FALSE;
+  guint16 taken;
+  const char *p;
+  guint count = 0;
+
+  /* the core's real message for a busy port */
+  taken = g_socket_listener_add_any_inet_port (squatter, NULL, &error);
+  g_assert_no_error (error);
+  address = g_strdup_printf ("127.0.0.1:%u", taken);
+  g_assert_false (exg_server_listen_string (server, address, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, address));
+  reason = exg_error_dup_reason (error->message);
+  g_assert_null (strstr (reason, address));
+  g_assert_cmpstr (reason, !=, "");
+  text = g_strdup_printf ("Cannot listen on %s: %s", address, reason);
+  for (p = strstr (text, address); p != NULL; p = strstr (p + 1, address))
+    count++;
+  g_assert_cmpuint (count, ==, 1);
+  g_assert_true (g_str_has_suffix (error->message, reason));
+  g_clear_pointer (&reason, g_free);
+  reason = exg_error_dup_reason ("Refusing to listen on 0.0.0.0:1080, which is not a loopback address");
+  g_assert_cmpstr (reason, ==, "Refusing to listen on 0.0.0.0:1080, which is not a loopback address");
+
+  /* a lookup error far longer than its cell: the tooltip has all of it */
+  long_error = g_strnfill (300, 'x');
+  memcpy (long_error, "Name lookup failed: ", 20);
+  exg_activity_add_lookup (exg_application_get_activity (app),
+                           EXG_LOOKUP_FORWARD, "long.example", NULL,
+                           long_error, NULL);
+  flush ();
+  model = gtk_tree_view_get_model (tree);
+  g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), >, 0);
+  {
+    GtkTreeIter iter;
+    g_autoptr(GtkTreePath) path = NULL;
+
+    g_assert_true (find_row (model, EXG_LOOKUP_COL_QUERY, "long.example", &iter));
+    path = gtk_tree_model_get_path (model, &iter);
+    gtk_tree_view_set_cursor (tree, path, NULL, FALSE);
+  }
+  g_assert_true (gtk_widget_get_has_tooltip (GTK_WIDGET (tree)));
+  tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+  g_signal_emit_by_name (tree, "query-tooltip", 0, 0, TRUE, tooltip, &shown);
+  g_assert_true (shown);
+  g_object_unref (tooltip);
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+
+  /* the status line is ellipsized: its tooltip holds the whole line */
+  {
+    GtkLabel *status = GTK_LABEL (find_in_titlebar ("status_label"));
+    g_autofree char *tip = gtk_widget_get_tooltip_text (GTK_WIDGET (status));
+
+    g_assert_nonnull (tip);
+    g_assert_true (g_str_has_prefix (tip, gtk_label_get_text (status)));
+  }
+
+  /* the Test result wraps instead of being cut */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = NULL;
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    if (EXG_IS_PREFERENCES (l->data))
+      prefs = l->data;
+  g_assert_nonnull (prefs);
+  test_label = find_widget (prefs, "test_label");
+  g_assert_true (gtk_label_get_line_wrap (test_label));
+  g_assert_cmpint (gtk_label_get_ellipsize (test_label), ==, PANGO_ELLIPSIZE_NONE);
+  gtk_widget_destroy (prefs);
+  flush ();
+}
+
+static void
+find_tree_cb (GtkWidget *widget,
+              gpointer   user_data)
+{
+  GtkTreeView **out = user_data;
+
+  if (*out != NULL)
+    return;
+  if (GTK_IS_TREE_VIEW (widget))
+    *out = GTK_TREE_VIEW (widget);
+  else if (GTK_IS_CONTAINER (widget))
+    gtk_container_forall (GTK_CONTAINER (widget), find_tree_cb, out);
+}
+
+static GtkTreeView *
+find_tree_view (GtkWidget *root)
+{
+  GtkTreeView *tree = NULL;
+
+  gtk_container_forall (GTK_CONTAINER (root), find_tree_cb, &tree);
+  g_assert_nonnull (tree);
+  return tree;
+}
+
+static char *
+cell_text (GtkTreeView  *tree,
+           const char   *title,
+           GtkTreeModel *model,
+           GtkTreeIter  *iter)
+{
+  for (guint i = 0; i < gtk_tree_view_get_n_columns (tree); i++)
+    {
+      GtkTreeViewColumn *column = gtk_tree_view_get_column (tree, i);
+      g_autoptr(GList) cells = NULL;
+      char *text = NULL;
+
+      if (g_strcmp0 (gtk_tree_view_column_get_title (column), title) != 0)
+        continue;
+      cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (column));
+      gtk_tree_view_column_cell_set_cell_data (column, model, iter, FALSE, FALSE);
+      g_object_get (cells->data, "text", &text, NULL);
+      return text;
+    }
+  g_assert_not_reached ();
+}
+
+/* State 6: one family of bandwidth units, bytes and bits, everywhere; and
+ * the line under the picker says what a minimum leaves out */
+static void
+test_bandwidth_units (void)
+{
+  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  ExgRoutersView *routers = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_routers_view_get_store (routers));
+  GtkTreeView *tree = find_tree_view (GTK_WIDGET (routers));
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *text = NULL;
+  g_autofree char *advertised = NULL;
+  GtkWidget *dialog;
+  GtkSpinButton *spin;
+  GtkLabel *label;
+  GtkTreeIter iter;
+
+  text = exg_format_bandwidth (5e6);
+  g_assert_cmpstr (text, ==, "5.0 MB/s (40 Mbit/s)");
+  g_clear_pointer (&text, g_free);
+  text = exg_format_bandwidth (125000);
+  g_assert_cmpstr (text, ==, "125.0 kB/s (1 Mbit/s)");
+  g_clear_pointer (&text, g_free);
+  text = exg_format_bandwidth (1.5e9);
+  g_assert_cmpstr (text, ==, "1.5 GB/s (12 Gbit/s)");
+
+  /* the picker: 2 MB/s leaves the German exit (1 MB/s) out, and says so */
+  g_settings_set_uint64 (settings, "min-bandwidth", 2000000);
+  flush ();
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "se-exit"));
+  g_assert_nonnull (strstr (gtk_label_get_text (result), "5.0 MB/s (40 Mbit/s)"));
+  g_assert_nonnull (strstr (gtk_label_get_text (result),
+                            "\n1 router left out: it advertises less than 2.0 MB/s (16 Mbit/s), or nothing."));
+  g_settings_set_uint64 (settings, "min-bandwidth", 0);
+  flush ();
+  g_assert_null (strstr (gtk_label_get_text (result), "left out"));
+
+  /* the Routers page */
+  g_assert_true (find_row (model, EXG_ROUTER_COL_NAME, "de-exit", &iter));
+  advertised = cell_text (tree, "Advertised", model, &iter);
+  g_assert_cmpstr (advertised, ==, "1.0 MB/s (8 Mbit/s)");
+
+  /* the exit dialog: MB/s, with Mbit/s beside; a direct exit's address
+   * is the source address */
+  dialog = exg_exit_dialog_new (GTK_WINDOW (window), keyfile, NULL);
+  spin = find_widget (dialog, "bandwidth_spin");
+  label = find_widget (dialog, "bandwidth_label");
+  gtk_spin_button_set_value (spin, 12.5);
+  g_assert_cmpstr (gtk_label_get_text (label), ==, "12.5 MB/s (100 Mbit/s)");
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (dialog, "type_combo")),
+                               "direct");
+  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (find_widget (dialog, "address_entry"))),
+                   ==, "Source address");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (dialog, "name_entry")), "fast");
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (exg_exit_dialog_save (EXG_EXIT_DIALOG (dialog), keyfile, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_cmpuint (g_key_file_get_uint64 (keyfile, "exit fast", "bandwidth", NULL),
+                    ==, 12500000);
+  gtk_widget_destroy (dialog);
+}
+
+/* Smaller things: Escape clears a filter, an empty table says why,
+ * Ctrl+W closes, and the build tree's catalogues are found */
+static void
+test_keys_and_empty_states (void)
+{
+  ExgConnectionsView *conns = find_widget (GTK_WIDGET (window), "connections_view");
+  ExgLookupsView *lookups = find_widget (GTK_WIDGET (window), "lookups_view");
+  GtkEntry *search = exg_connections_view_get_search_entry (conns);
+  GtkLabel *lookups_empty = find_widget (GTK_WIDGET (lookups), "lookups_empty_label");
+  g_auto(GStrv) close = gtk_application_get_accels_for_action (GTK_APPLICATION (app),
+                                                               "win.close");
+  GtkLabel *conns_empty = NULL;
+  GtkWidget *prefs = NULL;
+  const char *old_language = g_getenv ("LANGUAGE");
+  g_autofree char *saved_language = g_strdup (old_language);
+  g_autofree char *saved_locale = g_strdup (setlocale (LC_MESSAGES, NULL));
+
+  /* a filter that matches nothing says so; Escape clears it */
+  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window), "stack")),
+                                    "connections");
+  gtk_widget_grab_focus (GTK_WIDGET (search));
+  gtk_entry_set_text (search, "no-such-connection-at-all");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  {
+    /* the overlay's label: the only GtkLabel in the view besides headers */
+    GtkWidget *overlay = gtk_widget_get_parent (gtk_widget_get_parent (GTK_WIDGET (exg_connections_view_get_tree_view (conns))));
+    g_autoptr(GList) children = gtk_container_get_children (GTK_CONTAINER (overlay));
+
+    for (GList *l = children; l != NULL; l = l->next)
+      if (GTK_IS_LABEL (l->data))
+        conns_empty = l->data;
+  }
+  g_assert_nonnull (conns_empty);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (conns_empty)));
+  g_assert_cmpstr (gtk_label_get_text (conns_empty), ==,
+                   "Nothing matches “no-such-connection-at-all”. Press Escape to show everything.");
+  send_key (GTK_WIDGET (search), GDK_KEY_Escape);
+  flush ();
+  g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
+
+  /* no lookups: said, not a blank table */
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (lookups_empty),
+                                   "No name lookups yet."));
+  exg_activity_add_lookup (exg_application_get_activity (app),
+                           EXG_LOOKUP_FORWARD, "one.example", "127.0.0.1",
+                           NULL, NULL);
+  flush ();
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  flush ();
+
+  /* Ctrl+W: the window's close action, and the Preferences dialog */
+  g_assert_nonnull (close);
+  g_assert_cmpstr (close[0], ==, "<Primary>w");
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window), "close"));
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    if (EXG_IS_PREFERENCES (l->data))
+      prefs = l->data;
+  g_assert_nonnull (prefs);
+  g_assert_true (gtk_accel_groups_activate (G_OBJECT (prefs), GDK_KEY_w,
+                                            GDK_CONTROL_MASK));
+  flush ();
+  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
+    g_assert_false (EXG_IS_PREFERENCES (l->data));
+
+  /* run from the build tree, the catalogues built there are used */
+  g_assert_nonnull (setlocale (LC_MESSAGES, "C.UTF-8"));
+  g_setenv ("LANGUAGE", "sv", TRUE);
+  g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Exit country"), ==, "Utgångsland");
+  g_setenv ("LANGUAGE", "de", TRUE);
+  g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Up"), ==, "Gesendet");
+  if (saved_language != NULL)
+    g_setenv ("LANGUAGE", saved_language, TRUE);
+  else
+    g_unsetenv ("LANGUAGE");
+  setlocale (LC_MESSAGES, saved_locale);
 }
 
 static gboolean
@@ -1358,6 +1930,7 @@ main (int argc, char **argv)
     }
 
   gtk_test_init (&argc, &argv, NULL);
+  exg_application_bind_textdomain ();
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
                 NULL);
 
@@ -1390,17 +1963,23 @@ main (int argc, char **argv)
   g_test_add_func ("/window/country-list", test_country_list);
   g_test_add_func ("/window/pick-country", test_pick_country);
   g_test_add_func ("/window/type-to-search", test_type_to_search);
+  g_test_add_func ("/window/country-box-reverts", test_country_box_reverts);
   g_test_add_func ("/window/range-and-no-match", test_range_and_no_match);
   g_test_add_func ("/window/connection-appears", test_connection_appears);
+  g_test_add_func ("/window/connection-failed", test_connection_failed);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/lookups-capped", test_lookups_capped);
   g_test_add_func ("/window/switch-closes-port", test_switch_closes_port);
   g_test_add_func ("/window/port-in-use", test_port_in_use);
+  g_test_add_func ("/window/switch-busy-port", test_switch_busy_port);
+  g_test_add_func ("/window/messages-whole", test_messages_whole);
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
+  g_test_add_func ("/window/bandwidth-units", test_bandwidth_units);
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
+  g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);

@@ -551,6 +551,14 @@ fail (ExgSession *self,
   exg_session_close (self);
 }
 
+/* The client hung up first: its own choice, not a failure of the exit or
+ * of ours, so the connection ends "closed" */
+static void
+client_went_away (ExgSession *self)
+{
+  exg_session_close (self);
+}
+
 /* A failed request: the reply tor would give, then close. */
 static void
 fail_request (ExgSession   *self,
@@ -574,6 +582,7 @@ fail_request (ExgSession   *self,
            self->info->id, safe_target (self),
            self->version == 4 ? EXG_SOCKS4_REPLY_REJECTED : v5_code,
            safe_error (self, error));
+  self->info->socks_reply = v5_code;
   fail (self, error != NULL ? error->message : NULL);
 }
 
@@ -849,7 +858,7 @@ connected (ExgSession        *self,
 
   if (!send_bytes (self, out, n))
     {
-      fail (self, "The client went away");
+      client_went_away (self);
       return;
     }
 
@@ -1351,7 +1360,7 @@ handle_select (ExgSession        *self,
     }
 
   if (!send_bytes (self, out, n))
-    fail (self, "The client went away");
+    client_went_away (self);
 }
 
 static void
@@ -1481,7 +1490,7 @@ read_client (ExgSession *self)
       if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
         exg_session_close (self);
       else
-        fail (self, "The client went away");
+        client_went_away (self);
       return FALSE;
     }
   self->len += (gsize) n;
@@ -1552,7 +1561,7 @@ on_client_event (ExgSession   *self,
       return;
     }
   if (revents & (G_IO_HUP | G_IO_ERR))
-    fail (self, "The client went away");
+    client_went_away (self);
 }
 
 void
