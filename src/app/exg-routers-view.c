@@ -69,7 +69,9 @@ set_row (ExgRoutersView *self,
   gtk_list_store_set (self->store, iter,
                       EXG_ROUTER_COL_OBSERVED, exg_router_get_observed_throughput (router),
                       EXG_ROUTER_COL_LATENCY, exg_router_get_observed_latency (router),
-                      EXG_ROUTER_COL_UP, exg_router_get_up (router),
+                      EXG_ROUTER_COL_UP,
+                      exg_router_get_state (router) != EXG_ROUTER_STATE_DOWN,
+                      EXG_ROUTER_COL_STATE, exg_router_get_state (router),
                       -1);
 }
 
@@ -208,12 +210,26 @@ up_cell_func (GtkTreeViewColumn *column,
               GtkTreeIter       *iter,
               gpointer           user_data)
 {
-  gboolean up;
+  int state;
+  const char *text;
 
-  gtk_tree_model_get (model, iter, EXG_ROUTER_COL_UP, &up, -1);
-  g_object_set (cell, "text",
-                up ? C_("router state", "Up") : C_("router state",
-                                                   "Down"), NULL);
+  /* what was last observed: a router just added or edited, or one whose
+   * connect just failed, is being checked, not "Up" */
+  gtk_tree_model_get (model, iter, EXG_ROUTER_COL_STATE, &state, -1);
+  switch (state)
+    {
+    case EXG_ROUTER_STATE_UP:
+      text = C_("router state", "Up");
+      break;
+    case EXG_ROUTER_STATE_CHECKING:
+      text = C_("router state", "Checking…");
+      break;
+    case EXG_ROUTER_STATE_DOWN:
+    default:
+      text = C_("router state", "Down");
+      break;
+    }
+  g_object_set (cell, "text", text, NULL);
 }
 
 static void
@@ -262,7 +278,8 @@ exg_routers_view_init (ExgRoutersView *self)
   self->store = gtk_list_store_new (EXG_ROUTER_N_COLUMNS, G_TYPE_STRING,
                                     G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64,
-                                    G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN);
+                                    G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN,
+                                    G_TYPE_INT);
   self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (GTK_TREE_MODEL (self->store)));
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Routers"));
@@ -275,7 +292,7 @@ exg_routers_view_init (ExgRoutersView *self)
   add_column (self, _("Observed"), EXG_ROUTER_COL_OBSERVED,
               bandwidth_cell_func);
   add_column (self, _("Latency"), EXG_ROUTER_COL_LATENCY, latency_cell_func);
-  add_column (self, _("State"), EXG_ROUTER_COL_UP, up_cell_func);
+  add_column (self, _("State"), EXG_ROUTER_COL_STATE, up_cell_func);
 
   scrolled = gtk_scrolled_window_new (NULL, NULL);
   gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));

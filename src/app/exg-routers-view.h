@@ -20,7 +20,8 @@ enum {
   EXG_ROUTER_COL_BANDWIDTH,   /* guint64 advertised bytes/s */
   EXG_ROUTER_COL_OBSERVED,    /* double observed bytes/s */
   EXG_ROUTER_COL_LATENCY,     /* gint64 µs, -1 unknown */
-  EXG_ROUTER_COL_UP,          /* boolean */
+  EXG_ROUTER_COL_UP,          /* boolean: not down (the row is not greyed) */
+  EXG_ROUTER_COL_STATE,       /* int: ExgRouterState */
   EXG_ROUTER_N_COLUMNS
 };
 

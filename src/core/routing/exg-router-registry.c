@@ -438,7 +438,15 @@ exg_router_registry_connect_finish (ExgRouterRegistry *self,
 
   cr = g_task_propagate_pointer (G_TASK (result), error);
   if (cr == NULL)
-    return NULL;
+    {
+      ConnectData *cd = g_task_get_task_data (G_TASK (result));
+
+      /* the router whose attempt failed last, so the failure can name it */
+      if (out_router != NULL && cd->tried->len > 0)
+        *out_router = g_object_ref (g_ptr_array_index (cd->tried,
+                                                       cd->tried->len - 1));
+      return NULL;
+    }
 
   connection = g_steal_pointer (&cr->connection);
   if (out_router != NULL)

@@ -43,7 +43,7 @@ void        exg_router_registry_connect_async      (ExgRouterRegistry  *self,
                                                     GAsyncReadyCallback callback,
                                                     gpointer            user_data);
 /* (transfer full) connection; *out_router (transfer full, nullable) is
- * the router that carried it */
+ * the router that carried it or, on failure, the last one that failed */
 GSocketConnection *exg_router_registry_connect_finish (ExgRouterRegistry *self,
                                                     GAsyncResult       *result,
                                                     ExgRouter         **out_router,

@@ -911,16 +911,18 @@ connect_cb (GObject      *source,
       return;
     }
 
+  /* observers hear of the exit with the state change that follows (open,
+   * or failed), in one signal: a failed row names the exit that failed */
   if (exit_conn == NULL)
     {
+      if (router != NULL)
+        set_exit (self, router);
       log_no_router (self, NULL, error);
       log_target_refused (self, error);
       fail_request (self, error, 0);
       return;
     }
 
-  /* observers hear of the exit with the state change that follows (open,
-   * or failed), in one signal */
   if (router != NULL)
     set_exit (self, router);
   connected (self, exit_conn);
