@@ -9,7 +9,8 @@
  *     line and no other, data only on data lines, is_event and event
  *     agree with the status, the lines fit the bounds;
  *   - the chunking changes nothing: the same replies, then the same
- *     verdict;
+ *     verdict (an error's reason may differ: a chunk with both a NUL and
+ *     too many bytes trips whichever check runs first);
  *   - the argument and quoted-string helpers accept or refuse every line
  *     without reading past it, and quote () round-trips through unquote ().
  *
@@ -183,7 +184,10 @@ play (const guint8 *data,
             {
               check (reply == NULL);
               check (exg_torctl_parser_get_error (parser) != NULL);
-              g_string_append_printf (rec, "E%s\n", exg_torctl_parser_get_error (parser));
+              /* which bound or rule trips first may depend on the
+               * chunking (a NUL and an overlong line); that it fails
+               * may not */
+              g_string_append (rec, "E\n");
               failed = TRUE;
               break;
             }
