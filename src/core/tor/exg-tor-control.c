@@ -69,6 +69,8 @@ struct _ExgTorControl
   ExgTorctlParser  *parser;          /* owned */
   guint8           *buf;             /* owned, READ_SIZE bytes */
   gboolean          reading;
+  gboolean          writing;         /* a write is outstanding: its reply
+                                      * may be read before its callback */
 
   GQueue            commands;        /* of Command*, owned, not yet written */
   Command          *in_flight;       /* owned; written, awaiting its reply */
@@ -91,6 +93,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (ExgTorControl, exg_tor_control, G_TYPE_OBJECT)
 
 static void start_read         (ExgTorControl *self);
+static void maybe_write        (ExgTorControl *self);
 static void process_deliveries (ExgTorControl *self);
 
 static void
@@ -226,11 +229,14 @@ write_cb (GObject      *source,
   g_autoptr(ExgTorControl) self = user_data;
   g_autoptr(GError) error = NULL;
 
+  self->writing = FALSE;
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
       if (self->state != STATE_CLOSED)
         close_internal (self, error, TRUE);
+      return;
     }
+  maybe_write (self);
 }
 
 static void
@@ -238,13 +244,15 @@ maybe_write (ExgTorControl *self)
 {
   GOutputStream *out;
 
-  if (self->in_flight != NULL || self->state == STATE_CLOSED || self->stream == NULL)
+  if (self->in_flight != NULL || self->writing ||
+      self->state == STATE_CLOSED || self->stream == NULL)
     return;
   self->in_flight = g_queue_pop_head (&self->commands);
   if (self->in_flight == NULL)
     return;
 
   out = g_io_stream_get_output_stream (self->stream);
+  self->writing = TRUE;
   g_output_stream_write_all_async (out, self->in_flight->line,
                                    strlen (self->in_flight->line),
                                    G_PRIORITY_DEFAULT, self->cancellable,
