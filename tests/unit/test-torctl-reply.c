@@ -593,6 +593,66 @@ test_recorded (gconstpointer data)
   replies = parse_every_way (contents, len, &failed);
   g_assert_false (failed);
   g_assert_cmpuint (replies->len, >, 0);
+
+  /* a few recordings say something we can check exactly */
+  if (g_str_has_suffix (path, "/protocolinfo.raw"))
+    {
+      const ExgTorctlReply *r = g_ptr_array_index (replies, 0);
+      g_autoptr(ExgTorctlArgs) auth = exg_torctl_args_parse (r->lines[1].text);
+
+      g_assert_cmpuint (replies->len, ==, 1);
+      g_assert_cmpstr (exg_torctl_args_get_positional (auth, 0), ==, "AUTH");
+      g_assert_cmpstr (exg_torctl_args_lookup (auth, "METHODS"), ==, "COOKIE,SAFECOOKIE");
+      g_assert_true (g_str_has_suffix (exg_torctl_args_lookup (auth, "COOKIEFILE"), "/control_auth_cookie"));
+    }
+  else if (g_str_has_suffix (path, "/getinfo-net-listeners-socks.raw"))
+    {
+      const ExgTorctlReply *r = g_ptr_array_index (replies, 0);
+      g_autoptr(ExgTorctlArgs) l = exg_torctl_args_parse (exg_torctl_reply_lookup (r, "net/listeners/socks"));
+
+      g_assert_true (g_str_has_prefix (exg_torctl_args_get_positional (l, 0), "127.0.0.1:"));
+    }
+  else if (g_str_has_suffix (path, "/events-status-client-bootstrap.raw"))
+    {
+      gboolean saw_100 = FALSE;
+      guint i;
+
+      for (i = 0; i < replies->len; i++)
+        {
+          const ExgTorctlReply *r = g_ptr_array_index (replies, i);
+          g_autoptr(ExgTorctlArgs) a = exg_torctl_args_parse (r->lines[0].text);
+
+          g_assert_nonnull (a);
+          if (r->is_event && g_strcmp0 (exg_torctl_args_lookup (a, "PROGRESS"), "100") == 0)
+            saw_100 = TRUE;
+        }
+      g_assert_true (saw_100);
+    }
+  else if (g_str_has_suffix (path, "/events-newconsensus.raw"))
+    {
+      gboolean saw = FALSE;
+      guint i;
+
+      for (i = 0; i < replies->len; i++)
+        {
+          const ExgTorctlReply *r = g_ptr_array_index (replies, i);
+
+          if (g_strcmp0 (r->event, "NEWCONSENSUS") == 0)
+            {
+              g_assert_cmpint (r->lines[0].kind, ==, EXG_TORCTL_LINE_DATA);
+              g_assert_true (g_str_has_prefix (r->lines[0].data, "r "));
+              saw = TRUE;
+            }
+        }
+      g_assert_true (saw);
+    }
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
 }
 
 static void
@@ -612,9 +672,9 @@ add_recorded_tests (void)
   if (d == NULL)
     return;
   while ((name = g_dir_read_name (d)) != NULL)
-    if (g_str_has_suffix (name, ".txt") || g_str_has_suffix (name, ".bin"))
+    if (g_str_has_suffix (name, ".raw"))
       g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  g_ptr_array_sort (names, compare_names);
   for (i = 0; i < names->len; i++)
     {
       const char *n = g_ptr_array_index (names, i);
