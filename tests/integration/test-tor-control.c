@@ -77,6 +77,8 @@ port_file_ready (gpointer data)
       !g_str_has_prefix (contents, "PORT=") || (nl = strchr (contents, '\n')) == NULL)
     return FALSE;
   *nl = '\0';
+  /* the waiter asks once more after the first yes */
+  g_free (f->address);
   f->address = g_strdup (contents + 5);
   return TRUE;
 }
