@@ -1730,9 +1730,9 @@ test_many_routers (void)
     }
   flush ();
   elapsed = g_get_monotonic_time () - start;
+  /* a figure, not a verdict: speed is for benchmarks */
   g_test_message ("%u routers added and listed in %" G_GINT64_FORMAT " ms",
                   n, elapsed / 1000);
-  g_assert_cmpint (elapsed, <, 5 * G_USEC_PER_SEC);
 
   g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, n + 2);
   /* Any + the eight countries (SE and DE have an exit of ours too) */

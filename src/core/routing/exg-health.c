@@ -39,6 +39,7 @@ struct _ExgHealth
 
   /* (element-type ExgRouter Watch) owned: every router of the registry */
   GHashTable        *watches;
+  GPtrArray         *order;         /* Watch*, borrowed: in registry order */
   GQueue             queue;         /* Watch*, borrowed: to check */
   guint              in_flight;
   gboolean           running;       /* a round is under way */
@@ -327,15 +328,12 @@ watch_free (gpointer data)
   g_free (w);
 }
 
-static void
+static Watch *
 watch_router (ExgHealth *self,
               ExgRouter *router,
               gboolean   check_new)
 {
   Watch *w;
-
-  if (g_hash_table_contains (self->watches, router))
-    return;
 
   w = g_new0 (Watch, 1);
   w->health = self;
@@ -347,9 +345,12 @@ watch_router (ExgHealth *self,
 
   if (check_new && w->last_state == EXG_ROUTER_STATE_CHECKING)
     request_check (w);
+  return w;
 }
 
-/* Watches exactly the routers of the registry. */
+/* Watches exactly the routers of the registry: @order mirrors its list,
+ * so a change costs what it changed, not the whole list (a tor consensus
+ * brings thousands of routers, one items-changed each). */
 static void
 items_changed_cb (GListModel *model,
                   guint       position,
@@ -358,29 +359,21 @@ items_changed_cb (GListModel *model,
                   gpointer    user_data)
 {
   ExgHealth *self = user_data;
-  guint n = g_list_model_get_n_items (model);
-  g_autoptr(GHashTable) present = g_hash_table_new (NULL, NULL);
-  GHashTableIter iter;
-  ExgRouter *router;
   gboolean round_was_open = self->running && self->round_left > 0;
 
-  for (guint i = 0; i < n; i++)
+  for (guint i = position; i < position + removed; i++)
     {
-      g_autoptr(ExgRouter) item = g_list_model_get_item (model, i);
+      Watch *w = g_ptr_array_index (self->order, i);
 
-      g_hash_table_add (present, item);
+      g_hash_table_remove (self->watches, w->router);
     }
-
-  g_hash_table_iter_init (&iter, self->watches);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &router, NULL))
-    if (!g_hash_table_contains (present, router))
-      g_hash_table_iter_remove (&iter);
+  g_ptr_array_remove_range (self->order, position, removed);
 
   for (guint i = position; i < position + added; i++)
     {
       g_autoptr(ExgRouter) item = g_list_model_get_item (model, i);
 
-      watch_router (self, item, TRUE);
+      g_ptr_array_insert (self->order, i, watch_router (self, item, TRUE));
     }
 
   /* the routers a round waited for may all have gone */
@@ -441,6 +434,8 @@ exg_health_dispose (GObject *object)
   g_clear_handle_id (&self->timeout_id, g_source_remove);
   if (self->registry != NULL)
     g_clear_signal_handler (&self->items_id, self->registry);
+  if (self->order != NULL)
+    g_ptr_array_set_size (self->order, 0);
   if (self->watches != NULL)
     g_hash_table_remove_all (self->watches);
   g_clear_object (&self->registry);
@@ -453,6 +448,7 @@ exg_health_finalize (GObject *object)
 {
   ExgHealth *self = EXG_HEALTH (object);
 
+  g_clear_pointer (&self->order, g_ptr_array_unref);
   g_clear_pointer (&self->watches, g_hash_table_unref);
   g_clear_object (&self->cancellable);
 
@@ -482,6 +478,7 @@ exg_health_init (ExgHealth *self)
 {
   self->cancellable = g_cancellable_new ();
   self->watches = g_hash_table_new_full (NULL, NULL, NULL, watch_free);
+  self->order = g_ptr_array_new ();
   g_queue_init (&self->queue);
 }
 
@@ -519,7 +516,7 @@ exg_health_new (ExgRouterRegistry *registry,
     {
       g_autoptr(ExgRouter) router = g_list_model_get_item (G_LIST_MODEL (registry), i);
 
-      watch_router (self, router, FALSE);
+      g_ptr_array_add (self->order, watch_router (self, router, FALSE));
     }
   self->timeout_id = g_idle_add (round_timeout_cb, self);
 
