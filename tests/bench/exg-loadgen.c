@@ -30,7 +30,9 @@
  *       EOF, so that 32 clients are 32 whole connections in flight.
  *       --name CONNECTs to HOST (SOCKS5 domain name) instead of
  *       127.0.0.1; --socks 4a sends a SOCKS4a request for it instead (no
- *       greeting).  Prints conn/s and latency percentiles.
+ *       greeting).  --target self serves the target in this process, in
+ *       the same epoll loop as the clients (see exg-floor.c for why).
+ *       Prints conn/s and latency percentiles.
  *   exg-loadgen bulk … --streams K --dir up|down --seconds S
  *       K streams, every byte verified; prints aggregate MB/s.
  *   exg-loadgen hold … --max N
@@ -424,23 +426,25 @@ listen_on (const struct sockaddr *sa, socklen_t len)
 /* The target listens on 127.0.0.1 and on ::1, on the same port, so that
  * a CONNECT to "localhost" reaches it whichever address the proxy's
  * resolver gives first (::1, on a stock Debian).  Without IPv6 on
- * loopback it serves IPv4 only and says so on stderr. */
-static int
-mode_serve (int argc, char **argv)
+ * loopback it serves IPv4 only and says so on stderr.  Returns the port;
+ * lfds[] gets the listeners (-1 for none), added to ep. */
+static uint16_t
+serve_listen (int ep, uint16_t want, int lfds[2])
 {
   struct sockaddr_in sin = { .sin_family = AF_INET };
   struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-  socklen_t len = sizeof sin;
-  struct epoll_event evs[MAX_EVENTS];
-  uint8_t *buf = malloc (IO_CHUNK);
-  int lfds[2] = { -1, -1 }, ep;
-  uint16_t want = argc > 0 ? (uint16_t) atoi (argv[0]) : 0;
-  struct rlimit rl;
+  socklen_t len;
 
-  getrlimit (RLIMIT_NOFILE, &rl);
-  sconns_len = (int) rl.rlim_cur + 16;
-  sconns = calloc (sconns_len, sizeof *sconns);
+  if (sconns == NULL)
+    {
+      struct rlimit rl;
 
+      getrlimit (RLIMIT_NOFILE, &rl);
+      sconns_len = (int) rl.rlim_cur + 16;
+      sconns = calloc (sconns_len, sizeof *sconns);
+    }
+
+  lfds[0] = lfds[1] = -1;
   /* A free IPv4 port that is also free on ::1: at most 64 tries */
   for (int attempt = 0; attempt < 64 && lfds[1] < 0; attempt++)
     {
@@ -455,16 +459,13 @@ mode_serve (int argc, char **argv)
       getsockname (lfds[0], (struct sockaddr *) &sin, &len);
       sin6.sin6_port = sin.sin_port;
       lfds[1] = listen_on ((struct sockaddr *) &sin6, sizeof sin6);
-      if (lfds[1] < 0 && errno != EADDRINUSE)
+      if (lfds[1] < 0 && (errno != EADDRINUSE || want != 0))
         {
           fprintf (stderr, "exg-loadgen: not serving on ::1: %s\n", strerror (errno));
           break;
         }
-      if (want != 0)
-        break;
     }
 
-  ep = epoll_create1 (EPOLL_CLOEXEC);
   for (int i = 0; i < 2; i++)
     if (lfds[i] >= 0)
       {
@@ -472,11 +473,62 @@ mode_serve (int argc, char **argv)
 
         epoll_ctl (ep, EPOLL_CTL_ADD, lfds[i], &ev);
       }
+  return ntohs (sin.sin_port);
+}
+
+static void
+serve_accept (int ep, int lfd)
+{
+  for (int k = 0; k < 64; k++)
+    {
+      int cfd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      struct epoll_event ev = { .events = EPOLLIN };
+      SConn *c;
+
+      if (cfd < 0)
+        break;
+      if (cfd >= sconns_len)
+        {
+          close (cfd);
+          continue;
+        }
+      set_nodelay (cfd);
+      c = calloc (1, sizeof *c);
+      c->fd = cfd;
+      sconns[cfd] = c;
+      ev.data.fd = cfd;
+      epoll_ctl (ep, EPOLL_CTL_ADD, cfd, &ev);
+    }
+}
+
+/* One event for a served connection; false if fd is not one */
+static bool
+serve_event (int ep, int fd, uint32_t events, uint8_t *buf)
+{
+  if (fd >= sconns_len || sconns[fd] == NULL)
+    return false;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    s_readable (ep, sconns[fd], buf);
+  if (sconns[fd] != NULL && (events & EPOLLOUT))
+    s_writable (ep, sconns[fd]);
+  return true;
+}
+
+static int
+mode_serve (int argc, char **argv)
+{
+  struct epoll_event evs[MAX_EVENTS];
+  uint8_t *buf = malloc (IO_CHUNK);
+  int lfds[2], ep;
+  uint16_t port;
+
+  ep = epoll_create1 (EPOLL_CLOEXEC);
+  port = serve_listen (ep, argc > 0 ? (uint16_t) atoi (argv[0]) : 0, lfds);
   signal (SIGTERM, on_signal);
   signal (SIGINT, on_signal);
   signal (SIGPIPE, SIG_IGN);
 
-  printf ("listening %u\n", ntohs (sin.sin_port));
+  printf ("listening %u\n", port);
   fflush (stdout);
 
   while (!stop_flag)
@@ -488,35 +540,9 @@ mode_serve (int argc, char **argv)
           int fd = evs[i].data.fd;
 
           if (fd == lfds[0] || fd == lfds[1])
-            {
-              for (int k = 0; k < 64; k++)
-                {
-                  int cfd = accept4 (fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                  struct epoll_event ev = { .events = EPOLLIN };
-                  SConn *c;
-
-                  if (cfd < 0)
-                    break;
-                  if (cfd >= sconns_len)
-                    {
-                      close (cfd);
-                      continue;
-                    }
-                  set_nodelay (cfd);
-                  c = calloc (1, sizeof *c);
-                  c->fd = cfd;
-                  sconns[cfd] = c;
-                  ev.data.fd = cfd;
-                  epoll_ctl (ep, EPOLL_CTL_ADD, cfd, &ev);
-                }
-              continue;
-            }
-          if (sconns[fd] == NULL)
-            continue;
-          if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-            s_readable (ep, sconns[fd], buf);
-          if (sconns[fd] != NULL && (evs[i].events & EPOLLOUT))
-            s_writable (ep, sconns[fd]);
+            serve_accept (ep, fd);
+          else
+            serve_event (ep, fd, evs[i].events, buf);
         }
     }
   return 0;
@@ -1085,7 +1111,8 @@ mode_client (const char *mode, int argc, char **argv)
   const char *dir = "up";
   uint64_t start_ns, end_ns;
   int active = 0, started = 0, target_active;
-  bool have_target = false;
+  bool have_target = false, serve_self = false;
+  int lfds[2] = { -1, -1 };
   struct rlimit rl;
 
   memset (&run, 0, sizeof run);
@@ -1101,7 +1128,10 @@ mode_client (const char *mode, int argc, char **argv)
             usage ();
         }
       else if (strcmp (k, "--target") == 0)
-        have_target = parse_addr (v, &run.target);
+        {
+          serve_self = strcmp (v, "self") == 0;
+          have_target = serve_self || parse_addr (v, &run.target);
+        }
       else if (strcmp (k, "--clients") == 0)
         clients = atoi (v);
       else if (strcmp (k, "--streams") == 0)
@@ -1163,6 +1193,14 @@ mode_client (const char *mode, int argc, char **argv)
   conns = calloc (conns_len, sizeof *conns);
   run.iobuf = malloc (IO_CHUNK);
   run.ep = epoll_create1 (EPOLL_CLOEXEC);
+  if (serve_self)
+    {
+      if (run.kind != RUN_CONN)
+        usage ();
+      run.target.sin_family = AF_INET;
+      run.target.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+      run.target.sin_port = htons (serve_listen (run.ep, 0, lfds));
+    }
   run.seconds_ms = (uint32_t) (seconds * 1000);
   signal (SIGPIPE, SIG_IGN);
 
@@ -1237,8 +1275,17 @@ mode_client (const char *mode, int argc, char **argv)
       n = epoll_wait (run.ep, evs, MAX_EVENTS, 100);
       for (int i = 0; i < n; i++)
         {
-          CConn *c = conns[evs[i].data.fd];
+          int fd = evs[i].data.fd;
+          CConn *c;
 
+          if (fd == lfds[0] || fd == lfds[1])
+            {
+              serve_accept (run.ep, fd);
+              continue;
+            }
+          if (serve_self && serve_event (run.ep, fd, evs[i].events, run.iobuf))
+            continue;
+          c = conns[fd];
           if (c == NULL)
             continue;
           if (c->state == C_HELD)

@@ -7,12 +7,23 @@
 # epoll, no features): its CPU per connection is the kernel's TCP work on
 # this machine, which every proxy pays (connection rate and CPU only).
 #
+# Connections are measured in both closing orders: the target closes
+# first (it closes after its echo, the proxy passes the FIN on, then the
+# client closes), and the client closes first (it shuts down after the
+# echo, the proxy passes the FIN on, the target closes, then the client).
+# Then a SOCKS5 CONNECT to the name "localhost" (and SOCKS4a, where the
+# proxy speaks it) for the proxies that resolve names; the target listens
+# on 127.0.0.1 and ::1, on one port, so the name reaches it either way.
+#
 # Builds nothing: exg-loadgen, exg-floor and exitgated come from BUILD_DIR
 # (or from $EXG_LOADGEN / $EXG_FLOOR / $EXITGATED).  A proxy that is missing gets "n/a".
 # Figures, not assertions: exits 0 whatever they are (2 only on misuse).
 #
 # The load generator and its target server share one core, each proxy gets
 # another one (taskset), so that proxy CPU is what differs between columns.
+# For connection runs the target is served inside the load generator's
+# own loop (one process on that core); bulk and held connections use a
+# separate target server.
 # Proxy CPU comes from /proc/PID/stat (utime+stime of the proxy and its
 # children), memory from VmRSS (summed over the process tree for Dante).
 # The 1-hop column counts both exitgated processes, which share the proxy
@@ -262,6 +273,14 @@ gen() {
   $PIN_GEN "$LOADGEN" "$@" --proxy "$PROXY_ADDR" --target "$TARGET_PORT"
 }
 
+# gen_conn ARGS...: a connection run whose target is served in the load
+# generator's own epoll loop: a second process on the generator's core
+# would cost the proxy a rescheduling interrupt every time it wakes it
+# (see exg-floor.c)
+gen_conn() {
+  $PIN_GEN "$LOADGEN" conn "$@" --proxy "$PROXY_ADDR" --target self
+}
+
 # hold COUNT KEY: opens up to COUNT relayed connections; sets HELD,
 # HOLD_RSS (proxy tree VmRSS while holding) and R[col.KEY_why]
 hold() {
@@ -296,7 +315,7 @@ conn_run() {
   local col=$1 key=$2 c0 c1
   shift 2
   [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
-  gen conn --clients 32 --seconds "$CONN_S" "$@" | absorb "$col" "c32${key}_"
+  gen_conn --clients 32 --seconds "$CONN_S" "$@" | absorb "$col" "c32${key}_"
   [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
     R[$col.cpu${key}_us]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="${R[$col.c32${key}_conns]:-0}" \
       'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
@@ -313,7 +332,7 @@ run_column() {
   echo "# $col on $PROXY_ADDR (t=${SECONDS}s)" >&2
 
   # warm-up: lazy initialisation is not per-connection cost
-  gen conn --clients 4 --seconds 0.2 >/dev/null
+  gen_conn --clients 4 --seconds 0.2 >/dev/null
 
   # connections in both closing orders (t: the target closes first, c:
   # the client does), then by name where the proxy resolves names
@@ -323,7 +342,7 @@ run_column() {
   case $col in
     exitgate|hop|microsocks|dante)
       # warm-up: a resolver's threads are started once
-      gen conn --clients 4 --seconds 0.2 --name localhost >/dev/null
+      gen_conn --clients 4 --seconds 0.2 --name localhost >/dev/null
       conn_run "$col" n5 --name localhost
       # microsocks speaks SOCKS5 only; Dante takes a SOCKS4a request for
       # the IPv4 address 0.0.0.1 it names, and fails
@@ -336,7 +355,7 @@ run_column() {
   # bulk only, to keep the run short
   if [ "$col" != hop ]; then
     for o in t c; do
-      gen conn --clients 1 --seconds "$LAT1_S" --close "$([ $o = t ] && echo target || echo client)" |
+      gen_conn --clients 1 --seconds "$LAT1_S" --close "$([ $o = t ] && echo target || echo client)" |
         absorb "$col" "c1${o}_"
     done
   fi
@@ -497,6 +516,10 @@ for col in "${COLUMNS[@]}"; do
 done
 echo "floor: exg-floor, the least a SOCKS5 relay can do (one thread, epoll, no features); its CPU per"
 echo "connection is the kernel's TCP work for one relayed connection on this machine, which every proxy pays."
+echo "Closing orders: \"target closes first\": the target closes after its echo, the proxy passes the FIN on,"
+echo "the client closes; \"client closes first\": the client's FIN goes first, the target answers with its own."
+echo "By name: SOCKS5 (and SOCKS4a) CONNECT to \"localhost\", which the proxy resolves; microsocks speaks no"
+echo "SOCKS4, Dante no SOCKS4a, the floor takes IPv4 literals only."
 echo "Every bulk byte is checked against a pattern; \"NOT VERIFIED\" marks a run that lost or changed data."
 echo "On a busy machine the CPU figures are steadier than the rates: a single-threaded proxy gets one"
 echo "thread's share of a contended core, a thread-per-connection one gets more."
