@@ -6,8 +6,11 @@
  *   exg-loadgen serve
  *       the target: prints "listening PORT", serves until SIGTERM.
  *       The first byte a client sends picks the service:
- *         'E' + 63 bytes   echo those 64 bytes, then close (server closes
- *                          first: its TIME_WAIT costs no ephemeral port)
+ *         'E' + 63 bytes   echo those 64 bytes, then close (the target
+ *                          closes first: its TIME_WAIT costs no ephemeral
+ *                          port)
+ *         'C' + 63 bytes   echo those 64 bytes, then close when the
+ *                          client's FIN comes (the client closes first)
  *         'H' …            echo until a 'Z' comes, then close (held
  *                          connections; the server closing first keeps
  *                          TIME_WAIT off the ports later runs need)
@@ -17,8 +20,19 @@
  *         'Q' id[8]        answer (bytes[8] ok[1] first_ns[8] last_ns[8])
  *                          for upload id, once that upload has ended
  *   exg-loadgen conn --proxy HOST:PORT|direct --target PORT --clients N --seconds S|--count N
+ *                    [--close target|client] [--name HOST] [--socks 5|4a]
  *       N clients in a loop: connect, SOCKS5 greeting, CONNECT, 64-byte
- *       echo, wait for close.  Prints conn/s and latency percentiles.
+ *       echo, then the closing order asked for: "target" (the default):
+ *       the target closes, the proxy passes its FIN on, the client sees
+ *       EOF and closes; "client": the client sends its FIN first
+ *       (shutdown), the proxy passes it on, the target closes, and the
+ *       client closes on EOF.  Either way a cycle ends at the client's
+ *       EOF, so that 32 clients are 32 whole connections in flight.
+ *       --name CONNECTs to HOST (SOCKS5 domain name) instead of
+ *       127.0.0.1; --socks 4a sends a SOCKS4a request for it instead (no
+ *       greeting).  --target self serves the target in this process, in
+ *       the same epoll loop as the clients (see exg-floor.c for why).
+ *       Prints conn/s and latency percentiles.
  *   exg-loadgen bulk … --streams K --dir up|down --seconds S
  *       K streams, every byte verified; prints aggregate MB/s.
  *   exg-loadgen hold … --max N
@@ -304,7 +318,7 @@ s_readable (int ep, SConn *c, uint8_t *buf)
       s_close (ep, c);
       return;
     }
-  if (c->mode == 'E' || c->mode == 'H')
+  if (c->mode == 'E' || c->mode == 'C' || c->mode == 'H')
     {
       /* Small messages: the send buffer always has room */
       if (send (c->fd, buf, n, MSG_NOSIGNAL) != n)
@@ -315,6 +329,8 @@ s_readable (int ep, SConn *c, uint8_t *buf)
       c->off += n;
       if (c->mode == 'E' && c->off >= 64)
         s_close (ep, c);
+      else if (c->mode == 'C' && c->off > 64)
+        s_close (ep, c);   /* more than the message: not our client */
       return;
     }
 
@@ -389,40 +405,130 @@ on_signal (int sig)
 }
 
 static int
-mode_serve (int argc, char **argv)
+listen_on (const struct sockaddr *sa, socklen_t len)
+{
+  int fd, one = 1;
+
+  fd = socket (sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (sa->sa_family == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind (fd, sa, len) < 0 || listen (fd, 4096) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+/* The target listens on 127.0.0.1 and on ::1, on the same port, so that
+ * a CONNECT to "localhost" reaches it whichever address the proxy's
+ * resolver gives first (::1, on a stock Debian).  Without IPv6 on
+ * loopback it serves IPv4 only and says so on stderr.  Returns the port;
+ * lfds[] gets the listeners (-1 for none), added to ep. */
+static uint16_t
+serve_listen (int ep, uint16_t want, int lfds[2])
 {
   struct sockaddr_in sin = { .sin_family = AF_INET };
-  socklen_t len = sizeof sin;
+  struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+  socklen_t len;
+
+  if (sconns == NULL)
+    {
+      struct rlimit rl;
+
+      getrlimit (RLIMIT_NOFILE, &rl);
+      sconns_len = (int) rl.rlim_cur + 16;
+      sconns = calloc (sconns_len, sizeof *sconns);
+    }
+
+  lfds[0] = lfds[1] = -1;
+  /* A free IPv4 port that is also free on ::1: at most 64 tries */
+  for (int attempt = 0; attempt < 64 && lfds[1] < 0; attempt++)
+    {
+      if (lfds[0] >= 0)
+        close (lfds[0]);
+      sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+      sin.sin_port = htons (want);
+      lfds[0] = listen_on ((struct sockaddr *) &sin, sizeof sin);
+      if (lfds[0] < 0)
+        die ("bind 127.0.0.1");
+      len = sizeof sin;
+      getsockname (lfds[0], (struct sockaddr *) &sin, &len);
+      sin6.sin6_port = sin.sin_port;
+      lfds[1] = listen_on ((struct sockaddr *) &sin6, sizeof sin6);
+      if (lfds[1] < 0 && (errno != EADDRINUSE || want != 0))
+        {
+          fprintf (stderr, "exg-loadgen: not serving on ::1: %s\n", strerror (errno));
+          break;
+        }
+    }
+
+  for (int i = 0; i < 2; i++)
+    if (lfds[i] >= 0)
+      {
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfds[i] };
+
+        epoll_ctl (ep, EPOLL_CTL_ADD, lfds[i], &ev);
+      }
+  return ntohs (sin.sin_port);
+}
+
+static void
+serve_accept (int ep, int lfd)
+{
+  for (int k = 0; k < 64; k++)
+    {
+      int cfd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      struct epoll_event ev = { .events = EPOLLIN };
+      SConn *c;
+
+      if (cfd < 0)
+        break;
+      if (cfd >= sconns_len)
+        {
+          close (cfd);
+          continue;
+        }
+      set_nodelay (cfd);
+      c = calloc (1, sizeof *c);
+      c->fd = cfd;
+      sconns[cfd] = c;
+      ev.data.fd = cfd;
+      epoll_ctl (ep, EPOLL_CTL_ADD, cfd, &ev);
+    }
+}
+
+/* One event for a served connection; false if fd is not one */
+static bool
+serve_event (int ep, int fd, uint32_t events, uint8_t *buf)
+{
+  if (fd >= sconns_len || sconns[fd] == NULL)
+    return false;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    s_readable (ep, sconns[fd], buf);
+  if (sconns[fd] != NULL && (events & EPOLLOUT))
+    s_writable (ep, sconns[fd]);
+  return true;
+}
+
+static int
+mode_serve (int argc, char **argv)
+{
   struct epoll_event evs[MAX_EVENTS];
   uint8_t *buf = malloc (IO_CHUNK);
-  int lfd, ep, one = 1;
-  struct rlimit rl;
-
-  getrlimit (RLIMIT_NOFILE, &rl);
-  sconns_len = (int) rl.rlim_cur + 16;
-  sconns = calloc (sconns_len, sizeof *sconns);
-
-  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  sin.sin_port = htons (argc > 0 ? atoi (argv[0]) : 0);
-  lfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  setsockopt (lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind (lfd, (struct sockaddr *) &sin, sizeof sin) < 0)
-    die ("bind");
-  if (listen (lfd, 4096) < 0)
-    die ("listen");
-  getsockname (lfd, (struct sockaddr *) &sin, &len);
+  int lfds[2], ep;
+  uint16_t port;
 
   ep = epoll_create1 (EPOLL_CLOEXEC);
-  {
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
-
-    epoll_ctl (ep, EPOLL_CTL_ADD, lfd, &ev);
-  }
+  port = serve_listen (ep, argc > 0 ? (uint16_t) atoi (argv[0]) : 0, lfds);
   signal (SIGTERM, on_signal);
   signal (SIGINT, on_signal);
   signal (SIGPIPE, SIG_IGN);
 
-  printf ("listening %u\n", ntohs (sin.sin_port));
+  printf ("listening %u\n", port);
   fflush (stdout);
 
   while (!stop_flag)
@@ -433,36 +539,10 @@ mode_serve (int argc, char **argv)
         {
           int fd = evs[i].data.fd;
 
-          if (fd == lfd)
-            {
-              for (int k = 0; k < 64; k++)
-                {
-                  int cfd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                  struct epoll_event ev = { .events = EPOLLIN };
-                  SConn *c;
-
-                  if (cfd < 0)
-                    break;
-                  if (cfd >= sconns_len)
-                    {
-                      close (cfd);
-                      continue;
-                    }
-                  set_nodelay (cfd);
-                  c = calloc (1, sizeof *c);
-                  c->fd = cfd;
-                  sconns[cfd] = c;
-                  ev.data.fd = cfd;
-                  epoll_ctl (ep, EPOLL_CTL_ADD, cfd, &ev);
-                }
-              continue;
-            }
-          if (sconns[fd] == NULL)
-            continue;
-          if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-            s_readable (ep, sconns[fd], buf);
-          if (sconns[fd] != NULL && (evs[i].events & EPOLLOUT))
-            s_writable (ep, sconns[fd]);
+          if (fd == lfds[0] || fd == lfds[1])
+            serve_accept (ep, fd);
+          else
+            serve_event (ep, fd, evs[i].events, buf);
         }
     }
   return 0;
@@ -476,6 +556,7 @@ typedef enum
   C_CONNECTING,
   C_GREETING,     /* sent 05 01 00, awaiting 05 00 */
   C_REPLY,        /* sent CONNECT, awaiting the reply */
+  C_REPLY4,       /* sent a SOCKS4a request, awaiting the 8-byte reply */
   C_ECHO,         /* sent the message, awaiting its echo */
   C_EOF,          /* echo verified, awaiting the server's close */
   C_HELD,
@@ -503,6 +584,9 @@ static struct
 {
   RunKind            kind;
   bool               direct;
+  bool               client_closes; /* conn: the client sends the first FIN */
+  bool               socks4a;       /* conn: SOCKS4a by name, no greeting */
+  const char        *name;          /* conn: CONNECT to this name */
   struct sockaddr_in proxy;
   struct sockaddr_in target;
   int                ep;
@@ -623,7 +707,7 @@ c_begin_app (CConn *c, bool *failed)
   switch (run.kind)
     {
     case RUN_CONN:
-      msg[0] = 'E';
+      msg[0] = run.client_closes ? 'C' : 'E';
       memcpy (msg + 1, pat_at (c->fd), 63);
       c_send (c, msg, 64, failed);
       c->state = C_ECHO;
@@ -682,6 +766,19 @@ c_event (CConn *c, uint32_t events)
       c_want (c, EPOLLIN);
       if (run.direct)
         c_begin_app (c, &failed);
+      else if (run.socks4a)
+        {
+          /* 04 01 port 0.0.0.1 "" name: the target by name, SOCKS4a */
+          uint8_t req[8 + 1 + 256] = { 4, 1 };
+          size_t nlen = strlen (run.name);
+
+          memcpy (req + 2, &run.target.sin_port, 2);
+          req[7] = 1;
+          req[8] = 0;
+          memcpy (req + 9, run.name, nlen + 1);
+          c_send (c, req, 9 + nlen + 1, &failed);
+          c->state = C_REPLY4;
+        }
       else
         {
           static const uint8_t greeting[] = { 5, 1, 0 };
@@ -783,13 +880,24 @@ c_event (CConn *c, uint32_t events)
         return true;
       if (c->have != 2 || c->buf[0] != 5 || c->buf[1] != 0)
         goto fail;
-      {
-        uint8_t req[10] = { 5, 1, 0, 1 };
+      if (run.name != NULL)
+        {
+          uint8_t req[4 + 1 + 255 + 2] = { 5, 1, 0, 3 };
+          size_t nlen = strlen (run.name);
 
-        memcpy (req + 4, &run.target.sin_addr, 4);
-        memcpy (req + 8, &run.target.sin_port, 2);
-        c_send (c, req, sizeof req, &failed);
-      }
+          req[4] = (uint8_t) nlen;
+          memcpy (req + 5, run.name, nlen);
+          memcpy (req + 5 + nlen, &run.target.sin_port, 2);
+          c_send (c, req, 7 + nlen, &failed);
+        }
+      else
+        {
+          uint8_t req[10] = { 5, 1, 0, 1 };
+
+          memcpy (req + 4, &run.target.sin_addr, 4);
+          memcpy (req + 8, &run.target.sin_port, 2);
+          c_send (c, req, sizeof req, &failed);
+        }
       c->have = 0;
       c->state = C_REPLY;
       break;
@@ -826,10 +934,18 @@ c_event (CConn *c, uint32_t events)
       }
       break;
 
+    case C_REPLY4:
+      if (c->have < 8)
+        return true;
+      if (c->have > 8 || c->buf[0] != 0 || c->buf[1] != 0x5a)
+        goto fail;
+      c_begin_app (c, &failed);
+      break;
+
     case C_ECHO:
       {
         size_t want = run.kind == RUN_CONN ? 64 : 8;
-        const char mode = run.kind == RUN_CONN ? 'E' : 'H';
+        const char mode = run.kind != RUN_CONN ? 'H' : run.client_closes ? 'C' : 'E';
 
         if (c->have < want)
           return true;
@@ -840,7 +956,12 @@ c_event (CConn *c, uint32_t events)
           goto fail;
         c->have = 0;
         if (run.kind == RUN_CONN)
-          c->state = C_EOF;
+          {
+            /* the client's FIN first; the target answers it with its own */
+            if (run.client_closes && shutdown (c->fd, SHUT_WR) < 0)
+              goto fail;
+            c->state = C_EOF;
+          }
         else
           {
             c->state = C_HELD;
@@ -866,8 +987,8 @@ fail:
   run.errors++;
   if (run.kind == RUN_HOLD && !run.hold_failed)
     {
-      static const char *names[] = { "connect", "greeting", "reply", "echo",
-                                     "eof", "held", "upload", "download" };
+      static const char *names[] = { "connect", "greeting", "reply", "reply4",
+                                     "echo", "eof", "held", "upload", "download" };
 
       snprintf (run.why, sizeof run.why, "%s failed (%s)", names[c->state],
                 n < 0 ? strerror (errno) : n == 0 ? "closed" : "bad data");
@@ -940,7 +1061,8 @@ usage (void)
   fprintf (stderr,
            "usage: exg-loadgen serve [PORT]\n"
            "       exg-loadgen conn|bulk|hold --proxy HOST:PORT|direct --target PORT\n"
-           "                   [--clients N] [--seconds S | --count N] [--streams K] [--dir up|down] [--max N]\n");
+           "                   [--clients N] [--seconds S | --count N] [--streams K] [--dir up|down] [--max N]\n"
+           "                   [--close target|client] [--name HOST] [--socks 5|4a]\n");
   exit (2);
 }
 
@@ -989,7 +1111,8 @@ mode_client (const char *mode, int argc, char **argv)
   const char *dir = "up";
   uint64_t start_ns, end_ns;
   int active = 0, started = 0, target_active;
-  bool have_target = false;
+  bool have_target = false, serve_self = false;
+  int lfds[2] = { -1, -1 };
   struct rlimit rl;
 
   memset (&run, 0, sizeof run);
@@ -1005,7 +1128,10 @@ mode_client (const char *mode, int argc, char **argv)
             usage ();
         }
       else if (strcmp (k, "--target") == 0)
-        have_target = parse_addr (v, &run.target);
+        {
+          serve_self = strcmp (v, "self") == 0;
+          have_target = serve_self || parse_addr (v, &run.target);
+        }
       else if (strcmp (k, "--clients") == 0)
         clients = atoi (v);
       else if (strcmp (k, "--streams") == 0)
@@ -1018,10 +1144,30 @@ mode_client (const char *mode, int argc, char **argv)
         max_hold = atoi (v);
       else if (strcmp (k, "--count") == 0)
         count = atol (v);
+      else if (strcmp (k, "--close") == 0)
+        {
+          if (strcmp (v, "client") == 0)
+            run.client_closes = true;
+          else if (strcmp (v, "target") != 0)
+            usage ();
+        }
+      else if (strcmp (k, "--name") == 0)
+        {
+          if (strlen (v) == 0 || strlen (v) > 255)
+            usage ();
+          run.name = v;
+        }
+      else if (strcmp (k, "--socks") == 0)
+        {
+          if (strcmp (v, "4a") == 0)
+            run.socks4a = true;
+          else if (strcmp (v, "5") != 0)
+            usage ();
+        }
       else
         usage ();
     }
-  if (!have_target)
+  if (!have_target || (run.socks4a && run.name == NULL))
     usage ();
 
   if (strcmp (mode, "conn") == 0)
@@ -1047,6 +1193,14 @@ mode_client (const char *mode, int argc, char **argv)
   conns = calloc (conns_len, sizeof *conns);
   run.iobuf = malloc (IO_CHUNK);
   run.ep = epoll_create1 (EPOLL_CLOEXEC);
+  if (serve_self)
+    {
+      if (run.kind != RUN_CONN)
+        usage ();
+      run.target.sin_family = AF_INET;
+      run.target.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+      run.target.sin_port = htons (serve_listen (run.ep, 0, lfds));
+    }
   run.seconds_ms = (uint32_t) (seconds * 1000);
   signal (SIGPIPE, SIG_IGN);
 
@@ -1121,8 +1275,17 @@ mode_client (const char *mode, int argc, char **argv)
       n = epoll_wait (run.ep, evs, MAX_EVENTS, 100);
       for (int i = 0; i < n; i++)
         {
-          CConn *c = conns[evs[i].data.fd];
+          int fd = evs[i].data.fd;
+          CConn *c;
 
+          if (fd == lfds[0] || fd == lfds[1])
+            {
+              serve_accept (run.ep, fd);
+              continue;
+            }
+          if (serve_self && serve_event (run.ep, fd, evs[i].events, run.iobuf))
+            continue;
+          c = conns[fd];
           if (c == NULL)
             continue;
           if (c->state == C_HELD)

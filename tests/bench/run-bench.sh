@@ -7,12 +7,23 @@
 # epoll, no features): its CPU per connection is the kernel's TCP work on
 # this machine, which every proxy pays (connection rate and CPU only).
 #
+# Connections are measured in both closing orders: the target closes
+# first (it closes after its echo, the proxy passes the FIN on, then the
+# client closes), and the client closes first (it shuts down after the
+# echo, the proxy passes the FIN on, the target closes, then the client).
+# Then a SOCKS5 CONNECT to the name "localhost" (and SOCKS4a, where the
+# proxy speaks it) for the proxies that resolve names; the target listens
+# on 127.0.0.1 and ::1, on one port, so the name reaches it either way.
+#
 # Builds nothing: exg-loadgen, exg-floor and exitgated come from BUILD_DIR
 # (or from $EXG_LOADGEN / $EXG_FLOOR / $EXITGATED).  A proxy that is missing gets "n/a".
 # Figures, not assertions: exits 0 whatever they are (2 only on misuse).
 #
 # The load generator and its target server share one core, each proxy gets
 # another one (taskset), so that proxy CPU is what differs between columns.
+# For connection runs the target is served inside the load generator's
+# own loop (one process on that core); bulk and held connections use a
+# separate target server.
 # Proxy CPU comes from /proc/PID/stat (utime+stime of the proxy and its
 # children), memory from VmRSS (summed over the process tree for Dante).
 # The 1-hop column counts both exitgated processes, which share the proxy
@@ -195,6 +206,7 @@ start_proxy() {
 logoutput: stderr
 internal: 127.0.0.1 port = $port
 external: 127.0.0.1
+external: ::1
 clientmethod: none
 socksmethod: none
 user.privileged: root
@@ -204,7 +216,7 @@ client pass {
   log: error
 }
 socks pass {
-  from: 127.0.0.0/8 to: 0.0.0.0/0
+  from: 127.0.0.0/8 to: 0/0
   command: connect
   log: error
 }
@@ -261,6 +273,14 @@ gen() {
   $PIN_GEN "$LOADGEN" "$@" --proxy "$PROXY_ADDR" --target "$TARGET_PORT"
 }
 
+# gen_conn ARGS...: a connection run whose target is served in the load
+# generator's own epoll loop: a second process on the generator's core
+# would cost the proxy a rescheduling interrupt every time it wakes it
+# (see exg-floor.c)
+gen_conn() {
+  $PIN_GEN "$LOADGEN" conn "$@" --proxy "$PROXY_ADDR" --target self
+}
+
 # hold COUNT KEY: opens up to COUNT relayed connections; sets HELD,
 # HOLD_RSS (proxy tree VmRSS while holding) and R[col.KEY_why]
 hold() {
@@ -289,6 +309,18 @@ hold() {
   wait "$pid" 2>/dev/null
 }
 
+# conn_run COLUMN KEY LOADGEN-ARGS...: 32 clients for CONN_S seconds;
+# R[col.c32KEY_*] and R[col.cpuKEY_us], the proxy's CPU per connection
+conn_run() {
+  local col=$1 key=$2 c0 c1
+  shift 2
+  [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
+  gen_conn --clients 32 --seconds "$CONN_S" "$@" | absorb "$col" "c32${key}_"
+  [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
+    R[$col.cpu${key}_us]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="${R[$col.c32${key}_conns]:-0}" \
+      'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
+}
+
 run_column() {
   local col=$1 c0 c1 rss0 bytes=0 d s
 
@@ -300,21 +332,37 @@ run_column() {
   echo "# $col on $PROXY_ADDR (t=${SECONDS}s)" >&2
 
   # warm-up: lazy initialisation is not per-connection cost
-  gen conn --clients 4 --seconds 0.2 >/dev/null
+  gen_conn --clients 4 --seconds 0.2 >/dev/null
 
-  [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
-  gen conn --clients 32 --seconds "$CONN_S" | absorb "$col" c32_
-  [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
-    R[$col.cpu_conn_us]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="${R[$col.c32_conns]:-0}" \
-      'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
+  # connections in both closing orders (t: the target closes first, c:
+  # the client does), then by name where the proxy resolves names
+  for o in t c; do
+    conn_run "$col" "$o" --close "$([ $o = t ] && echo target || echo client)"
+  done
+  case $col in
+    exitgate|hop|microsocks|dante)
+      # warm-up: a resolver's threads are started once
+      gen_conn --clients 4 --seconds 0.2 --name localhost >/dev/null
+      conn_run "$col" n5 --name localhost
+      # microsocks speaks SOCKS5 only; Dante takes a SOCKS4a request for
+      # the IPv4 address 0.0.0.1 it names, and fails
+      case $col in
+        exitgate|hop) conn_run "$col" n4 --name localhost --socks 4a ;;
+      esac
+      ;;
+  esac
   # the floor: connections only; the chained column: connections/s and
   # bulk only, to keep the run short
+  if [ "$col" != hop ]; then
+    for o in t c; do
+      gen_conn --clients 1 --seconds "$LAT1_S" --close "$([ $o = t ] && echo target || echo client)" |
+        absorb "$col" "c1${o}_"
+    done
+  fi
   if [ "$col" = floor ]; then
-    gen conn --clients 1 --seconds "$LAT1_S" | absorb "$col" c1_
     stop_proxy
     return
   fi
-  [ "$col" = hop ] || gen conn --clients 1 --seconds "$LAT1_S" | absorb "$col" c1_
 
   # idle connections: memory per relayed connection held open
   if [ -n "$PROXY_PID" ] && [ "$col" != hop ]; then
@@ -387,11 +435,36 @@ echo
 row "metric" "exitgate (direct exit)" "exitgate → 1 hop" "microsocks" "dante" "floor" "direct" "target (exitgate)"
 row "---" "---:" "---:" "---:" "---:" "---:" "---:" "---"
 
-ms_rate=$(v microsocks c32_rate)
-row "connections/s (32 clients)" "$(v $EG c32_rate)" "$(v hop c32_rate)" "$ms_rate" "$(v dante c32_rate)" "$(v floor c32_rate)" "$(v direct c32_rate)" \
-  "$(check "$(v $EG c32_rate)" ">=" "$(mul "$ms_rate" 1.5)" "≥ 1.5× microsocks")"
-row "latency p50 / p99, 32 clients (µs)" "$(lat $EG c32_)" "$(lat hop c32_)" "$(lat microsocks c32_)" "$(lat dante c32_)" "$(lat floor c32_)" "$(lat direct c32_)" ""
-row "latency p50 / p99, 1 client (µs)" "$(lat $EG c1_)" "–" "$(lat microsocks c1_)" "$(lat dante c1_)" "$(lat floor c1_)" "$(lat direct c1_)" ""
+# ratio A B LIMIT TEXT: "TEXT ✓/✗" for A ≤ LIMIT × B (or ≥, with OP)
+ratio_check() {  # ratio_check A OP FACTOR B TEXT
+  check "$1" "$2" "$(mul "$4" "$3")" "$5"
+}
+ORDER_T="target closes first"
+ORDER_C="client closes first"
+ms_rate=$(v microsocks c32t_rate)
+for o in t c; do
+  [ $o = t ] && on=$ORDER_T || on=$ORDER_C
+  row "connections/s, 32 clients, $on" "$(v $EG c32${o}_rate)" "$(v hop c32${o}_rate)" "$(v microsocks c32${o}_rate)" \
+    "$(v dante c32${o}_rate)" "$(v floor c32${o}_rate)" "$(v direct c32${o}_rate)" \
+    "$(ratio_check "$(v $EG c32${o}_rate)" ">=" 1.5 "$(v microsocks c32${o}_rate)" "≥ 1.5× microsocks")"
+done
+row "connections/s, 32 clients, SOCKS5 CONNECT to \`localhost\`" "$(v $EG c32n5_rate)" "$(v hop c32n5_rate)" \
+  "$(v microsocks c32n5_rate)" "$(v dante c32n5_rate)" "–" "–" \
+  "$(ratio_check "$(v $EG c32n5_rate)" ">=" 1.5 "$(v microsocks c32n5_rate)" "≥ 1.5× microsocks")"
+row "connections/s, 32 clients, SOCKS4a CONNECT to \`localhost\`" "$(v $EG c32n4_rate)" "$(v hop c32n4_rate)" \
+  "–" "–" "–" "–" \
+  "$(ratio_check "$(v $EG c32n4_rate)" ">=" 1.5 "$(v microsocks c32n5_rate)" "≥ 1.5× microsocks (SOCKS5)")"
+for o in t c; do
+  [ $o = t ] && on=$ORDER_T || on=$ORDER_C
+  row "latency p50 / p99, 32 clients, $on (µs)" "$(lat $EG c32${o}_)" "$(lat hop c32${o}_)" "$(lat microsocks c32${o}_)" \
+    "$(lat dante c32${o}_)" "$(lat floor c32${o}_)" "$(lat direct c32${o}_)" \
+    "$(ratio_check "$(v $EG c32${o}_p50_us)" "<=" 1.3 "$(v floor c32${o}_p50_us)" "p50 ≤ 1.3× floor")"
+done
+for o in t c; do
+  [ $o = t ] && on=$ORDER_T || on=$ORDER_C
+  row "latency p50 / p99, 1 client, $on (µs)" "$(lat $EG c1${o}_)" "–" "$(lat microsocks c1${o}_)" \
+    "$(lat dante c1${o}_)" "$(lat floor c1${o}_)" "$(lat direct c1${o}_)" ""
+done
 for d in up down; do
   for s in 1 8; do
     k=bulk_${d}${s}
@@ -400,17 +473,25 @@ for d in up down; do
       "$(check "$e" ">=" "$(mul "$dd" 1.8)" "≥ 1.8× dante"), $(check "$e" ">=" "$(mul "$x" 0.7)" "≥ 0.7× direct")"
   done
 done
-ms_cpu=$(v microsocks cpu_conn_us)
-row "proxy CPU per connection (µs)" "$(v $EG cpu_conn_us)" "$(v hop cpu_conn_us)" "$ms_cpu" "$(v dante cpu_conn_us)" "$(v floor cpu_conn_us)" "–" \
-  "$(check "$(v $EG cpu_conn_us)" "<=" "$(mul "$ms_cpu" 0.6)" "≤ 0.6× microsocks")"
-fl_cpu=$(v floor cpu_conn_us)
-over() { awk -v u="$1" -v f="$fl_cpu" 'BEGIN { if (u ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f×", u / f; else print "n/a" }'; }
-row "… relative to the floor" "$(over "$(v $EG cpu_conn_us)")" "$(over "$(v hop cpu_conn_us)")" "$(over "$ms_cpu")" \
-  "$(over "$(v dante cpu_conn_us)")" "1.00×" "–" \
-  "0.6× microsocks = $(awk -v m="$ms_cpu" -v f="$fl_cpu" 'BEGIN { if (m ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f", 0.6 * m / f; else print "n/a" }')× floor"
+over() {  # over US FLOOR_US: US as a multiple of FLOOR_US
+  awk -v u="$1" -v f="$2" 'BEGIN { if (u ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f×", u / f; else print "n/a" }'
+}
 per_cpu() { awk -v u="$1" 'BEGIN { if (u ~ /^[0-9.]+$/ && u > 0) printf "%.0f", 1e6 / u; else print "n/a" }'; }
-row "connections per proxy CPU-second" "$(per_cpu "$(v $EG cpu_conn_us)")" "$(per_cpu "$(v hop cpu_conn_us)")" "$(per_cpu "$ms_cpu")" \
-  "$(per_cpu "$(v dante cpu_conn_us)")" "$(per_cpu "$(v floor cpu_conn_us)")" "–" ""
+for o in t c; do
+  [ $o = t ] && on=$ORDER_T || on=$ORDER_C
+  ms_cpu=$(v microsocks cpu${o}_us)
+  fl_cpu=$(v floor cpu${o}_us)
+  row "proxy CPU per connection, $on (µs)" "$(v $EG cpu${o}_us)" "$(v hop cpu${o}_us)" "$ms_cpu" \
+    "$(v dante cpu${o}_us)" "$fl_cpu" "–" \
+    "$(ratio_check "$(v $EG cpu${o}_us)" "<=" 0.6 "$ms_cpu" "≤ 0.6× microsocks")"
+  row "… relative to the floor" "$(over "$(v $EG cpu${o}_us)" "$fl_cpu")" "$(over "$(v hop cpu${o}_us)" "$fl_cpu")" \
+    "$(over "$ms_cpu" "$fl_cpu")" "$(over "$(v dante cpu${o}_us)" "$fl_cpu")" "$(over "$fl_cpu" "$fl_cpu")" "–" \
+    "$(ratio_check "$(v $EG cpu${o}_us)" "<=" 1.25 "$fl_cpu" "≤ 1.25× floor")"
+  row "connections per proxy CPU-second, $on" "$(per_cpu "$(v $EG cpu${o}_us)")" "$(per_cpu "$(v hop cpu${o}_us)")" \
+    "$(per_cpu "$ms_cpu")" "$(per_cpu "$(v dante cpu${o}_us)")" "$(per_cpu "$fl_cpu")" "–" ""
+done
+row "proxy CPU per connection, SOCKS5 to \`localhost\` (µs)" "$(v $EG cpun5_us)" "$(v hop cpun5_us)" \
+  "$(v microsocks cpun5_us)" "$(v dante cpun5_us)" "–" "–" ""
 row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v hop cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" "–" ""
 row "RSS per idle connection (KiB, $IDLE_N held)" "$(v $EG rss_conn_kib)" "–" "$(v microsocks rss_conn_kib)" \
   "$(v dante rss_conn_kib)" "–" "–" "$(check "$(v $EG rss_conn_kib)" "<=" 4 "≤ 4 KiB")"
@@ -418,19 +499,27 @@ row "connections held at most" "$(v $EG held)" "–" "$(v microsocks held)" "$(v
   "$(check "$(v $EG held)" ">=" 9900 "≥ 9,900")"
 errs=""
 for col in "${COLUMNS[@]}"; do
-  if [ "$col" = hop ]; then
-    errs="$errs | $(v "$col" c32_errors)"
-  else
-    errs="$errs | $(v "$col" c32_errors)+$(v "$col" c1_errors)"
+  if [ -n "${R[$col.missing]:-}" ]; then
+    errs="$errs | n/a"
+    continue
   fi
+  e=0
+  for k in c32t c32c c32n5 c32n4 c1t c1c; do
+    e=$((e + ${R[$col.${k}_errors]:-0}))
+  done
+  errs="$errs | $e"
 done
-echo "| errors (conn runs)$errs | |"
+echo "| errors (all connection runs)$errs | |"
 echo
 for col in "${COLUMNS[@]}"; do
   [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
 done
 echo "floor: exg-floor, the least a SOCKS5 relay can do (one thread, epoll, no features); its CPU per"
 echo "connection is the kernel's TCP work for one relayed connection on this machine, which every proxy pays."
+echo "Closing orders: \"target closes first\": the target closes after its echo, the proxy passes the FIN on,"
+echo "the client closes; \"client closes first\": the client's FIN goes first, the target answers with its own."
+echo "By name: SOCKS5 (and SOCKS4a) CONNECT to \"localhost\", which the proxy resolves; microsocks speaks no"
+echo "SOCKS4, Dante no SOCKS4a, the floor takes IPv4 literals only."
 echo "Every bulk byte is checked against a pattern; \"NOT VERIFIED\" marks a run that lost or changed data."
 echo "On a busy machine the CPU figures are steadier than the rates: a single-threaded proxy gets one"
 echo "thread's share of a contended core, a thread-per-connection one gets more."
