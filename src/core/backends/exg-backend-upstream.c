@@ -57,7 +57,6 @@ struct _ExgBackendUpstream
   struct sockaddr_storage sa;
   socklen_t             sa_len;
 
-  ExgUpstreamDeadlines *deadlines;  /* owned */
   guint                 handshake_timeout;  /* seconds */
 };
 
@@ -81,7 +80,7 @@ run (ExgBackendUpstream *self,
     .password = self->password,
   };
 
-  exg_upstream_handshake_start (self->deadlines, &proxy, op, target,
+  exg_upstream_handshake_start (&proxy, op, target,
                                 timeout_seconds, task);
 }
 
@@ -242,7 +241,6 @@ exg_backend_upstream_finalize (GObject *object)
   g_free (self->password);
   g_clear_object (&self->client);
   /* no handshake is left: each holds its task, which holds us */
-  g_clear_pointer (&self->deadlines, exg_upstream_deadlines_free);
 
   G_OBJECT_CLASS (exg_backend_upstream_parent_class)->finalize (object);
 }
@@ -267,7 +265,6 @@ exg_backend_upstream_init (ExgBackendUpstream *self)
   self->client = g_socket_client_new ();
   /* Never loop through the desktop's proxy settings, which may be us. */
   g_socket_client_set_enable_proxy (self->client, FALSE);
-  self->deadlines = exg_upstream_deadlines_new (HANDSHAKE_TIMEOUT_SECONDS);
   self->handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS;
 }
 

@@ -14,10 +14,9 @@
  * a CONNECT the socket is left parked on the poller for the relay, which
  * takes it over with one EPOLL_CTL_MOD.
  *
- * Each handshake, TCP connect included, has a deadline on the context the
- * task runs in.  Those of the backend's usual timeout on its first context
- * share one timer (a deadline then costs no GSource and no wakeup); any
- * other gets a timeout source of its own.
+ * Each handshake, TCP connect included, has a deadline (ExgDeadline) on
+ * the context the task runs in: one timer per context serves them and the
+ * sessions, so a deadline costs no GSource and no wakeup.
  *
  * Nagle is turned off only once the tunnel is up: each message goes out
  * after the proxy's answer to the one before, which acknowledged it.
@@ -27,6 +26,7 @@
 #include "config.h"
 #include "exg-upstream-driver.h"
 
+#include "exg-deadline.h"
 #include "exg-error.h"
 #include "exg-http-connect.h"
 #include "exg-poller.h"
@@ -43,24 +43,9 @@
 /* An HTTP head is peeked at in pieces of this size. */
 #define HTTP_PEEK_SIZE 2048
 
-struct _ExgUpstreamDeadlines
-{
-  GQueue   queue;     /* of Handshake, oldest deadline first */
-  GSource *timer;     /* owned, nullable: fires at the oldest */
-  guint    seconds;   /* the timeout of every handshake in queue */
-};
-
-typedef struct
-{
-  GSource               source;
-  ExgUpstreamDeadlines *deadlines;  /* not owned: it owns the source */
-} DeadlineTimer;
-
 typedef struct
 {
   GTask                *task;           /* owned; NULL once returned */
-  ExgUpstreamDeadlines *deadlines;      /* not owned: the backend's, which
-                                         * the task keeps alive */
   ExgUpstreamOp         op;
   ExgRouterKind         kind;
   char                 *proxy_name;     /* owned: for error messages */
@@ -69,9 +54,7 @@ typedef struct
   int                   fd;
   ExgPoller            *poller;         /* not owned; NULL until watched */
   GSource              *cancel_source;  /* owned, nullable */
-  GSource              *timeout_source; /* owned, nullable: not in queue */
-  gint64                deadline;       /* monotonic µs, when in queue */
-  GList                *deadline_link;  /* in deadlines->queue, nullable */
+  ExgDeadline           deadline;       /* the whole handshake's */
   GCancellable         *connecting;     /* owned, nullable: a named connect */
   gboolean              connect_pending;
   gboolean              tcp_pending;    /* connect(2) in progress */
@@ -260,13 +243,7 @@ handshake_release (Handshake *h,
       g_source_destroy (h->cancel_source);
       g_clear_pointer (&h->cancel_source, g_source_unref);
     }
-  if (h->timeout_source != NULL)
-    {
-      g_source_destroy (h->timeout_source);
-      g_clear_pointer (&h->timeout_source, g_source_unref);
-    }
-  if (h->deadline_link != NULL)
-    g_queue_delete_link (&h->deadlines->queue, g_steal_pointer (&h->deadline_link));
+  exg_deadline_clear (&h->deadline);
   if (!keep_socket && h->poller != NULL)
     exg_poller_remove (h->poller, h->fd);
   h->poller = NULL;
@@ -634,50 +611,12 @@ named_connected_cb (GObject      *source,
  * Deadlines
  * ------------------------------------------------------------------------ */
 
-static gint64
-deadline_round_up (gint64 t)
+static void
+handshake_deadline_cb (gpointer user_data)
 {
-  return (t + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC * G_USEC_PER_SEC;
-}
-
-static GError *
-timed_out_error (void)
-{
-  return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                              "The upstream proxy did not answer in time");
-}
-
-/* Fails the handshakes whose deadline passed, then waits for the oldest
- * left.  The ready time is never moved earlier nor cleared when a
- * handshake ends (that would wake the context): a dispatch with nothing
- * expired only re-aims it. */
-static gboolean
-deadline_timer_dispatch (GSource     *source,
-                         GSourceFunc  callback,
-                         gpointer     user_data)
-{
-  ExgUpstreamDeadlines *deadlines = ((DeadlineTimer *) source)->deadlines;
-  gint64 now = g_source_get_time (source);
-  Handshake *h;
-
-  while ((h = g_queue_peek_head (&deadlines->queue)) != NULL &&
-         h->deadline <= now)
-    handshake_fail (h, timed_out_error ());
-
-  g_source_set_ready_time (source, h != NULL ? deadline_round_up (h->deadline)
-                                             : -1);
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs deadline_timer_funcs = {
-  NULL, NULL, deadline_timer_dispatch, NULL, NULL, NULL,
-};
-
-static gboolean
-handshake_timeout_cb (gpointer user_data)
-{
-  handshake_fail (user_data, timed_out_error ());
-  return G_SOURCE_REMOVE;
+  handshake_fail (user_data,
+                  g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                       "The upstream proxy did not answer in time"));
 }
 
 static gboolean
@@ -691,40 +630,18 @@ handshake_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
-/* Bounds @h by @seconds on its task's context. */
+/* Bounds @h by @seconds on its task's context (the thread-default one:
+ * the task was just made there), on the context's one deadline timer. */
 static void
 handshake_arm (Handshake *h,
                guint      seconds)
 {
-  ExgUpstreamDeadlines *deadlines = h->deadlines;
   GMainContext *context = g_task_get_context (h->task);
   GCancellable *cancellable = g_task_get_cancellable (h->task);
 
-  if (deadlines->timer == NULL)
-    {
-      deadlines->timer = g_source_new (&deadline_timer_funcs, sizeof (DeadlineTimer));
-      ((DeadlineTimer *) deadlines->timer)->deadlines = deadlines;
-      g_source_set_static_name (deadlines->timer, "[exitgate] upstream deadlines");
-      g_source_attach (deadlines->timer, context);
-    }
-
-  if (g_source_get_context (deadlines->timer) == context &&
-      deadlines->seconds == seconds)
-    {
-      /* all last as long: appending keeps the queue in order */
-      h->deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-      g_queue_push_tail (&deadlines->queue, h);
-      h->deadline_link = deadlines->queue.tail;
-      if (g_source_get_ready_time (deadlines->timer) < 0)
-        g_source_set_ready_time (deadlines->timer, deadline_round_up (h->deadline));
-    }
-  else
-    {
-      h->timeout_source = g_timeout_source_new_seconds (seconds);
-      g_source_set_callback (h->timeout_source, handshake_timeout_cb, h, NULL);
-      g_source_set_static_name (h->timeout_source, "[exitgate] upstream timeout");
-      g_source_attach (h->timeout_source, context);
-    }
+  exg_deadline_init (&h->deadline, handshake_deadline_cb, h);
+  exg_deadline_set (&h->deadline,
+                    g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC);
 
   if (cancellable != NULL)
     {
@@ -739,37 +656,6 @@ handshake_arm (Handshake *h,
 }
 
 /* ------------------------------------------------------------------------ */
-
-/**
- * exg_upstream_deadlines_new:
- * @seconds: the timeout most handshakes of the backend have
- *
- * Returns: (transfer full): the deadlines of one backend
- */
-ExgUpstreamDeadlines *
-exg_upstream_deadlines_new (guint seconds)
-{
-  ExgUpstreamDeadlines *deadlines = g_new0 (ExgUpstreamDeadlines, 1);
-
-  g_queue_init (&deadlines->queue);
-  deadlines->seconds = seconds;
-  return deadlines;
-}
-
-void
-exg_upstream_deadlines_free (ExgUpstreamDeadlines *deadlines)
-{
-  /* no handshake is left: each holds its task, which holds the backend
-   * that owns @deadlines */
-  g_return_if_fail (g_queue_is_empty (&deadlines->queue));
-
-  if (deadlines->timer != NULL)
-    {
-      g_source_destroy (deadlines->timer);
-      g_source_unref (deadlines->timer);
-    }
-  g_free (deadlines);
-}
 
 /* The target as an HTTP CONNECT authority's host. */
 static char *
@@ -787,7 +673,6 @@ target_host (const ExgSocksAddr *target)
 
 /**
  * exg_upstream_handshake_start:
- * @deadlines: the backend's deadlines
  * @proxy: the upstream proxy
  * @op: what to do
  * @target: (nullable): the target (CONNECT), the name (RESOLVE) or the
@@ -799,8 +684,7 @@ target_host (const ExgSocksAddr *target)
  * thread-default context, which must be @task's.
  */
 void
-exg_upstream_handshake_start (ExgUpstreamDeadlines   *deadlines,
-                              const ExgUpstreamProxy *proxy,
+exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
                               ExgUpstreamOp           op,
                               const ExgSocksAddr     *target,
                               guint                   timeout_seconds,
@@ -822,7 +706,6 @@ exg_upstream_handshake_start (ExgUpstreamDeadlines   *deadlines,
 
   h = g_new0 (Handshake, 1);
   h->task = task;
-  h->deadlines = deadlines;
   h->op = op;
   h->kind = proxy->kind;
   h->fd = -1;

@@ -33,14 +33,7 @@ typedef enum {
   EXG_UPSTREAM_RESOLVE_PTR,   /* a name (char *) */
 } ExgUpstreamOp;
 
-/* Handshake deadlines of one backend, on one timer. */
-typedef struct _ExgUpstreamDeadlines ExgUpstreamDeadlines;
-
-ExgUpstreamDeadlines *exg_upstream_deadlines_new  (guint                 seconds);
-void                  exg_upstream_deadlines_free (ExgUpstreamDeadlines *deadlines);
-
-void exg_upstream_handshake_start (ExgUpstreamDeadlines   *deadlines,
-                                   const ExgUpstreamProxy *proxy,
+void exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
                                    ExgUpstreamOp           op,
                                    const ExgSocksAddr     *target,
                                    guint                   timeout_seconds,

@@ -10,7 +10,8 @@
  * No GSource per session: the client descriptor is watched through the
  * context's shared epoll poller (ExgPoller) from the first byte, and the
  * relay takes that registration over in place; the deadlines (the
- * handshake's, then the exit's) sit in one coarse timer per context.
+ * handshake's, then the exit's) sit in one coarse timer per context
+ * (ExgDeadline).
  * Attaching or destroying a GSource that watches a descriptor writes the
  * main context's wakeup eventfd and makes it rebuild its poll set, which
  * cost four eventfd writes per connection; an epoll_ctl costs one syscall
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "exg-session.h"
 
+#include "exg-deadline.h"
 #include "exg-dest-policy.h"
 #include "exg-error.h"
 #include "exg-http-page.h"
@@ -63,9 +65,7 @@ struct _ExgSession
   ExgPoller         *poller;        /* not owned: lives with the context */
   gboolean           watching;      /* the client fd is ours in the poller */
   GIOCondition       watch_events;
-  gint64             deadline;      /* monotonic µs, -1 for none */
-  GList             *deadline_link; /* owned link in the timer's queue */
-  gpointer           timer;         /* DeadlineTimer of the context, once armed */
+  ExgDeadline        deadline;      /* the handshake's, then the exit's */
 
   ExgSocksParser     parser;
   guint8            *buf;           /* owned: handshake bytes, then pending data */
@@ -106,137 +106,14 @@ static guint signals[N_SIGNALS];
 
 static void process_buffer (ExgSession *self);
 
-/* Deadlines: one GSource per main context for all its sessions.
- *
- * Armed sessions sit in a queue in no particular order; the source's ready
- * time is at or after the earliest deadline, rounded up to DEADLINE_SLACK
- * so that deadlines close together fire in one dispatch.  Arming a
- * deadline later than the ready time (the usual case: every new session's
- * deadline is later than those before it) and disarming touch only the
- * queue; the ready time changes (a context wakeup) only when a deadline
- * comes earlier than it, and from the dispatch itself (no wakeup then).
- * A deadline fires late by at most DEADLINE_SLACK, never early. */
-#define DEADLINE_SLACK (G_USEC_PER_SEC / 4)
-
-typedef struct {
-  GSource source;
-  GQueue  armed;   /* (element-type ExgSession) not owned */
-} DeadlineTimer;
-
-static void on_deadline (ExgSession *self);
-
-static gint64
-deadline_round_up (gint64 t)
-{
-  return (t + DEADLINE_SLACK - 1) / DEADLINE_SLACK * DEADLINE_SLACK;
-}
-
-static gboolean
-timer_dispatch (GSource     *source,
-                GSourceFunc  callback,
-                gpointer     user_data)
-{
-  DeadlineTimer *timer = (DeadlineTimer *) source;
-  g_autoptr(GPtrArray) expired = g_ptr_array_new_with_free_func (g_object_unref);
-  gint64 now = g_get_monotonic_time ();
-  gint64 next = G_MAXINT64;
-  GList *l = timer->armed.head;
-
-  while (l != NULL)
-    {
-      GList *following = l->next;
-      ExgSession *session = l->data;
-
-      if (session->deadline <= now)
-        {
-          g_queue_delete_link (&timer->armed, l);
-          session->deadline_link = NULL;
-          session->deadline = -1;
-          g_ptr_array_add (expired, g_object_ref (session));
-        }
-      else
-        next = MIN (next, session->deadline);
-      l = following;
-    }
-  /* blocked while it dispatches: no wakeup */
-  g_source_set_ready_time (source,
-                           next == G_MAXINT64 ? -1 : deadline_round_up (next));
-
-  for (guint i = 0; i < expired->len; i++)
-    on_deadline (g_ptr_array_index (expired, i));
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs timer_funcs = {
-  NULL, NULL, timer_dispatch, NULL, NULL, NULL,
-};
-
-G_LOCK_DEFINE_STATIC (timers);
-static GHashTable *timers;   /* GMainContext (ref'd) → DeadlineTimer (never freed) */
-
-/* The timer of the thread-default main context, created on first use;
- * it stays attached for the life of the process, as the poller does. */
-static DeadlineTimer *
-timer_get_default (void)
-{
-  GMainContext *context = g_main_context_get_thread_default ();
-  DeadlineTimer *timer;
-
-  if (context == NULL)
-    context = g_main_context_default ();
-
-  G_LOCK (timers);
-  if (timers == NULL)
-    timers = g_hash_table_new (NULL, NULL);
-  timer = g_hash_table_lookup (timers, context);
-  if (timer == NULL)
-    {
-      timer = (DeadlineTimer *) g_source_new (&timer_funcs,
-                                              sizeof (DeadlineTimer));
-      g_queue_init (&timer->armed);
-      g_source_set_static_name (&timer->source, "[exitgate] session deadlines");
-      g_source_attach (&timer->source, context);
-      g_hash_table_insert (timers, g_main_context_ref (context), timer);
-    }
-  G_UNLOCK (timers);
-
-  return timer;
-}
+static void on_deadline (gpointer user_data);
 
 /* @deadline: monotonic µs, or -1 for none */
 static void
 deadline_set (ExgSession *self,
               gint64      deadline)
 {
-  DeadlineTimer *timer;
-  gint64 ready;
-
-  if (deadline < 0)
-    {
-      if (self->deadline_link != NULL)
-        {
-          timer = self->timer;
-          g_queue_delete_link (&timer->armed, self->deadline_link);
-          self->deadline_link = NULL;
-        }
-      self->deadline = -1;
-      return;
-    }
-
-  /* the context the session started in, for its whole life (and one
-   * lookup per session, not one per deadline) */
-  if (self->timer == NULL)
-    self->timer = timer_get_default ();
-  timer = self->timer;
-  self->deadline = deadline;
-  if (self->deadline_link == NULL)
-    {
-      g_queue_push_tail (&timer->armed, self);
-      self->deadline_link = timer->armed.tail;
-    }
-  ready = g_source_get_ready_time (&timer->source);
-  if (ready < 0 || deadline < ready)
-    g_source_set_ready_time (&timer->source, deadline_round_up (deadline));
+  exg_deadline_set (&self->deadline, deadline);
 }
 
 /* The client descriptor in the poller: level-triggered, as a GSource
@@ -363,7 +240,7 @@ exg_session_finalize (GObject *object)
 
   g_assert (self->relay == NULL);
   g_assert (!self->watching);
-  g_assert (self->deadline_link == NULL);
+  g_assert (exg_deadline_get (&self->deadline) == -1);
 
   g_clear_object (&self->exit_conn);
   g_clear_object (&self->router);
@@ -393,7 +270,7 @@ static void
 exg_session_init (ExgSession *self)
 {
   exg_socks_parser_init (&self->parser);
-  self->deadline = -1;
+  exg_deadline_init (&self->deadline, on_deadline, self);
 }
 
 ExgSession *
@@ -725,7 +602,7 @@ watch_client_while_busy (ExgSession *self)
     {
       self->busy_since = g_get_monotonic_time ();
       /* with no handshake deadline there is none to reuse */
-      if (self->deadline == -1)
+      if (exg_deadline_get (&self->deadline) == -1)
         deadline_set (self, self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
     }
   if (self->len < PENDING_MAX && !self->client_eof)
@@ -1501,8 +1378,9 @@ read_client (ExgSession *self)
 
 /* The deadline passed: the handshake's, or the exit's */
 static void
-on_deadline (ExgSession *self)
+on_deadline (gpointer user_data)
 {
+  ExgSession *self = user_data;
   g_autoptr(ExgSession) keep = g_object_ref (self);
 
   if (self->closed)
