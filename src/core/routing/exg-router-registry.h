@@ -32,23 +32,6 @@ ExgRouter  *exg_router_registry_pick               (ExgRouterRegistry  *self,
                                                     GPtrArray          *exclude,
                                                     GError            **error);
 
-/* Connect through a router matching @sel; when a connect through one
- * fails, retry through another matching router (at most 3 in all).  The
- * error of the last attempt is returned when none works. */
-void        exg_router_registry_connect_async      (ExgRouterRegistry  *self,
-                                                    const ExgSelection *sel,
-                                                    const char         *host,
-                                                    guint16             port,
-                                                    GCancellable       *cancellable,
-                                                    GAsyncReadyCallback callback,
-                                                    gpointer            user_data);
-/* (transfer full) connection; *out_router (transfer full, nullable) is
- * the router that carried it or, on failure, the last one that failed */
-GSocketConnection *exg_router_registry_connect_finish (ExgRouterRegistry *self,
-                                                    GAsyncResult       *result,
-                                                    ExgRouter         **out_router,
-                                                    GError            **error);
-
 /* ISO code → number of routers up, for country pickers.  (transfer full) */
 GHashTable *exg_router_registry_count_countries    (ExgRouterRegistry  *self);
 guint       exg_router_registry_count_up           (ExgRouterRegistry  *self);

@@ -33,23 +33,19 @@ struct _ExgServer
   GObject             parent_instance;
 
   ExgRouterRegistry  *registry;          /* owned */
-  ExgActivity        *activity;          /* owned */
+  /* what sessions need of us; owns refs to host.dialer, host.activity
+   * and host.dest_policy, and host.username and host.password */
+  ExgSessionHost      host;
 
   GPtrArray          *listeners;         /* (element-type Listener) owned */
   GPtrArray          *listen_addresses;  /* (element-type GSocketAddress) owned */
   GHashTable         *sessions;          /* guint64* id → ExgSession, owned */
 
-  guint               handshake_timeout;
   guint               max_connections;
   gboolean            limit_logged;      /* "over the limit" said once per episode */
   gint64              fd_exhausted_since; /* monotonic µs; 0: descriptors to spare */
   guint               fd_pauses;         /* accept pauses in this episode */
   GPtrArray          *allow;             /* (element-type GInetAddressMask) owned */
-  char               *username;
-  char               *password;
-  ExgSelection        default_selection;
-  gboolean            unsafe_logging;
-  ExgDestPolicy      *dest_policy;       /* owned; also set on direct exits */
   gulong              items_changed_id;  /* on registry */
 };
 
@@ -85,6 +81,8 @@ listener_free (gpointer data)
 
 G_DEFINE_FINAL_TYPE (ExgServer, exg_server, G_TYPE_OBJECT)
 
+static void session_closed (ExgSession *session, gpointer user_data);
+
 /* Names are resolved only by direct exits: they judge the addresses a
  * name stands for with our policy (our listeners, our lists). */
 static void
@@ -104,7 +102,7 @@ set_policy_on_routers (ExgServer     *self,
       /* another server's, on a shared registry, is left alone when
        * clearing ours */
       if (policy == NULL &&
-          exg_backend_direct_get_dest_policy (EXG_BACKEND_DIRECT (backend)) != self->dest_policy)
+          exg_backend_direct_get_dest_policy (EXG_BACKEND_DIRECT (backend)) != self->host.dest_policy)
         continue;
       exg_backend_direct_set_dest_policy (EXG_BACKEND_DIRECT (backend), policy);
     }
@@ -119,7 +117,7 @@ registry_items_changed_cb (GListModel *model,
 {
   ExgServer *self = user_data;
 
-  set_policy_on_routers (self, position, added, self->dest_policy);
+  set_policy_on_routers (self, position, added, self->host.dest_policy);
 }
 
 static void
@@ -148,11 +146,12 @@ exg_server_finalize (GObject *object)
   g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->allow, g_ptr_array_unref);
-  g_clear_pointer (&self->dest_policy, exg_dest_policy_unref);
+  g_clear_pointer (&self->host.dest_policy, exg_dest_policy_unref);
   g_clear_object (&self->registry);
-  g_clear_object (&self->activity);
-  g_free (self->username);
-  g_free (self->password);
+  g_clear_object (&self->host.dialer);
+  g_clear_object (&self->host.activity);
+  g_free (self->host.username);
+  g_free (self->host.password);
 
   G_OBJECT_CLASS (exg_server_parent_class)->finalize (object);
 }
@@ -169,14 +168,16 @@ exg_server_class_init (ExgServerClass *klass)
 static void
 exg_server_init (ExgServer *self)
 {
-  self->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+  self->host.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   self->listen_addresses = g_ptr_array_new_with_free_func (g_object_unref);
   self->listeners = g_ptr_array_new_with_free_func (listener_free);
   self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                           g_object_unref);
   self->allow = g_ptr_array_new_with_free_func (g_object_unref);
-  self->dest_policy = exg_dest_policy_new ();
-  exg_selection_init_any (&self->default_selection);
+  self->host.dest_policy = exg_dest_policy_new ();
+  exg_selection_init_any (&self->host.default_selection);
+  self->host.closed = session_closed;
+  self->host.user_data = self;
 }
 
 /**
@@ -198,10 +199,11 @@ exg_server_new (ExgRouterRegistry *registry,
 
   self = g_object_new (EXG_TYPE_SERVER, NULL);
   self->registry = g_object_ref (registry);
-  self->activity = activity != NULL ? g_object_ref (activity) : exg_activity_new (0);
+  self->host.dialer = exg_dialer_new (registry);
+  self->host.activity = activity != NULL ? g_object_ref (activity) : exg_activity_new (0);
   set_policy_on_routers (self, 0,
                          g_list_model_get_n_items (G_LIST_MODEL (registry)),
-                         self->dest_policy);
+                         self->host.dest_policy);
   self->items_changed_id =
     g_signal_connect (registry, "items-changed",
                       G_CALLBACK (registry_items_changed_cb), self);
@@ -224,10 +226,12 @@ format_socket_address (GSocketAddress *address)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (isa));
 }
 
-void
-exg_server_session_closed_ (ExgServer  *self,
-                            ExgSession *session)
+/* ExgSessionHost.closed: the session is done; drop it */
+static void
+session_closed (ExgSession *session,
+                gpointer    user_data)
 {
+  ExgServer *self = user_data;
   guint64 id = exg_session_get_id (session);
 
   g_hash_table_remove (self->sessions, &id);
@@ -344,7 +348,7 @@ handle_connection (ExgServer                     *self,
       return;
     }
 
-  session = exg_session_new (self, connection, ca.text);
+  session = exg_session_new (&self->host, connection, ca.text);
   key = g_new (guint64, 1);
   *key = exg_session_get_id (session);
   g_hash_table_insert (self->sessions, key, session);
@@ -531,7 +535,7 @@ exg_server_listen (ExgServer       *self,
   g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
   /* a CONNECT back to this address would nest sessions without end */
   if (G_IS_INET_SOCKET_ADDRESS (effective))
-    exg_dest_policy_add_listener (self->dest_policy,
+    exg_dest_policy_add_listener (self->host.dest_policy,
                                   g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (effective)),
                                   g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
 
@@ -637,8 +641,8 @@ exg_server_stop (ExgServer *self)
     g_ptr_array_set_size (self->listeners, 0);
   if (self->listen_addresses != NULL)
     g_ptr_array_set_size (self->listen_addresses, 0);
-  if (self->dest_policy != NULL)
-    exg_dest_policy_clear_listeners (self->dest_policy);
+  if (self->host.dest_policy != NULL)
+    exg_dest_policy_clear_listeners (self->host.dest_policy);
 
   if (self->sessions == NULL)
     return;
@@ -691,14 +695,14 @@ exg_server_set_handshake_timeout (ExgServer *self,
                                   guint      seconds)
 {
   g_return_if_fail (EXG_IS_SERVER (self));
-  self->handshake_timeout = seconds;
+  self->host.handshake_timeout = seconds;
 }
 
 guint
 exg_server_get_handshake_timeout (ExgServer *self)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), 0);
-  return self->handshake_timeout;
+  return self->host.handshake_timeout;
 }
 
 void
@@ -763,7 +767,7 @@ exg_server_set_allow_targets (ExgServer          *self,
                               GError            **error)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
-  return exg_dest_policy_set_allow_targets (self->dest_policy, rules, error);
+  return exg_dest_policy_set_allow_targets (self->host.dest_policy, rules, error);
 }
 
 /**
@@ -780,7 +784,7 @@ exg_server_set_deny_targets (ExgServer          *self,
                              GError            **error)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
-  return exg_dest_policy_set_deny_targets (self->dest_policy, rules, error);
+  return exg_dest_policy_set_deny_targets (self->host.dest_policy, rules, error);
 }
 
 /**
@@ -792,7 +796,7 @@ ExgDestPolicy *
 exg_server_get_dest_policy (ExgServer *self)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), NULL);
-  return self->dest_policy;
+  return self->host.dest_policy;
 }
 
 void
@@ -802,42 +806,10 @@ exg_server_set_credentials (ExgServer  *self,
 {
   g_return_if_fail (EXG_IS_SERVER (self));
 
-  g_free (self->username);
-  self->username = g_strdup (username);
-  g_free (self->password);
-  self->password = g_strdup (password);
-}
-
-gboolean
-exg_server_password_required_ (ExgServer *self)
-{
-  return self->password != NULL;
-}
-
-static gboolean
-equal_in_constant_time (const char *a,
-                        const char *b)
-{
-  gsize la = strlen (a);
-  gsize lb = strlen (b);
-  guint8 diff = la != lb;
-
-  for (gsize i = 0; i < MAX (la, lb); i++)
-    diff |= (guint8) (a[MIN (i, la)] ^ b[MIN (i, lb)]);
-  return diff == 0;
-}
-
-gboolean
-exg_server_check_credentials_ (ExgServer  *self,
-                               const char *username,
-                               const char *password)
-{
-  if (self->password == NULL)
-    return TRUE;
-  if (self->username != NULL &&
-      !equal_in_constant_time (self->username, username))
-    return FALSE;
-  return equal_in_constant_time (self->password, password);
+  g_free (self->host.username);
+  self->host.username = g_strdup (username);
+  g_free (self->host.password);
+  self->host.password = g_strdup (password);
 }
 
 void
@@ -847,9 +819,9 @@ exg_server_set_default_selection (ExgServer          *self,
   g_return_if_fail (EXG_IS_SERVER (self));
 
   if (sel == NULL)
-    exg_selection_init_any (&self->default_selection);
+    exg_selection_init_any (&self->host.default_selection);
   else
-    self->default_selection = *sel;
+    self->host.default_selection = *sel;
 }
 
 void
@@ -859,7 +831,7 @@ exg_server_get_default_selection (ExgServer    *self,
   g_return_if_fail (EXG_IS_SERVER (self));
   g_return_if_fail (sel != NULL);
 
-  *sel = self->default_selection;
+  *sel = self->host.default_selection;
 }
 
 void
@@ -867,14 +839,14 @@ exg_server_set_unsafe_logging (ExgServer *self,
                                gboolean   unsafe)
 {
   g_return_if_fail (EXG_IS_SERVER (self));
-  self->unsafe_logging = !!unsafe;
+  self->host.unsafe_logging = !!unsafe;
 }
 
 gboolean
 exg_server_get_unsafe_logging (ExgServer *self)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
-  return self->unsafe_logging;
+  return self->host.unsafe_logging;
 }
 
 /**
@@ -898,5 +870,5 @@ ExgActivity *
 exg_server_get_activity (ExgServer *self)
 {
   g_return_val_if_fail (EXG_IS_SERVER (self), NULL);
-  return self->activity;
+  return self->host.activity;
 }

@@ -56,7 +56,7 @@ struct _ExgSession
 {
   GObject            parent_instance;
 
-  ExgServer         *server;        /* borrowed: outlives its sessions */
+  const ExgSessionHost *host;       /* borrowed: outlives its sessions */
   GSocketConnection *connection;    /* owned: the client */
   GSocket           *socket;        /* borrowed from connection */
   ExgConnInfo       *info;          /* owned ref; also in the activity model */
@@ -84,10 +84,10 @@ struct _ExgSession
   guint8             command;
   ExgSocksAddr       target;
 
+  ExgSelection       sel;           /* the request's, when no E0 fixed the exit */
   ExgRouter         *router;        /* owned, nullable: the exit in use */
   GSocketConnection *exit_conn;     /* owned, nullable: until the relay has it */
   ExgRelay          *relay;         /* owned, nullable */
-  gint64             connect_started;   /* monotonic µs, for the router's latency */
   gint64             busy_since;        /* monotonic µs: the request went to the exit */
   gboolean           in_relay_start;
   gboolean           relay_done_early;
@@ -199,7 +199,7 @@ watch_hand_over (ExgSession *self)
 static gboolean
 unsafe_logging (ExgSession *self)
 {
-  return exg_server_get_unsafe_logging (self->server);
+  return self->host->unsafe_logging;
 }
 
 /* Privacy: a target appears in logs only with unsafe logging on. */
@@ -274,24 +274,23 @@ exg_session_init (ExgSession *self)
 }
 
 ExgSession *
-exg_session_new (ExgServer         *server,
-                 GSocketConnection *connection,
-                 const char        *client)
+exg_session_new (const ExgSessionHost *host,
+                 GSocketConnection    *connection,
+                 const char           *client)
 {
   ExgSession *self;
-  ExgActivity *activity;
 
-  g_return_val_if_fail (EXG_IS_SERVER (server), NULL);
+  g_return_val_if_fail (host != NULL && EXG_IS_DIALER (host->dialer), NULL);
+  g_return_val_if_fail (EXG_IS_ACTIVITY (host->activity), NULL);
   g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
 
   self = g_object_new (EXG_TYPE_SESSION, NULL);
-  self->server = server;
+  self->host = host;
   self->connection = g_object_ref (connection);
   self->socket = g_socket_connection_get_socket (connection);
   self->cancellable = g_cancellable_new ();
 
-  activity = exg_server_get_activity (server);
-  self->info = exg_conn_info_ref (exg_activity_add_connection (activity,
+  self->info = exg_conn_info_ref (exg_activity_add_connection (host->activity,
                                                                client));
   return self;
 }
@@ -310,7 +309,7 @@ set_state (ExgSession   *self,
   if (self->info->state == state)
     return;
   self->info->state = state;
-  exg_activity_connection_changed (exg_server_get_activity (self->server),
+  exg_activity_connection_changed (self->host->activity,
                                    self->info);
 }
 
@@ -407,11 +406,11 @@ exg_session_close (ExgSession *self)
     self->info->state = EXG_CONN_STATE_CLOSED;
   self->info->end_time = g_get_real_time ();
 
-  activity = exg_server_get_activity (self->server);
+  activity = self->host->activity;
   exg_activity_connection_changed (activity, self->info);
   exg_activity_remove_connection (activity, self->info);
 
-  exg_server_session_closed_ (self->server, self);
+  self->host->closed (self, self->host->user_data);
   g_signal_emit (self, signals[CLOSED], 0);
 }
 
@@ -553,7 +552,7 @@ choose_exit (ExgSession   *self,
       return FALSE;
     }
 
-  exg_server_get_default_selection (self->server, out_sel);
+  *out_sel = self->host->default_selection;
   return TRUE;
 }
 
@@ -619,7 +618,7 @@ relay_progress_cb (gpointer user_data,
 {
   ExgSession *self = user_data;
 
-  exg_activity_add_bytes (exg_server_get_activity (self->server), self->info,
+  exg_activity_add_bytes (self->host->activity, self->info,
                           up, down);
   if (self->router != NULL)
     exg_router_record_bytes (self->router, up + down);
@@ -758,26 +757,8 @@ connect_cb (GObject      *source,
   g_autoptr(ExgRouter) router = NULL;
   GSocketConnection *exit_conn;
 
-  if (EXG_IS_ROUTER_REGISTRY (source))
-    exit_conn = exg_router_registry_connect_finish (EXG_ROUTER_REGISTRY (source), result,
-                                                    &router, &error);
-  else
-    {
-      exit_conn = exg_backend_connect_finish (EXG_BACKEND (source), result,
-                                              &error);
-      if (self->router != NULL)
-        {
-          router = g_object_ref (self->router);
-          /* a client that left, or a target our policy refused, says
-           * nothing about the exit */
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
-              !g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED))
-            exg_router_record_connect (router,
-                                       g_get_monotonic_time () - self->connect_started,
-                                       exit_conn != NULL);
-        }
-    }
-
+  exit_conn = exg_dialer_connect_finish (EXG_DIALER (source), result, &router,
+                                         &error);
   if (self->closed)
     {
       if (exit_conn != NULL)
@@ -790,18 +771,15 @@ connect_cb (GObject      *source,
 
   /* observers hear of the exit with the state change that follows (open,
    * or failed), in one signal: a failed row names the exit that failed */
+  if (router != NULL)
+    set_exit (self, router);
   if (exit_conn == NULL)
     {
-      if (router != NULL)
-        set_exit (self, router);
-      log_no_router (self, NULL, error);
+      log_no_router (self, self->has_selection ? NULL : &self->sel, error);
       log_target_refused (self, error);
       fail_request (self, error, 0);
       return;
     }
-
-  if (router != NULL)
-    set_exit (self, router);
   connected (self, exit_conn);
 }
 
@@ -814,7 +792,7 @@ target_allowed (ExgSession *self)
 {
   static const guint8 none[16] = { 0 };
   g_autoptr(GError) error = NULL;
-  ExgDestPolicy *policy = exg_server_get_dest_policy (self->server);
+  ExgDestPolicy *policy = self->host->dest_policy;
   gboolean allowed;
 
   switch (self->target.type)
@@ -854,6 +832,7 @@ start_connect (ExgSession *self,
   g_autoptr(GError) error = NULL;
   ExgSelection sel;
 
+  exg_selection_init_any (&sel);
   if (!target_allowed (self))
     return;
 
@@ -867,37 +846,16 @@ start_connect (ExgSession *self,
   set_state (self, EXG_CONN_STATE_CONNECTING);
   watch_client_while_busy (self);
 
+  /* an E0 selection fixed the router: observers see it while it connects */
   if (router != NULL)
     {
       set_exit (self, router);
-      exg_activity_connection_changed (exg_server_get_activity (self->server),
-                                       self->info);
-      self->connect_started = g_get_monotonic_time ();
-      exg_backend_connect_async (exg_router_get_backend (router), host,
-                                 self->target.port,
-                                 self->cancellable, connect_cb, g_object_ref (self));
+      exg_activity_connection_changed (self->host->activity, self->info);
     }
-  else
-    {
-      /* the registry retries through other matching routers */
-      ExgRouterRegistry *registry = exg_server_get_registry (self->server);
-
-      if (!exg_selection_is_any (&sel))
-        {
-          g_autoptr(ExgRouter) probe = exg_router_registry_pick (registry, &sel,
-                                                                 NULL, &error);
-
-          if (probe == NULL)
-            {
-              log_no_router (self, &sel, error);
-              fail_request (self, error, 0);
-              return;
-            }
-        }
-      exg_router_registry_connect_async (registry, &sel, host,
-                                         self->target.port,
-                                         self->cancellable, connect_cb, g_object_ref (self));
-    }
+  self->sel = sel;
+  exg_dialer_connect_async (self->host->dialer, router, &sel, host,
+                            self->target.port, self->cancellable, connect_cb,
+                            g_object_ref (self));
 }
 
 /* RESOLVE (socks-extensions.txt §2) */
@@ -956,7 +914,7 @@ resolve_cb (GObject      *source,
   query = target_host (&self->target);
   if (addresses == NULL)
     {
-      exg_activity_add_lookup (exg_server_get_activity (self->server),
+      exg_activity_add_lookup (self->host->activity,
                                EXG_LOOKUP_FORWARD,
                                query, NULL, error->message, self->router);
       fail_request (self, error, 0);
@@ -979,7 +937,7 @@ resolve_cb (GObject      *source,
           g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
         first_v6 = inet;
     }
-  exg_activity_add_lookup (exg_server_get_activity (self->server),
+  exg_activity_add_lookup (self->host->activity,
                            EXG_LOOKUP_FORWARD,
                            query, answer->str, NULL, self->router);
 
@@ -1005,7 +963,7 @@ resolve_ptr_cb (GObject      *source,
     return;
 
   query = target_host (&self->target);
-  exg_activity_add_lookup (exg_server_get_activity (self->server),
+  exg_activity_add_lookup (self->host->activity,
                            EXG_LOOKUP_REVERSE,
                            query, name, error != NULL ? error->message : NULL, self->router);
   if (name == NULL)
@@ -1031,7 +989,7 @@ start_resolve (ExgSession *self,
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GInetAddress) literal = NULL;
-  ExgActivity *activity = exg_server_get_activity (self->server);
+  ExgActivity *activity = self->host->activity;
   ExgSelection sel;
   gboolean reverse = self->command == EXG_SOCKS_CMD_RESOLVE_PTR;
 
@@ -1074,8 +1032,7 @@ start_resolve (ExgSession *self,
     }
   if (router == NULL)
     {
-      router = exg_router_registry_pick (exg_server_get_registry (self->server),
-                                         &sel, NULL, &error);
+      router = exg_dialer_pick (self->host->dialer, &sel, &error);
       if (router == NULL)
         {
           exg_activity_add_lookup (activity,
@@ -1122,7 +1079,7 @@ handle_request (ExgSession        *self,
   self->info->command = msg->command;
   g_free (self->info->target);
   self->info->target = format_target (&self->target, host);
-  exg_activity_connection_changed (exg_server_get_activity (self->server),
+  exg_activity_connection_changed (self->host->activity,
                                    self->info);
 
   switch (msg->command)
@@ -1143,11 +1100,38 @@ handle_request (ExgSession        *self,
     }
 }
 
+static gboolean
+equal_in_constant_time (const char *a,
+                        const char *b)
+{
+  gsize la = strlen (a);
+  gsize lb = strlen (b);
+  guint8 diff = la != lb;
+
+  for (gsize i = 0; i < MAX (la, lb); i++)
+    diff |= (guint8) (a[MIN (i, la)] ^ b[MIN (i, lb)]);
+  return diff == 0;
+}
+
+/* RFC 1929: with no password configured any credentials will do */
+static gboolean
+check_credentials (const ExgSessionHost *host,
+                   const char           *username,
+                   const char           *password)
+{
+  if (host->password == NULL)
+    return TRUE;
+  if (host->username != NULL &&
+      !equal_in_constant_time (host->username, username))
+    return FALSE;
+  return equal_in_constant_time (host->password, password);
+}
+
 static void
 handle_greeting (ExgSession        *self,
                  const ExgSocksMsg *msg)
 {
-  gboolean password_required = exg_server_password_required_ (self->server);
+  gboolean password_required = self->host->password != NULL;
   guint8 out[2];
   guint8 method;
   gsize n;
@@ -1174,9 +1158,7 @@ handle_auth (ExgSession        *self,
 
   /* RFC 1929; with no password configured any credentials will do, and
    * the username is kept (an isolation key, or a selection) */
-  ok = !exg_server_password_required_ (self->server) ||
-       exg_server_check_credentials_ (self->server, msg->username,
-                                      msg->password);
+  ok = check_credentials (self->host, msg->username, msg->password);
 
   g_free (self->info->username);
   self->info->username = g_strdup (msg->username);
@@ -1187,7 +1169,7 @@ handle_auth (ExgSession        *self,
       fail (self, "Authentication failed");
       return;
     }
-  exg_activity_connection_changed (exg_server_get_activity (self->server),
+  exg_activity_connection_changed (self->host->activity,
                                    self->info);
   if (self->parser.phase == EXG_SOCKS_PHASE_AUTH)
     self->parser.phase = EXG_SOCKS_PHASE_REQUEST;
@@ -1215,8 +1197,7 @@ handle_select (ExgSession        *self,
    * two letters, selects nothing */
   if (msg->range_start <= msg->range_end &&
       exg_selection_set_country (&sel, msg->country))
-    router = exg_router_registry_pick (exg_server_get_registry (self->server),
-                                       &sel, NULL, &error);
+    router = exg_dialer_pick (self->host->dialer, &sel, &error);
 
   if (router != NULL)
     {
@@ -1410,7 +1391,7 @@ on_deadline (gpointer user_data)
             {
               g_autofree char *query = target_host (&self->target);
 
-              exg_activity_add_lookup (exg_server_get_activity (self->server),
+              exg_activity_add_lookup (self->host->activity,
                                        self->command == EXG_SOCKS_CMD_RESOLVE
                                          ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
                                        query, NULL, error->message, self->router);
@@ -1453,7 +1434,7 @@ exg_session_start (ExgSession *self)
 
   g_return_if_fail (EXG_IS_SESSION (self));
 
-  timeout = exg_server_get_handshake_timeout (self->server);
+  timeout = self->host->handshake_timeout;
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
   keep = g_object_ref (self);

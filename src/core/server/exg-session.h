@@ -7,31 +7,43 @@
 
 #include <gio/gio.h>
 
-#include "exg-server.h"
+#include "exg-activity.h"
+#include "exg-dest-policy.h"
+#include "exg-dialer.h"
+#include "exg-selection.h"
 
 G_BEGIN_DECLS
 
 #define EXG_TYPE_SESSION (exg_session_get_type ())
 G_DECLARE_FINAL_TYPE (ExgSession, exg_session, EXG, SESSION, GObject)
 
-/* @server is borrowed: it outlives its sessions (it closes them all
- * before it goes).  The session emits "closed" once, when it is done;
- * just before, it tells the server, which then drops it. */
-ExgSession *exg_session_new    (ExgServer         *server,
-                                GSocketConnection *connection,
-                                const char        *client);
+/* What a session needs of whoever accepted it, handed over as one struct
+ * (the way ExgRelay takes callbacks) so that a session never knows the
+ * server.  The host owns it and outlives its sessions; sessions read the
+ * fields when they need them, so a change applies to the next request. */
+typedef struct {
+  ExgDialer     *dialer;             /* picks routers and connects */
+  ExgActivity   *activity;           /* where connections are reported */
+  ExgDestPolicy *dest_policy;        /* judges every target */
+  ExgSelection   default_selection;  /* for clients that choose none */
+  guint          handshake_timeout;  /* seconds; 0: none */
+  gboolean       unsafe_logging;     /* targets may appear in logs */
+  char          *username;           /* nullable: any username */
+  char          *password;           /* nullable: no password required */
+  /* the session is done; called once, right before "closed" (a direct
+   * call: connecting a handler costs more than the rest of the
+   * bookkeeping of a connection) */
+  void         (*closed)            (ExgSession *session,
+                                     gpointer    user_data);
+  gpointer       user_data;
+} ExgSessionHost;
+
+/* The session emits "closed" once, when it is done. */
+ExgSession *exg_session_new    (const ExgSessionHost *host,
+                                GSocketConnection    *connection,
+                                const char           *client);
 void        exg_session_start  (ExgSession        *self);
 void        exg_session_close  (ExgSession        *self);
 guint64     exg_session_get_id (ExgSession        *self);
-
-/* Implemented by ExgServer, for its sessions only. */
-gboolean    exg_server_password_required_ (ExgServer  *server);
-gboolean    exg_server_check_credentials_ (ExgServer  *server,
-                                           const char *username,
-                                           const char *password);
-/* A direct call rather than a "closed" handler: connecting one costs
- * more than the rest of the bookkeeping of a connection. */
-void        exg_server_session_closed_    (ExgServer  *server,
-                                           ExgSession *session);
 
 G_END_DECLS

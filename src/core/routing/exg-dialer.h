@@ -1,0 +1,44 @@
+/* exg-dialer.h: one entry point from "this selection" (or "this router")
+ * to a connection: picks, connects, records what it saw on the router,
+ * fails over.  The registry is only the list.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "exg-router-registry.h"
+
+G_BEGIN_DECLS
+
+#define EXG_TYPE_DIALER (exg_dialer_get_type ())
+G_DECLARE_FINAL_TYPE (ExgDialer, exg_dialer, EXG, DIALER, GObject)
+
+ExgDialer         *exg_dialer_new            (ExgRouterRegistry   *registry);
+ExgRouterRegistry *exg_dialer_get_registry   (ExgDialer           *self);
+
+/* The router for @sel (nullable: any), as exg_router_registry_pick
+ * chooses it.  (transfer full) */
+ExgRouter         *exg_dialer_pick           (ExgDialer           *self,
+                                              const ExgSelection  *sel,
+                                              GError             **error);
+
+/* @router (nullable): a router fixed beforehand (an E0 selection named
+ * it): that one only, no failover.  Otherwise a router matching @sel is
+ * picked, and when a connect through it fails, another (at most 3 in
+ * all).  Each attempt's outcome is recorded on its router. */
+void               exg_dialer_connect_async  (ExgDialer           *self,
+                                              ExgRouter           *router,
+                                              const ExgSelection  *sel,
+                                              const char          *host,
+                                              guint16              port,
+                                              GCancellable        *cancellable,
+                                              GAsyncReadyCallback  callback,
+                                              gpointer             user_data);
+/* (transfer full) the connection; *out_router (transfer full, nullable):
+ * the router that carried it or, on failure, the last one that failed */
+GSocketConnection *exg_dialer_connect_finish (ExgDialer           *self,
+                                              GAsyncResult        *result,
+                                              ExgRouter          **out_router,
+                                              GError             **error);
+
+G_END_DECLS
