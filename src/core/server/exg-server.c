@@ -8,20 +8,18 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
-#define _GNU_SOURCE   /* accept4 */
 #include "config.h"
 #include "exg-server.h"
 
 #include "exg-backend-direct.h"
 #include "exg-error.h"
+#include "exg-listener.h"
 #include "exg-session.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #define DEFAULT_HANDSHAKE_TIMEOUT 30
 /* the kernel caps it at net.core.somaxconn; GIO's default of 10 drops
@@ -37,47 +35,15 @@ struct _ExgServer
    * and host.dest_policy, and host.username and host.password */
   ExgSessionHost      host;
 
-  GPtrArray          *listeners;         /* (element-type Listener) owned */
+  GPtrArray          *listeners;         /* (element-type ExgListener) owned */
   GPtrArray          *listen_addresses;  /* (element-type GSocketAddress) owned */
   GHashTable         *sessions;          /* guint64* id → ExgSession, owned */
 
   guint               max_connections;
   gboolean            limit_logged;      /* "over the limit" said once per episode */
-  gint64              fd_exhausted_since; /* monotonic µs; 0: descriptors to spare */
-  guint               fd_pauses;         /* accept pauses in this episode */
   GPtrArray          *allow;             /* (element-type GInetAddressMask) owned */
   gulong              items_changed_id;  /* on registry */
 };
-
-/* A listening socket and the one source that accepts on it.
- *
- * Not a GSocketService: that takes one main-loop iteration, a GTask and a
- * fresh source per accepted connection, and adding an address to a
- * running one cancels its pending accept, which in GLib 2.74 can drop a
- * connection the cancelled accept had already taken.  Here one persistent
- * source accepts everything queued at each wakeup. */
-typedef struct {
-  GSocket *socket;     /* owned: listening */
-  GSource *source;     /* owned, nullable: NULL while paused */
-  guint    resume_id;  /* pause after EMFILE, see accept_cb */
-  ExgServer *server;   /* borrowed: owns this */
-} Listener;
-
-static void
-listener_free (gpointer data)
-{
-  Listener *l = data;
-
-  if (l->source != NULL)
-    {
-      g_source_destroy (l->source);
-      g_source_unref (l->source);
-    }
-  g_clear_handle_id (&l->resume_id, g_source_remove);
-  g_socket_close (l->socket, NULL);
-  g_object_unref (l->socket);
-  g_free (l);
-}
 
 G_DEFINE_FINAL_TYPE (ExgServer, exg_server, G_TYPE_OBJECT)
 
@@ -170,7 +136,7 @@ exg_server_init (ExgServer *self)
 {
   self->host.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   self->listen_addresses = g_ptr_array_new_with_free_func (g_object_unref);
-  self->listeners = g_ptr_array_new_with_free_func (listener_free);
+  self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) exg_listener_free);
   self->sessions = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                           g_object_unref);
   self->allow = g_ptr_array_new_with_free_func (g_object_unref);
@@ -355,122 +321,13 @@ handle_connection (ExgServer                     *self,
   exg_session_start (session);
 }
 
-static void listener_watch (Listener *l);
-
-static gboolean
-resume_cb (gpointer user_data)
-{
-  Listener *l = user_data;
-
-  l->resume_id = 0;
-  listener_watch (l);
-  return G_SOURCE_REMOVE;
-}
-
-/* accept4(2) straight on the descriptor: it returns the client's address
- * and sets O_NONBLOCK and FD_CLOEXEC, where g_socket_accept () would ask
- * the kernel for each of them separately (three syscalls a connection) */
-static GSocketConnection *
-accept_one (Listener                *l,
-            struct sockaddr_storage *remote,
-            int                     *out_errno)
-{
-  socklen_t len = sizeof *remote;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) client = NULL;
-  int fd;
-
-  memset (remote, 0, sizeof *remote);
-  do
-    fd = accept4 (g_socket_get_fd (l->socket), (struct sockaddr *) remote, &len,
-                  SOCK_NONBLOCK | SOCK_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    {
-      *out_errno = errno;
-      return NULL;
-    }
-
-  client = g_socket_new_from_fd (fd, &error);
-  if (client == NULL)
-    {
-      g_debug ("accept: %s", error->message);
-      close (fd);
-      *out_errno = ECONNABORTED;
-      return NULL;
-    }
-  return g_socket_connection_factory_create_connection (client);
-}
-
-static gboolean
-accept_cb (GSocket      *listening,
-           GIOCondition  condition,
-           gpointer      user_data)
-{
-  Listener *l = user_data;
-  g_autoptr(GSocket) socket = g_object_ref (listening);
-
-  /* everything queued, bounded so other work gets its turn */
-  for (int i = 0; i < 64; i++)
-    {
-      g_autoptr(GSocketConnection) connection = NULL;
-      struct sockaddr_storage remote;
-      int errsv = 0;
-
-      connection = accept_one (l, &remote, &errsv);
-      if (connection == NULL)
-        {
-          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
-            break;
-          if (errsv == EMFILE || errsv == ENFILE)
-            {
-              /* the listening socket stays readable: without a pause
-               * this would spin until a descriptor is freed.  One line
-               * when the limit is reached, one when it recovers; the
-               * pauses in between are only counted. */
-              if (l->server->fd_exhausted_since == 0)
-                {
-                  l->server->fd_exhausted_since = g_get_monotonic_time ();
-                  l->server->fd_pauses = 0;
-                  g_message ("Out of file descriptors: pausing new connections until some are freed");
-                }
-              l->server->fd_pauses++;
-              g_source_destroy (l->source);
-              g_clear_pointer (&l->source, g_source_unref);
-              l->resume_id = g_timeout_add (100, resume_cb, l);
-              return G_SOURCE_REMOVE;
-            }
-          g_debug ("accept: %s", g_strerror (errsv));
-          break;
-        }
-
-      if (l->server->fd_exhausted_since != 0)
-        {
-          gint64 ms = (g_get_monotonic_time () - l->server->fd_exhausted_since) / 1000;
-
-          g_message ("File descriptors free again: accepting connections "
-                     "(paused %u times over %" G_GINT64_FORMAT " ms)",
-                     l->server->fd_pauses, ms);
-          l->server->fd_exhausted_since = 0;
-        }
-      handle_connection (l->server, connection, &remote);
-      /* a handler may have stopped the server, freeing l */
-      if (g_source_is_destroyed (g_main_current_source ()))
-        return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
-}
-
+/* ExgListenerFunc */
 static void
-listener_watch (Listener *l)
+accepted_cb (GSocketConnection             *connection,
+             const struct sockaddr_storage *remote,
+             gpointer                       user_data)
 {
-  l->source = g_socket_create_source (l->socket, G_IO_IN, NULL);
-  g_source_set_callback (l->source, (GSourceFunc) (void (*) (void)) accept_cb, l, NULL);
-  g_source_set_static_name (l->source, "[exitgate] listener");
-  /* nothing nested runs from accept_cb; spares GLib's two wakeups per
-   * dispatch for non-recursive sources */
-  g_source_set_can_recurse (l->source, TRUE);
-  g_source_attach (l->source, NULL);
+  handle_connection (user_data, connection, remote);
 }
 
 static gboolean
@@ -488,9 +345,8 @@ exg_server_listen (ExgServer       *self,
                    GError         **error)
 {
   g_autoptr(GSocketAddress) effective = NULL;
-  g_autoptr(GSocket) socket = NULL;
   g_autofree char *text = NULL;
-  Listener *l;
+  ExgListener *listener;
 
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
   g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), FALSE);
@@ -511,27 +367,15 @@ exg_server_listen (ExgServer       *self,
       return FALSE;
     }
 
-  socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
-                         G_SOCKET_PROTOCOL_TCP, error);
-  if (socket == NULL)
-    return FALSE;
-  g_socket_set_blocking (socket, FALSE);
-  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
-  if (!g_socket_bind (socket, address, TRUE, error) ||
-      !g_socket_listen (socket, error) ||
-      (effective = g_socket_get_local_address (socket, error)) == NULL)
+  listener = exg_listener_new (address, LISTEN_BACKLOG, accepted_cb, self,
+                               &effective, error);
+  if (listener == NULL)
     {
       text = format_socket_address (address);
       g_prefix_error (error, "Cannot listen on %s: ", text);
-      g_socket_close (socket, NULL);
       return FALSE;
     }
-
-  l = g_new0 (Listener, 1);
-  l->socket = g_steal_pointer (&socket);
-  l->server = self;
-  listener_watch (l);
-  g_ptr_array_add (self->listeners, l);
+  g_ptr_array_add (self->listeners, listener);
   g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
   /* a CONNECT back to this address would nest sessions without end */
   if (G_IS_INET_SOCKET_ADDRESS (effective))
