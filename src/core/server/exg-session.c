@@ -20,7 +20,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
-#include "exg-session.h"
+#include "exg-session-private.h"
 
 #include "exg-deadline.h"
 #include "exg-dest-policy.h"
@@ -39,61 +39,10 @@
 
 /* Room for the largest handshake plus what a client pipelines with it. */
 #define HANDSHAKE_BUFFER 2048
-/* Data a client may send while its exit connects; past this we stop
- * reading (TCP back-pressure) until the relay takes over. */
-#define PENDING_MAX (64 * 1024)
 /* E0 selections are answered one by one; a client that keeps sending
  * them without ever asking for a connection is dropped. */
 #define MAX_SELECTIONS 256
-/* The most a connect or a lookup through an exit may take before the
- * client hears "timed out" (06); the kernel alone would wait two minutes
- * for a silent host. */
-#ifndef EXIT_TIMEOUT_SECONDS
-#define EXIT_TIMEOUT_SECONDS 60
-#endif
 
-struct _ExgSession
-{
-  GObject            parent_instance;
-
-  const ExgSessionHost *host;       /* borrowed: outlives its sessions */
-  GSocketConnection *connection;    /* owned: the client */
-  GSocket           *socket;        /* borrowed from connection */
-  ExgConnInfo       *info;          /* owned ref; also in the activity model */
-  GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
-
-  ExgPoller         *poller;        /* not owned: lives with the context */
-  gboolean           watching;      /* the client fd is ours in the poller */
-  GIOCondition       watch_events;
-  ExgDeadline        deadline;      /* the handshake's, then the exit's */
-
-  ExgSocksParser     parser;
-  guint8            *buf;           /* owned: handshake bytes, then pending data */
-  gsize              len;
-  gsize              cap;
-  gsize              handshake_bytes;   /* consumed so far (E0 selections aside) */
-  guint              n_selections;
-  gboolean           client_eof;
-
-  /* socks-extensions.txt §5: only the last selection before the request
-   * counts, and its router (not a new pick) carries the connection. */
-  gboolean           has_selection;
-  ExgRouter         *selected;      /* owned, nullable: the last E0 pick */
-
-  guint8             version;
-  guint8             command;
-  ExgSocksAddr       target;
-
-  ExgSelection       sel;           /* the request's, when no E0 fixed the exit */
-  ExgRouter         *router;        /* owned, nullable: the exit in use */
-  GSocketConnection *exit_conn;     /* owned, nullable: until the relay has it */
-  ExgRelay          *relay;         /* owned, nullable */
-  gint64             busy_since;        /* monotonic µs: the request went to the exit */
-  gboolean           in_relay_start;
-  gboolean           relay_done_early;
-
-  gboolean           closed;
-};
 
 G_DEFINE_FINAL_TYPE (ExgSession, exg_session, G_TYPE_OBJECT)
 
@@ -109,8 +58,8 @@ static void process_buffer (ExgSession *self);
 static void on_deadline (gpointer user_data);
 
 /* @deadline: monotonic µs, or -1 for none */
-static void
-deadline_set (ExgSession *self,
+void
+exg_session_deadline_set_ (ExgSession *self,
               gint64      deadline)
 {
   exg_deadline_set (&self->deadline, deadline);
@@ -159,12 +108,12 @@ watch_start (ExgSession   *self,
     return FALSE;
   self->watching = TRUE;
   self->watch_events = events;
-  deadline_set (self, deadline);
+  exg_session_deadline_set_ (self, deadline);
   return TRUE;
 }
 
-static void
-watch_modify (ExgSession   *self,
+void
+exg_session_watch_modify_ (ExgSession   *self,
               GIOCondition  events)
 {
   if (!self->watching || self->watch_events == events)
@@ -177,7 +126,7 @@ watch_modify (ExgSession   *self,
 static void
 watch_stop (ExgSession *self)
 {
-  deadline_set (self, -1);
+  exg_session_deadline_set_ (self, -1);
   if (!self->watching)
     return;
   self->watching = FALSE;
@@ -186,10 +135,10 @@ watch_stop (ExgSession *self)
 
 /* Leaves the descriptor registered for the relay, which takes it over
  * right away (one EPOLL_CTL_MOD, not a DEL and an ADD). */
-static void
-watch_hand_over (ExgSession *self)
+void
+exg_session_watch_hand_over_ (ExgSession *self)
 {
-  deadline_set (self, -1);
+  exg_session_deadline_set_ (self, -1);
   if (!self->watching)
     return;
   self->watching = FALSE;
@@ -203,8 +152,8 @@ unsafe_logging (ExgSession *self)
 }
 
 /* Privacy: a target appears in logs only with unsafe logging on. */
-static const char *
-safe_target (ExgSession *self)
+const char *
+exg_session_safe_target_ (ExgSession *self)
 {
   if (unsafe_logging (self) && self->info->target != NULL)
     return self->info->target;
@@ -302,8 +251,8 @@ exg_session_get_id (ExgSession *self)
   return self->info->id;
 }
 
-static void
-set_state (ExgSession   *self,
+void
+exg_session_set_state_ (ExgSession   *self,
            ExgConnState  state)
 {
   if (self->info->state == state)
@@ -313,8 +262,8 @@ set_state (ExgSession   *self,
                                    self->info);
 }
 
-static void
-set_exit (ExgSession *self,
+void
+exg_session_set_exit_ (ExgSession *self,
           ExgRouter  *router)
 {
   if (router != self->router)
@@ -335,8 +284,8 @@ set_exit (ExgSession *self,
 
 /* Handshake replies are a few bytes on a fresh socket whose send buffer
  * is empty, so a non-blocking send takes them whole. */
-static gboolean
-send_bytes (ExgSession   *self,
+gboolean
+exg_session_send_bytes_ (ExgSession   *self,
             const guint8 *data,
             gsize         len)
 {
@@ -429,15 +378,15 @@ fail (ExgSession *self,
 
 /* The client hung up first: its own choice, not a failure of the exit or
  * of ours, so the connection ends "closed" */
-static void
-client_went_away (ExgSession *self)
+void
+exg_session_client_went_away_ (ExgSession *self)
 {
   exg_session_close (self);
 }
 
 /* A failed request: the reply tor would give, then close. */
-static void
-fail_request (ExgSession   *self,
+void
+exg_session_fail_request_ (ExgSession   *self,
               const GError *error,
               guint8        v5_code)
 {
@@ -452,652 +401,14 @@ fail_request (ExgSession   *self,
                                  NULL);
   else
     n = exg_socks5_reply_encode (out, sizeof out, v5_code, NULL);
-  send_bytes (self, out, n);
+  exg_session_send_bytes_ (self, out, n);
 
   g_debug ("Connection %" G_GUINT64_FORMAT ": request for %s failed (reply %02x): %s",
-           self->info->id, safe_target (self),
+           self->info->id, exg_session_safe_target_ (self),
            self->version == 4 ? EXG_SOCKS4_REPLY_REJECTED : v5_code,
            safe_error (self, error));
   self->info->socks_reply = v5_code;
   fail (self, error != NULL ? error->message : NULL);
-}
-
-static void
-addr_from_inet (ExgSocksAddr *addr,
-                GInetAddress *inet,
-                guint16       port)
-{
-  memset (addr, 0, sizeof *addr);
-  addr->port = port;
-  if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV4)
-    {
-      addr->type = EXG_SOCKS_ATYP_IPV4;
-      memcpy (addr->ip, g_inet_address_to_bytes (inet), 4);
-    }
-  else
-    {
-      addr->type = EXG_SOCKS_ATYP_IPV6;
-      memcpy (addr->ip, g_inet_address_to_bytes (inet), 16);
-    }
-}
-
-/* (transfer full) the host to hand to the exit: the name as sent, or the
- * IP literal */
-static char *
-target_host (const ExgSocksAddr *target)
-{
-  char text[INET6_ADDRSTRLEN];
-
-  /* inet_ntop, as g_inet_address_to_string () uses, without the two
-   * GObjects (an address and its string) per call */
-  switch (target->type)
-    {
-    case EXG_SOCKS_ATYP_IPV4:
-      return g_strdup (inet_ntop (AF_INET, target->ip, text, sizeof text));
-    case EXG_SOCKS_ATYP_IPV6:
-      return g_strdup (inet_ntop (AF_INET6, target->ip, text, sizeof text));
-    case EXG_SOCKS_ATYP_DOMAIN:
-    case EXG_SOCKS_ATYP_NONE:
-    default:
-      return g_strdup (target->host);
-    }
-}
-
-static char *
-format_target (const ExgSocksAddr *target,
-               const char         *host)
-{
-  if (target->type == EXG_SOCKS_ATYP_IPV6)
-    return g_strdup_printf ("[%s]:%u", host, target->port);
-  return g_strdup_printf ("%s:%u", host, target->port);
-}
-
-/* The exit for this request: the router of the last E0 selection, or
- * NULL and the selection (the username's, else the server default) for
- * the registry to pick from. */
-static gboolean
-choose_exit (ExgSession   *self,
-             ExgRouter   **out_router,
-             ExgSelection *out_sel,
-             GError      **error)
-{
-  g_autoptr(GError) local_error = NULL;
-
-  *out_router = NULL;
-
-  if (self->has_selection)
-    {
-      /* socks-extensions.txt §5: the last selection decides; after an FF
-       * the request is refused, never silently sent elsewhere */
-      if (self->selected == NULL)
-        {
-          g_set_error_literal (error, EXG_ERROR, EXG_ERROR_NO_ROUTER,
-                               "The last router selection matched no exit");
-          return FALSE;
-        }
-      *out_router = g_object_ref (self->selected);
-      return TRUE;
-    }
-
-  if (self->version == 5 && self->info->username != NULL &&
-      exg_selection_parse_username (self->info->username, out_sel,
-                                    &local_error))
-    return TRUE;
-
-  if (local_error != NULL)
-    {
-      g_message ("Connection %" G_GUINT64_FORMAT ": refused: %s",
-                 self->info->id, local_error->message);
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-
-  *out_sel = self->host->default_selection;
-  return TRUE;
-}
-
-static void
-log_no_router (ExgSession         *self,
-               const ExgSelection *sel,
-               const GError       *error)
-{
-  g_autofree char *text = NULL;
-
-  if (!g_error_matches (error, EXG_ERROR, EXG_ERROR_NO_ROUTER))
-    return;
-  /* the selection (a country, a range) is no target: safe to log */
-  if (self->has_selection)
-    text = g_strdup ("the last E0 selection");
-  else if (sel != NULL)
-    text = exg_selection_to_string (sel);
-  else
-    text = g_strdup ("any");
-  g_message ("Connection %" G_GUINT64_FORMAT ": refused: no exit matches the selection (%s)",
-             self->info->id, text);
-}
-
-/* Once per connection, at g_message: someone may be probing what this
- * proxy reaches.  The target stays out unless logging is unsafe. */
-static void
-log_target_refused (ExgSession   *self,
-                    const GError *error)
-{
-  if (!g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED))
-    return;
-  g_message ("Connection %" G_GUINT64_FORMAT ": refused the target %s: %s",
-             self->info->id, safe_target (self), error->message);
-}
-
-/* While the exit works, keep watching the client: data it sends is kept
- * for the relay; EOF or an error means it went away. */
-static void
-watch_client_while_busy (ExgSession *self)
-{
-  GIOCondition events = G_IO_HUP | G_IO_ERR;
-
-  if (!self->watching)
-    return;   /* closed already, by a signal handler */
-  if (self->busy_since == 0)
-    {
-      self->busy_since = g_get_monotonic_time ();
-      /* with no handshake deadline there is none to reuse */
-      if (exg_deadline_get (&self->deadline) == -1)
-        deadline_set (self, self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
-    }
-  if (self->len < PENDING_MAX && !self->client_eof)
-    events |= G_IO_IN;
-  /* the handshake deadline stays set: when it fires now, it becomes the
-   * exit's deadline, rather than a wakeup paid on every request */
-  watch_modify (self, events);
-}
-
-static void
-relay_progress_cb (gpointer user_data,
-                   gsize    up,
-                   gsize    down)
-{
-  ExgSession *self = user_data;
-
-  exg_activity_add_bytes (self->host->activity, self->info,
-                          up, down);
-  if (self->router != NULL)
-    exg_router_record_bytes (self->router, up + down);
-}
-
-static void
-relay_done_cb (gpointer      user_data,
-               const GError *error)
-{
-  ExgSession *self = user_data;
-  ExgRelay *relay;
-
-  if (self->closed)
-    return;
-
-  /* a clean end: both sides sent EOF and the relay read up to it, so
-   * there is nothing left to drain before closing */
-  if (error == NULL)
-    self->client_eof = TRUE;
-
-  if (error != NULL &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    {
-      g_free (self->info->error);
-      self->info->error = g_strdup (error->message);
-      self->info->state = EXG_CONN_STATE_FAILED;
-    }
-
-  if (self->in_relay_start)
-    {
-      /* never free the relay under its own exg_relay_start */
-      self->relay_done_early = TRUE;
-      return;
-    }
-
-  relay = g_steal_pointer (&self->relay);
-  exg_relay_free (relay);
-  exg_session_close (self);
-}
-
-static void
-start_relay (ExgSession *self)
-{
-  GSocketConnection *exit_conn = g_steal_pointer (&self->exit_conn);
-
-  watch_hand_over (self);
-  set_state (self, EXG_CONN_STATE_OPEN);
-
-  self->relay = exg_relay_new (self->connection, exit_conn, self->buf,
-                               self->len,
-                               relay_progress_cb, relay_done_cb, self);
-  g_object_unref (exit_conn);
-  /* the relay copied the pending bytes; an idle session holds no buffer */
-  g_clear_pointer (&self->buf, g_free);
-  self->len = self->cap = 0;
-
-  self->in_relay_start = TRUE;
-  exg_relay_start (self->relay);
-  self->in_relay_start = FALSE;
-
-  if (self->relay_done_early)
-    {
-      ExgRelay *relay = g_steal_pointer (&self->relay);
-
-      exg_relay_free (relay);
-      exg_session_close (self);
-    }
-}
-
-static void
-connected (ExgSession        *self,
-           GSocketConnection *exit_conn)
-{
-  struct sockaddr_storage local;
-  socklen_t local_len = sizeof local;
-  guint8 out[EXG_SOCKS5_REPLY_MAX];
-  ExgSocksAddr bound;
-  gsize n;
-
-  self->exit_conn = exit_conn;
-
-  /* BND: the real local address and port of the outgoing connection,
-   * straight from getsockname(2) (GIO would wrap it in two GObjects) */
-  memset (&bound, 0, sizeof bound);
-  bound.type = EXG_SOCKS_ATYP_IPV4;
-  if (getsockname (g_socket_get_fd (g_socket_connection_get_socket (exit_conn)),
-                   (struct sockaddr *) &local, &local_len) == 0)
-    {
-      if (local.ss_family == AF_INET)
-        {
-          const struct sockaddr_in *sin = (const struct sockaddr_in *) &local;
-
-          memcpy (bound.ip, &sin->sin_addr, 4);
-          bound.port = g_ntohs (sin->sin_port);
-        }
-      else if (local.ss_family == AF_INET6)
-        {
-          const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) &local;
-
-          bound.type = EXG_SOCKS_ATYP_IPV6;
-          memcpy (bound.ip, &sin6->sin6_addr, 16);
-          bound.port = g_ntohs (sin6->sin6_port);
-        }
-    }
-
-  if (self->version == 4)
-    n = exg_socks4_reply_encode (out, sizeof out, EXG_SOCKS4_REPLY_GRANTED,
-                                 bound.port,
-                                 bound.type == EXG_SOCKS_ATYP_IPV4 ? bound.ip : NULL);
-  else
-    n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED,
-                                 &bound);
-
-  if (!send_bytes (self, out, n))
-    {
-      client_went_away (self);
-      return;
-    }
-
-  /* structured logging formats the message before it filters: not for
-   * every connection when nobody reads debug messages */
-  if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
-    g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
-             self->info->id, safe_target (self),
-             self->router != NULL ? exg_router_get_name (self->router) : "?");
-  start_relay (self);
-}
-
-static void
-connect_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  g_autoptr(ExgSession) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(ExgRouter) router = NULL;
-  GSocketConnection *exit_conn;
-
-  exit_conn = exg_dialer_connect_finish (EXG_DIALER (source), result, &router,
-                                         &error);
-  if (self->closed)
-    {
-      if (exit_conn != NULL)
-        {
-          g_io_stream_close (G_IO_STREAM (exit_conn), NULL, NULL);
-          g_object_unref (exit_conn);
-        }
-      return;
-    }
-
-  /* observers hear of the exit with the state change that follows (open,
-   * or failed), in one signal: a failed row names the exit that failed */
-  if (router != NULL)
-    set_exit (self, router);
-  if (exit_conn == NULL)
-    {
-      log_no_router (self, self->has_selection ? NULL : &self->sel, error);
-      log_target_refused (self, error);
-      fail_request (self, error, 0);
-      return;
-    }
-  connected (self, exit_conn);
-}
-
-/* The destination policy, before any exit is asked: IP literals of every
- * exit kind, and port 0 of names.  The addresses of names are judged
- * where they are resolved, by the direct exit.  FALSE: refused, and the
- * session is closed. */
-static gboolean
-target_allowed (ExgSession *self)
-{
-  static const guint8 none[16] = { 0 };
-  g_autoptr(GError) error = NULL;
-  ExgDestPolicy *policy = self->host->dest_policy;
-  gboolean allowed;
-
-  switch (self->target.type)
-    {
-    case EXG_SOCKS_ATYP_IPV4:
-      allowed = exg_dest_policy_judge (policy, G_SOCKET_FAMILY_IPV4,
-                                       self->target.ip, self->target.port,
-                                       &error);
-      break;
-    case EXG_SOCKS_ATYP_IPV6:
-      allowed = exg_dest_policy_judge (policy, G_SOCKET_FAMILY_IPV6,
-                                       self->target.ip, self->target.port,
-                                       &error);
-      break;
-    case EXG_SOCKS_ATYP_DOMAIN:
-    case EXG_SOCKS_ATYP_NONE:
-    default:
-      /* a name with port 0: the zero rule, whatever it resolves to */
-      allowed = self->target.port != 0 ||
-                exg_dest_policy_judge (policy, G_SOCKET_FAMILY_IPV4, none, 0,
-                                       &error);
-      break;
-    }
-  if (allowed)
-    return TRUE;
-
-  log_target_refused (self, error);
-  fail_request (self, error, 0);
-  return FALSE;
-}
-
-static void
-start_connect (ExgSession *self,
-               const char *host)
-{
-  g_autoptr(ExgRouter) router = NULL;
-  g_autoptr(GError) error = NULL;
-  ExgSelection sel;
-
-  exg_selection_init_any (&sel);
-  if (!target_allowed (self))
-    return;
-
-  if (!choose_exit (self, &router, &sel, &error))
-    {
-      log_no_router (self, NULL, error);
-      fail_request (self, error, 0);
-      return;
-    }
-
-  set_state (self, EXG_CONN_STATE_CONNECTING);
-  watch_client_while_busy (self);
-
-  /* an E0 selection fixed the router: observers see it while it connects */
-  if (router != NULL)
-    {
-      set_exit (self, router);
-      exg_activity_connection_changed (self->host->activity, self->info);
-    }
-  self->sel = sel;
-  exg_dialer_connect_async (self->host->dialer, router, &sel, host,
-                            self->target.port, self->cancellable, connect_cb,
-                            g_object_ref (self));
-}
-
-/* RESOLVE (socks-extensions.txt §2) */
-
-static void
-finish_resolved (ExgSession   *self,
-                 GInetAddress *answer)
-{
-  guint8 out[EXG_SOCKS5_REPLY_MAX];
-  gsize n;
-
-  if (self->version == 4)
-    {
-      if (g_inet_address_get_family (answer) != G_SOCKET_FAMILY_IPV4)
-        {
-          /* SOCKS4 has room for IPv4 only */
-          fail_request (self, NULL, EXG_SOCKS5_REPLY_HOST_UNREACHABLE);
-          return;
-        }
-      n = exg_socks4_reply_encode (out, sizeof out, EXG_SOCKS4_REPLY_GRANTED, 0,
-                                   g_inet_address_to_bytes (answer));
-    }
-  else
-    {
-      ExgSocksAddr bound;
-
-      addr_from_inet (&bound, answer, 0);
-      n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED,
-                                   &bound);
-    }
-
-  send_bytes (self, out, n);
-  exg_session_close (self);
-}
-
-static void
-resolve_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  g_autoptr(ExgSession) self = user_data;
-  g_autoptr(GError) error = NULL;
-  GList *addresses;
-  GInetAddress *first_v4 = NULL;
-  GInetAddress *first_v6 = NULL;
-  g_autoptr(GString) answer = NULL;
-  g_autofree char *query = NULL;
-
-  addresses = exg_backend_resolve_finish (EXG_BACKEND (source), result, &error);
-  if (self->closed)
-    {
-      g_resolver_free_addresses (addresses);
-      return;
-    }
-
-  query = target_host (&self->target);
-  if (addresses == NULL)
-    {
-      exg_activity_add_lookup (self->host->activity,
-                               EXG_LOOKUP_FORWARD,
-                               query, NULL, error->message, self->router);
-      fail_request (self, error, 0);
-      return;
-    }
-
-  answer = g_string_new (NULL);
-  for (GList *l = addresses; l != NULL; l = l->next)
-    {
-      GInetAddress *inet = l->data;
-      g_autofree char *text = g_inet_address_to_string (inet);
-
-      if (answer->len > 0)
-        g_string_append (answer, ", ");
-      g_string_append (answer, text);
-      if (first_v4 == NULL &&
-          g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV4)
-        first_v4 = inet;
-      if (first_v6 == NULL &&
-          g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
-        first_v6 = inet;
-    }
-  exg_activity_add_lookup (self->host->activity,
-                           EXG_LOOKUP_FORWARD,
-                           query, answer->str, NULL, self->router);
-
-  finish_resolved (self, first_v4 != NULL ? first_v4 : first_v6);
-  g_resolver_free_addresses (addresses);
-}
-
-static void
-resolve_ptr_cb (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  g_autoptr(ExgSession) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *name = NULL;
-  g_autofree char *query = NULL;
-  guint8 out[EXG_SOCKS5_REPLY_MAX];
-  ExgSocksAddr bound;
-  gsize n;
-
-  name = exg_backend_resolve_ptr_finish (EXG_BACKEND (source), result, &error);
-  if (self->closed)
-    return;
-
-  query = target_host (&self->target);
-  exg_activity_add_lookup (self->host->activity,
-                           EXG_LOOKUP_REVERSE,
-                           query, name, error != NULL ? error->message : NULL, self->router);
-  if (name == NULL)
-    {
-      fail_request (self, error, 0);
-      return;
-    }
-
-  memset (&bound, 0, sizeof bound);
-  bound.type = EXG_SOCKS_ATYP_DOMAIN;
-  /* a DNS name is at most 253 bytes; the wire has room for 255 */
-  g_strlcpy (bound.host, name, sizeof bound.host);
-  n = exg_socks5_reply_encode (out, sizeof out, EXG_SOCKS5_REPLY_SUCCEEDED,
-                               &bound);
-  send_bytes (self, out, n);
-  exg_session_close (self);
-}
-
-static void
-start_resolve (ExgSession *self,
-               const char *host)
-{
-  g_autoptr(ExgRouter) router = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) literal = NULL;
-  ExgActivity *activity = self->host->activity;
-  ExgSelection sel;
-  gboolean reverse = self->command == EXG_SOCKS_CMD_RESOLVE_PTR;
-
-  if (reverse)
-    {
-      /* socks-extensions.txt §2: RESOLVE_PTR is SOCKS5 only, of an IP */
-      if (self->version != 5)
-        {
-          fail_request (self, NULL, EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED);
-          return;
-        }
-      if (self->target.type != EXG_SOCKS_ATYP_IPV4 &&
-          self->target.type != EXG_SOCKS_ATYP_IPV6)
-        {
-          fail_request (self, NULL, EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED);
-          return;
-        }
-    }
-  else
-    {
-      /* an IP literal is its own answer: nothing to ask anyone */
-      literal = g_inet_address_new_from_string (host);
-      if (literal != NULL)
-        {
-          exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, host, host,
-                                   NULL, NULL);
-          finish_resolved (self, literal);
-          return;
-        }
-    }
-
-  if (!choose_exit (self, &router, &sel, &error))
-    {
-      exg_activity_add_lookup (activity,
-                               reverse ? EXG_LOOKUP_REVERSE : EXG_LOOKUP_FORWARD,
-                               host, NULL, error->message, NULL);
-      log_no_router (self, NULL, error);
-      fail_request (self, error, 0);
-      return;
-    }
-  if (router == NULL)
-    {
-      router = exg_dialer_pick (self->host->dialer, &sel, &error);
-      if (router == NULL)
-        {
-          exg_activity_add_lookup (activity,
-                                   reverse ? EXG_LOOKUP_REVERSE : EXG_LOOKUP_FORWARD,
-                                   host, NULL, error->message, NULL);
-          log_no_router (self, &sel, error);
-          fail_request (self, error, 0);
-          return;
-        }
-    }
-
-  set_exit (self, router);
-  set_state (self, EXG_CONN_STATE_RESOLVING);
-  watch_client_while_busy (self);
-
-  if (reverse)
-    {
-      g_autoptr(GInetAddress) inet =
-        g_inet_address_new_from_bytes (self->target.ip,
-                                       self->target.type == EXG_SOCKS_ATYP_IPV4
-                                         ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
-
-      exg_backend_resolve_ptr_async (exg_router_get_backend (router), inet,
-                                     self->cancellable,
-                                     resolve_ptr_cb, g_object_ref (self));
-    }
-  else
-    exg_backend_resolve_async (exg_router_get_backend (router), host,
-                               self->cancellable,
-                               resolve_cb, g_object_ref (self));
-}
-
-static void
-handle_request (ExgSession        *self,
-                const ExgSocksMsg *msg)
-{
-  g_autofree char *host = NULL;
-
-  self->version = msg->version;
-  self->command = msg->command;
-  self->target = msg->target;
-  host = target_host (&self->target);
-
-  self->info->command = msg->command;
-  g_free (self->info->target);
-  self->info->target = format_target (&self->target, host);
-  exg_activity_connection_changed (self->host->activity,
-                                   self->info);
-
-  switch (msg->command)
-    {
-    case EXG_SOCKS_CMD_CONNECT:
-      start_connect (self, host);
-      break;
-    case EXG_SOCKS_CMD_RESOLVE:
-    case EXG_SOCKS_CMD_RESOLVE_PTR:
-      start_resolve (self, host);
-      break;
-    case EXG_SOCKS_CMD_BIND:
-    case EXG_SOCKS_CMD_UDP_ASSOCIATE:
-    case EXG_SOCKS_CMD_CONNECT_DIR:
-    default:
-      fail_request (self, NULL, EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED);
-      break;
-    }
 }
 
 static gboolean
@@ -1140,7 +451,7 @@ handle_greeting (ExgSession        *self,
   method = exg_socks5_choose_method (msg->methods, msg->n_methods,
                                      password_required, !password_required);
   n = exg_socks5_method_encode (out, sizeof out, method);
-  if (!send_bytes (self, out, n) || method == EXG_SOCKS_METHOD_NO_ACCEPTABLE)
+  if (!exg_session_send_bytes_ (self, out, n) || method == EXG_SOCKS_METHOD_NO_ACCEPTABLE)
     {
       fail (self, "No acceptable authentication method");
       return;
@@ -1164,7 +475,7 @@ handle_auth (ExgSession        *self,
   self->info->username = g_strdup (msg->username);
 
   n = exg_socks5_auth_status_encode (out, sizeof out, ok);
-  if (!send_bytes (self, out, n) || !ok)
+  if (!exg_session_send_bytes_ (self, out, n) || !ok)
     {
       fail (self, "Authentication failed");
       return;
@@ -1219,8 +530,8 @@ handle_select (ExgSession        *self,
       n = exg_socks_select_reply_encode (out, sizeof out, FALSE, 0, "", 0, 0);
     }
 
-  if (!send_bytes (self, out, n))
-    client_went_away (self);
+  if (!exg_session_send_bytes_ (self, out, n))
+    exg_session_client_went_away_ (self);
 }
 
 static void
@@ -1258,12 +569,12 @@ process_buffer (ExgSession *self)
 
         case EXG_PARSE_HTTP:
           page = exg_http_page_get (&page_len);
-          send_bytes (self, page, page_len);
+          exg_session_send_bytes_ (self, page, page_len);
           fail (self, "Not SOCKS: an HTTP request");
           return;
 
         case EXG_PARSE_REJECT:
-          send_bytes (self, msg.reply, msg.reply_len);
+          exg_session_send_bytes_ (self, msg.reply, msg.reply_len);
           fail (self, "Malformed handshake");
           return;
 
@@ -1304,7 +615,7 @@ process_buffer (ExgSession *self)
           break;
         case EXG_SOCKS_MSG_REQUEST:
         default:
-          handle_request (self, &msg);
+          exg_session_handle_request_ (self, &msg);
           return;
         }
     }
@@ -1350,7 +661,7 @@ read_client (ExgSession *self)
       if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
         exg_session_close (self);
       else
-        client_went_away (self);
+        exg_session_client_went_away_ (self);
       return FALSE;
     }
   self->len += (gsize) n;
@@ -1378,7 +689,7 @@ on_deadline (gpointer user_data)
 
       /* the handshake deadline left in place: now the exit's */
       if (g_get_monotonic_time () < deadline)
-        deadline_set (self, deadline);
+        exg_session_deadline_set_ (self, deadline);
       else
         {
           g_autoptr(GError) error =
@@ -1389,14 +700,14 @@ on_deadline (gpointer user_data)
           if (self->command == EXG_SOCKS_CMD_RESOLVE ||
               self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
             {
-              g_autofree char *query = target_host (&self->target);
+              g_autofree char *query = exg_session_target_host_ (&self->target);
 
               exg_activity_add_lookup (self->host->activity,
                                        self->command == EXG_SOCKS_CMD_RESOLVE
                                          ? EXG_LOOKUP_FORWARD : EXG_LOOKUP_REVERSE,
                                        query, NULL, error->message, self->router);
             }
-          fail_request (self, error, 0);
+          exg_session_fail_request_ (self, error, 0);
         }
     }
 }
@@ -1418,11 +729,11 @@ on_client_event (ExgSession   *self,
   if (revents & G_IO_IN)
     {
       if (read_client (self) && !self->closed)
-        watch_client_while_busy (self);
+        exg_session_watch_client_while_busy_ (self);
       return;
     }
   if (revents & (G_IO_HUP | G_IO_ERR))
-    client_went_away (self);
+    exg_session_client_went_away_ (self);
 }
 
 void
