@@ -1005,6 +1005,8 @@ start_connect (ExgSession *self,
       /* the registry retries through other matching routers */
       ExgRouterRegistry *registry = exg_server_get_registry (self->server);
 
+      sel.port = self->target.port;   /* exits whose policy rejects it don't match */
+
       if (!exg_selection_is_any (&sel))
         {
           g_autoptr(ExgRouter) probe = exg_router_registry_pick (registry, &sel,
