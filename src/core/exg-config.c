@@ -48,6 +48,9 @@ exg_config_free (ExgConfig *config)
   g_free (config->username);
   g_free (config->password);
   g_free (config->geoip_path);
+  g_free (config->tor_control);
+  g_free (config->tor_torrc);
+  g_free (config->tor_password);
   g_clear_pointer (&config->keyfile, g_key_file_unref);
   g_free (config);
 }
@@ -281,6 +284,51 @@ load_selection (ExgConfig  *config,
   return TRUE;
 }
 
+static gboolean
+load_tor (ExgConfig  *config,
+          GError    **error)
+{
+  GKeyFile *kf = config->keyfile;
+  const char *g = "tor";
+  g_autoptr(GError) local_error = NULL;
+
+  if (!g_key_file_has_group (kf, g))
+    return TRUE;
+
+  g_free (config->tor_control);
+  config->tor_control = get_string (kf, g, "control");
+  g_free (config->tor_torrc);
+  config->tor_torrc = get_string (kf, g, "torrc");
+  g_free (config->tor_password);
+  config->tor_password = get_string (kf, g, "password");
+  if (g_key_file_has_key (kf, g, "managed", NULL))
+    {
+      config->tor_managed = g_key_file_get_boolean (kf, g, "managed", &local_error);
+      if (local_error != NULL)
+        return config_error (error, config->path, g, "managed",
+                             "expected true or false");
+    }
+  if (config->tor_managed && config->tor_control != NULL)
+    return config_error (error, config->path, g, "control",
+                         "give either control= or managed=true, not both");
+  return TRUE;
+}
+
+/**
+ * exg_config_uses_tor:
+ * @config: a configuration
+ *
+ * Tor is used only when asked for: a control address, or a managed tor.
+ *
+ * Returns: whether tor exits are used
+ */
+gboolean
+exg_config_uses_tor (ExgConfig *config)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+  return config->tor_managed || config->tor_control != NULL;
+}
+
 /**
  * exg_config_load:
  * @path: a key file
@@ -310,7 +358,8 @@ exg_config_load (const char  *path,
       return NULL;
     }
 
-  if (!load_server (config, error) || !load_selection (config, error))
+  if (!load_server (config, error) || !load_selection (config, error) ||
+      !load_tor (config, error))
     return NULL;
 
   /* check the exits now, so a typo fails at start and not on first use */
@@ -329,7 +378,8 @@ exg_config_load (const char  *path,
           break;
         }
       else if (!g_str_equal (group, "server") &&
-               !g_str_equal (group, "selection"))
+               !g_str_equal (group, "selection") &&
+               !g_str_equal (group, "tor"))
         g_message ("%s: ignoring unknown group [%s]", path, group);
     }
 
@@ -463,7 +513,8 @@ exg_config_build_routers (ExgConfig  *config,
       g_ptr_array_add (routers, router);
     }
 
-  if (routers->len == 0)
+  /* with tor, the exits are tor's: this machine is one only when asked */
+  if (routers->len == 0 && !exg_config_uses_tor (config))
     {
       g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
 

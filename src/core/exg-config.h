@@ -7,6 +7,8 @@
  *   [selection]  country=SE  ip-range=A-B  min-bandwidth=N
  *   [exit NAME]  type=direct|socks5|socks4a|http-connect  address= port=
  *                bandwidth=  country=  username=  password=  source-address=
+ *   [tor]        control=HOST:PORT|/path/to/socket  managed=false
+ *                torrc=FILE  password=
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -31,6 +33,10 @@ typedef struct {
   char        *password;           /* nullable */
   char        *geoip_path;         /* nullable */
   ExgSelection selection;          /* default selection; any by default */
+  char        *tor_control;        /* nullable: a running tor's control port */
+  gboolean     tor_managed;        /* run tor ourselves */
+  char        *tor_torrc;          /* nullable: lines for a managed tor */
+  char        *tor_password;       /* nullable: HASHEDPASSWORD */
   GKeyFile    *keyfile;            /* the file as read (exit groups included) */
 } ExgConfig;
 
@@ -40,8 +46,12 @@ ExgConfig *exg_config_load      (const char *path,
                                  GError    **error);
 void       exg_config_free      (ExgConfig *config);
 
+/* Whether tor exits are used: [tor] control= or managed=true. */
+gboolean   exg_config_uses_tor  (ExgConfig *config);
+
 /* Builds routers from the [exit NAME] groups (one direct router when
- * there are none); the country of each is config's or GeoIP's.
+ * there are none and tor is not used); the country of each is config's
+ * or GeoIP's.
  * (element-type ExgRouter) (transfer full) */
 GPtrArray *exg_config_build_routers (ExgConfig *config,
                                      ExgGeoip  *geoip,

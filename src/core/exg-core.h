@@ -8,6 +8,7 @@
 #include "exg-backend.h"
 #include "exg-backend-direct.h"
 #include "exg-backend-upstream.h"
+#include "exg-backend-tor.h"
 #include "exg-config.h"
 #include "exg-error.h"
 #include "exg-geoip.h"
@@ -17,3 +18,4 @@
 #include "exg-selection.h"
 #include "exg-server.h"
 #include "exg-socks-types.h"
+#include "exg-tor-client.h"

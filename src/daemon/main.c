@@ -30,6 +30,9 @@ typedef struct {
   char      *ip_range;
   gint64     min_bandwidth;       /* -1: not given */
   char      *geoip;
+  char      *tor_control;
+  gboolean   tor_managed;
+  char      *tor_torrc;
   gboolean   list_exits;
   gboolean   verbose;
   gboolean   unsafe_logging;
@@ -47,7 +50,14 @@ options_clear (Options *o)
   g_free (o->country);
   g_free (o->ip_range);
   g_free (o->geoip);
+  g_free (o->tor_control);
+  g_free (o->tor_torrc);
 }
+
+/* --list-exits waits this long for tor's consensus; stopping, this long
+ * for tor to take stream attachment back */
+#define TOR_LIST_TIMEOUT 60
+#define TOR_STOP_TIMEOUT 5
 
 static int
 fail (const char *format,
@@ -269,7 +279,91 @@ apply_options (ExgConfig  *config,
     }
   if (o->unsafe_logging)
     config->unsafe_logging = TRUE;
+  if (o->tor_control != NULL)
+    {
+      g_free (config->tor_control);
+      config->tor_control = g_strdup (o->tor_control);
+      config->tor_managed = FALSE;
+    }
+  if (o->tor_managed)
+    {
+      g_clear_pointer (&config->tor_control, g_free);
+      config->tor_managed = TRUE;
+    }
+  if (o->tor_torrc != NULL)
+    {
+      g_free (config->tor_torrc);
+      config->tor_torrc = g_strdup (o->tor_torrc);
+    }
   return TRUE;
+}
+
+static void
+tor_bootstrap_cb (ExgTorClient *client,
+                  int           progress,
+                  const char   *summary,
+                  gpointer      user_data)
+{
+  fprintf (stderr, "tor: bootstrapped %d%% (%s)\n", progress, summary);
+  fflush (stderr);
+}
+
+/* The tor client, configured but not started. */
+static ExgTorClient *
+tor_client_new (ExgConfig         *config,
+                ExgRouterRegistry *registry,
+                ExgGeoip          *geoip)
+{
+  ExgTorClient *client = exg_tor_client_new (registry, geoip);
+
+  if (config->tor_managed)
+    {
+      /* kept between runs: a restart bootstraps from what tor cached */
+      g_autofree char *data_dir = g_build_filename (g_get_user_data_dir (),
+                                                    "exitgate", "tor", NULL);
+
+      exg_tor_client_set_managed (client, data_dir, config->tor_torrc);
+    }
+  else
+    exg_tor_client_set_control (client, config->tor_control,
+                                config->tor_password);
+  g_signal_connect (client, "bootstrap", G_CALLBACK (tor_bootstrap_cb), NULL);
+  return client;
+}
+
+static void
+tor_stopped_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  gboolean *done = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!exg_tor_client_stop_finish (EXG_TOR_CLIENT (source), result, &error))
+    g_message ("tor: could not hand stream attachment back: %s", error->message);
+  *done = TRUE;
+}
+
+static gboolean
+set_true_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Gives attachment back to tor, waiting at most a few seconds. */
+static void
+tor_client_stop (ExgTorClient *client)
+{
+  gboolean done = FALSE, timed_out = FALSE;
+  guint id;
+
+  exg_tor_client_stop_async (client, NULL, tor_stopped_cb, &done);
+  id = g_timeout_add_seconds (TOR_STOP_TIMEOUT, set_true_cb, &timed_out);
+  while (!done && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
 }
 
 int
@@ -302,6 +396,12 @@ main (int    argc,
       "Default minimum exit bandwidth, bytes/s", "N" },
     { "geoip", 0, 0, G_OPTION_ARG_FILENAME, &o.geoip,
       "GeoIP country database (.mmdb)", "FILE" },
+    { "tor-control", 0, 0, G_OPTION_ARG_STRING, &o.tor_control,
+      "Use the exits of the tor running with this control port or socket", "HOST:PORT|PATH" },
+    { "tor-managed", 0, 0, G_OPTION_ARG_NONE, &o.tor_managed,
+      "Run tor and use its exits", NULL },
+    { "tor-torrc", 0, 0, G_OPTION_ARG_FILENAME, &o.tor_torrc,
+      "Lines for the managed tor (bridges, a private network)", "FILE" },
     { "list-exits", 0, 0, G_OPTION_ARG_NONE, &o.list_exits,
       "Print the configured exits and exit", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
@@ -321,6 +421,7 @@ main (int    argc,
   g_autoptr(ExgActivity) activity = NULL;
   g_autoptr(ExgServer) server = NULL;
   g_autoptr(ExgHealth) health = NULL;
+  g_autoptr(ExgTorClient) tor = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GPtrArray) bound = NULL;
   g_autofree char *default_path = NULL;
@@ -388,7 +489,8 @@ main (int    argc,
     }
 
   /* converting tor's database can take seconds: only when needed */
-  if (config_needs_geoip (config) || config->geoip_path != NULL)
+  if (config_needs_geoip (config) || config->geoip_path != NULL ||
+      exg_config_uses_tor (config))
     {
       int last_tenth = -1;
 
@@ -406,6 +508,9 @@ main (int    argc,
   for (guint i = 0; i < routers->len; i++)
     exg_router_registry_add (registry, g_ptr_array_index (routers, i));
 
+  if (exg_config_uses_tor (config))
+    tor = tor_client_new (config, registry, geoip);
+
   if (o.list_exits)
     {
       /* STATE says what was observed: one round of checks first, each
@@ -417,7 +522,25 @@ main (int    argc,
                                 &checked);
       while (!checked)
         g_main_context_iteration (NULL, TRUE);
+
+      /* tor's exits come with its consensus: wait for it, bounded */
+      if (tor != NULL)
+        {
+          gboolean timed_out = FALSE;
+          guint id;
+
+          exg_tor_client_start (tor);
+          id = g_timeout_add_seconds (TOR_LIST_TIMEOUT, set_true_cb, &timed_out);
+          while (!exg_tor_client_get_ready (tor) && !timed_out)
+            g_main_context_iteration (NULL, TRUE);
+          if (!timed_out)
+            g_source_remove (id);
+          else
+            fprintf (stderr, "exitgated: tor's exits are not known yet\n");
+        }
       print_exits (registry);
+      if (tor != NULL)
+        tor_client_stop (tor);
       goto out;
     }
 
@@ -471,10 +594,14 @@ main (int    argc,
   fflush (stdout);
 
   health = exg_health_new (registry, EXG_HEALTH_DEFAULT_INTERVAL);
+  if (tor != NULL)
+    exg_tor_client_start (tor);
 
   g_main_loop_run (loop);
 
   exg_server_stop (server);
+  if (tor != NULL)
+    tor_client_stop (tor);
 
 out:
   options_clear (&o);

@@ -436,6 +436,81 @@ test_router_state_follows_connects (void)
   g_assert_cmpint (exg_router_get_state (direct), ==, EXG_ROUTER_STATE_UP);
 }
 
+static void
+test_exit_policy_summary (void)
+{
+  g_assert_true (exg_exit_policy_allows_port (NULL, 25));
+  g_assert_true (exg_exit_policy_allows_port ("accept 1-65535", 1));
+  g_assert_true (exg_exit_policy_allows_port ("accept 1-65535", 65535));
+  g_assert_true (exg_exit_policy_allows_port ("accept 80,443,1000-2000", 80));
+  g_assert_true (exg_exit_policy_allows_port ("accept 80,443,1000-2000", 1000));
+  g_assert_true (exg_exit_policy_allows_port ("accept 80,443,1000-2000", 2000));
+  g_assert_false (exg_exit_policy_allows_port ("accept 80,443,1000-2000", 25));
+  g_assert_false (exg_exit_policy_allows_port ("accept 80,443,1000-2000", 2001));
+  g_assert_false (exg_exit_policy_allows_port ("reject 25,119,135-139", 25));
+  g_assert_false (exg_exit_policy_allows_port ("reject 25,119,135-139", 137));
+  g_assert_true (exg_exit_policy_allows_port ("reject 25,119,135-139", 80));
+  /* what cannot be read lets nothing out */
+  g_assert_false (exg_exit_policy_allows_port ("allow 80", 80));
+  g_assert_false (exg_exit_policy_allows_port ("accept 80;443", 443));
+  g_assert_false (exg_exit_policy_allows_port ("accept 70000", 80));
+}
+
+static void
+test_selection_via_and_port (void)
+{
+  g_autoptr(ExgRouter) direct = make_router ("d", "127.0.0.1", "SE", 0);
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+  g_autoptr(ExgRouter) tor = exg_router_new ("t", "t", EXG_ROUTER_KIND_TOR, "127.0.0.9",
+                                             "US", 4000000, 3, backend);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  ExgSelection sel;
+
+  exg_router_set_exit_policy (tor, "accept 80,443");
+
+  g_assert_true (exg_selection_parse_username ("via=tor", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sel.via, ==, EXG_SELECTION_VIA_TOR);
+  g_assert_false (exg_selection_is_any (&sel));
+  g_assert_true (exg_selection_matches (&sel, tor));
+  g_assert_false (exg_selection_matches (&sel, direct));
+  text = exg_selection_to_string (&sel);
+  g_assert_cmpstr (text, ==, "via=tor");
+
+  g_assert_true (exg_selection_parse_username ("country=se,via=direct", &sel, &error));
+  g_assert_cmpint (sel.via, ==, EXG_SELECTION_VIA_DIRECT);
+  g_assert_true (exg_selection_matches (&sel, direct));
+  g_assert_true (exg_selection_parse_username ("via=proxy", &sel, &error));
+  g_assert_false (exg_selection_matches (&sel, direct));
+  g_assert_false (exg_selection_matches (&sel, tor));
+  g_assert_false (exg_selection_parse_username ("via=carrier-pigeon", &sel, &error));
+  g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
+
+  /* the port: an exit whose policy rejects it does not match */
+  exg_selection_init_any (&sel);
+  sel.port = 443;
+  g_assert_true (exg_selection_matches (&sel, tor));
+  sel.port = 25;
+  g_assert_false (exg_selection_matches (&sel, tor));
+  g_assert_true (exg_selection_matches (&sel, direct));
+  g_assert_true (exg_selection_is_any (&sel));
+}
+
+static void
+test_username_strip (void)
+{
+  g_autofree char *a = exg_selection_strip_username (NULL);
+  g_autofree char *b = exg_selection_strip_username ("alice");
+  g_autofree char *c = exg_selection_strip_username ("country=de,via=tor");
+  g_autofree char *d = exg_selection_strip_username ("Country=de,work=1");
+
+  g_assert_cmpstr (a, ==, "");
+  g_assert_cmpstr (b, ==, "alice");
+  g_assert_cmpstr (c, ==, "");
+  g_assert_cmpstr (d, ==, "work=1");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -450,6 +525,9 @@ main (int    argc,
                    test_selection_bandwidth_and_up);
   g_test_add_func ("/selection/all-three", test_selection_all_three);
   g_test_add_func ("/selection/username", test_username_selection);
+  g_test_add_func ("/selection/exit-policy-summary", test_exit_policy_summary);
+  g_test_add_func ("/selection/via-and-port", test_selection_via_and_port);
+  g_test_add_func ("/selection/username-strip", test_username_strip);
   g_test_add_func ("/registry/pick/weighted-by-bandwidth",
                    test_registry_pick_weighted);
   g_test_add_func ("/registry/pick/no-silent-fallback",

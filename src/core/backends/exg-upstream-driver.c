@@ -671,6 +671,23 @@ target_host (const ExgSocksAddr *target)
   return g_strdup (buf);
 }
 
+/* "IP:PORT" of our end, as tor writes a SOURCE_ADDR; NULL if unknown. */
+static char *
+local_address_string (GSocket *socket)
+{
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (socket, NULL);
+  GInetSocketAddress *isa;
+  g_autofree char *ip = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (local))
+    return NULL;
+  isa = G_INET_SOCKET_ADDRESS (local);
+  ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
+  if (strchr (ip, ':') != NULL)
+    return g_strdup_printf ("[%s]:%u", ip, g_inet_socket_address_get_port (isa));
+  return g_strdup_printf ("%s:%u", ip, g_inet_socket_address_get_port (isa));
+}
+
 /**
  * exg_upstream_handshake_start:
  * @proxy: the upstream proxy
@@ -773,6 +790,8 @@ exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
       handshake_fail (h, wrapped);
       return;
     }
+  if (proxy->local != NULL)
+    *proxy->local = local_address_string (h->socket);
   if (!handshake_watch (h))
     return;
   h->tcp_pending = in_progress;

@@ -24,6 +24,11 @@ typedef struct {
   GSocketClient                 *client;    /* connects to a named host */
   const char                    *username;  /* nullable */
   const char                    *password;  /* nullable */
+  char                         **local;     /* nullable: set to our end's
+                                             * "IP:PORT" ("[IPv6]:PORT") as
+                                             * soon as connect(2) started (a
+                                             * numeric proxy only), before a
+                                             * byte is sent: tor's SOURCE_ADDR */
 } ExgUpstreamProxy;
 
 typedef enum {

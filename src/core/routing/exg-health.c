@@ -233,6 +233,15 @@ health_pump (ExgHealth *self)
 
       w->queued = FALSE;
 
+      /* A tor exit's state is tor's: ExgTorClient sets it from the
+       * consensus and the control connection.  Checking thousands of
+       * relays one by one would only build circuits for nothing. */
+      if (exg_router_get_kind (w->router) == EXG_ROUTER_KIND_TOR)
+        {
+          round_done_one (self, w);
+          continue;
+        }
+
       /* This machine is always there to exit from. */
       if (exg_router_get_kind (w->router) == EXG_ROUTER_KIND_DIRECT ||
           backend == NULL)

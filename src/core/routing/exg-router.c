@@ -20,6 +20,7 @@ struct _ExgRouter
   guint64        bandwidth;
   guint          path_length;
   ExgBackend    *backend;         /* owned */
+  char          *exit_policy;     /* owned, nullable: "accept|reject PORTS" */
 
   ExgRouterState state;
 
@@ -56,6 +57,7 @@ exg_router_finalize (GObject *object)
   g_free (self->id);
   g_free (self->name);
   g_free (self->address);
+  g_free (self->exit_policy);
   g_clear_object (&self->backend);
 
   G_OBJECT_CLASS (exg_router_parent_class)->finalize (object);
@@ -244,6 +246,120 @@ exg_router_get_bandwidth (ExgRouter *self)
   return self->bandwidth;
 }
 
+/**
+ * exg_router_set_bandwidth:
+ * @self: a router
+ * @bandwidth: bytes/s
+ *
+ * A tor relay's bandwidth changes with each consensus; the relay stays
+ * the same router.
+ */
+void
+exg_router_set_bandwidth (ExgRouter *self,
+                          guint64    bandwidth)
+{
+  g_return_if_fail (EXG_IS_ROUTER (self));
+  self->bandwidth = bandwidth;
+}
+
+/**
+ * exg_router_set_exit_policy:
+ * @self: a router
+ * @summary: (nullable): a tor exit-policy summary, "accept PORTS" or
+ *   "reject PORTS" (dir-spec, the microdescriptor's "p" line), or %NULL
+ *   when every port is allowed
+ */
+void
+exg_router_set_exit_policy (ExgRouter  *self,
+                            const char *summary)
+{
+  g_return_if_fail (EXG_IS_ROUTER (self));
+  g_free (self->exit_policy);
+  self->exit_policy = g_strdup (summary);
+}
+
+/**
+ * exg_router_get_exit_policy:
+ * @self: a router
+ *
+ * Returns: (nullable): the exit-policy summary, %NULL when there is none
+ */
+const char *
+exg_router_get_exit_policy (ExgRouter *self)
+{
+  g_return_val_if_fail (EXG_IS_ROUTER (self), NULL);
+  return self->exit_policy;
+}
+
+/**
+ * exg_exit_policy_allows_port:
+ * @summary: (nullable): "accept PORTS" or "reject PORTS", PORTS a comma
+ *   list of ports and ranges ("80,443,1000-2000")
+ * @port: a port
+ *
+ * Returns: whether the policy lets @port out; %NULL allows everything,
+ *   and a summary that cannot be read allows nothing
+ */
+gboolean
+exg_exit_policy_allows_port (const char *summary,
+                             guint16     port)
+{
+  gboolean accept;
+  const char *p;
+
+  if (summary == NULL)
+    return TRUE;
+  if (g_str_has_prefix (summary, "accept "))
+    accept = TRUE;
+  else if (g_str_has_prefix (summary, "reject "))
+    accept = FALSE;
+  else
+    return FALSE;
+
+  p = summary + strlen ("accept ");
+  while (*p != '\0')
+    {
+      char *end = NULL;
+      guint64 lo, hi;
+
+      lo = g_ascii_strtoull (p, &end, 10);
+      if (end == p || lo > G_MAXUINT16)
+        return FALSE;
+      hi = lo;
+      p = end;
+      if (*p == '-')
+        {
+          p++;
+          hi = g_ascii_strtoull (p, &end, 10);
+          if (end == p || hi > G_MAXUINT16)
+            return FALSE;
+          p = end;
+        }
+      if (port >= lo && port <= hi)
+        return accept;
+      if (*p == ',')
+        p++;
+      else if (*p != '\0')
+        return FALSE;
+    }
+  return !accept;
+}
+
+/**
+ * exg_router_allows_port:
+ * @self: a router
+ * @port: a target port
+ *
+ * Returns: whether the router's exit policy lets @port out
+ */
+gboolean
+exg_router_allows_port (ExgRouter *self,
+                        guint16    port)
+{
+  g_return_val_if_fail (EXG_IS_ROUTER (self), FALSE);
+  return exg_exit_policy_allows_port (self->exit_policy, port);
+}
+
 guint
 exg_router_get_path_length (ExgRouter *self)
 {
@@ -315,7 +431,8 @@ exg_router_record_connect (ExgRouter *self,
   if (ok)
     exg_router_set_state (self, EXG_ROUTER_STATE_UP);
   else if (self->state == EXG_ROUTER_STATE_UP &&
-           self->kind != EXG_ROUTER_KIND_DIRECT)
+           self->kind != EXG_ROUTER_KIND_DIRECT &&
+           self->kind != EXG_ROUTER_KIND_TOR)   /* tor says, in its consensus */
     exg_router_set_state (self, EXG_ROUTER_STATE_CHECKING);
 
   if (!ok || latency_us < 0)

@@ -58,6 +58,17 @@ guint64       exg_router_get_bandwidth       (ExgRouter *self);
 guint         exg_router_get_path_length     (ExgRouter *self);
 ExgBackend   *exg_router_get_backend         (ExgRouter *self);
 
+/* What a new consensus may change of a tor relay that stays. */
+void          exg_router_set_bandwidth       (ExgRouter     *self,
+                                              guint64        bandwidth);
+void          exg_router_set_exit_policy     (ExgRouter     *self,
+                                              const char    *summary);
+const char   *exg_router_get_exit_policy     (ExgRouter     *self);
+gboolean      exg_router_allows_port         (ExgRouter     *self,
+                                              guint16        port);
+gboolean      exg_exit_policy_allows_port    (const char    *summary,
+                                              guint16        port);
+
 ExgRouterState exg_router_get_state         (ExgRouter      *self);
 void          exg_router_set_state           (ExgRouter      *self,
                                               ExgRouterState  state);

@@ -31,7 +31,7 @@ exg_selection_is_any (const ExgSelection *sel)
 
   return sel->country[0] == '\0' &&
          sel->range_start == 0 && sel->range_end == G_MAXUINT32 &&
-         sel->min_bandwidth == 0;
+         sel->min_bandwidth == 0 && sel->via == EXG_SELECTION_VIA_ANY;
 }
 
 gboolean
@@ -43,7 +43,8 @@ exg_selection_equal (const ExgSelection *a,
   return g_ascii_strcasecmp (a->country, b->country) == 0 &&
          a->range_start == b->range_start &&
          a->range_end == b->range_end &&
-         a->min_bandwidth == b->min_bandwidth;
+         a->min_bandwidth == b->min_bandwidth &&
+         a->via == b->via && a->port == b->port;
 }
 
 gboolean
@@ -160,6 +161,28 @@ exg_selection_parse_range (const char *text,
 }
 
 static gboolean
+is_selection_key (const char *key)
+{
+  return g_str_equal (key, "country") || g_str_equal (key, "min-bw") ||
+         g_str_equal (key, "range") || g_str_equal (key, "via");
+}
+
+static gboolean
+parse_via (const char      *text,
+           ExgSelectionVia *out)
+{
+  if (g_ascii_strcasecmp (text, "tor") == 0)
+    *out = EXG_SELECTION_VIA_TOR;
+  else if (g_ascii_strcasecmp (text, "proxy") == 0)
+    *out = EXG_SELECTION_VIA_PROXY;
+  else if (g_ascii_strcasecmp (text, "direct") == 0)
+    *out = EXG_SELECTION_VIA_DIRECT;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
 parse_bandwidth (const char *text,
                  guint64    *out)
 {
@@ -184,8 +207,9 @@ parse_bandwidth (const char *text,
  *
  * Standard clients cannot send E0, so the username may carry the same
  * selection: comma-separated `country=CC`, `min-bw=BYTES`,
- * `range=A.B.C.D-E.F.G.H` (or a CIDR).  A username in which no part is
- * one of these keys is an isolation key and not a selection.
+ * `range=A.B.C.D-E.F.G.H` (or a CIDR), and `via=tor|proxy|direct` for
+ * the kind of exit.  A username in which no part is one of these keys is
+ * an isolation key and not a selection.
  *
  * Returns: TRUE when @username is a valid selection
  */
@@ -214,8 +238,7 @@ exg_selection_parse_username (const char    *username,
       if (eq == NULL)
         continue;
       key = g_strstrip (g_ascii_strdown (parts[i], eq - parts[i]));
-      if (g_str_equal (key, "country") || g_str_equal (key, "min-bw") ||
-          g_str_equal (key, "range"))
+      if (is_selection_key (key))
         uses_keys = TRUE;
     }
   if (!uses_keys)
@@ -245,11 +268,13 @@ exg_selection_parse_username (const char    *username,
       else if (g_str_equal (key, "range"))
         ok = exg_selection_parse_range (value, &tmp.range_start,
                                         &tmp.range_end);
+      else if (g_str_equal (key, "via"))
+        ok = parse_via (value, &tmp.via);
       else
         {
           /* refuse rather than silently ignore a key the client meant */
           g_set_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                       "Selection username: unknown key “%s” (known: country, min-bw, range)",
+                       "Selection username: unknown key “%s” (known: country, min-bw, range, via)",
                        key);
           return FALSE;
         }
@@ -266,6 +291,65 @@ exg_selection_parse_username (const char    *username,
   return TRUE;
 }
 
+/**
+ * exg_selection_strip_username:
+ * @username: (nullable): a SOCKS5 username
+ *
+ * A selection username may carry more than the keys ("country=de,work"):
+ * what is left still says which client wants its own circuits.
+ *
+ * Returns: (transfer full): @username without its selection keys
+ */
+char *
+exg_selection_strip_username (const char *username)
+{
+  g_auto(GStrv) parts = NULL;
+  GString *rest;
+
+  if (username == NULL)
+    return g_strdup ("");
+  if (strchr (username, '=') == NULL)
+    return g_strdup (username);
+
+  rest = g_string_new (NULL);
+  parts = g_strsplit (username, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *eq = strchr (parts[i], '=');
+
+      if (eq != NULL)
+        {
+          g_autofree char *key = g_strstrip (g_ascii_strdown (parts[i], eq - parts[i]));
+
+          if (is_selection_key (key))
+            continue;
+        }
+      if (rest->len > 0)
+        g_string_append_c (rest, ',');
+      g_string_append (rest, parts[i]);
+    }
+  return g_string_free (rest, FALSE);
+}
+
+static gboolean
+via_matches (ExgSelectionVia via,
+             ExgRouterKind   kind)
+{
+  switch (via)
+    {
+    case EXG_SELECTION_VIA_TOR:
+      return kind == EXG_ROUTER_KIND_TOR;
+    case EXG_SELECTION_VIA_DIRECT:
+      return kind == EXG_ROUTER_KIND_DIRECT;
+    case EXG_SELECTION_VIA_PROXY:
+      return kind == EXG_ROUTER_KIND_SOCKS5 || kind == EXG_ROUTER_KIND_SOCKS4A ||
+             kind == EXG_ROUTER_KIND_HTTP_CONNECT;
+    case EXG_SELECTION_VIA_ANY:
+    default:
+      return TRUE;
+    }
+}
+
 gboolean
 exg_selection_matches (const ExgSelection *sel,
                        ExgRouter          *router)
@@ -274,6 +358,12 @@ exg_selection_matches (const ExgSelection *sel,
 
   g_return_val_if_fail (sel != NULL, FALSE);
   g_return_val_if_fail (EXG_IS_ROUTER (router), FALSE);
+
+  if (!via_matches (sel->via, exg_router_get_kind (router)))
+    return FALSE;
+
+  if (sel->port != 0 && !exg_router_allows_port (router, sel->port))
+    return FALSE;
 
   if (sel->country[0] != '\0' &&
       g_ascii_strcasecmp (sel->country, exg_router_get_country (router)) != 0)
@@ -330,6 +420,14 @@ exg_selection_to_string (const ExgSelection *sel)
         g_string_append_c (s, ' ');
       g_string_append_printf (s, "min-bw=%" G_GUINT64_FORMAT,
                               sel->min_bandwidth);
+    }
+  if (sel->via != EXG_SELECTION_VIA_ANY)
+    {
+      static const char *const names[] = { "any", "tor", "proxy", "direct" };
+
+      if (s->len > 0)
+        g_string_append_c (s, ' ');
+      g_string_append_printf (s, "via=%s", names[sel->via]);
     }
   return g_string_free (s, FALSE);
 }

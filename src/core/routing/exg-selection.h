@@ -11,11 +11,23 @@ G_BEGIN_DECLS
 
 typedef struct _ExgRouter ExgRouter;
 
+/* Which kind of exit (the username key via=). */
+typedef enum {
+  EXG_SELECTION_VIA_ANY,
+  EXG_SELECTION_VIA_TOR,
+  EXG_SELECTION_VIA_PROXY,    /* SOCKS5, SOCKS4a or HTTP CONNECT upstreams */
+  EXG_SELECTION_VIA_DIRECT,
+} ExgSelectionVia;
+
 typedef struct {
-  char    country[3];     /* upper-case ISO 3166-1 alpha-2; "" = any */
-  guint32 range_start;    /* inclusive, host byte order */
-  guint32 range_end;      /* inclusive, host byte order */
-  guint64 min_bandwidth;  /* bytes/s; 0 = any */
+  char            country[3];     /* upper-case ISO 3166-1 alpha-2; "" = any */
+  guint32         range_start;    /* inclusive, host byte order */
+  guint32         range_end;      /* inclusive, host byte order */
+  guint64         min_bandwidth;  /* bytes/s; 0 = any */
+  ExgSelectionVia via;
+  guint16         port;           /* the target port when known, else 0: an
+                                   * exit whose policy rejects it does not
+                                   * match.  Not part of "any". */
 } ExgSelection;
 
 void     exg_selection_init_any       (ExgSelection       *sel);
@@ -34,7 +46,7 @@ gboolean exg_selection_parse_range    (const char         *text,
                                        guint32            *end);
 
 /* The SOCKS5 username form: comma-separated keys country=, min-bw=,
- * range=.  Returns TRUE and fills *sel (starting from any) when the
+ * range=, via=tor|proxy|direct.  Returns TRUE and fills *sel (starting from any) when the
  * username is a selection; FALSE when it is just an isolation key.  A
  * username that uses the keys but has a bad value sets @error
  * (EXG_ERROR_NOT_ALLOWED) and returns FALSE. */
@@ -42,7 +54,12 @@ gboolean exg_selection_parse_username (const char         *username,
                                        ExgSelection       *sel,
                                        GError            **error);
 
-/* All three conditions hold and the router is up. */
+/* The username without its selection keys (what is left isolates
+ * circuits); "" when nothing is left.  (transfer full) */
+char    *exg_selection_strip_username (const char         *username);
+
+/* Every condition holds (country, range, bandwidth, kind of exit, and
+ * the exit policy allows the port when it is known). */
 gboolean exg_selection_matches        (const ExgSelection *sel,
                                        ExgRouter          *router);
 

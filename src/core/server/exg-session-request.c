@@ -404,6 +404,7 @@ start_connect (ExgSession *self,
       exg_session_set_exit_ (self, router);
       exg_activity_connection_changed (self->host->activity, self->info);
     }
+  sel.port = self->target.port;   /* exits whose policy rejects it don't match */
   self->sel = sel;
   exg_dialer_connect_async (self->host->dialer, router, &sel, host,
                             self->target.port, self->cancellable, connect_cb,

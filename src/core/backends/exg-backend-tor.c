@@ -1,0 +1,337 @@
+/* exg-backend-tor.c: traffic leaves from one tor exit relay.
+ *
+ * On the wire a tor exit is a SOCKS5 upstream: tor's SocksPort.  So the
+ * upstream driver runs the handshake, CONNECT, RESOLVE (F0) or
+ * RESOLVE_PTR (F1) as the client asked, with the target as the client
+ * gave it: a name goes to tor as a name and is resolved at the exit.
+ *
+ * What makes it this relay's stream is the controller.  tor holds every
+ * new stream unattached (__LeaveStreamsUnattached), and reports it with
+ * the local address of our socket as SOURCE_ADDR.  The driver tells us
+ * that address as soon as connect(2) has started, before the request can
+ * have reached tor, and ExgTorClient, told which exit the address stands
+ * for, attaches the stream to a circuit ending there.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+#include "exg-backend-tor.h"
+
+#include "exg-error.h"
+#include "exg-upstream-driver.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Circuit building is included: a cold circuit on the public network
+ * takes seconds, and tor gives up on its own after 120 s. */
+#define HANDSHAKE_TIMEOUT_SECONDS 60
+
+struct _ExgBackendTor
+{
+  ExgBackend            parent_instance;
+
+  GWeakRef              client;        /* ExgTorClient */
+  char                 *fingerprint;   /* owned, 40 hex digits */
+  char                 *exit_policy;   /* owned, nullable */
+};
+
+G_DEFINE_FINAL_TYPE (ExgBackendTor, exg_backend_tor, EXG_TYPE_BACKEND)
+
+typedef struct {
+  GTask         *outer;      /* owned: the caller's */
+  ExgTorClient  *client;     /* owned */
+  char          *local;      /* owned, nullable: our SOURCE_ADDR */
+  ExgUpstreamOp  op;
+} Stream;
+
+static void
+stream_free (Stream *stream)
+{
+  if (stream->local != NULL)
+    exg_tor_client_forget_stream (stream->client, stream->local);
+  g_clear_object (&stream->outer);
+  g_clear_object (&stream->client);
+  g_free (stream->local);
+  g_free (stream);
+}
+
+static void
+stream_done_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Stream *stream = user_data;
+  GError *error = NULL;
+  gpointer value;
+
+  value = g_task_propagate_pointer (G_TASK (result), &error);
+  if (value == NULL)
+    g_task_return_error (stream->outer, error);
+  else if (stream->op == EXG_UPSTREAM_CONNECT)
+    g_task_return_pointer (stream->outer, value, g_object_unref);
+  else if (stream->op == EXG_UPSTREAM_RESOLVE)
+    g_task_return_pointer (stream->outer, value,
+                           (GDestroyNotify) g_resolver_free_addresses);
+  else
+    g_task_return_pointer (stream->outer, value, g_free);
+  stream_free (stream);
+}
+
+/* Runs @op through tor's SocksPort, the stream pinned to this exit. */
+static void
+run (ExgBackendTor      *self,
+     ExgUpstreamOp       op,
+     const ExgSocksAddr *target,
+     GTask              *outer)
+{
+  g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
+  GSocketAddress *socks;
+  struct sockaddr_storage sa;
+  ExgUpstreamProxy proxy = { 0 };
+  Stream *stream;
+  GTask *inner;
+
+  socks = client != NULL ? exg_tor_client_get_socks_address (client) : NULL;
+  if (socks == NULL ||
+      !g_socket_address_to_native (socks, &sa, sizeof sa, NULL))
+    {
+      g_task_return_new_error (outer, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                               "tor is not connected");
+      g_object_unref (outer);
+      return;
+    }
+
+  stream = g_new0 (Stream, 1);
+  stream->outer = outer;
+  stream->client = g_object_ref (client);
+  stream->op = op;
+
+  proxy.kind = EXG_ROUTER_KIND_SOCKS5;
+  proxy.host = "tor";
+  proxy.port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (socks));
+  proxy.sa = &sa;
+  proxy.sa_len = g_socket_address_get_native_size (socks);
+  proxy.local = &stream->local;
+
+  inner = g_task_new (self, g_task_get_cancellable (outer), stream_done_cb, stream);
+  g_task_set_source_tag (inner, run);
+  exg_upstream_handshake_start (&proxy, op, target,
+                                HANDSHAKE_TIMEOUT_SECONDS, inner);
+
+  /* The request goes out only after tor's answer to our greeting, which
+   * the poller reads on a later iteration: tor cannot have reported the
+   * stream yet. */
+  if (stream->local != NULL)
+    exg_tor_client_expect_stream (client, stream->local, self->fingerprint, "");
+}
+
+static gboolean
+fill_target (ExgSocksAddr  *target,
+             const char    *host,
+             guint16        port,
+             GError       **error)
+{
+  gsize len = strlen (host);
+
+  memset (target, 0, sizeof *target);
+  if (inet_pton (AF_INET, host, target->ip) == 1)
+    target->type = EXG_SOCKS_ATYP_IPV4;
+  else if (inet_pton (AF_INET6, host, target->ip) == 1)
+    target->type = EXG_SOCKS_ATYP_IPV6;
+  else if (len == 0 || len >= sizeof target->host)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "Invalid host name");
+      return FALSE;
+    }
+  else
+    {
+      target->type = EXG_SOCKS_ATYP_DOMAIN;
+      memcpy (target->host, host, len + 1);
+    }
+  target->port = port;
+  return TRUE;
+}
+
+static void
+tor_connect_async (ExgBackend          *backend,
+                   const char          *host,
+                   guint16              port,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (backend);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  ExgSocksAddr target;
+
+  g_task_set_source_tag (task, tor_connect_async);
+
+  /* An exit chosen by E0 is fixed: a port it rejects is refused (02),
+   * never sent elsewhere.  Selections by username or default never
+   * choose it (exg_selection_matches). */
+  if (!exg_exit_policy_allows_port (self->exit_policy, port))
+    {
+      g_task_return_new_error (task, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                               "The exit's policy rejects port %u", port);
+      g_object_unref (task);
+      return;
+    }
+  if (!fill_target (&target, host, port, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  run (self, EXG_UPSTREAM_CONNECT, &target, task);
+}
+
+static void
+tor_resolve_async (ExgBackend          *backend,
+                   const char          *host,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (backend);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  ExgSocksAddr target;
+
+  g_task_set_source_tag (task, tor_resolve_async);
+  if (!fill_target (&target, host, 0, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  run (self, EXG_UPSTREAM_RESOLVE, &target, task);
+}
+
+static void
+tor_resolve_ptr_async (ExgBackend          *backend,
+                       GInetAddress        *address,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (backend);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  ExgSocksAddr target = { 0 };
+
+  g_task_set_source_tag (task, tor_resolve_ptr_async);
+  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV4)
+    target.type = EXG_SOCKS_ATYP_IPV4;
+  else
+    target.type = EXG_SOCKS_ATYP_IPV6;
+  memcpy (target.ip, g_inet_address_to_bytes (address),
+          g_inet_address_get_native_size (address));
+  run (self, EXG_UPSTREAM_RESOLVE_PTR, &target, task);
+}
+
+/* The relay's state is tor's (ExgTorClient sets it); a check builds
+ * nothing, it says whether tor is there. */
+static void
+tor_check_async (ExgBackend          *backend,
+                 GCancellable        *cancellable,
+                 GAsyncReadyCallback  callback,
+                 gpointer             user_data)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (backend);
+  g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, tor_check_async);
+  if (client != NULL && exg_tor_client_get_ready (client))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                             "tor is not connected");
+  g_object_unref (task);
+}
+
+static void
+exg_backend_tor_finalize (GObject *object)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (object);
+
+  g_weak_ref_clear (&self->client);
+  g_free (self->fingerprint);
+  g_free (self->exit_policy);
+
+  G_OBJECT_CLASS (exg_backend_tor_parent_class)->finalize (object);
+}
+
+static void
+exg_backend_tor_class_init (ExgBackendTorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  ExgBackendClass *backend_class = EXG_BACKEND_CLASS (klass);
+
+  object_class->finalize = exg_backend_tor_finalize;
+  backend_class->connect_async = tor_connect_async;
+  backend_class->resolve_async = tor_resolve_async;
+  backend_class->resolve_ptr_async = tor_resolve_ptr_async;
+  backend_class->check_async = tor_check_async;
+}
+
+static void
+exg_backend_tor_init (ExgBackendTor *self)
+{
+  g_weak_ref_init (&self->client, NULL);
+}
+
+/**
+ * exg_backend_tor_new:
+ * @client: the tor that carries the streams
+ * @fingerprint: the exit relay's identity, 40 hex digits
+ *
+ * Returns: (transfer full): a backend whose streams leave from that relay
+ */
+ExgBackend *
+exg_backend_tor_new (ExgTorClient *client,
+                     const char   *fingerprint)
+{
+  ExgBackendTor *self;
+
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (client), NULL);
+  g_return_val_if_fail (fingerprint != NULL, NULL);
+
+  self = g_object_new (EXG_TYPE_BACKEND_TOR, NULL);
+  g_weak_ref_set (&self->client, client);
+  self->fingerprint = g_strdup (fingerprint);
+  return EXG_BACKEND (self);
+}
+
+/**
+ * exg_backend_tor_get_fingerprint:
+ * @self: a tor backend
+ *
+ * Returns: the exit relay's fingerprint
+ */
+const char *
+exg_backend_tor_get_fingerprint (ExgBackendTor *self)
+{
+  g_return_val_if_fail (EXG_IS_BACKEND_TOR (self), NULL);
+  return self->fingerprint;
+}
+
+/**
+ * exg_backend_tor_set_exit_policy:
+ * @self: a tor backend
+ * @summary: (nullable): the relay's exit-policy summary
+ *
+ * A connect to a port the policy rejects fails with
+ * %EXG_ERROR_NOT_ALLOWED without reaching tor.
+ */
+void
+exg_backend_tor_set_exit_policy (ExgBackendTor *self,
+                                 const char    *summary)
+{
+  g_return_if_fail (EXG_IS_BACKEND_TOR (self));
+  g_free (self->exit_policy);
+  self->exit_policy = g_strdup (summary);
+}

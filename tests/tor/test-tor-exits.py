@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+# test-tor-exits.py: tor's exit relays as Exitgate routers, against the
+# private network of tornet.py and the real exitgated (TAP).
+#
+# One network for the whole file.  exitgated controls the network's client
+# tor (--tor-control) and uses the network's GeoIP database (tnexit1 DE
+# 1000 KB/s, tnexit2 SE 2000, tnexit3 US 4000).  The target server reports
+# the peer it saw; the exits' bind shim makes that the exit's own address.
+# The last tests kill and restart the client tor, and run a managed tor
+# that joins the same network through --tor-torrc.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tornet  # noqa: E402
+
+EXITGATED = os.environ.get("EXITGATED", "build/src/exitgated")
+TOR_RESOLVE = shutil.which("tor-resolve") or "/usr/bin/tor-resolve"
+TIMEOUT = 30
+
+EXITS = {"tnexit1": ("127.0.0.7", "DE", 1000000),
+         "tnexit2": ("127.0.0.8", "SE", 2000000),
+         "tnexit3": ("127.0.0.9", "US", 4000000)}
+
+results = []
+
+
+def ok(cond, what, diag=None):
+    results.append(bool(cond))
+    print("%s %d - %s" % ("ok" if cond else "not ok", len(results), what), flush=True)
+    if not cond and diag is not None:
+        for line in str(diag).splitlines():
+            print("# " + line, flush=True)
+    return cond
+
+
+def note(msg):
+    print("# " + msg, flush=True)
+
+
+class Daemon:
+    """exitgated on 127.0.0.1:0; stderr is collected by a thread so that
+    tests can wait for a line."""
+
+    def __init__(self, args, env=None):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen([EXITGATED, "-l", "127.0.0.1:0"] + args,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=env, text=True)
+        line = self.p.stdout.readline()
+        m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.stop()
+            raise RuntimeError("exitgated did not listen: %r %s" % (line, self.text()))
+        self.port = int(m.group(1))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stderr:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_line(self, pattern, timeout=TIMEOUT, start=0):
+        rx = re.compile(pattern)
+        with self.cond:
+            found = self.cond.wait_for(
+                lambda: any(rx.search(l) for l in self.lines[start:]), timeout)
+        return found
+
+    def text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def recv_exact(s, n):
+    return tornet._recv_exact(s, n)
+
+
+def session(port, username=None):
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    if username is None:
+        s.sendall(b"\x05\x01\x00")
+        assert recv_exact(s, 2) == b"\x05\x00"
+    else:
+        u = username.encode()
+        s.sendall(b"\x05\x01\x02")
+        assert recv_exact(s, 2) == b"\x05\x02"
+        s.sendall(b"\x01" + bytes([len(u)]) + u + b"\x01x")
+        assert recv_exact(s, 2) == b"\x01\x00"
+    return s
+
+
+def e0_session(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    s.sendall(b"\x05\x01\xe0")
+    assert recv_exact(s, 2) == b"\x05\xe0"
+    return s
+
+
+def select(s, country=b"\0\0", start="0.0.0.0", end="255.255.255.255", min_bw=0):
+    s.sendall(b"\x05\xe0\xff\xff" + country + socket.inet_aton(start)
+              + socket.inet_aton(end) + struct.pack("!I", min_bw))
+    return recv_exact(s, 14)
+
+
+def connect_ip(s, host, port):
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack("!H", port))
+    return recv_exact(s, 10)
+
+
+def connect_name(s, name, port):
+    s.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name.encode()
+              + struct.pack("!H", port))
+    head = recv_exact(s, 4)
+    recv_exact(s, {1: 6, 4: 18, 0: 6}.get(head[3], 6))
+    return head
+
+
+def peer_ip(s):
+    return tornet.recv_line(s).split()[0]
+
+
+def through(port, target, username=None, host="127.0.0.1"):
+    """One CONNECT; returns (reply code, the peer the target saw)."""
+    with session(port, username) as s:
+        if host == "127.0.0.1":
+            code = connect_ip(s, host, target.port)[1]
+        else:
+            code = connect_name(s, host, target.port)[1]
+        return code, (peer_ip(s) if code == 0 else None)
+
+
+def tor_resolve(args, port):
+    r = subprocess.run([TOR_RESOLVE] + args + ["127.0.0.1:%d" % port],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    return r.returncode, r.stdout.strip()
+
+
+def getconf_leave(net):
+    with net.control() as ctl:
+        return ctl.check("GETCONF __LeaveStreamsUnattached").text()
+
+
+def main():
+    t0 = time.monotonic()
+    with tornet.TorNet(None) as net, tornet.TargetServer() as target:
+        info = net.info
+        control = "127.0.0.1:%d" % info["client"]["control_port"]
+        base = ["--tor-control", control, "--geoip", info["mmdb"]]
+        note("network ready in %.1f s" % (time.monotonic() - t0))
+
+        # --list-exits: every exit, with our GeoIP country and its bandwidth
+        r = subprocess.run([EXITGATED, "--list-exits"] + base, capture_output=True,
+                           text=True, timeout=90)
+        rows = {l.split()[0]: l.split() for l in r.stdout.splitlines()[1:] if l.strip()}
+        for nick, (ip, cc, bw) in EXITS.items():
+            row = rows.get(nick)
+            ok(row is not None and row[1:6] == ["tor", ip, cc, str(bw), "up"],
+               "--list-exits: %s is a tor router %s %s %d up" % (nick, ip, cc, bw),
+               r.stdout + r.stderr)
+        ok(r.returncode == 0 and "direct" not in rows,
+           "--list-exits: no direct exit in tor mode", r.stdout)
+        ok(getconf_leave(net) == "__LeaveStreamsUnattached=0",
+           "--list-exits leaves __LeaveStreamsUnattached at 0")
+
+        # the default selection is Germany
+        d = Daemon(base + ["--country", "DE"])
+        try:
+            ok(d.wait_line(r"tor: \d+ exit relays"), "daemon: tor's exits became routers",
+               d.text())
+            ok(d.wait_line(r"^tor: bootstrapped 100% \(Done\)$", 1),
+               "daemon prints tor's bootstrap progress", d.text())
+            ok(getconf_leave(net) == "__LeaveStreamsUnattached=1",
+               "__LeaveStreamsUnattached is 1 while exitgated controls tor")
+
+            code, peer = through(d.port, target)
+            ok(code == 0 and peer == "127.0.0.7", "default selection (--country DE) pins tnexit1",
+               (code, peer))
+
+            for user, want in [("country=se", "127.0.0.8"), ("country=us", "127.0.0.9"),
+                               ("range=127.0.0.8-127.0.0.8", "127.0.0.8"),
+                               ("range=127.0.0.9/32", "127.0.0.9"),
+                               ("min-bw=3000000", "127.0.0.9"),
+                               ("via=tor,country=se", "127.0.0.8")]:
+                code, peer = through(d.port, target, user)
+                ok(code == 0 and peer == want, "username %s pins %s" % (user, want),
+                   (code, peer))
+            code, peer = through(d.port, target, "via=direct")
+            ok(code == 2 and peer is None, "via=direct in tor mode: no exit matches (02)",
+               (code, peer))
+
+            # E0: the response names the exit, circuit_pos 3
+            for kw, nick in [({"country": b"SE"}, "tnexit2"),
+                             ({"start": "127.0.0.7", "end": "127.0.0.7"}, "tnexit1"),
+                             ({"min_bw": 3000000}, "tnexit3")]:
+                ip, cc, bw = EXITS[nick]
+                with e0_session(d.port) as s:
+                    resp = select(s, **kw)
+                    want = (b"\x05\x00\xff\x03" + cc.encode() + socket.inet_aton(ip)
+                            + struct.pack("!I", bw))
+                    ok(resp == want, "E0 %s names %s (IPv4, country, bandwidth, pos 3)"
+                       % (kw, nick), resp.hex())
+                    reply = connect_ip(s, "127.0.0.1", target.port)
+                    peer = peer_ip(s) if reply[1] == 0 else None
+                    ok(peer == ip, "E0 %s pins the stream to %s" % (kw, nick), (reply.hex(), peer))
+
+            # names: resolved at the exit, never here
+            try:
+                socket.getaddrinfo("target.tornet.test", 80)
+                local = True
+            except socket.gaierror:
+                local = False
+            ok(not local, "target.tornet.test does not resolve on this machine")
+            code, peer = through(d.port, target, "country=us", host="target.tornet.test")
+            ok(code == 0 and peer == "127.0.0.9",
+               "CONNECT by hostname is resolved at the exit (tnexit3)", (code, peer))
+            rc, out = tor_resolve(["target.tornet.test"], d.port)
+            ok(rc == 0 and out == "127.0.0.1", "tor-resolve (RESOLVE) through tor", (rc, out))
+            rc, out = tor_resolve(["-x", "203.0.113.7"], d.port)
+            ok(rc == 0 and out == "public.tornet.test", "tor-resolve -x (RESOLVE_PTR) through tor",
+               (rc, out))
+            rc, out = tor_resolve(["nosuch.tornet.test"], d.port)
+            ok(rc != 0, "an unknown name fails", (rc, out))
+
+            # another client of the same tor is still served
+            s = tornet.socks5_connect(("127.0.0.1", info["client"]["socks_port"]), "127.0.0.1", target.port)
+            with s:
+                line = tornet.recv_line(s)
+            ok(re.match(r"127\.0\.0\.\d+ \d+", line), "a plain client of the shared tor is served",
+               line)
+        finally:
+            rc = d.stop()
+        ok(rc == 0, "exitgated exits 0", d.text())
+        ok(getconf_leave(net) == "__LeaveStreamsUnattached=0",
+           "__LeaveStreamsUnattached is 0 again after exitgated exits")
+
+        # losing tor: a stream through it closes, the routers go down, and
+        # they come back with tor
+        d = Daemon(base)
+        try:
+            ok(d.wait_line(r"tor: \d+ exit relays"), "daemon: connected again", d.text())
+            s = session(d.port, "country=se")
+            reply = connect_ip(s, "127.0.0.1", target.port)
+            ok(reply[1] == 0 and peer_ip(s) == "127.0.0.8", "a stream through tnexit2 is open")
+            mark = len(d.lines)
+            client_pid = info["client"]["pid"]
+            os.kill(client_pid, signal.SIGKILL)
+            s.settimeout(TIMEOUT)
+            try:
+                data = s.recv(100)
+            except ConnectionResetError:
+                data = b""
+            s.close()
+            ok(data == b"", "tor killed: the client's stream is closed", data)
+            ok(d.wait_line(r"tor: lost", start=mark), "tor killed: the daemon says tor is lost",
+               d.text())
+            code, peer = through(d.port, target, "country=se")
+            ok(code != 0 and peer is None, "tor killed: tor routers are down (no exit)",
+               (code, peer))
+            try:
+                os.waitpid(client_pid, 0)
+            except ChildProcessError:
+                pass
+            c = info["client"]
+            net.client = net.start_client(c["nick"], c["socks_port"], c["control_port"])
+            mark = len(d.lines)
+            ok(d.wait_line(r"tor: \d+ exit relays", timeout=60, start=mark),
+               "tor back: its exits are routers again", d.text())
+            code, peer = through(d.port, target, "country=se")
+            ok(code == 0 and peer == "127.0.0.8", "tor back: streams are pinned again",
+               (code, peer))
+        finally:
+            d.stop()
+
+        # managed: a tor of our own joins the network through --tor-torrc
+        with tempfile.TemporaryDirectory() as tmp:
+            torrc = info["torrc_network"]   # TestingTorNetwork, DirAuthority lines
+            env = dict(os.environ, XDG_DATA_HOME=os.path.join(tmp, "data"))
+            d = Daemon(["--tor-managed", "--tor-torrc", torrc, "--geoip", info["mmdb"]], env=env)
+            try:
+                ok(d.wait_line(r"tor: \d+ exit relays", timeout=90),
+                   "managed tor: bootstrapped and its exits are routers", d.text())
+                ok(d.wait_line(r"^tor: bootstrapped \d+% ", 1) and
+                   d.wait_line(r"^tor: bootstrapped 100% \(Done\)$", 1),
+                   "managed tor: bootstrap progress on stderr", d.text())
+                ok(os.path.isdir(os.path.join(tmp, "data", "exitgate", "tor")),
+                   "managed tor: DataDirectory under $XDG_DATA_HOME/exitgate/tor")
+                code, peer = through(d.port, target, "country=us")
+                ok(code == 0 and peer == "127.0.0.9", "managed tor: pins tnexit3", (code, peer))
+            finally:
+                rc = d.stop()
+            ok(rc == 0, "managed: exitgated exits 0", d.text())
+
+    note("total %.1f s" % (time.monotonic() - t0))
+    print("1..%d" % len(results), flush=True)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
