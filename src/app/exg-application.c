@@ -19,11 +19,8 @@ struct _ExgApplication
   GtkApplication     parent_instance;
 
   GSettings         *settings;       /* owned */
-  ExgRouterRegistry *registry;       /* owned */
-  ExgActivity       *activity;       /* owned */
-  ExgServer         *server;         /* owned */
+  ExgEngine         *engine;         /* owned: routers, health, tor, server */
   ExgGeoip          *geoip;          /* owned; database-less until loaded */
-  ExgHealth         *health;         /* owned */
   ExgSystemProxy    *system_proxy;   /* owned */
   ExgTray           *tray;           /* owned */
   GCancellable      *cancellable;    /* owned; cancelled on shutdown */
@@ -204,7 +201,7 @@ update_system_proxy (ExgApplication *self)
 
   if (want && self->bound_address != NULL)
     {
-      GPtrArray *addresses = exg_server_get_listen_addresses (self->server);
+      GPtrArray *addresses = exg_server_get_listen_addresses (exg_engine_get_server (self->engine));
       GInetSocketAddress *inet;
       g_autofree char *host = NULL;
       GInetAddress *ip;
@@ -260,10 +257,10 @@ start_listening (ExgApplication *self)
   g_clear_error (&self->listen_error);
   g_clear_pointer (&self->bound_address, g_free);
 
-  if (exg_server_get_listening (self->server))
-    exg_server_stop (self->server);
+  if (exg_server_get_listening (exg_engine_get_server (self->engine)))
+    exg_server_stop (exg_engine_get_server (self->engine));
 
-  if (!exg_server_listen_string (self->server, address, &bound, &error))
+  if (!exg_server_listen_string (exg_engine_get_server (self->engine), address, &bound, &error))
     {
       g_message ("%s", error->message);
       self->listen_error = g_steal_pointer (&error);
@@ -279,7 +276,7 @@ start_listening (ExgApplication *self)
 static void
 stop_listening (ExgApplication *self)
 {
-  exg_server_stop (self->server);
+  exg_server_stop (exg_engine_get_server (self->engine));
   g_clear_pointer (&self->bound_address, g_free);
   g_clear_error (&self->listen_error);
   set_proxy_state (self, FALSE);
@@ -321,7 +318,7 @@ update_selection (ExgApplication *self)
   sel.min_bandwidth = g_settings_get_uint64 (self->settings, "min-bandwidth");
 
   self->selection = sel;
-  exg_server_set_default_selection (self->server, &sel);
+  exg_server_set_default_selection (exg_engine_get_server (self->engine), &sel);
   trace (self, "exit-country %s", sel.country);
   g_signal_emit (self, signals[SELECTION_CHANGED], 0);
 }
@@ -330,7 +327,6 @@ void
 exg_application_reload_exits (ExgApplication *self)
 {
   g_autoptr(ExgConfig) config = NULL;
-  g_autoptr(GPtrArray) routers = NULL;
   g_autoptr(GError) error = NULL;
 
   g_return_if_fail (EXG_IS_APPLICATION (self));
@@ -342,20 +338,12 @@ exg_application_reload_exits (ExgApplication *self)
   else
     config = exg_config_new ();
 
-  if (config != NULL)
-    routers = exg_config_build_routers (config, self->geoip, &error);
-
-  if (routers == NULL)
+  /* routers that did not change keep their state and figures */
+  exg_engine_set_geoip (self->engine, self->geoip);
+  if (config == NULL || !exg_engine_load_exits (self->engine, config, &error))
     {
       g_message ("%s", error->message);
       self->exits_error = g_steal_pointer (&error);
-    }
-  else
-    {
-      exg_router_registry_remove_all (self->registry);
-      for (guint i = 0; i < routers->len; i++)
-        exg_router_registry_add (self->registry,
-                                 g_ptr_array_index (routers, i));
     }
 
   g_signal_emit (self, signals[STATUS_CHANGED], 0);
@@ -458,14 +446,14 @@ settings_changed_cb (GSettings      *settings,
       /* follow the preferences now; also retry after a failure (port in
        * use: the info bar sent the user there to pick another) */
       if (self->opt_listen == NULL
-          && (exg_server_get_listening (self->server) || self->listen_error != NULL))
+          && (exg_server_get_listening (exg_engine_get_server (self->engine)) || self->listen_error != NULL))
         start_listening (self);
     }
   else if (g_str_equal (key, "handshake-timeout"))
-    exg_server_set_handshake_timeout (self->server,
+    exg_server_set_handshake_timeout (exg_engine_get_server (self->engine),
                                       g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "max-connections"))
-    exg_server_set_max_connections (self->server,
+    exg_server_set_max_connections (exg_engine_get_server (self->engine),
                                     g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "geoip-path") && self->opt_geoip == NULL)
     {
@@ -473,7 +461,7 @@ settings_changed_cb (GSettings      *settings,
       exg_application_reload_exits (self);
     }
   else if (g_str_equal (key, "history-size"))
-    exg_activity_set_history_size (self->activity,
+    exg_activity_set_history_size (exg_engine_get_activity (self->engine),
                                    g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "system-proxy"))
     {
@@ -610,14 +598,16 @@ exg_application_startup (GApplication *application)
   self->trace = g_strcmp0 (g_getenv ("EXITGATE_TRACE"), "1") == 0;
   self->settings = g_settings_new (APPLICATION_ID);
   self->cancellable = g_cancellable_new ();
-  self->activity = exg_activity_new (g_settings_get_uint (self->settings,
-                                                          "history-size"));
-  self->registry = exg_router_registry_new ();
-  self->server = exg_server_new (self->registry, self->activity);
-  exg_server_set_handshake_timeout (self->server,
+  {
+    g_autoptr(ExgActivity) activity =
+      exg_activity_new (g_settings_get_uint (self->settings, "history-size"));
+
+    self->engine = exg_engine_new (activity);
+  }
+  exg_server_set_handshake_timeout (exg_engine_get_server (self->engine),
                                     g_settings_get_uint (self->settings,
                                                          "handshake-timeout"));
-  exg_server_set_max_connections (self->server,
+  exg_server_set_max_connections (exg_engine_get_server (self->engine),
                                   g_settings_get_uint (self->settings,
                                                        "max-connections"));
 
@@ -629,7 +619,7 @@ exg_application_startup (GApplication *application)
   self->config_path = config_path[0] != '\0' ? g_steal_pointer (&config_path)
                                              : exg_config_default_path ();
   exg_application_reload_exits (self);
-  self->health = exg_health_new (self->registry, EXG_HEALTH_DEFAULT_INTERVAL);
+  exg_engine_start (self->engine, EXG_HEALTH_DEFAULT_INTERVAL);
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions,
                                    G_N_ELEMENTS (app_actions), self);
@@ -722,8 +712,9 @@ exg_application_shutdown (GApplication *application)
    * launch makes us the system proxy again */
   if (self->system_proxy != NULL)
     exg_system_proxy_restore (self->system_proxy);
-  if (self->server != NULL)
-    exg_server_stop (self->server);
+  /* closes connections, and hands stream attachment back to a tor */
+  if (self->engine != NULL)
+    exg_engine_stop (self->engine);
 
   G_APPLICATION_CLASS (exg_application_parent_class)->shutdown (application);
 }
@@ -750,11 +741,8 @@ exg_application_dispose (GObject *object)
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->tray);
-  g_clear_object (&self->health);
   g_clear_object (&self->system_proxy);
-  g_clear_object (&self->server);
-  g_clear_object (&self->registry);
-  g_clear_object (&self->activity);
+  g_clear_object (&self->engine);
   g_clear_object (&self->geoip_load);
   g_clear_object (&self->geoip);
   g_clear_object (&self->settings);
@@ -844,21 +832,21 @@ ExgServer *
 exg_application_get_server (ExgApplication *self)
 {
   g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
-  return self->server;
+  return exg_engine_get_server (self->engine);
 }
 
 ExgRouterRegistry *
 exg_application_get_registry (ExgApplication *self)
 {
   g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
-  return self->registry;
+  return exg_engine_get_registry (self->engine);
 }
 
 ExgActivity *
 exg_application_get_activity (ExgApplication *self)
 {
   g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
-  return self->activity;
+  return exg_engine_get_activity (self->engine);
 }
 
 /**

@@ -55,6 +55,33 @@ exg_config_free (ExgConfig *config)
   g_free (config);
 }
 
+/**
+ * exg_config_copy:
+ *
+ * Returns: (transfer full): a copy of @config (its key file shared: a
+ *   key file is only read once loaded)
+ */
+ExgConfig *
+exg_config_copy (const ExgConfig *config)
+{
+  ExgConfig *copy = g_new0 (ExgConfig, 1);
+
+  *copy = *config;
+  copy->path = g_strdup (config->path);
+  copy->listen = g_strdupv (config->listen);
+  copy->allow = g_strdupv (config->allow);
+  copy->allow_targets = g_strdupv (config->allow_targets);
+  copy->deny_targets = g_strdupv (config->deny_targets);
+  copy->username = g_strdup (config->username);
+  copy->password = g_strdup (config->password);
+  copy->geoip_path = g_strdup (config->geoip_path);
+  copy->tor_control = g_strdup (config->tor_control);
+  copy->tor_torrc = g_strdup (config->tor_torrc);
+  copy->tor_password = g_strdup (config->tor_password);
+  copy->keyfile = g_key_file_ref (config->keyfile);
+  return copy;
+}
+
 static gboolean G_GNUC_PRINTF (5, 6)
 config_error (GError    **error,
               const char *path,
@@ -386,6 +413,24 @@ exg_config_load (const char  *path,
   return g_steal_pointer (&config);
 }
 
+static char *
+group_digest (ExgConfig  *config,
+              const char *group,
+              const char *country)
+{
+  g_auto(GStrv) keys = g_key_file_get_keys (config->keyfile, group, NULL, NULL);
+  g_autoptr(GString) text = g_string_new (country);
+
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    {
+      g_autofree char *value = g_key_file_get_value (config->keyfile, group,
+                                                     keys[i], NULL);
+
+      g_string_append_printf (text, "\n%s=%s", keys[i], value);
+    }
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, text->str, -1);
+}
+
 static ExgRouter *
 build_router (ExgConfig  *config,
               const char *group,
@@ -503,13 +548,19 @@ exg_config_build_routers (ExgConfig  *config,
   groups = g_key_file_get_groups (config->keyfile, NULL);
   for (guint i = 0; groups[i] != NULL; i++)
     {
+      g_autofree char *digest = NULL;
       ExgRouter *router;
 
       if (!g_str_has_prefix (groups[i], EXIT_GROUP_PREFIX))
         continue;
+
       router = build_router (config, groups[i], geoip, error);
       if (router == NULL)
         return NULL;
+      /* the group as written, and the country GeoIP gave: the same
+       * digest means the same router, which keeps its figures */
+      digest = group_digest (config, groups[i], exg_router_get_country (router));
+      exg_router_set_digest (router, digest);
       g_ptr_array_add (routers, router);
     }
 
@@ -518,10 +569,12 @@ exg_config_build_routers (ExgConfig  *config,
     {
       g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
 
-      g_ptr_array_add (routers,
-                       exg_router_new ("direct", "direct",
-                                       EXG_ROUTER_KIND_DIRECT,
-                                                "", "", 0, 1, backend));
+      ExgRouter *direct = exg_router_new ("direct", "direct",
+                                          EXG_ROUTER_KIND_DIRECT,
+                                          "", "", 0, 1, backend);
+
+      exg_router_set_digest (direct, "direct");
+      g_ptr_array_add (routers, direct);
     }
 
   return g_steal_pointer (&routers);

@@ -45,6 +45,7 @@ ExgConfig *exg_config_new       (void);             /* defaults */
 ExgConfig *exg_config_load      (const char *path,
                                  GError    **error);
 void       exg_config_free      (ExgConfig *config);
+ExgConfig *exg_config_copy      (const ExgConfig *config);
 
 /* Whether tor exits are used: [tor] control= or managed=true. */
 gboolean   exg_config_uses_tor  (ExgConfig *config);

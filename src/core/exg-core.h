@@ -10,6 +10,7 @@
 #include "exg-backend-upstream.h"
 #include "exg-backend-tor.h"
 #include "exg-config.h"
+#include "exg-engine.h"
 #include "exg-error.h"
 #include "exg-geoip.h"
 #include "exg-health.h"

@@ -54,10 +54,8 @@ options_clear (Options *o)
   g_free (o->tor_torrc);
 }
 
-/* --list-exits waits this long for tor's consensus; stopping, this long
- * for tor to take stream attachment back */
+/* --list-exits waits this long for tor's consensus */
 #define TOR_LIST_TIMEOUT 60
-#define TOR_STOP_TIMEOUT 5
 
 static int
 fail (const char *format,
@@ -127,6 +125,13 @@ static void
 set_true (gboolean *flag)
 {
   *flag = TRUE;
+}
+
+static gboolean
+set_true_cb (gpointer user_data)
+{
+  set_true (user_data);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -308,64 +313,6 @@ tor_bootstrap_cb (ExgTorClient *client,
   fflush (stderr);
 }
 
-/* The tor client, configured but not started. */
-static ExgTorClient *
-tor_client_new (ExgConfig         *config,
-                ExgRouterRegistry *registry,
-                ExgGeoip          *geoip)
-{
-  ExgTorClient *client = exg_tor_client_new (registry, geoip);
-
-  if (config->tor_managed)
-    {
-      /* kept between runs: a restart bootstraps from what tor cached */
-      g_autofree char *data_dir = g_build_filename (g_get_user_data_dir (),
-                                                    "exitgate", "tor", NULL);
-
-      exg_tor_client_set_managed (client, data_dir, config->tor_torrc);
-    }
-  else
-    exg_tor_client_set_control (client, config->tor_control,
-                                config->tor_password);
-  g_signal_connect (client, "bootstrap", G_CALLBACK (tor_bootstrap_cb), NULL);
-  return client;
-}
-
-static void
-tor_stopped_cb (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  gboolean *done = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!exg_tor_client_stop_finish (EXG_TOR_CLIENT (source), result, &error))
-    g_message ("tor: could not hand stream attachment back: %s", error->message);
-  *done = TRUE;
-}
-
-static gboolean
-set_true_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Gives attachment back to tor, waiting at most a few seconds. */
-static void
-tor_client_stop (ExgTorClient *client)
-{
-  gboolean done = FALSE, timed_out = FALSE;
-  guint id;
-
-  exg_tor_client_stop_async (client, NULL, tor_stopped_cb, &done);
-  id = g_timeout_add_seconds (TOR_STOP_TIMEOUT, set_true_cb, &timed_out);
-  while (!done && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-}
-
 int
 main (int    argc,
       char **argv)
@@ -416,12 +363,9 @@ main (int    argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(ExgConfig) config = NULL;
   g_autoptr(ExgGeoip) geoip = NULL;
-  g_autoptr(GPtrArray) routers = NULL;
-  g_autoptr(ExgRouterRegistry) registry = NULL;
-  g_autoptr(ExgActivity) activity = NULL;
-  g_autoptr(ExgServer) server = NULL;
-  g_autoptr(ExgHealth) health = NULL;
-  g_autoptr(ExgTorClient) tor = NULL;
+  g_autoptr(ExgEngine) engine = NULL;
+  ExgServer *server;
+  ExgTorClient *tor;
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GPtrArray) bound = NULL;
   g_autofree char *default_path = NULL;
@@ -498,28 +442,28 @@ main (int    argc,
                               &last_tenth);
     }
 
-  routers = exg_config_build_routers (config, geoip, &error);
-  if (routers == NULL)
+  engine = exg_engine_new (NULL);
+  exg_engine_set_geoip (engine, geoip);
+  if (!exg_engine_load_exits (engine, config, &error) ||
+      !exg_engine_configure_server (engine, config, &error))
     {
       status = fail ("%s", error->message);
       goto out;
     }
-  registry = exg_router_registry_new ();
-  for (guint i = 0; i < routers->len; i++)
-    exg_router_registry_add (registry, g_ptr_array_index (routers, i));
-
-  if (exg_config_uses_tor (config))
-    tor = tor_client_new (config, registry, geoip);
+  server = exg_engine_get_server (engine);
+  tor = exg_engine_get_tor (engine);
+  if (tor != NULL)
+    g_signal_connect (tor, "bootstrap", G_CALLBACK (tor_bootstrap_cb), NULL);
 
   if (o.list_exits)
     {
-      /* STATE says what was observed: one round of checks first, each
-       * bounded by the backend's check timeout */
-      g_autoptr(ExgHealth) once = exg_health_new (registry, 0);
       gboolean checked = FALSE;
 
-      g_signal_connect_swapped (once, "checked", G_CALLBACK (set_true),
-                                &checked);
+      /* STATE says what was observed: one round of checks first, each
+       * bounded by the backend's check timeout */
+      exg_engine_start (engine, 0);
+      g_signal_connect_swapped (exg_engine_get_health (engine), "checked",
+                                G_CALLBACK (set_true), &checked);
       while (!checked)
         g_main_context_iteration (NULL, TRUE);
 
@@ -529,7 +473,6 @@ main (int    argc,
           gboolean timed_out = FALSE;
           guint id;
 
-          exg_tor_client_start (tor);
           id = g_timeout_add_seconds (TOR_LIST_TIMEOUT, set_true_cb, &timed_out);
           while (!exg_tor_client_get_ready (tor) && !timed_out)
             g_main_context_iteration (NULL, TRUE);
@@ -538,30 +481,8 @@ main (int    argc,
           else
             fprintf (stderr, "exitgated: tor's exits are not known yet\n");
         }
-      print_exits (registry);
-      if (tor != NULL)
-        tor_client_stop (tor);
-      goto out;
-    }
-
-  activity = exg_activity_new (0);
-  server = exg_server_new (registry, activity);
-  exg_server_set_handshake_timeout (server, config->handshake_timeout);
-  exg_server_set_max_connections (server, config->max_connections);
-  exg_server_set_unsafe_logging (server, config->unsafe_logging);
-  exg_server_set_default_selection (server, &config->selection);
-  if (config->password != NULL)
-    exg_server_set_credentials (server, config->username, config->password);
-  if (!exg_server_set_allow_list (server, (const char * const *) config->allow,
-                                  &error) ||
-      !exg_server_set_allow_targets (server,
-                                     (const char * const *) config->allow_targets,
-                                     &error) ||
-      !exg_server_set_deny_targets (server,
-                                    (const char * const *) config->deny_targets,
-                                    &error))
-    {
-      status = fail ("%s", error->message);
+      print_exits (exg_engine_get_registry (engine));
+      exg_engine_stop (engine);
       goto out;
     }
 
@@ -593,15 +514,9 @@ main (int    argc,
     }
   fflush (stdout);
 
-  health = exg_health_new (registry, EXG_HEALTH_DEFAULT_INTERVAL);
-  if (tor != NULL)
-    exg_tor_client_start (tor);
-
+  exg_engine_start (engine, EXG_HEALTH_DEFAULT_INTERVAL);
   g_main_loop_run (loop);
-
-  exg_server_stop (server);
-  if (tor != NULL)
-    tor_client_stop (tor);
+  exg_engine_stop (engine);
 
 out:
   options_clear (&o);

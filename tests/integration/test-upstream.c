@@ -545,6 +545,7 @@ script_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
   guint8 buf[600];
   guint8 method;
+  g_autoptr(GBytes) reply = NULL;
   gsize len;
 
   g_socket_set_timeout (g_socket_connection_get_socket (conn), WAIT_SECONDS);
@@ -601,10 +602,13 @@ script_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
     return TRUE;
   g_mutex_lock (&script->lock);
   g_byte_array_append (script->got, buf, (guint) len);
+  /* our own ref: the test may stop the script, and drop its reply, while
+   * send(2) is still returning here */
+  reply = g_bytes_ref (script->reply);
   g_mutex_unlock (&script->lock);
 
-  g_output_stream_write_all (out, g_bytes_get_data (script->reply, NULL),
-                             g_bytes_get_size (script->reply), NULL, NULL, NULL);
+  g_output_stream_write_all (out, g_bytes_get_data (reply, NULL),
+                             g_bytes_get_size (reply), NULL, NULL, NULL);
   return TRUE;
 }
 

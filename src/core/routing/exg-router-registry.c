@@ -160,6 +160,52 @@ exg_router_registry_remove_all (ExgRouterRegistry *self)
 }
 
 /**
+ * exg_router_registry_sync:
+ * @previous: (element-type utf8 utf8): the ids the source added before;
+ *   updated
+ * @routers: (element-type ExgRouter): the source's routers now
+ *
+ * One interface for every router source (the config's exits, tor's
+ * consensus): what is new is added, what went is removed, what changed is
+ * replaced, and what stayed is left alone.
+ */
+void
+exg_router_registry_sync (ExgRouterRegistry *self,
+                          GHashTable        *previous,
+                          GPtrArray         *routers)
+{
+  g_autoptr(GHashTable) now = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  const char *id;
+
+  g_return_if_fail (EXG_IS_ROUTER_REGISTRY (self));
+  g_return_if_fail (previous != NULL && routers != NULL);
+
+  for (guint i = 0; i < routers->len; i++)
+    g_hash_table_add (now, (gpointer) exg_router_get_id (g_ptr_array_index (routers, i)));
+
+  g_hash_table_iter_init (&iter, previous);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
+    if (!g_hash_table_contains (now, id))
+      {
+        exg_router_registry_remove (self, id);
+        g_hash_table_iter_remove (&iter);
+      }
+
+  for (guint i = 0; i < routers->len; i++)
+    {
+      ExgRouter *router = g_ptr_array_index (routers, i);
+      ExgRouter *old = exg_router_registry_lookup (self, exg_router_get_id (router));
+
+      if (old != NULL && exg_router_get_digest (router) != NULL &&
+          g_strcmp0 (exg_router_get_digest (old), exg_router_get_digest (router)) == 0)
+        continue;
+      exg_router_registry_add (self, router);
+      g_hash_table_add (previous, g_strdup (exg_router_get_id (router)));
+    }
+}
+
+/**
  * exg_router_registry_lookup:
  *
  * Returns: (transfer none) (nullable): the router with @id

@@ -20,6 +20,13 @@ void        exg_router_registry_add                (ExgRouterRegistry  *self,
 gboolean    exg_router_registry_remove             (ExgRouterRegistry  *self,
                                                     const char         *id);
 void        exg_router_registry_remove_all         (ExgRouterRegistry  *self);
+/* A router source's whole set: @routers (element-type ExgRouter) become
+ * the routers whose ids are in @previous (element-type utf8, updated to
+ * the new ids); a router whose id and digest stay keeps its identity,
+ * state and observed figures.  Routers of other sources are untouched. */
+void        exg_router_registry_sync               (ExgRouterRegistry  *self,
+                                                    GHashTable         *previous,
+                                                    GPtrArray          *routers);
 ExgRouter  *exg_router_registry_lookup             (ExgRouterRegistry  *self,
                                                     const char         *id);
 

@@ -20,6 +20,7 @@ struct _ExgRouter
   guint64        bandwidth;
   guint          path_length;
   ExgBackend    *backend;         /* owned */
+  char          *digest;          /* nullable */
   char          *exit_policy;     /* owned, nullable: "accept|reject PORTS" */
 
   ExgRouterState state;
@@ -58,6 +59,7 @@ exg_router_finalize (GObject *object)
   g_free (self->name);
   g_free (self->address);
   g_free (self->exit_policy);
+  g_free (self->digest);
   g_clear_object (&self->backend);
 
   G_OBJECT_CLASS (exg_router_parent_class)->finalize (object);
@@ -401,6 +403,22 @@ exg_router_set_state (ExgRouter      *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
   if (was_up != (state == EXG_ROUTER_STATE_UP))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_UP]);
+}
+
+const char *
+exg_router_get_digest (ExgRouter *self)
+{
+  g_return_val_if_fail (EXG_IS_ROUTER (self), NULL);
+  return self->digest;
+}
+
+void
+exg_router_set_digest (ExgRouter  *self,
+                       const char *digest)
+{
+  g_return_if_fail (EXG_IS_ROUTER (self));
+  g_free (self->digest);
+  self->digest = g_strdup (digest);
 }
 
 gboolean

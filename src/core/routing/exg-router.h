@@ -57,6 +57,12 @@ const char   *exg_router_get_country         (ExgRouter *self); /* "" if unknown
 guint64       exg_router_get_bandwidth       (ExgRouter *self);
 guint         exg_router_get_path_length     (ExgRouter *self);
 ExgBackend   *exg_router_get_backend         (ExgRouter *self);
+/* What the router was built from (a config group, a consensus entry):
+ * a router source replacing a router with one of the same id and digest
+ * keeps the one it has, with its state and observed figures. */
+const char   *exg_router_get_digest          (ExgRouter  *self);
+void          exg_router_set_digest          (ExgRouter  *self,
+                                              const char *digest);
 
 /* What a new consensus may change of a tor relay that stays. */
 void          exg_router_set_bandwidth       (ExgRouter     *self,
