@@ -18,9 +18,7 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-import http.server
 import os
-import selectors
 import signal
 import socket
 import struct
@@ -31,9 +29,13 @@ import threading
 import time
 import unittest
 
-EXITGATED = os.environ.get("EXITGATED", "exitgated")
+sys.path.insert(0, os.path.join(os.environ["EXG_SOURCE_ROOT"], "tests", "lib"))
+from exgtest import (TIMEOUT, Daemon, HttpServer, Target, e0_select,  # noqa: E402
+                     free_port, read_v5_reply, recv_exact, recv_line,
+                     v5_request, v5_session)
+import exgtest  # noqa: E402
+
 MAKE_MMDB = os.environ.get("EXG_MAKE_MMDB", "exg-make-mmdb")
-TIMEOUT = 10
 
 ROUTERS = {
     # name: (address, country, bandwidth, kind of upstream)
@@ -43,41 +45,18 @@ ROUTERS = {
     "us-1": ("127.0.0.5", "US", 0x1_0000_0000 + 7, "microsocks"),  # > 32 bits: capped
 }
 
-procs = []          # every process we started, to stop by pid
+procs = []          # microsocks processes we started, to stop by pid
+daemons = []        # exitgated daemons we started
 state = {}          # ports and processes, filled by setUpModule
-
-
-def read_line(stream, deadline):
-    sel = selectors.DefaultSelector()
-    sel.register(stream, selectors.EVENT_READ)
-    line = b""
-    while not line.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not sel.select(left):
-            raise TimeoutError("no line in time: %r" % line)
-        chunk = os.read(stream.fileno(), 1)
-        if not chunk:
-            raise EOFError("closed after %r" % line)
-        line += chunk
-    return line.decode()
 
 
 def start_exitgated(config_text, tmp, name):
     path = os.path.join(tmp, name + ".conf")
     with open(path, "w") as f:
         f.write(config_text)
-    p = subprocess.Popen([EXITGATED, "--config", path], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL)
-    procs.append(p)
-    line = read_line(p.stdout, time.monotonic() + TIMEOUT)
-    assert line.startswith("listening "), line
-    return p, int(line.strip().rsplit(":", 1)[1])
-
-
-def free_port(address):
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
+    d = Daemon("--config", path)
+    daemons.append(d)
+    return d, d.port
 
 
 def wait_listening(address, port):
@@ -109,52 +88,6 @@ def stop(p):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(TIMEOUT)
-
-
-class PeerEcho(threading.Thread):
-    """Says "peer=ADDR\\n" with the address it saw, then echoes."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        # "localhost" may be tried as ::1 first: hold the same port on ::1,
-        # bound but not listening, so that try is refused and never reaches
-        # another test's server (bounded tries)
-        for _ in range(100):
-            self.sock = socket.socket()
-            self.sock.bind(("127.0.0.1", 0))
-            self.port = self.sock.getsockname()[1]
-            self.v6_guard = socket.socket(socket.AF_INET6)
-            try:
-                self.v6_guard.bind(("::1", self.port))
-                break
-            except OSError:
-                self.v6_guard.close()
-                self.sock.close()
-        else:
-            raise RuntimeError("no port free on both 127.0.0.1 and ::1")
-        self.sock.listen(64)
-
-    def run(self):
-        while True:
-            try:
-                conn, peer = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn, peer), daemon=True).start()
-
-    @staticmethod
-    def serve(conn, peer):
-        with conn:
-            conn.settimeout(TIMEOUT * 3)
-            try:
-                conn.sendall(("peer=%s\n" % peer[0]).encode())
-                while True:
-                    data = conn.recv(4096)
-                    if not data:
-                        return
-                    conn.sendall(data)
-            except OSError:
-                return
 
 
 class ConnectProxy(threading.Thread):
@@ -216,18 +149,6 @@ class ConnectProxy(threading.Thread):
         out.close()
 
 
-class PeerPage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("peer=%s" % self.client_address[0]).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def setUpModule():
     tmp = tempfile.mkdtemp(prefix="exg-exits-")
     state["tmp"] = tmp
@@ -235,12 +156,8 @@ def setUpModule():
     subprocess.run([MAKE_MMDB, mmdb] + ["%s=%s" % (a, c) for a, c, _, _ in ROUTERS.values()],
                    check=True, timeout=TIMEOUT)
 
-    echo = PeerEcho()
-    echo.start()
-    state["echo"] = echo
-    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PeerPage)
-    threading.Thread(target=page.serve_forever, daemon=True).start()
-    state["page"] = page
+    state["echo"] = Target("peer")
+    state["page"] = HttpServer()
 
     upstream = {}
     for name, (address, _, _, kind) in ROUTERS.items():
@@ -271,92 +188,48 @@ def setUpModule():
 
 
 def tearDownModule():
+    for d in reversed(daemons):
+        d.stop()
     for p in reversed(procs):
         stop(p)
     if "page" in state:
-        state["page"].shutdown()
-        state["page"].server_close()
+        state["page"].close()
     if "echo" in state:
-        state["echo"].sock.close()
+        state["echo"].close()
     if "connect_proxy" in state:
         state["connect_proxy"].sock.close()
 
 
 # -- raw SOCKS5 -------------------------------------------------------------
 
-def recv_exact(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError("closed after %r" % data)
-        data += chunk
-    return data
-
-
 def front():
-    s = socket.create_connection(("127.0.0.1", state["port"]), timeout=TIMEOUT)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def ip_u32(text):
-    return struct.unpack("!I", socket.inet_aton(text))[0]
-
-
-def select_request(country=b"\0\0", start="0.0.0.0", end="255.255.255.255", min_bw=0):
-    return (b"\x05\xe0\xff\xff" + country + socket.inet_aton(start) + socket.inet_aton(end)
-            + struct.pack("!I", min_bw))
+    return ("127.0.0.1", state["port"])
 
 
 def e0_session():
-    s = front()
-    s.sendall(b"\x05\x01\xe0")
-    assert recv_exact(s, 2) == b"\x05\xe0"
-    return s
+    return exgtest.e0_session(front())
 
 
 def select(s, **kw):
-    s.sendall(select_request(**kw))
-    return recv_exact(s, 14)
+    return e0_select(s, **kw)
 
 
 def connect_ip(s, host, port):
-    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack("!H", port))
-    reply = recv_exact(s, 10)
-    return reply[1]
+    s.sendall(v5_request(1, host, port))
+    return read_v5_reply(s)[1]
 
 
 def connect_name(s, name, port):
-    s.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name.encode() + struct.pack("!H", port))
-    head = recv_exact(s, 4)
-    if head[3] == 1:
-        recv_exact(s, 6)
-    elif head[3] == 4:
-        recv_exact(s, 18)
-    elif head[3] == 3:
-        recv_exact(s, recv_exact(s, 1)[0] + 2)
-    return head[1]
+    s.sendall(v5_request(1, name, port))
+    return read_v5_reply(s)[1]
 
 
 def userpass_session(username, password="x"):
-    s = front()
-    s.sendall(b"\x05\x01\x02")
-    assert recv_exact(s, 2) == b"\x05\x02"
-    u, p = username.encode(), password.encode()
-    s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
-    assert recv_exact(s, 2) == b"\x01\x00"
-    return s
+    return v5_session(front(), username, password)
 
 
 def peer_line(s):
-    line = b""
-    while not line.endswith(b"\n"):
-        chunk = s.recv(1)
-        if not chunk:
-            raise EOFError(line)
-        line += chunk
-    return line.decode().strip()
+    return recv_line(s)
 
 
 def expect_close(s):
@@ -465,7 +338,7 @@ class Selection(unittest.TestCase):
             self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0x02)
 
     def curl(self, user, host="127.0.0.1"):
-        url = "http://%s:%d/" % (host, state["page"].server_address[1])
+        url = "http://%s:%d/" % (host, state["page"].port)
         return subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT),
                                "--socks5-hostname", "127.0.0.1:%d" % state["port"],
                                "--proxy-user", user, url],
@@ -474,13 +347,13 @@ class Selection(unittest.TestCase):
     def test_curl_username(self):
         r = self.curl("country=se:x", host="localhost")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn(r.stdout, ("peer=127.0.0.2", "peer=127.0.0.4"))
+        self.assertIn(r.stdout, ("peer=127.0.0.2 path=/", "peer=127.0.0.4 path=/"))
         r = self.curl("country=DE:x")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "peer=127.0.0.3")
+        self.assertEqual(r.stdout, "peer=127.0.0.3 path=/")
         r = self.curl("country=us:x")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "peer=127.0.0.5")
+        self.assertEqual(r.stdout, "peer=127.0.0.5 path=/")
         r = self.curl("country=fr:x")
         self.assertEqual(r.returncode, 97, r.stderr)   # CURLE_PROXY
         self.assertIn("(2)", r.stderr)                 # the SOCKS5 reply: 02
@@ -507,7 +380,7 @@ class Selection(unittest.TestCase):
             self.assertEqual(peer_line(s), "peer=127.0.0.3")
         r = self.curl("country=nl:x", host="localhost")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "peer=127.0.0.3")
+        self.assertEqual(r.stdout, "peer=127.0.0.3 path=/")
         # RESOLVE over SOCKS4a, answered by the upstream
         with userpass_session("country=nl") as s:
             s.sendall(b"\x05\xf0\x00\x03\x09localhost\x00\x00")
@@ -518,7 +391,7 @@ class Selection(unittest.TestCase):
         # (no country in the MMDB for its own address: config says FI)
         r = self.curl("country=fi:x", host="localhost")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "peer=127.0.0.6")
+        self.assertEqual(r.stdout, "peer=127.0.0.6 path=/")
         with userpass_session("country=fi") as s:
             self.assertEqual(connect_ip(s, "127.0.0.1", state["echo"].port), 0)
             self.assertEqual(peer_line(s), "peer=127.0.0.6")
@@ -539,7 +412,7 @@ class Selection(unittest.TestCase):
             s.sendall(b"before\n")
             self.assertEqual(recv_exact(s, 7), b"before\n")
 
-            stop(state["upstream"]["se-2"][0])
+            stop(state["upstream"]["se-2"][0])   # microsocks
             expect_close(s)
 
         for _ in range(10):

@@ -8,88 +8,19 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-import http.server
 import os
 import re
-import selectors
 import shutil
-import signal
 import socket
 import subprocess
+import sys
 import tempfile
-import threading
-import time
 import unittest
 
-EXITGATED = os.environ.get("EXITGATED", "exitgated")
-TIMEOUT = 10
+sys.path.insert(0, os.path.join(os.environ["EXG_SOURCE_ROOT"], "tests", "lib"))
+from exgtest import EXITGATED, TIMEOUT, Daemon, HttpServer  # noqa: E402
 
-
-class Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("hello from %s" % self.path).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def read_line(stream, deadline):
-    """One line from a pipe, waiting at most until deadline."""
-    sel = selectors.DefaultSelector()
-    sel.register(stream, selectors.EVENT_READ)
-    data = b""
-    try:
-        while not data.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                raise AssertionError("no line in time (got %r)" % data)
-            chunk = os.read(stream.fileno(), 1)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        sel.close()
-    return data.decode()
-
-
-class Daemon:
-    def __init__(self, *args, listeners=1):
-        self.proc = subprocess.Popen([EXITGATED, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + TIMEOUT
-        self.addresses = []
-        for _ in range(listeners):
-            line = read_line(self.proc.stdout, deadline)
-            m = re.fullmatch(r"listening (\S+)\n", line)
-            if not m:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("unexpected line %r; stderr: %r"
-                                     % (line, self.proc.stderr.read()))
-            self.addresses.append(m.group(1))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            status = self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return status
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+TIMEOUT = int(TIMEOUT)
 
 
 def run_fail(*args):
@@ -100,15 +31,16 @@ def run_fail(*args):
 class DaemonTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        cls.http_port = cls.http.server_address[1]
-        cls.thread = threading.Thread(target=cls.http.serve_forever, daemon=True)
-        cls.thread.start()
+        cls.http = HttpServer()
+        cls.http_port = cls.http.port
 
     @classmethod
     def tearDownClass(cls):
-        cls.http.shutdown()
-        cls.http.server_close()
+        cls.http.close()
+
+    def assert_page(self, out, path):
+        """The shared server's page for path ("peer=ADDR path=PATH")."""
+        self.assertRegex(out, r"^peer=\S+ path=%s$" % re.escape(path))
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
@@ -141,7 +73,7 @@ class DaemonTest(unittest.TestCase):
                 rc, out, err = self.curl(flag, proxy,
                                          "http://%s:%d/%s" % (host, self.http_port, flag[2:]))
                 self.assertEqual(rc, 0, err)
-                self.assertEqual(out, "hello from /" + flag[2:])
+                self.assert_page(out, "/" + flag[2:])
             # username selection (a country nobody has) is refused: 02
             rc, out, err = self.curl("--socks5-hostname", "country=zz:x@" + proxy,
                                      "http://localhost:%d/" % self.http_port)
@@ -150,7 +82,7 @@ class DaemonTest(unittest.TestCase):
             rc, out, err = self.curl("--socks5-hostname", "tab1:x@" + proxy,
                                      "http://localhost:%d/u" % self.http_port)
             self.assertEqual(rc, 0, err)
-            self.assertEqual(out, "hello from /u")
+            self.assert_page(out, "/u")
         except BaseException:
             d.kill()
             raise
@@ -181,7 +113,7 @@ class DaemonTest(unittest.TestCase):
             rc, out, err = self.curl("--socks5-hostname", d.addresses[1],
                                      "http://127.0.0.1:%d/v6" % self.http_port)
             self.assertEqual(rc, 0, err)
-            self.assertEqual(out, "hello from /v6")
+            self.assert_page(out, "/v6")
         except BaseException:
             d.kill()
             raise
@@ -219,7 +151,8 @@ class DaemonTest(unittest.TestCase):
                    "--deny-targets", "192.0.2.0/24")
         try:
             rc, out, err = self.curl("--socks5", d.addresses[0], url)
-            self.assertEqual((rc, out), (0, "hello from /t"), err)
+            self.assertEqual(rc, 0, err)
+            self.assert_page(out, "/t")
         except BaseException:
             d.kill()
             raise
@@ -239,7 +172,8 @@ class DaemonTest(unittest.TestCase):
                              ("country=sweden", False), ("isolation-key", True)):
                 rc, out, err = self.curl("--socks5-hostname", "%s:x@%s" % (user, proxy), url)
                 if ok:
-                    self.assertEqual((rc, out), (0, "hello from /sel"), (user, err))
+                    self.assertEqual(rc, 0, (user, err))
+                    self.assert_page(out, "/sel")
                 else:
                     # curl: "Can't complete SOCKS5 connection … (2)": reply 02
                     self.assertEqual(rc, 97, (user, err))
@@ -314,33 +248,16 @@ class DaemonTest(unittest.TestCase):
         conf = os.path.join(self.tmp, "exitgated.conf")
         with open(conf, "w") as f:
             f.write("[exit two]\ntype=direct\nsource-address=127.0.0.2\ncountry=SE\n")
-        seen = []
-
-        class Peer(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                seen.append(self.client_address[0])
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        httpd = http.server.HTTPServer(("127.0.0.1", 0), Peer)
-        t = threading.Thread(target=httpd.handle_request, daemon=True)
-        t.start()
         d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
         try:
             rc, out, err = self.curl("--socks5-hostname", d.addresses[0],
-                                     "http://127.0.0.1:%d/" % httpd.server_address[1])
+                                     "http://127.0.0.1:%d/src" % self.http_port)
             self.assertEqual(rc, 0, err)
-            t.join(TIMEOUT)
             # the target saw the exit's source address
-            self.assertEqual(seen, ["127.0.0.2"])
+            self.assertEqual(out, "peer=127.0.0.2 path=/src")
         except BaseException:
             d.kill()
             raise
-        finally:
-            httpd.server_close()
         self.assertEqual(d.stop(), 0)
 
     def test_geoip_conversion_progress(self):

@@ -19,17 +19,19 @@ import os
 import re
 import resource
 import shutil
-import signal
 import socket
-import struct
-import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 
-EXITGATED = os.environ.get("EXITGATED", "exitgated")
-TIMEOUT = 10
+sys.path.insert(0, os.path.join(os.environ["EXG_SOURCE_ROOT"], "tests", "lib"))
+from exgtest import (TIMEOUT, Daemon, Target, connect, e0_select,  # noqa: E402
+                     e0_session, free_port, read_v5_reply, recv_exact, recv_line,
+                     v4_reply, v5_code, v5_request, v5_session)
+
+TIMEOUT = int(TIMEOUT)
 
 # not found without asking any DNS server: glibc refuses a label over 63
 # bytes before it sends a query
@@ -38,211 +40,26 @@ SECRET_IP = "127.0.0.77"       # nothing listens there
 SECRET_PTR = "127.0.0.79"
 
 
-class Daemon:
-    """exitgated with its stderr collected line by line, so a test can wait
-    for a line (bounded) while the daemon runs."""
-
-    def __init__(self, *args, listeners=1, env=None, preexec_fn=None):
-        self.proc = subprocess.Popen([EXITGATED, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env,
-                                     preexec_fn=preexec_fn)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self.reader.start()
-        self.addresses = []
-        deadline = time.monotonic() + TIMEOUT
-        for _ in range(listeners):
-            line = self._stdout_line(deadline)
-            m = re.fullmatch(r"listening (\S+)\n", line)
-            if not m:
-                self.kill()
-                raise AssertionError("unexpected line %r; stderr: %r"
-                                     % (line, self.stderr()))
-            self.addresses.append(m.group(1))
-
-    def _stdout_line(self, deadline):
-        import selectors
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        data = b""
-        try:
-            while not data.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    raise AssertionError("no line in time (got %r)" % data)
-                chunk = os.read(self.proc.stdout.fileno(), 1)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            sel.close()
-        return data.decode()
-
-    def _read_stderr(self):
-        for raw in iter(self.proc.stderr.readline, b""):
-            with self.cond:
-                self.lines.append(raw.decode(errors="replace"))
-                self.cond.notify_all()
-
-    @property
-    def port(self):
-        return int(self.addresses[0].rsplit(":", 1)[1])
-
-    def stderr(self):
-        with self.cond:
-            return "".join(self.lines)
-
-    def wait_log(self, pattern, timeout=TIMEOUT, start=0):
-        """Index of the first line from `start` on matching pattern."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for i in range(start, len(self.lines)):
-                    if rx.search(self.lines[i]):
-                        return i
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("no log line /%s/ within %ss; log:\n%s"
-                                         % (pattern, timeout, "".join(self.lines)))
-                self.cond.wait(left)
-
-    def no_log_for(self, pattern, seconds, start=0):
-        """True when no line from `start` on matches pattern for seconds."""
-        try:
-            self.wait_log(pattern, seconds, start)
-        except AssertionError:
-            return True
-        return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(TIMEOUT)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stop()
-
-
-def free_port(address):
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
-
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise AssertionError("closed after %r, wanted %d bytes" % (data, n))
-        data += chunk
-    return data
-
-
-def v5_addr(host):
-    try:
-        return b"\x01" + socket.inet_aton(host)
-    except OSError:
-        return b"\x03" + bytes([len(host)]) + host.encode()
-
-
-def v5_session(port, username=None):
-    s = socket.create_connection(("127.0.0.1", port), TIMEOUT)
-    s.settimeout(TIMEOUT)
-    if username is None:
-        s.sendall(b"\x05\x01\x00")
-        assert recv_exact(s, 2) == b"\x05\x00"
-    else:
-        s.sendall(b"\x05\x01\x02")
-        assert recv_exact(s, 2) == b"\x05\x02"
-        u = username.encode()
-        s.sendall(b"\x01" + bytes([len(u)]) + u + b"\x01x")
-        assert recv_exact(s, 2) == b"\x01\x00"
-    return s
-
-
-def v5_reply(s):
-    head = recv_exact(s, 4)
-    atyp = head[3]
-    if atyp == 1:
-        body = recv_exact(s, 6)
-    elif atyp == 4:
-        body = recv_exact(s, 18)
-    elif atyp == 3:
-        n = recv_exact(s, 1)
-        body = n + recv_exact(s, n[0] + 2)
-    else:
-        body = recv_exact(s, 6)
-    return head[1], body
-
-
-def v5_request(port, cmd, host, target_port, username=None):
-    """One SOCKS5 request; the reply code."""
-    with v5_session(port, username) as s:
-        s.sendall(b"\x05" + bytes([cmd]) + b"\x00" + v5_addr(host)
-                  + struct.pack(">H", target_port))
-        return v5_reply(s)[0]
+def front_request(port, cmd, host, target_port, username=None):
+    """One SOCKS5 request to the daemon on 127.0.0.1:port; the reply code."""
+    return v5_code(("127.0.0.1", port), cmd, host, target_port, username)
 
 
 def v4a_request(port, cmd, name):
-    with socket.create_connection(("127.0.0.1", port), TIMEOUT) as s:
-        s.settimeout(TIMEOUT)
-        s.sendall(struct.pack(">BBH", 4, cmd, 80) + bytes([0, 0, 0, 1]) + b"\0"
-                  + name.encode() + b"\0")
-        return recv_exact(s, 8)[1]
+    return v4_reply(("127.0.0.1", port), cmd, None, 80, host=name)[1]
 
 
 def e0_connect(port, start, end, target):
     """E0 selection of one IPv4 range, then CONNECT to target (host, port):
     (selection status, connect reply code, the peer the target saw)."""
-    with socket.create_connection(("127.0.0.1", port), TIMEOUT) as s:
-        s.settimeout(TIMEOUT)
-        s.sendall(b"\x05\x01\xe0")
-        assert recv_exact(s, 2) == b"\x05\xe0"
-        s.sendall(b"\x05\xe0\xff\xff\x00\x00" + socket.inet_aton(start)
-                  + socket.inet_aton(end) + b"\x00\x00\x00\x00")
-        response = recv_exact(s, 14)
+    with e0_session(("127.0.0.1", port)) as s:
+        response = e0_select(s, start=start, end=end)
         if response[1] != 0:
             return response[1], None, None
-        s.sendall(b"\x05\x01\x00" + v5_addr(target[0]) + struct.pack(">H", target[1]))
-        code, _ = v5_reply(s)
-        peer = s.recv(64).decode().strip() if code == 0 else None
+        s.sendall(v5_request(1, *target))
+        code = read_v5_reply(s)[1]
+        peer = recv_line(s) if code == 0 else None
         return response[1], code, peer
-
-
-class PeerEcho(threading.Thread):
-    """Answers every connection with the address it came from."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-
-    def run(self):
-        while True:
-            try:
-                c, peer = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(("%s\n" % peer[0]).encode())
-
-    def close(self):
-        self.sock.close()
 
 
 class FailingUpstream(threading.Thread):
@@ -321,8 +138,7 @@ class Base(unittest.TestCase):
 
 class Recovery(Base):
     def test_exits_follow_what_is_observed(self):
-        echo = PeerEcho()
-        echo.start()
+        echo = Target("peer")
         self.addCleanup(echo.close)
         hosts = {"se-1": "127.0.0.2", "se-2": "127.0.0.3",
                  "de-1": "127.0.0.4", "de-2": "127.0.0.5"}
@@ -346,8 +162,8 @@ class Recovery(Base):
         status, code, peer = e0_connect(front.port, "127.0.0.2", "127.0.0.3",
                                         ("127.0.0.1", echo.port))
         self.assertEqual((status, code), (0, 0))
-        self.assertIn(peer, ("127.0.0.1",))     # the upstreams reach the echo
-        self.assertEqual(v5_request(front.port, 1, "127.0.0.1", echo.port,
+        self.assertEqual(peer, "peer=127.0.0.1")    # the upstreams reach the echo
+        self.assertEqual(front_request(front.port, 1, "127.0.0.1", echo.port,
                                     username="country=de"), 0)
         served = time.monotonic() - t0
         self.assertLess(served, 2.0)
@@ -367,7 +183,7 @@ class Recovery(Base):
         front.wait_log(r"Exit .se-1. is down", start=mark)
         t1 = time.monotonic()
         for _ in range(5):
-            self.assertEqual(v5_request(front.port, 1, "127.0.0.1", echo.port,
+            self.assertEqual(front_request(front.port, 1, "127.0.0.1", echo.port,
                                         username="country=se"), 0)
         self.assertLess(time.monotonic() - t1, TIMEOUT)
 
@@ -384,8 +200,7 @@ class Recovery(Base):
     def test_down_exit_still_tried_when_alone(self):
         # the only exit of its country is believed down but works again:
         # the client is served, not refused
-        echo = PeerEcho()
-        echo.start()
+        echo = Target("peer")
         self.addCleanup(echo.close)
         port = free_port("127.0.0.2")
         front = self.daemon("--config", self.config(
@@ -393,7 +208,7 @@ class Recovery(Base):
             % port), "--listen", "127.0.0.1:0")
         front.wait_log(r"Exit .se-1. is down")
         self.daemon("--listen", "127.0.0.2:%d" % port)
-        self.assertEqual(v5_request(front.port, 1, "127.0.0.1", echo.port,
+        self.assertEqual(front_request(front.port, 1, "127.0.0.1", echo.port,
                                     username="country=se"), 0)
         front.wait_log(r"Exit .se-1. is up again")
 
@@ -415,19 +230,19 @@ class SafeLogging(Base):
         p = d.port
         # the direct exit: a name not found, an address refused, RESOLVE;
         # SOCKS4a CONNECT and RESOLVE by name
-        self.assertEqual(v5_request(p, 1, SECRET_NAME, 80, "country=se"), 4)
-        self.assertEqual(v5_request(p, 1, SECRET_IP, closed, "country=se"), 5)
-        self.assertEqual(v5_request(p, 0xF0, SECRET_NAME, 0, "country=se"), 4)
+        self.assertEqual(front_request(p, 1, SECRET_NAME, 80, "country=se"), 4)
+        self.assertEqual(front_request(p, 1, SECRET_IP, closed, "country=se"), 5)
+        self.assertEqual(front_request(p, 0xF0, SECRET_NAME, 0, "country=se"), 4)
         self.assertEqual(v4a_request(p, 1, SECRET_NAME), 0x5B)
         self.assertEqual(v4a_request(p, 0xF0, SECRET_NAME), 0x5B)
         # each upstream kind refuses a name and an address
         for country in ("de", "fr", "no"):
-            self.assertNotEqual(v5_request(p, 1, SECRET_NAME, 80, "country=" + country), 0)
-            self.assertNotEqual(v5_request(p, 1, SECRET_IP, 80, "country=" + country), 0)
+            self.assertNotEqual(front_request(p, 1, SECRET_NAME, 80, "country=" + country), 0)
+            self.assertNotEqual(front_request(p, 1, SECRET_IP, 80, "country=" + country), 0)
         # RESOLVE through the SOCKS upstreams, RESOLVE_PTR through SOCKS5
-        self.assertNotEqual(v5_request(p, 0xF0, SECRET_NAME, 0, "country=de"), 0)
-        self.assertNotEqual(v5_request(p, 0xF0, SECRET_NAME, 0, "country=fr"), 0)
-        self.assertNotEqual(v5_request(p, 0xF1, SECRET_PTR, 0, "country=de"), 0)
+        self.assertNotEqual(front_request(p, 0xF0, SECRET_NAME, 0, "country=de"), 0)
+        self.assertNotEqual(front_request(p, 0xF0, SECRET_NAME, 0, "country=fr"), 0)
+        self.assertNotEqual(front_request(p, 0xF1, SECRET_PTR, 0, "country=de"), 0)
         d.stop()
         return d.stderr()
 
@@ -458,7 +273,7 @@ class DescriptorLimit(Base):
         try:
             # idle clients in their handshake hold a descriptor each
             for _ in range(limit + 16):
-                clients.append(socket.create_connection(("127.0.0.1", d.port), TIMEOUT))
+                clients.append(connect(("127.0.0.1", d.port)))
             first = d.wait_log(r"Out of file descriptors")
             # the limit lasts: the daemon keeps pausing, and says nothing
             self.assertTrue(d.no_log_for(r"Out of file descriptors", 1.5,
@@ -470,7 +285,7 @@ class DescriptorLimit(Base):
         paused = int(re.search(r"paused (\d+) times", d.lines[i]).group(1))
         self.assertGreater(paused, 1)
         # served again
-        with v5_session(d.port):
+        with v5_session(("127.0.0.1", d.port)):
             pass
         d.stop()
         self.assertEqual(d.stderr().count("Out of file descriptors"), 1, d.stderr())

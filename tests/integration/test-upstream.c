@@ -282,50 +282,47 @@ start_microsocks (Fixture *f, const char *user, const char *pass)
  * SOCKS5 through microsocks
  * ------------------------------------------------------------------------ */
 
+/* One CONNECT through microsocks, which connects from 127.0.0.2: the echo
+ * server says so, and no lookup happened here (a name is resolved by
+ * microsocks). */
+typedef struct {
+  const char *path;
+  const char *username;   /* microsocks's and ours; NULL: none */
+  const char *password;
+  const char *target;
+} Socks5Connect;
+
+static const Socks5Connect socks5_connects[] = {
+  { "/upstream/socks5/connect/hostname-passed-through", NULL, NULL, "localhost" },
+  { "/upstream/socks5/connect/ip-literal", NULL, NULL, "127.0.0.1" },
+  { "/upstream/socks5/connect/with-credentials", "alice", "s3cret", "localhost" },
+};
+
 static void
-test_socks5_connect_hostname (Fixture *f, gconstpointer data)
+test_socks5_connect (Fixture *f, gconstpointer data)
 {
+  const Socks5Connect *row = data;
   g_autoptr(ExgBackend) backend = NULL;
   g_autoptr(GSocketConnection) conn = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *peer = NULL;
   int nodelay = 0;
 
-  start_microsocks (f, NULL, NULL);
+  start_microsocks (f, row->username, row->password);
   backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
-                                      f->upstream_port, NULL, NULL);
-
-  /* "localhost" is resolved by microsocks, which connects from 127.0.0.2:
-   * the echo server says so, and no lookup happened here. */
-  conn = backend_connect (backend, "localhost", f->echo_port, &error);
+                                      f->upstream_port, row->username,
+                                      row->password);
+  conn = backend_connect (backend, row->target, f->echo_port, &error);
   g_assert_no_error (error);
   g_assert_true (G_IS_TCP_CONNECTION (conn));
   peer = read_line (conn);
   g_assert_cmpstr (peer, ==, "peer=127.0.0.2");
-  assert_echo (conn, "hello through socks5");
+  assert_echo (conn, row->path);
   g_assert_cmpuint (g_atomic_int_get (&lookups), ==, 0);
 
   g_assert_true (g_socket_get_option (g_socket_connection_get_socket (conn),
                                       IPPROTO_TCP, TCP_NODELAY, &nodelay, NULL));
   g_assert_cmpint (nodelay, !=, 0);
-}
-
-static void
-test_socks5_connect_ip (Fixture *f, gconstpointer data)
-{
-  g_autoptr(ExgBackend) backend = NULL;
-  g_autoptr(GSocketConnection) conn = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *peer = NULL;
-
-  start_microsocks (f, NULL, NULL);
-  backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
-                                      f->upstream_port, NULL, NULL);
-  conn = backend_connect (backend, "127.0.0.1", f->echo_port, &error);
-  g_assert_no_error (error);
-  peer = read_line (conn);
-  g_assert_cmpstr (peer, ==, "peer=127.0.0.2");
-  assert_echo (conn, "ip literal");
 }
 
 static void
@@ -352,21 +349,15 @@ test_socks5_credentials (Fixture *f, gconstpointer data)
   g_autoptr(ExgBackend) good = NULL;
   g_autoptr(ExgBackend) bad = NULL;
   g_autoptr(ExgBackend) none = NULL;
-  g_autoptr(GSocketConnection) conn = NULL;
   g_autoptr(GSocketConnection) conn2 = NULL;
   g_autoptr(GSocketConnection) conn3 = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *peer = NULL;
 
+  /* the right credentials connect: /upstream/socks5/connect/with-credentials */
   start_microsocks (f, "alice", "s3cret");
 
   good = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5, "127.0.0.2",
                                    f->upstream_port, "alice", "s3cret");
-  conn = backend_connect (good, "localhost", f->echo_port, &error);
-  g_assert_no_error (error);
-  peer = read_line (conn);
-  g_assert_cmpstr (peer, ==, "peer=127.0.0.2");
-  assert_echo (conn, "with credentials");
   g_assert_true (backend_check (good, &error));
   g_assert_no_error (error);
 
@@ -1316,9 +1307,9 @@ main (int argc, char **argv)
 #define ADD(path, fn) \
   g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
-  ADD ("/upstream/socks5/connect/hostname-passed-through",
-       test_socks5_connect_hostname);
-  ADD ("/upstream/socks5/connect/ip-literal", test_socks5_connect_ip);
+  for (gsize i = 0; i < G_N_ELEMENTS (socks5_connects); i++)
+    g_test_add (socks5_connects[i].path, Fixture, &socks5_connects[i],
+                fixture_setup, test_socks5_connect, fixture_teardown);
   ADD ("/upstream/socks5/connect/refused-keeps-code", test_socks5_refused);
   ADD ("/upstream/socks5/credentials", test_socks5_credentials);
   ADD ("/upstream/socks5/resolve/unsupported-is-07",

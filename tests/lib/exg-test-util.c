@@ -71,7 +71,7 @@ exg_test_wait_result (GAsyncResult **slot,
 }
 
 /* ------------------------------------------------------------------------
- * A resolver that records and fails every lookup
+ * A resolver that counts every lookup and answers only what it was told
  * ------------------------------------------------------------------------ */
 
 #define EXG_TYPE_TEST_RESOLVER (exg_test_resolver_get_type ())
@@ -80,34 +80,61 @@ G_DECLARE_FINAL_TYPE (ExgTestResolver, exg_test_resolver, EXG, TEST_RESOLVER,
 
 struct _ExgTestResolver
 {
-  GResolver  parent_instance;
-  guint     *counter;  /* atomic */
+  GResolver   parent_instance;
+  guint      *counter;  /* atomic, nullable */
+  GHashTable *names;    /* name -> GStrv of address literals */
+  GHashTable *ptrs;     /* address literal -> name */
 };
 
 G_DEFINE_FINAL_TYPE (ExgTestResolver, exg_test_resolver, G_TYPE_RESOLVER)
 
-static gpointer
-record (GResolver *resolver,
-        GError   **error)
+static void
+count (ExgTestResolver *self)
 {
-  g_atomic_int_inc (EXG_TEST_RESOLVER (resolver)->counter);
-  g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
-                       "no lookups here");
-  return NULL;
+  if (self->counter != NULL)
+    g_atomic_int_inc (self->counter);
 }
 
-static void
-record_async (GResolver          *resolver,
-              GCancellable       *cancellable,
-              GAsyncReadyCallback callback,
-              gpointer            user_data)
+static GList *
+answer_name (GResolver  *resolver,
+             const char *hostname,
+             GError    **error)
 {
-  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
-                                      user_data);
-  GError *error = NULL;
+  ExgTestResolver *self = EXG_TEST_RESOLVER (resolver);
+  GStrv addresses;
+  GList *list = NULL;
 
-  record (resolver, &error);
-  g_task_return_error (task, error);
+  count (self);
+  addresses = g_hash_table_lookup (self->names, hostname);
+  if (addresses == NULL)
+    {
+      g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "no lookups here");
+      return NULL;
+    }
+  for (guint i = 0; addresses[i] != NULL; i++)
+    list = g_list_append (list, g_inet_address_new_from_string (addresses[i]));
+  return list;
+}
+
+static char *
+answer_address (GResolver    *resolver,
+                GInetAddress *address,
+                GError      **error)
+{
+  ExgTestResolver *self = EXG_TEST_RESOLVER (resolver);
+  g_autofree char *text = g_inet_address_to_string (address);
+  const char *name;
+
+  count (self);
+  name = g_hash_table_lookup (self->ptrs, text);
+  if (name == NULL)
+    {
+      g_set_error_literal (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+                           "no lookups here");
+      return NULL;
+    }
+  return g_strdup (name);
 }
 
 static GList *
@@ -116,7 +143,7 @@ lookup_by_name (GResolver    *resolver,
                 GCancellable *cancellable,
                 GError      **error)
 {
-  return record (resolver, error);
+  return answer_name (resolver, hostname, error);
 }
 
 static void
@@ -126,7 +153,27 @@ lookup_by_name_async (GResolver          *resolver,
                       GAsyncReadyCallback callback,
                       gpointer            user_data)
 {
-  record_async (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
+  GError *error = NULL;
+  GList *list = answer_name (resolver, hostname, &error);
+
+  if (list == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, list,
+                           (GDestroyNotify) g_resolver_free_addresses);
+}
+
+static void
+lookup_by_name_with_flags_async (GResolver               *resolver,
+                                 const char              *hostname,
+                                 GResolverNameLookupFlags flags,
+                                 GCancellable            *cancellable,
+                                 GAsyncReadyCallback      callback,
+                                 gpointer                 user_data)
+{
+  lookup_by_name_async (resolver, hostname, cancellable, callback, user_data);
 }
 
 static char *
@@ -135,7 +182,7 @@ lookup_by_address (GResolver    *resolver,
                    GCancellable *cancellable,
                    GError      **error)
 {
-  return record (resolver, error);
+  return answer_address (resolver, address, error);
 }
 
 static void
@@ -145,7 +192,15 @@ lookup_by_address_async (GResolver          *resolver,
                          GAsyncReadyCallback callback,
                          gpointer            user_data)
 {
-  record_async (resolver, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (resolver, cancellable, callback,
+                                      user_data);
+  GError *error = NULL;
+  char *name = answer_address (resolver, address, &error);
+
+  if (name == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, name, g_free);
 }
 
 static GList *
@@ -165,13 +220,26 @@ lookup_by_address_finish (GResolver    *resolver,
 }
 
 static void
+exg_test_resolver_finalize (GObject *object)
+{
+  ExgTestResolver *self = EXG_TEST_RESOLVER (object);
+
+  g_hash_table_unref (self->names);
+  g_hash_table_unref (self->ptrs);
+  G_OBJECT_CLASS (exg_test_resolver_parent_class)->finalize (object);
+}
+
+static void
 exg_test_resolver_class_init (ExgTestResolverClass *klass)
 {
   GResolverClass *resolver_class = G_RESOLVER_CLASS (klass);
 
+  G_OBJECT_CLASS (klass)->finalize = exg_test_resolver_finalize;
   resolver_class->lookup_by_name = lookup_by_name;
   resolver_class->lookup_by_name_async = lookup_by_name_async;
   resolver_class->lookup_by_name_finish = lookup_by_name_finish;
+  resolver_class->lookup_by_name_with_flags_async = lookup_by_name_with_flags_async;
+  resolver_class->lookup_by_name_with_flags_finish = lookup_by_name_finish;
   resolver_class->lookup_by_address = lookup_by_address;
   resolver_class->lookup_by_address_async = lookup_by_address_async;
   resolver_class->lookup_by_address_finish = lookup_by_address_finish;
@@ -180,6 +248,9 @@ exg_test_resolver_class_init (ExgTestResolverClass *klass)
 static void
 exg_test_resolver_init (ExgTestResolver *self)
 {
+  self->names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify) g_strfreev);
+  self->ptrs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 GResolver *
@@ -189,6 +260,32 @@ exg_test_resolver_new (guint *counter)
 
   self->counter = counter;
   return G_RESOLVER (self);
+}
+
+void
+exg_test_resolver_add_name (GResolver  *resolver,
+                            const char *name,
+                            ...)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  const char *address;
+  va_list args;
+
+  va_start (args, name);
+  while ((address = va_arg (args, const char *)) != NULL)
+    g_strv_builder_add (builder, address);
+  va_end (args);
+  g_hash_table_replace (EXG_TEST_RESOLVER (resolver)->names, g_strdup (name),
+                        g_strv_builder_end (builder));
+}
+
+void
+exg_test_resolver_add_ptr (GResolver  *resolver,
+                           const char *address,
+                           const char *name)
+{
+  g_hash_table_replace (EXG_TEST_RESOLVER (resolver)->ptrs, g_strdup (address),
+                        g_strdup (name));
 }
 
 /* ------------------------------------------------------------------------

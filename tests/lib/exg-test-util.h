@@ -1,6 +1,7 @@
 /* exg-test-util.h: helpers shared by the C tests: bounded waits on the
- * default main context, a resolver that records and fails every lookup,
- * child processes that die with the test, and hex test vectors.
+ * default main context, a resolver that counts lookups and answers only
+ * what a test told it, child processes that die with the test, and hex
+ * test vectors.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -35,9 +36,21 @@ void           exg_test_result_cb       (GObject      *source,
 GAsyncResult  *exg_test_wait_result     (GAsyncResult **slot,
                                          guint         seconds);
 
-/* A resolver whose every lookup fails and adds one to @counter
- * (atomically: lookups may come from any thread). */
+/* A resolver whose every lookup adds one to @counter (nullable; atomically:
+ * lookups may come from any thread) and fails with
+ * G_RESOLVER_ERROR_NOT_FOUND, unless an answer was added below. */
 GResolver     *exg_test_resolver_new    (guint        *counter);
+
+/* @name answers with the NULL-terminated list of address literals that
+ * follows, in that order. */
+void           exg_test_resolver_add_name (GResolver  *resolver,
+                                           const char *name,
+                                           ...) G_GNUC_NULL_TERMINATED;
+
+/* The reverse lookup of the literal @address answers @name. */
+void           exg_test_resolver_add_ptr  (GResolver  *resolver,
+                                           const char *address,
+                                           const char *name);
 
 /* A GSpawnChildSetupFunc: the child gets SIGTERM when the test dies. */
 void           exg_test_die_with_parent (gpointer      user_data);

@@ -46,7 +46,6 @@ struct _ExgSession
   guint8            *buf;           /* owned: handshake bytes, then pending data */
   gsize              len;
   gsize              cap;
-  gsize              handshake_bytes;   /* consumed so far (E0 selections aside) */
   guint              n_selections;
   gboolean           client_eof;
 

@@ -480,10 +480,9 @@ handle_auth (ExgSession        *self,
       fail (self, "Authentication failed");
       return;
     }
+  /* the parser has moved on to the request by itself */
   exg_activity_connection_changed (self->host->activity,
                                    self->info);
-  if (self->parser.phase == EXG_SOCKS_PHASE_AUTH)
-    self->parser.phase = EXG_SOCKS_PHASE_REQUEST;
 }
 
 static void
@@ -562,8 +561,9 @@ process_buffer (ExgSession *self)
       switch (result)
         {
         case EXG_PARSE_NEED_MORE:
-          if (self->handshake_bytes + self->len > EXG_SOCKS_MAX_HANDSHAKE ||
-              self->len >= self->cap)
+          /* the parser rejects a handshake over EXG_SOCKS_MAX_HANDSHAKE
+           * itself; a full buffer is only our own bound */
+          if (self->len >= self->cap)
             fail (self, "Handshake too large");
           return;
 
@@ -584,22 +584,12 @@ process_buffer (ExgSession *self)
         }
 
       consume (self, used);
-      if (msg.kind == EXG_SOCKS_MSG_SELECT)
+      /* selections are not part of the handshake the parser bounds */
+      if (msg.kind == EXG_SOCKS_MSG_SELECT &&
+          ++self->n_selections > MAX_SELECTIONS)
         {
-          if (++self->n_selections > MAX_SELECTIONS)
-            {
-              fail (self, "Too many router selections");
-              return;
-            }
-        }
-      else
-        {
-          self->handshake_bytes += used;
-          if (self->handshake_bytes > EXG_SOCKS_MAX_HANDSHAKE)
-            {
-              fail (self, "Handshake too large");
-              return;
-            }
+          fail (self, "Too many router selections");
+          return;
         }
 
       switch (msg.kind)
