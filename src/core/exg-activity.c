@@ -5,6 +5,8 @@
 #include "config.h"
 #include "exg-activity.h"
 
+#include <string.h>
+
 #define DEFAULT_HISTORY_SIZE 1000
 
 struct _ExgActivity
@@ -17,7 +19,14 @@ struct _ExgActivity
 
   GQueue      lookups;       /* (element-type ExgLookup) owned, newest last */
   guint       history_size;
+
+  GHashTable *leak_hinted;   /* client hosts told of the DNS-leak hint */
 };
+
+/* Client addresses remembered as told of the DNS-leak hint; past this the
+ * set starts again, so a flood of clients costs bounded memory and, at
+ * worst, a repeated line. */
+#define MAX_LEAK_HINTED 1024
 
 G_DEFINE_FINAL_TYPE (ExgActivity, exg_activity, G_TYPE_OBJECT)
 
@@ -78,6 +87,7 @@ exg_activity_finalize (GObject *object)
   ExgActivity *self = EXG_ACTIVITY (object);
 
   g_clear_pointer (&self->connections, g_hash_table_unref);
+  g_clear_pointer (&self->leak_hinted, g_hash_table_unref);
   g_queue_clear_full (&self->lookups, lookup_free);
 
   G_OBJECT_CLASS (exg_activity_parent_class)->finalize (object);
@@ -127,6 +137,8 @@ exg_activity_init (ExgActivity *self)
   self->next_id = 1;
   self->history_size = DEFAULT_HISTORY_SIZE;
   g_queue_init (&self->lookups);
+  self->leak_hinted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             NULL);
 }
 
 /**
@@ -191,6 +203,63 @@ exg_activity_add_connection (ExgActivity *self,
   g_hash_table_insert (self->connections, &info->id, info);
   g_signal_emit (self, signals[CONNECTION_ADDED], 0, info);
   return info;
+}
+
+/**
+ * exg_conn_info_get_client_host:
+ * @info: a connection
+ *
+ * Returns: (transfer full): the client's address without its port,
+ *   "127.0.0.1" or "[::1]"
+ */
+char *
+exg_conn_info_get_client_host (const ExgConnInfo *info)
+{
+  const char *colon;
+
+  g_return_val_if_fail (info != NULL, NULL);
+
+  if (info->client == NULL)
+    return g_strdup ("");
+  colon = strrchr (info->client, ':');
+  if (colon == NULL || (info->client[0] == '[' && colon[-1] != ']'))
+    return g_strdup (info->client);
+  return g_strndup (info->client, colon - info->client);
+}
+
+/**
+ * exg_activity_note_ip_literal_through_proxy:
+ * @self: the activity model
+ * @info: a connection whose CONNECT named an IP address and went through a
+ *   tor or proxy exit
+ *
+ * Like tor's WarnUnsafeSocks: a client that sends addresses rather than
+ * names to a proxy that would resolve them at the exit may have asked its
+ * own resolver first, which tells the local network what it visits.
+ * Marks @info, and logs one line per client address (never the target).
+ */
+void
+exg_activity_note_ip_literal_through_proxy (ExgActivity *self,
+                                            ExgConnInfo *info)
+{
+  g_autofree char *host = NULL;
+
+  g_return_if_fail (EXG_IS_ACTIVITY (self));
+  g_return_if_fail (info != NULL);
+
+  if (info->ip_literal_through_proxy)
+    return;
+  info->ip_literal_through_proxy = TRUE;
+  exg_activity_connection_changed (self, info);
+
+  host = exg_conn_info_get_client_host (info);
+  if (g_hash_table_contains (self->leak_hinted, host))
+    return;
+  if (g_hash_table_size (self->leak_hinted) >= MAX_LEAK_HINTED)
+    g_hash_table_remove_all (self->leak_hinted);
+  g_message ("Client %s connects by IP address through a proxy or tor exit: "
+             "it may resolve names itself (use socks5h / proxy DNS)", host);
+  g_hash_table_add (self->leak_hinted, g_steal_pointer (&host));
 }
 
 void

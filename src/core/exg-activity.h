@@ -42,12 +42,18 @@ typedef struct {
   guint8       socks_reply;   /* a failed request: the SOCKS5 reply code
                                * (ExgSocks5Reply) it was refused with, in
                                * SOCKS5 terms for SOCKS4 clients too; 0 else */
+  gboolean     ip_literal_through_proxy;  /* a CONNECT by IP address through a
+                                           * tor or proxy exit: the client may
+                                           * resolve names itself (a DNS leak) */
   gint         ref_count;
 } ExgConnInfo;
 
 ExgConnInfo *exg_conn_info_ref   (ExgConnInfo *info);
 void         exg_conn_info_unref (ExgConnInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExgConnInfo, exg_conn_info_unref)
+/* The client's address without its port: "127.0.0.1", "[::1]".
+ * (transfer full) */
+char        *exg_conn_info_get_client_host (const ExgConnInfo *info);
 
 typedef enum {
   EXG_LOOKUP_FORWARD,         /* name → address (RESOLVE) */
@@ -86,6 +92,11 @@ void         exg_activity_remove_connection (ExgActivity *self,
 ExgConnInfo *exg_activity_lookup_connection (ExgActivity *self,
                                             guint64      id);
 guint        exg_activity_get_n_connections (ExgActivity *self);
+/* @info's CONNECT by IP address went through a tor or proxy exit: marks
+ * it (ip_literal_through_proxy, "connection-changed") and tells the log
+ * once per client address. */
+void         exg_activity_note_ip_literal_through_proxy (ExgActivity *self,
+                                            ExgConnInfo *info);
 /* (element-type ExgConnInfo) (transfer container): the live connections */
 GPtrArray   *exg_activity_list_connections  (ExgActivity *self);
 

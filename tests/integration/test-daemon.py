@@ -219,6 +219,64 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(len(lines), 2)
         self.assertEqual(lines[1].split()[:2], ["direct", "direct"])
 
+    def socks5_connect(self, proxy, source, username, host, port):
+        """One SOCKS5 CONNECT from SOURCE (an address on lo) with USERNAME:
+        the reply code."""
+        h, p = proxy.rsplit(":", 1)
+        with socket.create_connection((h, int(p)), timeout=TIMEOUT,
+                                      source_address=(source, 0)) as s:
+            u = username.encode()
+            s.sendall(b"\x05\x01\x02")
+            self.assertEqual(s.recv(2), b"\x05\x02")
+            s.sendall(b"\x01" + bytes([len(u)]) + u + b"\x01x")
+            self.assertEqual(s.recv(2), b"\x01\x00")
+            try:
+                addr = b"\x01" + socket.inet_aton(host)
+            except OSError:
+                addr = b"\x03" + bytes([len(host)]) + host.encode()
+            s.sendall(b"\x05\x01\x00" + addr + port.to_bytes(2, "big"))
+            reply = s.recv(10)
+            self.assertEqual(len(reply), 10, reply)
+            return reply[1]
+
+    def test_dns_leak_hint(self):
+        # a CONNECT by IP address through a proxy exit: one line per
+        # client address, without the target; none by name, none through
+        # the direct exit
+        upstream = Daemon("--listen", "127.0.0.2:0")
+        self.addCleanup(upstream.kill)
+        port = upstream.addresses[0].rsplit(":", 1)[1]
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[exit up]\ntype=socks5\naddress=127.0.0.2\nport=%s\ncountry=SE\n\n"
+                    "[exit home]\ntype=direct\ncountry=DE\n" % port)
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            proxy = d.addresses[0]
+            for source, user, host in (("127.0.0.1", "country=se", "127.0.0.1"),
+                                       ("127.0.0.1", "country=se", "127.0.0.1"),
+                                       ("127.0.0.1", "country=se", "localhost"),
+                                       ("127.0.0.3", "country=se", "localhost"),
+                                       ("127.0.0.4", "country=de", "127.0.0.1"),
+                                       ("127.0.0.5", "country=se", "127.0.0.1"),
+                                       ("127.0.0.5", "country=se", "127.0.0.1")):
+                code = self.socks5_connect(proxy, source, user, host, self.http_port)
+                self.assertEqual(code, 0, (source, user, host))
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+        upstream.stop()
+        err = d.stderr()
+        hints = [l for l in err.splitlines()
+                 if "connects by IP address through a proxy or tor exit" in l]
+        self.assertEqual(len(hints), 2, err)
+        self.assertIn("Client 127.0.0.1 connects", hints[0])
+        self.assertIn("Client 127.0.0.5 connects", hints[1])
+        self.assertIn("(use socks5h / proxy DNS)", hints[0])
+        for line in hints:
+            self.assertNotIn(str(self.http_port), line)
+
     def test_exit_country_from_geoip(self):
         make_mmdb = os.environ.get("EXG_MAKE_MMDB")
         if not make_mmdb:

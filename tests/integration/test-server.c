@@ -65,6 +65,7 @@ static void
 hang_connect_async (ExgBackend          *backend,
                     const char          *host,
                     guint16              port,
+                    const char          *isolation,
                     GCancellable        *cancellable,
                     GAsyncReadyCallback  callback,
                     gpointer             user_data)

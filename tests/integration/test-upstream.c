@@ -45,7 +45,7 @@ backend_connect (ExgBackend *backend, const char *host, guint16 port,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  exg_backend_connect_async (backend, host, port, NULL,
+  exg_backend_connect_async (backend, host, port, NULL, NULL,
                              exg_test_result_cb, &result);
   exg_test_wait_result (&result, WAIT_SECONDS);
   return exg_backend_connect_finish (backend, result, error);
@@ -56,7 +56,7 @@ backend_resolve (ExgBackend *backend, const char *host, GError **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  exg_backend_resolve_async (backend, host, NULL,
+  exg_backend_resolve_async (backend, host, NULL, NULL,
                              exg_test_result_cb, &result);
   exg_test_wait_result (&result, WAIT_SECONDS);
   return exg_backend_resolve_finish (backend, result, error);
@@ -68,7 +68,7 @@ backend_resolve_ptr (ExgBackend *backend, const char *address, GError **error)
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GInetAddress) addr = g_inet_address_new_from_string (address);
 
-  exg_backend_resolve_ptr_async (backend, addr, NULL,
+  exg_backend_resolve_ptr_async (backend, addr, NULL, NULL,
                                  exg_test_result_cb, &result);
   exg_test_wait_result (&result, WAIT_SECONDS);
   return exg_backend_resolve_ptr_finish (backend, result, error);

@@ -6,6 +6,9 @@
 # tor (--tor-control) and uses the network's GeoIP database (tnexit1 DE
 # 1000 KB/s, tnexit2 SE 2000, tnexit3 US 4000).  The target server reports
 # the peer it saw; the exits' bind shim makes that the exit's own address.
+# tnexit1's policy rejects one port (info["rejected_port"]), where a second
+# target server listens.  Which circuit a stream is on comes from tor's
+# own GETINFO stream-status and circuit-status.
 # The last tests kill and restart the client tor, and run a managed tor
 # that joins the same network through --tor-torrc.
 #
@@ -75,11 +78,25 @@ class Daemon:
                 self.cond.notify_all()
 
     def wait_line(self, pattern, timeout=TIMEOUT, start=0):
+        return self.wait_match(pattern, timeout, start) is not None
+
+    def wait_match(self, pattern, timeout=TIMEOUT, start=0):
+        """The first match of PATTERN in a line from START on, or None."""
+        rx = re.compile(pattern)
+
+        def first():
+            for line in self.lines[start:]:
+                m = rx.search(line)
+                if m:
+                    return m
+            return None
+        with self.cond:
+            return self.cond.wait_for(first, timeout)
+
+    def count(self, pattern):
         rx = re.compile(pattern)
         with self.cond:
-            found = self.cond.wait_for(
-                lambda: any(rx.search(l) for l in self.lines[start:]), timeout)
-        return found
+            return sum(1 for l in self.lines if rx.search(l))
 
     def text(self):
         with self.cond:
@@ -160,6 +177,41 @@ def tor_resolve(args, port):
     return r.returncode, r.stdout.strip()
 
 
+def open_stream(port, target_port, username=None):
+    """A CONNECT kept open: (socket, reply code, the peer the target saw)."""
+    s = session(port, username)
+    code = connect_ip(s, "127.0.0.1", target_port)[1]
+    return s, code, (peer_ip(s) if code == 0 else None)
+
+
+def circuit_status(net):
+    """tor's circuits: {id: (status, the last hop's fingerprint)}."""
+    with net.control() as ctl:
+        text = ctl.check("GETINFO circuit-status").value("circuit-status") or ""
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[2].startswith("$"):
+            out[f[0]] = (f[1], f[2].split(",")[-1].lstrip("$").split("~")[0].split("=")[0])
+        elif len(f) >= 2:
+            out[f[0]] = (f[1], None)
+    return out
+
+
+def new_streams(net, target_port, known):
+    """tor's open streams to 127.0.0.1:TARGET_PORT not in KNOWN (which
+    they are added to): [(stream id, circuit id)]."""
+    with net.control() as ctl:
+        text = ctl.check("GETINFO stream-status").value("stream-status") or ""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[3] == "127.0.0.1:%d" % target_port and f[0] not in known:
+            out.append((f[0], f[2]))
+            known.add(f[0])
+    return out
+
+
 def getconf_leave(net):
     with net.control() as ctl:
         return ctl.check("GETCONF __LeaveStreamsUnattached").text()
@@ -167,8 +219,11 @@ def getconf_leave(net):
 
 def main():
     t0 = time.monotonic()
-    with tornet.TorNet(None) as net, tornet.TargetServer() as target:
+    with tornet.TorNet(None, reject_port_exit="tnexit1") as net, \
+            tornet.TargetServer() as target:
         info = net.info
+        fps = {r["nick"]: r["fingerprint"] for r in info["relays"]}
+        rejected = tornet.TargetServer(port=info["rejected_port"])
         control = "127.0.0.1:%d" % info["client"]["control_port"]
         base = ["--tor-control", control, "--geoip", info["mmdb"]]
         note("network ready in %.1f s" % (time.monotonic() - t0))
@@ -187,11 +242,54 @@ def main():
         ok(getconf_leave(net) == "__LeaveStreamsUnattached=0",
            "--list-exits leaves __LeaveStreamsUnattached at 0")
 
-        # the default selection is Germany
-        d = Daemon(base + ["--country", "DE"])
+        # the default selection is Germany; -v for the ready circuit's id
+        d = Daemon(base + ["--country", "DE", "-v"])
         try:
             ok(d.wait_line(r"tor: \d+ exit relays"), "daemon: tor's exits became routers",
                d.text())
+
+            # a circuit to tnexit1 (the only DE exit) is built before any
+            # client comes, and the first connection takes it
+            m = d.wait_match(r"tor: circuit (\d+) to exit %s is ready" % fps["tnexit1"])
+            ready_id = m.group(1) if m else None
+            circs = circuit_status(net)
+            ok(ready_id is not None and circs.get(ready_id) == ("BUILT", fps["tnexit1"]),
+               "a circuit to the default selection's exit is built before any client",
+               (ready_id, circs))
+            known = set()
+            ok(new_streams(net, target.port, known) == [], "no stream of ours yet")
+            mark = len(d.lines)
+            s0, code, peer = open_stream(d.port, target.port)
+            streams = new_streams(net, target.port, known)
+            ok(code == 0 and peer == "127.0.0.7" and [c for _s, c in streams] == [ready_id],
+               "the first connection goes on the circuit kept ready", (code, peer, streams))
+            m = d.wait_match(r"tor: circuit (\d+) to exit %s is ready" % fps["tnexit1"],
+                             start=mark)
+            ok(m is not None and m.group(1) != ready_id and
+               circuit_status(net).get(m.group(1)) == ("BUILT", fps["tnexit1"]),
+               "once taken, another circuit is kept ready", m and m.group(1))
+
+            # isolation: the client address and the username (no selection
+            # keys) keep circuits apart; the same key reuses its circuit
+            sa, code_a, peer_a = open_stream(d.port, target.port, "alice")
+            ca = new_streams(net, target.port, known)
+            sb, code_b, peer_b = open_stream(d.port, target.port, "bob")
+            cb = new_streams(net, target.port, known)
+            sa2, code_a2, peer_a2 = open_stream(d.port, target.port, "alice")
+            ca2 = new_streams(net, target.port, known)
+            diag = (code_a, code_b, code_a2, peer_a, peer_b, peer_a2, streams, ca, cb, ca2)
+            ok((code_a, code_b, code_a2) == (0, 0, 0) and
+               peer_a == peer_b == peer_a2 == "127.0.0.7" and
+               len(ca) == len(cb) == len(ca2) == 1, "alice, bob, alice: three streams via tnexit1",
+               diag)
+            ok(len(ca) == len(cb) == 1 and ca[0][1] != cb[0][1],
+               "different usernames to the same exit: different circuits", diag)
+            ok(len(ca) == len(ca2) == 1 and ca[0][1] == ca2[0][1],
+               "the same username again: the same circuit", diag)
+            ok(len(streams) == len(ca) == 1 and streams[0][1] != ca[0][1],
+               "no username and a username: different circuits", diag)
+            for s in (s0, sa, sb, sa2):
+                s.close()
             ok(d.wait_line(r"^tor: bootstrapped 100% \(Done\)$", 1),
                "daemon prints tor's bootstrap progress", d.text())
             ok(getconf_leave(net) == "__LeaveStreamsUnattached=1",
@@ -245,6 +343,35 @@ def main():
                (rc, out))
             rc, out = tor_resolve(["nosuch.tornet.test"], d.port)
             ok(rc != 0, "an unknown name fails", (rc, out))
+
+            # tnexit1 rejects one port: selections never choose it there,
+            # and after an E0 selection of it that port is refused (02)
+            code, peer = through(d.port, rejected)
+            ok(code == 2 and peer is None,
+               "default selection (DE) to a port tnexit1 rejects: no exit (02)", (code, peer))
+            code, peer = through(d.port, rejected, "country=de")
+            ok(code == 2 and peer is None,
+               "username country=de to a port tnexit1 rejects: no exit (02)", (code, peer))
+            code, peer = through(d.port, rejected, "country=se")
+            ok(code == 0 and peer == "127.0.0.8", "country=se reaches that port (tnexit2)",
+               (code, peer))
+            seen = [through(d.port, rejected, "range=127.0.0.7-127.0.0.9") for _ in range(6)]
+            ok(all(code == 0 and peer in ("127.0.0.8", "127.0.0.9") for code, peer in seen),
+               "a range with tnexit1 never picks it for that port", seen)
+            with e0_session(d.port) as s:
+                resp = select(s, start="127.0.0.7", end="127.0.0.7")
+                reply = connect_ip(s, "127.0.0.1", rejected.port)
+                ok(resp[1] == 0 and reply[1] == 2,
+                   "E0 tnexit1, then a CONNECT to the port it rejects: refused (02)",
+                   (resp.hex(), reply.hex()))
+            ok(len(rejected.accepted) == 1 + len(seen),
+               "the refused CONNECTs never reached the target", rejected.accepted)
+
+            # the DNS-leak hint: one line for this client, never the target
+            hints = [l for l in d.lines if "connects by IP address through a proxy or tor exit" in l]
+            ok(len(hints) == 1 and "Client 127.0.0.1 " in hints[0] and
+               str(target.port) not in hints[0],
+               "CONNECTs by IP address through tor: one hint for the client", hints)
 
             # another client of the same tor is still served
             s = tornet.socks5_connect(("127.0.0.1", info["client"]["socks_port"]), "127.0.0.1", target.port)
@@ -314,6 +441,7 @@ def main():
             finally:
                 rc = d.stop()
             ok(rc == 0, "managed: exitgated exits 0", d.text())
+        rejected.close()
 
     note("total %.1f s" % (time.monotonic() - t0))
     print("1..%d" % len(results), flush=True)

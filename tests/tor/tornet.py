@@ -71,6 +71,7 @@ NODES = [
 OFF_SOCKS = 50
 OFF_CONTROL = 51
 OFF_DNS = 53
+OFF_REJECTED = 55       # the port one exit may reject (TorNet(reject_port_exit=…))
 OFF_EXTRA = 60          # extra clients: B+60+2k (SocksPort), B+61+2k (ControlPort)
 PORT_SPAN = 120
 
@@ -204,6 +205,7 @@ def network_ports(base):
     ports.append(("127.0.0.1", base + OFF_SOCKS, socket.SOCK_STREAM))
     ports.append(("127.0.0.1", base + OFF_CONTROL, socket.SOCK_STREAM))
     ports.append(("127.0.0.1", base + OFF_DNS, socket.SOCK_DGRAM))
+    ports.append(("127.0.0.1", base + OFF_REJECTED, socket.SOCK_STREAM))
     return ports
 
 
@@ -631,16 +633,20 @@ class TargetServer:
     connection is recorded as {"peer": (ip, port), "owner": name or None};
     the owner is looked up at accept time among OWNER_PIDS."""
 
-    def __init__(self, owner_pids=None, host4="127.0.0.1", host6="::1"):
+    def __init__(self, owner_pids=None, host4="127.0.0.1", host6="::1", port=0):
+        """PORT: a fixed port (0: any free one)."""
         self.owner_pids = owner_pids or {}
         self.accepted = []
         self.cond = threading.Condition()
         self.listeners = []
         self._closing = False
         self.port = None
-        for attempt in range(20):
+        wanted = port
+        for attempt in range(1 if wanted else 20):
             s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s4.bind((host4, 0))
+            if wanted:
+                s4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s4.bind((host4, wanted))
             port = s4.getsockname()[1]
             s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
             s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -734,7 +740,9 @@ class TorNet:
     temporary DIR)."""
 
     def __init__(self, dir=None, base_port=None, build_dir=None, ready_timeout=READY_TIMEOUT,
-                 detach=False):
+                 detach=False, reject_port_exit=None):
+        """REJECT_PORT_EXIT: the nick of an exit whose policy rejects one
+        port, info["rejected_port"] (the others accept every port)."""
         self.own_dir = dir is None
         self.dir = os.path.abspath(dir or tempfile.mkdtemp(prefix="tornet-"))
         self.wanted_base = base_port
@@ -745,6 +753,7 @@ class TorNet:
         self.popen = {}                 # name -> Popen
         self.info = None
         self.extra_clients = 0
+        self.reject_port_exit = reject_port_exit
 
     # ---- context manager
 
@@ -871,7 +880,8 @@ class TorNet:
                 "ExitRelay 1",
                 "ExitPolicyRejectPrivate 0",
                 "ExitPolicyRejectLocalInterfaces 0",
-                "ExitPolicy accept *:*",
+                "ExitPolicy accept *:*" if nick != self.reject_port_exit else
+                "ExitPolicy reject *:%d,accept *:*" % (self.base + OFF_REJECTED),
                 "OutboundBindAddressExit " + ip,
                 "RefuseUnknownExits 0",
             ]
@@ -1196,6 +1206,8 @@ class TorNet:
             "geoip6_file": os.path.join(self.dir, "geoip6"),
             "torrc_network": os.path.join(self.dir, "torrc-network"),
             "bwfile": os.path.join(self.dir, "bwfile"),
+            "rejected_port": self.base + OFF_REJECTED,
+            "reject_port_exit": self.reject_port_exit,
             "bind_shim": self.shim is not None,
             "pids": {r["name"]: r["pid"] for r in self.procs},
             "timings": self.timings,

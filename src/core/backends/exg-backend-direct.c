@@ -441,6 +441,7 @@ static void
 direct_connect_async (ExgBackend          *backend,
                       const char          *host,
                       guint16              port,
+                      const char          *isolation,
                       GCancellable        *cancellable,
                       GAsyncReadyCallback  callback,
                       gpointer             user_data)
@@ -498,6 +499,7 @@ resolve_cb (GObject      *source,
 static void
 direct_resolve_async (ExgBackend          *backend,
                       const char          *host,
+                      const char          *isolation,
                       GCancellable        *cancellable,
                       GAsyncReadyCallback  callback,
                       gpointer             user_data)
@@ -531,6 +533,7 @@ resolve_ptr_cb (GObject      *source,
 static void
 direct_resolve_ptr_async (ExgBackend          *backend,
                           GInetAddress        *address,
+                          const char          *isolation,
                           GCancellable        *cancellable,
                           GAsyncReadyCallback  callback,
                           gpointer             user_data)

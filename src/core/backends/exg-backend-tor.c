@@ -84,6 +84,7 @@ static void
 run (ExgBackendTor      *self,
      ExgUpstreamOp       op,
      const ExgSocksAddr *target,
+     const char         *isolation,
      GTask              *outer)
 {
   g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
@@ -124,7 +125,8 @@ run (ExgBackendTor      *self,
    * the poller reads on a later iteration: tor cannot have reported the
    * stream yet. */
   if (stream->local != NULL)
-    exg_tor_client_expect_stream (client, stream->local, self->fingerprint, "");
+    exg_tor_client_expect_stream (client, stream->local, self->fingerprint,
+                                  isolation != NULL ? isolation : "");
 }
 
 static gboolean
@@ -159,6 +161,7 @@ static void
 tor_connect_async (ExgBackend          *backend,
                    const char          *host,
                    guint16              port,
+                   const char          *isolation,
                    GCancellable        *cancellable,
                    GAsyncReadyCallback  callback,
                    gpointer             user_data)
@@ -186,12 +189,13 @@ tor_connect_async (ExgBackend          *backend,
       g_object_unref (task);
       return;
     }
-  run (self, EXG_UPSTREAM_CONNECT, &target, task);
+  run (self, EXG_UPSTREAM_CONNECT, &target, isolation, task);
 }
 
 static void
 tor_resolve_async (ExgBackend          *backend,
                    const char          *host,
+                   const char          *isolation,
                    GCancellable        *cancellable,
                    GAsyncReadyCallback  callback,
                    gpointer             user_data)
@@ -208,12 +212,13 @@ tor_resolve_async (ExgBackend          *backend,
       g_object_unref (task);
       return;
     }
-  run (self, EXG_UPSTREAM_RESOLVE, &target, task);
+  run (self, EXG_UPSTREAM_RESOLVE, &target, isolation, task);
 }
 
 static void
 tor_resolve_ptr_async (ExgBackend          *backend,
                        GInetAddress        *address,
+                       const char          *isolation,
                        GCancellable        *cancellable,
                        GAsyncReadyCallback  callback,
                        gpointer             user_data)
@@ -229,7 +234,7 @@ tor_resolve_ptr_async (ExgBackend          *backend,
     target.type = EXG_SOCKS_ATYP_IPV6;
   memcpy (target.ip, g_inet_address_to_bytes (address),
           g_inet_address_get_native_size (address));
-  run (self, EXG_UPSTREAM_RESOLVE_PTR, &target, task);
+  run (self, EXG_UPSTREAM_RESOLVE_PTR, &target, isolation, task);
 }
 
 /* The relay's state is tor's (ExgTorClient sets it); a check builds
@@ -251,6 +256,17 @@ tor_check_async (ExgBackend          *backend,
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
                              "tor is not connected");
   g_object_unref (task);
+}
+
+/* A circuit to this relay, built before any stream needs it */
+static void
+tor_prepare (ExgBackend *backend)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (backend);
+  g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
+
+  if (client != NULL)
+    exg_tor_client_keep_circuit_ready (client, self->fingerprint);
 }
 
 static void
@@ -276,6 +292,7 @@ exg_backend_tor_class_init (ExgBackendTorClass *klass)
   backend_class->resolve_async = tor_resolve_async;
   backend_class->resolve_ptr_async = tor_resolve_ptr_async;
   backend_class->check_async = tor_check_async;
+  backend_class->prepare = tor_prepare;
 }
 
 static void

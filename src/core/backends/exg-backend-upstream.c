@@ -89,11 +89,13 @@ run (ExgBackendUpstream *self,
  * ------------------------------------------------------------------------ */
 
 /* SOCKS5 / SOCKS4a CONNECT: an IP literal goes as an address, anything
- * else as a name for the upstream to resolve. */
+ * else as a name for the upstream to resolve.  @isolation is not sent:
+ * the username an upstream gets is its configuration's. */
 static void
 upstream_connect_async (ExgBackend          *backend,
                         const char          *host,
                         guint16              port,
+                        const char          *isolation,
                         GCancellable        *cancellable,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
@@ -142,6 +144,7 @@ upstream_connect_async (ExgBackend          *backend,
 static void
 upstream_resolve_async (ExgBackend          *backend,
                         const char          *host,
+                        const char          *isolation,
                         GCancellable        *cancellable,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
@@ -177,6 +180,7 @@ upstream_resolve_async (ExgBackend          *backend,
 static void
 upstream_resolve_ptr_async (ExgBackend          *backend,
                             GInetAddress        *address,
+                            const char          *isolation,
                             GCancellable        *cancellable,
                             GAsyncReadyCallback  callback,
                             gpointer             user_data)

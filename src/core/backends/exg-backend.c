@@ -28,6 +28,7 @@ static void
 exg_backend_real_connect_async (ExgBackend          *self,
                                 const char          *host,
                                 guint16              port,
+                                const char          *isolation,
                                 GCancellable        *cancellable,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
@@ -49,6 +50,7 @@ exg_backend_real_connect_finish (ExgBackend    *self,
 static void
 exg_backend_real_resolve_async (ExgBackend          *self,
                                 const char          *host,
+                                const char          *isolation,
                                 GCancellable        *cancellable,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
@@ -70,6 +72,7 @@ exg_backend_real_resolve_finish (ExgBackend    *self,
 static void
 exg_backend_real_resolve_ptr_async (ExgBackend          *self,
                                     GInetAddress        *address,
+                                    const char          *isolation,
                                     GCancellable        *cancellable,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
@@ -112,6 +115,11 @@ exg_backend_real_check_finish (ExgBackend    *self,
 }
 
 static void
+exg_backend_real_prepare (ExgBackend *self)
+{
+}
+
+static void
 exg_backend_class_init (ExgBackendClass *klass)
 {
   klass->connect_async = exg_backend_real_connect_async;
@@ -122,6 +130,7 @@ exg_backend_class_init (ExgBackendClass *klass)
   klass->resolve_ptr_finish = exg_backend_real_resolve_ptr_finish;
   klass->check_async = exg_backend_real_check_async;
   klass->check_finish = exg_backend_real_check_finish;
+  klass->prepare = exg_backend_real_prepare;
 }
 
 static void
@@ -131,8 +140,14 @@ exg_backend_init (ExgBackend *self)
 
 /**
  * exg_backend_connect_async:
+ * @self: an exit backend
  * @host: a hostname (resolved at the exit) or an IP literal
  * @port: the target port
+ * @isolation: (nullable): the request's isolation key; requests whose
+ *   keys differ never share a tor circuit (%NULL is the same as "")
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the stream is open or has failed
+ * @user_data: data for @callback
  *
  * Opens a TCP stream to @host:@port through this exit.
  */
@@ -140,6 +155,7 @@ void
 exg_backend_connect_async (ExgBackend          *self,
                            const char          *host,
                            guint16              port,
+                           const char          *isolation,
                            GCancellable        *cancellable,
                            GAsyncReadyCallback  callback,
                            gpointer             user_data)
@@ -147,8 +163,8 @@ exg_backend_connect_async (ExgBackend          *self,
   g_return_if_fail (EXG_IS_BACKEND (self));
   g_return_if_fail (host != NULL);
 
-  EXG_BACKEND_GET_CLASS (self)->connect_async (self, host, port, cancellable,
-                                               callback, user_data);
+  EXG_BACKEND_GET_CLASS (self)->connect_async (self, host, port, isolation,
+                                               cancellable, callback, user_data);
 }
 
 /**
@@ -166,9 +182,22 @@ exg_backend_connect_finish (ExgBackend    *self,
   return EXG_BACKEND_GET_CLASS (self)->connect_finish (self, result, error);
 }
 
+/**
+ * exg_backend_resolve_async:
+ * @self: an exit backend
+ * @host: the name to resolve (at the exit)
+ * @isolation: (nullable): the request's isolation key, as for
+ *   exg_backend_connect_async()
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the answer
+ * @user_data: data for @callback
+ *
+ * Resolves @host to its addresses through this exit.
+ */
 void
 exg_backend_resolve_async (ExgBackend          *self,
                            const char          *host,
+                           const char          *isolation,
                            GCancellable        *cancellable,
                            GAsyncReadyCallback  callback,
                            gpointer             user_data)
@@ -176,8 +205,8 @@ exg_backend_resolve_async (ExgBackend          *self,
   g_return_if_fail (EXG_IS_BACKEND (self));
   g_return_if_fail (host != NULL);
 
-  EXG_BACKEND_GET_CLASS (self)->resolve_async (self, host, cancellable,
-                                               callback, user_data);
+  EXG_BACKEND_GET_CLASS (self)->resolve_async (self, host, isolation,
+                                               cancellable, callback, user_data);
 }
 
 /**
@@ -195,9 +224,22 @@ exg_backend_resolve_finish (ExgBackend    *self,
   return EXG_BACKEND_GET_CLASS (self)->resolve_finish (self, result, error);
 }
 
+/**
+ * exg_backend_resolve_ptr_async:
+ * @self: an exit backend
+ * @address: the address to look up (at the exit)
+ * @isolation: (nullable): the request's isolation key, as for
+ *   exg_backend_connect_async()
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the answer
+ * @user_data: data for @callback
+ *
+ * Looks up the name of @address through this exit.
+ */
 void
 exg_backend_resolve_ptr_async (ExgBackend          *self,
                                GInetAddress        *address,
+                               const char          *isolation,
                                GCancellable        *cancellable,
                                GAsyncReadyCallback  callback,
                                gpointer             user_data)
@@ -205,8 +247,9 @@ exg_backend_resolve_ptr_async (ExgBackend          *self,
   g_return_if_fail (EXG_IS_BACKEND (self));
   g_return_if_fail (G_IS_INET_ADDRESS (address));
 
-  EXG_BACKEND_GET_CLASS (self)->resolve_ptr_async (self, address, cancellable,
-                                                   callback, user_data);
+  EXG_BACKEND_GET_CLASS (self)->resolve_ptr_async (self, address, isolation,
+                                                   cancellable, callback,
+                                                   user_data);
 }
 
 /**
@@ -244,4 +287,20 @@ exg_backend_check_finish (ExgBackend    *self,
   g_return_val_if_fail (EXG_IS_BACKEND (self), FALSE);
 
   return EXG_BACKEND_GET_CLASS (self)->check_finish (self, result, error);
+}
+
+/**
+ * exg_backend_prepare:
+ * @self: an exit backend
+ *
+ * Gets ready for a request through this exit that may come soon, so that
+ * it does not wait (a tor exit keeps a circuit built).  Cheap to call
+ * again; most backends have nothing to do.
+ */
+void
+exg_backend_prepare (ExgBackend *self)
+{
+  g_return_if_fail (EXG_IS_BACKEND (self));
+
+  EXG_BACKEND_GET_CLASS (self)->prepare (self);
 }

@@ -6,6 +6,10 @@
  * boolean (check): the base class's _finish functions propagate it, so
  * implementations override only the _async functions.
  *
+ * Every request carries its isolation key: requests with different keys
+ * must not share what an exit could link them by (a tor circuit).  A
+ * backend that has nothing of the kind ignores it.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
@@ -21,10 +25,12 @@ struct _ExgBackendClass
 {
   GObjectClass parent_class;
 
-  /* host: a hostname (resolved at the exit) or an IP literal */
+  /* host: a hostname (resolved at the exit) or an IP literal;
+   * isolation: nullable, "" and NULL being the same key */
   void               (*connect_async)     (ExgBackend          *self,
                                            const char          *host,
                                            guint16              port,
+                                           const char          *isolation,
                                            GCancellable        *cancellable,
                                            GAsyncReadyCallback  callback,
                                            gpointer             user_data);
@@ -34,6 +40,7 @@ struct _ExgBackendClass
 
   void               (*resolve_async)     (ExgBackend          *self,
                                            const char          *host,
+                                           const char          *isolation,
                                            GCancellable        *cancellable,
                                            GAsyncReadyCallback  callback,
                                            gpointer             user_data);
@@ -44,6 +51,7 @@ struct _ExgBackendClass
 
   void               (*resolve_ptr_async) (ExgBackend          *self,
                                            GInetAddress        *address,
+                                           const char          *isolation,
                                            GCancellable        *cancellable,
                                            GAsyncReadyCallback  callback,
                                            gpointer             user_data);
@@ -60,23 +68,28 @@ struct _ExgBackendClass
                                            GAsyncResult        *result,
                                            GError             **error);
 
-  gpointer padding[8];
+  /* Make the next request through this exit quick (a tor circuit built
+   * in advance).  Default: nothing. */
+  void               (*prepare)           (ExgBackend          *self);
+
+  gpointer padding[7];
 };
 
 void               exg_backend_connect_async     (ExgBackend *self, const char *host, guint16 port,
-                                                  GCancellable *cancellable,
+                                                  const char *isolation, GCancellable *cancellable,
                                                   GAsyncReadyCallback callback, gpointer user_data);
 GSocketConnection *exg_backend_connect_finish    (ExgBackend *self, GAsyncResult *result, GError **error);
 void               exg_backend_resolve_async     (ExgBackend *self, const char *host,
-                                                  GCancellable *cancellable,
+                                                  const char *isolation, GCancellable *cancellable,
                                                   GAsyncReadyCallback callback, gpointer user_data);
 GList             *exg_backend_resolve_finish    (ExgBackend *self, GAsyncResult *result, GError **error);
 void               exg_backend_resolve_ptr_async (ExgBackend *self, GInetAddress *address,
-                                                  GCancellable *cancellable,
+                                                  const char *isolation, GCancellable *cancellable,
                                                   GAsyncReadyCallback callback, gpointer user_data);
 char              *exg_backend_resolve_ptr_finish (ExgBackend *self, GAsyncResult *result, GError **error);
 void               exg_backend_check_async       (ExgBackend *self, GCancellable *cancellable,
                                                   GAsyncReadyCallback callback, gpointer user_data);
 gboolean           exg_backend_check_finish      (ExgBackend *self, GAsyncResult *result, GError **error);
+void               exg_backend_prepare           (ExgBackend *self);
 
 G_END_DECLS

@@ -16,6 +16,11 @@ struct _ExgDialer
   GObject            parent_instance;
 
   ExgRouterRegistry *registry;     /* owned */
+  gulong             items_changed_id;
+
+  gboolean           keep_ready;
+  ExgSelection       ready_sel;
+  ExgRouter         *ready;        /* owned, nullable: the exit kept ready */
 };
 
 G_DEFINE_FINAL_TYPE (ExgDialer, exg_dialer, G_TYPE_OBJECT)
@@ -25,6 +30,7 @@ typedef struct {
   gboolean      fixed;        /* one router, named beforehand: no failover */
   char         *host;
   guint16       port;
+  char         *isolation;
   GPtrArray    *tried;        /* (element-type ExgRouter) owned refs */
   gint64        started;      /* monotonic µs of the attempt under way */
   GError       *last_error;   /* owned; of the previous attempt */
@@ -36,6 +42,7 @@ connect_data_free (gpointer data)
   ConnectData *cd = data;
 
   g_free (cd->host);
+  g_free (cd->isolation);
   g_ptr_array_unref (cd->tried);
   g_clear_error (&cd->last_error);
   g_free (cd);
@@ -101,8 +108,8 @@ start_attempt (GTask     *task,
   g_ptr_array_add (cd->tried, g_object_ref (router));
   cd->started = g_get_monotonic_time ();
   exg_backend_connect_async (exg_router_get_backend (router), cd->host,
-                             cd->port, g_task_get_cancellable (task),
-                             attempt_cb, task);
+                             cd->port, cd->isolation,
+                             g_task_get_cancellable (task), attempt_cb, task);
 }
 
 /* Takes @task's ref. */
@@ -136,6 +143,7 @@ exg_dialer_connect_async (ExgDialer           *self,
                           const ExgSelection  *sel,
                           const char          *host,
                           guint16              port,
+                          const char          *isolation,
                           GCancellable        *cancellable,
                           GAsyncReadyCallback  callback,
                           gpointer             user_data)
@@ -158,6 +166,7 @@ exg_dialer_connect_async (ExgDialer           *self,
   cd->fixed = router != NULL;
   cd->host = g_strdup (host);
   cd->port = port;
+  cd->isolation = g_strdup (isolation);
   cd->tried = g_ptr_array_new_with_free_func (g_object_unref);
   g_task_set_task_data (task, cd, connect_data_free);
 
@@ -207,10 +216,72 @@ exg_dialer_get_registry (ExgDialer *self)
 }
 
 static void
+keep_ready (ExgDialer *self)
+{
+  g_autoptr(ExgRouter) router = NULL;
+
+  if (!self->keep_ready)
+    return;
+
+  /* the exit kept ready stays while it matches: a new pick on every
+   * change of the list (each consensus) would build circuits for
+   * nothing */
+  if (self->ready != NULL &&
+      exg_router_registry_lookup (self->registry,
+                                  exg_router_get_id (self->ready)) == self->ready &&
+      exg_selection_matches (&self->ready_sel, self->ready))
+    router = g_object_ref (self->ready);
+  else
+    router = exg_router_registry_pick (self->registry, &self->ready_sel, NULL,
+                                       NULL);
+  g_set_object (&self->ready, router);
+  if (router != NULL)
+    exg_backend_prepare (exg_router_get_backend (router));
+}
+
+static void
+registry_items_changed_cb (GListModel *model,
+                           guint       position,
+                           guint       removed,
+                           guint       added,
+                           gpointer    user_data)
+{
+  keep_ready (user_data);
+}
+
+/**
+ * exg_dialer_keep_ready:
+ * @self: a dialer
+ * @sel: (nullable): the selection whose first request must not wait, or
+ *   %NULL for none
+ *
+ * Picks an exit that @sel matches and has its backend get ready for a
+ * request (exg_backend_prepare()): a tor exit keeps a circuit built.
+ * When the routers change, the exit is kept while it still matches, and
+ * another is picked when it does not.
+ */
+void
+exg_dialer_keep_ready (ExgDialer          *self,
+                       const ExgSelection *sel)
+{
+  g_return_if_fail (EXG_IS_DIALER (self));
+
+  if (sel == NULL || !self->keep_ready ||
+      !exg_selection_equal (sel, &self->ready_sel))
+    g_clear_object (&self->ready);
+  self->keep_ready = sel != NULL;
+  if (sel != NULL)
+    self->ready_sel = *sel;
+  keep_ready (self);
+}
+
+static void
 exg_dialer_finalize (GObject *object)
 {
   ExgDialer *self = EXG_DIALER (object);
 
+  g_clear_signal_handler (&self->items_changed_id, self->registry);
+  g_clear_object (&self->ready);
   g_clear_object (&self->registry);
 
   G_OBJECT_CLASS (exg_dialer_parent_class)->finalize (object);
@@ -242,5 +313,8 @@ exg_dialer_new (ExgRouterRegistry *registry)
 
   self = g_object_new (EXG_TYPE_DIALER, NULL);
   self->registry = g_object_ref (registry);
+  self->items_changed_id =
+    g_signal_connect (registry, "items-changed",
+                      G_CALLBACK (registry_items_changed_cb), self);
   return self;
 }

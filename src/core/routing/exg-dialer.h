@@ -25,12 +25,14 @@ ExgRouter         *exg_dialer_pick           (ExgDialer           *self,
 /* @router (nullable): a router fixed beforehand (an E0 selection named
  * it): that one only, no failover.  Otherwise a router matching @sel is
  * picked, and when a connect through it fails, another (at most 3 in
- * all).  Each attempt's outcome is recorded on its router. */
+ * all).  Each attempt's outcome is recorded on its router.  @isolation
+ * (nullable) goes to every backend tried (exg_backend_connect_async). */
 void               exg_dialer_connect_async  (ExgDialer           *self,
                                               ExgRouter           *router,
                                               const ExgSelection  *sel,
                                               const char          *host,
                                               guint16              port,
+                                              const char          *isolation,
                                               GCancellable        *cancellable,
                                               GAsyncReadyCallback  callback,
                                               gpointer             user_data);
@@ -40,5 +42,11 @@ GSocketConnection *exg_dialer_connect_finish (ExgDialer           *self,
                                               GAsyncResult        *result,
                                               ExgRouter          **out_router,
                                               GError             **error);
+
+/* Keeps an exit that @sel (nullable: none) would pick ready for its
+ * first request (exg_backend_prepare), picked again when the routers
+ * change and it no longer matches. */
+void               exg_dialer_keep_ready     (ExgDialer           *self,
+                                              const ExgSelection  *sel);
 
 G_END_DECLS

@@ -666,6 +666,13 @@ exg_server_set_default_selection (ExgServer          *self,
     exg_selection_init_any (&self->host.default_selection);
   else
     self->host.default_selection = *sel;
+
+  /* a default chosen by the user is where the next connection goes:
+   * its first request should not wait for a tor circuit */
+  if (exg_selection_is_any (&self->host.default_selection))
+    exg_dialer_keep_ready (self->host.dialer, NULL);
+  else
+    exg_dialer_keep_ready (self->host.dialer, &self->host.default_selection);
 }
 
 void

@@ -108,6 +108,18 @@ choose_exit (ExgSession   *self,
   return TRUE;
 }
 
+/* (transfer full) what keeps this request off the tor circuits of other
+ * clients: the client's address and its username without selection keys
+ * (the address has no space, so the two stay apart) */
+static char *
+request_isolation (ExgSession *self)
+{
+  g_autofree char *client = exg_conn_info_get_client_host (self->info);
+  g_autofree char *user = exg_selection_strip_username (self->info->username);
+
+  return g_strconcat (client, " ", user, NULL);
+}
+
 static void
 log_no_router (ExgSession         *self,
                const ExgSelection *sel,
@@ -325,6 +337,14 @@ connect_cb (GObject      *source,
    * or failed), in one signal: a failed row names the exit that failed */
   if (router != NULL)
     exg_session_set_exit_ (self, router);
+  /* names would have been resolved at the exit: this client may have
+   * asked its own resolver */
+  if (router != NULL &&
+      exg_router_get_kind (router) != EXG_ROUTER_KIND_DIRECT &&
+      (self->target.type == EXG_SOCKS_ATYP_IPV4 ||
+       self->target.type == EXG_SOCKS_ATYP_IPV6))
+    exg_activity_note_ip_literal_through_proxy (self->host->activity,
+                                                self->info);
   if (exit_conn == NULL)
     {
       log_no_router (self, self->has_selection ? NULL : &self->sel, error);
@@ -382,6 +402,7 @@ start_connect (ExgSession *self,
 {
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *isolation = NULL;
   ExgSelection sel;
 
   exg_selection_init_any (&sel);
@@ -406,9 +427,10 @@ start_connect (ExgSession *self,
     }
   sel.port = self->target.port;   /* exits whose policy rejects it don't match */
   self->sel = sel;
+  isolation = request_isolation (self);
   exg_dialer_connect_async (self->host->dialer, router, &sel, host,
-                            self->target.port, self->cancellable, connect_cb,
-                            g_object_ref (self));
+                            self->target.port, isolation, self->cancellable,
+                            connect_cb, g_object_ref (self));
 }
 
 /* RESOLVE (socks-extensions.txt §2) */
@@ -542,6 +564,7 @@ start_resolve (ExgSession *self,
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GInetAddress) literal = NULL;
+  g_autofree char *isolation = NULL;
   ExgActivity *activity = self->host->activity;
   ExgSelection sel;
   gboolean reverse = self->command == EXG_SOCKS_CMD_RESOLVE_PTR;
@@ -601,6 +624,7 @@ start_resolve (ExgSession *self,
   exg_session_set_state_ (self, EXG_CONN_STATE_RESOLVING);
   exg_session_watch_client_while_busy_ (self);
 
+  isolation = request_isolation (self);
   if (reverse)
     {
       g_autoptr(GInetAddress) inet =
@@ -609,12 +633,12 @@ start_resolve (ExgSession *self,
                                          ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
 
       exg_backend_resolve_ptr_async (exg_router_get_backend (router), inet,
-                                     self->cancellable,
+                                     isolation, self->cancellable,
                                      resolve_ptr_cb, g_object_ref (self));
     }
   else
     exg_backend_resolve_async (exg_router_get_backend (router), host,
-                               self->cancellable,
+                               isolation, self->cancellable,
                                resolve_cb, g_object_ref (self));
 }
 

@@ -22,7 +22,14 @@
  * exit that stream is for.  A STREAM NEW or NEWRESOLVE event whose
  * SOURCE_ADDR is one of those is attached to a circuit ending at that exit:
  * an open one of the same exit and isolation key, younger than tor's
- * dirtiness bound, or a new one built with EXTENDCIRCUIT.  Every other
+ * dirtiness bound, or a new one built with EXTENDCIRCUIT.  The isolation
+ * key (the client's address and its username without selection keys)
+ * keeps two clients off one circuit, where the exit could link them.
+ *
+ * One circuit is kept ready: for the exit the default selection picks
+ * (exg_tor_client_keep_circuit_ready), built as soon as tor is ready and
+ * again whenever a stream has taken it, so that the first stream to that
+ * exit, of whatever isolation key, does not wait for a circuit.  Every other
  * stream (another client of a shared tor) is handed back to tor at once
  * with ATTACHSTREAM <id> 0.  A circuit that fails closes its waiting
  * streams with reason TIMEOUT, which tor's SOCKS reply says as 06 (what
@@ -83,7 +90,7 @@ typedef struct {
 } Expected;
 
 typedef struct {
-  char      *key;          /* "FP|isolation" */
+  char      *key;          /* "FP|isolation"; the circuit kept ready: "FP" */
   char      *exit_fingerprint;
   char      *id;           /* tor's id; NULL until EXTENDED */
   gboolean   built;
@@ -131,6 +138,8 @@ struct _ExgTorClient
   GHashTable         *circuits;        /* key → Circuit (owned) */
   GHashTable         *circuit_ids;     /* tor's id → Circuit */
   GHashTable         *early;           /* tor's id → last status */
+  char               *ready_exit;      /* owned, nullable: keep a circuit
+                                        * to it ready, keyed by its fp */
 };
 
 enum {
@@ -153,6 +162,7 @@ static void client_connect     (ExgTorClient *self);
 static void client_lost        (ExgTorClient *self,
                                 const char   *why);
 static void load_consensus     (ExgTorClient *self);
+static void ready_circuit_build (ExgTorClient *self);
 
 /* ------------------------------------------------------------------------
  * Small things
@@ -270,6 +280,8 @@ set_ready (ExgTorClient *self,
     exg_router_set_state (router, ready ? EXG_ROUTER_STATE_UP
                                         : EXG_ROUTER_STATE_DOWN);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_READY]);
+  if (ready)
+    ready_circuit_build (self);
 }
 
 /* ------------------------------------------------------------------------
@@ -736,6 +748,10 @@ static void
 circuit_failed (ExgTorClient *self,
                 Circuit      *c)
 {
+  /* the ready circuit that tor closed unused is built anew; one that
+   * could not be built waits for the next occasion, not to loop */
+  gboolean rebuild = c->built && g_strcmp0 (c->key, self->ready_exit) == 0;
+
   for (guint i = 0; i < c->waiting->len; i++)
     send_ignored (self, "CLOSESTREAM %s " REASON_TIMEOUT,
                   (const char *) g_ptr_array_index (c->waiting, i));
@@ -743,6 +759,8 @@ circuit_failed (ExgTorClient *self,
   if (c->id != NULL)
     g_hash_table_remove (self->circuit_ids, c->id);
   g_hash_table_remove (self->circuits, c->key);   /* frees c */
+  if (rebuild)
+    ready_circuit_build (self);
 }
 
 static void
@@ -751,6 +769,8 @@ circuit_built (ExgTorClient *self,
 {
   c->built = TRUE;
   c->built_at = g_get_monotonic_time ();
+  if (g_strcmp0 (c->key, self->ready_exit) == 0)
+    g_debug ("tor: circuit %s to exit %s is ready", c->id, c->exit_fingerprint);
   for (guint i = 0; i < c->waiting->len; i++)
     attach_stream (self, g_ptr_array_index (c->waiting, i), c->id);
   g_ptr_array_set_size (c->waiting, 0);
@@ -767,6 +787,14 @@ circuit_status (ExgTorClient *self,
     circuit_failed (self, c);
 }
 
+static gboolean
+is_circuit (gpointer key,
+            gpointer value,
+            gpointer user_data)
+{
+  return value == user_data;
+}
+
 static void
 extendcircuit_cb (GObject      *source,
                   GAsyncResult *result,
@@ -781,7 +809,11 @@ extendcircuit_cb (GObject      *source,
   const char *early;
 
   reply = exg_tor_control_send_finish (EXG_TOR_CONTROL (source), result, &error);
+  /* a ready circuit taken by a stream is under another key by now */
   c = call_current (call) ? g_hash_table_lookup (self->circuits, call->stream) : NULL;
+  if (c == NULL && call_current (call) &&
+      g_hash_table_find (self->circuits, is_circuit, call->circuit) != NULL)
+    c = call->circuit;
   if (c == NULL || c != call->circuit || c->id != NULL)
     {
       call_free (call);
@@ -836,6 +868,46 @@ circuit_build (ExgTorClient *self,
   exg_tor_control_send_async (self->control, command, NULL, extendcircuit_cb, call);
 }
 
+/* Builds the circuit kept ready, unless it is there or tor is not. */
+static void
+ready_circuit_build (ExgTorClient *self)
+{
+  Circuit *c;
+
+  if (!self->ready || self->control == NULL || self->ready_exit == NULL ||
+      g_hash_table_contains (self->circuits, self->ready_exit) ||
+      !g_hash_table_contains (self->relays, self->ready_exit))
+    return;
+
+  c = g_new0 (Circuit, 1);
+  c->key = g_strdup (self->ready_exit);
+  c->exit_fingerprint = g_strdup (self->ready_exit);
+  c->waiting = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_insert (self->circuits, c->key, c);
+  circuit_build (self, c);
+}
+
+/* The ready circuit to @exit_fingerprint, if there is one, becomes the
+ * circuit of @key.  Its ten minutes start now: tor counts a circuit's
+ * dirtiness from its first stream. */
+static gboolean
+take_ready_circuit (ExgTorClient *self,
+                    const char   *exit_fingerprint,
+                    const char   *key)
+{
+  Circuit *c = g_hash_table_lookup (self->circuits, exit_fingerprint);
+
+  if (c == NULL)
+    return FALSE;
+  g_hash_table_steal (self->circuits, c->key);
+  g_free (c->key);
+  c->key = g_strdup (key);
+  if (c->built)
+    c->built_at = g_get_monotonic_time ();
+  g_hash_table_insert (self->circuits, c->key, c);
+  return TRUE;
+}
+
 /* One of our streams, for @e's exit: onto a circuit that ends there. */
 static void
 stream_for_exit (ExgTorClient   *self,
@@ -864,6 +936,13 @@ stream_for_exit (ExgTorClient   *self,
   if (c != NULL)
     {
       g_ptr_array_add (c->waiting, g_strdup (stream));
+      return;
+    }
+
+  if (take_ready_circuit (self, e->exit_fingerprint, key))
+    {
+      stream_for_exit (self, stream, e);
+      ready_circuit_build (self);
       return;
     }
 
@@ -1324,6 +1403,7 @@ exg_tor_client_finalize (GObject *object)
   g_free (self->password);
   g_free (self->data_dir);
   g_free (self->torrc);
+  g_free (self->ready_exit);
   g_free (self->tor_path);
   g_free (self->summary);
   g_hash_table_unref (self->relays);
@@ -1665,4 +1745,43 @@ exg_tor_client_forget_stream (ExgTorClient *self,
 {
   g_return_if_fail (EXG_IS_TOR_CLIENT (self));
   g_hash_table_remove (self->expected, source_addr);
+}
+
+/**
+ * exg_tor_client_keep_circuit_ready:
+ * @self: a client
+ * @exit_fingerprint: (nullable): the exit relay, or %NULL for none
+ *
+ * Keeps one circuit to that exit built, from when tor is ready on, so
+ * that the next stream there does not wait for one: the first stream
+ * that needs a new circuit to the exit takes it, whatever its isolation
+ * key, and another is built.  A circuit kept ready for another exit is
+ * closed.
+ */
+void
+exg_tor_client_keep_circuit_ready (ExgTorClient *self,
+                                   const char   *exit_fingerprint)
+{
+  Circuit *c;
+
+  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+
+  if (g_strcmp0 (exit_fingerprint, self->ready_exit) != 0)
+    {
+      c = self->ready_exit != NULL
+            ? g_hash_table_lookup (self->circuits, self->ready_exit) : NULL;
+      if (c != NULL)
+        {
+          /* no stream of ours is on it: tor may close it */
+          if (c->id != NULL)
+            {
+              send_ignored (self, "CLOSECIRCUIT %s", c->id);
+              g_hash_table_remove (self->circuit_ids, c->id);
+            }
+          g_hash_table_remove (self->circuits, c->key);
+        }
+      g_free (self->ready_exit);
+      self->ready_exit = g_strdup (exit_fingerprint);
+    }
+  ready_circuit_build (self);
 }

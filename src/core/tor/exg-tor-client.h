@@ -54,5 +54,7 @@ void            exg_tor_client_expect_stream      (ExgTorClient         *self,
                                                    const char           *isolation);
 void            exg_tor_client_forget_stream      (ExgTorClient         *self,
                                                    const char           *source_addr);
+void            exg_tor_client_keep_circuit_ready (ExgTorClient         *self,
+                                                   const char           *exit_fingerprint);
 
 G_END_DECLS
