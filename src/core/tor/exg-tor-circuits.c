@@ -1,0 +1,470 @@
+/* exg-tor-circuits.c: circuits and stream attachment.  Our streams (known
+ * by the local address of our socket to the SocksPort) are attached to a
+ * circuit that ends at the exit chosen for them, built with EXTENDCIRCUIT
+ * through one of tor's guards and a Fast middle relay; other clients'
+ * streams are handed back to tor at once.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+#include "exg-tor-client-private.h"
+
+#include "exg-backend-tor.h"
+#include "exg-error.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Circuits and streams
+ * ------------------------------------------------------------------------ */
+
+static gboolean
+same_16 (const Relay *a,
+         const Relay *b)
+{
+  return a != NULL && b != NULL && (a->ipv4 >> 16) == (b->ipv4 >> 16);
+}
+
+static const Relay *
+pick_guard (ExgTorClient *self,
+            const Relay  *exit)
+{
+  g_autoptr(GPtrArray) candidates = g_ptr_array_new ();
+  GHashTableIter iter;
+  Relay *relay;
+
+  /* tor's own entry guards: a circuit of ours looks like tor's own */
+  for (guint i = 0; i < self->guards->len; i++)
+    {
+      relay = g_hash_table_lookup (self->relays, g_ptr_array_index (self->guards, i));
+      if (relay != NULL && relay != exit && (relay->flags & RELAY_RUNNING))
+        g_ptr_array_add (candidates, relay);
+    }
+  if (candidates->len == 0)
+    {
+      g_hash_table_iter_init (&iter, self->relays);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &relay))
+        if (relay != exit &&
+            (relay->flags & (RELAY_GUARD | RELAY_RUNNING)) == (RELAY_GUARD | RELAY_RUNNING))
+          g_ptr_array_add (candidates, relay);
+    }
+  if (candidates->len == 0)
+    return NULL;
+  return g_ptr_array_index (candidates, g_random_int_range (0, candidates->len));
+}
+
+static const Relay *
+pick_middle (ExgTorClient *self,
+             const Relay  *guard,
+             const Relay  *exit)
+{
+  g_autoptr(GPtrArray) candidates = g_ptr_array_new ();
+  GHashTableIter iter;
+  Relay *relay;
+  guint64 total = 0, point;
+
+  /* Never in the /16 of another hop, as tor's own paths.  A network in
+   * one /16 (the loopback test network: every relay is 127.0.0.x) would
+   * then have no middle at all; there the rule is dropped, as tor's own
+   * EnforceDistinctSubnets is under TestingTorNetwork.  Families are not
+   * in ns/all, so they are not checked. */
+  for (int strict = 1; strict >= 0 && candidates->len == 0; strict--)
+    {
+      g_hash_table_iter_init (&iter, self->relays);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &relay))
+        {
+          if (relay == guard || relay == exit ||
+              (relay->flags & (RELAY_RUNNING | RELAY_FAST)) != (RELAY_RUNNING | RELAY_FAST))
+            continue;
+          if (strict && (same_16 (relay, guard) || same_16 (relay, exit)))
+            continue;
+          g_ptr_array_add (candidates, relay);
+        }
+    }
+  if (candidates->len == 0)
+    return NULL;
+
+  /* weighted by bandwidth, a relay of 0 weighing 1 */
+  for (guint i = 0; i < candidates->len; i++)
+    total += MAX (((Relay *) g_ptr_array_index (candidates, i))->bandwidth, 1);
+  point = (guint64) (g_random_double () * (double) total);
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      guint64 w = MAX (((Relay *) g_ptr_array_index (candidates, i))->bandwidth, 1);
+
+      if (point < w)
+        return g_ptr_array_index (candidates, i);
+      point -= w;
+    }
+  return g_ptr_array_index (candidates, candidates->len - 1);
+}
+
+static void
+attach_stream (ExgTorClient *self,
+               const char   *stream,
+               const char   *circuit)
+{
+  g_hash_table_add (self->ours, g_strdup (stream));
+  exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s %s", stream, circuit);
+}
+
+/* The circuit is gone or never was: its waiting streams fail (06 to the
+ * SOCKS client), and it takes no more. */
+static void
+circuit_failed (ExgTorClient *self,
+                Circuit      *c)
+{
+  /* the ready circuit that tor closed unused is built anew; one that
+   * could not be built waits for the next occasion, not to loop */
+  gboolean rebuild = c->built && g_strcmp0 (c->key, self->ready_exit) == 0;
+
+  for (guint i = 0; i < c->waiting->len; i++)
+    exg_tor_client_send_ignored_ (self, "CLOSESTREAM %s " REASON_TIMEOUT,
+                  (const char *) g_ptr_array_index (c->waiting, i));
+  g_ptr_array_set_size (c->waiting, 0);
+  if (c->id != NULL)
+    g_hash_table_remove (self->circuit_ids, c->id);
+  g_hash_table_remove (self->circuits, c->key);   /* frees c */
+  if (rebuild)
+    exg_tor_client_ready_circuit_build_ (self);
+}
+
+static void
+circuit_built (ExgTorClient *self,
+               Circuit      *c)
+{
+  c->built = TRUE;
+  c->built_at = g_get_monotonic_time ();
+  if (g_strcmp0 (c->key, self->ready_exit) == 0)
+    g_debug ("tor: circuit %s to exit %s is ready", c->id, c->exit_fingerprint);
+  for (guint i = 0; i < c->waiting->len; i++)
+    attach_stream (self, g_ptr_array_index (c->waiting, i), c->id);
+  g_ptr_array_set_size (c->waiting, 0);
+}
+
+static void
+circuit_status (ExgTorClient *self,
+                Circuit      *c,
+                const char   *status)
+{
+  if (g_str_equal (status, "BUILT"))
+    circuit_built (self, c);
+  else if (g_str_equal (status, "FAILED") || g_str_equal (status, "CLOSED"))
+    circuit_failed (self, c);
+}
+
+static gboolean
+is_circuit (gpointer key,
+            gpointer value,
+            gpointer user_data)
+{
+  return value == user_data;
+}
+
+static void
+extendcircuit_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Call *call = user_data;
+  ExgTorClient *self = call->self;
+  g_autoptr(ExgTorctlReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) words = NULL;
+  Circuit *c;
+  const char *early;
+
+  reply = exg_tor_control_send_finish (EXG_TOR_CONTROL (source), result, &error);
+  /* a ready circuit taken by a stream is under another key by now */
+  c = exg_tor_client_call_current_ (call) ? g_hash_table_lookup (self->circuits, call->stream) : NULL;
+  if (c == NULL && exg_tor_client_call_current_ (call) &&
+      g_hash_table_find (self->circuits, is_circuit, call->circuit) != NULL)
+    c = call->circuit;
+  if (c == NULL || c != call->circuit || c->id != NULL)
+    {
+      exg_tor_client_call_free_ (call);
+      return;
+    }
+  /* "250 EXTENDED 21" */
+  if (reply != NULL)
+    words = g_strsplit (exg_torctl_reply_get_message (reply), " ", 3);
+  if (words == NULL || g_strv_length (words) < 2 ||
+      !g_str_equal (words[0], "EXTENDED"))
+    {
+      g_debug ("tor: EXTENDCIRCUIT failed: %s",
+               error != NULL ? error->message : "unexpected reply");
+      circuit_failed (self, c);
+      exg_tor_client_call_free_ (call);
+      return;
+    }
+  c->id = g_strdup (words[1]);
+  g_hash_table_insert (self->circuit_ids, c->id, c);
+  early = g_hash_table_lookup (self->early, c->id);
+  if (early != NULL)
+    {
+      g_autofree char *status = g_strdup (early);
+
+      g_hash_table_remove (self->early, c->id);
+      circuit_status (self, c, status);
+    }
+  exg_tor_client_call_free_ (call);
+}
+
+static void
+circuit_build (ExgTorClient *self,
+               Circuit      *c)
+{
+  const Relay *exit = g_hash_table_lookup (self->relays, c->exit_fingerprint);
+  const Relay *guard = exit != NULL ? pick_guard (self, exit) : NULL;
+  const Relay *middle = guard != NULL ? pick_middle (self, guard, exit) : NULL;
+  g_autofree char *command = NULL;
+  Call *call;
+
+  if (middle == NULL)
+    {
+      g_debug ("tor: no path to exit %s", c->exit_fingerprint);
+      circuit_failed (self, c);
+      return;
+    }
+  command = g_strdup_printf ("EXTENDCIRCUIT 0 $%s,$%s,$%s", guard->fingerprint,
+                             middle->fingerprint, exit->fingerprint);
+  call = exg_tor_client_call_new_ (self);
+  call->stream = g_strdup (c->key);
+  call->circuit = c;
+  exg_tor_control_send_async (self->control, command, NULL, extendcircuit_cb, call);
+}
+
+/* Builds the circuit kept ready, unless it is there or tor is not. */
+void
+exg_tor_client_ready_circuit_build_ (ExgTorClient *self)
+{
+  Circuit *c;
+
+  if (!self->ready || self->control == NULL || self->ready_exit == NULL ||
+      g_hash_table_contains (self->circuits, self->ready_exit) ||
+      !g_hash_table_contains (self->relays, self->ready_exit))
+    return;
+
+  c = g_new0 (Circuit, 1);
+  c->key = g_strdup (self->ready_exit);
+  c->exit_fingerprint = g_strdup (self->ready_exit);
+  c->waiting = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_insert (self->circuits, c->key, c);
+  circuit_build (self, c);
+}
+
+/* The ready circuit to @exit_fingerprint, if there is one, becomes the
+ * circuit of @key.  Its ten minutes start now: tor counts a circuit's
+ * dirtiness from its first stream. */
+static gboolean
+take_ready_circuit (ExgTorClient *self,
+                    const char   *exit_fingerprint,
+                    const char   *key)
+{
+  Circuit *c = g_hash_table_lookup (self->circuits, exit_fingerprint);
+
+  if (c == NULL)
+    return FALSE;
+  g_hash_table_steal (self->circuits, c->key);
+  g_free (c->key);
+  c->key = g_strdup (key);
+  if (c->built)
+    c->built_at = g_get_monotonic_time ();
+  g_hash_table_insert (self->circuits, c->key, c);
+  return TRUE;
+}
+
+/* One of our streams, for @e's exit: onto a circuit that ends there. */
+static void
+stream_for_exit (ExgTorClient   *self,
+                 const char     *stream,
+                 const Expected *e)
+{
+  g_autofree char *key = g_strconcat (e->exit_fingerprint, "|", e->isolation, NULL);
+  Circuit *c = g_hash_table_lookup (self->circuits, key);
+
+  /* tor's dirtiness: an old circuit takes no new streams, and tor closes
+   * it once its streams are done */
+  if (c != NULL && c->built &&
+      g_get_monotonic_time () - c->built_at > EXG_TOR_CIRCUIT_REUSE_SECONDS * G_USEC_PER_SEC)
+    {
+      if (c->id != NULL)
+        g_hash_table_remove (self->circuit_ids, c->id);
+      g_hash_table_remove (self->circuits, key);
+      c = NULL;
+    }
+
+  if (c != NULL && c->built)
+    {
+      attach_stream (self, stream, c->id);
+      return;
+    }
+  if (c != NULL)
+    {
+      g_ptr_array_add (c->waiting, g_strdup (stream));
+      return;
+    }
+
+  if (take_ready_circuit (self, e->exit_fingerprint, key))
+    {
+      stream_for_exit (self, stream, e);
+      exg_tor_client_ready_circuit_build_ (self);
+      return;
+    }
+
+  c = g_new0 (Circuit, 1);
+  c->key = g_steal_pointer (&key);
+  c->exit_fingerprint = g_strdup (e->exit_fingerprint);
+  c->waiting = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (c->waiting, g_strdup (stream));
+  g_hash_table_insert (self->circuits, c->key, c);
+  circuit_build (self, c);
+}
+
+/* "STREAM 75 NEW 0 target:port SOURCE_ADDR=127.0.0.1:53012 …" */
+void
+exg_tor_client_stream_event_ (ExgTorClient        *self,
+              const ExgTorctlArgs *args)
+{
+  const char *id, *status, *source;
+  Expected *e;
+
+  if (exg_torctl_args_get_n_positional (args) < 4)
+    return;
+  id = exg_torctl_args_get_positional (args, 1);
+  status = exg_torctl_args_get_positional (args, 2);
+
+  if (g_str_equal (status, "NEW") || g_str_equal (status, "NEWRESOLVE"))
+    {
+      source = exg_torctl_args_lookup (args, "SOURCE_ADDR");
+      e = source != NULL ? g_hash_table_lookup (self->expected, source) : NULL;
+      if (e == NULL)
+        {
+          /* not ours: tor chooses, as it would without us */
+          exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s 0", id);
+          return;
+        }
+      stream_for_exit (self, id, e);
+    }
+  else if (g_str_equal (status, "DETACHED"))
+    {
+      /* tor gave it back (its circuit broke).  Ours stay pinned: rather a
+       * failure the client sees than another exit; others go to tor. */
+      if (g_hash_table_contains (self->ours, id))
+        exg_tor_client_send_ignored_ (self, "CLOSESTREAM %s " REASON_MISC, id);
+      else
+        exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s 0", id);
+    }
+  else if (g_str_equal (status, "CLOSED") || g_str_equal (status, "FAILED"))
+    g_hash_table_remove (self->ours, id);
+}
+
+/* "CIRC 21 BUILT $…~a,$…~b,$…~c PURPOSE=GENERAL …" */
+void
+exg_tor_client_circ_event_ (ExgTorClient        *self,
+            const ExgTorctlArgs *args)
+{
+  const char *id, *status;
+  Circuit *c;
+
+  if (exg_torctl_args_get_n_positional (args) < 3)
+    return;
+  id = exg_torctl_args_get_positional (args, 1);
+  status = exg_torctl_args_get_positional (args, 2);
+  if (!g_str_equal (status, "BUILT") && !g_str_equal (status, "FAILED") &&
+      !g_str_equal (status, "CLOSED"))
+    return;
+
+  c = g_hash_table_lookup (self->circuit_ids, id);
+  if (c != NULL)
+    {
+      circuit_status (self, c, status);
+      return;
+    }
+  /* most are tor's own circuits; keep a few, bounded */
+  if (g_hash_table_size (self->early) >= MAX_EARLY_CIRCUITS)
+    g_hash_table_remove_all (self->early);
+  g_hash_table_replace (self->early, g_strdup (id), g_strdup (status));
+}
+
+/* ------------------------------------------------------------------------
+ * Public API: streams and the ready circuit
+ * ------------------------------------------------------------------------ */
+
+/**
+ * exg_tor_client_expect_stream:
+ * @self: a client
+ * @source_addr: our end of a connection to tor's SocksPort, "IP:PORT"
+ * @exit_fingerprint: the exit the stream must leave from
+ * @isolation: what keeps circuits apart ("" for none)
+ *
+ * The stream tor reports with this SOURCE_ADDR is ours and is attached
+ * to a circuit ending at that exit.
+ */
+void
+exg_tor_client_expect_stream (ExgTorClient *self,
+                              const char   *source_addr,
+                              const char   *exit_fingerprint,
+                              const char   *isolation)
+{
+  Expected *e;
+
+  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+
+  e = g_new0 (Expected, 1);
+  e->exit_fingerprint = g_strdup (exit_fingerprint);
+  e->isolation = g_strdup (isolation != NULL ? isolation : "");
+  g_hash_table_replace (self->expected, g_strdup (source_addr), e);
+}
+
+/**
+ * exg_tor_client_forget_stream:
+ * @self: a client
+ * @source_addr: as given to exg_tor_client_expect_stream()
+ */
+void
+exg_tor_client_forget_stream (ExgTorClient *self,
+                              const char   *source_addr)
+{
+  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+  g_hash_table_remove (self->expected, source_addr);
+}
+
+/**
+ * exg_tor_client_keep_circuit_ready:
+ * @self: a client
+ * @exit_fingerprint: (nullable): the exit relay, or %NULL for none
+ *
+ * Keeps one circuit to that exit built, from when tor is ready on, so
+ * that the next stream there does not wait for one: the first stream
+ * that needs a new circuit to the exit takes it, whatever its isolation
+ * key, and another is built.  A circuit kept ready for another exit is
+ * closed.
+ */
+void
+exg_tor_client_keep_circuit_ready (ExgTorClient *self,
+                                   const char   *exit_fingerprint)
+{
+  Circuit *c;
+
+  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+
+  if (g_strcmp0 (exit_fingerprint, self->ready_exit) != 0)
+    {
+      c = self->ready_exit != NULL
+            ? g_hash_table_lookup (self->circuits, self->ready_exit) : NULL;
+      if (c != NULL)
+        {
+          /* no stream of ours is on it: tor may close it */
+          if (c->id != NULL)
+            {
+              exg_tor_client_send_ignored_ (self, "CLOSECIRCUIT %s", c->id);
+              g_hash_table_remove (self->circuit_ids, c->id);
+            }
+          g_hash_table_remove (self->circuits, c->key);
+        }
+      g_free (self->ready_exit);
+      self->ready_exit = g_strdup (exit_fingerprint);
+    }
+  exg_tor_client_ready_circuit_build_ (self);
+}
