@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "exg-country.h"
+#include "exg-iso3166.h"
 
 #include <locale.h>
 
@@ -143,6 +144,36 @@ test_all_codes (void)
   g_assert_cmpuint (known, <=, 260);
 }
 
+/* the daemon's static table (core, no json-glib) says what iso-codes says */
+static void
+test_static_table_matches_iso_codes (void)
+{
+  guint assigned = 0;
+
+  for (char a = 'A'; a <= 'Z'; a++)
+    for (char b = 'A'; b <= 'Z'; b++)
+      {
+        char code[3] = { a, b, '\0' };
+        char lower[3] = { g_ascii_tolower (a), g_ascii_tolower (b), '\0' };
+
+        g_assert_cmpint (exg_iso3166_is_assigned (code), ==,
+                         exg_country_is_known (code));
+        g_assert_cmpint (exg_iso3166_is_assigned (lower), ==,
+                         exg_country_is_known (code));
+        assigned += exg_iso3166_is_assigned (code);
+      }
+  g_assert_cmpuint (assigned, ==, 249);
+
+  g_assert_true (exg_iso3166_is_assigned ("SE"));
+  g_assert_false (exg_iso3166_is_assigned ("ZZ"));
+  g_assert_false (exg_iso3166_is_assigned ("EU"));
+  g_assert_false (exg_iso3166_is_assigned ("SWE"));
+  g_assert_false (exg_iso3166_is_assigned ("S"));
+  g_assert_false (exg_iso3166_is_assigned ("S1"));
+  g_assert_false (exg_iso3166_is_assigned (""));
+  g_assert_false (exg_iso3166_is_assigned (NULL));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -154,6 +185,8 @@ main (int    argc,
   g_test_add_func ("/country/flag", test_flags);
   g_test_add_func ("/country/known", test_known);
   g_test_add_func ("/country/all-codes", test_all_codes);
+  g_test_add_func ("/country/static-table-matches-iso-codes",
+                   test_static_table_matches_iso_codes);
 
   return g_test_run ();
 }
