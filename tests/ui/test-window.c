@@ -1916,6 +1916,119 @@ test_geoip_progress (void)
                    mmdb);
 }
 
+/* a pixel of this colour somewhere in the rectangle */
+static gboolean
+surface_has_colour (cairo_surface_t *surface,
+                    int x, int y, int width, int height,
+                    const GdkRGBA *colour)
+{
+  const guint8 *data = cairo_image_surface_get_data (surface);
+  int stride = cairo_image_surface_get_stride (surface);
+  guint8 r = (guint8) (colour->red * 255 + 0.5);
+  guint8 g = (guint8) (colour->green * 255 + 0.5);
+  guint8 b = (guint8) (colour->blue * 255 + 0.5);
+
+  for (int j = y; j < y + height; j++)
+    for (int i = x; i < x + width; i++)
+      {
+        guint32 pixel = *(const guint32 *) (data + j * stride + i * 4);
+
+        /* cairo rounds through 16 bits: one off either way */
+        if (ABS ((int) ((pixel >> 16) & 0xff) - r) <= 1 &&
+            ABS ((int) ((pixel >> 8) & 0xff) - g) <= 1 &&
+            ABS ((int) (pixel & 0xff) - b) <= 1)
+          return TRUE;
+      }
+  return FALSE;
+}
+
+/* how many pixels in the rectangle differ from the one at (bx, by) */
+static guint
+surface_count_ink (cairo_surface_t *surface,
+                   int x, int y, int width, int height,
+                   int bx, int by)
+{
+  const guint8 *data = cairo_image_surface_get_data (surface);
+  int stride = cairo_image_surface_get_stride (surface);
+  guint32 background = *(const guint32 *) (data + by * stride + bx * 4);
+  guint n = 0;
+
+  for (int j = y; j < y + height; j++)
+    for (int i = x; i < x + width; i++)
+      n += *(const guint32 *) (data + j * stride + i * 4) != background;
+  return n;
+}
+
+static void
+test_traffic_legend_and_scale (void)
+{
+  static const GdkRGBA blue = { 0.21, 0.52, 0.89, 1.0 };
+  static const GdkRGBA orange = { 0.90, 0.38, 0.0, 1.0 };
+  GtkWidget *offscreen = gtk_offscreen_window_new ();
+  ExgTrafficGraph *graph = g_object_new (EXG_TYPE_TRAFFIC_GRAPH, NULL);
+  AtkObject *accessible = gtk_widget_get_accessible (GTK_WIDGET (graph));
+  g_autofree char *down_text = exg_format_bandwidth (3e6);
+  g_autofree char *top_text = exg_format_bandwidth (4e6);
+  cairo_surface_t *surface;
+  cairo_t *cr;
+  const char *description;
+  double step = 0;
+
+  /* round steps in the app's units: 1, 2, 2.5 or 5 times a power of ten,
+   * four of them reaching the peak; an idle graph reads up to 1 kB/s */
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (0), ==, 250);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (1000), ==, 250);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (1001), ==, 500);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (4e6), ==, 1e6);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (4.1e6), ==, 2e6);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (9e6), ==, 2.5e6);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (1.2e9), ==, 5e8);
+
+  g_assert_cmpuint (exg_traffic_graph_get_scale (graph, &step), ==, 4);
+  g_assert_cmpfloat (step, ==, 250);
+
+  /* 3 MB/s down, 1.5 MB/s up: gridlines at 1, 2, 3 and 4 MB/s */
+  exg_traffic_graph_add_rates (graph, 1.5e6, 3e6);
+  g_assert_cmpuint (exg_traffic_graph_get_scale (graph, &step), ==, 4);
+  g_assert_cmpfloat (step, ==, 1e6);
+
+  /* the legend in words for screen readers, in the app's units */
+  description = atk_object_get_description (accessible);
+  g_assert_nonnull (description);
+  g_assert_nonnull (strstr (description, down_text));
+  g_assert_nonnull (strstr (description, top_text));
+  g_assert_nonnull (strstr (description, "Mbit/s"));
+
+  /* drawn: the legend's swatches in the series' colours, above the plot,
+   * and a label under the top gridline */
+  gtk_container_add (GTK_CONTAINER (offscreen), GTK_WIDGET (graph));
+  gtk_window_set_default_size (GTK_WINDOW (offscreen), 600, 200);
+  gtk_widget_show_all (offscreen);
+  gtk_test_widget_wait_for_draw (offscreen);
+  g_assert_cmpint (gtk_widget_get_allocated_width (GTK_WIDGET (graph)), ==, 600);
+  surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, 600, 200);
+  cr = cairo_create (surface);
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_paint (cr);
+  gtk_widget_draw (GTK_WIDGET (graph), cr);
+  cairo_destroy (cr);
+  cairo_surface_flush (surface);
+  if (g_getenv ("EXG_TEST_GRAPH_PNG") != NULL)
+    cairo_surface_write_to_png (surface, g_getenv ("EXG_TEST_GRAPH_PNG"));
+
+  g_assert_true (surface_has_colour (surface, 0, 0, 600, 34, &blue));
+  g_assert_true (surface_has_colour (surface, 0, 0, 600, 34, &orange));
+  /* the down swatch comes first, at the left */
+  g_assert_true (surface_has_colour (surface, 12, 0, 16, 34, &blue));
+  g_assert_false (surface_has_colour (surface, 12, 0, 16, 34, &orange));
+  /* text beside it, and the top gridline's label in the plot */
+  g_assert_cmpuint (surface_count_ink (surface, 34, 4, 100, 28, 599, 199), >, 20);
+  g_assert_cmpuint (surface_count_ink (surface, 16, 38, 100, 14, 599, 199), >, 20);
+
+  cairo_surface_destroy (surface);
+  gtk_widget_destroy (offscreen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1988,6 +2101,8 @@ main (int argc, char **argv)
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
   g_test_add_func ("/window/bandwidth-units", test_bandwidth_units);
+  g_test_add_func ("/window/traffic-legend-and-scale",
+                   test_traffic_legend_and_scale);
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
