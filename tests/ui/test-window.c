@@ -1522,6 +1522,13 @@ test_label_done (gpointer data)
          || strstr (gtk_label_get_text (data), "does not work") != NULL;
 }
 
+static gboolean
+set_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 test_preferences_exits (void)
 {
@@ -1549,9 +1556,15 @@ test_preferences_exits (void)
   gtk_entry_set_text (find_widget (dialog, "name_entry"), "fr-exit");
   gtk_combo_box_set_active_id (find_widget (dialog, "type_combo"), "direct");
   gtk_entry_set_text (find_widget (dialog, "address_entry"), "127.0.0.4");
-  gtk_entry_set_text (find_widget (dialog, "country_entry"), "fr");
+  /* a country by its name: a name no country has is refused first */
+  gtk_entry_set_text (find_widget (dialog, "country_entry"), "Narnia");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
   flush ();
+  g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
+  gtk_entry_set_text (find_widget (dialog, "country_entry"), " France ");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* written to the daemon's key file, and live */
   g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
@@ -1562,6 +1575,13 @@ test_preferences_exits (void)
                                   NULL);
   g_assert_cmpstr (type, ==, "direct");
   g_assert_cmpstr (source, ==, "127.0.0.4");
+  {
+    g_autofree char *country = g_key_file_get_string (written, "exit fr-exit",
+                                                      "country", NULL);
+
+    /* kept as the code the daemon reads */
+    g_assert_cmpstr (country, ==, "FR");
+  }
   g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
   g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
@@ -1583,24 +1603,113 @@ test_preferences_exits (void)
 
   /* test an exit: it works, with a latency and its country */
   test_label = find_widget (prefs, "test_label");
-  g_assert_true (select_exit (exits_view, "se-exit"));
+  g_assert_true (select_exit (exits_view, "fr-exit"));
   gtk_button_clicked (find_widget (prefs, "test_button"));
   g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label),
-                            "se-exit works: "));
+                            "fr-exit works: "));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
-  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Sweden"));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "France"));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label),
+                            "no traffic observed yet"));
 
-  /* remove it again */
-  g_assert_true (select_exit (exits_view, "fr-exit"));
-  gtk_button_clicked (find_widget (prefs, "remove_button"));
-  flush ();
-  g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
-  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
-  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+  /* and the throughput its connections were seen to carry: the router
+   * folds bytes into its rate once a second has passed */
+  {
+    ExgRouter *fr = exg_router_registry_lookup (registry, "fr-exit");
+    g_autofree char *rate = NULL;
+    gboolean passed = FALSE;
+
+    exg_router_record_bytes (fr, 2000000);
+    g_timeout_add (1050, set_flag_cb, &passed);
+    while (!passed)
+      g_main_context_iteration (NULL, TRUE);
+    exg_router_record_bytes (fr, 2000000);
+    g_assert_cmpfloat (exg_router_get_observed_throughput (fr), >, 0);
+    rate = exg_format_bandwidth (exg_router_get_observed_throughput (fr));
+
+    gtk_label_set_text (test_label, "");
+    gtk_button_clicked (find_widget (prefs, "test_button"));
+    g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+    g_assert_nonnull (strstr (gtk_label_get_text (test_label), "fr-exit works: "));
+    g_assert_nonnull (strstr (gtk_label_get_text (test_label), "; observed "));
+    g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Mbit/s"));
+  }
+
+  /* remove it: gone from the file and the registry at once ... */
+  {
+    GtkInfoBar *undo_bar = find_widget (prefs, "undo_bar");
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    gsize len;
+
+    /* something only a byte-exact restore keeps */
+    g_key_file_set_comment (written, "exit fr-exit", "type", " added by hand",
+                            NULL);
+    g_key_file_set_value (written, "exit fr-exit", "note", "a \\s b");
+    g_key_file_save_to_file (written, exg_application_get_config_path (app),
                              &error);
-  g_assert_no_error (error);
-  g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+    g_assert_no_error (error);
+    exg_application_reload_exits (app);
+    /* a new dialog reads the file as it is now */
+    gtk_widget_destroy (prefs);
+    flush ();
+    g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+    flush ();
+    prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+    g_assert_nonnull (prefs);
+    exits_view = find_widget (prefs, "exits_view");
+    undo_bar = find_widget (prefs, "undo_bar");
+    g_file_get_contents (exg_application_get_config_path (app), &before, &len,
+                         &error);
+    g_assert_no_error (error);
+
+    g_assert_false (gtk_info_bar_get_revealed (undo_bar));
+    g_assert_true (select_exit (exits_view, "fr-exit"));
+    gtk_button_clicked (find_widget (prefs, "remove_button"));
+    flush ();
+    g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
+    g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
+    g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                               &error);
+    g_assert_no_error (error);
+    g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+
+    /* ... with an in-app notification offering Undo */
+    g_assert_true (gtk_info_bar_get_revealed (undo_bar));
+    g_assert_nonnull (strstr (gtk_label_get_text (find_widget (prefs, "undo_label")),
+                              "fr-exit"));
+    gtk_info_bar_response (undo_bar, 1);
+    flush ();
+    g_assert_false (gtk_info_bar_get_revealed (undo_bar));
+    g_file_get_contents (exg_application_get_config_path (app), &after, &len,
+                         &error);
+    g_assert_no_error (error);
+    /* the group comes back as it was written, comment and raw values
+     * included (GKeyFile may leave an extra blank line before it) */
+    g_assert_nonnull (strstr (before, "[exit fr-exit]"));
+    g_assert_nonnull (strstr (after, "[exit fr-exit]"));
+    g_assert_cmpstr (strstr (after, "[exit fr-exit]"), ==,
+                     strstr (before, "[exit fr-exit]"));
+    g_assert_nonnull (strstr (after, "# added by hand\ntype=direct\n"));
+    g_assert_nonnull (strstr (after, "\nnote=a \\s b\n"));
+    g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
+    g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
+
+    /* removed for good: closing the notification forgets it */
+    g_assert_true (select_exit (exits_view, "fr-exit"));
+    gtk_button_clicked (find_widget (prefs, "remove_button"));
+    flush ();
+    g_assert_true (gtk_info_bar_get_revealed (undo_bar));
+    gtk_info_bar_response (undo_bar, GTK_RESPONSE_CLOSE);
+    flush ();
+    g_assert_false (gtk_info_bar_get_revealed (undo_bar));
+    g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
+    g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                               &error);
+    g_assert_no_error (error);
+    g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+  }
 
   gtk_widget_destroy (prefs);
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",

@@ -71,6 +71,10 @@ test_names_swedish (void)
       g_assert_cmpstr (exg_country_get_name ("de"), ==, "Tyskland");
       g_assert_cmpstr (exg_country_get_name ("KR"), ==, "Sydkorea");
       g_assert_cmpstr (exg_country_get_name ("ZZ"), ==, "ZZ");
+      /* typed names: the Swedish one, and the English one still */
+      g_assert_cmpstr (exg_country_code_from_text ("Sverige"), ==, "SE");
+      g_assert_cmpstr (exg_country_code_from_text ("tyskland"), ==, "DE");
+      g_assert_cmpstr (exg_country_code_from_text ("Sweden"), ==, "SE");
     }
 
   if (old_language != NULL)
@@ -79,6 +83,31 @@ test_names_swedish (void)
     g_unsetenv ("LANGUAGE");
   setlocale (LC_ALL, "C");
   g_assert_cmpstr (exg_country_get_name ("SE"), ==, "Sweden");
+}
+
+static void
+test_code_from_text (void)
+{
+  g_assert_nonnull (setlocale (LC_ALL, "C"));
+  g_assert_cmpstr (exg_country_code_from_text ("SE"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("se"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text (" se "), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("Sweden"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("SWEDEN"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("  germany\t"), ==, "DE");
+  /* iso-codes' common names, as the lists show them */
+  g_assert_cmpstr (exg_country_code_from_text ("South Korea"), ==, "KR");
+  g_assert_cmpstr (exg_country_code_from_text ("Bolivia"), ==, "BO");
+  g_assert_cmpstr (exg_country_code_from_text ("Åland Islands"), ==, "AX");
+  /* a composed and a decomposed Å are the same letter */
+  g_assert_cmpstr (exg_country_code_from_text ("A\xcc\x8aland islands"), ==, "AX");
+
+  g_assert_null (exg_country_code_from_text ("ZZ"));
+  g_assert_null (exg_country_code_from_text ("Swed"));
+  g_assert_null (exg_country_code_from_text ("SWE"));
+  g_assert_null (exg_country_code_from_text (""));
+  g_assert_null (exg_country_code_from_text ("   "));
+  g_assert_null (exg_country_code_from_text (NULL));
 }
 
 static void
@@ -184,6 +213,7 @@ main (int    argc,
   g_test_add_func ("/country/name/swedish", test_names_swedish);
   g_test_add_func ("/country/flag", test_flags);
   g_test_add_func ("/country/known", test_known);
+  g_test_add_func ("/country/code-from-text", test_code_from_text);
   g_test_add_func ("/country/all-codes", test_all_codes);
   g_test_add_func ("/country/static-table-matches-iso-codes",
                    test_static_table_matches_iso_codes);
