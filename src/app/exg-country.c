@@ -184,3 +184,53 @@ exg_country_is_known (const char *iso)
   return to_upper_code (iso, code)
          && g_hash_table_contains (get_countries (), code);
 }
+
+/* for comparing what people type with a name: case and composition aside */
+static char *
+fold (const char *text)
+{
+  g_autofree char *normal = g_utf8_normalize (text, -1, G_NORMALIZE_ALL);
+
+  return normal != NULL ? g_utf8_casefold (normal, -1) : NULL;
+}
+
+/**
+ * exg_country_code_from_text:
+ * @text: (nullable): what someone typed: a code ("se", "SE") or a
+ *   country's name, in English or in the user's language ("Sweden",
+ *   "sverige"), with surrounding blanks
+ *
+ * Returns: (nullable): the upper-case code, or %NULL when @text names no
+ *   country iso-codes knows ("" is %NULL too)
+ */
+const char *
+exg_country_code_from_text (const char *text)
+{
+  g_autofree char *stripped = NULL;
+  g_autofree char *wanted = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+  char code[3];
+
+  if (text == NULL)
+    return NULL;
+  stripped = g_strstrip (g_strdup (text));
+  if (to_upper_code (stripped, code))
+    return exg_country_is_known (code) ? g_intern_string (code) : NULL;
+
+  wanted = fold (stripped);
+  if (wanted == NULL || wanted[0] == '\0')
+    return NULL;
+
+  g_hash_table_iter_init (&iter, get_countries ());
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *english = fold (value);
+      g_autofree char *translated = fold (dgettext (ISO_3166_DOMAIN, value));
+
+      if (g_strcmp0 (wanted, english) == 0
+          || g_strcmp0 (wanted, translated) == 0)
+        return g_intern_string (key);
+    }
+  return NULL;
+}

@@ -17,5 +17,8 @@ const char *exg_country_get_name (const char *iso);
 char       *exg_country_dup_flag (const char *iso);
 /* TRUE when iso-codes knows the code (any case). */
 gboolean    exg_country_is_known (const char *iso);
+/* "se", "Sweden" or (in Swedish) "Sverige" → "SE"; NULL when no country.
+ * (transfer none) */
+const char *exg_country_code_from_text (const char *text);
 
 G_END_DECLS

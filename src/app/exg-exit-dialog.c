@@ -146,10 +146,9 @@ exg_exit_dialog_init (ExgExitDialog *self)
                                GTK_INPUT_PURPOSE_PASSWORD);
   self->country_entry = GTK_ENTRY (add_row (self, grid, 6, _("_Country"),
                                             "country_entry", gtk_entry_new ()));
-  gtk_entry_set_max_length (self->country_entry, 2);
   gtk_entry_set_placeholder_text (self->country_entry, _("From GeoIP"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->country_entry),
-                               _("Two-letter country code, e.g. SE; empty to look it up"));
+                               _("The country’s name or two-letter code, e.g. Sweden or SE; empty to look it up"));
   self->address_title = GTK_LABEL (gtk_grid_get_child_at (grid, 0, 2));
   self->bandwidth_spin = GTK_SPIN_BUTTON (add_row (self, grid, 7,
                                                    _("_Bandwidth (MB/s)"), "bandwidth_spin",
@@ -246,6 +245,15 @@ set_or_remove (GKeyFile   *keyfile,
     g_key_file_remove_key (keyfile, group, key, NULL);
 }
 
+static gboolean
+is_blank (const char *text)
+{
+  for (; *text != '\0'; text++)
+    if (!g_ascii_isspace (*text))
+      return FALSE;
+  return TRUE;
+}
+
 gboolean
 exg_exit_dialog_save (ExgExitDialog *self,
                       GKeyFile      *keyfile,
@@ -253,7 +261,9 @@ exg_exit_dialog_save (ExgExitDialog *self,
 {
   g_autofree char *name = g_strstrip (g_strdup (gtk_entry_get_text (self->name_entry)));
   g_autofree char *address = g_strstrip (g_strdup (gtk_entry_get_text (self->address_entry)));
-  g_autofree char *country = g_ascii_strup (gtk_entry_get_text (self->country_entry), -1);
+  const char *country_text = gtk_entry_get_text (self->country_entry);
+  /* a code or a name ("SE", "Sweden", "Sverige"); kept as the code */
+  const char *country = exg_country_code_from_text (country_text);
   const char *type = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->type_combo));
   gboolean direct = g_strcmp0 (type, "direct") == 0;
   g_autofree char *group = NULL;
@@ -271,8 +281,8 @@ exg_exit_dialog_save (ExgExitDialog *self,
     message = _("Enter the proxy's address.");
   else if (direct && address[0] != '\0' && !g_hostname_is_ip_address (address))
     message = _("A direct exit's address must be a local IP address.");
-  else if (country[0] != '\0' && !exg_country_is_known (country))
-    message = _("Enter a two-letter country code such as SE, or leave it empty.");
+  else if (country == NULL && !is_blank (country_text))
+    message = _("Enter a country, by its name or a two-letter code such as SE, or leave it empty.");
 
   if (message != NULL)
     {

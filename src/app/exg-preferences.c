@@ -43,7 +43,15 @@ struct _ExgPreferences
   GtkWidget      *remove_button;
   GtkWidget      *test_button;
   GtkLabel       *test_label;
+  GtkInfoBar     *undo_bar;
+  GtkLabel       *undo_label;
+
+  GKeyFile       *removed;          /* owned, nullable: the last exit removed,
+                                     * its group alone, for Undo */
+  char           *removed_group;    /* owned, nullable */
 };
+
+#define UNDO_RESPONSE 1
 
 G_DEFINE_FINAL_TYPE (ExgPreferences, exg_preferences, GTK_TYPE_DIALOG)
 
@@ -195,18 +203,72 @@ on_exits_view_row_activated (GtkTreeView       *view,
   on_edit_button_clicked (NULL, self);
 }
 
+/* Every key of @group, as written (raw values, comments included), from
+ * @from to @to; for Undo, which must put back exactly what was there. */
+static void
+copy_group (GKeyFile   *from,
+            GKeyFile   *to,
+            const char *group)
+{
+  g_auto(GStrv) keys = g_key_file_get_keys (from, group, NULL, NULL);
+  g_autofree char *comment = g_key_file_get_comment (from, group, NULL, NULL);
+
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    {
+      g_autofree char *value = g_key_file_get_value (from, group, keys[i], NULL);
+      g_autofree char *key_comment = g_key_file_get_comment (from, group,
+                                                             keys[i], NULL);
+
+      g_key_file_set_value (to, group, keys[i], value);
+      if (key_comment != NULL)
+        g_key_file_set_comment (to, group, keys[i], key_comment, NULL);
+    }
+  if (comment != NULL)
+    g_key_file_set_comment (to, group, NULL, comment, NULL);
+}
+
 static void
 on_remove_button_clicked (GtkButton      *button,
                           ExgPreferences *self)
 {
   g_autofree char *name = selected_name (self);
   g_autofree char *group = NULL;
+  g_autofree char *text = NULL;
 
   if (name == NULL)
     return;
   group = g_strdup_printf ("exit %s", name);
+
+  g_clear_pointer (&self->removed, g_key_file_unref);
+  self->removed = g_key_file_new ();
+  copy_group (self->keyfile, self->removed, group);
+  g_free (self->removed_group);
+  self->removed_group = g_strdup (group);
+
   g_key_file_remove_group (self->keyfile, group, NULL);
-  save_exits (self);
+  if (!save_exits (self))
+    return;
+
+  /* Translators: %s is an exit's name */
+  text = g_strdup_printf (_("Exit “%s” removed."), name);
+  gtk_label_set_text (self->undo_label, text);
+  gtk_info_bar_set_revealed (self->undo_bar, TRUE);
+}
+
+static void
+on_undo_bar_response (GtkInfoBar     *bar,
+                      int             response,
+                      ExgPreferences *self)
+{
+  gtk_info_bar_set_revealed (bar, FALSE);
+  if (response == UNDO_RESPONSE && self->removed != NULL &&
+      !g_key_file_has_group (self->keyfile, self->removed_group))
+    {
+      copy_group (self->removed, self->keyfile, self->removed_group);
+      save_exits (self);
+    }
+  g_clear_pointer (&self->removed, g_key_file_unref);
+  g_clear_pointer (&self->removed_group, g_free);
 }
 
 typedef struct {
@@ -261,6 +323,7 @@ check_cb (GObject      *source,
     {
       char country[3] = "";
       g_autofree char *where = NULL;
+      double throughput = router != NULL ? exg_router_get_observed_throughput (router) : 0;
 
       if (data->country != NULL && data->country[0] != '\0')
         g_strlcpy (country, data->country, sizeof country);
@@ -276,9 +339,23 @@ check_cb (GObject      *source,
         }
       else
         where = g_strdup (_("country unknown"));
-      /* Translators: exit name, latency in ms, country */
-      text = g_strdup_printf (_("%s works: %d ms, %s"), data->name,
-                              (int) MIN (latency_ms, G_MAXINT), where);
+      if (throughput > 0)
+        {
+          g_autofree char *rate = exg_format_bandwidth (throughput);
+
+          /* Translators: exit name, latency in ms, country, then the rate
+           * its recent connections carried, e.g. "2.0 MB/s (16 Mbit/s)" */
+          text = g_strdup_printf (_("%s works: %d ms, %s; observed %s"),
+                                  data->name, (int) MIN (latency_ms, G_MAXINT),
+                                  where, rate);
+        }
+      else
+        {
+          /* Translators: exit name, latency in ms, country */
+          text = g_strdup_printf (_("%s works: %d ms, %s; no traffic observed yet"),
+                                  data->name, (int) MIN (latency_ms, G_MAXINT),
+                                  where);
+        }
       gtk_label_set_text (self->test_label, text);
     }
   gtk_widget_set_sensitive (self->test_button, TRUE);
@@ -349,6 +426,8 @@ exg_preferences_dispose (GObject *object)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->keyfile, g_key_file_unref);
+  g_clear_pointer (&self->removed, g_key_file_unref);
+  g_clear_pointer (&self->removed_group, g_free);
   if (self->settings != NULL)
     g_settings_apply (self->settings);
   g_clear_object (&self->settings);
@@ -397,6 +476,12 @@ exg_preferences_class_init (ExgPreferencesClass *klass)
                                         test_button);
   gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
                                         test_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        undo_bar);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        undo_label);
+  gtk_widget_class_bind_template_callback (widget_class,
+                                           on_undo_bar_response);
   gtk_widget_class_bind_template_callback (widget_class,
                                            on_exits_selection_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_add_button_clicked);

@@ -19,6 +19,13 @@ void     exg_traffic_graph_set_activity (ExgTrafficGraph *self,
 /* Takes one sample now (the timer calls it every second). */
 void     exg_traffic_graph_sample       (ExgTrafficGraph *self);
 /* The latest rates, bytes/s */
+void     exg_traffic_graph_add_rates    (ExgTrafficGraph *self,
+                                         double           up,
+                                         double           down);
+/* The gridlines: returns how many steps of *step bytes/s reach the top */
+guint    exg_traffic_graph_get_scale    (ExgTrafficGraph *self,
+                                         double          *step);
+double   exg_traffic_graph_scale_step   (double           peak);
 void     exg_traffic_graph_get_rates    (ExgTrafficGraph *self,
                                          double          *up,
                                          double          *down);

@@ -29,10 +29,12 @@ struct _ExgTray
 #if HAVE_AYATANA
   AppIndicator   *indicator;    /* owned */
   GtkMenu        *menu;         /* owned */
+  GtkCheckMenuItem *proxy_item; /* owned by menu */
   GtkMenuShell   *country_menu; /* owned by menu */
   GHashTable     *shown_counts; /* owned: what the country submenu shows */
   guint           tick_id;
   guint           rebuild_id;
+  guint           updating;     /* > 0 while the tray sets proxy_item */
 #endif
   gboolean        available;
 };
@@ -60,6 +62,36 @@ update_icon (ExgTray *self)
                                on ? _("Proxy on") : _("Proxy off"));
 }
 
+/* "Proxy enabled" shows the proxy's real state.  It is not bound with
+ * action-name: a GtkCheckMenuItem toggles itself before its action runs,
+ * and when listening fails the action's state stays off, so no
+ * state-changed would come back to uncheck it.  The item is set from the
+ * action's state after every attempt instead, as the window's switch is. */
+static void
+sync_proxy_item (ExgTray *self)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (self->app),
+                                                               "proxy-enabled");
+  gboolean on = state != NULL && g_variant_get_boolean (state);
+
+  self->updating++;
+  gtk_check_menu_item_set_active (self->proxy_item, on);
+  self->updating--;
+}
+
+static void
+proxy_item_toggled_cb (GtkCheckMenuItem *item,
+                       ExgTray          *self)
+{
+  if (self->updating > 0)
+    return;
+
+  g_action_group_change_action_state (G_ACTION_GROUP (self->app),
+                                      "proxy-enabled",
+                                      g_variant_new_boolean (gtk_check_menu_item_get_active (item)));
+  sync_proxy_item (self);
+}
+
 static void
 action_state_changed_cb (GActionGroup *group,
                          const char   *name,
@@ -67,7 +99,19 @@ action_state_changed_cb (GActionGroup *group,
                          ExgTray      *self)
 {
   if (g_str_equal (name, "proxy-enabled"))
-    update_icon (self);
+    {
+      sync_proxy_item (self);
+      update_icon (self);
+    }
+}
+
+/* also when a start failed and the state did not change */
+static void
+status_changed_cb (ExgApplication *app,
+                   ExgTray        *self)
+{
+  sync_proxy_item (self);
+  update_icon (self);
 }
 
 static int
@@ -286,6 +330,9 @@ exg_tray_new (ExgApplication *app)
   builder = gtk_builder_new_from_resource ("/org/exitgate/Exitgate/exg-tray-menu.ui");
   self->menu = GTK_MENU (g_object_ref_sink (gtk_builder_get_object (builder, "tray_menu")));
   self->country_menu = GTK_MENU_SHELL (gtk_builder_get_object (builder, "country_menu"));
+  self->proxy_item = GTK_CHECK_MENU_ITEM (gtk_builder_get_object (builder, "proxy_item"));
+  g_signal_connect_object (self->proxy_item, "toggled",
+                           G_CALLBACK (proxy_item_toggled_cb), self, 0);
   gtk_widget_insert_action_group (GTK_WIDGET (self->menu), "app",
                                   G_ACTION_GROUP (app));
 
@@ -307,6 +354,9 @@ exg_tray_new (ExgApplication *app)
 
   g_signal_connect_object (app, "action-state-changed",
                            G_CALLBACK (action_state_changed_cb), self, 0);
+  g_signal_connect_object (app, "status-changed",
+                           G_CALLBACK (status_changed_cb), self, 0);
+  sync_proxy_item (self);
   update_icon (self);
 #else
   self->app = app;

@@ -13,6 +13,7 @@
 #include "exg-engine.h"
 #include "exg-error.h"
 #include "exg-geoip.h"
+#include "exg-iso3166.h"
 #include "exg-health.h"
 #include "exg-router.h"
 #include "exg-router-registry.h"

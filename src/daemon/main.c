@@ -12,7 +12,9 @@
 #include "exg-core.h"
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +75,23 @@ fail (const char *format,
   va_end (args);
   fputc ('\n', stderr);
   return 1;
+}
+
+/* The installed catalogue, or the one built beside this binary when it
+ * runs from the build tree (tests, trying a translation). */
+static void
+bind_textdomain (void)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  const char *dir = LOCALEDIR;
+
+  if (exe != NULL
+      && g_str_has_prefix (exe, EXG_UNINSTALLED_BUILD_ROOT G_DIR_SEPARATOR_S)
+      && g_file_test (EXG_UNINSTALLED_LOCALE_DIR, G_FILE_TEST_IS_DIR))
+    dir = EXG_UNINSTALLED_LOCALE_DIR;
+  bindtextdomain (GETTEXT_PACKAGE, dir);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
 }
 
 /* As many descriptors as allowed: every relayed connection holds two. */
@@ -172,10 +191,13 @@ geoip_progress_cb (double   fraction,
   if (tenth == *last_tenth || (*last_tenth < 0 && tenth >= 10))
     return;
   if (*last_tenth < 0)
-    fprintf (stderr, "exitgated: building the country database from "
-                     "tor-geoipdb (once)…\n");
+    fprintf (stderr, "exitgated: %s\n",
+             _("building the country database from tor-geoipdb (once)…"));
   *last_tenth = tenth;
-  fprintf (stderr, "exitgated: country database %d%%\n", tenth * 10);
+  fprintf (stderr, "exitgated: ");
+  /* Translators: progress of building the country database */
+  fprintf (stderr, _("country database %d%%"), tenth * 10);
+  fputc ('\n', stderr);
 }
 
 /* GeoIP is only needed for exits whose country is not configured. */
@@ -242,9 +264,12 @@ apply_options (ExgConfig  *config,
     {
       if (o->max_connections > G_MAXUINT)
         {
+          g_autofree char *number = g_strdup_printf ("%" G_GINT64_FORMAT,
+                                                     o->max_connections);
+
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "--max-connections: %" G_GINT64_FORMAT " is too large",
-                       o->max_connections);
+                       /* Translators: %s is a number */
+                       _("--max-connections: %s is too large"), number);
           return FALSE;
         }
       config->max_connections = (guint) o->max_connections;
@@ -259,11 +284,16 @@ apply_options (ExgConfig  *config,
       !apply_target_rules ("--deny-targets", o->deny_targets,
                            &config->deny_targets, error))
     return FALSE;
+  /* the default country of every client: a code that names no country
+   * would refuse them all, so only ISO 3166-1 codes (a client's own
+   * country= may still ask for anything) */
   if (o->country != NULL &&
-      !exg_selection_set_country (&config->selection, o->country))
+      (!exg_iso3166_is_assigned (o->country) ||
+       !exg_selection_set_country (&config->selection, o->country)))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--country: “%s” is not a two-letter country code", o->country);
+                   _("--country: “%s” is not an ISO 3166-1 country code "
+                     "(two letters, like SE or DE)"), o->country);
       return FALSE;
     }
   if (o->ip_range != NULL &&
@@ -271,7 +301,7 @@ apply_options (ExgConfig  *config,
                                   &config->selection.range_end))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--ip-range: “%s” is not an IPv4 range (A.B.C.D-E.F.G.H or A.B.C.D/N)",
+                   _("--ip-range: “%s” is not an IPv4 range (A.B.C.D-E.F.G.H or A.B.C.D/N)"),
                    o->ip_range);
       return FALSE;
     }
@@ -303,6 +333,53 @@ apply_options (ExgConfig  *config,
   return TRUE;
 }
 
+/* Before anything starts: a bad address says where it came from, and an
+ * open proxy says which option would make it safe. */
+static gboolean
+check_listen (ExgConfig  *config,
+              gboolean    from_flags,
+              GError    **error)
+{
+  gboolean has_allow = config->allow != NULL && config->allow[0] != NULL;
+
+  for (guint i = 0; config->listen[i] != NULL; i++)
+    {
+      g_autoptr(GSocketAddress) address = NULL;
+      g_autoptr(GError) local_error = NULL;
+      GInetAddress *inet;
+
+      address = exg_server_parse_listen_address (config->listen[i],
+                                                 &local_error);
+      if (address == NULL)
+        {
+          if (from_flags)
+            g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                         "--listen: %s", local_error->message);
+          else
+            /* as ExgConfig names a bad key: "FILE: [group] key: why" */
+            g_set_error (error, EXG_ERROR, EXG_ERROR_CONFIG,
+                         "%s: [server] listen: %s",
+                         config->path != NULL ? config->path : "(config)",
+                         local_error->message);
+          return FALSE;
+        }
+
+      inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+      if (!has_allow && !g_inet_address_get_is_loopback (inet))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                       /* Translators: %s is an address like 0.0.0.0:1080 */
+                       _("Refusing to listen on %s, which is not a loopback "
+                         "address, without an allow-list: name the client "
+                         "networks with --allow CIDR (or allow= in the key "
+                         "file’s [server] group)"),
+                       config->listen[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static void
 tor_bootstrap_cb (ExgTorClient *client,
                   int           progress,
@@ -320,43 +397,43 @@ main (int    argc,
   Options o = { .handshake_timeout = -1, .max_connections = -1, .min_bandwidth = -1 };
   const GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config_path,
-      "Read this key file (default: $XDG_CONFIG_HOME/exitgate/exitgate.conf if present)", "FILE" },
+      N_("Read this key file (default: $XDG_CONFIG_HOME/exitgate/exitgate.conf if present)"), N_("FILE") },
     { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &o.listen,
-      "Listen on ADDR:PORT, [IPV6]:PORT or PORT (repeatable; default 127.0.0.1:1080; port 0 picks one)",
+      N_("Listen on ADDR:PORT, [IPV6]:PORT or PORT (repeatable; default 127.0.0.1:1080; port 0 picks one)"),
       "ADDR:PORT" },
     { "handshake-timeout", 0, 0, G_OPTION_ARG_INT, &o.handshake_timeout,
-      "Close clients that have not sent their request after S seconds (default 30)", "S" },
+      N_("Close clients that have not sent their request after S seconds (default 30)"), "S" },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &o.max_connections,
-      "Close new connections beyond N at once (default 0: no limit)", "N" },
+      N_("Close new connections beyond N at once (default 0: no limit)"), "N" },
     { "allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow,
-      "Accept clients from this network only (repeatable; default: loopback only)", "CIDR" },
+      N_("Accept clients from this network only (repeatable; default: loopback only)"), "CIDR" },
     { "allow-targets", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_targets,
-      "Let clients reach these targets on this host even when listening beyond loopback (repeatable)",
+      N_("Let clients reach these targets on this host even when listening beyond loopback (repeatable)"),
       "CIDR[:PORTS]" },
     { "deny-targets", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.deny_targets,
-      "Never connect to these targets (repeatable)", "CIDR[:PORTS]" },
+      N_("Never connect to these targets (repeatable)"), "CIDR[:PORTS]" },
     { "country", 0, 0, G_OPTION_ARG_STRING, &o.country,
-      "Default exit country for clients that choose none", "CC" },
+      N_("Default exit country for clients that choose none"), "CC" },
     { "ip-range", 0, 0, G_OPTION_ARG_STRING, &o.ip_range,
-      "Default exit IPv4 range", "A-B" },
+      N_("Default exit IPv4 range"), "A-B" },
     { "min-bandwidth", 0, 0, G_OPTION_ARG_INT64, &o.min_bandwidth,
-      "Default minimum exit bandwidth, bytes/s", "N" },
+      N_("Default minimum exit bandwidth, bytes/s"), "N" },
     { "geoip", 0, 0, G_OPTION_ARG_FILENAME, &o.geoip,
-      "GeoIP country database (.mmdb)", "FILE" },
+      N_("GeoIP country database (.mmdb)"), N_("FILE") },
     { "tor-control", 0, 0, G_OPTION_ARG_STRING, &o.tor_control,
-      "Use the exits of the tor running with this control port or socket", "HOST:PORT|PATH" },
+      N_("Use the exits of the tor running with this control port or socket"), "HOST:PORT|PATH" },
     { "tor-managed", 0, 0, G_OPTION_ARG_NONE, &o.tor_managed,
-      "Run tor and use its exits", NULL },
+      N_("Run tor and use its exits"), NULL },
     { "tor-torrc", 0, 0, G_OPTION_ARG_FILENAME, &o.tor_torrc,
-      "Lines for the managed tor (bridges, a private network)", "FILE" },
+      N_("Lines for the managed tor (bridges, a private network)"), N_("FILE") },
     { "list-exits", 0, 0, G_OPTION_ARG_NONE, &o.list_exits,
-      "Print the configured exits and exit", NULL },
+      N_("Print the configured exits and exit"), NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
-      "Log debug messages", NULL },
+      N_("Log debug messages"), NULL },
     { "unsafe-logging", 0, 0, G_OPTION_ARG_NONE, &o.unsafe_logging,
-      "Allow target hosts and addresses in logs", NULL },
+      N_("Allow target hosts and addresses in logs"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &o.version,
-      "Print the version and exit", NULL },
+      N_("Print the version and exit"), NULL },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GOptionContext) context = NULL;
@@ -375,17 +452,23 @@ main (int    argc,
   g_log_writer_default_set_use_stderr (TRUE);
   signal (SIGPIPE, SIG_IGN);
 
-  context = g_option_context_new ("- Exitgate SOCKS proxy daemon");
-  g_option_context_add_main_entries (context, entries, NULL);
+  /* --help and every message in the user's language */
+  setlocale (LC_ALL, "");
+  bind_textdomain ();
+
+  context = g_option_context_new (N_("- Exitgate SOCKS proxy daemon"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_help_enabled (context, TRUE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
-      status = fail ("%s (see --help)", error->message);
+      /* Translators: %s is what is wrong with the command line */
+      status = fail (_("%s (see --help)"), error->message);
       goto out;
     }
   if (argc > 1)
     {
-      status = fail ("unexpected argument “%s” (see --help)", argv[1]);
+      status = fail (_("unexpected argument “%s” (see --help)"), argv[1]);
       goto out;
     }
   if (o.version)
@@ -396,7 +479,8 @@ main (int    argc,
   if (o.handshake_timeout < -1 || o.max_connections < -1 ||
       o.min_bandwidth < -1)
     {
-      status = fail ("%s: must not be negative",
+      /* Translators: %s is an option, like --max-connections */
+      status = fail (_("%s: must not be negative"),
                      o.handshake_timeout < -1 ? "--handshake-timeout"
                      : o.max_connections < -1 ? "--max-connections"
                      : "--min-bandwidth");
@@ -426,7 +510,10 @@ main (int    argc,
       status = fail ("%s", error->message);
       goto out;
     }
-  if (!apply_options (config, &o, &error))
+  if (!apply_options (config, &o, &error) ||
+      (!o.list_exits &&
+       !check_listen (config, o.listen != NULL && o.listen[0] != NULL,
+                      &error)))
     {
       status = fail ("%s", error->message);
       goto out;
@@ -479,7 +566,8 @@ main (int    argc,
           if (!timed_out)
             g_source_remove (id);
           else
-            fprintf (stderr, "exitgated: tor's exits are not known yet\n");
+            fprintf (stderr, "exitgated: %s\n",
+                     _("tor’s exits are not known yet"));
         }
       print_exits (exg_engine_get_registry (engine));
       exg_engine_stop (engine);

@@ -366,8 +366,44 @@ class DaemonTest(unittest.TestCase):
         self.assert_one_line_failure("--deny-targets", "::1:80-90", "--listen", "127.0.0.1:0",
                                      pattern=r"--deny-targets")
         self.assert_one_line_failure("stray-argument")
-        # an open proxy needs an allow-list
-        self.assert_one_line_failure("--listen", "0.0.0.0:0", pattern="allow-list")
+        # an open proxy needs an allow-list, and the message names the option
+        self.assert_one_line_failure("--listen", "0.0.0.0:0",
+                                     pattern=r"0\.0\.0\.0:0.*allow-list.*--allow CIDR")
+        self.assert_one_line_failure("--listen", "127.0.0.1:0", "--listen", "[::]:0",
+                                     pattern=r"\[::\]:0.*--allow CIDR")
+        self.assert_one_line_failure("--listen", "nonsense", pattern=r"^exitgated: --listen: .*nonsense")
+
+    def test_country_must_be_iso_3166(self):
+        # two letters are not enough: a code no country has would refuse
+        # every client that chooses none
+        for code in ("ZZ", "qx", "EU", "XA", "S", "SWE", "Sweden", "1E"):
+            self.assert_one_line_failure("--country", code, "--listen", "127.0.0.1:0",
+                                         pattern=r"--country: .%s. is not an ISO 3166-1" % code)
+        for code in ("SE", "se", "AX"):
+            d = Daemon("--listen", "127.0.0.1:0", "--country", code)
+            try:
+                self.assertRegex(d.addresses[0], r"^127\.0\.0\.1:\d+$")
+            finally:
+                d.stop()
+
+    def test_translated(self):
+        # run from the build tree, the daemon finds the catalogues built there
+        env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="sv")
+        env.pop("LC_ALL", None)
+        env.pop("LC_MESSAGES", None)
+        p = subprocess.run([EXITGATED, "--help"], capture_output=True, timeout=TIMEOUT, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertIn("Lyssna på ADDR:PORT", out)
+        self.assertIn("Skriv ut versionen och avsluta", out)
+        self.assertIn("Exitgates SOCKS-proxytjänst", out)
+        env["LANGUAGE"] = "de"
+        p = subprocess.run([EXITGATED, "--country", "ZZ"], capture_output=True,
+                           timeout=TIMEOUT, env=env)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.decode(),
+                         "exitgated: --country: „ZZ“ ist kein Ländercode nach ISO 3166-1 "
+                         "(zwei Buchstaben, etwa SE oder DE)\n")
 
     def test_busy_port(self):
         busy = socket.create_server(("127.0.0.1", 0))
@@ -397,6 +433,19 @@ class DaemonTest(unittest.TestCase):
         with open(bad, "w") as f:
             f.write("[server]\ndeny-targets=127.0.0.1:0\n")
         self.assert_one_line_failure("--config", bad, pattern=r"bad\.conf.*deny-targets")
+        with open(bad, "w") as f:
+            f.write("[server]\nlisten=127.0.0.1:0;localhost:99999\n")
+        self.assert_one_line_failure("--config", bad,
+                                     pattern=r"bad\.conf: \[server\] listen: .*localhost:99999")
+        # --listen wins over the file, so its listen= is not used
+        d = Daemon("--config", bad, "--listen", "127.0.0.1:0")
+        try:
+            self.assertRegex(d.addresses[0], r"^127\.0\.0\.1:\d+$")
+        finally:
+            d.stop()
+        with open(bad, "w") as f:
+            f.write("[server]\nlisten=0.0.0.0:0\n")
+        self.assert_one_line_failure("--config", bad, pattern=r"0\.0\.0\.0:0.*--allow")
         with open(bad, "w") as f:
             f.write("this is not a key file\n")
         self.assert_one_line_failure("--config", bad, pattern=r"bad\.conf")

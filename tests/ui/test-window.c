@@ -1522,6 +1522,13 @@ test_label_done (gpointer data)
          || strstr (gtk_label_get_text (data), "does not work") != NULL;
 }
 
+static gboolean
+set_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 test_preferences_exits (void)
 {
@@ -1549,9 +1556,15 @@ test_preferences_exits (void)
   gtk_entry_set_text (find_widget (dialog, "name_entry"), "fr-exit");
   gtk_combo_box_set_active_id (find_widget (dialog, "type_combo"), "direct");
   gtk_entry_set_text (find_widget (dialog, "address_entry"), "127.0.0.4");
-  gtk_entry_set_text (find_widget (dialog, "country_entry"), "fr");
+  /* a country by its name: a name no country has is refused first */
+  gtk_entry_set_text (find_widget (dialog, "country_entry"), "Narnia");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
   flush ();
+  g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
+  gtk_entry_set_text (find_widget (dialog, "country_entry"), " France ");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* written to the daemon's key file, and live */
   g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
@@ -1562,6 +1575,13 @@ test_preferences_exits (void)
                                   NULL);
   g_assert_cmpstr (type, ==, "direct");
   g_assert_cmpstr (source, ==, "127.0.0.4");
+  {
+    g_autofree char *country = g_key_file_get_string (written, "exit fr-exit",
+                                                      "country", NULL);
+
+    /* kept as the code the daemon reads */
+    g_assert_cmpstr (country, ==, "FR");
+  }
   g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
   g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
@@ -1583,24 +1603,113 @@ test_preferences_exits (void)
 
   /* test an exit: it works, with a latency and its country */
   test_label = find_widget (prefs, "test_label");
-  g_assert_true (select_exit (exits_view, "se-exit"));
+  g_assert_true (select_exit (exits_view, "fr-exit"));
   gtk_button_clicked (find_widget (prefs, "test_button"));
   g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label),
-                            "se-exit works: "));
+                            "fr-exit works: "));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
-  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Sweden"));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label), "France"));
+  g_assert_nonnull (strstr (gtk_label_get_text (test_label),
+                            "no traffic observed yet"));
 
-  /* remove it again */
-  g_assert_true (select_exit (exits_view, "fr-exit"));
-  gtk_button_clicked (find_widget (prefs, "remove_button"));
-  flush ();
-  g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
-  g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
-  g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+  /* and the throughput its connections were seen to carry: the router
+   * folds bytes into its rate once a second has passed */
+  {
+    ExgRouter *fr = exg_router_registry_lookup (registry, "fr-exit");
+    g_autofree char *rate = NULL;
+    gboolean passed = FALSE;
+
+    exg_router_record_bytes (fr, 2000000);
+    g_timeout_add (1050, set_flag_cb, &passed);
+    while (!passed)
+      g_main_context_iteration (NULL, TRUE);
+    exg_router_record_bytes (fr, 2000000);
+    g_assert_cmpfloat (exg_router_get_observed_throughput (fr), >, 0);
+    rate = exg_format_bandwidth (exg_router_get_observed_throughput (fr));
+
+    gtk_label_set_text (test_label, "");
+    gtk_button_clicked (find_widget (prefs, "test_button"));
+    g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+    g_assert_nonnull (strstr (gtk_label_get_text (test_label), "fr-exit works: "));
+    g_assert_nonnull (strstr (gtk_label_get_text (test_label), "; observed "));
+    g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Mbit/s"));
+  }
+
+  /* remove it: gone from the file and the registry at once ... */
+  {
+    GtkInfoBar *undo_bar = find_widget (prefs, "undo_bar");
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    gsize len;
+
+    /* something only a byte-exact restore keeps */
+    g_key_file_set_comment (written, "exit fr-exit", "type", " added by hand",
+                            NULL);
+    g_key_file_set_value (written, "exit fr-exit", "note", "a \\s b");
+    g_key_file_save_to_file (written, exg_application_get_config_path (app),
                              &error);
-  g_assert_no_error (error);
-  g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+    g_assert_no_error (error);
+    exg_application_reload_exits (app);
+    /* a new dialog reads the file as it is now */
+    gtk_widget_destroy (prefs);
+    flush ();
+    g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+    flush ();
+    prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+    g_assert_nonnull (prefs);
+    exits_view = find_widget (prefs, "exits_view");
+    undo_bar = find_widget (prefs, "undo_bar");
+    g_file_get_contents (exg_application_get_config_path (app), &before, &len,
+                         &error);
+    g_assert_no_error (error);
+
+    g_assert_false (gtk_info_bar_get_revealed (undo_bar));
+    g_assert_true (select_exit (exits_view, "fr-exit"));
+    gtk_button_clicked (find_widget (prefs, "remove_button"));
+    flush ();
+    g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
+    g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
+    g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                               &error);
+    g_assert_no_error (error);
+    g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+
+    /* ... with an in-app notification offering Undo */
+    g_assert_true (gtk_info_bar_get_revealed (undo_bar));
+    g_assert_nonnull (strstr (gtk_label_get_text (find_widget (prefs, "undo_label")),
+                              "fr-exit"));
+    gtk_info_bar_response (undo_bar, 1);
+    flush ();
+    g_assert_false (gtk_info_bar_get_revealed (undo_bar));
+    g_file_get_contents (exg_application_get_config_path (app), &after, &len,
+                         &error);
+    g_assert_no_error (error);
+    /* the group comes back as it was written, comment and raw values
+     * included (GKeyFile may leave an extra blank line before it) */
+    g_assert_nonnull (strstr (before, "[exit fr-exit]"));
+    g_assert_nonnull (strstr (after, "[exit fr-exit]"));
+    g_assert_cmpstr (strstr (after, "[exit fr-exit]"), ==,
+                     strstr (before, "[exit fr-exit]"));
+    g_assert_nonnull (strstr (after, "# added by hand\ntype=direct\n"));
+    g_assert_nonnull (strstr (after, "\nnote=a \\s b\n"));
+    g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
+    g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
+
+    /* removed for good: closing the notification forgets it */
+    g_assert_true (select_exit (exits_view, "fr-exit"));
+    gtk_button_clicked (find_widget (prefs, "remove_button"));
+    flush ();
+    g_assert_true (gtk_info_bar_get_revealed (undo_bar));
+    gtk_info_bar_response (undo_bar, GTK_RESPONSE_CLOSE);
+    flush ();
+    g_assert_false (gtk_info_bar_get_revealed (undo_bar));
+    g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
+    g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
+                               &error);
+    g_assert_no_error (error);
+    g_assert_false (g_key_file_has_group (written, "exit fr-exit"));
+  }
 
   gtk_widget_destroy (prefs);
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
@@ -1916,6 +2025,119 @@ test_geoip_progress (void)
                    mmdb);
 }
 
+/* a pixel of this colour somewhere in the rectangle */
+static gboolean
+surface_has_colour (cairo_surface_t *surface,
+                    int x, int y, int width, int height,
+                    const GdkRGBA *colour)
+{
+  const guint8 *data = cairo_image_surface_get_data (surface);
+  int stride = cairo_image_surface_get_stride (surface);
+  guint8 r = (guint8) (colour->red * 255 + 0.5);
+  guint8 g = (guint8) (colour->green * 255 + 0.5);
+  guint8 b = (guint8) (colour->blue * 255 + 0.5);
+
+  for (int j = y; j < y + height; j++)
+    for (int i = x; i < x + width; i++)
+      {
+        guint32 pixel = *(const guint32 *) (data + j * stride + i * 4);
+
+        /* cairo rounds through 16 bits: one off either way */
+        if (ABS ((int) ((pixel >> 16) & 0xff) - r) <= 1 &&
+            ABS ((int) ((pixel >> 8) & 0xff) - g) <= 1 &&
+            ABS ((int) (pixel & 0xff) - b) <= 1)
+          return TRUE;
+      }
+  return FALSE;
+}
+
+/* how many pixels in the rectangle differ from the one at (bx, by) */
+static guint
+surface_count_ink (cairo_surface_t *surface,
+                   int x, int y, int width, int height,
+                   int bx, int by)
+{
+  const guint8 *data = cairo_image_surface_get_data (surface);
+  int stride = cairo_image_surface_get_stride (surface);
+  guint32 background = *(const guint32 *) (data + by * stride + bx * 4);
+  guint n = 0;
+
+  for (int j = y; j < y + height; j++)
+    for (int i = x; i < x + width; i++)
+      n += *(const guint32 *) (data + j * stride + i * 4) != background;
+  return n;
+}
+
+static void
+test_traffic_legend_and_scale (void)
+{
+  static const GdkRGBA blue = { 0.21, 0.52, 0.89, 1.0 };
+  static const GdkRGBA orange = { 0.90, 0.38, 0.0, 1.0 };
+  GtkWidget *offscreen = gtk_offscreen_window_new ();
+  ExgTrafficGraph *graph = g_object_new (EXG_TYPE_TRAFFIC_GRAPH, NULL);
+  AtkObject *accessible = gtk_widget_get_accessible (GTK_WIDGET (graph));
+  g_autofree char *down_text = exg_format_bandwidth (3e6);
+  g_autofree char *top_text = exg_format_bandwidth (4e6);
+  cairo_surface_t *surface;
+  cairo_t *cr;
+  const char *description;
+  double step = 0;
+
+  /* round steps in the app's units: 1, 2, 2.5 or 5 times a power of ten,
+   * four of them reaching the peak; an idle graph reads up to 1 kB/s */
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (0), ==, 250);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (1000), ==, 250);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (1001), ==, 500);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (4e6), ==, 1e6);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (4.1e6), ==, 2e6);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (9e6), ==, 2.5e6);
+  g_assert_cmpfloat (exg_traffic_graph_scale_step (1.2e9), ==, 5e8);
+
+  g_assert_cmpuint (exg_traffic_graph_get_scale (graph, &step), ==, 4);
+  g_assert_cmpfloat (step, ==, 250);
+
+  /* 3 MB/s down, 1.5 MB/s up: gridlines at 1, 2, 3 and 4 MB/s */
+  exg_traffic_graph_add_rates (graph, 1.5e6, 3e6);
+  g_assert_cmpuint (exg_traffic_graph_get_scale (graph, &step), ==, 4);
+  g_assert_cmpfloat (step, ==, 1e6);
+
+  /* the legend in words for screen readers, in the app's units */
+  description = atk_object_get_description (accessible);
+  g_assert_nonnull (description);
+  g_assert_nonnull (strstr (description, down_text));
+  g_assert_nonnull (strstr (description, top_text));
+  g_assert_nonnull (strstr (description, "Mbit/s"));
+
+  /* drawn: the legend's swatches in the series' colours, above the plot,
+   * and a label under the top gridline */
+  gtk_container_add (GTK_CONTAINER (offscreen), GTK_WIDGET (graph));
+  gtk_window_set_default_size (GTK_WINDOW (offscreen), 600, 200);
+  gtk_widget_show_all (offscreen);
+  gtk_test_widget_wait_for_draw (offscreen);
+  g_assert_cmpint (gtk_widget_get_allocated_width (GTK_WIDGET (graph)), ==, 600);
+  surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, 600, 200);
+  cr = cairo_create (surface);
+  cairo_set_source_rgb (cr, 1, 1, 1);
+  cairo_paint (cr);
+  gtk_widget_draw (GTK_WIDGET (graph), cr);
+  cairo_destroy (cr);
+  cairo_surface_flush (surface);
+  if (g_getenv ("EXG_TEST_GRAPH_PNG") != NULL)
+    cairo_surface_write_to_png (surface, g_getenv ("EXG_TEST_GRAPH_PNG"));
+
+  g_assert_true (surface_has_colour (surface, 0, 0, 600, 34, &blue));
+  g_assert_true (surface_has_colour (surface, 0, 0, 600, 34, &orange));
+  /* the down swatch comes first, at the left */
+  g_assert_true (surface_has_colour (surface, 12, 0, 16, 34, &blue));
+  g_assert_false (surface_has_colour (surface, 12, 0, 16, 34, &orange));
+  /* text beside it, and the top gridline's label in the plot */
+  g_assert_cmpuint (surface_count_ink (surface, 34, 4, 100, 28, 599, 199), >, 20);
+  g_assert_cmpuint (surface_count_ink (surface, 16, 38, 100, 14, 599, 199), >, 20);
+
+  cairo_surface_destroy (surface);
+  gtk_widget_destroy (offscreen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1988,6 +2210,8 @@ main (int argc, char **argv)
   g_test_add_func ("/window/ten-thousand-connections",
                    test_ten_thousand_connections);
   g_test_add_func ("/window/bandwidth-units", test_bandwidth_units);
+  g_test_add_func ("/window/traffic-legend-and-scale",
+                   test_traffic_legend_and_scale);
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "exg-country.h"
+#include "exg-iso3166.h"
 
 #include <locale.h>
 
@@ -70,6 +71,10 @@ test_names_swedish (void)
       g_assert_cmpstr (exg_country_get_name ("de"), ==, "Tyskland");
       g_assert_cmpstr (exg_country_get_name ("KR"), ==, "Sydkorea");
       g_assert_cmpstr (exg_country_get_name ("ZZ"), ==, "ZZ");
+      /* typed names: the Swedish one, and the English one still */
+      g_assert_cmpstr (exg_country_code_from_text ("Sverige"), ==, "SE");
+      g_assert_cmpstr (exg_country_code_from_text ("tyskland"), ==, "DE");
+      g_assert_cmpstr (exg_country_code_from_text ("Sweden"), ==, "SE");
     }
 
   if (old_language != NULL)
@@ -78,6 +83,31 @@ test_names_swedish (void)
     g_unsetenv ("LANGUAGE");
   setlocale (LC_ALL, "C");
   g_assert_cmpstr (exg_country_get_name ("SE"), ==, "Sweden");
+}
+
+static void
+test_code_from_text (void)
+{
+  g_assert_nonnull (setlocale (LC_ALL, "C"));
+  g_assert_cmpstr (exg_country_code_from_text ("SE"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("se"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text (" se "), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("Sweden"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("SWEDEN"), ==, "SE");
+  g_assert_cmpstr (exg_country_code_from_text ("  germany\t"), ==, "DE");
+  /* iso-codes' common names, as the lists show them */
+  g_assert_cmpstr (exg_country_code_from_text ("South Korea"), ==, "KR");
+  g_assert_cmpstr (exg_country_code_from_text ("Bolivia"), ==, "BO");
+  g_assert_cmpstr (exg_country_code_from_text ("Åland Islands"), ==, "AX");
+  /* a composed and a decomposed Å are the same letter */
+  g_assert_cmpstr (exg_country_code_from_text ("A\xcc\x8aland islands"), ==, "AX");
+
+  g_assert_null (exg_country_code_from_text ("ZZ"));
+  g_assert_null (exg_country_code_from_text ("Swed"));
+  g_assert_null (exg_country_code_from_text ("SWE"));
+  g_assert_null (exg_country_code_from_text (""));
+  g_assert_null (exg_country_code_from_text ("   "));
+  g_assert_null (exg_country_code_from_text (NULL));
 }
 
 static void
@@ -143,6 +173,36 @@ test_all_codes (void)
   g_assert_cmpuint (known, <=, 260);
 }
 
+/* the daemon's static table (core, no json-glib) says what iso-codes says */
+static void
+test_static_table_matches_iso_codes (void)
+{
+  guint assigned = 0;
+
+  for (char a = 'A'; a <= 'Z'; a++)
+    for (char b = 'A'; b <= 'Z'; b++)
+      {
+        char code[3] = { a, b, '\0' };
+        char lower[3] = { g_ascii_tolower (a), g_ascii_tolower (b), '\0' };
+
+        g_assert_cmpint (exg_iso3166_is_assigned (code), ==,
+                         exg_country_is_known (code));
+        g_assert_cmpint (exg_iso3166_is_assigned (lower), ==,
+                         exg_country_is_known (code));
+        assigned += exg_iso3166_is_assigned (code);
+      }
+  g_assert_cmpuint (assigned, ==, 249);
+
+  g_assert_true (exg_iso3166_is_assigned ("SE"));
+  g_assert_false (exg_iso3166_is_assigned ("ZZ"));
+  g_assert_false (exg_iso3166_is_assigned ("EU"));
+  g_assert_false (exg_iso3166_is_assigned ("SWE"));
+  g_assert_false (exg_iso3166_is_assigned ("S"));
+  g_assert_false (exg_iso3166_is_assigned ("S1"));
+  g_assert_false (exg_iso3166_is_assigned (""));
+  g_assert_false (exg_iso3166_is_assigned (NULL));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -153,7 +213,10 @@ main (int    argc,
   g_test_add_func ("/country/name/swedish", test_names_swedish);
   g_test_add_func ("/country/flag", test_flags);
   g_test_add_func ("/country/known", test_known);
+  g_test_add_func ("/country/code-from-text", test_code_from_text);
   g_test_add_func ("/country/all-codes", test_all_codes);
+  g_test_add_func ("/country/static-table-matches-iso-codes",
+                   test_static_table_matches_iso_codes);
 
   return g_test_run ();
 }

@@ -146,6 +146,59 @@ test_selection_bandwidth_and_up (void)
   g_assert_false (exg_selection_matches (&sel, slow));
 }
 
+static gboolean
+time_passed_cb (gpointer user_data)
+{
+  gboolean *passed = user_data;
+
+  *passed = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_selection_bandwidth_observed (void)
+{
+  ExgSelection sel;
+  g_autoptr(ExgRouter) unadvertised = make_router ("u", "192.0.2.3", "SE", 0);
+  g_autoptr(ExgRouter) advertised = make_router ("a", "192.0.2.4", "SE", 1000);
+  gboolean passed = FALSE;
+  double observed;
+
+  exg_selection_init_any (&sel);
+  sel.min_bandwidth = 1000000;
+
+  /* never used: nothing observed, so no bandwidth to judge by */
+  g_assert_cmpfloat (exg_router_get_observed_throughput (unadvertised), ==, 0);
+  g_assert_false (exg_selection_matches (&sel, unadvertised));
+
+  /* the router folds bytes into its rate once a second of its clock has
+   * passed; 20 MB over just over a second is well above 1 MB/s */
+  exg_router_record_bytes (unadvertised, 10000000);
+  exg_router_record_bytes (advertised, 10000000);
+  g_timeout_add (1050, time_passed_cb, &passed);
+  while (!passed)
+    g_main_context_iteration (NULL, TRUE);
+  exg_router_record_bytes (unadvertised, 10000000);
+  exg_router_record_bytes (advertised, 10000000);
+
+  observed = exg_router_get_observed_throughput (unadvertised);
+  g_assert_cmpfloat (observed, >, 1000000);
+  g_assert_cmpfloat (observed, <=, 20000000 / 1.05);
+  g_assert_true (exg_selection_matches (&sel, unadvertised));
+
+  /* above what it carried, it is left out again */
+  sel.min_bandwidth = (guint64) observed + 1;
+  g_assert_false (exg_selection_matches (&sel, unadvertised));
+
+  /* an advertised bandwidth wins over the observed one */
+  sel.min_bandwidth = 1000000;
+  g_assert_cmpfloat (exg_router_get_observed_throughput (advertised), >,
+                     1000000);
+  g_assert_false (exg_selection_matches (&sel, advertised));
+  sel.min_bandwidth = 1000;
+  g_assert_true (exg_selection_matches (&sel, advertised));
+}
+
 static void
 test_selection_all_three (void)
 {
@@ -523,6 +576,8 @@ main (int    argc,
   g_test_add_func ("/selection/range/inclusive", test_selection_range);
   g_test_add_func ("/selection/bandwidth-and-up",
                    test_selection_bandwidth_and_up);
+  g_test_add_func ("/selection/bandwidth/observed-when-not-advertised",
+                   test_selection_bandwidth_observed);
   g_test_add_func ("/selection/all-three", test_selection_all_three);
   g_test_add_func ("/selection/username", test_username_selection);
   g_test_add_func ("/selection/exit-policy-summary", test_exit_policy_summary);

@@ -350,6 +350,20 @@ via_matches (ExgSelectionVia via,
     }
 }
 
+/* An exit that advertises no bandwidth (a proxy, the direct exit) is judged
+ * by what it has carried: without this, a minimum bandwidth would leave out
+ * every such exit however fast it is.  One never used stays at 0. */
+static guint64
+router_bandwidth (ExgRouter *router)
+{
+  guint64 advertised = exg_router_get_bandwidth (router);
+
+  if (advertised != 0)
+    return advertised;
+
+  return (guint64) exg_router_get_observed_throughput (router);
+}
+
 gboolean
 exg_selection_matches (const ExgSelection *sel,
                        ExgRouter          *router)
@@ -377,7 +391,7 @@ exg_selection_matches (const ExgSelection *sel,
         return FALSE;
     }
 
-  if (exg_router_get_bandwidth (router) < sel->min_bandwidth)
+  if (router_bandwidth (router) < sel->min_bandwidth)
     return FALSE;
 
   return TRUE;

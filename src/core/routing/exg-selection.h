@@ -59,7 +59,8 @@ gboolean exg_selection_parse_username (const char         *username,
 char    *exg_selection_strip_username (const char         *username);
 
 /* Every condition holds (country, range, bandwidth, kind of exit, and
- * the exit policy allows the port when it is known). */
+ * the exit policy allows the port when it is known).  A router that
+ * advertises no bandwidth is judged by its observed throughput. */
 gboolean exg_selection_matches        (const ExgSelection *sel,
                                        ExgRouter          *router);
 

@@ -389,20 +389,26 @@ exg_server_listen (ExgServer       *self,
 }
 
 /**
- * parse_listen_address:
+ * exg_server_parse_listen_address:
  * @text: "ADDR:PORT", "[V6]:PORT" or "PORT" (then on 127.0.0.1)
+ * @error: return location for a %G_IO_ERROR_INVALID_ARGUMENT
+ *
+ * Parses a listen address as exg_server_listen_string() does, so that a
+ * caller can check its configuration before listening.
  *
  * Returns: (transfer full) (nullable): the address, or NULL with @error
  */
-static GSocketAddress *
-parse_listen_address (const char  *text,
-                      GError     **error)
+GSocketAddress *
+exg_server_parse_listen_address (const char  *text,
+                                 GError     **error)
 {
   g_autofree char *host = NULL;
   g_autoptr(GInetAddress) inet = NULL;
   const char *port_text;
   guint64 port;
   char *end = NULL;
+
+  g_return_val_if_fail (text != NULL, NULL);
 
   if (text[0] == '[')
     {
@@ -466,7 +472,7 @@ exg_server_listen_string (ExgServer       *self,
   g_return_val_if_fail (EXG_IS_SERVER (self), FALSE);
   g_return_val_if_fail (address != NULL, FALSE);
 
-  parsed = parse_listen_address (address, error);
+  parsed = exg_server_parse_listen_address (address, error);
   if (parsed == NULL)
     return FALSE;
   return exg_server_listen (self, parsed, out_bound, error);

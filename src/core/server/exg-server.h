@@ -34,6 +34,8 @@ gboolean   exg_server_listen                (ExgServer         *self,
                                              GSocketAddress    *address,
                                              GSocketAddress   **out_bound,
                                              GError           **error);
+GSocketAddress *exg_server_parse_listen_address (const char  *text,
+                                                 GError     **error);
 /* Parses "ADDR:PORT", "[V6]:PORT" or "PORT" and listens. */
 gboolean   exg_server_listen_string         (ExgServer         *self,
                                              const char        *address,
