@@ -10,6 +10,7 @@
 #include "exg-country.h"
 #include "exg-lookups-view.h"
 #include "exg-routers-view.h"
+#include "exg-tor-connect.h"
 #include "exg-traffic-graph.h"
 #include "exg-view-util.h"
 
@@ -55,6 +56,9 @@ struct _ExgWindow
   ExgLookupsView     *lookups_view;
   ExgRoutersView     *routers_view;
   ExgTrafficGraph    *traffic_graph;
+  GtkStack           *main_stack;        /* the content, or "Connect to Tor" */
+  ExgTorConnect      *tor_connect;
+  GtkInfoBar         *tor_country_bar;   /* nullable: made when first needed */
 
   GHashTable         *country_counts;    /* owned: ISO → GUINT_TO_POINTER (n up) shown */
   guint               tick_id;
@@ -474,12 +478,58 @@ status_changed_cb (ExgApplication *app,
 }
 
 static void
+tor_country_bar_response_cb (GtkInfoBar *bar,
+                             int         response,
+                             ExgWindow  *self)
+{
+  gtk_widget_hide (GTK_WIDGET (bar));
+}
+
+/* Said once, the first time a country is chosen with tor in use: the
+ * Tor Project advises against choosing exits, since a user who does
+ * stands out among those who do not. */
+static void
+explain_tor_country (ExgWindow          *self,
+                     const ExgSelection *sel)
+{
+  GSettings *settings = exg_application_get_settings (self->app);
+  GtkWidget *label, *content;
+
+  if (sel->country[0] == '\0' || exg_application_get_tor (self->app) == NULL
+      || g_settings_get_boolean (settings, "tor-country-explained"))
+    return;
+  g_settings_set_boolean (settings, "tor-country-explained", TRUE);
+
+  self->tor_country_bar = GTK_INFO_BAR (gtk_info_bar_new ());
+  gtk_buildable_set_name (GTK_BUILDABLE (self->tor_country_bar), "tor_country_bar");
+  gtk_info_bar_set_message_type (self->tor_country_bar, GTK_MESSAGE_INFO);
+  gtk_info_bar_set_show_close_button (self->tor_country_bar, TRUE);
+  label = gtk_label_new (_("Choosing a Tor exit country has a cost: with fewer exits to "
+                           "choose from, your connections are easier to tell apart from "
+                           "other Tor users'. The Tor Project advises leaving the choice "
+                           "to Tor unless you need a country."));
+  gtk_label_set_line_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+  gtk_buildable_set_name (GTK_BUILDABLE (label), "tor_country_label");
+  content = gtk_info_bar_get_content_area (self->tor_country_bar);
+  gtk_container_add (GTK_CONTAINER (content), label);
+  g_signal_connect (self->tor_country_bar, "response",
+                    G_CALLBACK (tor_country_bar_response_cb), self);
+  gtk_box_pack_start (GTK_BOX (gtk_stack_get_child_by_name (self->main_stack, "main")),
+                      GTK_WIDGET (self->tor_country_bar), FALSE, FALSE, 0);
+  gtk_box_reorder_child (GTK_BOX (gtk_stack_get_child_by_name (self->main_stack, "main")),
+                         GTK_WIDGET (self->tor_country_bar), 0);
+  gtk_widget_show_all (GTK_WIDGET (self->tor_country_bar));
+}
+
+static void
 selection_changed_cb (ExgApplication *app,
                       ExgWindow      *self)
 {
   ExgSelection sel;
 
   exg_application_get_selection (app, &sel);
+  explain_tor_country (self, &sel);
   self->updating++;
   if (gtk_combo_box_get_active_id (self->country_combo) == NULL
       || g_strcmp0 (gtk_combo_box_get_active_id (self->country_combo),
@@ -491,6 +541,15 @@ selection_changed_cb (ExgApplication *app,
   self->updating--;
   update_result (self);
   update_status (self);
+}
+
+static void
+tor_needed_cb (ExgTorConnect *page,
+               GParamSpec    *pspec,
+               ExgWindow     *self)
+{
+  gtk_stack_set_visible_child_name (self->main_stack,
+                                    exg_tor_connect_get_needed (page) ? "tor" : "main");
 }
 
 static gboolean
@@ -1068,6 +1127,26 @@ exg_window_new (ExgApplication *app)
                            G_CALLBACK (selection_changed_cb), self, 0);
   g_signal_connect_object (exg_application_get_registry (app), "items-changed",
                            G_CALLBACK (registry_changed_cb), self, 0);
+
+  /* "Connect to Tor" beside the content, shown while tor waits for the
+   * user's word or bootstraps because of it */
+  {
+    GtkWidget *content = g_object_ref (gtk_bin_get_child (GTK_BIN (self)));
+
+    gtk_container_remove (GTK_CONTAINER (self), content);
+    self->main_stack = GTK_STACK (gtk_stack_new ());
+    gtk_buildable_set_name (GTK_BUILDABLE (self->main_stack), "main_stack");
+    gtk_stack_add_named (self->main_stack, content, "main");
+    g_object_unref (content);
+    self->tor_connect = EXG_TOR_CONNECT (exg_tor_connect_new (app));
+    gtk_buildable_set_name (GTK_BUILDABLE (self->tor_connect), "tor_connect");
+    gtk_stack_add_named (self->main_stack, GTK_WIDGET (self->tor_connect), "tor");
+    gtk_widget_show (GTK_WIDGET (self->main_stack));
+    gtk_container_add (GTK_CONTAINER (self), GTK_WIDGET (self->main_stack));
+    g_signal_connect_object (self->tor_connect, "notify::needed",
+                             G_CALLBACK (tor_needed_cb), self, 0);
+    tor_needed_cb (self->tor_connect, NULL, self);
+  }
 
   load_filters (self);
   sync_proxy_switch (self);
