@@ -15,12 +15,14 @@
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 enum {
   COUNTRY_COL_CODE,
   COUNTRY_COL_LABEL,
   COUNTRY_COL_NAME,
   COUNTRY_COL_COUNT,
+  COUNTRY_COL_SENSITIVE,
 };
 
 struct _ExgWindow
@@ -108,8 +110,9 @@ country_row_free (CountryRow *row)
   g_free (row);
 }
 
-/* "Any country" first, then every country with a router up, by name in
- * the user's language; the selected country stays listed even with none */
+/* "Any country" first, then the chosen country, then every country that
+ * has routers, by name in the user's language; those with none up are
+ * greyed out, and the chosen one stays listed even with none at all */
 static void
 rebuild_countries (ExgWindow *self,
                    gboolean   force)
@@ -121,6 +124,23 @@ rebuild_countries (ExgWindow *self,
   GHashTableIter iter;
   gpointer key, value;
   guint total;
+
+  /* countries whose exits are all down stay listed (greyed out): a
+   * country does not vanish from the list while its exits are checked */
+  {
+    GListModel *model = G_LIST_MODEL (registry);
+    guint n = g_list_model_get_n_items (model);
+
+    for (guint i = 0; i < n; i++)
+      {
+        g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
+        const char *country = exg_router_get_country (router);
+
+        if (country != NULL && country[0] != '\0'
+            && !g_hash_table_contains (counts, country))
+          g_hash_table_insert (counts, g_strdup (country), GUINT_TO_POINTER (0));
+      }
+  }
 
   if (!force && exg_view_counts_equal (counts, self->country_counts))
     return;
@@ -145,6 +165,18 @@ rebuild_countries (ExgWindow *self,
       g_ptr_array_add (rows, row);
     }
   g_ptr_array_sort (rows, country_row_compare);
+  /* the chosen country on top, right under "Any country" */
+  for (guint i = 1; i < rows->len; i++)
+    {
+      CountryRow *row = g_ptr_array_index (rows, i);
+
+      if (g_ascii_strcasecmp (row->code, sel.country) == 0)
+        {
+          memmove (rows->pdata + 1, rows->pdata, i * sizeof (gpointer));
+          rows->pdata[0] = row;
+          break;
+        }
+    }
 
   self->updating++;
   gtk_list_store_clear (self->country_store);
@@ -159,6 +191,7 @@ rebuild_countries (ExgWindow *self,
                                        COUNTRY_COL_LABEL, _("Any country"),
                                        COUNTRY_COL_NAME, _("Any country"),
                                        COUNTRY_COL_COUNT, count,
+                                       COUNTRY_COL_SENSITIVE, TRUE,
                                        -1);
   }
   for (guint i = 0; i < rows->len; i++)
@@ -177,6 +210,7 @@ rebuild_countries (ExgWindow *self,
                                          COUNTRY_COL_LABEL, label,
                                          COUNTRY_COL_NAME, row->name,
                                          COUNTRY_COL_COUNT, count,
+                                         COUNTRY_COL_SENSITIVE, row->count > 0,
                                          -1);
     }
   gtk_combo_box_set_active_id (self->country_combo, sel.country);
@@ -530,15 +564,8 @@ selection_changed_cb (ExgApplication *app,
 
   exg_application_get_selection (app, &sel);
   explain_tor_country (self, &sel);
-  self->updating++;
-  if (gtk_combo_box_get_active_id (self->country_combo) == NULL
-      || g_strcmp0 (gtk_combo_box_get_active_id (self->country_combo),
-                    sel.country) != 0)
-    {
-      if (!gtk_combo_box_set_active_id (self->country_combo, sel.country))
-        rebuild_countries (self, TRUE);
-    }
-  self->updating--;
+  /* the chosen country moves to the top of the list */
+  rebuild_countries (self, TRUE);
   update_result (self);
   update_status (self);
 }
@@ -1078,6 +1105,14 @@ exg_window_init (ExgWindow *self)
   gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo),
                                  count_cell,
                                  "text", COUNTRY_COL_COUNT);
+  /* a country with no exit up is greyed out, its count and its name */
+  {
+    g_autoptr(GList) cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (self->country_combo));
+
+    for (GList *l = cells; l != NULL; l = l->next)
+      gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo), l->data,
+                                     "sensitive", COUNTRY_COL_SENSITIVE);
+  }
 
   /* type-to-search: any part of the name, in the user's language */
   gtk_entry_completion_set_model (completion,

@@ -312,6 +312,25 @@ test_country_explained (void)
   g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (label)), "easier to tell apart"));
   g_assert_true (g_settings_get_boolean (settings, "tor-country-explained"));
 
+  /* the chosen country on top, under "Any country"; all three exits up */
+  {
+    GtkTreeModel *model = gtk_combo_box_get_model (combo);
+    static const char *codes[] = { "", "SE", "DE", "US" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (codes); i++)
+      {
+        GtkTreeIter iter;
+        g_autofree char *code = NULL;
+        gboolean sensitive = FALSE;
+
+        g_assert_true (gtk_tree_model_iter_nth_child (model, &iter, NULL, (int) i));
+        gtk_tree_model_get (model, &iter, 0, &code, 4, &sensitive, -1);
+        g_assert_cmpstr (code, ==, codes[i]);
+        g_assert_true (sensitive);
+      }
+    g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "SE");
+  }
+
   /* dismissed, and not said again */
   gtk_info_bar_response (GTK_INFO_BAR (bar), GTK_RESPONSE_CLOSE);
   g_assert_true (gtk_combo_box_set_active_id (combo, "DE"));
