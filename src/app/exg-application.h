@@ -30,6 +30,19 @@ const char        *exg_application_get_config_path    (ExgApplication *self);
 /* Re-reads the exits file and replaces the routers. */
 void               exg_application_reload_exits       (ExgApplication *self);
 
+/* Tor: the client (nullable, replaced on ::tor-changed); the first run's
+ * offer; a managed tor kept off the network until Connect. */
+ExgTorClient      *exg_application_get_tor            (ExgApplication *self);
+gboolean           exg_application_get_tor_undecided  (ExgApplication *self);
+gboolean           exg_application_get_tor_waiting    (ExgApplication *self);
+gboolean           exg_application_connect_tor        (ExgApplication *self,
+                                                       GError        **error);
+/* @mode: "managed", "control" (@control: port or socket) or "off" */
+gboolean           exg_application_use_tor            (ExgApplication *self,
+                                                       const char     *mode,
+                                                       const char     *control,
+                                                       GError        **error);
+
 /* "ADDR:PORT" being listened on, or NULL when off.  (transfer none) */
 const char        *exg_application_get_bound_address  (ExgApplication *self);
 /* What was asked for: "127.0.0.1:1080".  (transfer full) */

@@ -10,16 +10,19 @@
 #include "exg-country.h"
 #include "exg-lookups-view.h"
 #include "exg-routers-view.h"
+#include "exg-tor-connect.h"
 #include "exg-traffic-graph.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 enum {
   COUNTRY_COL_CODE,
   COUNTRY_COL_LABEL,
   COUNTRY_COL_NAME,
   COUNTRY_COL_COUNT,
+  COUNTRY_COL_SENSITIVE,
 };
 
 struct _ExgWindow
@@ -55,6 +58,9 @@ struct _ExgWindow
   ExgLookupsView     *lookups_view;
   ExgRoutersView     *routers_view;
   ExgTrafficGraph    *traffic_graph;
+  GtkStack           *main_stack;        /* the content, or "Connect to Tor" */
+  ExgTorConnect      *tor_connect;
+  GtkInfoBar         *tor_country_bar;   /* nullable: made when first needed */
 
   GHashTable         *country_counts;    /* owned: ISO → GUINT_TO_POINTER (n up) shown */
   guint               tick_id;
@@ -104,8 +110,9 @@ country_row_free (CountryRow *row)
   g_free (row);
 }
 
-/* "Any country" first, then every country with a router up, by name in
- * the user's language; the selected country stays listed even with none */
+/* "Any country" first, then the chosen country, then every country that
+ * has routers, by name in the user's language; those with none up are
+ * greyed out, and the chosen one stays listed even with none at all */
 static void
 rebuild_countries (ExgWindow *self,
                    gboolean   force)
@@ -117,6 +124,23 @@ rebuild_countries (ExgWindow *self,
   GHashTableIter iter;
   gpointer key, value;
   guint total;
+
+  /* countries whose exits are all down stay listed (greyed out): a
+   * country does not vanish from the list while its exits are checked */
+  {
+    GListModel *model = G_LIST_MODEL (registry);
+    guint n = g_list_model_get_n_items (model);
+
+    for (guint i = 0; i < n; i++)
+      {
+        g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
+        const char *country = exg_router_get_country (router);
+
+        if (country != NULL && country[0] != '\0'
+            && !g_hash_table_contains (counts, country))
+          g_hash_table_insert (counts, g_strdup (country), GUINT_TO_POINTER (0));
+      }
+  }
 
   if (!force && exg_view_counts_equal (counts, self->country_counts))
     return;
@@ -141,6 +165,18 @@ rebuild_countries (ExgWindow *self,
       g_ptr_array_add (rows, row);
     }
   g_ptr_array_sort (rows, country_row_compare);
+  /* the chosen country on top, right under "Any country" */
+  for (guint i = 1; i < rows->len; i++)
+    {
+      CountryRow *row = g_ptr_array_index (rows, i);
+
+      if (g_ascii_strcasecmp (row->code, sel.country) == 0)
+        {
+          memmove (rows->pdata + 1, rows->pdata, i * sizeof (gpointer));
+          rows->pdata[0] = row;
+          break;
+        }
+    }
 
   self->updating++;
   gtk_list_store_clear (self->country_store);
@@ -155,6 +191,7 @@ rebuild_countries (ExgWindow *self,
                                        COUNTRY_COL_LABEL, _("Any country"),
                                        COUNTRY_COL_NAME, _("Any country"),
                                        COUNTRY_COL_COUNT, count,
+                                       COUNTRY_COL_SENSITIVE, TRUE,
                                        -1);
   }
   for (guint i = 0; i < rows->len; i++)
@@ -173,6 +210,7 @@ rebuild_countries (ExgWindow *self,
                                          COUNTRY_COL_LABEL, label,
                                          COUNTRY_COL_NAME, row->name,
                                          COUNTRY_COL_COUNT, count,
+                                         COUNTRY_COL_SENSITIVE, row->count > 0,
                                          -1);
     }
   gtk_combo_box_set_active_id (self->country_combo, sel.country);
@@ -474,23 +512,71 @@ status_changed_cb (ExgApplication *app,
 }
 
 static void
+tor_country_bar_response_cb (GtkInfoBar *bar,
+                             int         response,
+                             ExgWindow  *self)
+{
+  gtk_widget_hide (GTK_WIDGET (bar));
+}
+
+/* Said once, the first time a country is chosen with tor in use: the
+ * Tor Project advises against choosing exits, since a user who does
+ * stands out among those who do not. */
+static void
+explain_tor_country (ExgWindow          *self,
+                     const ExgSelection *sel)
+{
+  GSettings *settings = exg_application_get_settings (self->app);
+  GtkWidget *label, *content;
+
+  if (sel->country[0] == '\0' || exg_application_get_tor (self->app) == NULL
+      || g_settings_get_boolean (settings, "tor-country-explained"))
+    return;
+  g_settings_set_boolean (settings, "tor-country-explained", TRUE);
+
+  self->tor_country_bar = GTK_INFO_BAR (gtk_info_bar_new ());
+  gtk_buildable_set_name (GTK_BUILDABLE (self->tor_country_bar), "tor_country_bar");
+  gtk_info_bar_set_message_type (self->tor_country_bar, GTK_MESSAGE_INFO);
+  gtk_info_bar_set_show_close_button (self->tor_country_bar, TRUE);
+  label = gtk_label_new (_("Choosing a Tor exit country has a cost: with fewer exits to "
+                           "choose from, your connections are easier to tell apart from "
+                           "other Tor users'. The Tor Project advises leaving the choice "
+                           "to Tor unless you need a country."));
+  gtk_label_set_line_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+  gtk_buildable_set_name (GTK_BUILDABLE (label), "tor_country_label");
+  content = gtk_info_bar_get_content_area (self->tor_country_bar);
+  gtk_container_add (GTK_CONTAINER (content), label);
+  g_signal_connect (self->tor_country_bar, "response",
+                    G_CALLBACK (tor_country_bar_response_cb), self);
+  gtk_box_pack_start (GTK_BOX (gtk_stack_get_child_by_name (self->main_stack, "main")),
+                      GTK_WIDGET (self->tor_country_bar), FALSE, FALSE, 0);
+  gtk_box_reorder_child (GTK_BOX (gtk_stack_get_child_by_name (self->main_stack, "main")),
+                         GTK_WIDGET (self->tor_country_bar), 0);
+  gtk_widget_show_all (GTK_WIDGET (self->tor_country_bar));
+}
+
+static void
 selection_changed_cb (ExgApplication *app,
                       ExgWindow      *self)
 {
   ExgSelection sel;
 
   exg_application_get_selection (app, &sel);
-  self->updating++;
-  if (gtk_combo_box_get_active_id (self->country_combo) == NULL
-      || g_strcmp0 (gtk_combo_box_get_active_id (self->country_combo),
-                    sel.country) != 0)
-    {
-      if (!gtk_combo_box_set_active_id (self->country_combo, sel.country))
-        rebuild_countries (self, TRUE);
-    }
-  self->updating--;
+  explain_tor_country (self, &sel);
+  /* the chosen country moves to the top of the list */
+  rebuild_countries (self, TRUE);
   update_result (self);
   update_status (self);
+}
+
+static void
+tor_needed_cb (ExgTorConnect *page,
+               GParamSpec    *pspec,
+               ExgWindow     *self)
+{
+  gtk_stack_set_visible_child_name (self->main_stack,
+                                    exg_tor_connect_get_needed (page) ? "tor" : "main");
 }
 
 static gboolean
@@ -1019,6 +1105,14 @@ exg_window_init (ExgWindow *self)
   gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo),
                                  count_cell,
                                  "text", COUNTRY_COL_COUNT);
+  /* a country with no exit up is greyed out, its count and its name */
+  {
+    g_autoptr(GList) cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (self->country_combo));
+
+    for (GList *l = cells; l != NULL; l = l->next)
+      gtk_cell_layout_add_attribute (GTK_CELL_LAYOUT (self->country_combo), l->data,
+                                     "sensitive", COUNTRY_COL_SENSITIVE);
+  }
 
   /* type-to-search: any part of the name, in the user's language */
   gtk_entry_completion_set_model (completion,
@@ -1068,6 +1162,26 @@ exg_window_new (ExgApplication *app)
                            G_CALLBACK (selection_changed_cb), self, 0);
   g_signal_connect_object (exg_application_get_registry (app), "items-changed",
                            G_CALLBACK (registry_changed_cb), self, 0);
+
+  /* "Connect to Tor" beside the content, shown while tor waits for the
+   * user's word or bootstraps because of it */
+  {
+    GtkWidget *content = g_object_ref (gtk_bin_get_child (GTK_BIN (self)));
+
+    gtk_container_remove (GTK_CONTAINER (self), content);
+    self->main_stack = GTK_STACK (gtk_stack_new ());
+    gtk_buildable_set_name (GTK_BUILDABLE (self->main_stack), "main_stack");
+    gtk_stack_add_named (self->main_stack, content, "main");
+    g_object_unref (content);
+    self->tor_connect = EXG_TOR_CONNECT (exg_tor_connect_new (app));
+    gtk_buildable_set_name (GTK_BUILDABLE (self->tor_connect), "tor_connect");
+    gtk_stack_add_named (self->main_stack, GTK_WIDGET (self->tor_connect), "tor");
+    gtk_widget_show (GTK_WIDGET (self->main_stack));
+    gtk_container_add (GTK_CONTAINER (self), GTK_WIDGET (self->main_stack));
+    g_signal_connect_object (self->tor_connect, "notify::needed",
+                             G_CALLBACK (tor_needed_cb), self, 0);
+    tor_needed_cb (self->tor_connect, NULL, self);
+  }
 
   load_filters (self);
   sync_proxy_switch (self);

@@ -22,6 +22,7 @@ struct _ExgEngine
   ExgConfig         *config;       /* owned, nullable: the exits' source */
   GHashTable        *config_ids;   /* ids of the routers the config added */
   gboolean           started;
+  gboolean           tor_offline;  /* a managed tor waits for Connect */
 };
 
 G_DEFINE_FINAL_TYPE (ExgEngine, exg_engine, G_TYPE_OBJECT)
@@ -194,6 +195,7 @@ tor_client_new (ExgEngine *self,
   else
     exg_tor_client_set_control (client, config->tor_control,
                                 config->tor_password);
+  exg_tor_client_set_network_enabled (client, !self->tor_offline);
   return client;
 }
 
@@ -206,6 +208,26 @@ same_tor (ExgConfig *a,
          g_strcmp0 (a->tor_control, b->tor_control) == 0 &&
          g_strcmp0 (a->tor_torrc, b->tor_torrc) == 0 &&
          g_strcmp0 (a->tor_password, b->tor_password) == 0;
+}
+
+/**
+ * exg_engine_set_tor_network_enabled:
+ * @self: an engine
+ * @enabled: %FALSE: a managed tor starts, and stays, with "DisableNetwork 1"
+ *
+ * The app's "nothing leaves until Connect": applies to the tor client of
+ * now and to the one every later [tor] group makes.  See
+ * exg_tor_client_set_network_enabled().
+ */
+void
+exg_engine_set_tor_network_enabled (ExgEngine *self,
+                                    gboolean   enabled)
+{
+  g_return_if_fail (EXG_IS_ENGINE (self));
+
+  self->tor_offline = !enabled;
+  if (self->tor != NULL)
+    exg_tor_client_set_network_enabled (self->tor, enabled);
 }
 
 /**

@@ -43,6 +43,11 @@ gboolean           exg_engine_load_exits     (ExgEngine    *self,
                                               ExgConfig    *config,
                                               GError      **error);
 
+/* FALSE: a managed tor is kept off the network (DisableNetwork 1), now
+ * and after every reload, until this says TRUE. */
+void               exg_engine_set_tor_network_enabled (ExgEngine *self,
+                                              gboolean      enabled);
+
 /* Health checks every @health_interval seconds (0: one round only), and
  * tor when the config asks for it.  Listening is the caller's: the
  * server is there to listen on. */

@@ -229,6 +229,8 @@ class TestSetup:
                        check=True, timeout=30)
         with open(self.config, "w") as f:
             f.write("[server]\ngeoip=%s\n\n" % self.mmdb)
+            # no tor here (the first-run test has it)
+            f.write("[tor]\nmanaged=false\n\n")
             for i, (name, addr, country) in enumerate(routers):
                 f.write("[exit %s]\ntype=direct\nsource-address=%s\n" % (name, addr))
                 # The last one by its key, the others by GeoIP.

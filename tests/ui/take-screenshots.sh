@@ -110,6 +110,9 @@ wait_port 127.0.0.5 "$up1"
 wait_port 127.0.0.6 "$up2"
 
 cat >"$tmp/exitgate.conf" <<EOF
+[tor]
+managed=false
+
 [server]
 geoip=$tmp/countries.mmdb
 

@@ -1923,7 +1923,9 @@ write_exits (const char *mmdb)
   /* with a test MMDB the countries come from it; without, from here */
   g_autofree char *text = g_strdup_printf (
     "[exit se-exit]\ntype=direct\nsource-address=127.0.0.2\nbandwidth=5000000\n%s"
-    "[exit de-exit]\ntype=direct\nsource-address=127.0.0.3\nbandwidth=1000000\n%s",
+    "[exit de-exit]\ntype=direct\nsource-address=127.0.0.3\nbandwidth=1000000\n%s"
+    /* no tor here: the first-run test has it */
+    "[tor]\nmanaged=false\n",
     mmdb ? "" : "country=SE\n", mmdb ? "" : "country=DE\n");
   g_autoptr(GError) error = NULL;
 

@@ -83,6 +83,10 @@ struct _ExgTorClient
 
   int                 progress;        /* -1 unknown */
   char               *summary;
+  char               *warning;         /* owned, nullable: tor's last
+                                        * bootstrap WARNING= */
+  gboolean            network_disabled; /* a managed tor: DisableNetwork 1 */
+  gboolean            spawned_disabled; /* the current tor started so */
   gboolean            ready;
   gboolean            loading;
   gboolean            reload;          /* a consensus came while loading */

@@ -192,22 +192,31 @@ exg_tor_client_set_ready_ (ExgTorClient *self,
  * ------------------------------------------------------------------------ */
 
 /* "NOTICE BOOTSTRAP PROGRESS=85 TAG=ap_conn SUMMARY="…"" (with or without
- * the leading "STATUS_CLIENT") */
+ * the leading "STATUS_CLIENT"); tor says "WARN BOOTSTRAP … WARNING="…""
+ * when a step fails, which is what a user needs to hear when bootstrap
+ * stalls (e.g. "Connection refused", "No route to host"). */
 static void
 bootstrap_status (ExgTorClient *self,
                   const char   *text)
 {
   g_autoptr(ExgTorctlArgs) args = exg_torctl_args_parse (text);
-  const char *progress, *summary;
+  const char *progress, *summary, *warning = NULL;
   gboolean is_bootstrap = FALSE;
+  gboolean is_warn = FALSE;
   guint64 value;
   char *end = NULL;
 
   if (args == NULL)
     return;
   for (guint i = 0; i < exg_torctl_args_get_n_positional (args); i++)
-    if (g_strcmp0 (exg_torctl_args_get_positional (args, i), "BOOTSTRAP") == 0)
-      is_bootstrap = TRUE;
+    {
+      const char *word = exg_torctl_args_get_positional (args, i);
+
+      if (g_strcmp0 (word, "BOOTSTRAP") == 0)
+        is_bootstrap = TRUE;
+      else if (g_strcmp0 (word, "WARN") == 0 || g_strcmp0 (word, "ERR") == 0)
+        is_warn = TRUE;
+    }
   progress = exg_torctl_args_lookup (args, "PROGRESS");
   if (!is_bootstrap || progress == NULL)
     return;
@@ -217,9 +226,20 @@ bootstrap_status (ExgTorClient *self,
   summary = exg_torctl_args_lookup (args, "SUMMARY");
   if (summary == NULL)
     summary = "";
+  if (is_warn)
+    warning = exg_torctl_args_lookup (args, "WARNING");
 
-  if ((int) value == self->progress && g_strcmp0 (summary, self->summary) == 0)
+  if ((int) value == self->progress && g_strcmp0 (summary, self->summary) == 0
+      && (warning == NULL || g_strcmp0 (warning, self->warning) == 0))
     return;
+  /* a step further: the last step's trouble is over */
+  if ((int) value > self->progress)
+    g_clear_pointer (&self->warning, g_free);
+  if (warning != NULL)
+    {
+      g_free (self->warning);
+      self->warning = g_strdup (warning);
+    }
   self->progress = (int) value;
   g_free (self->summary);
   self->summary = g_strdup (summary);
@@ -309,6 +329,7 @@ drop_connection (ExgTorClient *self)
   self->reload = FALSE;
   self->progress = -1;
   g_clear_pointer (&self->summary, g_free);
+  g_clear_pointer (&self->warning, g_free);
   g_hash_table_remove_all (self->circuit_ids);
   g_hash_table_remove_all (self->circuits);
   g_hash_table_remove_all (self->early);
@@ -364,8 +385,12 @@ socks_address_cb (GObject      *source,
     }
   if (socks == NULL)
     {
-      /* e.g. DisableNetwork 1: tor has no SocksPort open */
-      g_message ("tor: no SocksPort: %s", error->message);
+      /* DisableNetwork 1: tor has no SocksPort open; asked again when
+       * the network is enabled */
+      if (self->network_disabled)
+        g_debug ("tor: no SocksPort while the network is disabled");
+      else
+        g_message ("tor: no SocksPort: %s", error->message);
       exg_tor_client_call_free_ (call);
       return;
     }
@@ -477,6 +502,38 @@ control_connected_cb (GObject      *source,
 }
 
 static void
+network_enabled_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Call *call = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!exg_tor_process_set_network_enabled_finish (EXG_TOR_PROCESS (source), result, &error))
+    {
+      if (exg_tor_client_call_current_ (call))
+        g_message ("tor: cannot change DisableNetwork: %s", error->message);
+      exg_tor_client_call_free_ (call);
+      return;
+    }
+  if (!exg_tor_client_call_current_ (call) || call->self->network_disabled)
+    {
+      exg_tor_client_call_free_ (call);
+      return;
+    }
+  /* tor opens its SocksPort only once it may use the network */
+  exg_tor_control_get_socks_address_async (call->self->control, NULL, socks_address_cb, call);
+}
+
+static void
+send_network_enabled (ExgTorClient *self)
+{
+  exg_tor_process_set_network_enabled_async (self->process, !self->network_disabled, NULL,
+                                             network_enabled_cb, exg_tor_client_call_new_ (self));
+  self->spawned_disabled = self->network_disabled;
+}
+
+static void
 process_started_cb (GObject      *source,
                     GAsyncResult *result,
                     gpointer      user_data)
@@ -503,6 +560,9 @@ process_started_cb (GObject      *source,
     }
   self->exited_id = g_signal_connect (self->process, "exited", G_CALLBACK (exited_cb), self);
   client_attach (self, exg_tor_process_get_control (self->process));
+  /* the user said Connect (or changed their mind) while tor started */
+  if (self->spawned_disabled != self->network_disabled)
+    send_network_enabled (self);
   exg_tor_client_call_free_ (call);
 }
 
@@ -519,6 +579,9 @@ client_connect (ExgTorClient *self)
         exg_tor_process_set_tor_path (self->process, self->tor_path);
       if (self->torrc != NULL)
         exg_tor_process_set_torrc_file (self->process, self->torrc);
+      /* a restarted tor keeps the user's choice */
+      exg_tor_process_set_disable_network (self->process, self->network_disabled);
+      self->spawned_disabled = self->network_disabled;
       exg_tor_process_start_async (self->process, NULL, process_started_cb, exg_tor_client_call_new_ (self));
       return;
     }
@@ -572,6 +635,7 @@ exg_tor_client_finalize (GObject *object)
   g_free (self->ready_exit);
   g_free (self->tor_path);
   g_free (self->summary);
+  g_free (self->warning);
   g_hash_table_unref (self->relays);
   g_ptr_array_unref (self->guards);
   g_hash_table_unref (self->routers);
@@ -627,7 +691,8 @@ exg_tor_client_class_init (ExgTorClientClass *klass)
    * @progress: percent
    * @summary: tor's words for the phase
    *
-   * tor's bootstrap progress changed.
+   * tor's bootstrap progress changed, or tor warned of a failed step
+   * (exg_tor_client_get_bootstrap_warning() has it by then).
    */
   signals[SIGNAL_BOOTSTRAP] =
     g_signal_new ("bootstrap", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -831,6 +896,104 @@ exg_tor_client_stop_finish (ExgTorClient  *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * exg_tor_client_set_network_enabled:
+ * @self: a client
+ * @enabled: %FALSE: a managed tor runs with "DisableNetwork 1"
+ *
+ * A managed tor started while the network is disabled opens no
+ * connection at all: it waits, with its control port up, until this is
+ * called with %TRUE (the app's "Connect").  Bootstrap then goes on, and
+ * ExgTorClient::bootstrap reports each step.  A tor restarted after it was
+ * lost keeps the setting.  It has no effect on a tor Exitgate does not
+ * run (control=): that tor's network is its owner's business.
+ *
+ * Call it before exg_tor_client_start() to have tor start that way.
+ */
+void
+exg_tor_client_set_network_enabled (ExgTorClient *self,
+                                    gboolean      enabled)
+{
+  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+
+  enabled = !!enabled;
+  if (self->network_disabled == !enabled)
+    return;
+  self->network_disabled = !enabled;
+  if (self->managed && self->process != NULL && self->control != NULL)
+    send_network_enabled (self);
+  /* otherwise tor is starting: process_started_cb sends it, or not yet
+   * started: client_connect starts it so */
+}
+
+/**
+ * exg_tor_client_get_network_enabled:
+ * @self: a client
+ *
+ * Returns: %FALSE while a managed tor is kept off the network
+ */
+gboolean
+exg_tor_client_get_network_enabled (ExgTorClient *self)
+{
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), FALSE);
+  return !self->network_disabled;
+}
+
+/**
+ * exg_tor_client_get_managed:
+ * @self: a client
+ *
+ * Returns: whether Exitgate runs this tor itself
+ */
+gboolean
+exg_tor_client_get_managed (ExgTorClient *self)
+{
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), FALSE);
+  return self->managed;
+}
+
+/**
+ * exg_tor_client_get_bootstrap_progress:
+ * @self: a client
+ *
+ * Returns: tor's bootstrap percent, or -1 while not connected
+ */
+int
+exg_tor_client_get_bootstrap_progress (ExgTorClient *self)
+{
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), -1);
+  return self->progress;
+}
+
+/**
+ * exg_tor_client_get_bootstrap_summary:
+ * @self: a client
+ *
+ * Returns: (nullable): tor's own words for the bootstrap phase
+ */
+const char *
+exg_tor_client_get_bootstrap_summary (ExgTorClient *self)
+{
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), NULL);
+  return self->summary;
+}
+
+/**
+ * exg_tor_client_get_bootstrap_warning:
+ * @self: a client
+ *
+ * What tor last warned of while bootstrapping ("Connection refused",
+ * "No route to host" …); cleared when bootstrap gets a step further.
+ *
+ * Returns: (nullable): tor's WARNING text
+ */
+const char *
+exg_tor_client_get_bootstrap_warning (ExgTorClient *self)
+{
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), NULL);
+  return self->warning;
 }
 
 /**

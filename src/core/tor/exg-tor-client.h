@@ -43,6 +43,14 @@ gboolean        exg_tor_client_stop_finish        (ExgTorClient         *self,
                                                    GAsyncResult         *result,
                                                    GError              **error);
 
+void            exg_tor_client_set_network_enabled (ExgTorClient        *self,
+                                                   gboolean              enabled);
+gboolean        exg_tor_client_get_network_enabled (ExgTorClient        *self);
+gboolean        exg_tor_client_get_managed        (ExgTorClient         *self);
+int             exg_tor_client_get_bootstrap_progress (ExgTorClient     *self);
+const char     *exg_tor_client_get_bootstrap_summary  (ExgTorClient     *self);
+const char     *exg_tor_client_get_bootstrap_warning  (ExgTorClient     *self);
+
 gboolean        exg_tor_client_get_ready          (ExgTorClient         *self);
 guint           exg_tor_client_get_n_exits        (ExgTorClient         *self);
 

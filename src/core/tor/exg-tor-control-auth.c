@@ -357,6 +357,10 @@ socket_connected_cb (GObject      *source,
       connect_fail (self, error);
       return;
     }
+  /* the client's timeout is for connecting; a control connection is
+   * quiet for as long as tor has nothing to say (a tor waiting with
+   * DisableNetwork 1, a bootstrapped tor between consensuses) */
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), 0);
   self->stream = G_IO_STREAM (conn);
   exg_tor_control_start_read_ (self);
   send_internal (self, "PROTOCOLINFO 1", protocolinfo_cb, NULL);
