@@ -281,6 +281,8 @@ exg_engine_set_geoip (ExgEngine *self,
 
   if (!g_set_object (&self->geoip, geoip))
     return;
+  if (self->tor != NULL)
+    exg_tor_client_set_geoip (self->tor, geoip);
   /* countries from the new database: changed digests, new routers */
   if (self->config != NULL && !sync_config_exits (self, self->config, &error))
     g_message ("%s", error->message);

@@ -126,6 +126,8 @@ void          exg_tor_client_send_ignored_ (ExgTorClient *self,
                                             ...) G_GNUC_PRINTF (2, 3);
 void          exg_tor_client_set_ready_ (ExgTorClient *self,
                                          gboolean ready);
+void          exg_tor_client_sync_routers_ (ExgTorClient *self,
+                                            ExgRouterState state);
 void          exg_tor_client_stream_event_ (ExgTorClient *self,
                                             const ExgTorctlArgs *args);
 

@@ -742,6 +742,26 @@ exg_tor_client_new (ExgRouterRegistry *registry,
 }
 
 /**
+ * exg_tor_client_set_geoip:
+ * @geoip: (nullable): the database that gives every router its country
+ *
+ * A database that arrives late (the app searches for one in the
+ * background) gives the exits already known their countries.
+ */
+void
+exg_tor_client_set_geoip (ExgTorClient *self,
+                          ExgGeoip     *geoip)
+{
+  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+
+  if (!g_set_object (&self->geoip, geoip))
+    return;
+  if (g_hash_table_size (self->relays) > 0)
+    exg_tor_client_sync_routers_ (self, self->ready ? EXG_ROUTER_STATE_UP
+                                                    : EXG_ROUTER_STATE_DOWN);
+}
+
+/**
  * exg_tor_client_set_control:
  * @self: a client
  * @address: a running tor's control port, "HOST:PORT", or socket path

@@ -24,6 +24,8 @@ G_DECLARE_FINAL_TYPE (ExgTorClient, exg_tor_client, EXG, TOR_CLIENT, GObject)
 
 ExgTorClient   *exg_tor_client_new                (ExgRouterRegistry    *registry,
                                                    ExgGeoip             *geoip);
+void            exg_tor_client_set_geoip          (ExgTorClient         *self,
+                                                   ExgGeoip             *geoip);
 
 void            exg_tor_client_set_control        (ExgTorClient         *self,
                                                    const char           *address,

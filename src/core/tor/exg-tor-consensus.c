@@ -141,10 +141,22 @@ relay_is_exit (const Relay *relay)
          (relay->flags & RELAY_BADEXIT) == 0;
 }
 
-/* The relays that are exits become routers; those that stay keep theirs. */
 static void
-sync_routers (ExgTorClient   *self,
-              ExgRouterState  state)
+relay_country (ExgTorClient *self,
+               const Relay  *relay,
+               char          country[3])
+{
+  country[0] = '\0';
+  /* the country every other router gets: our GeoIP database's */
+  if (self->geoip != NULL)
+    exg_geoip_lookup_string (self->geoip, relay->address, country);
+}
+
+/* The relays that are exits become routers; those that stay keep theirs
+ * (a new GeoIP database that gives one another country replaces it). */
+void
+exg_tor_client_sync_routers_ (ExgTorClient   *self,
+                              ExgRouterState  state)
 {
   g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter iter;
@@ -155,10 +167,15 @@ sync_routers (ExgTorClient   *self,
   g_hash_table_iter_init (&iter, self->routers);
   while (g_hash_table_iter_next (&iter, (gpointer *) &fp, (gpointer *) &router))
     {
+      char country[3];
+
       relay = g_hash_table_lookup (self->relays, fp);
+      if (relay != NULL)
+        relay_country (self, relay, country);
       if (relay == NULL || !relay_is_exit (relay) ||
           g_strcmp0 (relay->address, exg_router_get_address (router)) != 0 ||
-          g_strcmp0 (relay->nickname, exg_router_get_name (router)) != 0)
+          g_strcmp0 (relay->nickname, exg_router_get_name (router)) != 0 ||
+          g_ascii_strcasecmp (country, exg_router_get_country (router)) != 0)
         g_ptr_array_add (gone, g_strdup (fp));
     }
   for (guint i = 0; i < gone->len; i++)
@@ -187,9 +204,7 @@ sync_routers (ExgTorClient   *self,
           continue;
         }
 
-      /* the country every other router gets: our GeoIP database's */
-      if (self->geoip != NULL)
-        exg_geoip_lookup_string (self->geoip, relay->address, country);
+      relay_country (self, relay, country);
       backend = exg_backend_tor_new (self, relay->fingerprint);
       exg_backend_tor_set_exit_policy (EXG_BACKEND_TOR (backend), relay->policy);
       id = g_strconcat ("tor:", relay->fingerprint, NULL);
@@ -228,7 +243,7 @@ load_done (Load *load)
       self->relays = g_steal_pointer (&load->relays);
       self->loading = FALSE;
       /* new routers come up with the others, not "up again" after */
-      sync_routers (self, self->ready || self->progress >= 100
+      exg_tor_client_sync_routers_ (self, self->ready || self->progress >= 100
                             ? EXG_ROUTER_STATE_UP : EXG_ROUTER_STATE_DOWN);
       g_message ("tor: %u exit relays", g_hash_table_size (self->routers));
       if (self->progress >= 100)
