@@ -220,43 +220,31 @@ rebuild_countries (ExgWindow *self,
   self->country_counts = g_steal_pointer (&counts);
 }
 
+/* Why nothing matches, in words: the core says which filter left nothing
+ * (exg_selection_explain), the window only words it. */
 static char *
 describe_no_match (ExgWindow          *self,
                    const ExgSelection *sel)
 {
   ExgRouterRegistry *registry = exg_application_get_registry (self->app);
-  GListModel *model = G_LIST_MODEL (registry);
-  guint n = g_list_model_get_n_items (model);
-  guint in_country = 0, in_range = 0;
-  g_autofree char *where = NULL;
+  const char *where = sel->country[0] != '\0' ? exg_country_get_name (sel->country)
+                                               : NULL;
+  ExgMatchReport report;
 
-  if (exg_router_registry_count_up (registry) == 0)
-    return g_strdup (n == 0 ? _("No exit is configured. Add one in Preferences.")
-                            : _("No exit is up at the moment."));
+  exg_selection_explain (sel, G_LIST_MODEL (registry), &report);
 
-  where = sel->country[0] != '\0' ? g_strdup (exg_country_get_name (sel->country))
-                                  : NULL;
-  for (guint i = 0; i < n; i++)
+  if (report.n_routers == 0)
+    return g_strdup (_("No exit is configured. Add one in Preferences."));
+  if (report.n_up == 0)
+    return g_strdup (_("No exit is up at the moment."));
+  if (report.n_in_country == 0)
     {
-      g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
-      guint32 ip = exg_router_get_ipv4 (router);
-
-      if (!exg_router_get_up (router))
-        continue;
-      if (sel->country[0] != '\0'
-          && g_ascii_strcasecmp (exg_router_get_country (router),
-                                 sel->country) != 0)
-        continue;
-      in_country++;
-      if (ip < sel->range_start || ip > sel->range_end)
-        continue;
-      in_range++;
+      if (where != NULL)
+        /* Translators: %s is a country name */
+        return g_strdup_printf (_("No exit in %s is up."), where);
+      return g_strdup (_("No exit is up at the moment."));
     }
-
-  if (in_country == 0)
-    /* Translators: %s is a country name */
-    return g_strdup_printf (_("No exit in %s is up."), where);
-  if (in_range == 0)
+  if (report.n_in_range == 0)
     {
       if (where != NULL)
         /* Translators: %s is a country name */
@@ -273,35 +261,16 @@ describe_no_match (ExgWindow          *self,
 }
 
 /* How many routers up, in the chosen country and range, the minimum
- * bandwidth leaves out (the registry's rule: advertised below the
- * minimum, or none advertised) */
+ * bandwidth leaves out */
 static guint
 count_below_bandwidth (ExgWindow          *self,
                        const ExgSelection *sel)
 {
-  GListModel *model = G_LIST_MODEL (exg_application_get_registry (self->app));
-  guint n = g_list_model_get_n_items (model);
-  guint below = 0;
+  ExgMatchReport report;
 
-  if (sel->min_bandwidth == 0)
-    return 0;
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
-      guint32 ip = exg_router_get_ipv4 (router);
-
-      if (!exg_router_get_up (router))
-        continue;
-      if (sel->country[0] != '\0'
-          && g_ascii_strcasecmp (exg_router_get_country (router),
-                                 sel->country) != 0)
-        continue;
-      if (ip < sel->range_start || ip > sel->range_end)
-        continue;
-      if (exg_router_get_bandwidth (router) < sel->min_bandwidth)
-        below++;
-    }
-  return below;
+  exg_selection_explain (sel, G_LIST_MODEL (exg_application_get_registry (self->app)),
+                         &report);
+  return report.n_below_bandwidth;
 }
 
 static void

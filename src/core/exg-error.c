@@ -36,6 +36,8 @@ exg_error_to_socks5_reply (const GError *error)
           return EXG_SOCKS5_REPLY_NOT_ALLOWED;
         case EXG_ERROR_UNSUPPORTED:
           return EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED;
+        case EXG_ERROR_ADDRESS_TYPE:
+          return EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED;
         case EXG_ERROR_CONFIG:
         case EXG_ERROR_GEOIP:
         case EXG_ERROR_TOR_CONTROL:
@@ -141,4 +143,84 @@ exg_error_describe (const GError *error)
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return "cancelled";
   return exg_socks5_reply_describe (exg_error_to_socks5_reply (error));
+}
+
+/**
+ * exg_error_from_socks5_reply:
+ * @code: what an upstream proxy (or tor) answered, not 00
+ * @resolving: the request was a RESOLVE: 04 means the name was not found
+ *
+ * The other direction of exg_error_to_socks5_reply(): the GError that it
+ * turns back into the same reply for our client.
+ *
+ * Returns: (transfer full): the error
+ */
+GError *
+exg_error_from_socks5_reply (guint8   code,
+                             gboolean resolving)
+{
+  switch (code)
+    {
+    case EXG_SOCKS5_REPLY_NOT_ALLOWED:
+      return g_error_new_literal (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                                  "Not allowed by the upstream proxy");
+    case EXG_SOCKS5_REPLY_NET_UNREACHABLE:
+      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE,
+                                  "Network unreachable upstream");
+    case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:
+      if (resolving)
+        return g_error_new_literal (G_RESOLVER_ERROR,
+                                    G_RESOLVER_ERROR_NOT_FOUND,
+                                    "Name not found by the upstream proxy");
+      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
+                                  "Host unreachable upstream");
+    case EXG_SOCKS5_REPLY_CONN_REFUSED:
+      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
+                                  "Connection refused upstream");
+    case EXG_SOCKS5_REPLY_TTL_EXPIRED:
+      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                  "Timed out at the upstream proxy");
+    case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:
+      return g_error_new_literal (EXG_ERROR, EXG_ERROR_UNSUPPORTED,
+                                  "The upstream proxy cannot do this");
+    case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED:
+      return g_error_new_literal (EXG_ERROR, EXG_ERROR_ADDRESS_TYPE,
+                                  "The upstream proxy does not take this address type");
+    default:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
+                          "The upstream proxy failed (reply %u)", code);
+    }
+}
+
+/**
+ * exg_error_from_http_status:
+ * @status: an HTTP proxy's answer to CONNECT, not 2xx
+ *
+ * Returns: (transfer full): the error a SOCKS client hears as tor would
+ *   say it
+ */
+GError *
+exg_error_from_http_status (guint status)
+{
+  switch (status)
+    {
+    case 403:
+    case 407:
+      return g_error_new (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                          "The HTTP proxy refused the tunnel (%u)", status);
+    case 404:
+    case 502:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
+                          "Host unreachable upstream (HTTP %u)", status);
+    case 503:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
+                          "Connection refused upstream (HTTP %u)", status);
+    case 504:
+    case 408:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                          "Timed out at the upstream HTTP proxy (%u)", status);
+    default:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
+                          "The upstream HTTP proxy answered %u", status);
+    }
 }

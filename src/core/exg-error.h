@@ -20,6 +20,7 @@ typedef enum {
   EXG_ERROR_TOR_CONTROL,    /* tor refused a controller command */
   EXG_ERROR_UPSTREAM,       /* an upstream proxy broke its protocol → 01 */
   EXG_ERROR_TARGET_REFUSED, /* the destination policy refuses the target → 02 */
+  EXG_ERROR_ADDRESS_TYPE,   /* an upstream cannot take the address type → 08 */
 } ExgError;
 
 GQuark exg_error_quark            (void);
@@ -28,6 +29,11 @@ GQuark exg_error_quark            (void);
  * network unreachable → 03, timeout → 06, forbidden by policy → 02,
  * unsupported → 07, anything else → 01. */
 guint8 exg_error_to_socks5_reply  (const GError *error);
+/* The other direction: what an upstream answered, as the GError that maps
+ * back to the same reply; and an HTTP proxy's CONNECT status. */
+GError *exg_error_from_socks5_reply (guint8        code,
+                                     gboolean      resolving);
+GError *exg_error_from_http_status  (guint         status);
 
 /* What went wrong, in words that never name a target: GIO puts host names
  * and addresses into its messages, and logs must not carry them (tor's

@@ -81,6 +81,50 @@ test_error_map_from_errno (void)
     }
 }
 
+/* Both directions: what an upstream answers comes back to our client as
+ * the same reply (tor's codes pass through unchanged). */
+static void
+test_error_map_round_trip (void)
+{
+  for (guint8 code = 0x01; code <= 0x08; code++)
+    {
+      g_autoptr(GError) connecting = exg_error_from_socks5_reply (code, FALSE);
+      g_autoptr(GError) resolving = exg_error_from_socks5_reply (code, TRUE);
+
+      g_assert_cmpuint (exg_error_to_socks5_reply (connecting), ==, code);
+      g_assert_cmpuint (exg_error_to_socks5_reply (resolving), ==, code);
+    }
+  /* a RESOLVE answered 04 is a name not found, in the resolver's words */
+  {
+    g_autoptr(GError) error = exg_error_from_socks5_reply (0x04, TRUE);
+
+    g_assert_error (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND);
+  }
+  /* an unknown code is a general failure */
+  {
+    g_autoptr(GError) error = exg_error_from_socks5_reply (0x42, FALSE);
+
+    g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, 0x01);
+  }
+}
+
+/* An HTTP proxy's CONNECT status, as tor would say it. */
+static void
+test_error_map_http_status (void)
+{
+  static const struct { guint status; guint8 reply; } statuses[] = {
+    { 403, 0x02 }, { 407, 0x02 }, { 404, 0x04 }, { 502, 0x04 },
+    { 503, 0x05 }, { 504, 0x06 }, { 408, 0x06 }, { 500, 0x01 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (statuses); i++)
+    {
+      g_autoptr(GError) error = exg_error_from_http_status (statuses[i].status);
+
+      g_assert_cmpuint (exg_error_to_socks5_reply (error), ==, statuses[i].reply);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -90,6 +134,8 @@ main (int    argc,
   g_test_add_func ("/error-map/table", test_error_map_table);
   g_test_add_func ("/error-map/null", test_error_map_null);
   g_test_add_func ("/error-map/from-errno", test_error_map_from_errno);
+  g_test_add_func ("/error-map/round-trip", test_error_map_round_trip);
+  g_test_add_func ("/error-map/http-status", test_error_map_http_status);
 
   return g_test_run ();
 }

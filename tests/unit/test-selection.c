@@ -564,6 +564,59 @@ test_username_strip (void)
   g_assert_cmpstr (d, ==, "work=1");
 }
 
+/* The core says which filter left nothing, and how many a minimum
+ * bandwidth leaves out. */
+static void
+test_selection_explain (void)
+{
+  g_autoptr(ExgRouterRegistry) registry = exg_router_registry_new ();
+  g_autoptr(ExgRouter) se_fast = make_router ("a", "203.0.113.1", "SE", 5000);
+  g_autoptr(ExgRouter) se_slow = make_router ("b", "203.0.113.2", "SE", 100);
+  g_autoptr(ExgRouter) se_down = make_router ("c", "203.0.113.3", "SE", 9000);
+  g_autoptr(ExgRouter) de = make_router ("d", "198.51.100.1", "DE", 5000);
+  ExgMatchReport r;
+  ExgSelection sel;
+
+  exg_selection_init_any (&sel);
+  exg_selection_explain (&sel, G_LIST_MODEL (registry), &r);
+  g_assert_cmpuint (r.n_routers, ==, 0);
+
+  exg_router_registry_add (registry, se_fast);
+  exg_router_registry_add (registry, se_slow);
+  exg_router_registry_add (registry, se_down);
+  exg_router_registry_add (registry, de);
+  exg_router_set_up (se_fast, TRUE);
+  exg_router_set_up (se_slow, TRUE);
+  exg_router_set_up (se_down, FALSE);
+  exg_router_set_up (de, TRUE);
+
+  exg_selection_set_country (&sel, "SE");
+  sel.range_start = 0xCB007100;   /* 203.0.113.0/24 */
+  sel.range_end = 0xCB0071FF;
+  sel.min_bandwidth = 1000;
+  exg_selection_explain (&sel, G_LIST_MODEL (registry), &r);
+  g_assert_cmpuint (r.n_routers, ==, 4);
+  g_assert_cmpuint (r.n_up, ==, 3);
+  g_assert_cmpuint (r.n_in_country, ==, 2);
+  g_assert_cmpuint (r.n_in_range, ==, 2);
+  g_assert_cmpuint (r.n_matching, ==, 1);
+  g_assert_cmpuint (r.n_below_bandwidth, ==, 1);
+
+  /* a range with no SE exit in it */
+  sel.range_start = sel.range_end = 0xC6336401;   /* 198.51.100.1 */
+  exg_selection_explain (&sel, G_LIST_MODEL (registry), &r);
+  g_assert_cmpuint (r.n_in_country, ==, 2);
+  g_assert_cmpuint (r.n_in_range, ==, 0);
+  g_assert_cmpuint (r.n_matching, ==, 0);
+
+  /* a country with no exit up */
+  exg_selection_init_any (&sel);
+  exg_selection_set_country (&sel, "FR");
+  exg_selection_explain (&sel, G_LIST_MODEL (registry), &r);
+  g_assert_cmpuint (r.n_up, ==, 3);
+  g_assert_cmpuint (r.n_in_country, ==, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -587,6 +640,7 @@ main (int    argc,
                    test_registry_pick_weighted);
   g_test_add_func ("/registry/pick/no-silent-fallback",
                    test_registry_pick_no_match);
+  g_test_add_func ("/selection/explain", test_selection_explain);
   g_test_add_func ("/registry/pick/down-in-weight-order",
                    test_registry_pick_down_in_weight_order);
   g_test_add_func ("/router/state/follows-connects",

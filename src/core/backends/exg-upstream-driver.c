@@ -66,72 +66,6 @@ typedef struct
   ExgSocksClient        socks;
 } Handshake;
 
-/* ------------------------------------------------------------------------
- * Errors: what the proxy said, as the GError that exg_error_to_socks5_reply
- * turns back into the same reply for our client.
- * ------------------------------------------------------------------------ */
-
-static GError *
-socks5_reply_to_error (guint8   code,
-                       gboolean resolving)
-{
-  switch (code)
-    {
-    case EXG_SOCKS5_REPLY_NOT_ALLOWED:
-      return g_error_new_literal (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                                  "Not allowed by the upstream proxy");
-    case EXG_SOCKS5_REPLY_NET_UNREACHABLE:
-      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE,
-                                  "Network unreachable upstream");
-    case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:
-      if (resolving)
-        return g_error_new_literal (G_RESOLVER_ERROR,
-                                    G_RESOLVER_ERROR_NOT_FOUND,
-                                    "Name not found by the upstream proxy");
-      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
-                                  "Host unreachable upstream");
-    case EXG_SOCKS5_REPLY_CONN_REFUSED:
-      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
-                                  "Connection refused upstream");
-    case EXG_SOCKS5_REPLY_TTL_EXPIRED:
-      return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                  "Timed out at the upstream proxy");
-    case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:
-    case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED:
-      return g_error_new_literal (EXG_ERROR, EXG_ERROR_UNSUPPORTED,
-                                  "The upstream proxy cannot do this");
-    default:
-      return g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
-                          "The upstream proxy failed (reply %u)", code);
-    }
-}
-
-static GError *
-http_status_to_error (guint status)
-{
-  switch (status)
-    {
-    case 403:
-    case 407:
-      return g_error_new (EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                          "The HTTP proxy refused the tunnel (%u)", status);
-    case 404:
-    case 502:
-      return g_error_new (G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE,
-                          "Host unreachable upstream (HTTP %u)", status);
-    case 503:
-      return g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
-                          "Connection refused upstream (HTTP %u)", status);
-    case 504:
-    case 408:
-      return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                          "Timed out at the upstream HTTP proxy (%u)", status);
-    default:
-      return g_error_new (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
-                          "The upstream HTTP proxy answered %u", status);
-    }
-}
-
 /* Protocol trouble during a RESOLVE means "this upstream cannot do it":
  * the client hears 07, never an answer from a local lookup. */
 static GError *
@@ -166,7 +100,7 @@ socks_failure_to_error (const Handshake *h)
                                   "The upstream refused our credentials");
     case EXG_SOCKS_CLIENT_FAILURE_REFUSED:
       if (c->version == 5)
-        return socks5_reply_to_error (c->reply_code, resolving);
+        return exg_error_from_socks5_reply (c->reply_code, resolving);
       /* SOCKS4 says only "rejected": for a RESOLVE that means "not found",
        * else a general failure */
       if (resolving)
@@ -188,7 +122,7 @@ http_failure_to_error (const Handshake *h)
   switch (h->http.failure)
     {
     case EXG_HTTP_CONNECT_FAILURE_REFUSED:
-      return http_status_to_error (h->http.status);
+      return exg_error_from_http_status (h->http.status);
     case EXG_HTTP_CONNECT_FAILURE_TOO_LONG:
       return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PROXY_FAILED,
                                   "The HTTP proxy sent oversized headers");

@@ -397,6 +397,55 @@ exg_selection_matches (const ExgSelection *sel,
   return TRUE;
 }
 
+/**
+ * exg_selection_explain:
+ * @sel: a selection
+ * @routers: (element-type ExgRouter): the routers to judge
+ * @report: (out caller-allocates): how many pass each filter
+ *
+ * The matching of exg_selection_matches(), one filter at a time, so that
+ * "nothing matches" can say which filter left nothing (and how many
+ * routers a minimum bandwidth leaves out) without re-deriving the rules.
+ */
+void
+exg_selection_explain (const ExgSelection *sel,
+                       GListModel         *routers,
+                       ExgMatchReport     *report)
+{
+  guint n;
+
+  g_return_if_fail (sel != NULL);
+  g_return_if_fail (G_IS_LIST_MODEL (routers));
+  g_return_if_fail (report != NULL);
+
+  memset (report, 0, sizeof *report);
+  n = g_list_model_get_n_items (routers);
+  report->n_routers = n;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(ExgRouter) router = g_list_model_get_item (routers, i);
+      ExgSelection without_bandwidth = *sel;
+
+      if (!exg_router_get_up (router))
+        continue;
+      report->n_up++;
+      if (!via_matches (sel->via, exg_router_get_kind (router)) ||
+          (sel->port != 0 && !exg_router_allows_port (router, sel->port)) ||
+          (sel->country[0] != '\0' &&
+           g_ascii_strcasecmp (sel->country, exg_router_get_country (router)) != 0))
+        continue;
+      report->n_in_country++;
+      without_bandwidth.min_bandwidth = 0;
+      if (!exg_selection_matches (&without_bandwidth, router))
+        continue;
+      report->n_in_range++;
+      if (exg_selection_matches (sel, router))
+        report->n_matching++;
+      else
+        report->n_below_bandwidth++;
+    }
+}
+
 static void
 append_ipv4 (GString *s,
              guint32  v)

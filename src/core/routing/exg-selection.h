@@ -5,7 +5,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -65,6 +65,22 @@ gboolean exg_selection_matches        (const ExgSelection *sel,
                                        ExgRouter          *router);
 
 /* "country=SE range=… min-bw=…" or "any", for logs and the UI. */
+/* Why a selection matches what it matches, among the routers that are up:
+ * each count is of the routers that pass every filter before it. */
+typedef struct {
+  guint n_routers;          /* all of them */
+  guint n_up;               /* up */
+  guint n_in_country;       /* … of the kind (via=), port and country */
+  guint n_in_range;         /* … with an address in the range */
+  guint n_matching;         /* … with the minimum bandwidth: the matches */
+  guint n_below_bandwidth;  /* n_in_range - n_matching */
+} ExgMatchReport;
+
+/* @routers: a GListModel of ExgRouter (the registry) */
+void     exg_selection_explain        (const ExgSelection *sel,
+                                       GListModel         *routers,
+                                       ExgMatchReport     *report);
+
 char    *exg_selection_to_string      (const ExgSelection *sel);
 
 G_END_DECLS
