@@ -1195,7 +1195,14 @@ test_bandwidth_units (void)
   /* the Routers page */
   g_assert_true (find_row (model, EXG_ROUTER_COL_NAME, "de-exit", &iter));
   advertised = cell_text (tree, "Advertised", model, &iter);
-  g_assert_cmpstr (advertised, ==, "1.0 MB/s (8 Mbit/s)");
+  g_assert_cmpstr (advertised, ==, "1.0 MB/s");
+  /* the bits too, where there is room: the row's tooltip */
+  {
+    g_autofree char *details = NULL;
+
+    gtk_tree_model_get (model, &iter, EXG_ROUTER_COL_DETAILS, &details, -1);
+    g_assert_nonnull (strstr (details, "\nAdvertised: 1.0 MB/s (8 Mbit/s)"));
+  }
 
   /* the exit dialog: MB/s, with Mbit/s beside; a direct exit's address
    * is the source address */
@@ -1805,6 +1812,177 @@ test_bad_exits_file (void)
   g_unlink (bad);
 }
 
+static gboolean
+row_listed (gpointer data)
+{
+  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkTreeIter iter;
+
+  return find_row (GTK_TREE_MODEL (exg_routers_view_get_store (view)),
+                   EXG_ROUTER_COL_NAME, data, &iter);
+}
+
+static int
+count_rows (GtkTreeModel *model)
+{
+  return model != NULL ? gtk_tree_model_iter_n_children (model, NULL) : 0;
+}
+
+/* The Routers page: a tor relay's fingerprint and exit ports, a search
+ * that Escape clears, and Add Exit writing the exits file */
+static void
+test_routers_page (void)
+{
+  static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkTreeModel *store = GTK_TREE_MODEL (exg_routers_view_get_store (view));
+  GtkTreeView *tree = exg_routers_view_get_tree_view (view);
+  GtkEntry *search = exg_routers_view_get_search_entry (view);
+  GtkStack *stack = find_widget (GTK_WIDGET (window), "stack");
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+  g_autoptr(ExgRouter) relay = NULL;
+  g_autofree char *id = g_strconcat ("tor:", fp, NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *details = NULL;
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  ExgExitDialog *dialog;
+  GtkTreeIter iter;
+
+  gtk_stack_set_visible_child_name (stack, "routers");
+  relay = exg_router_new (id, "SomeRelay", EXG_ROUTER_KIND_TOR, "127.0.0.9",
+                          "NL", 3000000, 3, backend);
+  exg_router_set_exit_policy (relay, "accept 80,443");
+  exg_router_set_up (relay, TRUE);
+  exg_router_registry_add (registry, relay);
+  g_assert_true (wait_until (row_listed, "SomeRelay", WAIT_MS));
+
+  /* the relay: short fingerprint, kind and ports, one unit of bandwidth */
+  g_assert_true (find_row (store, EXG_ROUTER_COL_NAME, "SomeRelay", &iter));
+  text = cell_text (tree, "Fingerprint", store, &iter);
+  g_assert_cmpstr (text, ==, "01234567");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Kind", store, &iter);
+  g_assert_cmpstr (text, ==, "Tor · ports 80,443");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Advertised", store, &iter);
+  g_assert_cmpstr (text, ==, "3.0 MB/s");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "State", store, &iter);
+  g_assert_cmpstr (text, ==, "Up");
+  gtk_tree_model_get (store, &iter, EXG_ROUTER_COL_DETAILS, &details, -1);
+  g_assert_cmpstr (details, ==,
+                   "SomeRelay\n"
+                   "Tor · ports 80,443\n"
+                   "127.0.0.9 · Netherlands\n"
+                   "Fingerprint: 0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567\n"
+                   "Advertised: 3.0 MB/s (24 Mbit/s)");
+  /* our own exits have none */
+  g_assert_true (find_row (store, EXG_ROUTER_COL_NAME, "se-exit", &iter));
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Fingerprint", store, &iter);
+  g_assert_cmpstr (text, ==, "");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Kind", store, &iter);
+  g_assert_cmpstr (text, ==, "Direct");
+
+  /* the search: by fingerprint, by name; Escape shows all again */
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
+  gtk_entry_set_text (search, "89abcdef");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
+  gtk_entry_set_text (search, "de-ex");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
+  g_assert_true (find_row (gtk_tree_view_get_model (tree), EXG_ROUTER_COL_NAME,
+                           "de-exit", &iter));
+  gtk_entry_set_text (search, "nothing like it");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 0);
+  g_assert_true (gtk_widget_get_visible (find_widget (GTK_WIDGET (view),
+                                                      "routers_empty_label")));
+  gtk_widget_grab_focus (GTK_WIDGET (search));
+  send_key (GTK_WIDGET (search), GDK_KEY_Escape);
+  flush ();
+  g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
+  /* Ctrl+F on this page searches the routers */
+  g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
+  g_assert_true (gtk_widget_is_focus (GTK_WIDGET (search)));
+
+  g_assert_true (exg_router_registry_remove (registry, id));
+  flush ();
+
+  /* Add Exit: the dialog of Preferences, saved into the exits file */
+  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+                                               "routers_add_button")));
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (dialog)), ==, "Add Exit");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+                      "third-exit");
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (GTK_WIDGET (dialog), "type_combo")),
+                               "direct");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+                      "127.0.0.4");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
+  g_assert_true (wait_until (row_listed, "third-exit", WAIT_MS));
+
+  /* written beside the others, which are kept as they were */
+  g_assert_true (g_key_file_load_from_file (keyfile,
+                                            exg_application_get_config_path (app),
+                                            G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_key_file_has_group (keyfile, "exit se-exit"));
+  g_assert_true (g_key_file_has_group (keyfile, "exit de-exit"));
+  g_assert_false (g_key_file_get_boolean (keyfile, "tor", "managed", NULL));
+  g_clear_pointer (&text, g_free);
+  text = g_key_file_get_string (keyfile, "exit third-exit", "source-address",
+                                NULL);
+  g_assert_cmpstr (text, ==, "127.0.0.4");
+  {
+    GStatBuf st;
+
+    g_assert_cmpint (g_stat (exg_application_get_config_path (app), &st), ==, 0);
+    g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  }
+
+  /* a name taken already: the dialog stays and says so */
+  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+                                               "routers_add_button")));
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  g_assert_nonnull (dialog);
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+                      "se-exit");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+                      "127.0.0.5");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
+
+  /* back to the two exits the other tests expect */
+  g_key_file_remove_group (keyfile, "exit third-exit", NULL);
+  g_assert_true (exg_exits_file_save (keyfile,
+                                      exg_application_get_config_path (app),
+                                      &error));
+  g_assert_no_error (error);
+  exg_application_reload_exits (app);
+  flush ();
+  g_assert_false (row_listed ("third-exit"));
+  gtk_stack_set_visible_child_name (stack, "connections");
+}
+
 /* Thousands of routers (a tor consensus) arrive one items-changed each:
  * the window, the routers page and the tray redo their lists once */
 static void
@@ -2215,6 +2393,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/traffic-legend-and-scale",
                    test_traffic_legend_and_scale);
   g_test_add_func ("/window/many-routers", test_many_routers);
+  g_test_add_func ("/window/routers-page", test_routers_page);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
