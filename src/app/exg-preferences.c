@@ -8,6 +8,7 @@
 
 #include "exg-country.h"
 #include "exg-exit-dialog.h"
+#include "exg-tor-prefs.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -45,6 +46,7 @@ struct _ExgPreferences
   GtkLabel       *test_label;
   GtkInfoBar     *undo_bar;
   GtkLabel       *undo_label;
+  GtkNotebook    *notebook;
 
   GKeyFile       *removed;          /* owned, nullable: the last exit removed,
                                      * its group alone, for Undo */
@@ -480,6 +482,8 @@ exg_preferences_class_init (ExgPreferencesClass *klass)
                                         undo_bar);
   gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
                                         undo_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        notebook);
   gtk_widget_class_bind_template_callback (widget_class,
                                            on_undo_bar_response);
   gtk_widget_class_bind_template_callback (widget_class,
@@ -571,6 +575,16 @@ exg_preferences_new (ExgApplication *app,
                            exg_application_get_config_path (app));
   gtk_label_set_text (self->config_path_label, where);
   load_exits (self);
+
+  /* Tor has a page of its own: it needs the app, which a template child
+   * cannot be handed */
+  {
+    GtkWidget *tor = exg_tor_prefs_new (app);
+
+    gtk_buildable_set_name (GTK_BUILDABLE (tor), "tor_prefs");
+    gtk_notebook_append_page (self->notebook, tor,
+                              gtk_label_new (C_("preferences page", "Tor")));
+  }
 
   return GTK_WIDGET (self);
 }

@@ -18,6 +18,7 @@
 #include "exg-lookups-view.h"
 #include "exg-preferences.h"
 #include "exg-routers-view.h"
+#include "exg-tor-prefs.h"
 #include "exg-traffic-graph.h"
 #include "exg-view-util.h"
 #include "exg-window.h"
@@ -1983,6 +1984,113 @@ test_routers_page (void)
   gtk_stack_set_visible_child_name (stack, "connections");
 }
 
+static char *
+tor_key (const char *key)
+{
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_key_file_load_from_file (keyfile,
+                                            exg_application_get_config_path (app),
+                                            G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  return g_key_file_get_value (keyfile, "tor", key, NULL);
+}
+
+/* Preferences, Tor: the exits file's choice shown, a running tor's
+ * control address written by Apply, and back to none.  No tor is
+ * started: the control port named is a closed one on loopback. */
+static void
+test_tor_prefs (void)
+{
+  GtkWidget *prefs, *tor;
+  GtkToggleButton *managed, *control, *off;
+  GtkEntry *entry;
+  GtkLabel *status;
+  GtkWidget *apply;
+  g_autofree char *value = NULL;
+  g_autofree char *saved = NULL;
+  gsize length;
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+  g_assert_nonnull (prefs);
+  tor = find_widget (prefs, "tor_prefs");
+  managed = find_widget (tor, "managed_radio");
+  control = find_widget (tor, "control_radio");
+  off = find_widget (tor, "off_radio");
+  entry = find_widget (tor, "control_entry");
+  status = find_widget (tor, "status_label");
+  apply = find_widget (tor, "apply_button");
+
+  /* the test's file says managed=false: no Tor exits */
+  g_assert_true (gtk_toggle_button_get_active (off));
+  g_assert_false (gtk_toggle_button_get_active (managed));
+  g_assert_cmpstr (gtk_label_get_text (status), ==, "In use: no Tor exits.");
+  g_assert_false (gtk_widget_get_sensitive (apply));
+  g_assert_false (gtk_widget_get_sensitive (GTK_WIDGET (entry)));
+
+  /* a running tor needs its address before Apply is offered */
+  gtk_toggle_button_set_active (control, TRUE);
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (entry)));
+  g_assert_false (gtk_widget_get_sensitive (apply));
+  gtk_entry_set_text (entry, " 127.0.0.1:1 ");
+  g_assert_true (gtk_widget_get_sensitive (apply));
+  gtk_widget_activate (GTK_WIDGET (entry));
+  flush ();
+  value = tor_key ("control");
+  g_assert_cmpstr (value, ==, "127.0.0.1:1");
+  g_clear_pointer (&value, g_free);
+  value = tor_key ("managed");
+  g_assert_cmpstr (value, ==, "false");
+  g_clear_pointer (&value, g_free);
+  g_assert_cmpstr (gtk_label_get_text (status), ==,
+                   "In use: the tor at the control address below.");
+  g_assert_false (gtk_widget_get_sensitive (apply));
+  /* the other exits are still there */
+  g_assert_nonnull (exg_router_registry_lookup (exg_application_get_registry (app),
+                                                "se-exit"));
+
+  /* back to none: control= goes */
+  gtk_toggle_button_set_active (off, TRUE);
+  g_assert_true (gtk_widget_get_sensitive (apply));
+  gtk_button_clicked (GTK_BUTTON (apply));
+  flush ();
+  value = tor_key ("control");
+  g_assert_null (value);
+  value = tor_key ("managed");
+  g_assert_cmpstr (value, ==, "false");
+  g_clear_pointer (&value, g_free);
+  g_assert_cmpstr (gtk_label_get_text (status), ==, "In use: no Tor exits.");
+  gtk_widget_destroy (prefs);
+  flush ();
+
+  /* a file that says managed=true is shown so (the file alone: nothing
+   * is reloaded, no tor starts) */
+  g_assert_true (g_file_get_contents (exg_application_get_config_path (app),
+                                      &saved, &length, NULL));
+  {
+    g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+
+    g_assert_true (g_key_file_load_from_data (keyfile, saved, length,
+                                              G_KEY_FILE_KEEP_COMMENTS, NULL));
+    g_key_file_set_boolean (keyfile, "tor", "managed", TRUE);
+    g_assert_true (g_key_file_save_to_file (keyfile,
+                                            exg_application_get_config_path (app),
+                                            NULL));
+  }
+  tor = g_object_ref_sink (exg_tor_prefs_new (app));
+  g_assert_true (gtk_toggle_button_get_active (find_widget (tor, "managed_radio")));
+  g_assert_cmpstr (gtk_label_get_text (find_widget (tor, "status_label")), ==,
+                   "In use: a tor that Exitgate runs.");
+  g_assert_false (gtk_widget_get_sensitive (find_widget (tor, "apply_button")));
+  gtk_widget_destroy (tor);
+  g_object_unref (tor);
+  g_assert_true (g_file_set_contents (exg_application_get_config_path (app),
+                                      saved, length, NULL));
+}
+
 /* Thousands of routers (a tor consensus) arrive one items-changed each:
  * the window, the routers page and the tray redo their lists once */
 static void
@@ -2394,6 +2502,7 @@ main (int argc, char **argv)
                    test_traffic_legend_and_scale);
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/routers-page", test_routers_page);
+  g_test_add_func ("/window/tor-prefs", test_tor_prefs);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
