@@ -2091,6 +2091,106 @@ test_tor_prefs (void)
                                       saved, length, NULL));
 }
 
+static guint16
+free_port (void)
+{
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4,
+                                            G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static gboolean
+label_has (gpointer data)
+{
+  gpointer *args = data;
+
+  return strstr (gtk_label_get_text (args[0]), args[1]) != NULL;
+}
+
+/* Preferences, Proxy: a new port moves the running proxy at once, with
+ * the dialog still open; the GeoIP database has a chooser and the page
+ * says which database is in use, or that none is */
+static void
+test_preferences_port_and_geoip (void)
+{
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autofree char *old_path = g_settings_get_string (settings, "geoip-path");
+  guint16 old_port = bound_port ();
+  guint16 port = free_port ();
+  GtkWidget *prefs;
+  GtkLabel *status;
+  GtkEntry *entry;
+  GtkFileChooser *chooser;
+  gpointer args[2];
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+  g_assert_nonnull (prefs);
+
+  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), port);
+  flush ();
+  g_assert_cmpuint (bound_port (), ==, port);
+  g_assert_true (can_connect (port));
+  g_assert_false (can_connect (old_port));
+
+  status = find_widget (prefs, "geoip_status_label");
+  entry = find_widget (prefs, "geoip_path_entry");
+  chooser = find_widget (prefs, "geoip_chooser");
+  if (old_path[0] != '\0')
+    {
+      g_autofree char *expected = g_strdup_printf ("In use: %s", old_path);
+
+      g_assert_cmpstr (gtk_label_get_text (status), ==, expected);
+    }
+
+  /* a file that is no database: countries unknown, and said so */
+  gtk_entry_set_text (entry, "/nonexistent/countries.mmdb");
+  gtk_widget_activate (GTK_WIDGET (entry));
+  args[0] = status;
+  args[1] = "In use: none: countries unknown";
+  g_assert_true (wait_until (label_has, args, WAIT_MS));
+
+  /* the chooser puts its file in the field and applies it */
+  if (old_path[0] != '\0')
+    {
+      g_assert_true (gtk_file_chooser_set_filename (chooser, old_path));
+      g_signal_emit_by_name (chooser, "file-set");
+      flush ();
+      g_assert_cmpstr (gtk_entry_get_text (entry), ==, old_path);
+      g_clear_object (&settings);
+      settings = g_settings_new (APPLICATION_ID);
+      {
+        g_autofree char *now = g_settings_get_string (settings, "geoip-path");
+
+        g_assert_cmpstr (now, ==, old_path);
+      }
+      args[1] = old_path;
+      g_assert_true (wait_until (label_has, args, WAIT_MS));
+    }
+  else
+    {
+      gtk_entry_set_text (entry, "");
+      gtk_widget_activate (GTK_WIDGET (entry));
+    }
+
+  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), old_port);
+  flush ();
+  g_assert_cmpuint (bound_port (), ==, old_port);
+  gtk_widget_destroy (prefs);
+  flush ();
+}
+
 /* Thousands of routers (a tor consensus) arrive one items-changed each:
  * the window, the routers page and the tray redo their lists once */
 static void
@@ -2503,6 +2603,8 @@ main (int argc, char **argv)
   g_test_add_func ("/window/many-routers", test_many_routers);
   g_test_add_func ("/window/routers-page", test_routers_page);
   g_test_add_func ("/window/tor-prefs", test_tor_prefs);
+  g_test_add_func ("/window/preferences-port-and-geoip",
+                   test_preferences_port_and_geoip);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
