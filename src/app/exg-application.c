@@ -121,6 +121,33 @@ exg_format_rate (double bytes_per_second)
 }
 
 /**
+ * exg_format_bandwidth_bytes:
+ * @bytes_per_second: a bandwidth
+ *
+ * The first half of exg_format_bandwidth (), in bytes only, for cells
+ * too narrow for both; the same units and rounding.
+ *
+ * Returns: (transfer full): e.g. "12.5 MB/s"
+ */
+char *
+exg_format_bandwidth_bytes (double bytes_per_second)
+{
+  double bytes = MAX (bytes_per_second, 0);
+
+  if (bytes >= 1e9)
+    /* Translators: gigabytes per second */
+    return g_strdup_printf (_("%.1f GB/s"), bytes / 1e9);
+  else if (bytes >= 1e6)
+    /* Translators: megabytes per second */
+    return g_strdup_printf (_("%.1f MB/s"), bytes / 1e6);
+  else if (bytes >= 1e3)
+    /* Translators: kilobytes per second */
+    return g_strdup_printf (_("%.1f kB/s"), bytes / 1e3);
+  /* Translators: bytes per second */
+  return g_strdup_printf (_("%.0f B/s"), bytes);
+}
+
+/**
  * exg_format_bandwidth:
  * @bytes_per_second: a bandwidth
  *
@@ -133,23 +160,9 @@ exg_format_rate (double bytes_per_second)
 char *
 exg_format_bandwidth (double bytes_per_second)
 {
-  double bytes = MAX (bytes_per_second, 0);
-  double bits = bytes * 8;
-  g_autofree char *in_bytes = NULL;
+  double bits = MAX (bytes_per_second, 0) * 8;
+  g_autofree char *in_bytes = exg_format_bandwidth_bytes (bytes_per_second);
   g_autofree char *in_bits = NULL;
-
-  if (bytes >= 1e9)
-    /* Translators: gigabytes per second */
-    in_bytes = g_strdup_printf (_("%.1f GB/s"), bytes / 1e9);
-  else if (bytes >= 1e6)
-    /* Translators: megabytes per second */
-    in_bytes = g_strdup_printf (_("%.1f MB/s"), bytes / 1e6);
-  else if (bytes >= 1e3)
-    /* Translators: kilobytes per second */
-    in_bytes = g_strdup_printf (_("%.1f kB/s"), bytes / 1e3);
-  else
-    /* Translators: bytes per second */
-    in_bytes = g_strdup_printf (_("%.0f B/s"), bytes);
 
   if (bits >= 1e9)
     /* Translators: gigabits per second */

@@ -64,5 +64,7 @@ void               exg_application_bind_textdomain    (void);
 char              *exg_format_rate                    (double          bytes_per_second);
 /* An exit's bandwidth, the same way everywhere: "12.5 MB/s (100 Mbit/s)" */
 char              *exg_format_bandwidth               (double          bytes_per_second);
+/* The same in bytes only, for narrow cells: "12.5 MB/s" */
+char              *exg_format_bandwidth_bytes         (double          bytes_per_second);
 
 G_END_DECLS

@@ -11,6 +11,9 @@
 #include "exg-country.h"
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include <errno.h>
 
 struct _ExgExitDialog
 {
@@ -286,8 +289,7 @@ exg_exit_dialog_save (ExgExitDialog *self,
 
   if (message != NULL)
     {
-      gtk_label_set_text (self->error_label, message);
-      gtk_widget_show (GTK_WIDGET (self->error_label));
+      exg_exit_dialog_set_error (self, message);
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                            message);
       return FALSE;
@@ -323,4 +325,39 @@ exg_exit_dialog_save (ExgExitDialog *self,
     g_key_file_remove_key (keyfile, group, "bandwidth", NULL);
 
   return TRUE;
+}
+
+void
+exg_exit_dialog_set_error (ExgExitDialog *self,
+                           const char    *message)
+{
+  g_return_if_fail (EXG_IS_EXIT_DIALOG (self));
+
+  gtk_label_set_text (self->error_label, message);
+  gtk_widget_show (GTK_WIDGET (self->error_label));
+}
+
+gboolean
+exg_exits_file_save (GKeyFile    *keyfile,
+                     const char  *path,
+                     GError     **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *data = NULL;
+  gsize length;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error_literal (error, G_FILE_ERROR,
+                           g_file_error_from_errno (saved_errno),
+                           g_strerror (saved_errno));
+      return FALSE;
+    }
+  data = g_key_file_to_data (keyfile, &length, NULL);
+  /* created private, not made private after being written */
+  return g_file_set_contents_full (path, data, length,
+                                   G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                   error);
 }

@@ -21,5 +21,14 @@ GtkWidget *exg_exit_dialog_new  (GtkWindow     *parent,
 gboolean   exg_exit_dialog_save (ExgExitDialog *self,
                                  GKeyFile      *keyfile,
                                  GError       **error);
+/* Shows @message (why the exit could not be added) under the fields */
+void       exg_exit_dialog_set_error (ExgExitDialog *self,
+                                      const char    *message);
+
+/* Writes @keyfile to @path, the exits file, readable by its owner
+ * only: an exit's password may be in it. */
+gboolean   exg_exits_file_save  (GKeyFile      *keyfile,
+                                 const char    *path,
+                                 GError       **error);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
 
 #include "exg-country.h"
 #include "exg-exit-dialog.h"
+#include "exg-tor-prefs.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -36,6 +37,8 @@ struct _ExgPreferences
   GtkSpinButton  *max_connections_spin;
   GtkSpinButton  *history_size_spin;
   GtkEntry       *geoip_path_entry;
+  GtkFileChooser *geoip_chooser;
+  GtkLabel       *geoip_status_label;
   GtkLabel       *config_path_label;
   GtkListStore   *exits_store;
   GtkTreeView    *exits_view;
@@ -45,6 +48,7 @@ struct _ExgPreferences
   GtkLabel       *test_label;
   GtkInfoBar     *undo_bar;
   GtkLabel       *undo_label;
+  GtkNotebook    *notebook;
 
   GKeyFile       *removed;          /* owned, nullable: the last exit removed,
                                      * its group alone, for Undo */
@@ -417,6 +421,61 @@ on_test_button_clicked (GtkButton      *button,
   exg_backend_check_async (backend, self->cancellable, check_cb, data);
 }
 
+/* which database the countries come from now, or that none does */
+static void
+update_geoip_status (ExgPreferences *self)
+{
+  ExgGeoip *geoip = exg_application_get_geoip (self->app);
+  const char *path = geoip != NULL ? exg_geoip_get_path (geoip) : NULL;
+  g_autofree char *text = NULL;
+
+  if (exg_application_get_geoip_progress (self->app) >= 0)
+    text = g_strdup (_("In use: being prepared…"));
+  else if (path != NULL)
+    /* Translators: %s is the file of the GeoIP database in use */
+    text = g_strdup_printf (_("In use: %s"), path);
+  else
+    text = g_strdup (_("In use: none: countries unknown"));
+  gtk_label_set_text (self->geoip_status_label, text);
+}
+
+/* A port (or an address confirmed with Enter) is worth applying at
+ * once: the app restarts a running listener on it.  Keystrokes are not:
+ * the rest waits for the dialog to close. */
+static void
+apply_now (ExgPreferences *self)
+{
+  g_settings_apply (self->settings);
+  update_geoip_status (self);
+}
+
+static void
+on_apply_now (GtkWidget      *widget,
+              ExgPreferences *self)
+{
+  apply_now (self);
+}
+
+static void
+on_geoip_file_set (GtkFileChooserButton *button,
+                   ExgPreferences       *self)
+{
+  g_autofree char *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (button));
+
+  if (path == NULL)
+    return;
+  gtk_entry_set_text (self->geoip_path_entry, path);
+  g_settings_apply (self->settings);
+  update_geoip_status (self);
+}
+
+static void
+status_changed_cb (ExgApplication *app,
+                   ExgPreferences *self)
+{
+  update_geoip_status (self);
+}
+
 static void
 exg_preferences_dispose (GObject *object)
 {
@@ -480,6 +539,14 @@ exg_preferences_class_init (ExgPreferencesClass *klass)
                                         undo_bar);
   gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
                                         undo_label);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        notebook);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        geoip_chooser);
+  gtk_widget_class_bind_template_child (widget_class, ExgPreferences,
+                                        geoip_status_label);
+  gtk_widget_class_bind_template_callback (widget_class, on_apply_now);
+  gtk_widget_class_bind_template_callback (widget_class, on_geoip_file_set);
   gtk_widget_class_bind_template_callback (widget_class,
                                            on_undo_bar_response);
   gtk_widget_class_bind_template_callback (widget_class,
@@ -553,6 +620,10 @@ exg_preferences_new (ExgApplication *app,
                    "text", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "listen-port", self->listen_port_spin, "value",
                    G_SETTINGS_BIND_DEFAULT);
+  /* after the binding has written the new port */
+  g_signal_connect_object (self->listen_port_spin, "notify::value",
+                           G_CALLBACK (apply_now), self,
+                           G_CONNECT_SWAPPED);
   g_settings_bind (settings, "start-proxy", self->start_proxy_switch, "active",
                    G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "start-hidden", self->start_hidden_switch,
@@ -571,6 +642,28 @@ exg_preferences_new (ExgApplication *app,
                            exg_application_get_config_path (app));
   gtk_label_set_text (self->config_path_label, where);
   load_exits (self);
+
+  {
+    GtkFileFilter *filter = gtk_file_filter_new ();
+
+    gtk_file_filter_set_name (filter, _("GeoIP databases"));
+    gtk_file_filter_add_pattern (filter, "*.mmdb");
+    gtk_file_filter_add_pattern (filter, "geoip");
+    gtk_file_chooser_add_filter (self->geoip_chooser, filter);
+  }
+  g_signal_connect_object (app, "status-changed",
+                           G_CALLBACK (status_changed_cb), self, 0);
+  update_geoip_status (self);
+
+  /* Tor has a page of its own: it needs the app, which a template child
+   * cannot be handed */
+  {
+    GtkWidget *tor = exg_tor_prefs_new (app);
+
+    gtk_buildable_set_name (GTK_BUILDABLE (tor), "tor_prefs");
+    gtk_notebook_append_page (self->notebook, tor,
+                              gtk_label_new (C_("preferences page", "Tor")));
+  }
 
   return GTK_WIDGET (self);
 }

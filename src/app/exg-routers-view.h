@@ -1,5 +1,5 @@
 /* exg-routers-view.h: every router of the registry with its state and the
- * figures observed.
+ * figures observed, a search over them, and a button to add an exit.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -22,6 +22,8 @@ enum {
   EXG_ROUTER_COL_LATENCY,     /* gint64 µs, -1 unknown */
   EXG_ROUTER_COL_UP,          /* boolean: not down (the row is not greyed) */
   EXG_ROUTER_COL_STATE,       /* int: ExgRouterState */
+  EXG_ROUTER_COL_FINGERPRINT, /* string: a tor relay's, "" for our exits */
+  EXG_ROUTER_COL_DETAILS,     /* string: the row's tooltip, all of it */
   EXG_ROUTER_N_COLUMNS
 };
 
@@ -31,5 +33,8 @@ G_DECLARE_FINAL_TYPE (ExgRoutersView, exg_routers_view, EXG, ROUTERS_VIEW, GtkBo
 void          exg_routers_view_set_registry (ExgRoutersView    *self,
                                              ExgRouterRegistry *registry);
 GtkListStore *exg_routers_view_get_store    (ExgRoutersView    *self);
+GtkEntry     *exg_routers_view_get_search_entry (ExgRoutersView *self);
+/* What the view shows: the store, or a filter over it while searching */
+GtkTreeView  *exg_routers_view_get_tree_view (ExgRoutersView   *self);
 
 G_END_DECLS

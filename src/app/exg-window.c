@@ -889,6 +889,8 @@ search_activated (GSimpleAction *action,
 
   if (g_strcmp0 (page, "lookups") == 0)
     entry = exg_lookups_view_get_search_entry (self->lookups_view);
+  else if (g_strcmp0 (page, "routers") == 0)
+    entry = exg_routers_view_get_search_entry (self->routers_view);
   else
     {
       gtk_stack_set_visible_child_name (self->stack, "connections");

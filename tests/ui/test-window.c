@@ -18,6 +18,7 @@
 #include "exg-lookups-view.h"
 #include "exg-preferences.h"
 #include "exg-routers-view.h"
+#include "exg-tor-prefs.h"
 #include "exg-traffic-graph.h"
 #include "exg-view-util.h"
 #include "exg-window.h"
@@ -1195,7 +1196,14 @@ test_bandwidth_units (void)
   /* the Routers page */
   g_assert_true (find_row (model, EXG_ROUTER_COL_NAME, "de-exit", &iter));
   advertised = cell_text (tree, "Advertised", model, &iter);
-  g_assert_cmpstr (advertised, ==, "1.0 MB/s (8 Mbit/s)");
+  g_assert_cmpstr (advertised, ==, "1.0 MB/s");
+  /* the bits too, where there is room: the row's tooltip */
+  {
+    g_autofree char *details = NULL;
+
+    gtk_tree_model_get (model, &iter, EXG_ROUTER_COL_DETAILS, &details, -1);
+    g_assert_nonnull (strstr (details, "\nAdvertised: 1.0 MB/s (8 Mbit/s)"));
+  }
 
   /* the exit dialog: MB/s, with Mbit/s beside; a direct exit's address
    * is the source address */
@@ -1805,6 +1813,384 @@ test_bad_exits_file (void)
   g_unlink (bad);
 }
 
+static gboolean
+row_listed (gpointer data)
+{
+  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkTreeIter iter;
+
+  return find_row (GTK_TREE_MODEL (exg_routers_view_get_store (view)),
+                   EXG_ROUTER_COL_NAME, data, &iter);
+}
+
+static int
+count_rows (GtkTreeModel *model)
+{
+  return model != NULL ? gtk_tree_model_iter_n_children (model, NULL) : 0;
+}
+
+/* The Routers page: a tor relay's fingerprint and exit ports, a search
+ * that Escape clears, and Add Exit writing the exits file */
+static void
+test_routers_page (void)
+{
+  static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkTreeModel *store = GTK_TREE_MODEL (exg_routers_view_get_store (view));
+  GtkTreeView *tree = exg_routers_view_get_tree_view (view);
+  GtkEntry *search = exg_routers_view_get_search_entry (view);
+  GtkStack *stack = find_widget (GTK_WIDGET (window), "stack");
+  g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+  g_autoptr(ExgRouter) relay = NULL;
+  g_autofree char *id = g_strconcat ("tor:", fp, NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *details = NULL;
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  ExgExitDialog *dialog;
+  GtkTreeIter iter;
+
+  gtk_stack_set_visible_child_name (stack, "routers");
+  relay = exg_router_new (id, "SomeRelay", EXG_ROUTER_KIND_TOR, "127.0.0.9",
+                          "NL", 3000000, 3, backend);
+  exg_router_set_exit_policy (relay, "accept 80,443");
+  exg_router_set_up (relay, TRUE);
+  exg_router_registry_add (registry, relay);
+  g_assert_true (wait_until (row_listed, "SomeRelay", WAIT_MS));
+
+  /* the relay: short fingerprint, kind and ports, one unit of bandwidth */
+  g_assert_true (find_row (store, EXG_ROUTER_COL_NAME, "SomeRelay", &iter));
+  text = cell_text (tree, "Fingerprint", store, &iter);
+  g_assert_cmpstr (text, ==, "01234567");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Kind", store, &iter);
+  g_assert_cmpstr (text, ==, "Tor · ports 80,443");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Advertised", store, &iter);
+  g_assert_cmpstr (text, ==, "3.0 MB/s");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "State", store, &iter);
+  g_assert_cmpstr (text, ==, "Up");
+  gtk_tree_model_get (store, &iter, EXG_ROUTER_COL_DETAILS, &details, -1);
+  g_assert_cmpstr (details, ==,
+                   "SomeRelay\n"
+                   "Tor · ports 80,443\n"
+                   "127.0.0.9 · Netherlands\n"
+                   "Fingerprint: 0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567\n"
+                   "Advertised: 3.0 MB/s (24 Mbit/s)");
+  /* our own exits have none */
+  g_assert_true (find_row (store, EXG_ROUTER_COL_NAME, "se-exit", &iter));
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Fingerprint", store, &iter);
+  g_assert_cmpstr (text, ==, "");
+  g_clear_pointer (&text, g_free);
+  text = cell_text (tree, "Kind", store, &iter);
+  g_assert_cmpstr (text, ==, "Direct");
+
+  /* the search: by fingerprint, by name; Escape shows all again */
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
+  gtk_entry_set_text (search, "89abcdef");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
+  gtk_entry_set_text (search, "de-ex");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
+  g_assert_true (find_row (gtk_tree_view_get_model (tree), EXG_ROUTER_COL_NAME,
+                           "de-exit", &iter));
+  gtk_entry_set_text (search, "nothing like it");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 0);
+  g_assert_true (gtk_widget_get_visible (find_widget (GTK_WIDGET (view),
+                                                      "routers_empty_label")));
+  gtk_widget_grab_focus (GTK_WIDGET (search));
+  send_key (GTK_WIDGET (search), GDK_KEY_Escape);
+  flush ();
+  g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
+  g_signal_emit_by_name (search, "search-changed");
+  flush ();
+  g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
+  /* Ctrl+F on this page searches the routers */
+  g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
+  g_assert_true (gtk_widget_is_focus (GTK_WIDGET (search)));
+
+  g_assert_true (exg_router_registry_remove (registry, id));
+  flush ();
+
+  /* Add Exit: the dialog of Preferences, saved into the exits file */
+  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+                                               "routers_add_button")));
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  g_assert_nonnull (dialog);
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (dialog)), ==, "Add Exit");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+                      "third-exit");
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (GTK_WIDGET (dialog), "type_combo")),
+                               "direct");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+                      "127.0.0.4");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
+  g_assert_true (wait_until (row_listed, "third-exit", WAIT_MS));
+
+  /* written beside the others, which are kept as they were */
+  g_assert_true (g_key_file_load_from_file (keyfile,
+                                            exg_application_get_config_path (app),
+                                            G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_key_file_has_group (keyfile, "exit se-exit"));
+  g_assert_true (g_key_file_has_group (keyfile, "exit de-exit"));
+  g_assert_false (g_key_file_get_boolean (keyfile, "tor", "managed", NULL));
+  g_clear_pointer (&text, g_free);
+  text = g_key_file_get_string (keyfile, "exit third-exit", "source-address",
+                                NULL);
+  g_assert_cmpstr (text, ==, "127.0.0.4");
+  {
+    GStatBuf st;
+
+    g_assert_cmpint (g_stat (exg_application_get_config_path (app), &st), ==, 0);
+    g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  }
+
+  /* a name taken already: the dialog stays and says so */
+  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+                                               "routers_add_button")));
+  dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
+  g_assert_nonnull (dialog);
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+                      "se-exit");
+  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+                      "127.0.0.5");
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  flush ();
+  g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
+  gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+  flush ();
+  g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
+
+  /* back to the two exits the other tests expect */
+  g_key_file_remove_group (keyfile, "exit third-exit", NULL);
+  g_assert_true (exg_exits_file_save (keyfile,
+                                      exg_application_get_config_path (app),
+                                      &error));
+  g_assert_no_error (error);
+  exg_application_reload_exits (app);
+  flush ();
+  g_assert_false (row_listed ("third-exit"));
+  gtk_stack_set_visible_child_name (stack, "connections");
+}
+
+static char *
+tor_key (const char *key)
+{
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_key_file_load_from_file (keyfile,
+                                            exg_application_get_config_path (app),
+                                            G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  return g_key_file_get_value (keyfile, "tor", key, NULL);
+}
+
+/* Preferences, Tor: the exits file's choice shown, a running tor's
+ * control address written by Apply, and back to none.  No tor is
+ * started: the control port named is a closed one on loopback. */
+static void
+test_tor_prefs (void)
+{
+  GtkWidget *prefs, *tor;
+  GtkToggleButton *managed, *control, *off;
+  GtkEntry *entry;
+  GtkLabel *status;
+  GtkWidget *apply;
+  g_autofree char *value = NULL;
+  g_autofree char *saved = NULL;
+  gsize length;
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+  g_assert_nonnull (prefs);
+  tor = find_widget (prefs, "tor_prefs");
+  managed = find_widget (tor, "managed_radio");
+  control = find_widget (tor, "control_radio");
+  off = find_widget (tor, "off_radio");
+  entry = find_widget (tor, "control_entry");
+  status = find_widget (tor, "status_label");
+  apply = find_widget (tor, "apply_button");
+
+  /* the test's file says managed=false: no Tor exits */
+  g_assert_true (gtk_toggle_button_get_active (off));
+  g_assert_false (gtk_toggle_button_get_active (managed));
+  g_assert_cmpstr (gtk_label_get_text (status), ==, "In use: no Tor exits.");
+  g_assert_false (gtk_widget_get_sensitive (apply));
+  g_assert_false (gtk_widget_get_sensitive (GTK_WIDGET (entry)));
+
+  /* a running tor needs its address before Apply is offered */
+  gtk_toggle_button_set_active (control, TRUE);
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (entry)));
+  g_assert_false (gtk_widget_get_sensitive (apply));
+  gtk_entry_set_text (entry, " 127.0.0.1:1 ");
+  g_assert_true (gtk_widget_get_sensitive (apply));
+  gtk_widget_activate (GTK_WIDGET (entry));
+  flush ();
+  value = tor_key ("control");
+  g_assert_cmpstr (value, ==, "127.0.0.1:1");
+  g_clear_pointer (&value, g_free);
+  value = tor_key ("managed");
+  g_assert_cmpstr (value, ==, "false");
+  g_clear_pointer (&value, g_free);
+  g_assert_cmpstr (gtk_label_get_text (status), ==,
+                   "In use: the tor at the control address below.");
+  g_assert_false (gtk_widget_get_sensitive (apply));
+  /* the other exits are still there */
+  g_assert_nonnull (exg_router_registry_lookup (exg_application_get_registry (app),
+                                                "se-exit"));
+
+  /* back to none: control= goes */
+  gtk_toggle_button_set_active (off, TRUE);
+  g_assert_true (gtk_widget_get_sensitive (apply));
+  gtk_button_clicked (GTK_BUTTON (apply));
+  flush ();
+  value = tor_key ("control");
+  g_assert_null (value);
+  value = tor_key ("managed");
+  g_assert_cmpstr (value, ==, "false");
+  g_clear_pointer (&value, g_free);
+  g_assert_cmpstr (gtk_label_get_text (status), ==, "In use: no Tor exits.");
+  gtk_widget_destroy (prefs);
+  flush ();
+
+  /* a file that says managed=true is shown so (the file alone: nothing
+   * is reloaded, no tor starts) */
+  g_assert_true (g_file_get_contents (exg_application_get_config_path (app),
+                                      &saved, &length, NULL));
+  {
+    g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+
+    g_assert_true (g_key_file_load_from_data (keyfile, saved, length,
+                                              G_KEY_FILE_KEEP_COMMENTS, NULL));
+    g_key_file_set_boolean (keyfile, "tor", "managed", TRUE);
+    g_assert_true (g_key_file_save_to_file (keyfile,
+                                            exg_application_get_config_path (app),
+                                            NULL));
+  }
+  tor = g_object_ref_sink (exg_tor_prefs_new (app));
+  g_assert_true (gtk_toggle_button_get_active (find_widget (tor, "managed_radio")));
+  g_assert_cmpstr (gtk_label_get_text (find_widget (tor, "status_label")), ==,
+                   "In use: a tor that Exitgate runs.");
+  g_assert_false (gtk_widget_get_sensitive (find_widget (tor, "apply_button")));
+  gtk_widget_destroy (tor);
+  g_object_unref (tor);
+  g_assert_true (g_file_set_contents (exg_application_get_config_path (app),
+                                      saved, length, NULL));
+}
+
+static guint16
+free_port (void)
+{
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4,
+                                            G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static gboolean
+label_has (gpointer data)
+{
+  gpointer *args = data;
+
+  return strstr (gtk_label_get_text (args[0]), args[1]) != NULL;
+}
+
+/* Preferences, Proxy: a new port moves the running proxy at once, with
+ * the dialog still open; the GeoIP database has a chooser and the page
+ * says which database is in use, or that none is */
+static void
+test_preferences_port_and_geoip (void)
+{
+  g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
+  g_autofree char *old_path = g_settings_get_string (settings, "geoip-path");
+  guint16 old_port = bound_port ();
+  guint16 port = free_port ();
+  GtkWidget *prefs;
+  GtkLabel *status;
+  GtkEntry *entry;
+  GtkFileChooser *chooser;
+  gpointer args[2];
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  flush ();
+  prefs = find_toplevel (EXG_TYPE_PREFERENCES);
+  g_assert_nonnull (prefs);
+
+  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), port);
+  flush ();
+  g_assert_cmpuint (bound_port (), ==, port);
+  g_assert_true (can_connect (port));
+  g_assert_false (can_connect (old_port));
+
+  status = find_widget (prefs, "geoip_status_label");
+  entry = find_widget (prefs, "geoip_path_entry");
+  chooser = find_widget (prefs, "geoip_chooser");
+  if (old_path[0] != '\0')
+    {
+      g_autofree char *expected = g_strdup_printf ("In use: %s", old_path);
+
+      g_assert_cmpstr (gtk_label_get_text (status), ==, expected);
+    }
+
+  /* a file that is no database: countries unknown, and said so */
+  gtk_entry_set_text (entry, "/nonexistent/countries.mmdb");
+  gtk_widget_activate (GTK_WIDGET (entry));
+  args[0] = status;
+  args[1] = "In use: none: countries unknown";
+  g_assert_true (wait_until (label_has, args, WAIT_MS));
+
+  /* the chooser puts its file in the field and applies it */
+  if (old_path[0] != '\0')
+    {
+      g_assert_true (gtk_file_chooser_set_filename (chooser, old_path));
+      g_signal_emit_by_name (chooser, "file-set");
+      flush ();
+      g_assert_cmpstr (gtk_entry_get_text (entry), ==, old_path);
+      g_clear_object (&settings);
+      settings = g_settings_new (APPLICATION_ID);
+      {
+        g_autofree char *now = g_settings_get_string (settings, "geoip-path");
+
+        g_assert_cmpstr (now, ==, old_path);
+      }
+      args[1] = old_path;
+      g_assert_true (wait_until (label_has, args, WAIT_MS));
+    }
+  else
+    {
+      gtk_entry_set_text (entry, "");
+      gtk_widget_activate (GTK_WIDGET (entry));
+    }
+
+  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), old_port);
+  flush ();
+  g_assert_cmpuint (bound_port (), ==, old_port);
+  gtk_widget_destroy (prefs);
+  flush ();
+}
+
 /* Thousands of routers (a tor consensus) arrive one items-changed each:
  * the window, the routers page and the tray redo their lists once */
 static void
@@ -2215,6 +2601,10 @@ main (int argc, char **argv)
   g_test_add_func ("/window/traffic-legend-and-scale",
                    test_traffic_legend_and_scale);
   g_test_add_func ("/window/many-routers", test_many_routers);
+  g_test_add_func ("/window/routers-page", test_routers_page);
+  g_test_add_func ("/window/tor-prefs", test_tor_prefs);
+  g_test_add_func ("/window/preferences-port-and-geoip",
+                   test_preferences_port_and_geoip);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
