@@ -60,11 +60,4 @@ gboolean           exg_application_get_tray_available (ExgApplication *self);
 
 void               exg_application_bind_textdomain    (void);
 
-/* Human-readable byte rate/count, shared by the views */
-char              *exg_format_rate                    (double          bytes_per_second);
-/* An exit's bandwidth, the same way everywhere: "12.5 MB/s (100 Mbit/s)" */
-char              *exg_format_bandwidth               (double          bytes_per_second);
-/* The same in bytes only, for narrow cells: "12.5 MB/s" */
-char              *exg_format_bandwidth_bytes         (double          bytes_per_second);
-
 G_END_DECLS

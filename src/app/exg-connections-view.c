@@ -18,7 +18,6 @@
 #include "config.h"
 #include "exg-connections-view.h"
 
-#include "exg-application.h"
 #include "exg-country.h"
 #include "exg-view-util.h"
 
@@ -856,14 +855,14 @@ exg_connections_view_init (ExgConnectionsView *self)
                        _("Connections"));
   /* together no wider than an 800-pixel window */
   add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 110);
-  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 125);
+  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 115);
   add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 140);
   add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 110);
   add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
   add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
   add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 80);
   add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
-              TRUE, 60);
+              TRUE, 70);
   g_signal_connect_object (self->tree_view, "button-press-event",
                            G_CALLBACK (button_press_cb), self, 0);
   g_signal_connect_object (self->tree_view, "popup-menu",

@@ -9,6 +9,7 @@
 #include "exg-application.h"
 #include "exg-core.h"
 #include "exg-country.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>

@@ -9,6 +9,7 @@
 #include "exg-country.h"
 #include "exg-exit-dialog.h"
 #include "exg-tor-prefs.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>

@@ -6,7 +6,7 @@
 #include "config.h"
 #include "exg-traffic-graph.h"
 
-#include "exg-application.h"
+#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 #include <string.h>

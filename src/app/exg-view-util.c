@@ -224,3 +224,73 @@ exg_view_update_empty (GtkLabel    *label,
     gtk_label_set_text (label, empty_text);
   gtk_widget_show (GTK_WIDGET (label));
 }
+
+char *
+exg_format_rate (double bytes_per_second)
+{
+  g_autofree char *size = g_format_size ((guint64) MAX (bytes_per_second, 0));
+
+  /* Translators: a transfer rate, e.g. "1.2 MB/s" */
+  return g_strdup_printf (_("%s/s"), size);
+}
+
+/**
+ * exg_format_bandwidth_bytes:
+ * @bytes_per_second: a bandwidth
+ *
+ * The first half of exg_format_bandwidth (), in bytes only, for cells
+ * too narrow for both; the same units and rounding.
+ *
+ * Returns: (transfer full): e.g. "12.5 MB/s"
+ */
+char *
+exg_format_bandwidth_bytes (double bytes_per_second)
+{
+  double bytes = MAX (bytes_per_second, 0);
+
+  if (bytes >= 1e9)
+    /* Translators: gigabytes per second */
+    return g_strdup_printf (_("%.1f GB/s"), bytes / 1e9);
+  else if (bytes >= 1e6)
+    /* Translators: megabytes per second */
+    return g_strdup_printf (_("%.1f MB/s"), bytes / 1e6);
+  else if (bytes >= 1e3)
+    /* Translators: kilobytes per second */
+    return g_strdup_printf (_("%.1f kB/s"), bytes / 1e3);
+  /* Translators: bytes per second */
+  return g_strdup_printf (_("%.0f B/s"), bytes);
+}
+
+/**
+ * exg_format_bandwidth:
+ * @bytes_per_second: a bandwidth
+ *
+ * Formats a bandwidth in decimal (SI) units, in bytes and in bits per
+ * second, so that the picker, the exit dialog and the routers page say
+ * it one way: ISPs sell Mbit/s, browsers show MB/s.
+ *
+ * Returns: (transfer full): e.g. "12.5 MB/s (100 Mbit/s)"
+ */
+char *
+exg_format_bandwidth (double bytes_per_second)
+{
+  double bits = MAX (bytes_per_second, 0) * 8;
+  g_autofree char *in_bytes = exg_format_bandwidth_bytes (bytes_per_second);
+  g_autofree char *in_bits = NULL;
+
+  if (bits >= 1e9)
+    /* Translators: gigabits per second */
+    in_bits = g_strdup_printf (_("%.3g Gbit/s"), bits / 1e9);
+  else if (bits >= 1e6)
+    /* Translators: megabits per second */
+    in_bits = g_strdup_printf (_("%.3g Mbit/s"), bits / 1e6);
+  else if (bits >= 1e3)
+    /* Translators: kilobits per second */
+    in_bits = g_strdup_printf (_("%.3g kbit/s"), bits / 1e3);
+  else
+    /* Translators: bits per second */
+    in_bits = g_strdup_printf (_("%.0f bit/s"), bits);
+
+  /* Translators: a bandwidth in bytes, then in bits: "12.5 MB/s (100 Mbit/s)" */
+  return g_strdup_printf (_("%s (%s)"), in_bytes, in_bits);
+}

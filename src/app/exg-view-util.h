@@ -1,7 +1,8 @@
 /* exg-view-util.h: what the views do alike.  The lists (connections,
  * lookups, routers): a text column, sorting the store by header clicks,
  * and a search that filters the rows.  The country choosers (window and
- * tray): whether the router counts per country changed.
+ * tray): whether the router counts per country changed.  Rates and
+ * bandwidths, the same way in every view.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -70,5 +71,12 @@ void               exg_view_set_tooltip_column (GtkTreeView      *tree_view,
  * X: …"), so that a message that names its own context once does not
  * repeat it; a message without such a prefix comes back whole. */
 char              *exg_error_dup_reason     (const char          *message);
+
+/* Human-readable byte rate, e.g. "1.2 MB/s" */
+char              *exg_format_rate          (double               bytes_per_second);
+/* An exit's bandwidth, the same way everywhere: "12.5 MB/s (100 Mbit/s)" */
+char              *exg_format_bandwidth     (double               bytes_per_second);
+/* The same in bytes only, for narrow cells: "12.5 MB/s" */
+char              *exg_format_bandwidth_bytes (double             bytes_per_second);
 
 G_END_DECLS
