@@ -27,7 +27,7 @@
 
 /* tor's own start, then a bootstrap on the private network */
 #define START_MS     30000
-#define BOOTSTRAP_MS 60000
+#define BOOTSTRAP_MS 120000
 #define SHORT_MS     5000
 
 static ExgApplication *app;
