@@ -198,6 +198,17 @@ def circuit_status(net):
     return out
 
 
+def circuit_nicks(net, cid):
+    """The nicknames of circuit CID's hops, guard first, from tor."""
+    with net.control() as ctl:
+        text = ctl.check("GETINFO circuit-status").value("circuit-status") or ""
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[0] == cid and f[2].startswith("$"):
+            return [hop.split("~")[-1] for hop in f[2].split(",")]
+    return None
+
+
 def new_streams(net, target_port, known):
     """tor's open streams to 127.0.0.1:TARGET_PORT not in KNOWN (which
     they are added to): [(stream id, circuit id)]."""
@@ -263,6 +274,15 @@ def main():
             streams = new_streams(net, target.port, known)
             ok(code == 0 and peer == "127.0.0.7" and [c for _s, c in streams] == [ready_id],
                "the first connection goes on the circuit kept ready", (code, peer, streams))
+            # the stream's three hops, as the connection shows them
+            m = d.wait_match(r"tor: stream (\d+) on circuit (\d+): (.*)$", start=mark)
+            hops = m.group(3).split(" → ") if m else []
+            want = circuit_nicks(net, ready_id) or []
+            ok(m is not None and streams and m.group(1) == streams[0][0] and
+               m.group(2) == ready_id and len(hops) == 3 and
+               [h.split(" (")[0] for h in hops] == want and hops[2] == "tnexit1 (DE)",
+               "the daemon names the stream's guard, middle and exit (with its country)",
+               (m and m.group(0), want, streams))
             m = d.wait_match(r"tor: circuit (\d+) to exit %s is ready" % fps["tnexit1"],
                              start=mark)
             ok(m is not None and m.group(1) != ready_id and
