@@ -22,6 +22,7 @@
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 /* above this many rows added at once, detach the model from the view so
  * the view does not redo its layout once per row */
@@ -56,6 +57,7 @@ struct _ExgConnectionsView
   GtkListStore       *store;         /* owned */
   GtkTreeModel       *filter;        /* owned; the view's model while filtering */
   GtkMenu            *menu;          /* owned (ref_sink) */
+  GSimpleActionGroup *actions;       /* owned: "conn" */
   GtkLabel           *empty_label;
 
   GHashTable         *rows;          /* owned: &info->id → Row* (owns Row) */
@@ -68,6 +70,13 @@ struct _ExgConnectionsView
 };
 
 G_DEFINE_FINAL_TYPE (ExgConnectionsView, exg_connections_view, GTK_TYPE_BOX)
+
+enum {
+  NEW_CIRCUIT,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 static void
 update_empty (ExgConnectionsView *self)
@@ -141,6 +150,40 @@ static char *exit_label (ExgConnInfo *info);
 
 /* All of why a connection failed, for the tooltip: the reply the client
  * got, the exit it went through, and the reason the exit gave */
+/* The core's "a (DE) → b (SE) → c (US)", each hop with its flag:
+ * "a (🇩🇪 DE) → …" */
+static char *
+circuit_label (const char *circuit)
+{
+  g_auto(GStrv) hops = g_strsplit (circuit, " → ", -1);
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; hops[i] != NULL; i++)
+    {
+      const char *hop = hops[i];
+      gsize len = strlen (hop);
+
+      if (i > 0)
+        g_string_append (text, " → ");
+      /* " (CC)" at the end: a country GeoIP knew */
+      if (len > 5 && g_str_has_suffix (hop, ")") && hop[len - 5] == ' ' &&
+          hop[len - 4] == '(')
+        {
+          g_autofree char *cc = g_strndup (hop + len - 3, 2);
+          g_autofree char *flag = exg_country_dup_flag (cc);
+
+          g_string_append_len (text, hop, len - 4);
+          g_string_append_printf (text, "(%s %s)", flag, cc);
+        }
+      else
+        g_string_append (text, hop);
+    }
+  return g_string_free (text, FALSE);
+}
+
+/* The row's tooltip: a tor connection's circuit; for a failure, also all
+ * of why: the reply the client got, the exit it went through, and the
+ * reason the exit gave */
 static char *
 detail_text (ExgConnInfo  *info,
              ExgConnState  state)
@@ -149,7 +192,15 @@ detail_text (ExgConnInfo  *info,
   const char *reply;
 
   if (state != EXG_CONN_STATE_FAILED)
-    return NULL;
+    {
+      g_autofree char *circuit = NULL;
+
+      if (info->circuit == NULL)
+        return NULL;
+      circuit = circuit_label (info->circuit);
+      /* Translators: a tor circuit: guard → middle → exit relays */
+      return g_strdup_printf (_("Circuit: %s"), circuit);
+    }
   text = g_string_new (C_("connection state", "Failed"));
   reply = reply_label (info->socks_reply);
   if (reply != NULL)
@@ -166,6 +217,13 @@ detail_text (ExgConnInfo  *info,
       g_string_append_c (text, '\n');
       /* Translators: %s is an exit: flag, name, country */
       g_string_append_printf (text, _("Exit: %s"), exit);
+    }
+  if (info->circuit != NULL)
+    {
+      g_autofree char *circuit = circuit_label (info->circuit);
+
+      g_string_append_c (text, '\n');
+      g_string_append_printf (text, _("Circuit: %s"), circuit);
     }
   if (info->error != NULL)
     {
@@ -632,6 +690,42 @@ dismiss_activated (GSimpleAction *action,
   update_empty (self);
 }
 
+/* The selected row's connection, if it went through a tor exit:
+ * (transfer none) its info, and the exit's fingerprint */
+static ExgConnInfo *
+selected_tor_connection (ExgConnectionsView  *self,
+                         const char         **fingerprint)
+{
+  g_autofree char *target = NULL;
+  guint64 id;
+  Row *row;
+
+  if (!get_selected (self, &id, &target))
+    return NULL;
+  row = g_hash_table_lookup (self->rows, &id);
+  if (row == NULL || row->info->exit_id == NULL ||
+      !g_str_has_prefix (row->info->exit_id, "tor:"))
+    return NULL;
+  *fingerprint = row->info->exit_id + strlen ("tor:");
+  return row->info;
+}
+
+/* "conn.new-circuit": the selected tor connection's exit, for its
+ * isolation key, gets a new circuit */
+static void
+new_circuit_activated (GSimpleAction *action,
+                       GVariant      *parameter,
+                       gpointer       user_data)
+{
+  ExgConnectionsView *self = user_data;
+  const char *fingerprint = NULL;
+  ExgConnInfo *info = selected_tor_connection (self, &fingerprint);
+
+  if (info != NULL)
+    g_signal_emit (self, signals[NEW_CIRCUIT], 0, fingerprint,
+                   info->isolation != NULL ? info->isolation : "");
+}
+
 static gboolean
 key_press_cb (GtkWidget          *widget,
               GdkEventKey        *event,
@@ -647,7 +741,20 @@ static const GActionEntry conn_actions[] = {
   { "dismiss", dismiss_activated },
   { "close", close_activated },
   { "copy-target", copy_target_activated },
+  { "new-circuit", new_circuit_activated },
 };
+
+/* "New Circuit" only for a tor connection */
+static void
+update_actions (ExgConnectionsView *self)
+{
+  const char *fingerprint = NULL;
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self->actions),
+                                                "new-circuit");
+
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (action),
+                               selected_tor_connection (self, &fingerprint) != NULL);
+}
 
 static gboolean
 button_press_cb (GtkWidget          *widget,
@@ -664,6 +771,7 @@ button_press_cb (GtkWidget          *widget,
     return GDK_EVENT_PROPAGATE;
   gtk_tree_selection_select_path (gtk_tree_view_get_selection (self->tree_view),
                                   path);
+  update_actions (self);
   gtk_menu_popup_at_pointer (self->menu, (GdkEvent *) event);
   return GDK_EVENT_STOP;
 }
@@ -674,6 +782,7 @@ popup_menu_cb (GtkWidget          *widget,
 {
   if (gtk_tree_selection_count_selected_rows (gtk_tree_view_get_selection (self->tree_view)) == 0)
     return FALSE;
+  update_actions (self);
   gtk_menu_popup_at_widget (self->menu, widget, GDK_GRAVITY_CENTER,
                             GDK_GRAVITY_NORTH_WEST, NULL);
   return TRUE;
@@ -778,6 +887,7 @@ exg_connections_view_dispose (GObject *object)
   g_clear_object (&self->filter);
   g_clear_object (&self->store);
   g_clear_object (&self->server);
+  g_clear_object (&self->actions);
 
   G_OBJECT_CLASS (exg_connections_view_parent_class)->dispose (object);
 }
@@ -809,12 +919,25 @@ exg_connections_view_class_init (ExgConnectionsViewClass *klass)
 
   object_class->dispose = exg_connections_view_dispose;
   object_class->finalize = exg_connections_view_finalize;
+
+  /**
+   * ExgConnectionsView::new-circuit:
+   * @self: the view
+   * @exit_fingerprint: the tor exit relay of the selected connection
+   * @isolation: the connection's isolation key
+   *
+   * "New Circuit" was chosen on a connection through a tor exit: the
+   * owner knows the tor (exg_tor_client_new_circuit()).
+   */
+  signals[NEW_CIRCUIT] =
+    g_signal_new ("new-circuit", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING,
+                  G_TYPE_STRING);
 }
 
 static void
 exg_connections_view_init (ExgConnectionsView *self)
 {
-  g_autoptr(GSimpleActionGroup) actions = NULL;
   g_autoptr(GMenu) menu_model = NULL;
   GtkWidget *scrolled, *overlay;
 
@@ -889,14 +1012,19 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_widget_show_all (GTK_WIDGET (self));
   update_empty (self);
 
-  actions = g_simple_action_group_new ();
-  g_action_map_add_action_entries (G_ACTION_MAP (actions), conn_actions,
+  self->actions = g_simple_action_group_new ();
+  g_action_map_add_action_entries (G_ACTION_MAP (self->actions), conn_actions,
                                    G_N_ELEMENTS (conn_actions), self);
   gtk_widget_insert_action_group (GTK_WIDGET (self), "conn",
-                                  G_ACTION_GROUP (actions));
+                                  G_ACTION_GROUP (self->actions));
+  g_signal_connect_object (gtk_tree_view_get_selection (self->tree_view),
+                           "changed", G_CALLBACK (update_actions), self,
+                           G_CONNECT_SWAPPED);
+  update_actions (self);
   menu_model = g_menu_new ();
   g_menu_append (menu_model, _("_Close Connection"), "conn.close");
   g_menu_append (menu_model, _("Copy _Target"), "conn.copy-target");
+  g_menu_append (menu_model, _("_New Circuit"), "conn.new-circuit");
   g_menu_append (menu_model, _("_Dismiss"), "conn.dismiss");
   self->menu = GTK_MENU (g_object_ref_sink (
     gtk_menu_new_from_model (G_MENU_MODEL (menu_model))));

@@ -1099,6 +1099,20 @@ exg_window_init (ExgWindow *self)
   g_signal_connect_after (self, "set-focus", G_CALLBACK (set_focus_cb), self);
 }
 
+/* The tor is asked when the user asks: it is replaced when the [tor]
+ * settings change */
+static void
+new_circuit_cb (ExgConnectionsView *view,
+                const char         *exit_fingerprint,
+                const char         *isolation,
+                ExgWindow          *self)
+{
+  ExgTorClient *tor = exg_application_get_tor (self->app);
+
+  if (tor != NULL)
+    exg_tor_client_new_circuit (tor, exit_fingerprint, isolation);
+}
+
 ExgWindow *
 exg_window_new (ExgApplication *app)
 {
@@ -1120,6 +1134,8 @@ exg_window_new (ExgApplication *app)
 
   exg_connections_view_set_server (self->connections_view,
                                    exg_application_get_server (app));
+  g_signal_connect_object (self->connections_view, "new-circuit",
+                           G_CALLBACK (new_circuit_cb), self, 0);
   exg_lookups_view_set_activity (self->lookups_view,
                                  exg_application_get_activity (app));
   exg_routers_view_set_registry (self->routers_view,

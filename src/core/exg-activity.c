@@ -65,6 +65,8 @@ exg_conn_info_unref (ExgConnInfo *info)
   g_free (info->target);
   g_free (info->exit_id);
   g_free (info->exit_name);
+  g_free (info->circuit);
+  g_free (info->isolation);
   g_free (info->error);
   g_free (info);
 }

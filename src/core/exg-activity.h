@@ -33,6 +33,10 @@ typedef struct {
   char        *exit_id;       /* router used, NULL until chosen */
   char        *exit_name;
   char         exit_country[3];
+  char        *circuit;       /* nullable: a tor exit's circuit, for people:
+                               * "a (DE) → b (SE) → c (US)", set when open */
+  char        *isolation;     /* nullable: the request's isolation key, as
+                               * given to the backend (exg_tor_client_new_circuit) */
   ExgConnState state;
   guint64      bytes_up;      /* client → target */
   guint64      bytes_down;    /* target → client */

@@ -16,6 +16,7 @@
 
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tornet  # noqa: E402
 
 EXITGATED = os.environ.get("EXITGATED", "build/src/exitgated")
+CIRCUIT_CLIENT = os.environ.get("EXG_TOR_CIRCUIT_CLIENT", "build/tests/tor/tor-circuit-client")
 TOR_RESOLVE = shutil.which("tor-resolve") or "/usr/bin/tor-resolve"
 TIMEOUT = 30
 
@@ -111,6 +113,36 @@ class Daemon:
                 self.p.kill()
                 self.p.wait()
         return self.p.returncode
+
+
+class CircuitClient:
+    """tor-circuit-client: ExgTorClient and the tor backend, one command
+    a line (see its source)."""
+
+    def __init__(self, control, mmdb):
+        self.proc = subprocess.Popen([CIRCUIT_CLIENT, control, mmdb], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, bufsize=1)
+
+    def read(self, timeout=TIMEOUT):
+        """The next line, or None after TIMEOUT seconds."""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            ready = sel.select(timeout)
+        return self.proc.stdout.readline().rstrip("\n") if ready else None
+
+    def ask(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def stop(self):
+        self.proc.stdin.close()
+        try:
+            return self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
 
 
 def recv_exact(s, n):
@@ -198,6 +230,17 @@ def circuit_status(net):
     return out
 
 
+def circuit_nicks(net, cid):
+    """The nicknames of circuit CID's hops, guard first, from tor."""
+    with net.control() as ctl:
+        text = ctl.check("GETINFO circuit-status").value("circuit-status") or ""
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[0] == cid and f[2].startswith("$"):
+            return [hop.split("~")[-1] for hop in f[2].split(",")]
+    return None
+
+
 def new_streams(net, target_port, known):
     """tor's open streams to 127.0.0.1:TARGET_PORT not in KNOWN (which
     they are added to): [(stream id, circuit id)]."""
@@ -263,6 +306,15 @@ def main():
             streams = new_streams(net, target.port, known)
             ok(code == 0 and peer == "127.0.0.7" and [c for _s, c in streams] == [ready_id],
                "the first connection goes on the circuit kept ready", (code, peer, streams))
+            # the stream's three hops, as the connection shows them
+            m = d.wait_match(r"tor: stream (\d+) on circuit (\d+): (.*)$", start=mark)
+            hops = m.group(3).split(" → ") if m else []
+            want = circuit_nicks(net, ready_id) or []
+            ok(m is not None and streams and m.group(1) == streams[0][0] and
+               m.group(2) == ready_id and len(hops) == 3 and
+               [h.split(" (")[0] for h in hops] == want and hops[2] == "tnexit1 (DE)",
+               "the daemon names the stream's guard, middle and exit (with its country)",
+               (m and m.group(0), want, streams))
             m = d.wait_match(r"tor: circuit (\d+) to exit %s is ready" % fps["tnexit1"],
                              start=mark)
             ok(m is not None and m.group(1) != ready_id and
@@ -382,6 +434,44 @@ def main():
         finally:
             rc = d.stop()
         ok(rc == 0, "exitgated exits 0", d.text())
+
+        # a new circuit on request (exg_tor_client_new_circuit): that
+        # exit's circuit for that isolation key only
+        c = CircuitClient(control, info["mmdb"])
+        try:
+            ok(c.read(90) == "ready", "circuit client: tor is ready")
+            known = set()
+            fp1 = fps["tnexit1"]
+            first = c.ask("connect %s %d k1" % (fp1, target.port))
+            s1 = new_streams(net, target.port, known)
+            again = c.ask("connect %s %d k1" % (fp1, target.port))
+            s2 = new_streams(net, target.port, known)
+            other = c.ask("connect %s %d k2" % (fp1, target.port))
+            s3 = new_streams(net, target.port, known)
+            diag = (first, again, other, s1, s2, s3)
+            hops = first.split(" ", 2)[2].split(" → ") if first and first.startswith("open ") else []
+            ok(len(s1) == 1 and len(hops) == 3 and hops[2] == "tnexit1 (DE)" and
+               [h.split(" (")[0] for h in hops] == circuit_nicks(net, s1[0][1]),
+               "the connection carries its circuit: guard, middle, exit as tor built it", diag)
+            ok(len(s1) == len(s2) == len(s3) == 1 and s1[0][1] == s2[0][1] != s3[0][1],
+               "before: the same key shares a circuit, another key has its own", diag)
+            answer = c.ask("new %s k1" % fp1)
+            ok(answer == "new 1", "new circuit for tnexit1, key k1: one closed", answer)
+            after = c.ask("connect %s %d k1" % (fp1, target.port))
+            s4 = new_streams(net, target.port, known)
+            after2 = c.ask("connect %s %d k2" % (fp1, target.port))
+            s5 = new_streams(net, target.port, known)
+            circs = circuit_status(net)
+            diag = (after, after2, s1, s3, s4, s5, circs)
+            ok(after is not None and after.startswith("open ") and len(s4) == 1 and
+               s4[0][1] != s1[0][1] and circs.get(s4[0][1]) == ("BUILT", fp1),
+               "after: the next stream of key k1 is on a new circuit to tnexit1", diag)
+            ok(s1[0][1] not in circs, "the old circuit is closed", diag)
+            ok(len(s5) == 1 and s5[0][1] == s3[0][1], "key k2 keeps its circuit", diag)
+            ok(c.ask("new %s nosuchkey" % fp1) == "new 0", "a key with no circuit: none closed")
+        finally:
+            rc = c.stop()
+        ok(rc == 0, "circuit client exits 0")
         ok(getconf_leave(net) == "__LeaveStreamsUnattached=0",
            "__LeaveStreamsUnattached is 0 again after exitgated exits")
 

@@ -14,6 +14,7 @@
 
 #include "exg-application.h"
 #include "exg-connections-view.h"
+#include "exg-country.h"
 #include "exg-exit-dialog.h"
 #include "exg-lookups-view.h"
 #include "exg-preferences.h"
@@ -1349,6 +1350,86 @@ one_row_shown (gpointer data)
                                          NULL) == 1;
 }
 
+static void
+new_circuit_cb (ExgConnectionsView *view,
+                const char         *fingerprint,
+                const char         *isolation,
+                GStrv              *got)
+{
+  g_strfreev (*got);
+  *got = g_strdupv ((char *[]) { (char *) fingerprint, (char *) isolation, NULL });
+}
+
+/* A tor connection: its circuit in the tooltip, each hop with its flag,
+ * and "New Circuit" for its exit and isolation key; another exit's row
+ * has no such item */
+static void
+test_connection_circuit (void)
+{
+  static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+                                          "connections_view");
+  GtkTreeView *tree = exg_connections_view_get_tree_view (view);
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  GActionGroup *actions = gtk_widget_get_action_group (GTK_WIDGET (view), "conn");
+  ExgActivity *activity = exg_application_get_activity (app);
+  g_autofree char *de = exg_country_dup_flag ("DE");
+  g_autofree char *se = exg_country_dup_flag ("SE");
+  g_autofree char *want = NULL;
+  g_autofree char *detail = NULL;
+  g_auto(GStrv) got = NULL;
+  ExgConnInfo *tor_info, *direct_info;
+  GtkTreeIter iter;
+  gulong handler;
+
+  exg_connections_view_set_linger (view, 0);
+  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+
+  tor_info = exg_activity_add_connection (activity, "127.0.0.1:41000");
+  tor_info->target = g_strdup ("circuit.example:443");
+  tor_info->exit_id = g_strconcat ("tor:", fp, NULL);
+  tor_info->exit_name = g_strdup ("exit3");
+  tor_info->circuit = g_strdup ("guard1 (DE) → middle2 (SE) → exit3");
+  tor_info->isolation = g_strdup ("127.0.0.1 alice");
+  tor_info->state = EXG_CONN_STATE_OPEN;
+  exg_activity_connection_changed (activity, tor_info);
+  direct_info = exg_activity_add_connection (activity, "127.0.0.1:41001");
+  direct_info->target = g_strdup ("direct.example:443");
+  direct_info->exit_id = g_strdup ("direct");
+  direct_info->exit_name = g_strdup ("Direct");
+  direct_info->state = EXG_CONN_STATE_OPEN;
+  exg_activity_connection_changed (activity, direct_info);
+  flush ();
+  exg_connections_view_refresh (view);
+
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, "circuit.example:443", &iter));
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_DETAIL, &detail, -1);
+  want = g_strdup_printf ("Circuit: guard1 (%s DE) → middle2 (%s SE) → exit3", de, se);
+  g_assert_cmpstr (detail, ==, want);
+
+  handler = g_signal_connect (view, "new-circuit", G_CALLBACK (new_circuit_cb), &got);
+  gtk_tree_selection_select_iter (gtk_tree_view_get_selection (tree), &iter);
+  g_assert_true (g_action_group_get_action_enabled (actions, "new-circuit"));
+  g_action_group_activate_action (actions, "new-circuit", NULL);
+  g_assert_nonnull (got);
+  g_assert_cmpstr (got[0], ==, fp);
+  g_assert_cmpstr (got[1], ==, "127.0.0.1 alice");
+
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, "direct.example:443", &iter));
+  g_clear_pointer (&detail, g_free);
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_DETAIL, &detail, -1);
+  g_assert_null (detail);
+  gtk_tree_selection_select_iter (gtk_tree_view_get_selection (tree), &iter);
+  g_assert_false (g_action_group_get_action_enabled (actions, "new-circuit"));
+  g_signal_handler_disconnect (view, handler);
+
+  exg_activity_remove_connection (activity, tor_info);
+  exg_activity_remove_connection (activity, direct_info);
+  flush ();
+  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  exg_connections_view_set_linger (view, 3000);
+}
+
 /* 10,000 connections with traffic on every one: a tick, drawing included,
  * must end within its one-second period, on a loaded 2-core machine too
  * (typically 30-100 ms here); the view sets only changed cells */
@@ -2588,6 +2669,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/range-and-no-match", test_range_and_no_match);
   g_test_add_func ("/window/connection-appears", test_connection_appears);
   g_test_add_func ("/window/connection-failed", test_connection_failed);
+  g_test_add_func ("/window/connection-circuit", test_connection_circuit);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/lookups-capped", test_lookups_capped);

@@ -70,7 +70,15 @@ stream_done_cb (GObject      *source,
   if (value == NULL)
     g_task_return_error (stream->outer, error);
   else if (stream->op == EXG_UPSTREAM_CONNECT)
-    g_task_return_pointer (stream->outer, value, g_object_unref);
+    {
+      g_autofree char *circuit = NULL;
+
+      /* tor answered, so the stream is attached: its circuit is known */
+      if (stream->local != NULL)
+        circuit = exg_tor_client_dup_stream_circuit (stream->client, stream->local);
+      exg_backend_set_connection_circuit (value, circuit);
+      g_task_return_pointer (stream->outer, value, g_object_unref);
+    }
   else if (stream->op == EXG_UPSTREAM_RESOLVE)
     g_task_return_pointer (stream->outer, value,
                            (GDestroyNotify) g_resolver_free_addresses);

@@ -304,3 +304,41 @@ exg_backend_prepare (ExgBackend *self)
 
   EXG_BACKEND_GET_CLASS (self)->prepare (self);
 }
+
+static GQuark
+circuit_quark (void)
+{
+  return g_quark_from_static_string ("exg-backend-circuit");
+}
+
+/**
+ * exg_backend_set_connection_circuit:
+ * @connection: a connection a backend returned
+ * @circuit: (nullable): the way it went, for people
+ *
+ * For backends whose connections go a way worth showing (a tor
+ * circuit's relays); set before the connect completes.
+ */
+void
+exg_backend_set_connection_circuit (GSocketConnection *connection,
+                                    const char        *circuit)
+{
+  g_return_if_fail (G_IS_SOCKET_CONNECTION (connection));
+
+  g_object_set_qdata_full (G_OBJECT (connection), circuit_quark (),
+                           g_strdup (circuit), g_free);
+}
+
+/**
+ * exg_backend_get_connection_circuit:
+ * @connection: a connection a backend returned
+ *
+ * Returns: (nullable): the circuit its backend set, or %NULL
+ */
+const char *
+exg_backend_get_connection_circuit (GSocketConnection *connection)
+{
+  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+
+  return g_object_get_qdata (G_OBJECT (connection), circuit_quark ());
+}

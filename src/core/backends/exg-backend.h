@@ -92,4 +92,10 @@ void               exg_backend_check_async       (ExgBackend *self, GCancellable
 gboolean           exg_backend_check_finish      (ExgBackend *self, GAsyncResult *result, GError **error);
 void               exg_backend_prepare           (ExgBackend *self);
 
+/* The way a connection went, for people ("a (DE) → b (SE) → c (US)"):
+ * backends that have one (tor) set it on the connections they return. */
+void               exg_backend_set_connection_circuit (GSocketConnection *connection,
+                                                       const char        *circuit);
+const char        *exg_backend_get_connection_circuit (GSocketConnection *connection);
+
 G_END_DECLS

@@ -352,6 +352,9 @@ connect_cb (GObject      *source,
       exg_session_fail_request_ (self, error, 0);
       return;
     }
+  /* observers hear of it with the state change to open */
+  g_free (self->info->circuit);
+  self->info->circuit = g_strdup (exg_backend_get_connection_circuit (exit_conn));
   connected (self, exit_conn);
 }
 
@@ -428,6 +431,8 @@ start_connect (ExgSession *self,
   sel.port = self->target.port;   /* exits whose policy rejects it don't match */
   self->sel = sel;
   isolation = request_isolation (self);
+  g_free (self->info->isolation);
+  self->info->isolation = g_strdup (isolation);
   exg_dialer_connect_async (self->host->dialer, router, &sel, host,
                             self->target.port, isolation, self->cancellable,
                             connect_cb, g_object_ref (self));

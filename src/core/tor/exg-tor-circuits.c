@@ -100,12 +100,14 @@ pick_middle (ExgTorClient *self,
 }
 
 static void
-attach_stream (ExgTorClient *self,
-               const char   *stream,
-               const char   *circuit)
+attach_stream (ExgTorClient  *self,
+               const char    *stream,
+               const Circuit *c)
 {
-  g_hash_table_add (self->ours, g_strdup (stream));
-  exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s %s", stream, circuit);
+  /* the path is relays only, no target: safe at debug level */
+  g_debug ("tor: stream %s on circuit %s: %s", stream, c->id, c->path);
+  g_hash_table_replace (self->ours, g_strdup (stream), g_strdup (c->path));
+  exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s %s", stream, c->id);
 }
 
 /* The circuit is gone or never was: its waiting streams fail (06 to the
@@ -138,7 +140,7 @@ circuit_built (ExgTorClient *self,
   if (g_strcmp0 (c->key, self->ready_exit) == 0)
     g_debug ("tor: circuit %s to exit %s is ready", c->id, c->exit_fingerprint);
   for (guint i = 0; i < c->waiting->len; i++)
-    attach_stream (self, g_ptr_array_index (c->waiting, i), c->id);
+    attach_stream (self, g_ptr_array_index (c->waiting, i), c);
   g_ptr_array_set_size (c->waiting, 0);
 }
 
@@ -210,6 +212,37 @@ extendcircuit_cb (GObject      *source,
   exg_tor_client_call_free_ (call);
 }
 
+/* "nick (CC)", or the nickname alone where GeoIP has no country */
+static void
+append_hop (ExgTorClient *self,
+            GString      *text,
+            const Relay  *relay)
+{
+  char country[3];
+
+  exg_tor_client_relay_country_ (self, relay, country);
+  g_string_append (text, relay->nickname);
+  if (country[0] != '\0')
+    g_string_append_printf (text, " (%s)", country);
+}
+
+/* (transfer full) the hops for people: "a (DE) → b (SE) → c (US)" */
+static char *
+describe_path (ExgTorClient *self,
+               const Relay  *guard,
+               const Relay  *middle,
+               const Relay  *exit)
+{
+  GString *text = g_string_new (NULL);
+
+  append_hop (self, text, guard);
+  g_string_append (text, " → ");
+  append_hop (self, text, middle);
+  g_string_append (text, " → ");
+  append_hop (self, text, exit);
+  return g_string_free (text, FALSE);
+}
+
 static void
 circuit_build (ExgTorClient *self,
                Circuit      *c)
@@ -226,6 +259,8 @@ circuit_build (ExgTorClient *self,
       circuit_failed (self, c);
       return;
     }
+  g_free (c->path);
+  c->path = describe_path (self, guard, middle, exit);
   command = g_strdup_printf ("EXTENDCIRCUIT 0 $%s,$%s,$%s", guard->fingerprint,
                              middle->fingerprint, exit->fingerprint);
   call = exg_tor_client_call_new_ (self);
@@ -296,7 +331,7 @@ stream_for_exit (ExgTorClient   *self,
 
   if (c != NULL && c->built)
     {
-      attach_stream (self, stream, c->id);
+      attach_stream (self, stream, c);
       return;
     }
   if (c != NULL)
@@ -344,6 +379,8 @@ exg_tor_client_stream_event_ (ExgTorClient        *self,
           exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s 0", id);
           return;
         }
+      g_free (e->stream);
+      e->stream = g_strdup (id);
       stream_for_exit (self, id, e);
     }
   else if (g_str_equal (status, "DETACHED"))
@@ -467,4 +504,72 @@ exg_tor_client_keep_circuit_ready (ExgTorClient *self,
       self->ready_exit = g_strdup (exit_fingerprint);
     }
   exg_tor_client_ready_circuit_build_ (self);
+}
+
+/**
+ * exg_tor_client_dup_stream_circuit:
+ * @self: a client
+ * @source_addr: as given to exg_tor_client_expect_stream()
+ *
+ * The circuit the stream from @source_addr was attached to, for people:
+ * each hop's nickname and, where GeoIP knows it, its country, from the
+ * guard to the exit ("a (DE) → b (SE) → c (US)").  Ask before
+ * exg_tor_client_forget_stream(), once tor has answered the stream's
+ * request (it has been attached by then).
+ *
+ * Returns: (transfer full) (nullable): the path, or %NULL if the stream
+ *   is not known or not attached
+ */
+char *
+exg_tor_client_dup_stream_circuit (ExgTorClient *self,
+                                   const char   *source_addr)
+{
+  Expected *e;
+
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), NULL);
+  g_return_val_if_fail (source_addr != NULL, NULL);
+
+  e = g_hash_table_lookup (self->expected, source_addr);
+  if (e == NULL || e->stream == NULL)
+    return NULL;
+  return g_strdup (g_hash_table_lookup (self->ours, e->stream));
+}
+
+/**
+ * exg_tor_client_new_circuit:
+ * @self: a client
+ * @exit_fingerprint: the exit relay, 40 hex digits
+ * @isolation: (nullable): the isolation key ("" and %NULL being the same)
+ *
+ * Closes the circuit that streams to that exit with that isolation key
+ * are put on (CLOSECIRCUIT), so that the next such stream gets a fresh
+ * circuit, through another guard or middle relay where there is one.
+ * The streams still on the old circuit end with it.  A circuit still
+ * being built is left alone: streams are waiting for it.
+ *
+ * Returns: %TRUE if a circuit was closed
+ */
+gboolean
+exg_tor_client_new_circuit (ExgTorClient *self,
+                            const char   *exit_fingerprint,
+                            const char   *isolation)
+{
+  g_autofree char *key = NULL;
+  Circuit *c;
+
+  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), FALSE);
+  g_return_val_if_fail (exit_fingerprint != NULL, FALSE);
+
+  key = g_strconcat (exit_fingerprint, "|", isolation != NULL ? isolation : "", NULL);
+  c = g_hash_table_lookup (self->circuits, key);
+  if (c == NULL || !c->built || c->id == NULL)
+    return FALSE;
+
+  g_debug ("tor: closing circuit %s for a new one", c->id);
+  exg_tor_client_send_ignored_ (self, "CLOSECIRCUIT %s", c->id);
+  /* forgotten now, not when tor reports it CLOSED: a stream that comes
+   * in between must not be attached to it */
+  g_hash_table_remove (self->circuit_ids, c->id);
+  g_hash_table_remove (self->circuits, key);
+  return TRUE;
 }

@@ -45,12 +45,14 @@ typedef struct {
 typedef struct {
   char *exit_fingerprint;
   char *isolation;
+  char *stream;            /* tor's stream id; NULL until NEW */
 } Expected;
 
 typedef struct {
   char      *key;          /* "FP|isolation"; the circuit kept ready: "FP" */
   char      *exit_fingerprint;
   char      *id;           /* tor's id; NULL until EXTENDED */
+  char      *path;         /* "nick (CC) → nick (CC) → nick (CC)", for people */
   gboolean   built;
   gint64     built_at;     /* monotonic µs */
   GPtrArray *waiting;      /* of char *, stream ids */
@@ -96,7 +98,8 @@ struct _ExgTorClient
   GPtrArray          *guards;          /* of char *, tor's entry guards that are up */
   GHashTable         *routers;         /* fp → ExgRouter, those in the registry */
   GHashTable         *expected;        /* SOURCE_ADDR → Expected */
-  GHashTable         *ours;            /* stream id → NULL: attached by us */
+  GHashTable         *ours;            /* stream id → its circuit's path
+                                        * (char *): attached by us */
   GHashTable         *circuits;        /* key → Circuit (owned) */
   GHashTable         *circuit_ids;     /* tor's id → Circuit */
   GHashTable         *early;           /* tor's id → last status */
@@ -120,6 +123,9 @@ void          exg_tor_client_circ_event_ (ExgTorClient *self,
                                           const ExgTorctlArgs *args);
 void          exg_tor_client_load_consensus_ (ExgTorClient *self);
 void          exg_tor_client_ready_circuit_build_ (ExgTorClient *self);
+void          exg_tor_client_relay_country_ (ExgTorClient *self,
+                                            const Relay  *relay,
+                                            char          country[3]);
 void          exg_tor_client_relay_free_ (Relay *relay);
 void          exg_tor_client_send_ignored_ (ExgTorClient *self,
                                             const char *format,

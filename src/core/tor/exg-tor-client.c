@@ -93,6 +93,7 @@ expected_free (Expected *e)
 {
   g_free (e->exit_fingerprint);
   g_free (e->isolation);
+  g_free (e->stream);
   g_free (e);
 }
 
@@ -102,6 +103,7 @@ circuit_free (Circuit *c)
   g_free (c->key);
   g_free (c->exit_fingerprint);
   g_free (c->id);
+  g_free (c->path);
   g_ptr_array_unref (c->waiting);
   g_free (c);
 }
@@ -709,7 +711,7 @@ exg_tor_client_init (ExgTorClient *self)
   self->routers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->expected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify) expected_free);
-  self->ours = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->ours = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->circuits = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify) circuit_free);
   self->circuit_ids = g_hash_table_new (g_str_hash, g_str_equal);

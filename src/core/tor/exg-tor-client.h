@@ -66,5 +66,11 @@ void            exg_tor_client_forget_stream      (ExgTorClient         *self,
                                                    const char           *source_addr);
 void            exg_tor_client_keep_circuit_ready (ExgTorClient         *self,
                                                    const char           *exit_fingerprint);
+char           *exg_tor_client_dup_stream_circuit (ExgTorClient         *self,
+                                                   const char           *source_addr);
+
+gboolean        exg_tor_client_new_circuit        (ExgTorClient         *self,
+                                                   const char           *exit_fingerprint,
+                                                   const char           *isolation);
 
 G_END_DECLS

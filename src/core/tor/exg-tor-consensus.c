@@ -141,10 +141,10 @@ relay_is_exit (const Relay *relay)
          (relay->flags & RELAY_BADEXIT) == 0;
 }
 
-static void
-relay_country (ExgTorClient *self,
-               const Relay  *relay,
-               char          country[3])
+void
+exg_tor_client_relay_country_ (ExgTorClient *self,
+                               const Relay  *relay,
+                               char          country[3])
 {
   country[0] = '\0';
   /* the country every other router gets: our GeoIP database's */
@@ -171,7 +171,7 @@ exg_tor_client_sync_routers_ (ExgTorClient   *self,
 
       relay = g_hash_table_lookup (self->relays, fp);
       if (relay != NULL)
-        relay_country (self, relay, country);
+        exg_tor_client_relay_country_ (self, relay, country);
       if (relay == NULL || !relay_is_exit (relay) ||
           g_strcmp0 (relay->address, exg_router_get_address (router)) != 0 ||
           g_strcmp0 (relay->nickname, exg_router_get_name (router)) != 0 ||
@@ -204,7 +204,7 @@ exg_tor_client_sync_routers_ (ExgTorClient   *self,
           continue;
         }
 
-      relay_country (self, relay, country);
+      exg_tor_client_relay_country_ (self, relay, country);
       backend = exg_backend_tor_new (self, relay->fingerprint);
       exg_backend_tor_set_exit_policy (EXG_BACKEND_TOR (backend), relay->policy);
       id = g_strconcat ("tor:", relay->fingerprint, NULL);
