@@ -14,6 +14,7 @@
 #include "exg-test-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <linux/tcp.h>   /* tcp_info.tcpi_segs_in, which glibc's lacks */
 #include <netinet/in.h>
@@ -120,7 +121,10 @@ typedef struct
   gsize     max_held_up;
   gsize     max_held_down;
   gboolean  free_in_done;
-  GSocketConnection *conns[2];  /* client, exit: to look at in done */
+  int       client_fd;          /* the relay's client end: owned until
+                                 * the relay takes it, then -1 */
+  int       client_fd_given;    /* … its number, to look at in done */
+  GSocketConnection *exit_conn; /* the relay's exit end */
   gboolean  closed_at_done;     /* both sockets were closed by then */
 } Fixture;
 
@@ -149,9 +153,10 @@ done_cb (gpointer      user_data,
   f->done_count++;
   if (error != NULL)
     f->error = g_error_copy (error);
-  f->closed_at_done = f->conns[0] != NULL
-    && g_socket_is_closed (g_socket_connection_get_socket (f->conns[0]))
-    && g_socket_is_closed (g_socket_connection_get_socket (f->conns[1]));
+  /* nothing opens a descriptor between the relay's close and this call */
+  f->closed_at_done = f->exit_conn != NULL
+    && fcntl (f->client_fd_given, F_GETFD) == -1 && errno == EBADF
+    && g_socket_is_closed (g_socket_connection_get_socket (f->exit_conn));
   if (f->free_in_done)
     g_clear_pointer (&f->relay, exg_relay_free);
 }
@@ -171,8 +176,8 @@ fixture_connect (Fixture *f)
 
   make_tcp_pair (&f->client_peer, &client_side);
   make_tcp_pair (&exit_side, &f->exit_peer);
-  f->conns[0] = wrap (client_side);
-  f->conns[1] = wrap (exit_side);
+  f->client_fd = client_side;
+  f->exit_conn = wrap (exit_side);
 }
 
 /* The relay for a connected fixture */
@@ -181,8 +186,10 @@ fixture_relay (Fixture      *f,
                const guint8 *pending,
                gsize         pending_len)
 {
-  f->relay = exg_relay_new (f->conns[0], f->conns[1], pending, pending_len,
+  f->client_fd_given = f->client_fd;
+  f->relay = exg_relay_new (f->client_fd, f->exit_conn, pending, pending_len,
                             progress_cb, done_cb, f);
+  f->client_fd = -1;
   exg_relay_start (f->relay);
 }
 
@@ -200,8 +207,10 @@ fixture_clear (Fixture *f)
 {
   g_clear_pointer (&f->relay, exg_relay_free);
   g_clear_error (&f->error);
-  g_clear_object (&f->conns[0]);
-  g_clear_object (&f->conns[1]);
+  if (f->client_fd >= 0)
+    close (f->client_fd);
+  f->client_fd = -1;
+  g_clear_object (&f->exit_conn);
   if (f->client_peer >= 0)
     close (f->client_peer);
   if (f->exit_peer >= 0)
@@ -739,7 +748,7 @@ test_relay_half_close_fin_rides_on_data (void)
   send_all (f.exit_peer, "banner");
   g_assert_no_errno (shutdown (f.exit_peer, SHUT_WR));
   /* the FIN has reached the relay's side of the exit connection */
-  pfd.fd = g_socket_get_fd (g_socket_connection_get_socket (f.conns[1]));
+  pfd.fd = g_socket_get_fd (g_socket_connection_get_socket (f.exit_conn));
   g_assert_cmpint (poll (&pfd, 1, DEADLINE_S * 1000), ==, 1);
   before = segments_in (f.client_peer);
 
@@ -762,19 +771,11 @@ test_relay_pending_first (void)
 {
   Fixture f = { 0 };
   static const guint8 pending[] = "GET / HTTP/1.0\r\n";
-  int client_side, exit_side;
-  g_autoptr(GSocketConnection) client = NULL;
-  g_autoptr(GSocketConnection) exit = NULL;
 
   /* The client's later bytes are already waiting when the relay starts */
-  make_tcp_pair (&f.client_peer, &client_side);
-  make_tcp_pair (&exit_side, &f.exit_peer);
+  fixture_connect (&f);
   send_all (f.client_peer, "Host: x\r\n\r\n");
-  client = wrap (client_side);
-  exit = wrap (exit_side);
-  f.relay = exg_relay_new (client, exit, pending, sizeof pending - 1,
-                           progress_cb, done_cb, &f);
-  exg_relay_start (f.relay);
+  fixture_relay (&f, pending, sizeof pending - 1);
   g_assert_cmpuint (f.done_count, ==, 0);
 
   expect_bytes (f.exit_peer, "GET / HTTP/1.0\r\nHost: x\r\n\r\n", FALSE);
@@ -871,16 +872,12 @@ static void
 test_relay_close_from_progress (void)
 {
   Fixture f = { .free_in_done = TRUE };
-  int client_side, exit_side;
-  g_autoptr(GSocketConnection) client = NULL;
-  g_autoptr(GSocketConnection) exit = NULL;
 
-  make_tcp_pair (&f.client_peer, &client_side);
-  make_tcp_pair (&exit_side, &f.exit_peer);
-  client = wrap (client_side);
-  exit = wrap (exit_side);
-  f.relay = exg_relay_new (client, exit, NULL, 0,
+  fixture_connect (&f);
+  f.client_fd_given = f.client_fd;
+  f.relay = exg_relay_new (f.client_fd, f.exit_conn, NULL, 0,
                            close_in_progress_cb, done_cb, &f);
+  f.client_fd = -1;
   exg_relay_start (f.relay);
 
   send_all (f.client_peer, "x");

@@ -12,9 +12,11 @@ G_BEGIN_DECLS
 
 typedef struct _ExgListener ExgListener;
 
-/* A connection was accepted; @remote is the client's address as accept(2)
- * gave it.  The callback may free the listener. */
-typedef void (*ExgListenerFunc) (GSocketConnection             *connection,
+/* A connection was accepted: @fd is its socket, non-blocking and
+ * close-on-exec, which the callback owns from now on; @remote is the
+ * client's address as accept(2) gave it.  The callback may free the
+ * listener. */
+typedef void (*ExgListenerFunc) (int                            fd,
                                  const struct sockaddr_storage *remote,
                                  gpointer                       user_data);
 

@@ -71,8 +71,9 @@ typedef struct _RelayEnd RelayEnd;
 struct _RelayEnd
 {
   ExgRelay          *relay;       /* back pointer, not a ref */
-  GSocketConnection *conn;        /* owned */
-  int                fd;          /* borrowed from conn's GSocket */
+  GSocketConnection *conn;        /* owned; NULL for the client end */
+  int                fd;          /* the client's: owned; the exit's:
+                                   * borrowed from conn's GSocket */
   guint              readable : 1; /* data or EOF may be waiting */
   guint              writable : 1; /* the send buffer may have room */
   guint              rdhup    : 1; /* the peer's FIN arrived: read to 0 */
@@ -154,6 +155,8 @@ relay_unref (ExgRelay *self)
       g_free (self->dirs[d].held);
       dir_close_pipe (&self->dirs[d]);
     }
+  if (!self->closed && self->ends[0].fd >= 0)
+    close (self->ends[0].fd);
   for (int e = 0; e < 2; e++)
     g_clear_object (&self->ends[e].conn);
   g_free (self);
@@ -162,16 +165,19 @@ relay_unref (ExgRelay *self)
 static void
 end_init (ExgRelay          *self,
           RelayEnd          *end,
+          int                fd,
           GSocketConnection *conn)
 {
   end->relay = self;
-  end->conn = g_object_ref (conn);
-  end->fd = g_socket_get_fd (g_socket_connection_get_socket (conn));
+  end->conn = conn != NULL ? g_object_ref (conn) : NULL;
+  end->fd = conn != NULL ? g_socket_get_fd (g_socket_connection_get_socket (conn))
+                         : fd;
 }
 
 /**
  * exg_relay_new:
- * @client: the client's connection; a ref is taken
+ * @client_fd: the client's socket, non-blocking; the relay owns it from
+ *   now on and closes it
  * @exit: the connection to the target; a ref is taken
  * @pending: (nullable) (array length=pending_len): bytes the client sent
  *   after its request, written to @exit before anything else
@@ -181,7 +187,7 @@ end_init (ExgRelay          *self,
  * Returns: (transfer full): a relay; nothing moves until exg_relay_start()
  */
 ExgRelay *
-exg_relay_new (GSocketConnection   *client,
+exg_relay_new (int                  client_fd,
                GSocketConnection   *exit,
                const guint8        *pending,
                gsize                pending_len,
@@ -191,15 +197,15 @@ exg_relay_new (GSocketConnection   *client,
 {
   ExgRelay *self;
 
-  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (client), NULL);
+  g_return_val_if_fail (client_fd >= 0, NULL);
   g_return_val_if_fail (G_IS_SOCKET_CONNECTION (exit), NULL);
   g_return_val_if_fail (pending != NULL || pending_len == 0, NULL);
   g_return_val_if_fail (done != NULL, NULL);
 
   self = g_new0 (ExgRelay, 1);
   self->ref_count = 1;
-  end_init (self, &self->ends[0], client);
-  end_init (self, &self->ends[1], exit);
+  end_init (self, &self->ends[0], client_fd, NULL);
+  end_init (self, &self->ends[1], -1, exit);
   self->dirs[UP].src = &self->ends[0];
   self->dirs[UP].dst = &self->ends[1];
   self->dirs[DOWN].src = &self->ends[1];
@@ -266,8 +272,8 @@ close_sockets (ExgRelay *self)
   if (self->closed)
     return;
   self->closed = TRUE;
-  for (int e = 0; e < 2; e++)
-    g_socket_close (g_socket_connection_get_socket (self->ends[e].conn), NULL);
+  close (self->ends[0].fd);
+  g_socket_close (g_socket_connection_get_socket (self->ends[1].conn), NULL);
 }
 
 static void

@@ -28,9 +28,10 @@ typedef void (*ExgRelayProgressFunc) (gpointer user_data,
 typedef void (*ExgRelayDoneFunc)     (gpointer      user_data,
                                       const GError *error);
 
-/* Takes refs on both connections.  pending/pending_len: bytes the client
- * sent after its request, already read, to be forwarded first. */
-ExgRelay *exg_relay_new   (GSocketConnection   *client,
+/* Takes the client's descriptor (the relay closes it) and a ref on the
+ * exit's connection.  pending/pending_len: bytes the client sent after its
+ * request, already read, to be forwarded first. */
+ExgRelay *exg_relay_new   (int                  client_fd,
                            GSocketConnection   *exit,
                            const guint8        *pending,
                            gsize                pending_len,

@@ -280,7 +280,7 @@ client_allowed (ExgServer           *self,
 /* @remote: the client's address, as accept(2) gave it */
 static void
 handle_connection (ExgServer                     *self,
-                   GSocketConnection             *connection,
+                   int                            fd,
                    const struct sockaddr_storage *remote)
 {
   ClientAddress ca;
@@ -289,7 +289,7 @@ handle_connection (ExgServer                     *self,
 
   if (!client_address_init (&ca, remote))
     {
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      close (fd);
       return;
     }
 
@@ -297,7 +297,7 @@ handle_connection (ExgServer                     *self,
     {
       /* a client address is not a target: fine to log */
       g_debug ("Refused a client outside the allow-list: %s", ca.text);
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      close (fd);
       return;
     }
 
@@ -310,11 +310,11 @@ handle_connection (ExgServer                     *self,
                      self->max_connections);
           self->limit_logged = TRUE;
         }
-      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      close (fd);
       return;
     }
 
-  session = exg_session_new (&self->host, connection, ca.text);
+  session = exg_session_new (&self->host, fd, ca.text);
   key = g_new (guint64, 1);
   *key = exg_session_get_id (session);
   g_hash_table_insert (self->sessions, key, session);
@@ -323,11 +323,11 @@ handle_connection (ExgServer                     *self,
 
 /* ExgListenerFunc */
 static void
-accepted_cb (GSocketConnection             *connection,
+accepted_cb (int                            fd,
              const struct sockaddr_storage *remote,
              gpointer                       user_data)
 {
-  handle_connection (user_data, connection, remote);
+  handle_connection (user_data, fd, remote);
 }
 
 static gboolean

@@ -32,8 +32,8 @@ struct _ExgSession
   GObject            parent_instance;
 
   const ExgSessionHost *host;       /* borrowed: outlives its sessions */
-  GSocketConnection *connection;    /* owned: the client */
-  GSocket           *socket;        /* borrowed from connection */
+  int                fd;            /* the client's socket: owned until
+                                     * the relay takes it, then -1 */
   ExgConnInfo       *info;          /* owned ref; also in the activity model */
   GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
 

@@ -231,9 +231,9 @@ start_relay (ExgSession *self)
   exg_session_watch_hand_over_ (self);
   exg_session_set_state_ (self, EXG_CONN_STATE_OPEN);
 
-  self->relay = exg_relay_new (self->connection, exit_conn, self->buf,
-                               self->len,
+  self->relay = exg_relay_new (self->fd, exit_conn, self->buf, self->len,
                                relay_progress_cb, relay_done_cb, self);
+  self->fd = -1;
   g_object_unref (exit_conn);
   /* the relay copied the pending bytes; an idle session holds no buffer */
   g_clear_pointer (&self->buf, g_free);

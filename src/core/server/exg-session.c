@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Room for the largest handshake plus what a client pipelines with it. */
 #define HANDSHAKE_BUFFER 2048
@@ -103,7 +104,7 @@ watch_start (ExgSession   *self,
 
   self->poller = exg_poller_get_default ();
   /* the descriptor accept(2) just gave */
-  if (!exg_poller_add_new (self->poller, g_socket_get_fd (self->socket),
+  if (!exg_poller_add_new (self->poller, self->fd,
                            epoll_events (events), on_client_poll, self))
     return FALSE;
   self->watching = TRUE;
@@ -119,7 +120,7 @@ exg_session_watch_modify_ (ExgSession   *self,
   if (!self->watching || self->watch_events == events)
     return;
   self->watch_events = events;
-  exg_poller_modify (self->poller, g_socket_get_fd (self->socket),
+  exg_poller_modify (self->poller, self->fd,
                      epoll_events (events));
 }
 
@@ -130,7 +131,7 @@ watch_stop (ExgSession *self)
   if (!self->watching)
     return;
   self->watching = FALSE;
-  exg_poller_remove (self->poller, g_socket_get_fd (self->socket));
+  exg_poller_remove (self->poller, self->fd);
 }
 
 /* Leaves the descriptor registered for the relay, which takes it over
@@ -142,7 +143,7 @@ exg_session_watch_hand_over_ (ExgSession *self)
   if (!self->watching)
     return;
   self->watching = FALSE;
-  exg_poller_park (self->poller, g_socket_get_fd (self->socket));
+  exg_poller_park (self->poller, self->fd);
 }
 
 static gboolean
@@ -195,7 +196,8 @@ exg_session_finalize (GObject *object)
   g_clear_object (&self->router);
   g_clear_object (&self->selected);
   g_clear_object (&self->cancellable);
-  g_clear_object (&self->connection);
+  if (self->fd >= 0)
+    close (self->fd);
   g_clear_pointer (&self->info, exg_conn_info_unref);
   g_free (self->buf);
 
@@ -218,25 +220,25 @@ exg_session_class_init (ExgSessionClass *klass)
 static void
 exg_session_init (ExgSession *self)
 {
+  self->fd = -1;
   exg_socks_parser_init (&self->parser);
   exg_deadline_init (&self->deadline, on_deadline, self);
 }
 
 ExgSession *
 exg_session_new (const ExgSessionHost *host,
-                 GSocketConnection    *connection,
+                 int                   fd,
                  const char           *client)
 {
   ExgSession *self;
 
   g_return_val_if_fail (host != NULL && EXG_IS_DIALER (host->dialer), NULL);
   g_return_val_if_fail (EXG_IS_ACTIVITY (host->activity), NULL);
-  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (connection), NULL);
+  g_return_val_if_fail (fd >= 0, NULL);
 
   self = g_object_new (EXG_TYPE_SESSION, NULL);
   self->host = host;
-  self->connection = g_object_ref (connection);
-  self->socket = g_socket_connection_get_socket (connection);
+  self->fd = fd;
   self->cancellable = g_cancellable_new ();
 
   self->info = exg_conn_info_ref (exg_activity_add_connection (host->activity,
@@ -293,8 +295,9 @@ exg_session_send_bytes_ (ExgSession   *self,
 
   if (len == 0)
     return TRUE;
-  n = g_socket_send_with_blocking (self->socket, (const char *) data, len,
-                                   FALSE, NULL, NULL);
+  do
+    n = send (self->fd, data, len, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
   return n == (gssize) len;
 }
 
@@ -308,9 +311,8 @@ drain_client (ExgSession *self)
 
   for (int i = 0; i < 16; i++)
     {
-      gssize n = g_socket_receive_with_blocking (self->socket, (char *) sink,
-                                                 sizeof sink,
-                                                 FALSE, NULL, NULL);
+      gssize n = recv (self->fd, sink, sizeof sink, 0);
+
       if (n <= 0)
         break;
     }
@@ -344,9 +346,14 @@ exg_session_close (ExgSession *self)
     {
       if (self->exit_conn != NULL)
         g_io_stream_close (G_IO_STREAM (self->exit_conn), NULL, NULL);
-      if (!self->client_eof)
-        drain_client (self);
-      g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
+      /* -1 once a relay took it over: the relay has closed it */
+      if (self->fd >= 0)
+        {
+          if (!self->client_eof)
+            drain_client (self);
+          close (self->fd);
+          self->fd = -1;
+        }
     }
   g_clear_pointer (&self->buf, g_free);
   self->len = self->cap = 0;
@@ -615,7 +622,6 @@ process_buffer (ExgSession *self)
 static gboolean
 read_client (ExgSession *self)
 {
-  g_autoptr(GError) error = NULL;
   gssize n;
 
   if (self->buf == NULL)
@@ -633,14 +639,16 @@ read_client (ExgSession *self)
       self->buf = g_realloc (self->buf, self->cap);
     }
 
-  n = g_socket_receive_with_blocking (self->socket,
-                                      (char *) self->buf + self->len,
-                                      self->cap - self->len, FALSE, NULL, &error);
+  do
+    n = recv (self->fd, self->buf + self->len, self->cap - self->len, 0);
+  while (n < 0 && errno == EINTR);
   if (n < 0)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      int errsv = errno;
+
+      if (errsv == EAGAIN || errsv == EWOULDBLOCK)
         return TRUE;
-      fail (self, error->message);
+      fail (self, g_strerror (errsv));
       return FALSE;
     }
   if (n == 0)

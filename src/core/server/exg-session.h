@@ -40,7 +40,7 @@ typedef struct {
 
 /* The session emits "closed" once, when it is done. */
 ExgSession *exg_session_new    (const ExgSessionHost *host,
-                                GSocketConnection    *connection,
+                                int                   fd,
                                 const char           *client);
 void        exg_session_start  (ExgSession        *self);
 void        exg_session_close  (ExgSession        *self);
