@@ -176,6 +176,9 @@ fixture_connect (Fixture *f)
 
   make_tcp_pair (&f->client_peer, &client_side);
   make_tcp_pair (&exit_side, &f->exit_peer);
+  /* as ExgListener's sockets come: Nagle off */
+  g_assert_no_errno (setsockopt (client_side, IPPROTO_TCP, TCP_NODELAY,
+                                 &(int) { 1 }, sizeof (int)));
   f->client_fd = client_side;
   f->exit_conn = wrap (exit_side);
 }

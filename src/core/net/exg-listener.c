@@ -13,6 +13,8 @@
 #include "exg-listener.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -168,6 +170,9 @@ exg_listener_new (GSocketAddress   *address,
     return NULL;
   g_socket_set_blocking (socket, FALSE);
   g_socket_set_listen_backlog (socket, backlog);
+  /* Accepted sockets inherit Nagle's setting: off here, it is off on every
+   * client's socket without a setsockopt each (exg-relay.h) */
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   if (!g_socket_bind (socket, address, TRUE, error) ||
       !g_socket_listen (socket, error) ||
       (bound = g_socket_get_local_address (socket, error)) == NULL)

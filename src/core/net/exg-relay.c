@@ -675,7 +675,9 @@ exg_relay_start (ExgRelay *self)
     {
       RelayEnd *end = &self->ends[e];
 
-      set_nodelay (end->fd);
+      /* the client's socket comes with Nagle off (exg-relay.h) */
+      if (end->conn != NULL)
+        set_nodelay (end->fd);
       /* No I/O here: adding an edge-triggered descriptor reports what is
        * ready already (room to write at least), so the first pump runs
        * from the poller, never inside this call */

@@ -5,7 +5,8 @@
  * buffer only for what the other side could not take yet (then stops
  * reading that way: back-pressure).  An idle relay holds no buffer.
  * Half-close: EOF one way shuts down writing on the other side while the
- * other direction keeps flowing.  Nagle is off on both legs.
+ * other direction keeps flowing.  Nagle is off on both legs (see
+ * exg_relay_new).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -29,7 +30,9 @@ typedef void (*ExgRelayDoneFunc)     (gpointer      user_data,
                                       const GError *error);
 
 /* Takes the client's descriptor (the relay closes it) and a ref on the
- * exit's connection.  pending/pending_len: bytes the client sent after its
+ * exit's connection.  The client's socket must have Nagle off already, as
+ * sockets accepted from ExgListener have (inherited from the listening
+ * socket); the relay turns it off on the exit's.  pending/pending_len: bytes the client sent after its
  * request, already read, to be forwarded first. */
 ExgRelay *exg_relay_new   (int                  client_fd,
                            GSocketConnection   *exit,
