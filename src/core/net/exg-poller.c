@@ -139,11 +139,18 @@ exg_poller_new (GMainContext *context)
 ExgPoller *
 exg_poller_get_default (void)
 {
+  /* The last answer of this thread: asked several times per connection,
+   * nearly always for the same context.  Pollers are never freed, so the
+   * pointer stays good. */
+  static _Thread_local GMainContext *last_context;
+  static _Thread_local ExgPoller *last_poller;
   GMainContext *context = g_main_context_get_thread_default ();
   ExgPoller *self;
 
   if (context == NULL)
     context = g_main_context_default ();
+  if (context == last_context)
+    return last_poller;
 
   G_LOCK (pollers);
   if (pollers == NULL)
@@ -156,6 +163,8 @@ exg_poller_get_default (void)
     }
   G_UNLOCK (pollers);
 
+  last_context = context;
+  last_poller = self;
   return self;
 }
 

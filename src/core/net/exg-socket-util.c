@@ -21,6 +21,65 @@
  *
  * Returns: %TRUE if @host is an IP literal
  */
+/**
+ * exg_ipv4_to_string:
+ * @ip: an IPv4 address, in network order
+ * @out: where the text goes, NUL-terminated
+ *
+ * Writes @ip in dotted-quad form, as inet_ntop (AF_INET, …) does, which
+ * goes through sprintf: a few thousand instructions, twice per connection
+ * (the client's address and the target's).
+ *
+ * Returns: the length of the text, without the NUL
+ */
+gsize
+exg_ipv4_to_string (const guint8 ip[4],
+                    char         out[EXG_IPV4_STRLEN])
+{
+  char *p = out;
+
+  for (int i = 0; i < 4; i++)
+    {
+      guint v = ip[i];
+
+      if (i > 0)
+        *p++ = '.';
+      if (v >= 100)
+        *p++ = (char) ('0' + v / 100);
+      if (v >= 10)
+        *p++ = (char) ('0' + v / 10 % 10);
+      *p++ = (char) ('0' + v % 10);
+    }
+  *p = '\0';
+  return (gsize) (p - out);
+}
+
+/**
+ * exg_port_to_string:
+ * @port: a port, in host order
+ * @out: where the text goes, NUL-terminated
+ *
+ * Returns: the length of the text, without the NUL
+ */
+gsize
+exg_port_to_string (guint16 port,
+                    char    out[EXG_PORT_STRLEN])
+{
+  char digits[EXG_PORT_STRLEN];
+  gsize n = 0, len;
+
+  do
+    {
+      digits[n++] = (char) ('0' + port % 10);
+      port /= 10;
+    }
+  while (port > 0);
+  for (len = 0; len < n; len++)
+    out[len] = digits[n - 1 - len];
+  out[len] = '\0';
+  return len;
+}
+
 gboolean
 exg_sockaddr_from_literal (const char              *host,
                            guint16                  port,

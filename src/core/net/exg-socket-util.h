@@ -11,6 +11,18 @@
 
 G_BEGIN_DECLS
 
+/* "a.b.c.d" and a NUL, at most */
+#define EXG_IPV4_STRLEN 16
+
+gsize     exg_ipv4_to_string        (const guint8             ip[4],
+                                     char                     out[EXG_IPV4_STRLEN]);
+
+/* a port in decimal and a NUL, at most */
+#define EXG_PORT_STRLEN 6
+
+gsize     exg_port_to_string        (guint16                  port,
+                                     char                     out[EXG_PORT_STRLEN]);
+
 gboolean  exg_sockaddr_from_literal (const char              *host,
                                      guint16                  port,
                                      struct sockaddr_storage *sa,

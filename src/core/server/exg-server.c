@@ -15,6 +15,7 @@
 #include "exg-error.h"
 #include "exg-listener.h"
 #include "exg-session.h"
+#include "exg-socket-util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -222,6 +223,7 @@ client_address_init (ClientAddress                 *ca,
 {
   static const guint8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
   char host[INET6_ADDRSTRLEN];
+  gsize len;
 
   if (sa->ss_family == AF_INET)
     {
@@ -229,8 +231,11 @@ client_address_init (ClientAddress                 *ca,
 
       ca->bytes = (const guint8 *) &sin->sin_addr;
       ca->family = G_SOCKET_FAMILY_IPV4;
-      inet_ntop (AF_INET, &sin->sin_addr, host, sizeof host);
-      g_snprintf (ca->text, sizeof ca->text, "%s:%u", host, g_ntohs (sin->sin_port));
+      /* by hand: inet_ntop and printf would cost more than the rest of
+       * the accept path together */
+      len = exg_ipv4_to_string (ca->bytes, ca->text);
+      ca->text[len++] = ':';
+      exg_port_to_string (g_ntohs (sin->sin_port), ca->text + len);
       return TRUE;
     }
   if (sa->ss_family == AF_INET6)

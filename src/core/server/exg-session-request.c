@@ -8,6 +8,7 @@
 #include "exg-session-private.h"
 
 #include "exg-error.h"
+#include "exg-socket-util.h"
 #include "exg-socks-encode.h"
 
 #include <arpa/inet.h>
@@ -40,12 +41,13 @@ exg_session_target_host_ (const ExgSocksAddr *target)
 {
   char text[INET6_ADDRSTRLEN];
 
-  /* inet_ntop, as g_inet_address_to_string () uses, without the two
-   * GObjects (an address and its string) per call */
+  /* as g_inet_address_to_string () would, without the two GObjects (an
+   * address and its string) per call, nor inet_ntop's sprintf for IPv4 */
   switch (target->type)
     {
     case EXG_SOCKS_ATYP_IPV4:
-      return g_strdup (inet_ntop (AF_INET, target->ip, text, sizeof text));
+      exg_ipv4_to_string (target->ip, text);
+      return g_strdup (text);
     case EXG_SOCKS_ATYP_IPV6:
       return g_strdup (inet_ntop (AF_INET6, target->ip, text, sizeof text));
     case EXG_SOCKS_ATYP_DOMAIN:
