@@ -176,7 +176,9 @@ fixture_connect (Fixture *f)
 
   make_tcp_pair (&f->client_peer, &client_side);
   make_tcp_pair (&exit_side, &f->exit_peer);
-  /* as ExgListener's sockets come: Nagle off */
+  /* as ExgListener's sockets come: non-blocking, Nagle off */
+  g_assert_no_errno (fcntl (client_side, F_SETFL,
+                            fcntl (client_side, F_GETFL) | O_NONBLOCK));
   g_assert_no_errno (setsockopt (client_side, IPPROTO_TCP, TCP_NODELAY,
                                  &(int) { 1 }, sizeof (int)));
   f->client_fd = client_side;
@@ -965,6 +967,12 @@ main (int    argc,
   struct rlimit rl;
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  /* --splice-after=BYTES|never: every test again with that threshold
+   * (meson runs them splicing from the first byte, and copying only) */
+  for (int i = 1; i < argc; i++)
+    if (g_str_has_prefix (argv[i], "--splice-after="))
+      g_setenv ("EXITGATE_SPLICE_AFTER", argv[i] + strlen ("--splice-after="), TRUE);
 
   /* 200 relays are 800 descriptors */
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)

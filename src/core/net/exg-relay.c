@@ -55,10 +55,10 @@
 /* Reads per direction per event before yielding to other relays */
 #define RELAY_READ_BUDGET 4
 
-/* A direction that has moved this much is a long transfer: it splices */
-#ifndef RELAY_SPLICE_AFTER
+/* A direction that has moved this much is a long transfer: it splices.
+ * $EXITGATE_SPLICE_AFTER overrides it (bytes, or "never"), for the
+ * benchmark's trade-off table and for tuning on other kernels. */
 #define RELAY_SPLICE_AFTER (1024 * 1024)
-#endif
 /* Asked of the kernel for each splicing pipe (the default is 64 KiB) */
 #define RELAY_PIPE_SIZE (256 * 1024)
 
@@ -92,6 +92,7 @@ typedef struct
   guint64   total;      /* bytes written to dst so far */
   int       pipe[2];    /* owned; -1 until the direction splices */
   gsize     in_pipe;    /* bytes read into the pipe, not yet written */
+  guint64   splice_after; /* splice once total reaches this */
   guint     eof  : 1;   /* src said EOF */
   guint     shut : 1;   /* … and dst has been shut down for writing */
 } RelayDir;
@@ -123,6 +124,30 @@ get_shared_buffer (void)
       g_private_set (&shared_buffer, buf);
     }
   return buf;
+}
+
+static guint64
+splice_after (void)
+{
+  static gsize once;
+  static guint64 value;
+
+  if (g_once_init_enter (&once))
+    {
+      const char *env = g_getenv ("EXITGATE_SPLICE_AFTER");
+      guint64 bytes;
+
+      value = RELAY_SPLICE_AFTER;
+      if (g_strcmp0 (env, "never") == 0)
+        value = G_MAXUINT64;
+      else if (env != NULL &&
+               g_ascii_string_to_unsigned (env, 10, 0, G_MAXUINT64, &bytes, NULL))
+        value = bytes;
+      else if (env != NULL)
+        g_warning ("EXITGATE_SPLICE_AFTER=%s: not a number of bytes or “never”", env);
+      g_once_init_leave (&once, 1);
+    }
+  return value;
 }
 
 static void
@@ -211,7 +236,10 @@ exg_relay_new (int                  client_fd,
   self->dirs[DOWN].src = &self->ends[1];
   self->dirs[DOWN].dst = &self->ends[0];
   for (int d = 0; d < 2; d++)
-    self->dirs[d].pipe[0] = self->dirs[d].pipe[1] = -1;
+    {
+      self->dirs[d].pipe[0] = self->dirs[d].pipe[1] = -1;
+      self->dirs[d].splice_after = splice_after ();
+    }
   self->progress = progress;
   self->done = done;
   self->user_data = user_data;
@@ -366,8 +394,12 @@ dir_pump_splice (ExgRelay    *self,
         {
           if (!dst->writable)
             return TRUE;
+          /* The source's FIN has come: this is the tail, held back
+           * (as MSG_MORE does in dir_pump) for the FIN to ride on; the
+           * shutdown or close that follows pushes it */
           n = splice (dir->pipe[0], NULL, dst->fd, NULL, dir->in_pipe,
-                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK |
+                      (src->fin ? SPLICE_F_MORE : 0));
           if (n < 0)
             {
               if (errno == EINTR)
@@ -441,7 +473,7 @@ dir_pump (ExgRelay    *self,
       ssize_t n, w;
 
       /* A long transfer: from now on splice, if a pipe can be had */
-      if (G_UNLIKELY (dir->total >= RELAY_SPLICE_AFTER) && dir->held == NULL
+      if (G_UNLIKELY (dir->total >= dir->splice_after) && dir->held == NULL
           && !dir->eof && pipe2 (dir->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
         {
           (void) fcntl (dir->pipe[0], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
