@@ -321,8 +321,24 @@ conn_run() {
       'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
 }
 
+# bulk_runs COLUMN: 1 and 8 streams, up and down; R[col.bulk_*] and
+# R[col.cpu_gb_ms], the proxy's CPU per GB over the four
+bulk_runs() {
+  local col=$1 c0 c1 bytes=0 d s
+  [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
+  for d in up down; do
+    for s in 1 8; do
+      gen bulk --streams $s --dir $d --seconds "$BULK_S" | absorb "$col" "bulk_${d}${s}_"
+      bytes=$((bytes + ${R[$col.bulk_${d}${s}_bytes]:-0}))
+    done
+  done
+  [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
+    R[$col.cpu_gb_ms]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" \
+      'BEGIN { if (b > 0) printf "%.0f", t * 1e3 / hz / (b / 1e9); else print "n/a" }')
+}
+
 run_column() {
-  local col=$1 c0 c1 rss0 bytes=0 d s
+  local col=$1 rss0
 
   if ! start_proxy "$col"; then
     R[$col.missing]=1
@@ -373,16 +389,7 @@ run_column() {
       'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
   fi
 
-  [ -n "$PROXY_PID" ] && c0=$(proxy_ticks)
-  for d in up down; do
-    for s in 1 8; do
-      gen bulk --streams $s --dir $d --seconds "$BULK_S" | absorb "$col" "bulk_${d}${s}_"
-      bytes=$((bytes + ${R[$col.bulk_${d}${s}_bytes]:-0}))
-    done
-  done
-  [ -n "$PROXY_PID" ] && c1=$(proxy_ticks) &&
-    R[$col.cpu_gb_ms]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" \
-      'BEGIN { if (b > 0) printf "%.0f", t * 1e3 / hz / (b / 1e9); else print "n/a" }')
+  bulk_runs "$col"
 
   # last, as it may leave the proxy out of descriptors
   if [ "$col" != hop ]; then
@@ -405,7 +412,7 @@ done
 # stops copying through user space and splices.  The default threshold's
 # figures are the exitgate column's own.
 splice_column() {
-  local col=$1 c0 c1 bytes=0 d s
+  local col=$1
   export EXITGATE_SPLICE_AFTER=$2
   launch_exitgated eg 4 || { R[$col.missing]=1; unset EXITGATE_SPLICE_AFTER; return; }
   unset EXITGATE_SPLICE_AFTER
@@ -413,16 +420,7 @@ splice_column() {
   PROXY_ADDR=$EG_ADDR
   UPSTREAM_PID=""
   echo "# exitgate, splicing after $2 (t=${SECONDS}s)" >&2
-  c0=$(proxy_ticks)
-  for d in up down; do
-    for s in 1 8; do
-      gen bulk --streams $s --dir $d --seconds "$BULK_S" | absorb "$col" "bulk_${d}${s}_"
-      bytes=$((bytes + ${R[$col.bulk_${d}${s}_bytes]:-0}))
-    done
-  done
-  c1=$(proxy_ticks)
-  R[$col.cpu_gb_ms]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" \
-    'BEGIN { if (b > 0) printf "%.0f", t * 1e3 / hz / (b / 1e9); else print "n/a" }')
+  bulk_runs "$col"
   stop_proxy
 }
 if [ -x "$EXITGATED" ]; then
