@@ -9,8 +9,6 @@
 #include "config.h"
 #include "exg-tor-client-private.h"
 
-#include "exg-backend-tor.h"
-#include "exg-error.h"
 
 #include <string.h>
 
