@@ -145,6 +145,11 @@ class CircuitClient:
             return self.proc.wait()
 
 
+# one operator's relays, as tor's MyFamily declares them: never two hops
+# of one circuit
+FAMILY = ("tnrelay1", "tnexit2", "tnexit3")
+
+
 def recv_exact(s, n):
     return tornet._recv_exact(s, n)
 
@@ -262,7 +267,7 @@ def getconf_leave(net):
 
 def main():
     t0 = time.monotonic()
-    with tornet.TorNet(None, reject_port_exit="tnexit1") as net, \
+    with tornet.TorNet(None, reject_port_exit="tnexit1", families=[FAMILY]) as net, \
             tornet.TargetServer() as target:
         info = net.info
         fps = {r["nick"]: r["fingerprint"] for r in info["relays"]}
@@ -377,6 +382,29 @@ def main():
                     reply = connect_ip(s, "127.0.0.1", target.port)
                     peer = peer_ip(s) if reply[1] == 0 else None
                     ok(peer == ip, "E0 %s pins the stream to %s" % (kw, nick), (reply.hex(), peer))
+
+            # words beside the selection keys ("country=us,fam0") select
+            # nothing but isolate: the same exit, a circuit of their own.
+            # Each circuit's guard and middle are outside tnexit3's family
+            # (tnrelay1, tnexit2), which tor's microdescriptors declare.
+            paths, socks = {}, []
+            for k in (0, 1, 2, 3, 4, 5, 0):
+                s, code, peer = open_stream(d.port, target.port, "country=us,fam%d" % k)
+                socks.append(s)
+                opened = new_streams(net, target.port, known)
+                cid = opened[0][1] if code == 0 and len(opened) == 1 else None
+                paths.setdefault(k, []).append((peer, cid, cid and circuit_nicks(net, cid)))
+            for s in socks:
+                s.close()
+            firsts = [paths[k][0] for k in range(6)]
+            ok(all(peer == "127.0.0.9" and hops and hops[2] == "tnexit3"
+                   for peer, _c, hops in firsts),
+               "country=us,famK: tnexit3, whatever the word beside the key", paths)
+            ok(len({cid for _p, cid, _h in firsts}) == 6 and paths[0][1][1] == paths[0][0][1],
+               "different words: different circuits; the same word again: the same circuit",
+               paths)
+            ok(all(hops and not set(hops[:2]) & set(FAMILY) for _p, _c, hops in firsts),
+               "no guard or middle in the exit's family (%s)" % ", ".join(FAMILY), paths)
 
             # names: resolved at the exit, never here
             try:

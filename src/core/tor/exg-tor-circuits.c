@@ -1,8 +1,8 @@
 /* exg-tor-circuits.c: circuits and stream attachment.  Our streams (known
  * by the local address of our socket to the SocksPort) are attached to a
  * circuit that ends at the exit chosen for them, built with EXTENDCIRCUIT
- * through one of tor's guards and a Fast middle relay; other clients'
- * streams are handed back to tor at once.
+ * through one of tor's guards and a Fast middle relay (in neither's /16
+ * nor family); other clients' streams are handed back to tor at once.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -23,6 +23,15 @@ same_16 (const Relay *a,
   return a != NULL && b != NULL && (a->ipv4 >> 16) == (b->ipv4 >> 16);
 }
 
+static gboolean
+same_family (const Relay *a,
+             const Relay *b)
+{
+  return a != NULL && b != NULL &&
+         exg_tor_family_same (a->fingerprint, a->nickname, &a->family,
+                              b->fingerprint, b->nickname, &b->family);
+}
+
 static const Relay *
 pick_guard (ExgTorClient *self,
             const Relay  *exit)
@@ -35,14 +44,15 @@ pick_guard (ExgTorClient *self,
   for (guint i = 0; i < self->guards->len; i++)
     {
       relay = g_hash_table_lookup (self->relays, g_ptr_array_index (self->guards, i));
-      if (relay != NULL && relay != exit && (relay->flags & RELAY_RUNNING))
+      if (relay != NULL && relay != exit && (relay->flags & RELAY_RUNNING) &&
+          !same_family (relay, exit))
         g_ptr_array_add (candidates, relay);
     }
   if (candidates->len == 0)
     {
       g_hash_table_iter_init (&iter, self->relays);
       while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &relay))
-        if (relay != exit &&
+        if (relay != exit && !same_family (relay, exit) &&
             (relay->flags & (RELAY_GUARD | RELAY_RUNNING)) == (RELAY_GUARD | RELAY_RUNNING))
           g_ptr_array_add (candidates, relay);
     }
@@ -61,11 +71,12 @@ pick_middle (ExgTorClient *self,
   Relay *relay;
   guint64 total = 0, point;
 
-  /* Never in the /16 of another hop, as tor's own paths.  A network in
-   * one /16 (the loopback test network: every relay is 127.0.0.x) would
-   * then have no middle at all; there the rule is dropped, as tor's own
-   * EnforceDistinctSubnets is under TestingTorNetwork.  Families are not
-   * in ns/all, so they are not checked. */
+  /* Never in the /16 or the family of another hop, as tor's own paths.
+   * A network in one /16 (the loopback test network: every relay is
+   * 127.0.0.x) would then have no middle at all; there the /16 rule is
+   * dropped, as tor's own EnforceDistinctSubnets is under
+   * TestingTorNetwork.  The family rule never is: relays that say they
+   * are one operator's are never two hops of one path. */
   for (int strict = 1; strict >= 0 && candidates->len == 0; strict--)
     {
       g_hash_table_iter_init (&iter, self->relays);
@@ -73,6 +84,8 @@ pick_middle (ExgTorClient *self,
         {
           if (relay == guard || relay == exit ||
               (relay->flags & (RELAY_RUNNING | RELAY_FAST)) != (RELAY_RUNNING | RELAY_FAST))
+            continue;
+          if (same_family (relay, guard) || same_family (relay, exit))
             continue;
           if (strict && (same_16 (relay, guard) || same_16 (relay, exit)))
             continue;

@@ -9,6 +9,7 @@
 
 #include "exg-tor-client.h"
 
+#include "exg-tor-md.h"
 #include "exg-torctl-reply.h"
 #include "exg-tor-control.h"
 #include "exg-tor-process.h"
@@ -41,6 +42,7 @@ typedef struct {
   guint64  bandwidth;     /* bytes/s */
   guint    flags;
   char    *policy;        /* exits: the microdescriptor's "p" summary */
+  ExgTorFamily family;    /* the microdescriptor's; empty until read */
 } Relay;
 
 typedef struct {

@@ -72,6 +72,7 @@ exg_tor_client_relay_free_ (Relay *relay)
   g_free (relay->nickname);
   g_free (relay->address);
   g_free (relay->policy);
+  exg_tor_family_clear (&relay->family);
   g_free (relay);
 }
 
