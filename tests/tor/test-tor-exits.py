@@ -497,6 +497,20 @@ def main():
             ok(s1[0][1] not in circs, "the old circuit is closed", diag)
             ok(len(s5) == 1 and s5[0][1] == s3[0][1], "key k2 keeps its circuit", diag)
             ok(c.ask("new %s nosuchkey" % fp1) == "new 0", "a key with no circuit: none closed")
+
+            # a GeoIP database that arrives after the exits are routers
+            # gives them their countries; they stay up and usable
+            with_db = "exits tnexit1:DE:up tnexit2:SE:up tnexit3:US:up"
+            before = c.ask("exits")
+            gone = (c.ask("geoip none"), c.ask("exits"))
+            late = (c.ask("geoip " + info["mmdb"]), c.ask("exits"))
+            diag = (before, gone, late)
+            ok(before == with_db and gone == ("geoip 3", "exits tnexit1:-:up tnexit2:-:up tnexit3:-:up"),
+               "without a database the tor exits have no country", diag)
+            ok(late == ("geoip 3", with_db), "a late database gives them their countries", diag)
+            late_open = c.ask("connect %s %d k9" % (fps["tnexit3"], target.port))
+            ok(late_open is not None and late_open.endswith("tnexit3 (US)"),
+               "and a stream through one of them names its country", late_open)
         finally:
             rc = c.stop()
         ok(rc == 0, "circuit client exits 0")
