@@ -18,32 +18,13 @@
  */
 #include "config.h"
 
+#include "fuzz-util.h"
 #include "exg-torctl-reply.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-#define check(cond)                                                     \
-  G_STMT_START                                                          \
-    {                                                                   \
-      if (!(cond))                                                      \
-        {                                                               \
-          fprintf (stderr, "%s:%d: invariant failed: %s\n",             \
-                   __FILE__, __LINE__, #cond);                          \
-          abort ();                                                     \
-        }                                                               \
-    }                                                                   \
-  G_STMT_END
-
-typedef enum {
-  CHUNK_WHOLE,
-  CHUNK_BYTES,
-  CHUNK_RANDOM,
-} Chunking;
 
 static void
 check_helpers (const char *text)
@@ -123,30 +104,6 @@ append_record (GString              *rec,
     }
 }
 
-static gsize
-next_chunk (Chunking  chunking,
-            guint32  *state,
-            gsize     remaining)
-{
-  gsize n;
-
-  switch (chunking)
-    {
-    case CHUNK_BYTES:
-      n = 1;
-      break;
-    case CHUNK_RANDOM:
-      *state = *state * 1103515245u + 12345u;
-      n = 1 + ((*state >> 16) % 97);
-      break;
-    case CHUNK_WHOLE:
-    default:
-      n = remaining;
-      break;
-    }
-  return MIN (n, remaining);
-}
-
 static void
 play (const guint8 *data,
       gsize         size,
@@ -156,17 +113,15 @@ play (const guint8 *data,
       GString      *rec)
 {
   g_autoptr(ExgTorctlParser) parser = exg_torctl_parser_new ();
-  guint32 state = 2166136261u;
-  gsize arrived = 0, i;
+  guint32 state = fuzz_chunk_seed (data, size);
+  gsize arrived = 0;
   gboolean failed = FALSE;
 
-  for (i = 0; i < size; i++)
-    state = (state ^ data[i]) * 16777619u;
   exg_torctl_parser_set_limits (parser, max_line, max_reply);
 
   while (!failed && arrived < size)
     {
-      gsize n = next_chunk (chunking, &state, size - arrived);
+      gsize n = fuzz_next_chunk (chunking, &state, size - arrived, 97);
       /* exactly n bytes: reading past them is a heap overflow */
       guint8 *copy = g_memdup2 (data + arrived, n);
       gsize off = 0;
