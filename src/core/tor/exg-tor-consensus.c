@@ -206,7 +206,7 @@ exg_tor_client_sync_routers_ (ExgTorClient   *self,
         }
 
       exg_tor_client_relay_country_ (self, relay, country);
-      backend = exg_backend_tor_new (self, relay->fingerprint);
+      backend = exg_backend_tor_new (EXG_TOR_STREAMS (self), relay->fingerprint);
       exg_backend_tor_set_exit_policy (EXG_BACKEND_TOR (backend), relay->policy);
       id = g_strconcat ("tor:", relay->fingerprint, NULL);
       router = exg_router_new (id, relay->nickname, EXG_ROUTER_KIND_TOR,
