@@ -12,13 +12,17 @@
  *     verdict (an error's reason may differ: a chunk with both a NUL and
  *     too many bytes trips whichever check runs first);
  *   - the argument and quoted-string helpers accept or refuse every line
- *     without reading past it, and quote () round-trips through unquote ().
+ *     without reading past it, and quote () round-trips through unquote ();
+ *   - a bootstrap status read from any line is in range and complete;
+ *   - a microdescriptor read from any data block has its family in
+ *     canonical form, and the family rule is symmetric.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
 #include "fuzz-util.h"
+#include "exg-tor-md.h"
 #include "exg-torctl-reply.h"
 
 #include <stdint.h>
@@ -57,6 +61,54 @@ check_helpers (const char *text)
 }
 
 static void
+check_bootstrap (const char *text)
+{
+  ExgTorctlBootstrap b = { 0, };
+
+  if (!exg_torctl_bootstrap_parse (text, &b))
+    {
+      check (b.tag == NULL && b.summary == NULL && b.warning == NULL);
+      return;
+    }
+  check (b.progress <= 100);
+  check (b.tag != NULL && b.summary != NULL);
+  exg_torctl_bootstrap_clear (&b);
+}
+
+static void
+check_member (const char *member)
+{
+  gsize len = strlen (member);
+
+  if (member[0] == '$')
+    {
+      check (len == 41);
+      for (gsize i = 1; i < len; i++)
+        check (g_ascii_isdigit (member[i]) || (member[i] >= 'A' && member[i] <= 'F'));
+      return;
+    }
+  check (len >= 1 && len <= 19);
+  for (gsize i = 0; i < len; i++)
+    check (g_ascii_isdigit (member[i]) || g_ascii_islower (member[i]));
+}
+
+static void
+check_md (const char *data)
+{
+  static const char *fp_a = "0000000000000000000000000000000000000001";
+  static const char *fp_b = "0000000000000000000000000000000000000002";
+  ExgTorMd md;
+
+  exg_tor_md_parse (data, &md);
+  for (guint i = 0; md.family.members != NULL && md.family.members[i] != NULL; i++)
+    check_member (md.family.members[i]);
+  check (exg_tor_family_same (fp_a, "a", &md.family, fp_b, "b", &md.family) ==
+         exg_tor_family_same (fp_b, "b", &md.family, fp_a, "a", &md.family));
+  exg_tor_md_clear (&md);
+  check (md.policy == NULL && md.family.members == NULL && md.family.ids == NULL);
+}
+
+static void
 check_reply (const ExgTorctlReply *reply,
              gsize                 max_line)
 {
@@ -72,11 +124,15 @@ check_reply (const ExgTorctlReply *reply,
       check (strlen (line->text) + 6 <= max_line);
       check ((line->kind == EXG_TORCTL_LINE_END) == (i == reply->n_lines - 1));
       if (line->kind == EXG_TORCTL_LINE_DATA)
-        check (line->data != NULL && strlen (line->data) == line->data_len);
+        {
+          check (line->data != NULL && strlen (line->data) == line->data_len);
+          check_md (line->data);
+        }
       else
         check (line->data == NULL && line->data_len == 0);
       check ((line->status / 100 == 6) == reply->is_event);
       check_helpers (line->text);
+      check_bootstrap (line->text);
     }
   check (reply->status == reply->lines[reply->n_lines - 1].status);
   check (reply->is_event == (reply->status / 100 == 6));
