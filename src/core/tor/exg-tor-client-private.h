@@ -13,6 +13,7 @@
 #include "exg-torctl-reply.h"
 #include "exg-tor-control.h"
 #include "exg-tor-process.h"
+#include "exg-tor-streams.h"
 
 G_BEGIN_DECLS
 
@@ -142,6 +143,7 @@ void          exg_tor_client_set_ready_ (ExgTorClient *self,
                                          gboolean ready);
 void          exg_tor_client_sync_routers_ (ExgTorClient *self,
                                             ExgRouterState state);
+void          exg_tor_client_streams_init_ (ExgTorStreamsInterface *iface);
 void          exg_tor_client_stream_event_ (ExgTorClient *self,
                                             const ExgTorctlArgs *args);
 

@@ -21,7 +21,7 @@
  * keeps two clients off one circuit, where the exit could link them.
  *
  * One circuit is kept ready: for the exit the default selection picks
- * (exg_tor_client_keep_circuit_ready), built as soon as tor is ready and
+ * (exg_tor_streams_keep_circuit_ready), built as soon as tor is ready and
  * again whenever a stream has taken it, so that the first stream to that
  * exit, of whatever isolation key, does not wait for a circuit.  Every other
  * stream (another client of a shared tor) is handed back to tor at once
@@ -43,8 +43,6 @@
 #include "config.h"
 #include "exg-tor-client-private.h"
 
-#include "exg-tor-streams.h"
-
 #include <string.h>
 
 enum {
@@ -61,11 +59,9 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
-static void exg_tor_client_streams_init (ExgTorStreamsInterface *iface);
-
 G_DEFINE_FINAL_TYPE_WITH_CODE (ExgTorClient, exg_tor_client, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (EXG_TYPE_TOR_STREAMS,
-                                                      exg_tor_client_streams_init))
+                                                      exg_tor_client_streams_init_))
 
 /* ------------------------------------------------------------------------
  * Small things
@@ -339,64 +335,6 @@ exg_tor_client_init (ExgTorClient *self)
                                           (GDestroyNotify) circuit_free);
   self->circuit_ids = g_hash_table_new (g_str_hash, g_str_equal);
   self->early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-}
-
-/* ------------------------------------------------------------------------
- * ExgTorStreams: what the backends of our exits ask
- * ------------------------------------------------------------------------ */
-
-static gboolean
-streams_get_ready (ExgTorStreams *streams)
-{
-  return exg_tor_client_get_ready (EXG_TOR_CLIENT (streams));
-}
-
-static GSocketAddress *
-streams_get_socks_address (ExgTorStreams *streams)
-{
-  return exg_tor_client_get_socks_address (EXG_TOR_CLIENT (streams));
-}
-
-static void
-streams_expect_stream (ExgTorStreams *streams,
-                       const char    *source_addr,
-                       const char    *exit_fingerprint,
-                       const char    *isolation)
-{
-  exg_tor_client_expect_stream (EXG_TOR_CLIENT (streams), source_addr,
-                                exit_fingerprint, isolation);
-}
-
-static void
-streams_forget_stream (ExgTorStreams *streams,
-                       const char    *source_addr)
-{
-  exg_tor_client_forget_stream (EXG_TOR_CLIENT (streams), source_addr);
-}
-
-static char *
-streams_dup_stream_circuit (ExgTorStreams *streams,
-                            const char    *source_addr)
-{
-  return exg_tor_client_dup_stream_circuit (EXG_TOR_CLIENT (streams), source_addr);
-}
-
-static void
-streams_keep_circuit_ready (ExgTorStreams *streams,
-                            const char    *exit_fingerprint)
-{
-  exg_tor_client_keep_circuit_ready (EXG_TOR_CLIENT (streams), exit_fingerprint);
-}
-
-static void
-exg_tor_client_streams_init (ExgTorStreamsInterface *iface)
-{
-  iface->get_ready = streams_get_ready;
-  iface->get_socks_address = streams_get_socks_address;
-  iface->expect_stream = streams_expect_stream;
-  iface->forget_stream = streams_forget_stream;
-  iface->dup_stream_circuit = streams_dup_stream_circuit;
-  iface->keep_circuit_ready = streams_keep_circuit_ready;
 }
 
 /* ------------------------------------------------------------------------
