@@ -727,3 +727,73 @@ exg_torctl_args_lookup (const ExgTorctlArgs *args,
       return g_ptr_array_index (args->values, i);
   return NULL;
 }
+
+/**
+ * exg_torctl_bootstrap_parse:
+ * @text: "NOTICE BOOTSTRAP PROGRESS=85 TAG=ap_conn SUMMARY=\"…\"", with or
+ *   without the leading "STATUS_CLIENT" of the event
+ * @out: (out caller-allocates): filled in on success; clear it with
+ *   exg_torctl_bootstrap_clear()
+ *
+ * Reads a bootstrap status.  tor says "WARN BOOTSTRAP … WARNING=\"…\""
+ * when a step fails ("Connection refused", "No route to host"): that is
+ * what a user needs to hear when bootstrap stalls, so it is kept.
+ *
+ * Returns: %FALSE (and @out untouched) when @text is not a bootstrap
+ *   status with a PROGRESS of 0 to 100
+ */
+gboolean
+exg_torctl_bootstrap_parse (const char         *text,
+                            ExgTorctlBootstrap *out)
+{
+  g_autoptr(ExgTorctlArgs) args = NULL;
+  const char *progress, *tag, *summary, *warning = NULL;
+  gboolean is_bootstrap = FALSE;
+  gboolean is_warn = FALSE;
+  guint64 value;
+  char *end = NULL;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+  g_return_val_if_fail (out != NULL, FALSE);
+
+  args = exg_torctl_args_parse (text);
+  if (args == NULL)
+    return FALSE;
+  for (guint i = 0; i < args->positional->len; i++)
+    {
+      const char *word = g_ptr_array_index (args->positional, i);
+
+      if (strcmp (word, "BOOTSTRAP") == 0)
+        is_bootstrap = TRUE;
+      else if (strcmp (word, "WARN") == 0 || strcmp (word, "ERR") == 0)
+        is_warn = TRUE;
+    }
+  progress = exg_torctl_args_lookup (args, "PROGRESS");
+  if (!is_bootstrap || progress == NULL || !g_ascii_isdigit (progress[0]))
+    return FALSE;
+  value = g_ascii_strtoull (progress, &end, 10);
+  if (*end != '\0' || value > 100)
+    return FALSE;
+
+  tag = exg_torctl_args_lookup (args, "TAG");
+  summary = exg_torctl_args_lookup (args, "SUMMARY");
+  if (is_warn)
+    warning = exg_torctl_args_lookup (args, "WARNING");
+  out->progress = (guint) value;
+  out->tag = g_strdup (tag != NULL ? tag : "");
+  out->summary = g_strdup (summary != NULL ? summary : "");
+  out->warning = g_strdup (warning);
+  return TRUE;
+}
+
+/**
+ * exg_torctl_bootstrap_clear:
+ * @bootstrap: as filled in by exg_torctl_bootstrap_parse(), or zeroed
+ */
+void
+exg_torctl_bootstrap_clear (ExgTorctlBootstrap *bootstrap)
+{
+  g_clear_pointer (&bootstrap->tag, g_free);
+  g_clear_pointer (&bootstrap->summary, g_free);
+  g_clear_pointer (&bootstrap->warning, g_free);
+}

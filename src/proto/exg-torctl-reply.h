@@ -84,6 +84,19 @@ const char           *exg_torctl_args_get_positional   (const ExgTorctlArgs *arg
 const char           *exg_torctl_args_lookup           (const ExgTorctlArgs *args,
                                                         const char          *key);
 
+/* A STATUS_CLIENT BOOTSTRAP status (control-spec §4.1.10), from the
+ * event or from GETINFO status/bootstrap-phase. */
+typedef struct {
+  guint  progress;   /* 0 … 100 */
+  char  *tag;        /* "" when tor gave none */
+  char  *summary;    /* "" when tor gave none */
+  char  *warning;    /* WARN or ERR severity only: WARNING=, else NULL */
+} ExgTorctlBootstrap;
+
+gboolean              exg_torctl_bootstrap_parse    (const char          *text,
+                                                     ExgTorctlBootstrap  *out);
+void                  exg_torctl_bootstrap_clear    (ExgTorctlBootstrap  *bootstrap);
+
 char                 *exg_torctl_unquote            (const char       *text,
                                                      gsize            *used);
 char                 *exg_torctl_quote              (const char       *value);
@@ -91,5 +104,6 @@ char                 *exg_torctl_quote              (const char       *value);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExgTorctlParser, exg_torctl_parser_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExgTorctlReply, exg_torctl_reply_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExgTorctlArgs, exg_torctl_args_free)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ExgTorctlBootstrap, exg_torctl_bootstrap_clear)
 
 G_END_DECLS

@@ -9,11 +9,7 @@
  */
 #include "config.h"
 
-#include <glib.h>
-#include <stdint.h>
-#include <stdio.h>
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+#include "fuzz-util.h"
 
 static gboolean
 replay_file (const char *path)

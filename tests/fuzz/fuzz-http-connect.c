@@ -18,26 +18,13 @@
  */
 #include "config.h"
 
+#include "fuzz-util.h"
 #include "exg-http-connect.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-#define check(cond)                                                     \
-  G_STMT_START                                                          \
-    {                                                                   \
-      if (!(cond))                                                      \
-        {                                                               \
-          fprintf (stderr, "%s:%d: invariant failed: %s\n",             \
-                   __FILE__, __LINE__, #cond);                          \
-          abort ();                                                     \
-        }                                                               \
-    }                                                                   \
-  G_STMT_END
 
 typedef struct {
   ExgHttpConnectResult  result;
@@ -49,7 +36,7 @@ typedef struct {
 static void
 play (const guint8 *data,
       gsize         size,
-      guint         chunking,   /* 0 whole, 1 bytes, 2 random */
+      Chunking      chunking,
       Outcome      *outcome)
 {
   ExgHttpConnectParser parser;
@@ -60,16 +47,10 @@ play (const guint8 *data,
   exg_http_connect_parser_init (&parser);
   while (r == EXG_HTTP_CONNECT_NEED_MORE && pos < size)
     {
-      gsize n = size - pos, consumed = G_MAXSIZE;
+      gsize n = fuzz_next_chunk (chunking, &state, size - pos, 64);
+      gsize consumed = G_MAXSIZE;
       guint8 *copy;
 
-      if (chunking == 1)
-        n = 1;
-      else if (chunking == 2)
-        {
-          state = state * 1103515245u + 12345u;
-          n = MIN (n, 1 + ((state >> 16) % 64));
-        }
       copy = g_malloc (n);
       memcpy (copy, data + pos, n);
       r = exg_http_connect_parser_feed (&parser, copy, n, &consumed);
@@ -143,18 +124,18 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
+  static const Chunking others[] = { CHUNK_BYTES, CHUNK_RANDOM };
   Outcome reference, other;
-  guint c;
 
   if (size > 2 * EXG_HTTP_CONNECT_HEAD_MAX)
     return 0;
 
   memset (&reference, 0, sizeof reference);
-  play (data, size, 0, &reference);
-  for (c = 1; c <= 2; c++)
+  play (data, size, CHUNK_WHOLE, &reference);
+  for (guint c = 0; c < G_N_ELEMENTS (others); c++)
     {
       memset (&other, 0, sizeof other);
-      play (data, size, c, &other);
+      play (data, size, others[c], &other);
       check (other.result == reference.result);
       check (other.failure == reference.failure);
       check (other.status == reference.status);

@@ -21,32 +21,13 @@
  */
 #include "config.h"
 
+#include "fuzz-util.h"
 #include "exg-socks-client.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-#define check(cond)                                                     \
-  G_STMT_START                                                          \
-    {                                                                   \
-      if (!(cond))                                                      \
-        {                                                               \
-          fprintf (stderr, "%s:%d: invariant failed: %s\n",             \
-                   __FILE__, __LINE__, #cond);                          \
-          abort ();                                                     \
-        }                                                               \
-    }                                                                   \
-  G_STMT_END
-
-typedef enum {
-  CHUNK_WANTED,
-  CHUNK_BYTES,
-  CHUNK_RANDOM,
-} Chunking;
 
 typedef struct {
   ExgSocksClientStatus  status;
@@ -142,11 +123,8 @@ play (guint8        config,
 {
   ExgSocksClient client;
   ExgSocksClientStatus st;
-  guint32 state = 2166136261u;
+  guint32 state = fuzz_chunk_seed (data, size);
   gsize pos = 0, i;
-
-  for (i = 0; i < size; i++)
-    state = (state ^ data[i]) * 16777619u;
 
   memset (outcome, 0, sizeof *outcome);
   outcome->sent = 2166136261u;
@@ -178,18 +156,11 @@ play (guint8        config,
 
       {
         gsize wanted = exg_socks_client_get_wanted (&client);
-        gsize n = MIN (wanted, size - pos);
+        gsize n = fuzz_next_chunk (chunking, &state, MIN (wanted, size - pos), 8);
         gsize consumed = G_MAXSIZE;
         guint8 *copy;
 
         check (wanted >= 1 && wanted <= 4 + 1 + 255 + 2);
-        if (chunking == CHUNK_BYTES)
-          n = 1;
-        else if (chunking == CHUNK_RANDOM)
-          {
-            state = state * 1103515245u + 12345u;
-            n = MIN (n, 1 + ((state >> 16) % 8));
-          }
         copy = g_malloc (n);
         memcpy (copy, data + pos, n);
         st = exg_socks_client_feed (&client, copy, n, &consumed);
@@ -242,7 +213,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (size < 1 || size > 4096)
     return 0;
 
-  play (data[0], data + 1, size - 1, CHUNK_WANTED, &reference);
+  play (data[0], data + 1, size - 1, CHUNK_WHOLE, &reference);
   play (data[0], data + 1, size - 1, CHUNK_BYTES, &other);
   check_same (&reference, &other);
   play (data[0], data + 1, size - 1, CHUNK_RANDOM, &other);

@@ -24,6 +24,7 @@
  */
 #include "config.h"
 
+#include "fuzz-util.h"
 #include "exg-socks-encode.h"
 #include "exg-socks-parser.h"
 
@@ -31,26 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-#define check(cond)                                                     \
-  G_STMT_START                                                          \
-    {                                                                   \
-      if (!(cond))                                                      \
-        {                                                               \
-          fprintf (stderr, "%s:%d: invariant failed: %s\n",             \
-                   __FILE__, __LINE__, #cond);                          \
-          abort ();                                                     \
-        }                                                               \
-    }                                                                   \
-  G_STMT_END
-
-typedef enum {
-  CHUNK_WHOLE,
-  CHUNK_BYTES,
-  CHUNK_RANDOM,
-} Chunking;
 
 /* One outcome that is not NEED_MORE, recorded to compare chunkings. */
 typedef struct {
@@ -186,31 +167,6 @@ check_reject (const ExgSocksMsg *msg)
     }
 }
 
-/* Size of the next chunk to arrive. */
-static gsize
-next_chunk (Chunking  chunking,
-            guint32  *state,
-            gsize     remaining)
-{
-  gsize n;
-
-  switch (chunking)
-    {
-    case CHUNK_BYTES:
-      n = 1;
-      break;
-    case CHUNK_RANDOM:
-      *state = *state * 1103515245u + 12345u;
-      n = 1 + ((*state >> 16) % 64);
-      break;
-    case CHUNK_WHOLE:
-    default:
-      n = remaining;
-      break;
-    }
-  return MIN (n, remaining);
-}
-
 /* Plays one stream; appends every outcome other than NEED_MORE to events,
  * and a final NEED_MORE if the stream ended mid-message. */
 static void
@@ -222,18 +178,15 @@ play (const guint8 *data,
       GArray       *events)
 {
   ExgSocksParser parser;
-  guint32 state = 2166136261u;
-  gsize arrived = 0, start = 0, i;
+  guint32 state = fuzz_chunk_seed (data, size);
+  gsize arrived = 0, start = 0;
   gboolean finished = FALSE;
-
-  for (i = 0; i < size; i++)
-    state = (state ^ data[i]) * 16777619u;
 
   exg_socks_parser_init (&parser);
 
   while (!finished && arrived < size)
     {
-      arrived += next_chunk (chunking, &state, size - arrived);
+      arrived += fuzz_next_chunk (chunking, &state, size - arrived, 64);
 
       while (!finished)
         {

@@ -12,38 +12,23 @@
  *     verdict (an error's reason may differ: a chunk with both a NUL and
  *     too many bytes trips whichever check runs first);
  *   - the argument and quoted-string helpers accept or refuse every line
- *     without reading past it, and quote () round-trips through unquote ().
+ *     without reading past it, and quote () round-trips through unquote ();
+ *   - a bootstrap status read from any line is in range and complete;
+ *   - a microdescriptor read from any data block has its family in
+ *     canonical form, and the family rule is symmetric.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 
+#include "fuzz-util.h"
+#include "exg-tor-md.h"
 #include "exg-torctl-reply.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-#define check(cond)                                                     \
-  G_STMT_START                                                          \
-    {                                                                   \
-      if (!(cond))                                                      \
-        {                                                               \
-          fprintf (stderr, "%s:%d: invariant failed: %s\n",             \
-                   __FILE__, __LINE__, #cond);                          \
-          abort ();                                                     \
-        }                                                               \
-    }                                                                   \
-  G_STMT_END
-
-typedef enum {
-  CHUNK_WHOLE,
-  CHUNK_BYTES,
-  CHUNK_RANDOM,
-} Chunking;
 
 static void
 check_helpers (const char *text)
@@ -76,6 +61,54 @@ check_helpers (const char *text)
 }
 
 static void
+check_bootstrap (const char *text)
+{
+  ExgTorctlBootstrap b = { 0, };
+
+  if (!exg_torctl_bootstrap_parse (text, &b))
+    {
+      check (b.tag == NULL && b.summary == NULL && b.warning == NULL);
+      return;
+    }
+  check (b.progress <= 100);
+  check (b.tag != NULL && b.summary != NULL);
+  exg_torctl_bootstrap_clear (&b);
+}
+
+static void
+check_member (const char *member)
+{
+  gsize len = strlen (member);
+
+  if (member[0] == '$')
+    {
+      check (len == 41);
+      for (gsize i = 1; i < len; i++)
+        check (g_ascii_isdigit (member[i]) || (member[i] >= 'A' && member[i] <= 'F'));
+      return;
+    }
+  check (len >= 1 && len <= 19);
+  for (gsize i = 0; i < len; i++)
+    check (g_ascii_isdigit (member[i]) || g_ascii_islower (member[i]));
+}
+
+static void
+check_md (const char *data)
+{
+  static const char *fp_a = "0000000000000000000000000000000000000001";
+  static const char *fp_b = "0000000000000000000000000000000000000002";
+  ExgTorMd md;
+
+  exg_tor_md_parse (data, &md);
+  for (guint i = 0; md.family.members != NULL && md.family.members[i] != NULL; i++)
+    check_member (md.family.members[i]);
+  check (exg_tor_family_same (fp_a, "a", &md.family, fp_b, "b", &md.family) ==
+         exg_tor_family_same (fp_b, "b", &md.family, fp_a, "a", &md.family));
+  exg_tor_md_clear (&md);
+  check (md.policy == NULL && md.family.members == NULL && md.family.ids == NULL);
+}
+
+static void
 check_reply (const ExgTorctlReply *reply,
              gsize                 max_line)
 {
@@ -91,11 +124,15 @@ check_reply (const ExgTorctlReply *reply,
       check (strlen (line->text) + 6 <= max_line);
       check ((line->kind == EXG_TORCTL_LINE_END) == (i == reply->n_lines - 1));
       if (line->kind == EXG_TORCTL_LINE_DATA)
-        check (line->data != NULL && strlen (line->data) == line->data_len);
+        {
+          check (line->data != NULL && strlen (line->data) == line->data_len);
+          check_md (line->data);
+        }
       else
         check (line->data == NULL && line->data_len == 0);
       check ((line->status / 100 == 6) == reply->is_event);
       check_helpers (line->text);
+      check_bootstrap (line->text);
     }
   check (reply->status == reply->lines[reply->n_lines - 1].status);
   check (reply->is_event == (reply->status / 100 == 6));
@@ -123,30 +160,6 @@ append_record (GString              *rec,
     }
 }
 
-static gsize
-next_chunk (Chunking  chunking,
-            guint32  *state,
-            gsize     remaining)
-{
-  gsize n;
-
-  switch (chunking)
-    {
-    case CHUNK_BYTES:
-      n = 1;
-      break;
-    case CHUNK_RANDOM:
-      *state = *state * 1103515245u + 12345u;
-      n = 1 + ((*state >> 16) % 97);
-      break;
-    case CHUNK_WHOLE:
-    default:
-      n = remaining;
-      break;
-    }
-  return MIN (n, remaining);
-}
-
 static void
 play (const guint8 *data,
       gsize         size,
@@ -156,17 +169,15 @@ play (const guint8 *data,
       GString      *rec)
 {
   g_autoptr(ExgTorctlParser) parser = exg_torctl_parser_new ();
-  guint32 state = 2166136261u;
-  gsize arrived = 0, i;
+  guint32 state = fuzz_chunk_seed (data, size);
+  gsize arrived = 0;
   gboolean failed = FALSE;
 
-  for (i = 0; i < size; i++)
-    state = (state ^ data[i]) * 16777619u;
   exg_torctl_parser_set_limits (parser, max_line, max_reply);
 
   while (!failed && arrived < size)
     {
-      gsize n = next_chunk (chunking, &state, size - arrived);
+      gsize n = fuzz_next_chunk (chunking, &state, size - arrived, 97);
       /* exactly n bytes: reading past them is a heap overflow */
       guint8 *copy = g_memdup2 (data + arrived, n);
       gsize off = 0;

@@ -145,6 +145,11 @@ class CircuitClient:
             return self.proc.wait()
 
 
+# one operator's relays, as tor's MyFamily declares them: never two hops
+# of one circuit
+FAMILY = ("tnrelay1", "tnexit2", "tnexit3")
+
+
 def recv_exact(s, n):
     return tornet._recv_exact(s, n)
 
@@ -262,7 +267,7 @@ def getconf_leave(net):
 
 def main():
     t0 = time.monotonic()
-    with tornet.TorNet(None, reject_port_exit="tnexit1") as net, \
+    with tornet.TorNet(None, reject_port_exit="tnexit1", families=[FAMILY]) as net, \
             tornet.TargetServer() as target:
         info = net.info
         fps = {r["nick"]: r["fingerprint"] for r in info["relays"]}
@@ -378,6 +383,29 @@ def main():
                     peer = peer_ip(s) if reply[1] == 0 else None
                     ok(peer == ip, "E0 %s pins the stream to %s" % (kw, nick), (reply.hex(), peer))
 
+            # words beside the selection keys ("country=us,fam0") select
+            # nothing but isolate: the same exit, a circuit of their own.
+            # Each circuit's guard and middle are outside tnexit3's family
+            # (tnrelay1, tnexit2), which tor's microdescriptors declare.
+            paths, socks = {}, []
+            for k in (0, 1, 2, 3, 4, 5, 0):
+                s, code, peer = open_stream(d.port, target.port, "country=us,fam%d" % k)
+                socks.append(s)
+                opened = new_streams(net, target.port, known)
+                cid = opened[0][1] if code == 0 and len(opened) == 1 else None
+                paths.setdefault(k, []).append((peer, cid, cid and circuit_nicks(net, cid)))
+            for s in socks:
+                s.close()
+            firsts = [paths[k][0] for k in range(6)]
+            ok(all(peer == "127.0.0.9" and hops and hops[2] == "tnexit3"
+                   for peer, _c, hops in firsts),
+               "country=us,famK: tnexit3, whatever the word beside the key", paths)
+            ok(len({cid for _p, cid, _h in firsts}) == 6 and paths[0][1][1] == paths[0][0][1],
+               "different words: different circuits; the same word again: the same circuit",
+               paths)
+            ok(all(hops and not set(hops[:2]) & set(FAMILY) for _p, _c, hops in firsts),
+               "no guard or middle in the exit's family (%s)" % ", ".join(FAMILY), paths)
+
             # names: resolved at the exit, never here
             try:
                 socket.getaddrinfo("target.tornet.test", 80)
@@ -469,6 +497,20 @@ def main():
             ok(s1[0][1] not in circs, "the old circuit is closed", diag)
             ok(len(s5) == 1 and s5[0][1] == s3[0][1], "key k2 keeps its circuit", diag)
             ok(c.ask("new %s nosuchkey" % fp1) == "new 0", "a key with no circuit: none closed")
+
+            # a GeoIP database that arrives after the exits are routers
+            # gives them their countries; they stay up and usable
+            with_db = "exits tnexit1:DE:up tnexit2:SE:up tnexit3:US:up"
+            before = c.ask("exits")
+            gone = (c.ask("geoip none"), c.ask("exits"))
+            late = (c.ask("geoip " + info["mmdb"]), c.ask("exits"))
+            diag = (before, gone, late)
+            ok(before == with_db and gone == ("geoip 3", "exits tnexit1:-:up tnexit2:-:up tnexit3:-:up"),
+               "without a database the tor exits have no country", diag)
+            ok(late == ("geoip 3", with_db), "a late database gives them their countries", diag)
+            late_open = c.ask("connect %s %d k9" % (fps["tnexit3"], target.port))
+            ok(late_open is not None and late_open.endswith("tnexit3 (US)"),
+               "and a stream through one of them names its country", late_open)
         finally:
             rc = c.stop()
         ok(rc == 0, "circuit client exits 0")

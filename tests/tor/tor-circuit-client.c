@@ -8,6 +8,10 @@
  *
  *   connect FINGERPRINT PORT ISOLATION  → "open LOCAL_PORT CIRCUIT" | "error MESSAGE"
  *   new FINGERPRINT ISOLATION           → "new 1" (a circuit closed) | "new 0"
+ *   geoip MMDB|none                     → "geoip N": a database now (one that
+ *                                         arrives late), N tor routers
+ *   exits                               → "exits NICK:CC:STATE …" by nickname,
+ *                                         CC "-" where unknown
  *
  * ISOLATION is one word.  Connections stay open until stdin ends.  The
  * client tor is the private test network's.
@@ -75,6 +79,55 @@ connect_cb (GObject      *source,
   read_next (h);
 }
 
+static gint
+by_nickname (gconstpointer a,
+             gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}
+
+static void
+say_exits (Helper *h)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (h->registry));
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) line = g_string_new ("exits");
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(ExgRouter) router = g_list_model_get_item (G_LIST_MODEL (h->registry), i);
+      const char *country = exg_router_get_country (router);
+
+      g_ptr_array_add (rows, g_strdup_printf ("%s:%s:%s", exg_router_get_name (router),
+                                              country[0] != '\0' ? country : "-",
+                                              exg_router_state_to_string (exg_router_get_state (router))));
+    }
+  g_ptr_array_sort (rows, by_nickname);
+  for (guint i = 0; i < rows->len; i++)
+    g_string_append_printf (line, " %s", (const char *) g_ptr_array_index (rows, i));
+  say ("%s", line->str);
+}
+
+static void
+set_geoip (Helper     *h,
+           const char *path)
+{
+  g_autoptr(ExgGeoip) geoip = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_str_equal (path, "none"))
+    {
+      geoip = exg_geoip_new_from_file (path, &error);
+      if (geoip == NULL)
+        {
+          say ("error %s", error->message);
+          return;
+        }
+    }
+  exg_tor_client_set_geoip (h->client, geoip);
+  say ("geoip %u", exg_tor_client_get_n_exits (h->client));
+}
+
 static void
 line_cb (GObject      *source,
          GAsyncResult *result,
@@ -110,6 +163,10 @@ line_cb (GObject      *source,
     }
   if (g_strv_length (words) == 3 && g_str_equal (words[0], "new"))
     say ("new %d", exg_tor_client_new_circuit (h->client, words[1], words[2]));
+  else if (g_strv_length (words) == 2 && g_str_equal (words[0], "geoip"))
+    set_geoip (h, words[1]);
+  else if (g_strv_length (words) == 1 && g_str_equal (words[0], "exits"))
+    say_exits (h);
   else
     say ("error unknown command");
   read_next (h);

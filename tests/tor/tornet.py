@@ -740,9 +740,11 @@ class TorNet:
     temporary DIR)."""
 
     def __init__(self, dir=None, base_port=None, build_dir=None, ready_timeout=READY_TIMEOUT,
-                 detach=False, reject_port_exit=None):
+                 detach=False, reject_port_exit=None, families=()):
         """REJECT_PORT_EXIT: the nick of an exit whose policy rejects one
-        port, info["rejected_port"] (the others accept every port)."""
+        port, info["rejected_port"] (the others accept every port).
+        FAMILIES: tuples of relay nicks, each one family (every member's
+        MyFamily lists the others, so tor's microdescriptors say so)."""
         self.own_dir = dir is None
         self.dir = os.path.abspath(dir or tempfile.mkdtemp(prefix="tornet-"))
         self.wanted_base = base_port
@@ -754,6 +756,7 @@ class TorNet:
         self.info = None
         self.extra_clients = 0
         self.reject_port_exit = reject_port_exit
+        self.families = [tuple(f) for f in families]
 
     # ---- context manager
 
@@ -887,6 +890,10 @@ class TorNet:
             ]
         else:
             lines += ["ExitRelay 0", "ExitPolicy reject *:*"]
+        for family in self.families:
+            if nick in family:
+                lines.append("MyFamily " + ",".join("$" + self.fps[nk] for nk in family
+                                                    if nk != nick))
         if role != "authority":
             lines.append("DirCache 0")
         else:

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "exg-core.h"
+#include "exg-mmdb-writer.h"
 
 #include <glib/gstdio.h>
 #include <unistd.h>
@@ -113,6 +114,47 @@ test_engine_default_direct (void)
   g_assert_nonnull (exg_engine_get_activity (engine));
 }
 
+/* A GeoIP database that comes after the routers (the app finds one in
+ * the background) gives exits without a configured country theirs; one
+ * configured keeps its own.  The engine hands the same database to its
+ * tor client (checked with real tor exits in tests/tor/test-tor-exits.py). */
+static void
+test_engine_late_geoip (void)
+{
+  g_autoptr(ExgEngine) engine = exg_engine_new (NULL);
+  ExgRouterRegistry *registry = exg_engine_get_registry (engine);
+  g_autoptr(ExgConfig) config = config_from (
+    "[exit found]\ntype=socks5\naddress=127.0.0.2\nport=1080\n\n"
+    "[exit fixed]\ntype=socks5\naddress=127.0.0.3\nport=1080\ncountry=DE\n");
+  g_autoptr(ExgMmdbWriter) writer = exg_mmdb_writer_new ("Test-Country");
+  g_autoptr(ExgGeoip) geoip = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (g_get_tmp_dir (), "late.mmdb", NULL);
+
+  g_assert_true (exg_engine_load_exits (engine, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "found")), ==, "");
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fixed")), ==, "DE");
+
+  g_assert_true (exg_mmdb_writer_add_network (writer, "127.0.0.2", "SE"));
+  g_assert_true (exg_mmdb_writer_add_network (writer, "127.0.0.3", "US"));
+  g_assert_true (exg_mmdb_writer_write (writer, path, &error));
+  g_assert_no_error (error);
+  geoip = exg_geoip_new_from_file (path, &error);
+  g_assert_no_error (error);
+
+  exg_engine_set_geoip (engine, geoip);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "found")), ==, "SE");
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fixed")), ==, "DE");
+  g_assert_true (exg_engine_get_geoip (engine) == geoip);
+
+  /* the database gone: the country it gave goes with it */
+  exg_engine_set_geoip (engine, NULL);
+  g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "found")), ==, "");
+  g_unlink (path);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -125,6 +167,8 @@ main (int    argc,
                    test_engine_bad_exit_changes_nothing);
   g_test_add_func ("/engine/config-source/default-direct",
                    test_engine_default_direct);
+  g_test_add_func ("/engine/config-source/late-geoip",
+                   test_engine_late_geoip);
 
   return g_test_run ();
 }

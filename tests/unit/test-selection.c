@@ -294,10 +294,21 @@ test_username_selection (void)
                                                 &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
-  g_assert_false (exg_selection_parse_username ("country=se,oops", &sel,
+  g_assert_false (exg_selection_parse_username ("contry=se,min-bw=5", &sel,
                                                 &error));
   g_assert_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED);
   g_clear_error (&error);
+
+  /* words without "=" beside the keys select nothing: they are the
+   * isolation key's (test_username_strip) */
+  g_assert_true (exg_selection_parse_username ("country=se,work", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (sel.country, ==, "SE");
+  g_assert_cmpuint (sel.min_bandwidth, ==, 0);
+  g_assert_true (exg_selection_parse_username ("home,via=tor,,tab 2", &sel, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sel.via, ==, EXG_SELECTION_VIA_TOR);
+  g_assert_cmpstr (sel.country, ==, "");
 }
 
 static void
@@ -557,11 +568,18 @@ test_username_strip (void)
   g_autofree char *b = exg_selection_strip_username ("alice");
   g_autofree char *c = exg_selection_strip_username ("country=de,via=tor");
   g_autofree char *d = exg_selection_strip_username ("Country=de,work=1");
+  g_autofree char *work = exg_selection_strip_username ("country=de,work");
+  g_autofree char *home = exg_selection_strip_username ("country=de,home");
+  g_autofree char *home2 = exg_selection_strip_username ("home,country=se,via=tor");
 
   g_assert_cmpstr (a, ==, "");
   g_assert_cmpstr (b, ==, "alice");
   g_assert_cmpstr (c, ==, "");
   g_assert_cmpstr (d, ==, "work=1");
+  /* the same selection, two isolation keys */
+  g_assert_cmpstr (work, ==, "work");
+  g_assert_cmpstr (home, ==, "home");
+  g_assert_cmpstr (home2, ==, "home");
 }
 
 /* The core says which filter left nothing, and how many a minimum

@@ -576,6 +576,64 @@ test_limits (void)
   }
 }
 
+/* STATUS_CLIENT BOOTSTRAP, as the event and as status/bootstrap-phase
+ * say it; the one parser ExgTorProcess and ExgTorClient both use. */
+static void
+test_bootstrap (void)
+{
+  static const struct {
+    const char *text;
+    gboolean    ok;
+    guint       progress;
+    const char *tag;
+    const char *summary;
+    const char *warning;
+  } cases[] = {
+    { "STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=85 TAG=ap_conn SUMMARY=\"Connecting to a relay to build circuits\"",
+      TRUE, 85, "ap_conn", "Connecting to a relay to build circuits", NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY=\"Starting\"",
+      TRUE, 0, "starting", "Starting", NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY=\"Done\"",
+      TRUE, 100, "done", "Done", NULL },
+    /* a failed step: the warning is what the user needs */
+    { "STATUS_CLIENT WARN BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY=\"Connecting to a relay\" WARNING=\"Connection refused\" REASON=CONNECTREFUSED COUNT=1 RECOMMENDATION=ignore",
+      TRUE, 5, "conn", "Connecting to a relay", "Connection refused" },
+    { "ERR BOOTSTRAP PROGRESS=10 WARNING=\"No route to host\"",
+      TRUE, 10, "", "", "No route to host" },
+    /* a WARNING= at NOTICE severity is not a failed step */
+    { "NOTICE BOOTSTRAP PROGRESS=10 TAG=conn_done WARNING=\"x\"",
+      TRUE, 10, "conn_done", "", NULL },
+    /* not a bootstrap status, or a progress out of range */
+    { "STATUS_CLIENT NOTICE CIRCUIT_ESTABLISHED", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE ENOUGH_DIR_INFO PROGRESS=10", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE BOOTSTRAP TAG=conn", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=101", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=-1", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=5x", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=", FALSE, 0, NULL, NULL, NULL },
+    { "NOTICE BOOTSTRAP PROGRESS=5 SUMMARY=\"unterminated", FALSE, 0, NULL, NULL, NULL },
+    { "", FALSE, 0, NULL, NULL, NULL },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_auto(ExgTorctlBootstrap) b = { 0, };
+      gboolean ok = exg_torctl_bootstrap_parse (cases[i].text, &b);
+
+      g_test_message ("%s", cases[i].text);
+      g_assert_cmpint (ok, ==, cases[i].ok);
+      if (!ok)
+        {
+          g_assert_null (b.tag);
+          continue;
+        }
+      g_assert_cmpuint (b.progress, ==, cases[i].progress);
+      g_assert_cmpstr (b.tag, ==, cases[i].tag);
+      g_assert_cmpstr (b.summary, ==, cases[i].summary);
+      g_assert_cmpstr (b.warning, ==, cases[i].warning);
+    }
+}
+
 /* Recorded by the private-network harness: each file is a whole stream
  * of tor's control output.  Parsed whole and split at every byte. */
 static void
@@ -620,10 +678,15 @@ test_recorded (gconstpointer data)
       for (i = 0; i < replies->len; i++)
         {
           const ExgTorctlReply *r = g_ptr_array_index (replies, i);
-          g_autoptr(ExgTorctlArgs) a = exg_torctl_args_parse (r->lines[0].text);
+          g_auto(ExgTorctlBootstrap) b = { 0, };
 
-          g_assert_nonnull (a);
-          if (r->is_event && g_strcmp0 (exg_torctl_args_lookup (a, "PROGRESS"), "100") == 0)
+          /* STATUS_CLIENT also says CIRCUIT_ESTABLISHED and the like */
+          if (!r->is_event || strstr (r->lines[0].text, " BOOTSTRAP ") == NULL)
+            continue;
+          g_assert_true (exg_torctl_bootstrap_parse (r->lines[0].text, &b));
+          g_assert_cmpstr (b.tag, !=, "");
+          g_assert_null (b.warning);
+          if (b.progress == 100)
             saw_100 = TRUE;
         }
       g_assert_true (saw_100);
@@ -701,6 +764,7 @@ main (int    argc,
   g_test_add_func ("/proto/torctl-reply/quoted/unquote", test_quoted_strings);
   g_test_add_func ("/proto/torctl-reply/quoted/round-trip", test_quote_round_trip);
   g_test_add_func ("/proto/torctl-reply/args", test_args);
+  g_test_add_func ("/proto/torctl-reply/bootstrap", test_bootstrap);
   g_test_add_func ("/proto/torctl-reply/malformed", test_malformed);
   g_test_add_func ("/proto/torctl-reply/error-is-final", test_error_is_final);
   g_test_add_func ("/proto/torctl-reply/limits", test_limits);

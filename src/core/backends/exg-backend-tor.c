@@ -32,7 +32,7 @@ struct _ExgBackendTor
 {
   ExgBackend            parent_instance;
 
-  GWeakRef              client;        /* ExgTorClient */
+  GWeakRef              tor;           /* ExgTorStreams */
   char                 *fingerprint;   /* owned, 40 hex digits */
   char                 *exit_policy;   /* owned, nullable */
 };
@@ -41,7 +41,7 @@ G_DEFINE_FINAL_TYPE (ExgBackendTor, exg_backend_tor, EXG_TYPE_BACKEND)
 
 typedef struct {
   GTask         *outer;      /* owned: the caller's */
-  ExgTorClient  *client;     /* owned */
+  ExgTorStreams *tor;        /* owned */
   char          *local;      /* owned, nullable: our SOURCE_ADDR */
   ExgUpstreamOp  op;
 } Stream;
@@ -50,9 +50,9 @@ static void
 stream_free (Stream *stream)
 {
   if (stream->local != NULL)
-    exg_tor_client_forget_stream (stream->client, stream->local);
+    exg_tor_streams_forget_stream (stream->tor, stream->local);
   g_clear_object (&stream->outer);
-  g_clear_object (&stream->client);
+  g_clear_object (&stream->tor);
   g_free (stream->local);
   g_free (stream);
 }
@@ -75,7 +75,7 @@ stream_done_cb (GObject      *source,
 
       /* tor answered, so the stream is attached: its circuit is known */
       if (stream->local != NULL)
-        circuit = exg_tor_client_dup_stream_circuit (stream->client, stream->local);
+        circuit = exg_tor_streams_dup_stream_circuit (stream->tor, stream->local);
       exg_backend_set_connection_circuit (value, circuit);
       g_task_return_pointer (stream->outer, value, g_object_unref);
     }
@@ -95,14 +95,14 @@ run (ExgBackendTor      *self,
      const char         *isolation,
      GTask              *outer)
 {
-  g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
+  g_autoptr(ExgTorStreams) tor = g_weak_ref_get (&self->tor);
   GSocketAddress *socks;
   struct sockaddr_storage sa;
   ExgUpstreamProxy proxy = { 0 };
   Stream *stream;
   GTask *inner;
 
-  socks = client != NULL ? exg_tor_client_get_socks_address (client) : NULL;
+  socks = tor != NULL ? exg_tor_streams_get_socks_address (tor) : NULL;
   if (socks == NULL ||
       !g_socket_address_to_native (socks, &sa, sizeof sa, NULL))
     {
@@ -114,7 +114,7 @@ run (ExgBackendTor      *self,
 
   stream = g_new0 (Stream, 1);
   stream->outer = outer;
-  stream->client = g_object_ref (client);
+  stream->tor = g_object_ref (tor);
   stream->op = op;
 
   proxy.kind = EXG_ROUTER_KIND_SOCKS5;
@@ -133,8 +133,8 @@ run (ExgBackendTor      *self,
    * the poller reads on a later iteration: tor cannot have reported the
    * stream yet. */
   if (stream->local != NULL)
-    exg_tor_client_expect_stream (client, stream->local, self->fingerprint,
-                                  isolation != NULL ? isolation : "");
+    exg_tor_streams_expect_stream (tor, stream->local, self->fingerprint,
+                                   isolation != NULL ? isolation : "");
 }
 
 static gboolean
@@ -254,11 +254,11 @@ tor_check_async (ExgBackend          *backend,
                  gpointer             user_data)
 {
   ExgBackendTor *self = EXG_BACKEND_TOR (backend);
-  g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
+  g_autoptr(ExgTorStreams) tor = g_weak_ref_get (&self->tor);
   GTask *task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, tor_check_async);
-  if (client != NULL && exg_tor_client_get_ready (client))
+  if (tor != NULL && exg_tor_streams_get_ready (tor))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
@@ -271,10 +271,10 @@ static void
 tor_prepare (ExgBackend *backend)
 {
   ExgBackendTor *self = EXG_BACKEND_TOR (backend);
-  g_autoptr(ExgTorClient) client = g_weak_ref_get (&self->client);
+  g_autoptr(ExgTorStreams) tor = g_weak_ref_get (&self->tor);
 
-  if (client != NULL)
-    exg_tor_client_keep_circuit_ready (client, self->fingerprint);
+  if (tor != NULL)
+    exg_tor_streams_keep_circuit_ready (tor, self->fingerprint);
 }
 
 static void
@@ -282,7 +282,7 @@ exg_backend_tor_finalize (GObject *object)
 {
   ExgBackendTor *self = EXG_BACKEND_TOR (object);
 
-  g_weak_ref_clear (&self->client);
+  g_weak_ref_clear (&self->tor);
   g_free (self->fingerprint);
   g_free (self->exit_policy);
 
@@ -306,27 +306,28 @@ exg_backend_tor_class_init (ExgBackendTorClass *klass)
 static void
 exg_backend_tor_init (ExgBackendTor *self)
 {
-  g_weak_ref_init (&self->client, NULL);
+  g_weak_ref_init (&self->tor, NULL);
 }
 
 /**
  * exg_backend_tor_new:
- * @client: the tor that carries the streams
+ * @tor: the tor that carries the streams (not kept alive: streams fail
+ *   once it is gone)
  * @fingerprint: the exit relay's identity, 40 hex digits
  *
  * Returns: (transfer full): a backend whose streams leave from that relay
  */
 ExgBackend *
-exg_backend_tor_new (ExgTorClient *client,
-                     const char   *fingerprint)
+exg_backend_tor_new (ExgTorStreams *tor,
+                     const char    *fingerprint)
 {
   ExgBackendTor *self;
 
-  g_return_val_if_fail (EXG_IS_TOR_CLIENT (client), NULL);
+  g_return_val_if_fail (EXG_IS_TOR_STREAMS (tor), NULL);
   g_return_val_if_fail (fingerprint != NULL, NULL);
 
   self = g_object_new (EXG_TYPE_BACKEND_TOR, NULL);
-  g_weak_ref_set (&self->client, client);
+  g_weak_ref_set (&self->tor, tor);
   self->fingerprint = g_strdup (fingerprint);
   return EXG_BACKEND (self);
 }

@@ -209,7 +209,10 @@ parse_bandwidth (const char *text,
  * selection: comma-separated `country=CC`, `min-bw=BYTES`,
  * `range=A.B.C.D-E.F.G.H` (or a CIDR), and `via=tor|proxy|direct` for
  * the kind of exit.  A username in which no part is one of these keys is
- * an isolation key and not a selection.
+ * an isolation key and not a selection.  Beside the keys, words without
+ * "=" ("country=de,work") are allowed: they select nothing and keep the
+ * client's circuits apart.  Any other key=value beside the keys is
+ * refused rather than ignored: it is most likely a key misspelt.
  *
  * Returns: TRUE when @username is a valid selection
  */
@@ -252,12 +255,11 @@ exg_selection_parse_username (const char    *username,
       g_autofree char *value = NULL;
       gboolean ok;
 
+      /* "country=de,work": a word without "=" is no key; it stays in the
+       * isolation key (exg_selection_strip_username), so "country=de,work"
+       * and "country=de,home" select alike on circuits of their own */
       if (eq == NULL)
-        {
-          g_set_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                       "Selection username: “%s” is not key=value", parts[i]);
-          return FALSE;
-        }
+        continue;
       key = g_strstrip (g_ascii_strdown (parts[i], eq - parts[i]));
       value = g_strstrip (g_strdup (eq + 1));
 

@@ -1,16 +1,15 @@
 /* exg-tor-circuits.c: circuits and stream attachment.  Our streams (known
  * by the local address of our socket to the SocksPort) are attached to a
  * circuit that ends at the exit chosen for them, built with EXTENDCIRCUIT
- * through one of tor's guards and a Fast middle relay; other clients'
- * streams are handed back to tor at once.
+ * through one of tor's guards and a Fast middle relay (in neither's /16
+ * nor family); other clients' streams are handed back to tor at once.
+ * The backends of our exits reach this through ExgTorStreams.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
 #include "exg-tor-client-private.h"
 
-#include "exg-backend-tor.h"
-#include "exg-error.h"
 
 #include <string.h>
 
@@ -25,6 +24,15 @@ same_16 (const Relay *a,
   return a != NULL && b != NULL && (a->ipv4 >> 16) == (b->ipv4 >> 16);
 }
 
+static gboolean
+same_family (const Relay *a,
+             const Relay *b)
+{
+  return a != NULL && b != NULL &&
+         exg_tor_family_same (a->fingerprint, a->nickname, &a->family,
+                              b->fingerprint, b->nickname, &b->family);
+}
+
 static const Relay *
 pick_guard (ExgTorClient *self,
             const Relay  *exit)
@@ -37,14 +45,15 @@ pick_guard (ExgTorClient *self,
   for (guint i = 0; i < self->guards->len; i++)
     {
       relay = g_hash_table_lookup (self->relays, g_ptr_array_index (self->guards, i));
-      if (relay != NULL && relay != exit && (relay->flags & RELAY_RUNNING))
+      if (relay != NULL && relay != exit && (relay->flags & RELAY_RUNNING) &&
+          !same_family (relay, exit))
         g_ptr_array_add (candidates, relay);
     }
   if (candidates->len == 0)
     {
       g_hash_table_iter_init (&iter, self->relays);
       while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &relay))
-        if (relay != exit &&
+        if (relay != exit && !same_family (relay, exit) &&
             (relay->flags & (RELAY_GUARD | RELAY_RUNNING)) == (RELAY_GUARD | RELAY_RUNNING))
           g_ptr_array_add (candidates, relay);
     }
@@ -63,11 +72,12 @@ pick_middle (ExgTorClient *self,
   Relay *relay;
   guint64 total = 0, point;
 
-  /* Never in the /16 of another hop, as tor's own paths.  A network in
-   * one /16 (the loopback test network: every relay is 127.0.0.x) would
-   * then have no middle at all; there the rule is dropped, as tor's own
-   * EnforceDistinctSubnets is under TestingTorNetwork.  Families are not
-   * in ns/all, so they are not checked. */
+  /* Never in the /16 or the family of another hop, as tor's own paths.
+   * A network in one /16 (the loopback test network: every relay is
+   * 127.0.0.x) would then have no middle at all; there the /16 rule is
+   * dropped, as tor's own EnforceDistinctSubnets is under
+   * TestingTorNetwork.  The family rule never is: relays that say they
+   * are one operator's are never two hops of one path. */
   for (int strict = 1; strict >= 0 && candidates->len == 0; strict--)
     {
       g_hash_table_iter_init (&iter, self->relays);
@@ -75,6 +85,8 @@ pick_middle (ExgTorClient *self,
         {
           if (relay == guard || relay == exit ||
               (relay->flags & (RELAY_RUNNING | RELAY_FAST)) != (RELAY_RUNNING | RELAY_FAST))
+            continue;
+          if (same_family (relay, guard) || same_family (relay, exit))
             continue;
           if (strict && (same_16 (relay, guard) || same_16 (relay, exit)))
             continue;
@@ -425,66 +437,54 @@ exg_tor_client_circ_event_ (ExgTorClient        *self,
 }
 
 /* ------------------------------------------------------------------------
- * Public API: streams and the ready circuit
+ * ExgTorStreams: what the backends of our exits ask (documented there)
  * ------------------------------------------------------------------------ */
 
-/**
- * exg_tor_client_expect_stream:
- * @self: a client
- * @source_addr: our end of a connection to tor's SocksPort, "IP:PORT"
- * @exit_fingerprint: the exit the stream must leave from
- * @isolation: what keeps circuits apart ("" for none)
- *
- * The stream tor reports with this SOURCE_ADDR is ours and is attached
- * to a circuit ending at that exit.
- */
-void
-exg_tor_client_expect_stream (ExgTorClient *self,
-                              const char   *source_addr,
-                              const char   *exit_fingerprint,
-                              const char   *isolation)
+static gboolean
+streams_get_ready (ExgTorStreams *streams)
 {
-  Expected *e;
+  return exg_tor_client_get_ready (EXG_TOR_CLIENT (streams));
+}
 
-  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
+static GSocketAddress *
+streams_get_socks_address (ExgTorStreams *streams)
+{
+  return exg_tor_client_get_socks_address (EXG_TOR_CLIENT (streams));
+}
 
-  e = g_new0 (Expected, 1);
+/* The stream tor reports with this SOURCE_ADDR is ours and is attached
+ * to a circuit ending at that exit. */
+static void
+streams_expect_stream (ExgTorStreams *streams,
+                       const char    *source_addr,
+                       const char    *exit_fingerprint,
+                       const char    *isolation)
+{
+  ExgTorClient *self = EXG_TOR_CLIENT (streams);
+  Expected *e = g_new0 (Expected, 1);
+
   e->exit_fingerprint = g_strdup (exit_fingerprint);
   e->isolation = g_strdup (isolation != NULL ? isolation : "");
   g_hash_table_replace (self->expected, g_strdup (source_addr), e);
 }
 
-/**
- * exg_tor_client_forget_stream:
- * @self: a client
- * @source_addr: as given to exg_tor_client_expect_stream()
- */
-void
-exg_tor_client_forget_stream (ExgTorClient *self,
-                              const char   *source_addr)
+static void
+streams_forget_stream (ExgTorStreams *streams,
+                       const char    *source_addr)
 {
-  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
-  g_hash_table_remove (self->expected, source_addr);
+  g_hash_table_remove (EXG_TOR_CLIENT (streams)->expected, source_addr);
 }
 
-/**
- * exg_tor_client_keep_circuit_ready:
- * @self: a client
- * @exit_fingerprint: (nullable): the exit relay, or %NULL for none
- *
- * Keeps one circuit to that exit built, from when tor is ready on, so
- * that the next stream there does not wait for one: the first stream
- * that needs a new circuit to the exit takes it, whatever its isolation
- * key, and another is built.  A circuit kept ready for another exit is
- * closed.
- */
-void
-exg_tor_client_keep_circuit_ready (ExgTorClient *self,
-                                   const char   *exit_fingerprint)
+/* Keeps one circuit to that exit built, from when tor is ready on: the
+ * first stream that needs a new circuit to the exit takes it, whatever
+ * its isolation key, and another is built.  A circuit kept ready for
+ * another exit is closed. */
+static void
+streams_keep_circuit_ready (ExgTorStreams *streams,
+                            const char    *exit_fingerprint)
 {
+  ExgTorClient *self = EXG_TOR_CLIENT (streams);
   Circuit *c;
-
-  g_return_if_fail (EXG_IS_TOR_CLIENT (self));
 
   if (g_strcmp0 (exit_fingerprint, self->ready_exit) != 0)
     {
@@ -506,34 +506,35 @@ exg_tor_client_keep_circuit_ready (ExgTorClient *self,
   exg_tor_client_ready_circuit_build_ (self);
 }
 
-/**
- * exg_tor_client_dup_stream_circuit:
- * @self: a client
- * @source_addr: as given to exg_tor_client_expect_stream()
- *
- * The circuit the stream from @source_addr was attached to, for people:
- * each hop's nickname and, where GeoIP knows it, its country, from the
- * guard to the exit ("a (DE) → b (SE) → c (US)").  Ask before
- * exg_tor_client_forget_stream(), once tor has answered the stream's
- * request (it has been attached by then).
- *
- * Returns: (transfer full) (nullable): the path, or %NULL if the stream
- *   is not known or not attached
- */
-char *
-exg_tor_client_dup_stream_circuit (ExgTorClient *self,
-                                   const char   *source_addr)
+/* The circuit the stream was attached to, for people, guard first:
+ * known once tor has answered the stream's request, until it is
+ * forgotten. */
+static char *
+streams_dup_stream_circuit (ExgTorStreams *streams,
+                            const char    *source_addr)
 {
-  Expected *e;
+  ExgTorClient *self = EXG_TOR_CLIENT (streams);
+  Expected *e = g_hash_table_lookup (self->expected, source_addr);
 
-  g_return_val_if_fail (EXG_IS_TOR_CLIENT (self), NULL);
-  g_return_val_if_fail (source_addr != NULL, NULL);
-
-  e = g_hash_table_lookup (self->expected, source_addr);
   if (e == NULL || e->stream == NULL)
     return NULL;
   return g_strdup (g_hash_table_lookup (self->ours, e->stream));
 }
+
+void
+exg_tor_client_streams_init_ (ExgTorStreamsInterface *iface)
+{
+  iface->get_ready = streams_get_ready;
+  iface->get_socks_address = streams_get_socks_address;
+  iface->expect_stream = streams_expect_stream;
+  iface->forget_stream = streams_forget_stream;
+  iface->dup_stream_circuit = streams_dup_stream_circuit;
+  iface->keep_circuit_ready = streams_keep_circuit_ready;
+}
+
+/* ------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------ */
 
 /**
  * exg_tor_client_new_circuit:

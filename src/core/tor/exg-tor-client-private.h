@@ -1,6 +1,7 @@
 /* exg-tor-client-private.h: what the parts of ExgTorClient share: the
- * connection and lifecycle (exg-tor-client.c), the consensus
- * (exg-tor-consensus.c), circuits and streams (exg-tor-circuits.c).
+ * object and its state (exg-tor-client.c), the connection to tor
+ * (exg-tor-connection.c), the consensus (exg-tor-consensus.c), circuits
+ * and streams (exg-tor-circuits.c).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -8,9 +9,11 @@
 
 #include "exg-tor-client.h"
 
+#include "exg-tor-md.h"
 #include "exg-torctl-reply.h"
 #include "exg-tor-control.h"
 #include "exg-tor-process.h"
+#include "exg-tor-streams.h"
 
 G_BEGIN_DECLS
 
@@ -40,6 +43,7 @@ typedef struct {
   guint64  bandwidth;     /* bytes/s */
   guint    flags;
   char    *policy;        /* exits: the microdescriptor's "p" summary */
+  ExgTorFamily family;    /* the microdescriptor's; empty until read */
 } Relay;
 
 typedef struct {
@@ -119,6 +123,11 @@ typedef struct {
 gboolean      exg_tor_client_call_current_ (Call *call);
 void          exg_tor_client_call_free_ (Call *call);
 Call *        exg_tor_client_call_new_ (ExgTorClient *self);
+void          exg_tor_client_bootstrap_status_ (ExgTorClient *self,
+                                                const char   *text);
+void          exg_tor_client_connect_ (ExgTorClient *self);
+void          exg_tor_client_drop_connection_ (ExgTorClient *self);
+void          exg_tor_client_send_network_enabled_ (ExgTorClient *self);
 void          exg_tor_client_circ_event_ (ExgTorClient *self,
                                           const ExgTorctlArgs *args);
 void          exg_tor_client_load_consensus_ (ExgTorClient *self);
@@ -134,6 +143,7 @@ void          exg_tor_client_set_ready_ (ExgTorClient *self,
                                          gboolean ready);
 void          exg_tor_client_sync_routers_ (ExgTorClient *self,
                                             ExgRouterState state);
+void          exg_tor_client_streams_init_ (ExgTorStreamsInterface *iface);
 void          exg_tor_client_stream_event_ (ExgTorClient *self,
                                             const ExgTorctlArgs *args);
 

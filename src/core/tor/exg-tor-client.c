@@ -1,14 +1,8 @@
 /* exg-tor-client.c: Exitgate's side of one tor.
  *
- * The connection.  Either a tor that runs already (its control port or
- * socket) or one we start (ExgTorProcess, which owns its control
- * connection).  Once connected: SETEVENTS for bootstrap, streams,
- * circuits and consensuses; __LeaveStreamsUnattached=1, so that tor
- * leaves every new stream to us; tor's SocksPort from net/listeners/socks.
- * Lost (the connection closed, tor exited): every tor router goes down at
- * once, and we try again after 1 s, 2 s, 4 s … 30 s, starting a managed tor
- * anew.  Each connection has a generation number, so that answers to an
- * older one are ignored.
+ * The connection (exg-tor-connection.c).  To a tor that runs already, or
+ * to one we start; lost, it is tried again with backoff, and every tor
+ * router goes down meanwhile.  Bootstrap progress is read here.
  *
  * The routers.  Once tor is bootstrapped, and again on every NEWCONSENSUS:
  * ns/all (r, s and w lines) gives every relay; those with Exit, Running
@@ -27,7 +21,7 @@
  * keeps two clients off one circuit, where the exit could link them.
  *
  * One circuit is kept ready: for the exit the default selection picks
- * (exg_tor_client_keep_circuit_ready), built as soon as tor is ready and
+ * (exg_tor_streams_keep_circuit_ready), built as soon as tor is ready and
  * again whenever a stream has taken it, so that the first stream to that
  * exit, of whatever isolation key, does not wait for a circuit.  Every other
  * stream (another client of a shared tor) is handed back to tor at once
@@ -49,9 +43,6 @@
 #include "config.h"
 #include "exg-tor-client-private.h"
 
-#include "exg-backend-tor.h"
-#include "exg-error.h"
-
 #include <string.h>
 
 enum {
@@ -68,11 +59,9 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
-G_DEFINE_FINAL_TYPE (ExgTorClient, exg_tor_client, G_TYPE_OBJECT)
-
-static void client_connect     (ExgTorClient *self);
-static void client_lost        (ExgTorClient *self,
-                                const char   *why);
+G_DEFINE_FINAL_TYPE_WITH_CODE (ExgTorClient, exg_tor_client, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (EXG_TYPE_TOR_STREAMS,
+                                                      exg_tor_client_streams_init_))
 
 /* ------------------------------------------------------------------------
  * Small things
@@ -85,6 +74,7 @@ exg_tor_client_relay_free_ (Relay *relay)
   g_free (relay->nickname);
   g_free (relay->address);
   g_free (relay->policy);
+  exg_tor_family_clear (&relay->family);
   g_free (relay);
 }
 
@@ -193,407 +183,36 @@ exg_tor_client_set_ready_ (ExgTorClient *self,
  * Bootstrap and events
  * ------------------------------------------------------------------------ */
 
-/* "NOTICE BOOTSTRAP PROGRESS=85 TAG=ap_conn SUMMARY="…"" (with or without
- * the leading "STATUS_CLIENT"); tor says "WARN BOOTSTRAP … WARNING="…""
- * when a step fails, which is what a user needs to hear when bootstrap
- * stalls (e.g. "Connection refused", "No route to host"). */
-static void
-bootstrap_status (ExgTorClient *self,
-                  const char   *text)
+/* A STATUS_CLIENT BOOTSTRAP event or status/bootstrap-phase: progress,
+ * and what tor warned of when a step failed. */
+void
+exg_tor_client_bootstrap_status_ (ExgTorClient *self,
+                                  const char   *text)
 {
-  g_autoptr(ExgTorctlArgs) args = exg_torctl_args_parse (text);
-  const char *progress, *summary, *warning = NULL;
-  gboolean is_bootstrap = FALSE;
-  gboolean is_warn = FALSE;
-  guint64 value;
-  char *end = NULL;
+  g_auto(ExgTorctlBootstrap) status = { 0, };
 
-  if (args == NULL)
+  if (!exg_torctl_bootstrap_parse (text, &status))
     return;
-  for (guint i = 0; i < exg_torctl_args_get_n_positional (args); i++)
-    {
-      const char *word = exg_torctl_args_get_positional (args, i);
-
-      if (g_strcmp0 (word, "BOOTSTRAP") == 0)
-        is_bootstrap = TRUE;
-      else if (g_strcmp0 (word, "WARN") == 0 || g_strcmp0 (word, "ERR") == 0)
-        is_warn = TRUE;
-    }
-  progress = exg_torctl_args_lookup (args, "PROGRESS");
-  if (!is_bootstrap || progress == NULL)
-    return;
-  value = g_ascii_strtoull (progress, &end, 10);
-  if (end == progress || *end != '\0' || value > 100)
-    return;
-  summary = exg_torctl_args_lookup (args, "SUMMARY");
-  if (summary == NULL)
-    summary = "";
-  if (is_warn)
-    warning = exg_torctl_args_lookup (args, "WARNING");
-
-  if ((int) value == self->progress && g_strcmp0 (summary, self->summary) == 0
-      && (warning == NULL || g_strcmp0 (warning, self->warning) == 0))
+  if ((int) status.progress == self->progress &&
+      g_strcmp0 (status.summary, self->summary) == 0 &&
+      (status.warning == NULL || g_strcmp0 (status.warning, self->warning) == 0))
     return;
   /* a step further: the last step's trouble is over */
-  if ((int) value > self->progress)
+  if ((int) status.progress > self->progress)
     g_clear_pointer (&self->warning, g_free);
-  if (warning != NULL)
+  if (status.warning != NULL)
     {
       g_free (self->warning);
-      self->warning = g_strdup (warning);
+      self->warning = g_steal_pointer (&status.warning);
     }
-  self->progress = (int) value;
+  self->progress = (int) status.progress;
   g_free (self->summary);
-  self->summary = g_strdup (summary);
+  self->summary = g_steal_pointer (&status.summary);
   g_signal_emit (self, signals[SIGNAL_BOOTSTRAP], 0, self->progress, self->summary);
 
   /* exits become routers once tor can build circuits */
   if (self->progress >= 100 && !self->ready && !self->loading)
     exg_tor_client_load_consensus_ (self);
-}
-
-static void
-event_cb (ExgTorControl  *control,
-          const char     *keyword,
-          ExgTorctlReply *reply,
-          gpointer        user_data)
-{
-  ExgTorClient *self = user_data;
-  g_autoptr(ExgTorctlArgs) args = NULL;
-
-  if (g_str_equal (keyword, "STATUS_CLIENT"))
-    {
-      bootstrap_status (self, reply->lines[0].text);
-      return;
-    }
-  if (g_str_equal (keyword, "NEWCONSENSUS"))
-    {
-      if (self->progress >= 100)
-        exg_tor_client_load_consensus_ (self);
-      return;
-    }
-
-  args = exg_torctl_args_parse (reply->lines[0].text);
-  if (args == NULL)
-    return;
-  if (g_str_equal (keyword, "STREAM"))
-    exg_tor_client_stream_event_ (self, args);
-  else if (g_str_equal (keyword, "CIRC"))
-    exg_tor_client_circ_event_ (self, args);
-}
-
-/* ------------------------------------------------------------------------
- * Connecting, losing, reconnecting
- * ------------------------------------------------------------------------ */
-
-static gboolean
-reconnect_cb (gpointer user_data)
-{
-  ExgTorClient *self = user_data;
-
-  self->reconnect_id = 0;
-  client_connect (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_reconnect (ExgTorClient *self)
-{
-  if (self->stopping || self->reconnect_id != 0)
-    return;
-  self->backoff = self->backoff == 0 ? 1
-                  : MIN (self->backoff * 2, EXG_TOR_BACKOFF_MAX_SECONDS);
-  g_message ("tor: trying again in %u s", self->backoff);
-  self->reconnect_id = g_timeout_add_seconds (self->backoff, reconnect_cb, self);
-}
-
-static void
-drop_connection (ExgTorClient *self)
-{
-  g_autoptr(ExgTorControl) control = g_steal_pointer (&self->control);
-  g_autoptr(ExgTorProcess) process = g_steal_pointer (&self->process);
-
-  self->generation++;
-  if (control != NULL)
-    {
-      g_clear_signal_handler (&self->event_id, control);
-      g_clear_signal_handler (&self->closed_id, control);
-      if (process == NULL)
-        exg_tor_control_close (control);
-    }
-  if (process != NULL)
-    {
-      g_clear_signal_handler (&self->exited_id, process);
-      exg_tor_process_stop (process);
-    }
-  g_clear_object (&self->socks);
-  self->loading = FALSE;
-  self->reload = FALSE;
-  self->progress = -1;
-  g_clear_pointer (&self->summary, g_free);
-  g_clear_pointer (&self->warning, g_free);
-  g_hash_table_remove_all (self->circuit_ids);
-  g_hash_table_remove_all (self->circuits);
-  g_hash_table_remove_all (self->early);
-  g_hash_table_remove_all (self->ours);
-  exg_tor_client_set_ready_ (self, FALSE);
-}
-
-static void
-client_lost (ExgTorClient *self,
-             const char   *why)
-{
-  g_message ("tor: lost (%s)", why);
-  drop_connection (self);
-  schedule_reconnect (self);
-}
-
-static void
-closed_cb (ExgTorControl *control,
-           GError        *error,
-           gpointer       user_data)
-{
-  ExgTorClient *self = user_data;
-
-  client_lost (self, error != NULL ? error->message : "the control connection closed");
-}
-
-static void
-exited_cb (ExgTorProcess *process,
-           GError        *error,
-           gpointer       user_data)
-{
-  ExgTorClient *self = user_data;
-
-  client_lost (self, error != NULL ? error->message : "tor exited");
-}
-
-static void
-socks_address_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  Call *call = user_data;
-  ExgTorClient *self = call->self;
-  g_autoptr(GError) error = NULL;
-  GSocketAddress *socks;
-
-  socks = exg_tor_control_get_socks_address_finish (EXG_TOR_CONTROL (source), result, &error);
-  if (!exg_tor_client_call_current_ (call))
-    {
-      g_clear_object (&socks);
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  if (socks == NULL)
-    {
-      /* DisableNetwork 1: tor has no SocksPort open; asked again when
-       * the network is enabled */
-      if (self->network_disabled)
-        g_debug ("tor: no SocksPort while the network is disabled");
-      else
-        g_message ("tor: no SocksPort: %s", error->message);
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  g_clear_object (&self->socks);
-  self->socks = socks;
-  if (self->progress >= 100 && !self->ready && !self->loading)
-    exg_tor_client_load_consensus_ (self);
-  exg_tor_client_call_free_ (call);
-}
-
-static void
-bootstrap_phase_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  Call *call = user_data;
-  ExgTorClient *self = call->self;
-  g_autofree char *value = NULL;
-  g_autoptr(GError) error = NULL;
-
-  value = exg_tor_control_getinfo_finish (EXG_TOR_CONTROL (source), result, &error);
-  if (!exg_tor_client_call_current_ (call))
-    {
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  if (value != NULL)
-    bootstrap_status (self, value);
-  exg_tor_control_get_socks_address_async (self->control, NULL, socks_address_cb, call);
-}
-
-static void
-setup_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  Call *call = user_data;
-  g_autoptr(ExgTorctlReply) reply = NULL;
-  g_autoptr(GError) error = NULL;
-
-  reply = exg_tor_control_send_finish (EXG_TOR_CONTROL (source), result, &error);
-  if (!exg_tor_client_call_current_ (call))
-    {
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  if (reply == NULL)
-    {
-      g_autoptr(ExgTorClient) self = g_object_ref (call->self);
-
-      exg_tor_client_call_free_ (call);
-      /* a tor that refuses what we need is as good as lost */
-      g_message ("tor: setting up the controller failed");
-      client_lost (self, error->message);
-      return;
-    }
-  exg_tor_client_call_free_ (call);
-}
-
-/* Connected and authenticated: subscribe, take over stream attachment,
- * learn the bootstrap state and the SocksPort. */
-static void
-client_attach (ExgTorClient  *self,
-               ExgTorControl *control)
-{
-  self->control = g_object_ref (control);
-  self->event_id = g_signal_connect (control, "event", G_CALLBACK (event_cb), self);
-  self->closed_id = g_signal_connect (control, "closed", G_CALLBACK (closed_cb), self);
-  g_message ("tor: connected (tor %s)",
-             exg_tor_control_get_tor_version (control) != NULL
-               ? exg_tor_control_get_tor_version (control) : "?");
-
-  /* events first: no stream can be left unattached unseen */
-  exg_tor_control_send_async (control, "SETEVENTS STATUS_CLIENT STREAM CIRC NEWCONSENSUS",
-                              NULL, setup_cb, exg_tor_client_call_new_ (self));
-  exg_tor_control_send_async (control, "SETCONF __LeaveStreamsUnattached=1",
-                              NULL, setup_cb, exg_tor_client_call_new_ (self));
-  exg_tor_control_getinfo_async (control, "status/bootstrap-phase", NULL,
-                                 bootstrap_phase_cb, exg_tor_client_call_new_ (self));
-}
-
-static void
-control_connected_cb (GObject      *source,
-                      GAsyncResult *result,
-                      gpointer      user_data)
-{
-  Call *call = user_data;
-  ExgTorClient *self = call->self;
-  g_autoptr(GError) error = NULL;
-
-  if (!exg_tor_control_connect_finish (EXG_TOR_CONTROL (source), result, &error))
-    {
-      if (call->generation == self->generation)
-        {
-          g_message ("tor: cannot connect to the control port: %s", error->message);
-          schedule_reconnect (self);
-        }
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  if (call->generation != self->generation || self->stopping)
-    {
-      exg_tor_control_close (EXG_TOR_CONTROL (source));
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  client_attach (self, EXG_TOR_CONTROL (source));
-  exg_tor_client_call_free_ (call);
-}
-
-static void
-network_enabled_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  Call *call = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!exg_tor_process_set_network_enabled_finish (EXG_TOR_PROCESS (source), result, &error))
-    {
-      if (exg_tor_client_call_current_ (call))
-        g_message ("tor: cannot change DisableNetwork: %s", error->message);
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  if (!exg_tor_client_call_current_ (call) || call->self->network_disabled)
-    {
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  /* tor opens its SocksPort only once it may use the network */
-  exg_tor_control_get_socks_address_async (call->self->control, NULL, socks_address_cb, call);
-}
-
-static void
-send_network_enabled (ExgTorClient *self)
-{
-  exg_tor_process_set_network_enabled_async (self->process, !self->network_disabled, NULL,
-                                             network_enabled_cb, exg_tor_client_call_new_ (self));
-  self->spawned_disabled = self->network_disabled;
-}
-
-static void
-process_started_cb (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  Call *call = user_data;
-  ExgTorClient *self = call->self;
-  g_autoptr(GError) error = NULL;
-
-  if (!exg_tor_process_start_finish (EXG_TOR_PROCESS (source), result, &error))
-    {
-      if (call->generation == self->generation && !self->stopping)
-        {
-          g_message ("tor: cannot start tor: %s", error->message);
-          g_clear_object (&self->process);
-          schedule_reconnect (self);
-        }
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  if (call->generation != self->generation || self->stopping)
-    {
-      exg_tor_client_call_free_ (call);
-      return;
-    }
-  self->exited_id = g_signal_connect (self->process, "exited", G_CALLBACK (exited_cb), self);
-  client_attach (self, exg_tor_process_get_control (self->process));
-  /* the user said Connect (or changed their mind) while tor started */
-  if (self->spawned_disabled != self->network_disabled)
-    send_network_enabled (self);
-  exg_tor_client_call_free_ (call);
-}
-
-static void
-client_connect (ExgTorClient *self)
-{
-  if (self->stopping)
-    return;
-
-  if (self->managed)
-    {
-      self->process = exg_tor_process_new (self->data_dir);
-      if (self->tor_path != NULL)
-        exg_tor_process_set_tor_path (self->process, self->tor_path);
-      if (self->torrc != NULL)
-        exg_tor_process_set_torrc_file (self->process, self->torrc);
-      /* a restarted tor keeps the user's choice */
-      exg_tor_process_set_disable_network (self->process, self->network_disabled);
-      self->spawned_disabled = self->network_disabled;
-      exg_tor_process_start_async (self->process, NULL, process_started_cb, exg_tor_client_call_new_ (self));
-      return;
-    }
-
-  {
-    g_autoptr(ExgTorControl) control = exg_tor_control_new ();
-
-    exg_tor_control_connect_async (control, self->control_address, self->password,
-                                   NULL, control_connected_cb, exg_tor_client_call_new_ (self));
-  }
 }
 
 /* ------------------------------------------------------------------------
@@ -610,7 +229,7 @@ exg_tor_client_dispose (GObject *object)
   self->stopping = TRUE;
   g_clear_handle_id (&self->reconnect_id, g_source_remove);
   if (self->control != NULL || self->process != NULL)
-    drop_connection (self);
+    exg_tor_client_drop_connection_ (self);
 
   if (self->registry != NULL)
     {
@@ -837,7 +456,7 @@ exg_tor_client_start (ExgTorClient *self)
   if (self->started)
     return;
   self->started = TRUE;
-  client_connect (self);
+  exg_tor_client_connect_ (self);
 }
 
 static void
@@ -851,7 +470,7 @@ leave_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   reply = exg_tor_control_send_finish (EXG_TOR_CONTROL (source), result, &error);
-  drop_connection (self);
+  exg_tor_client_drop_connection_ (self);
   if (reply == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
   else
@@ -894,7 +513,7 @@ exg_tor_client_stop_async (ExgTorClient        *self,
 
   if (self->control == NULL)
     {
-      drop_connection (self);
+      exg_tor_client_drop_connection_ (self);
       g_task_return_boolean (task, TRUE);
       g_object_unref (task);
       return;
@@ -945,9 +564,9 @@ exg_tor_client_set_network_enabled (ExgTorClient *self,
     return;
   self->network_disabled = !enabled;
   if (self->managed && self->process != NULL && self->control != NULL)
-    send_network_enabled (self);
+    exg_tor_client_send_network_enabled_ (self);
   /* otherwise tor is starting: process_started_cb sends it, or not yet
-   * started: client_connect starts it so */
+   * started: exg_tor_client_connect_() starts it so */
 }
 
 /**

@@ -56,18 +56,9 @@ const char     *exg_tor_client_get_bootstrap_warning  (ExgTorClient     *self);
 gboolean        exg_tor_client_get_ready          (ExgTorClient         *self);
 guint           exg_tor_client_get_n_exits        (ExgTorClient         *self);
 
-/* For ExgBackendTor. */
+/* tor's SocksPort, %NULL while not connected.  ExgBackendTor asks
+ * through ExgTorStreams, which the client implements. */
 GSocketAddress *exg_tor_client_get_socks_address  (ExgTorClient         *self);
-void            exg_tor_client_expect_stream      (ExgTorClient         *self,
-                                                   const char           *source_addr,
-                                                   const char           *exit_fingerprint,
-                                                   const char           *isolation);
-void            exg_tor_client_forget_stream      (ExgTorClient         *self,
-                                                   const char           *source_addr);
-void            exg_tor_client_keep_circuit_ready (ExgTorClient         *self,
-                                                   const char           *exit_fingerprint);
-char           *exg_tor_client_dup_stream_circuit (ExgTorClient         *self,
-                                                   const char           *source_addr);
 
 gboolean        exg_tor_client_new_circuit        (ExgTorClient         *self,
                                                    const char           *exit_fingerprint,

@@ -1,7 +1,8 @@
 /* exg-tor-consensus.c: tor's consensus → routers.  Once tor is
  * bootstrapped, and again on every NEWCONSENSUS, the relays of ns/all, the
- * exit policies of their microdescriptors and tor's entry guards are read,
- * and the exits become routers of kind TOR through the registry.
+ * exit policies and families of their microdescriptors and tor's entry
+ * guards are read, and the exits become routers of kind TOR through the
+ * registry.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -205,7 +206,7 @@ exg_tor_client_sync_routers_ (ExgTorClient   *self,
         }
 
       exg_tor_client_relay_country_ (self, relay, country);
-      backend = exg_backend_tor_new (self, relay->fingerprint);
+      backend = exg_backend_tor_new (EXG_TOR_STREAMS (self), relay->fingerprint);
       exg_backend_tor_set_exit_policy (EXG_BACKEND_TOR (backend), relay->policy);
       id = g_strconcat ("tor:", relay->fingerprint, NULL);
       router = exg_router_new (id, relay->nickname, EXG_ROUTER_KIND_TOR,
@@ -279,14 +280,17 @@ md_cb (GObject      *source,
   if (value != NULL && load->relays != NULL)
     {
       Relay *relay = g_hash_table_lookup (load->relays, md->fingerprint);
-      g_auto(GStrv) lines = g_strsplit (value, "\n", -1);
+      g_auto(ExgTorMd) parsed = { 0, };
 
-      for (guint i = 0; relay != NULL && lines[i] != NULL; i++)
-        if (g_str_has_prefix (lines[i], "p "))
-          {
-            g_free (relay->policy);
-            relay->policy = g_strdup (g_strchomp (lines[i] + 2));
-          }
+      exg_tor_md_parse (value, &parsed);
+      if (relay != NULL)
+        {
+          g_free (relay->policy);
+          relay->policy = g_steal_pointer (&parsed.policy);
+          exg_tor_family_clear (&relay->family);
+          relay->family = parsed.family;
+          memset (&parsed.family, 0, sizeof parsed.family);
+        }
     }
   g_free (md->fingerprint);
   g_free (md);
@@ -328,7 +332,9 @@ entry_guards_cb (GObject      *source,
         }
     }
 
-  /* ns/all has no exit policies: each exit's microdescriptor has it */
+  /* ns/all has no exit policies and no families: each relay's
+   * microdescriptor has them, for the exits and for every relay that may
+   * be a hop of our paths (its family keeps the middle apart) */
   load->pending = 1;
   g_hash_table_iter_init (&iter, load->relays);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &relay))
@@ -336,7 +342,7 @@ entry_guards_cb (GObject      *source,
       g_autofree char *key = NULL;
       MdCall *md;
 
-      if (!relay_is_exit (relay))
+      if (!relay_is_exit (relay) && (relay->flags & RELAY_RUNNING) == 0)
         continue;
       md = g_new0 (MdCall, 1);
       md->load = load;

@@ -107,33 +107,15 @@ static void
 set_bootstrap (ExgTorProcess *self,
                const char    *status_text)
 {
-  g_autoptr(ExgTorctlArgs) args = exg_torctl_args_parse (status_text);
-  const char *progress, *summary, *tag;
-  guint64 value;
-  char *end = NULL;
-  guint i, n;
-  gboolean is_bootstrap = FALSE;
+  g_auto(ExgTorctlBootstrap) status = { 0, };
 
-  if (args == NULL)
+  if (!exg_torctl_bootstrap_parse (status_text, &status))
     return;
-  n = exg_torctl_args_get_n_positional (args);
-  for (i = 0; i < n; i++)
-    if (g_strcmp0 (exg_torctl_args_get_positional (args, i), "BOOTSTRAP") == 0)
-      is_bootstrap = TRUE;
-  progress = exg_torctl_args_lookup (args, "PROGRESS");
-  if (!is_bootstrap || progress == NULL)
-    return;
-  value = g_ascii_strtoull (progress, &end, 10);
-  if (end == progress || *end != '\0' || value > 100)
-    return;
-
-  summary = exg_torctl_args_lookup (args, "SUMMARY");
-  tag = exg_torctl_args_lookup (args, "TAG");
-  self->progress = (int) value;
+  self->progress = (int) status.progress;
   g_free (self->summary);
-  self->summary = g_strdup (summary != NULL ? summary : "");
+  self->summary = g_strdup (status.summary);
   g_signal_emit (self, signals[SIGNAL_BOOTSTRAP], 0, self->progress,
-                 tag != NULL ? tag : "", self->summary);
+                 status.tag, self->summary);
 }
 
 static void
