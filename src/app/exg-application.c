@@ -6,6 +6,7 @@
 #include "config.h"
 #include "exg-application.h"
 
+#include "exg-country-list.h"
 #include "exg-preferences.h"
 #include "exg-system-proxy.h"
 #include "exg-tor-process.h"
@@ -27,6 +28,7 @@ struct _ExgApplication
   ExgGeoip          *geoip;          /* owned; database-less until loaded */
   ExgSystemProxy    *system_proxy;   /* owned */
   ExgTray           *tray;           /* owned */
+  ExgCountryList    *countries;      /* owned: what window and tray list */
   GCancellable      *cancellable;    /* owned; cancelled on shutdown */
   GCancellable      *geoip_load;     /* owned; the GeoIP search under way */
   int                geoip_percent;  /* converting tor-geoipdb; -1 if not */
@@ -757,6 +759,10 @@ exg_application_startup (GApplication *application)
                                              : exg_config_default_path ();
   exg_application_reload_exits (self);
   exg_engine_start (self->engine, EXG_HEALTH_DEFAULT_INTERVAL);
+  /* routers go up and down without changing the registry's list:
+   * recounted every second, "changed" only when a count differs */
+  self->countries = exg_country_list_new (exg_engine_get_registry (self->engine),
+                                          1000);
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions,
                                    G_N_ELEMENTS (app_actions), self);
@@ -878,6 +884,7 @@ exg_application_dispose (GObject *object)
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->tray);
+  g_clear_object (&self->countries);
   g_clear_object (&self->system_proxy);
   g_clear_object (&self->engine);
   g_clear_object (&self->geoip_load);
@@ -982,6 +989,13 @@ exg_application_get_registry (ExgApplication *self)
 {
   g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
   return exg_engine_get_registry (self->engine);
+}
+
+ExgCountryList *
+exg_application_get_country_list (ExgApplication *self)
+{
+  g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
+  return self->countries;
 }
 
 ExgActivity *

@@ -115,22 +115,6 @@ exg_view_apply_search (GtkSearchEntry *entry,
     gtk_tree_view_set_model (tree_view, model);
 }
 
-gboolean
-exg_view_counts_equal (GHashTable *a,
-                       GHashTable *b)
-{
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (a == NULL || b == NULL || g_hash_table_size (a) != g_hash_table_size (b))
-    return FALSE;
-  g_hash_table_iter_init (&iter, a);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (g_hash_table_lookup (b, key) != value)
-      return FALSE;
-  return TRUE;
-}
-
 static gboolean
 query_tooltip_cb (GtkWidget  *widget,
                   int         x,

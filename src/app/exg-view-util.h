@@ -1,8 +1,7 @@
 /* exg-view-util.h: what the views do alike.  The lists (connections,
  * lookups, routers): a text column, sorting the store by header clicks,
- * and a search that filters the rows.  The country choosers (window and
- * tray): whether the router counts per country changed.  Rates and
- * bandwidths, the same way in every view.
+ * and a search that filters the rows.  Rates and bandwidths, the same
+ * way in every view.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -43,11 +42,6 @@ void               exg_view_apply_search    (GtkSearchEntry      *entry,
                                              GtkTreeModel        *filter,
                                              GtkTreeModel        *store,
                                              char               **filter_text);
-
-/* Whether two tables of exg_router_registry_count_countries () hold the
- * same counts; a NULL table (nothing shown yet) equals none. */
-gboolean           exg_view_counts_equal    (GHashTable          *a,
-                                             GHashTable          *b);
 
 /* Shows @label over an empty @tree_view: @empty_text when there are no
  * rows at all, or that nothing matches @search (the entry's text) when a

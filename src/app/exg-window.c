@@ -62,7 +62,6 @@ struct _ExgWindow
   ExgTorConnect      *tor_connect;
   GtkInfoBar         *tor_country_bar;   /* nullable: made when first needed */
 
-  GHashTable         *country_counts;    /* owned: ISO → GUINT_TO_POINTER (n up) shown */
   guint               tick_id;
   guint               registry_idle_id;
   guint               updating;          /* > 0 while we set widgets ourselves */
@@ -86,101 +85,48 @@ country_label (const char *iso)
   return g_strdup_printf ("%s %s", flag, exg_country_get_name (iso));
 }
 
-typedef struct {
-  char  *code;
-  char  *name;
-  guint  count;
-} CountryRow;
-
-static int
-country_row_compare (gconstpointer a,
-                     gconstpointer b)
-{
-  const CountryRow *ra = *(CountryRow * const *) a;
-  const CountryRow *rb = *(CountryRow * const *) b;
-
-  return g_utf8_collate (ra->name, rb->name);
-}
-
 static void
-country_row_free (CountryRow *row)
+append_country (ExgWindow  *self,
+                const char *code,
+                const char *name,
+                guint       n_up)
 {
-  g_free (row->code);
-  g_free (row->name);
-  g_free (row);
+  g_autofree char *label = country_label (code);
+  g_autofree char *count = NULL;
+
+  if (n_up == 0)
+    count = g_strdup (_("no router up"));
+  else
+    count = g_strdup_printf (ngettext ("%u router", "%u routers", n_up), n_up);
+  gtk_list_store_insert_with_values (self->country_store, NULL, -1,
+                                     COUNTRY_COL_CODE, code,
+                                     COUNTRY_COL_LABEL, label,
+                                     COUNTRY_COL_NAME, name,
+                                     COUNTRY_COL_COUNT, count,
+                                     COUNTRY_COL_SENSITIVE, n_up > 0,
+                                     -1);
 }
 
 /* "Any country" first, then the chosen country, then every country that
- * has routers, by name in the user's language; those with none up are
- * greyed out, and the chosen one stays listed even with none at all */
+ * has routers (the application's ExgCountryList, which the tray lists
+ * too); those with none up are greyed out, and the chosen one stays
+ * listed even with no router at all */
 static void
-rebuild_countries (ExgWindow *self,
-                   gboolean   force)
+rebuild_countries (ExgWindow *self)
 {
-  ExgRouterRegistry *registry = exg_application_get_registry (self->app);
-  g_autoptr(GHashTable) counts = exg_router_registry_count_countries (registry);
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) country_row_free);
+  ExgCountryList *countries = exg_application_get_country_list (self->app);
+  guint n_rows = exg_country_list_get_n_rows (countries);
+  guint total = exg_country_list_get_n_up (countries);
+  const ExgCountryRow *chosen;
+  g_autofree char *chosen_code = NULL;
   ExgSelection sel;
-  GHashTableIter iter;
-  gpointer key, value;
-  guint total;
-
-  /* countries whose exits are all down stay listed (greyed out): a
-   * country does not vanish from the list while its exits are checked */
-  {
-    GListModel *model = G_LIST_MODEL (registry);
-    guint n = g_list_model_get_n_items (model);
-
-    for (guint i = 0; i < n; i++)
-      {
-        g_autoptr(ExgRouter) router = g_list_model_get_item (model, i);
-        const char *country = exg_router_get_country (router);
-
-        if (country != NULL && country[0] != '\0'
-            && !g_hash_table_contains (counts, country))
-          g_hash_table_insert (counts, g_strdup (country), GUINT_TO_POINTER (0));
-      }
-  }
-
-  if (!force && exg_view_counts_equal (counts, self->country_counts))
-    return;
 
   exg_application_get_selection (self->app, &sel);
-  if (sel.country[0] != '\0' && !g_hash_table_contains (counts, sel.country))
-    g_hash_table_insert (counts, g_strdup (sel.country), GUINT_TO_POINTER (0));
-
-  g_hash_table_iter_init (&iter, counts);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      CountryRow *row = g_new0 (CountryRow, 1);
-
-      if (((const char *) key)[0] == '\0')
-        {
-          g_free (row);
-          continue;             /* routers of unknown country: only "any" gets them */
-        }
-      row->code = g_ascii_strup (key, -1);
-      row->name = g_strdup (exg_country_get_name (row->code));
-      row->count = GPOINTER_TO_UINT (value);
-      g_ptr_array_add (rows, row);
-    }
-  g_ptr_array_sort (rows, country_row_compare);
-  /* the chosen country on top, right under "Any country" */
-  for (guint i = 1; i < rows->len; i++)
-    {
-      CountryRow *row = g_ptr_array_index (rows, i);
-
-      if (g_ascii_strcasecmp (row->code, sel.country) == 0)
-        {
-          memmove (rows->pdata + 1, rows->pdata, i * sizeof (gpointer));
-          rows->pdata[0] = row;
-          break;
-        }
-    }
+  chosen = exg_country_list_lookup (countries, sel.country);
+  chosen_code = g_ascii_strup (sel.country, -1);
 
   self->updating++;
   gtk_list_store_clear (self->country_store);
-  total = exg_router_registry_count_up (registry);
   {
     /* Translators: number of exits (routers) that are up */
     g_autofree char *count = g_strdup_printf (ngettext ("%u router",
@@ -194,30 +140,18 @@ rebuild_countries (ExgWindow *self,
                                        COUNTRY_COL_SENSITIVE, TRUE,
                                        -1);
   }
-  for (guint i = 0; i < rows->len; i++)
+  if (chosen_code[0] != '\0')
+    append_country (self, chosen_code, exg_country_get_name (chosen_code),
+                    chosen != NULL ? chosen->n_up : 0);
+  for (guint i = 0; i < n_rows; i++)
     {
-      CountryRow *row = g_ptr_array_index (rows, i);
-      g_autofree char *label = country_label (row->code);
-      g_autofree char *count = NULL;
+      const ExgCountryRow *row = exg_country_list_get_row (countries, i);
 
-      if (row->count == 0)
-        count = g_strdup (_("no router up"));
-      else
-        count = g_strdup_printf (ngettext ("%u router", "%u routers",
-                                           row->count), row->count);
-      gtk_list_store_insert_with_values (self->country_store, NULL, -1,
-                                         COUNTRY_COL_CODE, row->code,
-                                         COUNTRY_COL_LABEL, label,
-                                         COUNTRY_COL_NAME, row->name,
-                                         COUNTRY_COL_COUNT, count,
-                                         COUNTRY_COL_SENSITIVE, row->count > 0,
-                                         -1);
+      if (row != chosen)
+        append_country (self, row->code, row->name, row->n_up);
     }
-  gtk_combo_box_set_active_id (self->country_combo, sel.country);
+  gtk_combo_box_set_active_id (self->country_combo, chosen_code);
   self->updating--;
-
-  g_clear_pointer (&self->country_counts, g_hash_table_unref);
-  self->country_counts = g_steal_pointer (&counts);
 }
 
 /* Why nothing matches, in words: the core says which filter left nothing
@@ -534,7 +468,16 @@ selection_changed_cb (ExgApplication *app,
   exg_application_get_selection (app, &sel);
   explain_tor_country (self, &sel);
   /* the chosen country moves to the top of the list */
-  rebuild_countries (self, TRUE);
+  rebuild_countries (self);
+  update_result (self);
+  update_status (self);
+}
+
+static void
+countries_changed_cb (ExgCountryList *countries,
+                      ExgWindow      *self)
+{
+  rebuild_countries (self);
   update_result (self);
   update_status (self);
 }
@@ -554,14 +497,13 @@ registry_changed_idle (gpointer user_data)
   ExgWindow *self = user_data;
 
   self->registry_idle_id = 0;
-  rebuild_countries (self, TRUE);
   update_result (self);
   update_status (self);
   return G_SOURCE_REMOVE;
 }
 
 /* A reload replaces every router, one items-changed each (thousands for
- * tor): redo the lists once, afterwards */
+ * tor): pick again once, afterwards (the country list follows by itself) */
 static void
 registry_changed_cb (GListModel *model,
                      guint       position,
@@ -576,15 +518,8 @@ registry_changed_cb (GListModel *model,
 static gboolean
 tick_cb (gpointer user_data)
 {
-  ExgWindow *self = user_data;
-  GHashTable *before = self->country_counts ? g_hash_table_ref (self->country_counts) : NULL;
-
-  /* routers go up and down without changing the list */
-  rebuild_countries (self, FALSE);
-  if (before != self->country_counts)
-    update_result (self);
-  g_clear_pointer (&before, g_hash_table_unref);
-  update_status (self);
+  /* the connections count; router states come with the country list */
+  update_status (user_data);
   return G_SOURCE_CONTINUE;
 }
 
@@ -961,7 +896,6 @@ exg_window_finalize (GObject *object)
 
   g_clear_handle_id (&self->tick_id, g_source_remove);
   g_clear_handle_id (&self->registry_idle_id, g_source_remove);
-  g_clear_pointer (&self->country_counts, g_hash_table_unref);
 
   G_OBJECT_CLASS (exg_window_parent_class)->finalize (object);
 }
@@ -1149,6 +1083,8 @@ exg_window_new (ExgApplication *app)
                            G_CALLBACK (selection_changed_cb), self, 0);
   g_signal_connect_object (exg_application_get_registry (app), "items-changed",
                            G_CALLBACK (registry_changed_cb), self, 0);
+  g_signal_connect_object (exg_application_get_country_list (app), "changed",
+                           G_CALLBACK (countries_changed_cb), self, 0);
 
   /* "Connect to Tor" beside the content, shown while tor waits for the
    * user's word or bootstraps because of it */
@@ -1172,7 +1108,7 @@ exg_window_new (ExgApplication *app)
 
   load_filters (self);
   sync_proxy_switch (self);
-  rebuild_countries (self, TRUE);
+  rebuild_countries (self);
   update_result (self);
   update_status (self);
   update_info_bar (self);

@@ -299,6 +299,12 @@ country_list_has_three (gpointer model)
   return gtk_tree_model_iter_n_children (model, NULL) == 3;
 }
 
+static gboolean
+country_list_has_four (gpointer model)
+{
+  return gtk_tree_model_iter_n_children (model, NULL) == 4;
+}
+
 /* tests */
 
 static void
@@ -346,6 +352,30 @@ test_country_list (void)
   g_assert_true (g_str_has_suffix (label, "Sweden"));
   g_assert_true (g_str_has_prefix (label,
                                    "\xf0\x9f\x87\xb8\xf0\x9f\x87\xaa"));   /* 🇸🇪 */
+
+  /* a country whose exits are all down stays listed, greyed out (the
+   * application's country list, which the tray shows too) */
+  {
+    ExgRouterRegistry *registry = exg_application_get_registry (app);
+    g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+    g_autoptr(ExgRouter) down = exg_router_new ("fr-down", "fr-down",
+                                                EXG_ROUTER_KIND_DIRECT, "", "FR",
+                                                0, 1, backend);
+    g_autofree char *count = NULL;
+    gboolean sensitive = TRUE;
+
+    exg_router_set_up (down, FALSE);
+    exg_router_registry_add (registry, down);
+    g_assert_true (wait_until (country_list_has_four, model, WAIT_MS));
+    g_assert_true (find_row (model, 0, "FR", &iter));
+    gtk_tree_model_get (model, &iter, 3, &count, 4, &sensitive, -1);
+    g_assert_false (sensitive);
+    g_assert_cmpstr (count, ==, "no router up");
+    g_assert_true (exg_country_row_all_down (exg_country_list_lookup (exg_application_get_country_list (app),
+                                                                       "FR")));
+    g_assert_true (exg_router_registry_remove (registry, "fr-down"));
+    g_assert_true (wait_until (country_list_has_three, model, WAIT_MS));
+  }
 }
 
 static void
