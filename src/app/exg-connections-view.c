@@ -18,7 +18,7 @@
 #include "config.h"
 #include "exg-connections-view.h"
 
-#include "exg-country.h"
+#include "exg-connection-text.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>
@@ -36,6 +36,7 @@ typedef struct {
   gint64       closed_at;    /* monotonic µs; 0 while alive */
   /* what the row shows, to set only what changed */
   ExgConnState shown_state;
+  gboolean     shown_leak;
   char        *shown_target;
   char        *shown_exit_id;
   guint64      shown_up;
@@ -59,6 +60,9 @@ struct _ExgConnectionsView
   GtkMenu            *menu;          /* owned (ref_sink) */
   GSimpleActionGroup *actions;       /* owned: "conn" */
   GtkLabel           *empty_label;
+  GtkInfoBar         *leak_bar;      /* said once a run, on the first leak */
+  GtkLabel           *leak_label;
+  gboolean            leak_said;
 
   GHashTable         *rows;          /* owned: &info->id → Row* (owns Row) */
   GPtrArray          *pending;       /* owned: Row* not in the store yet */
@@ -86,6 +90,39 @@ update_empty (ExgConnectionsView *self)
                          _("No connections. Point an application at the proxy's address to see its traffic here."));
 }
 
+/* The first client seen resolving names itself, with a tor or proxy exit:
+ * said once a run, in words, over the list; each such row keeps its
+ * marker and the advice in its tooltip */
+static void
+say_leak (ExgConnectionsView *self,
+          ExgConnInfo        *info)
+{
+  g_autofree char *host = NULL;
+  g_autofree char *what = NULL;
+  g_autofree char *text = NULL;
+
+  if (self->leak_said)
+    return;
+  self->leak_said = TRUE;
+  host = exg_conn_info_get_client_host (info);
+  what = g_strdup_printf (/* Translators: %s is a client's address, then advice follows */
+                          _("A program at %s connects by IP address through a Tor or proxy "
+                            "exit: it looks up names itself, outside the proxy, so its DNS "
+                            "lookups leak where it goes."),
+                          host);
+  text = g_strdup_printf ("%s %s", what, exg_connection_leak_advice ());
+  gtk_label_set_text (self->leak_label, text);
+  gtk_widget_show (GTK_WIDGET (self->leak_bar));
+}
+
+static void
+leak_bar_response_cb (GtkInfoBar         *bar,
+                      int                 response,
+                      ExgConnectionsView *self)
+{
+  gtk_widget_hide (GTK_WIDGET (bar));
+}
+
 static void
 row_free (Row *row)
 {
@@ -93,160 +130,6 @@ row_free (Row *row)
   g_free (row->shown_target);
   g_free (row->shown_exit_id);
   g_free (row);
-}
-
-static const char *
-state_label (ExgConnState state)
-{
-  switch (state)
-    {
-    case EXG_CONN_STATE_HANDSHAKE:  return C_("connection state", "Handshake");
-    case EXG_CONN_STATE_CONNECTING: return C_("connection state", "Connecting");
-    case EXG_CONN_STATE_RESOLVING:  return C_("connection state", "Resolving");
-    case EXG_CONN_STATE_OPEN:       return C_("connection state", "Open");
-    case EXG_CONN_STATE_CLOSED:     return C_("connection state", "Closed");
-    case EXG_CONN_STATE_FAILED:     return C_("connection state", "Failed");
-    default:                        return "";
-    }
-}
-
-/* The SOCKS5 reply a refused request got, in words (RFC 1928 §6) */
-static const char *
-reply_label (guint8 reply)
-{
-  switch (reply)
-    {
-    case EXG_SOCKS5_REPLY_GENERAL_FAILURE:    return C_("socks reply", "general failure");
-    case EXG_SOCKS5_REPLY_NOT_ALLOWED:        return C_("socks reply", "not allowed");
-    case EXG_SOCKS5_REPLY_NET_UNREACHABLE:    return C_("socks reply", "network unreachable");
-    case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:   return C_("socks reply", "host unreachable");
-    case EXG_SOCKS5_REPLY_CONN_REFUSED:       return C_("socks reply", "connection refused");
-    case EXG_SOCKS5_REPLY_TTL_EXPIRED:        return C_("socks reply", "timed out");
-    case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:  return C_("socks reply", "command not supported");
-    case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED: return C_("socks reply", "address type not supported");
-    default:                                  return NULL;
-    }
-}
-
-/* What the State cell says: for a failure, also why in a few words */
-static char *
-state_text (ExgConnInfo  *info,
-            ExgConnState  state)
-{
-  const char *why;
-
-  if (state != EXG_CONN_STATE_FAILED)
-    return g_strdup (state_label (state));
-  why = reply_label (info->socks_reply);
-  if (why == NULL)
-    why = info->error;
-  if (why == NULL)
-    return g_strdup (state_label (state));
-  /* Translators: a connection's state, then why: "Failed: connection refused" */
-  return g_strdup_printf (_("Failed: %s"), why);
-}
-
-static char *exit_label (ExgConnInfo *info);
-
-/* All of why a connection failed, for the tooltip: the reply the client
- * got, the exit it went through, and the reason the exit gave */
-/* The core's "a (DE) → b (SE) → c (US)", each hop with its flag:
- * "a (🇩🇪 DE) → …" */
-static char *
-circuit_label (const char *circuit)
-{
-  g_auto(GStrv) hops = g_strsplit (circuit, " → ", -1);
-  GString *text = g_string_new (NULL);
-
-  for (guint i = 0; hops[i] != NULL; i++)
-    {
-      const char *hop = hops[i];
-      gsize len = strlen (hop);
-
-      if (i > 0)
-        g_string_append (text, " → ");
-      /* " (CC)" at the end: a country GeoIP knew */
-      if (len > 5 && g_str_has_suffix (hop, ")") && hop[len - 5] == ' ' &&
-          hop[len - 4] == '(')
-        {
-          g_autofree char *cc = g_strndup (hop + len - 3, 2);
-          g_autofree char *flag = exg_country_dup_flag (cc);
-
-          g_string_append_len (text, hop, len - 4);
-          g_string_append_printf (text, "(%s %s)", flag, cc);
-        }
-      else
-        g_string_append (text, hop);
-    }
-  return g_string_free (text, FALSE);
-}
-
-/* The row's tooltip: a tor connection's circuit; for a failure, also all
- * of why: the reply the client got, the exit it went through, and the
- * reason the exit gave */
-static char *
-detail_text (ExgConnInfo  *info,
-             ExgConnState  state)
-{
-  GString *text;
-  const char *reply;
-
-  if (state != EXG_CONN_STATE_FAILED)
-    {
-      g_autofree char *circuit = NULL;
-
-      if (info->circuit == NULL)
-        return NULL;
-      circuit = circuit_label (info->circuit);
-      /* Translators: a tor circuit: guard → middle → exit relays */
-      return g_strdup_printf (_("Circuit: %s"), circuit);
-    }
-  text = g_string_new (C_("connection state", "Failed"));
-  reply = reply_label (info->socks_reply);
-  if (reply != NULL)
-    {
-      g_string_append_c (text, '\n');
-      /* Translators: the SOCKS reply in words, then its code */
-      g_string_append_printf (text, _("The client was told: %s (SOCKS reply %u)"),
-                              reply, info->socks_reply);
-    }
-  if (info->exit_name != NULL)
-    {
-      g_autofree char *exit = exit_label (info);
-
-      g_string_append_c (text, '\n');
-      /* Translators: %s is an exit: flag, name, country */
-      g_string_append_printf (text, _("Exit: %s"), exit);
-    }
-  if (info->circuit != NULL)
-    {
-      g_autofree char *circuit = circuit_label (info->circuit);
-
-      g_string_append_c (text, '\n');
-      g_string_append_printf (text, _("Circuit: %s"), circuit);
-    }
-  if (info->error != NULL)
-    {
-      g_string_append_c (text, '\n');
-      /* Translators: %s is the reason the proxy or the exit gave */
-      g_string_append_printf (text, _("Reason: %s"), info->error);
-    }
-  return g_string_free (text, FALSE);
-}
-
-static char *
-exit_label (ExgConnInfo *info)
-{
-  g_autofree char *flag = NULL;
-
-  if (info->exit_name == NULL)
-    return g_strdup ("");
-  if (info->exit_country[0] == '\0')
-    return g_strdup (info->exit_name);
-  flag = exg_country_dup_flag (info->exit_country);
-  /* Translators: flag, exit name, country name: "🇸🇪 exit-1 (Sweden)" */
-  return g_strdup_printf (_("%s %s (%s)"), flag, info->exit_name,
-                          exg_country_get_name (info->exit_country));
 }
 
 /* Sets the columns of @row that differ from what it shows.  @now_real
@@ -281,13 +164,23 @@ update_row (ExgConnectionsView *self,
 
   if (row->dirty)
     {
+      gboolean leak = info->ip_literal_through_proxy;
+
+      if (state != row->shown_state || leak != row->shown_leak)
+        SET (EXG_CONN_COL_DETAIL, G_TYPE_STRING, g_value_take_string,
+             exg_connection_detail_text (info, state));
       if (state != row->shown_state)
         {
           row->shown_state = state;
           SET (EXG_CONN_COL_STATE, G_TYPE_STRING, g_value_take_string,
-               state_text (info, state));
-          SET (EXG_CONN_COL_DETAIL, G_TYPE_STRING, g_value_take_string,
-               detail_text (info, state));
+               exg_connection_state_text (info, state));
+        }
+      if (leak != row->shown_leak)
+        {
+          row->shown_leak = leak;
+          SET (EXG_CONN_COL_LEAK, G_TYPE_BOOLEAN, g_value_set_boolean, leak);
+          if (leak)
+            say_leak (self, info);
         }
       if (g_strcmp0 (info->target, row->shown_target) != 0)
         {
@@ -300,7 +193,7 @@ update_row (ExgConnectionsView *self,
         {
           g_free (row->shown_exit_id);
           row->shown_exit_id = g_strdup (info->exit_id);
-          exit = exit_label (info);
+          exit = exg_connection_exit_label (info);
           SET (EXG_CONN_COL_EXIT, G_TYPE_STRING, g_value_set_string, exit);
           SET (EXG_CONN_COL_EXIT_ID, G_TYPE_STRING, g_value_set_string,
                info->exit_id);
@@ -355,8 +248,8 @@ insert_row (ExgConnectionsView *self,
             gint64              now_real)
 {
   ExgConnInfo *info = row->info;
-  g_autofree char *state = state_text (info, info->state);
-  g_autofree char *detail = detail_text (info, info->state);
+  g_autofree char *state = exg_connection_state_text (info, info->state);
+  g_autofree char *detail = exg_connection_detail_text (info, info->state);
 
   gtk_list_store_insert_with_values (self->store, &row->iter, -1,
                                      EXG_CONN_COL_ID, info->id,
@@ -840,7 +733,7 @@ duration_cell_func (GtkTreeViewColumn *column,
   g_object_set (cell, "text", text, NULL);
 }
 
-static void
+static GtkTreeViewColumn *
 add_column (ExgConnectionsView   *self,
             const char           *title,
             int                   model_column,
@@ -866,6 +759,20 @@ add_column (ExgConnectionsView   *self,
   gtk_tree_view_column_set_fixed_width (column, width);
   gtk_tree_view_column_set_expand (column, model_column == EXG_CONN_COL_TARGET);
   gtk_tree_view_append_column (self->tree_view, column);
+  return column;
+}
+
+/* A warning sign before the target of a connection that leaks names
+ * (the row's tooltip says why, and what to do) */
+static void
+add_leak_marker (GtkTreeViewColumn *column)
+{
+  GtkCellRenderer *icon = gtk_cell_renderer_pixbuf_new ();
+
+  g_object_set (icon, "icon-name", "dialog-warning-symbolic", NULL);
+  gtk_tree_view_column_pack_start (column, icon, FALSE);
+  gtk_cell_layout_reorder (GTK_CELL_LAYOUT (column), icon, 0);
+  gtk_tree_view_column_add_attribute (column, icon, "visible", EXG_CONN_COL_LEAK);
 }
 
 static void
@@ -954,7 +861,7 @@ exg_connections_view_init (ExgConnectionsView *self)
                                     G_TYPE_UINT64, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64,
                                     G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN,
-                                    G_TYPE_STRING);
+                                    G_TYPE_STRING, G_TYPE_BOOLEAN);
   self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
   gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
                                           visible_func, self, NULL);
@@ -971,6 +878,20 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE,
                       FALSE, 0);
 
+  self->leak_bar = GTK_INFO_BAR (gtk_info_bar_new ());
+  gtk_buildable_set_name (GTK_BUILDABLE (self->leak_bar), "leak_bar");
+  gtk_info_bar_set_message_type (self->leak_bar, GTK_MESSAGE_WARNING);
+  gtk_info_bar_set_show_close_button (self->leak_bar, TRUE);
+  self->leak_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_line_wrap (self->leak_label, TRUE);
+  gtk_label_set_xalign (self->leak_label, 0.0);
+  gtk_label_set_selectable (self->leak_label, TRUE);   /* the advice can be copied */
+  gtk_container_add (GTK_CONTAINER (gtk_info_bar_get_content_area (self->leak_bar)),
+                     GTK_WIDGET (self->leak_label));
+  g_signal_connect_object (self->leak_bar, "response",
+                           G_CALLBACK (leak_bar_response_cb), self, 0);
+  gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->leak_bar), FALSE, FALSE, 0);
+
   self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (GTK_TREE_MODEL (self->store)));
   gtk_tree_view_set_fixed_height_mode (self->tree_view, TRUE);
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
@@ -978,7 +899,7 @@ exg_connections_view_init (ExgConnectionsView *self)
                        _("Connections"));
   /* together no wider than an 800-pixel window */
   add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 110);
-  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 115);
+  add_leak_marker (add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 115));
   add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 140);
   add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 110);
   add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
@@ -1010,6 +931,7 @@ exg_connections_view_init (ExgConnectionsView *self)
                                         GTK_WIDGET (self->empty_label), TRUE);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
+  gtk_widget_hide (GTK_WIDGET (self->leak_bar));
   update_empty (self);
 
   self->actions = g_simple_action_group_new ();

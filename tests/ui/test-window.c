@@ -688,6 +688,142 @@ test_connection_appears (void)
   flush ();
 }
 
+/* rows of @target that leak names / that do not */
+typedef struct {
+  GtkTreeModel *model;
+  const char   *target;
+  guint         n_leak;
+  guint         n_clean;
+} LeakWait;
+
+static gboolean
+leak_rows_seen (gpointer data)
+{
+  LeakWait *w = data;
+  GtkTreeIter iter;
+  gboolean valid;
+
+  exg_connections_view_refresh (find_widget (GTK_WIDGET (window), "connections_view"));
+  w->n_leak = w->n_clean = 0;
+  for (valid = gtk_tree_model_get_iter_first (w->model, &iter); valid;
+       valid = gtk_tree_model_iter_next (w->model, &iter))
+    {
+      g_autofree char *target = NULL;
+      gboolean leak, alive;
+
+      gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_TARGET, &target,
+                          EXG_CONN_COL_LEAK, &leak, EXG_CONN_COL_ALIVE, &alive, -1);
+      if (alive && g_strcmp0 (target, w->target) == 0)
+        {
+          if (leak)
+            w->n_leak++;
+          else
+            w->n_clean++;
+        }
+    }
+  return w->n_leak == 1 && w->n_clean == 1;
+}
+
+/* A CONNECT by IP address through a proxy exit: the client resolved the
+ * name itself.  The exit is a SOCKS5 upstream that is this very proxy,
+ * asked with the username "country=SE", so the connection really goes
+ * through (proxy exit → the Swedish direct exit → the echo target) and
+ * the core marks it as it would any other. */
+static void
+test_dns_leak_hint (void)
+{
+  ExgConnectionsView *view = find_widget (GTK_WIDGET (window), "connections_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  GtkWidget *bar = find_widget (GTK_WIDGET (view), "leak_bar");
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  g_autoptr(ExgBackend) backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5,
+                                                            "127.0.0.1", bound_port (),
+                                                            "country=SE", "x");
+  g_autoptr(ExgRouter) loop = exg_router_new ("fr-loop", "fr-loop", EXG_ROUTER_KIND_SOCKS5,
+                                              "127.0.0.1", "FR", 0, 1, backend);
+  g_autoptr(GSocketService) echo = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *detail = NULL;
+  GtkLabel *label = NULL;
+  Client c = { 0, };
+  LeakWait w;
+  GtkTreeIter iter;
+  gboolean valid;
+
+  g_assert_false (gtk_widget_get_visible (bar));
+  exg_router_set_up (loop, TRUE);
+  exg_router_registry_add (registry, loop);
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("FR"));
+  flush ();
+
+  c.proxy_port = bound_port ();
+  c.target_port = start_echo (&echo);
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_assert_cmpuint (c.reply[1], ==, 0);
+  g_assert_cmpmem (c.echo, 4, "ping", 4);
+  g_mutex_lock (&peer_lock);
+  g_assert_cmpstr (last_peer, ==, "127.0.0.2");     /* through the Swedish exit */
+  g_mutex_unlock (&peer_lock);
+
+  /* the client's connection is marked, the proxy's own hop is not */
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (LeakWait) { model, target, 0, 0 };
+  g_assert_true (wait_until (leak_rows_seen, &w, WAIT_MS));
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter))
+    {
+      gboolean leak;
+
+      gtk_tree_model_get (model, &iter, EXG_CONN_COL_LEAK, &leak, -1);
+      if (leak)
+        break;
+    }
+  g_assert_true (valid);
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_DETAIL, &detail, -1);
+  g_assert_nonnull (strstr (detail, "Connected by IP address through a Tor or proxy exit"));
+  g_assert_nonnull (strstr (detail, "socks5h://"));
+  g_assert_nonnull (strstr (detail, "curl --socks5-hostname"));
+
+  /* said once, plainly, over the list */
+  g_assert_true (gtk_widget_get_visible (bar));
+  {
+    g_autoptr(GList) children = gtk_container_get_children (GTK_CONTAINER (gtk_info_bar_get_content_area (GTK_INFO_BAR (bar))));
+
+    label = children->data;
+  }
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (label),
+                                   "A program at 127.0.0.1 connects by IP address"));
+  g_assert_nonnull (strstr (gtk_label_get_text (label), "Proxy DNS when using SOCKS v5"));
+  gtk_info_bar_response (GTK_INFO_BAR (bar), GTK_RESPONSE_CLOSE);
+  g_assert_false (gtk_widget_get_visible (bar));
+
+  /* a second one is marked too, but the bar does not come back */
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  memset (&c, 0, sizeof c);
+  c.proxy_port = bound_port ();
+  c.target_port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (echo), NULL, NULL);
+  g_assert_cmpuint (c.target_port, !=, 0);
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_free (target);
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (LeakWait) { model, target, 0, 0 };
+  g_assert_true (wait_until (leak_rows_seen, &w, WAIT_MS));
+  g_assert_false (gtk_widget_get_visible (bar));
+
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  g_socket_service_stop (echo);
+  g_socket_listener_close (G_SOCKET_LISTENER (echo));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  g_assert_true (exg_router_registry_remove (registry, "fr-loop"));
+  flush ();
+}
+
 /* ended, whether or not an exit was known when it failed */
 static gboolean
 row_ended (gpointer data)
@@ -2700,6 +2836,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/connection-appears", test_connection_appears);
   g_test_add_func ("/window/connection-failed", test_connection_failed);
   g_test_add_func ("/window/connection-circuit", test_connection_circuit);
+  g_test_add_func ("/window/dns-leak-hint", test_dns_leak_hint);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/lookups-capped", test_lookups_capped);
