@@ -186,3 +186,12 @@ exg_connection_exit_label (ExgConnInfo *info)
   return g_strdup_printf (_("%s %s (%s)"), flag, info->exit_name,
                           exg_country_get_name (info->exit_country));
 }
+
+char *
+exg_connection_exit_sample (void)
+{
+  g_autofree char *flag = exg_country_dup_flag ("SE");
+
+  return g_strdup_printf (_("%s %s (%s)"), flag, "exit-1",
+                          exg_country_get_name ("SE"));
+}

@@ -17,6 +17,9 @@ char *exg_connection_state_text  (ExgConnInfo  *info,
 /* The Exit cell: "🇸🇪 exit-1 (Sweden)"; "" before an exit is chosen.
  * (transfer full) */
 char *exg_connection_exit_label  (ExgConnInfo  *info);
+/* What the Exit cell of a short-named exit looks like, to size the
+ * column.  (transfer full) */
+char *exg_connection_exit_sample (void);
 /* The row's tooltip: a tor connection's circuit; for a failure, also all
  * of why; for a CONNECT by address through a tor or proxy exit, that the
  * client resolves names itself and how to stop it; NULL when there is

@@ -733,13 +733,16 @@ duration_cell_func (GtkTreeViewColumn *column,
   g_object_set (cell, "text", text, NULL);
 }
 
+/* Fixed sizing, so that the view need not measure 10,000 rows: each
+ * column as wide as its title and @sample need in this language; Target
+ * and Exit take what is left over. */
 static GtkTreeViewColumn *
 add_column (ExgConnectionsView   *self,
             const char           *title,
             int                   model_column,
             GtkTreeCellDataFunc   func,
             gboolean              numeric,
-            int                   width)
+            const char           *sample)
 {
   GtkCellRenderer *cell;
   GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
@@ -754,11 +757,12 @@ add_column (ExgConnectionsView   *self,
     g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
-  /* fixed sizing: the view need not measure 10,000 rows */
+  gtk_tree_view_column_set_expand (column, model_column == EXG_CONN_COL_TARGET
+                                           || model_column == EXG_CONN_COL_EXIT);
+  /* fixed-height mode takes fixed-width columns only */
   gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
-  gtk_tree_view_column_set_fixed_width (column, width);
-  gtk_tree_view_column_set_expand (column, model_column == EXG_CONN_COL_TARGET);
   gtk_tree_view_append_column (self->tree_view, column);
+  exg_view_fit_column (self->tree_view, column, cell, sample);
   return column;
 }
 
@@ -897,16 +901,27 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Connections"));
-  /* together no wider than an 800-pixel window */
-  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 110);
-  add_leak_marker (add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 115));
-  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 140);
-  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 110);
-  add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
-  add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
-  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 80);
-  add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
-              TRUE, 70);
+  /* together no wider than an 800-pixel window, in English, Swedish or
+   * German: the cells that may be long (target, exit, a failure) are cut
+   * with "…", and the row's tooltip holds the whole text */
+  {
+    g_autofree char *size = g_format_size (999900000);
+    g_autofree char *rate = exg_format_rate (999.9e6);
+    /* an exit as the cell shows it, with a short name */
+    g_autofree char *exit = exg_connection_exit_sample ();
+
+    add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, "127.0.0.1:65535");
+    add_leak_marker (add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE,
+                                 "example.org:80"));
+    add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, exit);
+    add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE,
+                C_("connection state", "Connecting"));
+    add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, size);
+    add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, size);
+    add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, rate);
+    add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
+                TRUE, "0:00:00");
+  }
   g_signal_connect_object (self->tree_view, "button-press-event",
                            G_CALLBACK (button_press_cb), self, 0);
   g_signal_connect_object (self->tree_view, "popup-menu",

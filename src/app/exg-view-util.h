@@ -19,6 +19,13 @@ GtkTreeViewColumn *exg_view_text_column_new (const char          *title,
                                              GtkTreeCellDataFunc  func,
                                              GtkCellRenderer    **cell);
 
+/* Gives @column (appended to @tree_view) a fixed width that shows its
+ * whole title and @sample (nullable) in @cell, measured in the view's
+ * font and language: no header cut at any window size the views fit. */
+void               exg_view_fit_column      (GtkTreeView         *tree_view,
+                                             GtkTreeViewColumn   *column,
+                                             GtkCellRenderer     *cell,
+                                             const char          *sample);
 /* Clicks on @column's header sort @store by @model_column (again:
  * reversed), whether the view shows @store or a filter over it. */
 void               exg_view_sort_on_click   (GtkTreeViewColumn   *column,

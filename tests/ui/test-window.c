@@ -27,6 +27,7 @@
 #include <glib/gstdio.h>
 #include <glib/gi18n.h>
 #include <locale.h>
+#include <libintl.h>
 #include <string.h>
 
 #define WAIT_MS 5000
@@ -1479,6 +1480,278 @@ test_keys_and_empty_states (void)
   setlocale (LC_MESSAGES, saved_locale);
 }
 
+/* Layout at 800×600 */
+
+static gboolean
+allocated_width_is (gpointer data)
+{
+  gpointer *args = data;
+
+  return gtk_widget_get_allocated_width (args[0]) == GPOINTER_TO_INT (args[1]);
+}
+
+/* The text @column's first text cell needs for the row at @iter */
+static int
+cell_text_width (GtkTreeView       *tree_view,
+                 GtkTreeViewColumn *column,
+                 GtkTreeIter       *iter)
+{
+  g_autoptr(GList) cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (column));
+  int width = 0;
+
+  gtk_tree_view_column_cell_set_cell_data (column, gtk_tree_view_get_model (tree_view),
+                                           iter, FALSE, FALSE);
+  for (GList *l = cells; l != NULL; l = l->next)
+    if (GTK_IS_CELL_RENDERER_TEXT (l->data))
+      {
+        g_object_set (l->data, "ellipsize", PANGO_ELLIPSIZE_NONE, NULL);
+        gtk_cell_renderer_get_preferred_width (l->data, GTK_WIDGET (tree_view), NULL, &width);
+        g_object_set (l->data, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
+        break;
+      }
+  return width;
+}
+
+/* Every column of @tree_view shows its whole title, and together they fit
+ * the view: nothing is scrolled out of sight sideways */
+static void
+assert_columns_fit (GtkTreeView *tree_view,
+                    const char  *what)
+{
+  g_autoptr(GList) columns = gtk_tree_view_get_columns (tree_view);
+  int view_width = gtk_widget_get_allocated_width (GTK_WIDGET (tree_view));
+  int sum = 0;
+
+  g_assert_cmpint (view_width, >, 0);
+  for (GList *l = columns; l != NULL; l = l->next)
+    {
+      GtkTreeViewColumn *column = l->data;
+      GtkWidget *button = gtk_tree_view_column_get_button (column);
+      int title = 0;
+
+      if (!gtk_tree_view_column_get_visible (column))
+        continue;
+      gtk_widget_get_preferred_width (button, NULL, &title);
+      if (title > gtk_tree_view_column_get_width (column))
+        g_error ("%s: the title “%s” needs %d px, its column has %d", what,
+                 gtk_tree_view_column_get_title (column), title,
+                 gtk_tree_view_column_get_width (column));
+      sum += gtk_tree_view_column_get_width (column);
+      g_test_message ("%s: “%s” %d px (title %d)", what,
+                      gtk_tree_view_column_get_title (column),
+                      gtk_tree_view_column_get_width (column), title);
+    }
+  g_test_message ("%s: %d of %d px", what, sum, view_width);
+  if (sum > view_width)
+    g_error ("%s: the columns need %d px, the view has %d", what, sum, view_width);
+}
+
+/* @column's cells of every row show their whole text */
+static void
+assert_cells_whole (GtkTreeView *tree_view,
+                    int          column_index,
+                    const char  *what)
+{
+  GtkTreeViewColumn *column = gtk_tree_view_get_column (tree_view, column_index);
+  GtkTreeModel *model = gtk_tree_view_get_model (tree_view);
+  GtkTreeIter iter;
+  gboolean valid;
+  guint n = 0;
+
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter), n++)
+    {
+      int need = cell_text_width (tree_view, column, &iter);
+
+      if (need > gtk_tree_view_column_get_width (column))
+        g_error ("%s: a “%s” cell needs %d px, its column has %d", what,
+                 gtk_tree_view_column_get_title (column), need,
+                 gtk_tree_view_column_get_width (column));
+    }
+  g_assert_cmpuint (n, >, 0);
+}
+
+/* Whether hovering @column's cell in the row of @target shows a tooltip */
+static gboolean
+tooltip_at (GtkTreeView *tree_view,
+            int          column_index,
+            const char  *target)
+{
+  GtkTreeModel *model = gtk_tree_view_get_model (tree_view);
+  g_autoptr(GtkTreePath) path = NULL;
+  GtkTooltip *tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+  GdkRectangle area;
+  GtkTreeIter iter;
+  gboolean shown = FALSE;
+  int x, y;
+
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+  path = gtk_tree_model_get_path (model, &iter);
+  gtk_tree_view_get_cell_area (tree_view, path, gtk_tree_view_get_column (tree_view, column_index),
+                               &area);
+  gtk_tree_view_convert_bin_window_to_widget_coords (tree_view, area.x + area.width / 2,
+                                                     area.y + area.height / 2, &x, &y);
+  g_signal_emit_by_name (tree_view, "query-tooltip", x, y, FALSE, tooltip, &shown);
+  g_object_unref (tooltip);
+  return shown;
+}
+
+/* A cell cut with "…" shows its whole text in a tooltip; a whole one, in
+ * a row with nothing more to say, shows none */
+static void
+check_cut_cell_tooltip (ExgConnectionsView *view)
+{
+  ExgActivity *activity = exg_application_get_activity (app);
+  GtkTreeView *tree_view = exg_connections_view_get_tree_view (view);
+  const char *target = "a-rather-long-host-name-that-no-column-shows-whole.example.org:443";
+  ExgConnInfo *info = exg_activity_add_connection (activity, "127.0.0.1:41002");
+
+  info->target = g_strdup (target);
+  info->state = EXG_CONN_STATE_OPEN;
+  exg_activity_connection_changed (activity, info);
+  exg_connections_view_refresh (view);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (tree_view));
+  g_assert_true (tooltip_at (tree_view, 1, target));      /* Target: cut */
+  g_assert_false (tooltip_at (tree_view, 0, target));     /* Client: whole */
+  exg_activity_remove_connection (activity, info);
+  exg_connections_view_refresh (view);
+}
+
+static void
+show_page (ExgWindow  *win,
+           const char *page)
+{
+  GtkWidget *view;
+
+  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (win), "stack")), page);
+  view = find_widget (GTK_WIDGET (win), g_str_equal (page, "connections") ? "connections_view"
+                                        : g_str_equal (page, "lookups") ? "lookups_view"
+                                        : "routers_view");
+  g_assert_true (wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, view, WAIT_MS));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (win));
+  flush ();
+}
+
+/* A new window in @language at 800×600, with a live connection, a lookup
+ * and the routers: no column cut, every title whole, the client and exit
+ * of the connection whole, and the window and Preferences fit. */
+static void
+check_800x600 (const char *language)
+{
+  g_autoptr(GSocketService) echo = NULL;
+  ExgWindow *win;
+  ExgConnectionsView *conns;
+  GtkWidget *prefs;
+  gpointer args[2];
+  Client c = { 0, };
+  RowWait w;
+  g_autofree char *target = NULL;
+  int min_width, min_height;
+
+  g_setenv ("LANGUAGE", language, TRUE);
+  /* gettext caches what it found: setting the domain again drops that */
+  textdomain (textdomain (NULL));
+  if (g_str_equal (language, "en"))
+    g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Exit country"), ==, "Exit country");
+  else
+    g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Exit country"), !=, "Exit country");
+
+  win = exg_window_new (app);
+  gtk_window_resize (GTK_WINDOW (win), 800, 600);
+  gtk_widget_show (GTK_WIDGET (win));
+  args[0] = win;
+  args[1] = GINT_TO_POINTER (800);
+  g_assert_true (wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, win, WAIT_MS));
+  flush ();
+  {
+    /* 800×600 on the screen, the header bar and the decoration's borders
+     * included (the size asked for is the content's) */
+    int width, height;
+
+    gtk_window_get_size (GTK_WINDOW (win), &width, &height);
+    gtk_window_resize (GTK_WINDOW (win),
+                       800 - (gtk_widget_get_allocated_width (GTK_WIDGET (win)) - width),
+                       600 - (gtk_widget_get_allocated_height (GTK_WIDGET (win)) - height));
+  }
+  /* the window fits: it can be made that small, and is */
+  gtk_widget_get_preferred_width (GTK_WIDGET (win), &min_width, NULL);
+  gtk_widget_get_preferred_height_for_width (GTK_WIDGET (win), 800, &min_height, NULL);
+  g_assert_cmpint (min_width, <=, 800);
+  g_assert_cmpint (min_height, <=, 600);
+  g_assert_true (wait_until (allocated_width_is, args, WAIT_MS));
+  g_assert_cmpint (gtk_widget_get_allocated_height (GTK_WIDGET (win)), ==, 600);
+
+  /* a live connection through the German exit, and a lookup */
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string ("DE"));
+  flush ();
+  c.proxy_port = bound_port ();
+  c.target_port = start_echo (&echo);
+  run_client (&c);
+  g_assert_true (c.ok);
+  exg_activity_add_lookup (exg_application_get_activity (app), EXG_LOOKUP_FORWARD,
+                           "www.example.org", "192.0.2.1", NULL, NULL);
+
+  show_page (win, "connections");
+  conns = find_widget (GTK_WIDGET (win), "connections_view");
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { GTK_TREE_MODEL (exg_connections_view_get_store (conns)), target, TRUE };
+  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  exg_connections_view_refresh (conns);
+  flush ();
+  assert_columns_fit (exg_connections_view_get_tree_view (conns), "Connections");
+  assert_cells_whole (exg_connections_view_get_tree_view (conns), 0, "Connections");
+  assert_cells_whole (exg_connections_view_get_tree_view (conns), 2, "Connections");
+  if (g_str_equal (language, "sv"))
+    check_cut_cell_tooltip (conns);
+
+  show_page (win, "lookups");
+  assert_columns_fit (exg_lookups_view_get_tree_view (find_widget (GTK_WIDGET (win), "lookups_view")),
+                      "Name Lookups");
+  show_page (win, "routers");
+  assert_columns_fit (exg_routers_view_get_tree_view (find_widget (GTK_WIDGET (win), "routers_view")),
+                      "Routers");
+
+  /* Preferences fit in 800×600 too */
+  prefs = exg_preferences_new (app, GTK_WINDOW (win));
+  gtk_widget_show (prefs);
+  flush ();
+  gtk_widget_get_preferred_width (prefs, &min_width, NULL);
+  gtk_widget_get_preferred_height (prefs, &min_height, NULL);
+  g_assert_cmpint (min_width, <=, 800);
+  g_assert_cmpint (min_height, <=, 600);
+  gtk_widget_destroy (prefs);
+
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  g_socket_service_stop (echo);
+  g_socket_listener_close (G_SOCKET_LISTENER (echo));
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  gtk_widget_destroy (GTK_WIDGET (win));
+  flush ();
+}
+
+static void
+test_800x600_translated (void)
+{
+  g_autofree char *saved_language = g_strdup (g_getenv ("LANGUAGE"));
+  g_autofree char *saved_locale = g_strdup (setlocale (LC_MESSAGES, NULL));
+
+  g_assert_nonnull (setlocale (LC_MESSAGES, "C.UTF-8"));
+  check_800x600 ("sv");
+  check_800x600 ("de");
+  check_800x600 ("en");
+
+  if (saved_language != NULL)
+    g_setenv ("LANGUAGE", saved_language, TRUE);
+  else
+    g_unsetenv ("LANGUAGE");
+  setlocale (LC_MESSAGES, saved_locale);
+  textdomain (textdomain (NULL));
+}
+
 static gboolean
 store_empty (gpointer data)
 {
@@ -2856,6 +3129,7 @@ main (int argc, char **argv)
                    test_preferences_port_and_geoip);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
+  g_test_add_func ("/window/800x600-translated", test_800x600_translated);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
