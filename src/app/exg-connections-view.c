@@ -16,62 +16,16 @@
  */
 #define G_LOG_DOMAIN "exitgate-app"
 #include "config.h"
-#include "exg-connections-view.h"
+#include "exg-connections-view-private.h"
 
 #include "exg-connection-text.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>
-#include <string.h>
 
 /* above this many rows added at once, detach the model from the view so
  * the view does not redo its layout once per row */
 #define BULK_ADD_THRESHOLD 200
-
-typedef struct {
-  GtkTreeIter  iter;         /* valid while in_store */
-  ExgConnInfo *info;         /* owned ref */
-  gboolean     in_store;
-  gboolean     dirty;        /* state/target/exit may have changed */
-  gint64       closed_at;    /* monotonic µs; 0 while alive */
-  /* what the row shows, to set only what changed */
-  ExgConnState shown_state;
-  gboolean     shown_leak;
-  char        *shown_target;
-  char        *shown_exit_id;
-  guint64      shown_up;
-  guint64      shown_down;
-  double       shown_rate;
-  gint64       shown_duration;
-  /* for the rate */
-  guint64      sample_bytes;
-  gint64       sample_time;
-} Row;
-
-struct _ExgConnectionsView
-{
-  GtkBox              parent_instance;
-
-  ExgServer          *server;        /* owned */
-  GtkSearchEntry     *search_entry;
-  GtkTreeView        *tree_view;
-  GtkListStore       *store;         /* owned */
-  GtkTreeModel       *filter;        /* owned; the view's model while filtering */
-  GtkMenu            *menu;          /* owned (ref_sink) */
-  GSimpleActionGroup *actions;       /* owned: "conn" */
-  GtkLabel           *empty_label;
-  GtkInfoBar         *leak_bar;      /* said once a run, on the first leak */
-  GtkLabel           *leak_label;
-  gboolean            leak_said;
-
-  GHashTable         *rows;          /* owned: &info->id → Row* (owns Row) */
-  GPtrArray          *pending;       /* owned: Row* not in the store yet */
-  char               *filter_text;   /* owned, casefolded; NULL: show all */
-  guint               flush_id;
-  guint               tick_id;
-  guint               linger_ms;
-  guint               failed_linger_ms;
-};
 
 G_DEFINE_FINAL_TYPE (ExgConnectionsView, exg_connections_view, GTK_TYPE_BOX)
 
@@ -82,8 +36,16 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-static void
-update_empty (ExgConnectionsView *self)
+void
+exg_connections_view_new_circuit_ (ExgConnectionsView *self,
+                                   const char         *exit_fingerprint,
+                                   const char         *isolation)
+{
+  g_signal_emit (self, signals[NEW_CIRCUIT], 0, exit_fingerprint, isolation);
+}
+
+void
+exg_connections_view_update_empty_ (ExgConnectionsView *self)
 {
   exg_view_update_empty (self->empty_label, self->tree_view,
                          gtk_entry_get_text (GTK_ENTRY (self->search_entry)),
@@ -298,7 +260,7 @@ flush_cb (gpointer user_data)
     if (row->dirty && row->in_store)
       update_row (self, row, now_real, 0);
 
-  update_empty (self);
+  exg_connections_view_update_empty_ (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -405,7 +367,7 @@ exg_connections_view_refresh (ExgConnectionsView *self)
 
   if (sorted)
     gtk_tree_sortable_set_sort_column_id (sortable, sort_column, order);
-  update_empty (self);
+  exg_connections_view_update_empty_ (self);
 }
 
 static gboolean
@@ -511,174 +473,7 @@ search_changed_cb (GtkSearchEntry     *entry,
 {
   exg_view_apply_search (entry, self->tree_view, self->filter,
                          GTK_TREE_MODEL (self->store), &self->filter_text);
-  update_empty (self);
-}
-
-/* context menu */
-
-static gboolean
-get_selected (ExgConnectionsView *self,
-              guint64            *id,
-              char              **target)
-{
-  GtkTreeSelection *selection = gtk_tree_view_get_selection (self->tree_view);
-  GtkTreeModel *model;
-  GtkTreeIter iter;
-
-  if (!gtk_tree_selection_get_selected (selection, &model, &iter))
-    return FALSE;
-  gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, id, EXG_CONN_COL_TARGET,
-                      target, -1);
-  return TRUE;
-}
-
-/* "conn.close" and "conn.copy-target": the context menu's items, on the
- * selected row */
-static void
-close_activated (GSimpleAction *action,
-                 GVariant      *parameter,
-                 gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  g_autofree char *target = NULL;
-  guint64 id;
-
-  if (self->server != NULL && get_selected (self, &id, &target))
-    exg_server_close_connection (self->server, id);
-}
-
-static void
-copy_target_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  g_autofree char *target = NULL;
-  guint64 id;
-
-  if (get_selected (self, &id, &target) && target != NULL)
-    gtk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self),
-                                                      GDK_SELECTION_CLIPBOARD),
-                            target, -1);
-}
-
-/* an ended row goes now, without waiting for its time */
-static void
-dismiss_activated (GSimpleAction *action,
-                   GVariant      *parameter,
-                   gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  g_autofree char *target = NULL;
-  guint64 id;
-  Row *row;
-
-  if (!get_selected (self, &id, &target))
-    return;
-  row = g_hash_table_lookup (self->rows, &id);
-  if (row == NULL || row->closed_at == 0 || !row->in_store)
-    return;
-  gtk_list_store_remove (self->store, &row->iter);
-  g_hash_table_remove (self->rows, &id);
-  update_empty (self);
-}
-
-/* The selected row's connection, if it went through a tor exit:
- * (transfer none) its info, and the exit's fingerprint */
-static ExgConnInfo *
-selected_tor_connection (ExgConnectionsView  *self,
-                         const char         **fingerprint)
-{
-  g_autofree char *target = NULL;
-  guint64 id;
-  Row *row;
-
-  if (!get_selected (self, &id, &target))
-    return NULL;
-  row = g_hash_table_lookup (self->rows, &id);
-  if (row == NULL || row->info->exit_id == NULL ||
-      !g_str_has_prefix (row->info->exit_id, "tor:"))
-    return NULL;
-  *fingerprint = row->info->exit_id + strlen ("tor:");
-  return row->info;
-}
-
-/* "conn.new-circuit": the selected tor connection's exit, for its
- * isolation key, gets a new circuit */
-static void
-new_circuit_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  const char *fingerprint = NULL;
-  ExgConnInfo *info = selected_tor_connection (self, &fingerprint);
-
-  if (info != NULL)
-    g_signal_emit (self, signals[NEW_CIRCUIT], 0, fingerprint,
-                   info->isolation != NULL ? info->isolation : "");
-}
-
-static gboolean
-key_press_cb (GtkWidget          *widget,
-              GdkEventKey        *event,
-              ExgConnectionsView *self)
-{
-  if (event->keyval != GDK_KEY_Delete && event->keyval != GDK_KEY_KP_Delete)
-    return GDK_EVENT_PROPAGATE;
-  dismiss_activated (NULL, NULL, self);
-  return GDK_EVENT_STOP;
-}
-
-static const GActionEntry conn_actions[] = {
-  { "dismiss", dismiss_activated },
-  { "close", close_activated },
-  { "copy-target", copy_target_activated },
-  { "new-circuit", new_circuit_activated },
-};
-
-/* "New Circuit" only for a tor connection */
-static void
-update_actions (ExgConnectionsView *self)
-{
-  const char *fingerprint = NULL;
-  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self->actions),
-                                                "new-circuit");
-
-  g_simple_action_set_enabled (G_SIMPLE_ACTION (action),
-                               selected_tor_connection (self, &fingerprint) != NULL);
-}
-
-static gboolean
-button_press_cb (GtkWidget          *widget,
-                 GdkEventButton     *event,
-                 ExgConnectionsView *self)
-{
-  g_autoptr(GtkTreePath) path = NULL;
-
-  if (!gdk_event_triggers_context_menu ((GdkEvent *) event))
-    return GDK_EVENT_PROPAGATE;
-  if (!gtk_tree_view_get_path_at_pos (self->tree_view, (int) event->x,
-                                      (int) event->y,
-                                      &path, NULL, NULL, NULL))
-    return GDK_EVENT_PROPAGATE;
-  gtk_tree_selection_select_path (gtk_tree_view_get_selection (self->tree_view),
-                                  path);
-  update_actions (self);
-  gtk_menu_popup_at_pointer (self->menu, (GdkEvent *) event);
-  return GDK_EVENT_STOP;
-}
-
-static gboolean
-popup_menu_cb (GtkWidget          *widget,
-               ExgConnectionsView *self)
-{
-  if (gtk_tree_selection_count_selected_rows (gtk_tree_view_get_selection (self->tree_view)) == 0)
-    return FALSE;
-  update_actions (self);
-  gtk_menu_popup_at_widget (self->menu, widget, GDK_GRAVITY_CENTER,
-                            GDK_GRAVITY_NORTH_WEST, NULL);
-  return TRUE;
+  exg_connections_view_update_empty_ (self);
 }
 
 /* cells */
@@ -849,7 +644,6 @@ exg_connections_view_class_init (ExgConnectionsViewClass *klass)
 static void
 exg_connections_view_init (ExgConnectionsView *self)
 {
-  g_autoptr(GMenu) menu_model = NULL;
   GtkWidget *scrolled, *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
@@ -922,12 +716,6 @@ exg_connections_view_init (ExgConnectionsView *self)
     add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
                 TRUE, "0:00:00");
   }
-  g_signal_connect_object (self->tree_view, "button-press-event",
-                           G_CALLBACK (button_press_cb), self, 0);
-  g_signal_connect_object (self->tree_view, "popup-menu",
-                           G_CALLBACK (popup_menu_cb), self, 0);
-  g_signal_connect_object (self->tree_view, "key-press-event",
-                           G_CALLBACK (key_press_cb), self, 0);
   exg_view_set_tooltip_column (self->tree_view, EXG_CONN_COL_DETAIL);
 
   scrolled = gtk_scrolled_window_new (NULL, NULL);
@@ -947,26 +735,9 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
   gtk_widget_hide (GTK_WIDGET (self->leak_bar));
-  update_empty (self);
+  exg_connections_view_update_empty_ (self);
 
-  self->actions = g_simple_action_group_new ();
-  g_action_map_add_action_entries (G_ACTION_MAP (self->actions), conn_actions,
-                                   G_N_ELEMENTS (conn_actions), self);
-  gtk_widget_insert_action_group (GTK_WIDGET (self), "conn",
-                                  G_ACTION_GROUP (self->actions));
-  g_signal_connect_object (gtk_tree_view_get_selection (self->tree_view),
-                           "changed", G_CALLBACK (update_actions), self,
-                           G_CONNECT_SWAPPED);
-  update_actions (self);
-  menu_model = g_menu_new ();
-  g_menu_append (menu_model, _("_Close Connection"), "conn.close");
-  g_menu_append (menu_model, _("Copy _Target"), "conn.copy-target");
-  g_menu_append (menu_model, _("_New Circuit"), "conn.new-circuit");
-  g_menu_append (menu_model, _("_Dismiss"), "conn.dismiss");
-  self->menu = GTK_MENU (g_object_ref_sink (
-    gtk_menu_new_from_model (G_MENU_MODEL (menu_model))));
-  /* attached, so the items find the "conn" actions up the widget tree */
-  gtk_menu_attach_to_widget (self->menu, GTK_WIDGET (self->tree_view), NULL);
+  exg_connections_view_menu_init_ (self);
 
   self->tick_id = g_timeout_add_seconds (1, tick_cb, self);
 }
