@@ -12,6 +12,9 @@
 #define G_LOG_DOMAIN "exitgate-test"
 #include "config.h"
 
+#include "exg-test-util.h"
+#include "exg-ui-util.h"
+
 #include "exg-application.h"
 #include "exg-connections-view.h"
 #include "exg-country.h"
@@ -38,63 +41,10 @@ static char *tmpdir;
 
 /* helpers */
 
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Spins the main loop until @cond holds or @ms pass; never sleeps. */
-static gboolean
-wait_until (gboolean (*cond) (gpointer), gpointer data, guint ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (ms, timeout_cb, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (data);
-}
-
-static void
-flush (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-find_cb (GtkWidget *widget,
-         gpointer   user_data)
-{
-  gpointer *args = user_data;
-
-  if (args[1] != NULL)
-    return;
-  if (g_strcmp0 (gtk_buildable_get_name (GTK_BUILDABLE (widget)), args[0]) == 0)
-    args[1] = widget;
-  else if (GTK_IS_CONTAINER (widget))
-    gtk_container_forall (GTK_CONTAINER (widget), find_cb, args);
-}
-
-static gpointer
-find_widget (GtkWidget  *root,
-             const char *name)
-{
-  gpointer args[2] = { (gpointer) name, NULL };
-
-  gtk_container_forall (GTK_CONTAINER (root), find_cb, args);
-  g_assert_nonnull (args[1]);
-  return args[1];
-}
-
 static GtkWidget *
 find_in_titlebar (const char *name)
 {
-  return find_widget (gtk_window_get_titlebar (GTK_WINDOW (window)), name);
+  return exg_ui_find_widget (gtk_window_get_titlebar (GTK_WINDOW (window)), name);
 }
 
 static char *
@@ -214,7 +164,7 @@ run_client (Client *c)
 {
   GThread *thread = g_thread_new ("socks-client", client_thread, c);
 
-  g_assert_true (wait_until (client_done, c, WAIT_MS));
+  g_assert_true (exg_test_poll_until (client_done, c, WAIT_MS));
   g_thread_join (thread);
 }
 
@@ -311,7 +261,7 @@ country_list_has_four (gpointer model)
 static void
 test_builds_from_resources (void)
 {
-  GtkWidget *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkWidget *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkWidget *proxy_switch = find_in_titlebar ("proxy_switch");
   AtkObject *accessible;
 
@@ -322,13 +272,13 @@ test_builds_from_resources (void)
   g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (proxy_switch)), ==, "Proxy enabled");
   g_assert_true (gtk_switch_get_active (GTK_SWITCH (proxy_switch)));
   g_assert_true (action_bool_state ("proxy-enabled"));
-  g_assert_true (wait_until (routers_up, NULL, WAIT_MS));
+  g_assert_true (exg_test_poll_until (routers_up, NULL, WAIT_MS));
 }
 
 static void
 test_country_list (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkTreeModel *model = gtk_combo_box_get_model (combo);
   GtkTreeIter iter;
   g_autofree char *code0 = NULL;
@@ -338,7 +288,7 @@ test_country_list (void)
 
   /* routers come up as their first checks answer; the list follows on the
    * window's next tick */
-  g_assert_true (wait_until (country_list_has_three, model, WAIT_MS));
+  g_assert_true (exg_test_poll_until (country_list_has_three, model, WAIT_MS));
   /* "Any country" first, then by name: Germany before Sweden */
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
   gtk_tree_model_iter_nth_child (model, &iter, NULL, 0);
@@ -367,7 +317,7 @@ test_country_list (void)
 
     exg_router_set_up (down, FALSE);
     exg_router_registry_add (registry, down);
-    g_assert_true (wait_until (country_list_has_four, model, WAIT_MS));
+    g_assert_true (exg_test_poll_until (country_list_has_four, model, WAIT_MS));
     g_assert_true (find_row (model, 0, "FR", &iter));
     gtk_tree_model_get (model, &iter, 3, &count, 4, &sensitive, -1);
     g_assert_false (sensitive);
@@ -375,22 +325,22 @@ test_country_list (void)
     g_assert_true (exg_country_row_all_down (exg_country_list_lookup (exg_application_get_country_list (app),
                                                                        "FR")));
     g_assert_true (exg_router_registry_remove (registry, "fr-down"));
-    g_assert_true (wait_until (country_list_has_three, model, WAIT_MS));
+    g_assert_true (exg_test_poll_until (country_list_has_three, model, WAIT_MS));
   }
 }
 
 static void
 test_pick_country (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
-  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
+  GtkLabel *result = exg_ui_find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *state = NULL;
   g_autofree char *key = NULL;
   ExgSelection sel;
 
   g_assert_true (gtk_combo_box_set_active_id (combo, "SE"));
-  flush ();
+  exg_test_flush ();
 
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
@@ -406,31 +356,31 @@ test_pick_country (void)
   /* and the other way: the action (tray, D-Bus) moves the combo */
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("DE"));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   g_assert_nonnull (strstr (gtk_label_get_text (result), "de-exit"));
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "");
 }
 
 static void
 test_type_to_search (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
   g_autofree char *state = NULL;
 
   gtk_entry_set_text (entry, "swe");
   g_signal_emit_by_name (entry, "activate");
-  flush ();
+  exg_test_flush ();
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 static void
@@ -459,23 +409,23 @@ send_key (GtkWidget *widget,
 static void
 test_country_box_reverts (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
-  GtkWidget *from = find_widget (GTK_WIDGET (window), "range_from_entry");
+  GtkWidget *from = exg_ui_find_widget (GTK_WIDGET (window), "range_from_entry");
   g_autofree char *state = NULL;
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("DE"));
-  flush ();
+  exg_test_flush ();
   g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
 
   /* typed, then Escape: back to Germany, nothing chosen */
   gtk_widget_grab_focus (GTK_WIDGET (entry));
   gtk_entry_set_text (entry, "Swe");
-  flush ();
+  exg_test_flush ();
   g_assert_null (gtk_combo_box_get_active_id (combo));
   send_key (GTK_WIDGET (entry), GDK_KEY_Escape);
-  flush ();
+  exg_test_flush ();
   g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   state = action_string_state ("exit-country");
@@ -483,9 +433,9 @@ test_country_box_reverts (void)
 
   /* typed, then focus leaves for another field: back to Germany */
   gtk_entry_set_text (entry, "Swe");
-  flush ();
+  exg_test_flush ();
   gtk_widget_grab_focus (from);
-  flush ();
+  exg_test_flush ();
   g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   g_clear_pointer (&state, g_free);
@@ -496,7 +446,7 @@ test_country_box_reverts (void)
   gtk_widget_grab_focus (GTK_WIDGET (entry));
   gtk_entry_set_text (entry, "wed");
   g_signal_emit_by_name (entry, "activate");
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&state, g_free);
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
@@ -505,7 +455,7 @@ test_country_box_reverts (void)
   /* Enter on text that matches nothing: the country in force stays */
   gtk_entry_set_text (entry, "Atlantis");
   g_signal_emit_by_name (entry, "activate");
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&state, g_free);
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
@@ -513,18 +463,18 @@ test_country_box_reverts (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_entry_get_text (entry), ==, "Any country");
 }
 
 static void
 test_range_and_no_match (void)
 {
-  GtkEntry *from = find_widget (GTK_WIDGET (window), "range_from_entry");
-  GtkEntry *to = find_widget (GTK_WIDGET (window), "range_to_entry");
-  GtkLabel *error_label = find_widget (GTK_WIDGET (window),
+  GtkEntry *from = exg_ui_find_widget (GTK_WIDGET (window), "range_from_entry");
+  GtkEntry *to = exg_ui_find_widget (GTK_WIDGET (window), "range_to_entry");
+  GtkLabel *error_label = exg_ui_find_widget (GTK_WIDGET (window),
                                        "range_error_label");
-  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  GtkLabel *result = exg_ui_find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *range = NULL;
   g_autofree char *tooltip = NULL;
@@ -533,7 +483,7 @@ test_range_and_no_match (void)
 
   /* invalid: marked, explained, not applied */
   gtk_entry_set_text (from, "127.0.0.300");
-  flush ();
+  exg_test_flush ();
   g_assert_true (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (from)), "error"));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (error_label)));
   range = g_settings_get_string (settings, "ip-range");
@@ -541,7 +491,7 @@ test_range_and_no_match (void)
 
   gtk_entry_set_text (from, "127.0.0.3");
   gtk_entry_set_text (to, "127.0.0.3");
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (from)), "error"));
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (error_label)));
   g_clear_pointer (&range, g_free);
@@ -555,7 +505,7 @@ test_range_and_no_match (void)
   /* Sweden's only exit is outside the range: said in plain words */
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("SE"));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_label_get_text (result), ==,
                    "No exit in Sweden has an address in the range.");
   /* and the header warns: nothing can connect, and why, in the tooltip */
@@ -573,7 +523,7 @@ test_range_and_no_match (void)
                                       g_variant_new_string (""));
   gtk_entry_set_text (from, "");
   gtk_entry_set_text (to, "");
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&range, g_free);
   range = g_settings_get_string (settings, "ip-range");
   g_assert_cmpstr (range, ==, "");
@@ -616,7 +566,7 @@ row_gone (gpointer data)
 static void
 test_connection_appears (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   g_autoptr(GSocketService) echo = NULL;
@@ -630,7 +580,7 @@ test_connection_appears (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("DE"));
-  flush ();
+  exg_test_flush ();
   exg_connections_view_set_linger (view, 300);
 
   c.proxy_port = bound_port ();
@@ -646,7 +596,7 @@ test_connection_appears (void)
 
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, TRUE };
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   exg_connections_view_refresh (view);
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
   gtk_tree_model_get (model, &iter, EXG_CONN_COL_EXIT, &exit,
@@ -660,7 +610,7 @@ test_connection_appears (void)
 
   /* the traffic graph's next sample sees those bytes */
   {
-    ExgTrafficGraph *graph = find_widget (GTK_WIDGET (window), "traffic_graph");
+    ExgTrafficGraph *graph = exg_ui_find_widget (GTK_WIDGET (window), "traffic_graph");
     guint64 total_up = 0, total_down = 0;
     double rate_up = 0, rate_down = 0;
 
@@ -679,14 +629,14 @@ test_connection_appears (void)
   g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
   g_clear_object (&c.conn);
   w.want_alive = FALSE;
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
-  g_assert_true (wait_until (row_gone, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_gone, &w, WAIT_MS));
 
   g_socket_service_stop (echo);
   g_socket_listener_close (G_SOCKET_LISTENER (echo));
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 /* rows of @target that leak names / that do not */
@@ -704,7 +654,7 @@ leak_rows_seen (gpointer data)
   GtkTreeIter iter;
   gboolean valid;
 
-  exg_connections_view_refresh (find_widget (GTK_WIDGET (window), "connections_view"));
+  exg_connections_view_refresh (exg_ui_find_widget (GTK_WIDGET (window), "connections_view"));
   w->n_leak = w->n_clean = 0;
   for (valid = gtk_tree_model_get_iter_first (w->model, &iter); valid;
        valid = gtk_tree_model_iter_next (w->model, &iter))
@@ -733,9 +683,9 @@ leak_rows_seen (gpointer data)
 static void
 test_dns_leak_hint (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window), "connections_view");
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window), "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
-  GtkWidget *bar = find_widget (GTK_WIDGET (view), "leak_bar");
+  GtkWidget *bar = exg_ui_find_widget (GTK_WIDGET (view), "leak_bar");
   ExgRouterRegistry *registry = exg_application_get_registry (app);
   g_autoptr(ExgBackend) backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5,
                                                             "127.0.0.1", bound_port (),
@@ -756,7 +706,7 @@ test_dns_leak_hint (void)
   exg_router_registry_add (registry, loop);
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("FR"));
-  flush ();
+  exg_test_flush ();
 
   c.proxy_port = bound_port ();
   c.target_port = start_echo (&echo);
@@ -771,7 +721,7 @@ test_dns_leak_hint (void)
   /* the client's connection is marked, the proxy's own hop is not */
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (LeakWait) { model, target, 0, 0 };
-  g_assert_true (wait_until (leak_rows_seen, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (leak_rows_seen, &w, WAIT_MS));
   for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
        valid = gtk_tree_model_iter_next (model, &iter))
     {
@@ -812,7 +762,7 @@ test_dns_leak_hint (void)
   g_free (target);
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (LeakWait) { model, target, 0, 0 };
-  g_assert_true (wait_until (leak_rows_seen, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (leak_rows_seen, &w, WAIT_MS));
   g_assert_false (gtk_widget_get_visible (bar));
 
   g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
@@ -822,7 +772,7 @@ test_dns_leak_hint (void)
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
   g_assert_true (exg_router_registry_remove (registry, "fr-loop"));
-  flush ();
+  exg_test_flush ();
 }
 
 /* ended, whether or not an exit was known when it failed */
@@ -843,7 +793,7 @@ static gboolean
 row_refreshed_gone (gpointer data)
 {
   RowWait *w = data;
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
 
   exg_connections_view_refresh (view);
@@ -856,7 +806,7 @@ row_refreshed_gone (gpointer data)
 static void
 test_connection_failed (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeView *tree = exg_connections_view_get_tree_view (view);
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
@@ -873,7 +823,7 @@ test_connection_failed (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("SE"));
-  flush ();
+  exg_test_flush ();
   /* closed rows would go at once: the failed one must not */
   exg_connections_view_set_linger (view, 0);
 
@@ -888,7 +838,7 @@ test_connection_failed (void)
 
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, FALSE };
-  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_ended, &w, WAIT_MS));
   exg_connections_view_refresh (view);
   exg_connections_view_refresh (view);
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
@@ -937,20 +887,20 @@ test_connection_failed (void)
   g_clear_pointer (&target, g_free);
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, FALSE };
-  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
-  g_assert_true (wait_until (row_refreshed_gone, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_ended, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_refreshed_gone, &w, WAIT_MS));
   exg_connections_view_set_failed_linger (view, 30000);
   exg_connections_view_set_linger (view, 3000);
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 static void
 test_close_from_menu (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   g_autoptr(GSocketService) echo = NULL;
@@ -968,7 +918,7 @@ test_close_from_menu (void)
   g_assert_true (c.ok);
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, TRUE };
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
   gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, &id, -1);
 
@@ -990,12 +940,12 @@ test_close_from_menu (void)
     g_assert_cmpuint (id, >, 0);
   }
   w.want_alive = FALSE;
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   /* the client sees the end (EOF or reset) */
   n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c.conn)),
                            buf, sizeof buf, NULL, NULL);
   g_assert_cmpint (n, <=, 0);
-  g_assert_true (wait_until (row_gone, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_gone, &w, WAIT_MS));
   g_clear_object (&c.conn);
   g_socket_service_stop (echo);
   g_socket_listener_close (G_SOCKET_LISTENER (echo));
@@ -1015,7 +965,7 @@ lookup_listed (gpointer data)
 static void
 test_resolve_in_history (void)
 {
-  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgLookupsView *view = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
   g_autofree char *answer = NULL;
   g_autofree char *exit = NULL;
@@ -1025,7 +975,7 @@ test_resolve_in_history (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("SE"));
-  flush ();
+  exg_test_flush ();
   c.proxy_port = bound_port ();
   c.name = "localhost";
   run_client (&c);
@@ -1033,7 +983,7 @@ test_resolve_in_history (void)
   g_assert_cmpuint (c.reply[1], ==, 0);
   g_clear_object (&c.conn);
 
-  g_assert_true (wait_until (lookup_listed, view, WAIT_MS));
+  g_assert_true (exg_test_poll_until (lookup_listed, view, WAIT_MS));
   g_assert_true (find_row (model, EXG_LOOKUP_COL_QUERY, "localhost", &iter));
   gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_ANSWER, &answer,
                       EXG_LOOKUP_COL_EXIT, &exit,
@@ -1046,13 +996,13 @@ test_resolve_in_history (void)
 
   /* Clear empties it, in the core as in the view */
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   g_assert_cmpuint (exg_activity_get_lookups (exg_application_get_activity (app))->length, ==, 0);
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 static gboolean
@@ -1078,7 +1028,7 @@ test_switch_closes_port (void)
   g_assert_true (can_connect (port));
 
   gtk_switch_set_active (proxy_switch, FALSE);
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_false (exg_server_get_listening (exg_application_get_server (app)));
   g_assert_null (exg_application_get_bound_address (app));
@@ -1087,7 +1037,7 @@ test_switch_closes_port (void)
 
   /* the same port again: listen-port holds it (see main) */
   gtk_switch_set_active (proxy_switch, TRUE);
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_cmpuint (bound_port (), ==, port);
   g_assert_true (can_connect (port));
@@ -1098,8 +1048,8 @@ test_switch_closes_port (void)
 static void
 test_port_in_use (void)
 {
-  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
-  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  GtkInfoBar *info_bar = exg_ui_find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = exg_ui_find_widget (GTK_WIDGET (window), "info_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
   g_autoptr(GError) error = NULL;
@@ -1112,7 +1062,7 @@ test_port_in_use (void)
 
   /* the app follows the setting, fails, and says so in the window */
   g_settings_set (settings, "listen-port", "q", (guint16) (taken));
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_true (gtk_info_bar_get_revealed (info_bar));
   g_assert_nonnull (strstr (gtk_label_get_text (info_label),
@@ -1120,7 +1070,7 @@ test_port_in_use (void)
 
   /* a free port clears it */
   g_settings_set (settings, "listen-port", "q", (guint16) (old_port));
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_false (gtk_info_bar_get_revealed (info_bar));
   g_assert_cmpuint (bound_port (), ==, old_port);
@@ -1134,7 +1084,7 @@ test_switch_busy_port (void)
 {
   GtkSwitch *proxy_switch = GTK_SWITCH (find_in_titlebar ("proxy_switch"));
   GtkLabel *address = GTK_LABEL (find_in_titlebar ("address_label"));
-  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  GtkInfoBar *info_bar = exg_ui_find_widget (GTK_WIDGET (window), "info_bar");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -1154,15 +1104,15 @@ test_switch_busy_port (void)
 
   /* off first, then the busy port: nothing retries by itself */
   gtk_switch_set_active (proxy_switch, FALSE);
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_settings_set (settings, "listen-port", "q", taken);
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
 
   /* a click, as the user does it (the switch's own activate) */
   gtk_widget_activate (GTK_WIDGET (proxy_switch));
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_false (gtk_switch_get_active (proxy_switch));
   g_assert_false (gtk_switch_get_state (proxy_switch));
@@ -1171,13 +1121,13 @@ test_switch_busy_port (void)
 
   /* and again: still off, never on for a moment afterwards */
   gtk_widget_activate (GTK_WIDGET (proxy_switch));
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_switch_get_active (proxy_switch));
 
   /* the port freed, the switch works and follows */
   g_socket_listener_close (squatter);
   g_settings_set (settings, "listen-port", "q", old_port);
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_true (gtk_switch_get_active (proxy_switch));
   g_assert_true (gtk_switch_get_state (proxy_switch));
@@ -1198,7 +1148,7 @@ test_messages_whole (void)
   g_autofree char *reason = NULL;
   g_autofree char *text = NULL;
   g_autofree char *long_error = NULL;
-  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgLookupsView *view = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkTreeView *tree = exg_lookups_view_get_tree_view (view);
   GtkTreeModel *model;
   GtkTooltip *tooltip;
@@ -1234,7 +1184,7 @@ test_messages_whole (void)
   exg_activity_add_lookup (exg_application_get_activity (app),
                            EXG_LOOKUP_FORWARD, "long.example", NULL,
                            long_error, NULL);
-  flush ();
+  exg_test_flush ();
   model = gtk_tree_view_get_model (tree);
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), >, 0);
   {
@@ -1251,7 +1201,7 @@ test_messages_whole (void)
   g_assert_true (shown);
   g_object_unref (tooltip);
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
 
   /* the status line is ellipsized: its tooltip holds the whole line */
   {
@@ -1264,17 +1214,17 @@ test_messages_whole (void)
 
   /* the Test result wraps instead of being cut */
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = NULL;
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
     if (EXG_IS_PREFERENCES (l->data))
       prefs = l->data;
   g_assert_nonnull (prefs);
-  test_label = find_widget (prefs, "test_label");
+  test_label = exg_ui_find_widget (prefs, "test_label");
   g_assert_true (gtk_label_get_line_wrap (test_label));
   g_assert_cmpint (gtk_label_get_ellipsize (test_label), ==, PANGO_ELLIPSIZE_NONE);
   gtk_widget_destroy (prefs);
-  flush ();
+  exg_test_flush ();
 }
 
 static void
@@ -1328,8 +1278,8 @@ cell_text (GtkTreeView  *tree,
 static void
 test_bandwidth_units (void)
 {
-  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
-  ExgRoutersView *routers = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkLabel *result = exg_ui_find_widget (GTK_WIDGET (window), "result_label");
+  ExgRoutersView *routers = exg_ui_find_widget (GTK_WIDGET (window), "routers_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_routers_view_get_store (routers));
   GtkTreeView *tree = find_tree_view (GTK_WIDGET (routers));
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
@@ -1352,13 +1302,13 @@ test_bandwidth_units (void)
 
   /* the picker: 2 MB/s leaves the German exit (1 MB/s) out, and says so */
   g_settings_set_uint64 (settings, "min-bandwidth", 2000000);
-  flush ();
+  exg_test_flush ();
   g_assert_nonnull (strstr (gtk_label_get_text (result), "se-exit"));
   g_assert_nonnull (strstr (gtk_label_get_text (result), "5.0 MB/s (40 Mbit/s)"));
   g_assert_nonnull (strstr (gtk_label_get_text (result),
                             "\n1 router left out: it advertises less than 2.0 MB/s (16 Mbit/s), or nothing."));
   g_settings_set_uint64 (settings, "min-bandwidth", 0);
-  flush ();
+  exg_test_flush ();
   g_assert_null (strstr (gtk_label_get_text (result), "left out"));
 
   /* the Routers page */
@@ -1376,15 +1326,15 @@ test_bandwidth_units (void)
   /* the exit dialog: MB/s, with Mbit/s beside; a direct exit's address
    * is the source address */
   dialog = exg_exit_dialog_new (GTK_WINDOW (window), keyfile, NULL);
-  spin = find_widget (dialog, "bandwidth_spin");
-  label = find_widget (dialog, "bandwidth_label");
+  spin = exg_ui_find_widget (dialog, "bandwidth_spin");
+  label = exg_ui_find_widget (dialog, "bandwidth_label");
   gtk_spin_button_set_value (spin, 12.5);
   g_assert_cmpstr (gtk_label_get_text (label), ==, "12.5 MB/s (100 Mbit/s)");
-  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (dialog, "type_combo")),
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (exg_ui_find_widget (dialog, "type_combo")),
                                "direct");
-  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (find_widget (dialog, "address_entry"))),
+  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (exg_ui_find_widget (dialog, "address_entry"))),
                    ==, "Source address");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (dialog, "name_entry")), "fast");
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (dialog, "name_entry")), "fast");
   {
     g_autoptr(GError) error = NULL;
 
@@ -1401,10 +1351,10 @@ test_bandwidth_units (void)
 static void
 test_keys_and_empty_states (void)
 {
-  ExgConnectionsView *conns = find_widget (GTK_WIDGET (window), "connections_view");
-  ExgLookupsView *lookups = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgConnectionsView *conns = exg_ui_find_widget (GTK_WIDGET (window), "connections_view");
+  ExgLookupsView *lookups = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkEntry *search = exg_connections_view_get_search_entry (conns);
-  GtkLabel *lookups_empty = find_widget (GTK_WIDGET (lookups), "lookups_empty_label");
+  GtkLabel *lookups_empty = exg_ui_find_widget (GTK_WIDGET (lookups), "lookups_empty_label");
   g_auto(GStrv) close = gtk_application_get_accels_for_action (GTK_APPLICATION (app),
                                                                "win.close");
   GtkLabel *conns_empty = NULL;
@@ -1414,12 +1364,12 @@ test_keys_and_empty_states (void)
   g_autofree char *saved_locale = g_strdup (setlocale (LC_MESSAGES, NULL));
 
   /* a filter that matches nothing says so; Escape clears it */
-  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window), "stack")),
+  gtk_stack_set_visible_child_name (GTK_STACK (exg_ui_find_widget (GTK_WIDGET (window), "stack")),
                                     "connections");
   gtk_widget_grab_focus (GTK_WIDGET (search));
   gtk_entry_set_text (search, "no-such-connection-at-all");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   {
     /* the overlay's label: the only GtkLabel in the view besides headers */
     GtkWidget *overlay = gtk_widget_get_parent (gtk_widget_get_parent (GTK_WIDGET (exg_connections_view_get_tree_view (conns))));
@@ -1434,36 +1384,36 @@ test_keys_and_empty_states (void)
   g_assert_cmpstr (gtk_label_get_text (conns_empty), ==,
                    "Nothing matches “no-such-connection-at-all”. Press Escape to show everything.");
   send_key (GTK_WIDGET (search), GDK_KEY_Escape);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
 
   /* no lookups: said, not a blank table */
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
   g_assert_true (g_str_has_prefix (gtk_label_get_text (lookups_empty),
                                    "No name lookups yet."));
   exg_activity_add_lookup (exg_application_get_activity (app),
                            EXG_LOOKUP_FORWARD, "one.example", "127.0.0.1",
                            NULL, NULL);
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
 
   /* Ctrl+W: the window's close action, and the Preferences dialog */
   g_assert_nonnull (close);
   g_assert_cmpstr (close[0], ==, "<Primary>w");
   g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window), "close"));
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
     if (EXG_IS_PREFERENCES (l->data))
       prefs = l->data;
   g_assert_nonnull (prefs);
   g_assert_true (gtk_accel_groups_activate (G_OBJECT (prefs), GDK_KEY_w,
                                             GDK_CONTROL_MASK));
-  flush ();
+  exg_test_flush ();
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
     g_assert_false (EXG_IS_PREFERENCES (l->data));
 
@@ -1623,13 +1573,19 @@ show_page (ExgWindow  *win,
 {
   GtkWidget *view;
 
-  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (win), "stack")), page);
-  view = find_widget (GTK_WIDGET (win), g_str_equal (page, "connections") ? "connections_view"
+  gtk_stack_set_visible_child_name (GTK_STACK (exg_ui_find_widget (GTK_WIDGET (win), "stack")), page);
+  view = exg_ui_find_widget (GTK_WIDGET (win), g_str_equal (page, "connections") ? "connections_view"
                                         : g_str_equal (page, "lookups") ? "lookups_view"
                                         : "routers_view");
-  g_assert_true (wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, view, WAIT_MS));
+  g_assert_true (exg_test_poll_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, view, WAIT_MS));
   gtk_test_widget_wait_for_draw (GTK_WIDGET (win));
-  flush ();
+  exg_test_flush ();
+}
+
+static gboolean
+proxy_listening (gpointer data)
+{
+  return exg_application_get_bound_address (app) != NULL;
 }
 
 /* A new window in @language at 800×600, with a live connection, a lookup
@@ -1661,8 +1617,8 @@ check_800x600 (const char *language)
   gtk_widget_show (GTK_WIDGET (win));
   args[0] = win;
   args[1] = GINT_TO_POINTER (800);
-  g_assert_true (wait_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, win, WAIT_MS));
-  flush ();
+  g_assert_true (exg_test_poll_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, win, WAIT_MS));
+  exg_test_flush ();
   {
     /* 800×600 on the screen, the header bar and the decoration's borders
      * included (the size asked for is the content's) */
@@ -1678,13 +1634,15 @@ check_800x600 (const char *language)
   gtk_widget_get_preferred_height_for_width (GTK_WIDGET (win), 800, &min_height, NULL);
   g_assert_cmpint (min_width, <=, 800);
   g_assert_cmpint (min_height, <=, 600);
-  g_assert_true (wait_until (allocated_width_is, args, WAIT_MS));
+  g_assert_true (exg_test_poll_until (allocated_width_is, args, WAIT_MS));
   g_assert_cmpint (gtk_widget_get_allocated_height (GTK_WIDGET (win)), ==, 600);
 
-  /* a live connection through the German exit, and a lookup */
+  /* a live connection through the German exit, and a lookup (the proxy
+   * may still be coming back from an earlier test's port change) */
+  g_assert_true (exg_test_poll_until (proxy_listening, NULL, WAIT_MS));
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("DE"));
-  flush ();
+  exg_test_flush ();
   c.proxy_port = bound_port ();
   c.target_port = start_echo (&echo);
   run_client (&c);
@@ -1693,12 +1651,12 @@ check_800x600 (const char *language)
                            "www.example.org", "192.0.2.1", NULL, NULL);
 
   show_page (win, "connections");
-  conns = find_widget (GTK_WIDGET (win), "connections_view");
+  conns = exg_ui_find_widget (GTK_WIDGET (win), "connections_view");
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { GTK_TREE_MODEL (exg_connections_view_get_store (conns)), target, TRUE };
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   exg_connections_view_refresh (conns);
-  flush ();
+  exg_test_flush ();
   assert_columns_fit (exg_connections_view_get_tree_view (conns), "Connections");
   assert_cells_whole (exg_connections_view_get_tree_view (conns), 0, "Connections");
   assert_cells_whole (exg_connections_view_get_tree_view (conns), 2, "Connections");
@@ -1706,16 +1664,16 @@ check_800x600 (const char *language)
     check_cut_cell_tooltip (conns);
 
   show_page (win, "lookups");
-  assert_columns_fit (exg_lookups_view_get_tree_view (find_widget (GTK_WIDGET (win), "lookups_view")),
+  assert_columns_fit (exg_lookups_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win), "lookups_view")),
                       "Name Lookups");
   show_page (win, "routers");
-  assert_columns_fit (exg_routers_view_get_tree_view (find_widget (GTK_WIDGET (win), "routers_view")),
+  assert_columns_fit (exg_routers_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win), "routers_view")),
                       "Routers");
 
   /* Preferences fit in 800×600 too */
   prefs = exg_preferences_new (app, GTK_WINDOW (win));
   gtk_widget_show (prefs);
-  flush ();
+  exg_test_flush ();
   gtk_widget_get_preferred_width (prefs, &min_width, NULL);
   gtk_widget_get_preferred_height (prefs, &min_height, NULL);
   g_assert_cmpint (min_width, <=, 800);
@@ -1730,7 +1688,7 @@ check_800x600 (const char *language)
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
   gtk_widget_destroy (GTK_WIDGET (win));
-  flush ();
+  exg_test_flush ();
 }
 
 static void
@@ -1806,7 +1764,7 @@ static void
 test_connection_circuit (void)
 {
   static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeView *tree = exg_connections_view_get_tree_view (view);
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
@@ -1822,7 +1780,7 @@ test_connection_circuit (void)
   gulong handler;
 
   exg_connections_view_set_linger (view, 0);
-  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  g_assert_true (exg_test_poll_until (store_empty, view, WAIT_MS));
 
   tor_info = exg_activity_add_connection (activity, "127.0.0.1:41000");
   tor_info->target = g_strdup ("circuit.example:443");
@@ -1838,7 +1796,7 @@ test_connection_circuit (void)
   direct_info->exit_name = g_strdup ("Direct");
   direct_info->state = EXG_CONN_STATE_OPEN;
   exg_activity_connection_changed (activity, direct_info);
-  flush ();
+  exg_test_flush ();
   exg_connections_view_refresh (view);
 
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, "circuit.example:443", &iter));
@@ -1864,8 +1822,8 @@ test_connection_circuit (void)
 
   exg_activity_remove_connection (activity, tor_info);
   exg_activity_remove_connection (activity, direct_info);
-  flush ();
-  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  exg_test_flush ();
+  g_assert_true (exg_test_poll_until (store_empty, view, WAIT_MS));
   exg_connections_view_set_linger (view, 3000);
 }
 
@@ -1875,7 +1833,7 @@ test_connection_circuit (void)
 static void
 test_ten_thousand_connections (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   ExgActivity *activity = exg_application_get_activity (app);
@@ -1887,8 +1845,8 @@ test_ten_thousand_connections (void)
 
   exg_connections_view_set_linger (view, 0);
   /* earlier tests' connections (the switch test's probes) go first */
-  g_assert_true (wait_until (store_empty, view, WAIT_MS));
-  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window),
+  g_assert_true (exg_test_poll_until (store_empty, view, WAIT_MS));
+  gtk_stack_set_visible_child_name (GTK_STACK (exg_ui_find_widget (GTK_WIDGET (window),
                                                             "stack")), "connections");
 
   start = g_get_monotonic_time ();
@@ -1902,7 +1860,7 @@ test_ten_thousand_connections (void)
       exg_activity_connection_changed (activity, info);
       g_ptr_array_add (infos, info);
     }
-  flush ();
+  exg_test_flush ();
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
   add_us = g_get_monotonic_time () - start;
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, n);
@@ -1950,7 +1908,7 @@ test_ten_thousand_connections (void)
     /* GtkSearchEntry reports a change after a short pause */
     gtk_entry_set_text (exg_connections_view_get_search_entry (view),
                         "example");
-    g_assert_true (wait_until (view_filtered, tree, WAIT_MS));
+    g_assert_true (exg_test_poll_until (view_filtered, tree, WAIT_MS));
     for (guint i = 0; i < n; i++)
       exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), i, i);
     start = g_get_monotonic_time ();
@@ -1981,14 +1939,14 @@ test_ten_thousand_connections (void)
 
     gtk_entry_set_text (exg_connections_view_get_search_entry (view),
                         "host42.example");
-    g_assert_true (wait_until (one_row_shown, tree, WAIT_MS));
+    g_assert_true (exg_test_poll_until (one_row_shown, tree, WAIT_MS));
     gtk_entry_set_text (exg_connections_view_get_search_entry (view), "");
-    g_assert_true (wait_until (view_unfiltered, tree, WAIT_MS));
+    g_assert_true (exg_test_poll_until (view_unfiltered, tree, WAIT_MS));
   }
 
   for (guint i = 0; i < n; i++)
     exg_activity_remove_connection (activity, g_ptr_array_index (infos, i));
-  flush ();
+  exg_test_flush ();
   exg_connections_view_refresh (view);
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   exg_connections_view_set_linger (view, 3000);
@@ -2014,8 +1972,8 @@ test_shortcuts (void)
   /* Ctrl+F: the current table's search entry */
   gtk_window_present (GTK_WINDOW (window));
   g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
-  flush ();
-  entry = GTK_WIDGET (exg_connections_view_get_search_entry (find_widget (GTK_WIDGET (window), "connections_view")));
+  exg_test_flush ();
+  entry = GTK_WIDGET (exg_connections_view_get_search_entry (exg_ui_find_widget (GTK_WIDGET (window), "connections_view")));
   g_assert_true (gtk_widget_is_focus (entry));
 }
 
@@ -2070,28 +2028,28 @@ test_preferences_exits (void)
   GtkLabel *test_label;
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = find_toplevel (EXG_TYPE_PREFERENCES);
   g_assert_nonnull (prefs);
-  exits_view = find_widget (prefs, "exits_view");
+  exits_view = exg_ui_find_widget (prefs, "exits_view");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
 
   /* add a third exit in France */
-  gtk_button_clicked (find_widget (prefs, "add_button"));
-  flush ();
+  gtk_button_clicked (exg_ui_find_widget (prefs, "add_button"));
+  exg_test_flush ();
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
   g_assert_nonnull (dialog);
-  gtk_entry_set_text (find_widget (dialog, "name_entry"), "fr-exit");
-  gtk_combo_box_set_active_id (find_widget (dialog, "type_combo"), "direct");
-  gtk_entry_set_text (find_widget (dialog, "address_entry"), "127.0.0.4");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "name_entry"), "fr-exit");
+  gtk_combo_box_set_active_id (exg_ui_find_widget (dialog, "type_combo"), "direct");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "address_entry"), "127.0.0.4");
   /* a country by its name: a name no country has is refused first */
-  gtk_entry_set_text (find_widget (dialog, "country_entry"), "Narnia");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "country_entry"), "Narnia");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
-  gtk_entry_set_text (find_widget (dialog, "country_entry"), " France ");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "country_entry"), " France ");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* written to the daemon's key file, and live */
@@ -2113,27 +2071,27 @@ test_preferences_exits (void)
   g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
   g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
-  g_assert_true (gtk_combo_box_set_active_id (find_widget (GTK_WIDGET (window),
+  g_assert_true (gtk_combo_box_set_active_id (exg_ui_find_widget (GTK_WIDGET (window),
                                                            "country_combo"), "FR"));
-  flush ();
+  exg_test_flush ();
 
   /* a bad entry is refused, with the reason in the dialog */
-  gtk_button_clicked (find_widget (prefs, "add_button"));
-  flush ();
+  gtk_button_clicked (exg_ui_find_widget (prefs, "add_button"));
+  exg_test_flush ();
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
-  gtk_entry_set_text (find_widget (dialog, "name_entry"), "se-exit");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "name_entry"), "se-exit");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* test an exit: it works, with a latency and its country */
-  test_label = find_widget (prefs, "test_label");
+  test_label = exg_ui_find_widget (prefs, "test_label");
   g_assert_true (select_exit (exits_view, "fr-exit"));
-  gtk_button_clicked (find_widget (prefs, "test_button"));
-  g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+  gtk_button_clicked (exg_ui_find_widget (prefs, "test_button"));
+  g_assert_true (exg_test_poll_until (test_label_done, test_label, WAIT_MS));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label),
                             "fr-exit works: "));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
@@ -2157,8 +2115,8 @@ test_preferences_exits (void)
     rate = exg_format_bandwidth (exg_router_get_observed_throughput (fr));
 
     gtk_label_set_text (test_label, "");
-    gtk_button_clicked (find_widget (prefs, "test_button"));
-    g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+    gtk_button_clicked (exg_ui_find_widget (prefs, "test_button"));
+    g_assert_true (exg_test_poll_until (test_label_done, test_label, WAIT_MS));
     g_assert_nonnull (strstr (gtk_label_get_text (test_label), "fr-exit works: "));
     g_assert_nonnull (strstr (gtk_label_get_text (test_label), "; observed "));
     g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Mbit/s"));
@@ -2166,7 +2124,7 @@ test_preferences_exits (void)
 
   /* remove it: gone from the file and the registry at once ... */
   {
-    GtkInfoBar *undo_bar = find_widget (prefs, "undo_bar");
+    GtkInfoBar *undo_bar = exg_ui_find_widget (prefs, "undo_bar");
     g_autofree char *before = NULL;
     g_autofree char *after = NULL;
     gsize len;
@@ -2181,21 +2139,21 @@ test_preferences_exits (void)
     exg_application_reload_exits (app);
     /* a new dialog reads the file as it is now */
     gtk_widget_destroy (prefs);
-    flush ();
+    exg_test_flush ();
     g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-    flush ();
+    exg_test_flush ();
     prefs = find_toplevel (EXG_TYPE_PREFERENCES);
     g_assert_nonnull (prefs);
-    exits_view = find_widget (prefs, "exits_view");
-    undo_bar = find_widget (prefs, "undo_bar");
+    exits_view = exg_ui_find_widget (prefs, "exits_view");
+    undo_bar = exg_ui_find_widget (prefs, "undo_bar");
     g_file_get_contents (exg_application_get_config_path (app), &before, &len,
                          &error);
     g_assert_no_error (error);
 
     g_assert_false (gtk_info_bar_get_revealed (undo_bar));
     g_assert_true (select_exit (exits_view, "fr-exit"));
-    gtk_button_clicked (find_widget (prefs, "remove_button"));
-    flush ();
+    gtk_button_clicked (exg_ui_find_widget (prefs, "remove_button"));
+    exg_test_flush ();
     g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
     g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
     g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
@@ -2205,10 +2163,10 @@ test_preferences_exits (void)
 
     /* ... with an in-app notification offering Undo */
     g_assert_true (gtk_info_bar_get_revealed (undo_bar));
-    g_assert_nonnull (strstr (gtk_label_get_text (find_widget (prefs, "undo_label")),
+    g_assert_nonnull (strstr (gtk_label_get_text (exg_ui_find_widget (prefs, "undo_label")),
                               "fr-exit"));
     gtk_info_bar_response (undo_bar, 1);
-    flush ();
+    exg_test_flush ();
     g_assert_false (gtk_info_bar_get_revealed (undo_bar));
     g_file_get_contents (exg_application_get_config_path (app), &after, &len,
                          &error);
@@ -2226,11 +2184,11 @@ test_preferences_exits (void)
 
     /* removed for good: closing the notification forgets it */
     g_assert_true (select_exit (exits_view, "fr-exit"));
-    gtk_button_clicked (find_widget (prefs, "remove_button"));
-    flush ();
+    gtk_button_clicked (exg_ui_find_widget (prefs, "remove_button"));
+    exg_test_flush ();
     g_assert_true (gtk_info_bar_get_revealed (undo_bar));
     gtk_info_bar_response (undo_bar, GTK_RESPONSE_CLOSE);
-    flush ();
+    exg_test_flush ();
     g_assert_false (gtk_info_bar_get_revealed (undo_bar));
     g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
     g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
@@ -2242,7 +2200,7 @@ test_preferences_exits (void)
   gtk_widget_destroy (prefs);
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 /* app.system-proxy points GNOME's proxy settings at the listener and
@@ -2270,7 +2228,7 @@ test_system_proxy_action (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
                                       g_variant_new_boolean (TRUE));
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("system-proxy"));
   mode = g_settings_get_string (proxy, "mode");
   host = g_settings_get_string (socks, "host");
@@ -2281,20 +2239,20 @@ test_system_proxy_action (void)
   /* the proxy off: the desktop no longer points at a closed port */
   g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
                                       g_variant_new_boolean (FALSE));
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&mode, g_free);
   mode = g_settings_get_string (proxy, "mode");
   g_assert_cmpstr (mode, ==, "none");
   g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
                                       g_variant_new_boolean (TRUE));
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&mode, g_free);
   mode = g_settings_get_string (proxy, "mode");
   g_assert_cmpstr (mode, ==, "manual");
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
                                       g_variant_new_boolean (FALSE));
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&mode, g_free);
   g_clear_pointer (&host, g_free);
   mode = g_settings_get_string (proxy, "mode");
@@ -2309,8 +2267,8 @@ test_system_proxy_action (void)
 static void
 test_bad_exits_file (void)
 {
-  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
-  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  GtkInfoBar *info_bar = exg_ui_find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = exg_ui_find_widget (GTK_WIDGET (window), "info_label");
   ExgRouterRegistry *registry = exg_application_get_registry (app);
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *good = g_settings_get_string (settings, "config-path");
@@ -2320,14 +2278,14 @@ test_bad_exits_file (void)
   g_file_set_contents (bad, "[exit broken]\ntype=socks4\naddress=127.0.0.9\nport=1\n", -1, &error);
   g_assert_no_error (error);
   g_settings_set_string (settings, "config-path", bad);
-  flush ();
+  exg_test_flush ();
   g_assert_true (gtk_info_bar_get_revealed (info_bar));
   g_assert_nonnull (strstr (gtk_label_get_text (info_label), "The exits file cannot be used"));
   g_assert_nonnull (strstr (gtk_label_get_text (info_label), "socks4a"));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
 
   g_settings_set_string (settings, "config-path", good);
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_info_bar_get_revealed (info_bar));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
   g_unlink (bad);
@@ -2336,7 +2294,7 @@ test_bad_exits_file (void)
 static gboolean
 row_listed (gpointer data)
 {
-  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  ExgRoutersView *view = exg_ui_find_widget (GTK_WIDGET (window), "routers_view");
   GtkTreeIter iter;
 
   return find_row (GTK_TREE_MODEL (exg_routers_view_get_store (view)),
@@ -2356,11 +2314,11 @@ test_routers_page (void)
 {
   static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
   ExgRouterRegistry *registry = exg_application_get_registry (app);
-  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  ExgRoutersView *view = exg_ui_find_widget (GTK_WIDGET (window), "routers_view");
   GtkTreeModel *store = GTK_TREE_MODEL (exg_routers_view_get_store (view));
   GtkTreeView *tree = exg_routers_view_get_tree_view (view);
   GtkEntry *search = exg_routers_view_get_search_entry (view);
-  GtkStack *stack = find_widget (GTK_WIDGET (window), "stack");
+  GtkStack *stack = exg_ui_find_widget (GTK_WIDGET (window), "stack");
   g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
   g_autoptr(ExgRouter) relay = NULL;
   g_autofree char *id = g_strconcat ("tor:", fp, NULL);
@@ -2377,7 +2335,7 @@ test_routers_page (void)
   exg_router_set_exit_policy (relay, "accept 80,443");
   exg_router_set_up (relay, TRUE);
   exg_router_registry_add (registry, relay);
-  g_assert_true (wait_until (row_listed, "SomeRelay", WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_listed, "SomeRelay", WAIT_MS));
 
   /* the relay: short fingerprint, kind and ports, one unit of bandwidth */
   g_assert_true (find_row (store, EXG_ROUTER_COL_NAME, "SomeRelay", &iter));
@@ -2412,50 +2370,50 @@ test_routers_page (void)
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
   gtk_entry_set_text (search, "89abcdef");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
   gtk_entry_set_text (search, "de-ex");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
   g_assert_true (find_row (gtk_tree_view_get_model (tree), EXG_ROUTER_COL_NAME,
                            "de-exit", &iter));
   gtk_entry_set_text (search, "nothing like it");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 0);
-  g_assert_true (gtk_widget_get_visible (find_widget (GTK_WIDGET (view),
+  g_assert_true (gtk_widget_get_visible (exg_ui_find_widget (GTK_WIDGET (view),
                                                       "routers_empty_label")));
   gtk_widget_grab_focus (GTK_WIDGET (search));
   send_key (GTK_WIDGET (search), GDK_KEY_Escape);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
   /* Ctrl+F on this page searches the routers */
   g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
   g_assert_true (gtk_widget_is_focus (GTK_WIDGET (search)));
 
   g_assert_true (exg_router_registry_remove (registry, id));
-  flush ();
+  exg_test_flush ();
 
   /* Add Exit: the dialog of Preferences, saved into the exits file */
-  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+  gtk_button_clicked (GTK_BUTTON (exg_ui_find_widget (GTK_WIDGET (view),
                                                "routers_add_button")));
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
   g_assert_nonnull (dialog);
   g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (dialog)), ==, "Add Exit");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "name_entry")),
                       "third-exit");
-  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (GTK_WIDGET (dialog), "type_combo")),
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (exg_ui_find_widget (GTK_WIDGET (dialog), "type_combo")),
                                "direct");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "address_entry")),
                       "127.0.0.4");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
-  g_assert_true (wait_until (row_listed, "third-exit", WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_listed, "third-exit", WAIT_MS));
 
   /* written beside the others, which are kept as they were */
   g_assert_true (g_key_file_load_from_file (keyfile,
@@ -2477,19 +2435,19 @@ test_routers_page (void)
   }
 
   /* a name taken already: the dialog stays and says so */
-  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+  gtk_button_clicked (GTK_BUTTON (exg_ui_find_widget (GTK_WIDGET (view),
                                                "routers_add_button")));
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
   g_assert_nonnull (dialog);
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "name_entry")),
                       "se-exit");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "address_entry")),
                       "127.0.0.5");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* back to the two exits the other tests expect */
@@ -2499,7 +2457,7 @@ test_routers_page (void)
                                       &error));
   g_assert_no_error (error);
   exg_application_reload_exits (app);
-  flush ();
+  exg_test_flush ();
   g_assert_false (row_listed ("third-exit"));
   gtk_stack_set_visible_child_name (stack, "connections");
 }
@@ -2533,16 +2491,16 @@ test_tor_prefs (void)
   gsize length;
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = find_toplevel (EXG_TYPE_PREFERENCES);
   g_assert_nonnull (prefs);
-  tor = find_widget (prefs, "tor_prefs");
-  managed = find_widget (tor, "managed_radio");
-  control = find_widget (tor, "control_radio");
-  off = find_widget (tor, "off_radio");
-  entry = find_widget (tor, "control_entry");
-  status = find_widget (tor, "status_label");
-  apply = find_widget (tor, "apply_button");
+  tor = exg_ui_find_widget (prefs, "tor_prefs");
+  managed = exg_ui_find_widget (tor, "managed_radio");
+  control = exg_ui_find_widget (tor, "control_radio");
+  off = exg_ui_find_widget (tor, "off_radio");
+  entry = exg_ui_find_widget (tor, "control_entry");
+  status = exg_ui_find_widget (tor, "status_label");
+  apply = exg_ui_find_widget (tor, "apply_button");
 
   /* the test's file says managed=false: no Tor exits */
   g_assert_true (gtk_toggle_button_get_active (off));
@@ -2558,7 +2516,7 @@ test_tor_prefs (void)
   gtk_entry_set_text (entry, " 127.0.0.1:1 ");
   g_assert_true (gtk_widget_get_sensitive (apply));
   gtk_widget_activate (GTK_WIDGET (entry));
-  flush ();
+  exg_test_flush ();
   value = tor_key ("control");
   g_assert_cmpstr (value, ==, "127.0.0.1:1");
   g_clear_pointer (&value, g_free);
@@ -2576,7 +2534,7 @@ test_tor_prefs (void)
   gtk_toggle_button_set_active (off, TRUE);
   g_assert_true (gtk_widget_get_sensitive (apply));
   gtk_button_clicked (GTK_BUTTON (apply));
-  flush ();
+  exg_test_flush ();
   value = tor_key ("control");
   g_assert_null (value);
   value = tor_key ("managed");
@@ -2584,7 +2542,7 @@ test_tor_prefs (void)
   g_clear_pointer (&value, g_free);
   g_assert_cmpstr (gtk_label_get_text (status), ==, "In use: no Tor exits.");
   gtk_widget_destroy (prefs);
-  flush ();
+  exg_test_flush ();
 
   /* a file that says managed=true is shown so (the file alone: nothing
    * is reloaded, no tor starts) */
@@ -2601,10 +2559,10 @@ test_tor_prefs (void)
                                             NULL));
   }
   tor = g_object_ref_sink (exg_tor_prefs_new (app));
-  g_assert_true (gtk_toggle_button_get_active (find_widget (tor, "managed_radio")));
-  g_assert_cmpstr (gtk_label_get_text (find_widget (tor, "status_label")), ==,
+  g_assert_true (gtk_toggle_button_get_active (exg_ui_find_widget (tor, "managed_radio")));
+  g_assert_cmpstr (gtk_label_get_text (exg_ui_find_widget (tor, "status_label")), ==,
                    "In use: a tor that Exitgate runs.");
-  g_assert_false (gtk_widget_get_sensitive (find_widget (tor, "apply_button")));
+  g_assert_false (gtk_widget_get_sensitive (exg_ui_find_widget (tor, "apply_button")));
   gtk_widget_destroy (tor);
   g_object_unref (tor);
   g_assert_true (g_file_set_contents (exg_application_get_config_path (app),
@@ -2654,19 +2612,19 @@ test_preferences_port_and_geoip (void)
   gpointer args[2];
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = find_toplevel (EXG_TYPE_PREFERENCES);
   g_assert_nonnull (prefs);
 
-  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), port);
-  flush ();
+  gtk_spin_button_set_value (exg_ui_find_widget (prefs, "listen_port_spin"), port);
+  exg_test_flush ();
   g_assert_cmpuint (bound_port (), ==, port);
   g_assert_true (can_connect (port));
   g_assert_false (can_connect (old_port));
 
-  status = find_widget (prefs, "geoip_status_label");
-  entry = find_widget (prefs, "geoip_path_entry");
-  chooser = find_widget (prefs, "geoip_chooser");
+  status = exg_ui_find_widget (prefs, "geoip_status_label");
+  entry = exg_ui_find_widget (prefs, "geoip_path_entry");
+  chooser = exg_ui_find_widget (prefs, "geoip_chooser");
   if (old_path[0] != '\0')
     {
       g_autofree char *expected = g_strdup_printf ("In use: %s", old_path);
@@ -2679,14 +2637,14 @@ test_preferences_port_and_geoip (void)
   gtk_widget_activate (GTK_WIDGET (entry));
   args[0] = status;
   args[1] = "In use: none: countries unknown";
-  g_assert_true (wait_until (label_has, args, WAIT_MS));
+  g_assert_true (exg_test_poll_until (label_has, args, WAIT_MS));
 
   /* the chooser puts its file in the field and applies it */
   if (old_path[0] != '\0')
     {
       g_assert_true (gtk_file_chooser_set_filename (chooser, old_path));
       g_signal_emit_by_name (chooser, "file-set");
-      flush ();
+      exg_test_flush ();
       g_assert_cmpstr (gtk_entry_get_text (entry), ==, old_path);
       g_clear_object (&settings);
       settings = g_settings_new (APPLICATION_ID);
@@ -2696,7 +2654,7 @@ test_preferences_port_and_geoip (void)
         g_assert_cmpstr (now, ==, old_path);
       }
       args[1] = old_path;
-      g_assert_true (wait_until (label_has, args, WAIT_MS));
+      g_assert_true (exg_test_poll_until (label_has, args, WAIT_MS));
     }
   else
     {
@@ -2704,11 +2662,11 @@ test_preferences_port_and_geoip (void)
       gtk_widget_activate (GTK_WIDGET (entry));
     }
 
-  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), old_port);
-  flush ();
+  gtk_spin_button_set_value (exg_ui_find_widget (prefs, "listen_port_spin"), old_port);
+  exg_test_flush ();
   g_assert_cmpuint (bound_port (), ==, old_port);
   gtk_widget_destroy (prefs);
-  flush ();
+  exg_test_flush ();
 }
 
 /* Thousands of routers (a tor consensus) arrive one items-changed each:
@@ -2720,9 +2678,9 @@ test_many_routers (void)
     "SE", "DE", "NL", "FR", "US", "JP", "CA", "CH",
   };
   ExgRouterRegistry *registry = exg_application_get_registry (app);
-  ExgRoutersView *routers_view = find_widget (GTK_WIDGET (window),
+  ExgRoutersView *routers_view = exg_ui_find_widget (GTK_WIDGET (window),
                                               "routers_view");
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkTreeModel *routers = GTK_TREE_MODEL (
     exg_routers_view_get_store (routers_view));
   g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
@@ -2746,7 +2704,7 @@ test_many_routers (void)
       exg_router_set_up (router, TRUE);
       exg_router_registry_add (registry, router);
     }
-  flush ();
+  exg_test_flush ();
   elapsed = g_get_monotonic_time () - start;
   /* a figure, not a verdict: speed is for benchmarks */
   g_test_message ("%u routers added and listed in %" G_GINT64_FORMAT " ms",
@@ -2763,7 +2721,7 @@ test_many_routers (void)
 
       g_assert_true (exg_router_registry_remove (registry, id));
     }
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, 2);
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_combo_box_get_model (combo),
                                                    NULL), ==, 3);
@@ -2774,7 +2732,7 @@ test_many_routers (void)
 static void
 test_lookups_capped (void)
 {
-  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgLookupsView *view = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
   ExgActivity *activity = exg_application_get_activity (app);
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
@@ -2787,7 +2745,7 @@ test_lookups_capped (void)
 
   exg_activity_clear_lookups (activity);
   g_settings_set_uint (settings, "history-size", 3);
-  flush ();
+  exg_test_flush ();
 
   /* sorted by query, ascending */
   tree = exg_lookups_view_get_tree_view (view);
@@ -2798,7 +2756,7 @@ test_lookups_capped (void)
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, names[i],
                              "192.0.2.1", NULL, NULL);
-  flush ();
+  exg_test_flush ();
 
   /* the three newest: d, a, c, shown sorted */
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
@@ -2813,13 +2771,13 @@ test_lookups_capped (void)
   }
 
   exg_activity_clear_lookups (activity);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   gtk_tree_sortable_set_sort_column_id (GTK_TREE_SORTABLE (model),
                                         GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID,
                                         GTK_SORT_ASCENDING);
   g_settings_set_uint (settings, "history-size", old_size);
-  flush ();
+  exg_test_flush ();
 }
 
 static char *
@@ -2914,7 +2872,7 @@ test_geoip_progress (void)
   id = g_signal_connect (app, "status-changed", G_CALLBACK (status_seen_cb),
                          seen);
   g_settings_set_string (settings, "geoip-path", "");
-  g_assert_true (wait_until (geoip_ready, NULL, 30000));
+  g_assert_true (exg_test_poll_until (geoip_ready, NULL, 30000));
   g_signal_handler_disconnect (app, id);
 
   for (guint i = 0; i < seen->len; i++)
@@ -2928,7 +2886,7 @@ test_geoip_progress (void)
 
   /* back to the test database: the exits get their made-up countries */
   g_settings_set_string (settings, "geoip-path", mmdb);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (exg_geoip_get_path (exg_application_get_geoip (app)), ==,
                    mmdb);
 }
@@ -3098,7 +3056,7 @@ main (int argc, char **argv)
 
   window = exg_window_new (app);
   gtk_widget_show (GTK_WIDGET (window));
-  flush ();
+  exg_test_flush ();
 
   g_test_add_func ("/window/builds-from-resources", test_builds_from_resources);
   g_test_add_func ("/window/country-list", test_country_list);

@@ -8,6 +8,7 @@
 #include "exg-country-list.h"
 
 #include "exg-country.h"
+#include "exg-test-util.h"
 
 #include <locale.h>
 
@@ -36,11 +37,17 @@ changed_cb (ExgCountryList *list,
   (*n_changed)++;
 }
 
+typedef struct {
+  guint *counter;
+  guint  above;
+} Change;
+
 static gboolean
-timeout_cb (gpointer user_data)
+changed_since (gpointer data)
 {
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
+  Change *c = data;
+
+  return *c->counter > c->above;
 }
 
 /* Spins the default context until *@counter passes @above or @ms pass. */
@@ -49,14 +56,9 @@ wait_for_change (guint *counter,
                  guint  above,
                  guint  ms)
 {
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (ms, timeout_cb, &timed_out);
+  Change c = { counter, above };
 
-  while (*counter <= above && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return *counter > above;
+  return exg_test_poll_until (changed_since, &c, ms);
 }
 
 static void
