@@ -297,7 +297,10 @@ exg_lookups_view_init (ExgLookupsView *self)
                        _("Name lookups"));
   add_column (self, _("Time"), EXG_LOOKUP_COL_TIME, time_cell_func, "00:00:00");
   add_column (self, _("Query"), EXG_LOOKUP_COL_QUERY, NULL, "www.example.org");
-  add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL, _("Address → name"));
+  /* the longer of the two kinds, in this language */
+  add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL,
+              g_utf8_strlen (_("Address → name"), -1) > g_utf8_strlen (_("Name → address"), -1)
+              ? _("Address → name") : _("Name → address"));
   add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL, "192.0.2.1");
   add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL, "exit-1");
   exg_view_set_tooltip_column (self->tree_view, EXG_LOOKUP_COL_ANSWER);

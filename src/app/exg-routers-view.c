@@ -486,7 +486,7 @@ fingerprint_cell_func (GtkTreeViewColumn *column,
 
 /* Fixed widths: thousands of tor relays need not be measured.  Each
  * column is as wide as its title and @sample need in this language, the
- * name and the country take what is left, and the State column stays in
+ * name takes what is left, and the State column stays in
  * a window 800 pixels wide; what does not fit is ellipsized and whole in
  * the tooltip. */
 static void
@@ -505,8 +505,7 @@ add_column (ExgRoutersView      *self,
   g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
-  gtk_tree_view_column_set_expand (column, model_column == EXG_ROUTER_COL_NAME
-                                           || model_column == EXG_ROUTER_COL_COUNTRY);
+  gtk_tree_view_column_set_expand (column, model_column == EXG_ROUTER_COL_NAME);
   gtk_tree_view_append_column (self->tree_view, column);
   exg_view_fit_column (self->tree_view, column, cell, sample);
 }
@@ -592,11 +591,11 @@ exg_routers_view_init (ExgRoutersView *self)
     g_autofree char *flag = exg_country_dup_flag ("SE");
     g_autofree char *country = g_strdup_printf ("%s %s", flag, exg_country_get_name ("SE"));
 
-    add_column (self, _("Name"), EXG_ROUTER_COL_NAME, NULL, "exit-1");
+    add_column (self, _("Name"), EXG_ROUTER_COL_NAME, NULL, "stockholm-1");
     add_column (self, _("Fingerprint"), EXG_ROUTER_COL_FINGERPRINT,
                 fingerprint_cell_func, "DDDDDDDD");
     add_column (self, _("Kind"), EXG_ROUTER_COL_KIND, NULL, C_("router kind", "SOCKS5"));
-    add_column (self, _("Address"), EXG_ROUTER_COL_ADDRESS, NULL, "127.0.0.1");
+    add_column (self, _("Address"), EXG_ROUTER_COL_ADDRESS, NULL, "127.0.0.10");
     add_column (self, _("Country"), EXG_ROUTER_COL_COUNTRY, NULL, country);
     add_column (self, _("Advertised"), EXG_ROUTER_COL_BANDWIDTH,
                 bandwidth_cell_func, bandwidth);
