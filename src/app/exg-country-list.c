@@ -112,16 +112,17 @@ rows_equal (GPtrArray *a,
   return TRUE;
 }
 
-gboolean
-exg_country_list_refresh (ExgCountryList *self)
+/* @list_changed: the registry's list changed, so pickers pick again
+ * even when the counts stay the same */
+static gboolean
+recount (ExgCountryList *self,
+         gboolean        list_changed)
 {
   g_autoptr(GPtrArray) rows = NULL;
   guint n_up;
 
-  g_return_val_if_fail (EXG_IS_COUNTRY_LIST (self), FALSE);
-
   rows = count_rows (self->registry, &n_up);
-  if (n_up == self->n_up && rows_equal (rows, self->rows))
+  if (!list_changed && n_up == self->n_up && rows_equal (rows, self->rows))
     return FALSE;
   g_clear_pointer (&self->rows, g_ptr_array_unref);
   self->rows = g_steal_pointer (&rows);
@@ -130,13 +131,20 @@ exg_country_list_refresh (ExgCountryList *self)
   return TRUE;
 }
 
+gboolean
+exg_country_list_refresh (ExgCountryList *self)
+{
+  g_return_val_if_fail (EXG_IS_COUNTRY_LIST (self), FALSE);
+  return recount (self, FALSE);
+}
+
 static gboolean
 refresh_idle (gpointer user_data)
 {
   ExgCountryList *self = user_data;
 
   self->idle_id = 0;
-  exg_country_list_refresh (self);
+  recount (self, TRUE);
   return G_SOURCE_REMOVE;
 }
 
@@ -236,7 +244,9 @@ exg_country_list_class_init (ExgCountryListClass *klass)
   /**
    * ExgCountryList::changed:
    *
-   * The rows or the number of routers up differ from what they were.
+   * The rows or the number of routers up differ from what they were, or
+   * the registry's list changed (routers added or removed, said once,
+   * when idle): pickers then pick again.
    */
   signals[SIGNAL_CHANGED] =
     g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,

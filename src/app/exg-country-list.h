@@ -26,8 +26,9 @@ typedef struct {
 G_DECLARE_FINAL_TYPE (ExgCountryList, exg_country_list, EXG, COUNTRY_LIST, GObject)
 
 /* Follows @registry: its changes (a reload is many, counted once, when
- * idle) and, every @interval_ms when nonzero, its routers' states, which
- * change without changing the list.  0: only exg_country_list_refresh (). */
+ * idle, and always said with ::changed) and, every @interval_ms when
+ * nonzero, its routers' states, which change without changing the list
+ * (said when a count differs).  0: only exg_country_list_refresh (). */
 ExgCountryList      *exg_country_list_new             (ExgRouterRegistry *registry,
                                                        guint              interval_ms);
 /* Every country with at least one router, by name in the user's

@@ -61,7 +61,6 @@ struct _ExgWindow
   GtkInfoBar         *tor_country_bar;   /* nullable: made when first needed */
 
   guint               tick_id;
-  guint               registry_idle_id;
   guint               updating;          /* > 0 while we set widgets ourselves */
   int                 width;
   int                 height;

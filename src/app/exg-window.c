@@ -199,30 +199,6 @@ tor_needed_cb (ExgTorConnect *page,
 }
 
 static gboolean
-registry_changed_idle (gpointer user_data)
-{
-  ExgWindow *self = user_data;
-
-  self->registry_idle_id = 0;
-  exg_window_update_result_ (self);
-  update_status (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* A reload replaces every router, one items-changed each (thousands for
- * tor): pick again once, afterwards (the country list follows by itself) */
-static void
-registry_changed_cb (GListModel *model,
-                     guint       position,
-                     guint       removed,
-                     guint       added,
-                     ExgWindow  *self)
-{
-  if (self->registry_idle_id == 0)
-    self->registry_idle_id = g_idle_add (registry_changed_idle, self);
-}
-
-static gboolean
 tick_cb (gpointer user_data)
 {
   /* the connections count; router states come with the country list */
@@ -312,7 +288,6 @@ exg_window_destroy (GtkWidget *widget)
       g_settings_set_boolean (settings, "window-maximized", self->maximized);
     }
   g_clear_handle_id (&self->tick_id, g_source_remove);
-  g_clear_handle_id (&self->registry_idle_id, g_source_remove);
 
   GTK_WIDGET_CLASS (exg_window_parent_class)->destroy (widget);
 }
@@ -323,7 +298,6 @@ exg_window_finalize (GObject *object)
   ExgWindow *self = EXG_WINDOW (object);
 
   g_clear_handle_id (&self->tick_id, g_source_remove);
-  g_clear_handle_id (&self->registry_idle_id, g_source_remove);
 
   G_OBJECT_CLASS (exg_window_parent_class)->finalize (object);
 }
@@ -479,8 +453,6 @@ exg_window_new (ExgApplication *app)
                            G_CALLBACK (status_changed_cb), self, 0);
   g_signal_connect_object (app, "selection-changed",
                            G_CALLBACK (selection_changed_cb), self, 0);
-  g_signal_connect_object (exg_application_get_registry (app), "items-changed",
-                           G_CALLBACK (registry_changed_cb), self, 0);
   g_signal_connect_object (exg_application_get_country_list (app), "changed",
                            G_CALLBACK (countries_changed_cb), self, 0);
 

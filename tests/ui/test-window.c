@@ -216,6 +216,25 @@ start_echo (GSocketService **out_service)
   return port;
 }
 
+/* Chooses @country and makes a CONNECT through the proxy to a new echo
+ * target (*@echo), left open in @c */
+static void
+connect_through (const char      *country,
+                 Client          *c,
+                 GSocketService **echo)
+{
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (country));
+  exg_test_flush ();
+  memset (c, 0, sizeof *c);
+  c->proxy_port = bound_port ();
+  c->target_port = start_echo (echo);
+  run_client (c);
+  g_assert_true (c->ok);
+  g_assert_cmpuint (c->reply[1], ==, 0);
+  g_assert_cmpmem (c->echo, 4, "ping", 4);
+}
+
 /* model lookups */
 
 static gboolean
@@ -578,17 +597,8 @@ test_connection_appears (void)
   GtkTreeIter iter;
   guint64 up, down;
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
-                                      g_variant_new_string ("DE"));
-  exg_test_flush ();
   exg_connections_view_set_linger (view, 300);
-
-  c.proxy_port = bound_port ();
-  c.target_port = start_echo (&echo);
-  run_client (&c);
-  g_assert_true (c.ok);
-  g_assert_cmpuint (c.reply[1], ==, 0);
-  g_assert_cmpmem (c.echo, 4, "ping", 4);
+  connect_through ("DE", &c, &echo);
   /* the German exit really carried it */
   g_mutex_lock (&peer_lock);
   g_assert_cmpstr (last_peer, ==, "127.0.0.3");
@@ -704,16 +714,7 @@ test_dns_leak_hint (void)
   g_assert_false (gtk_widget_get_visible (bar));
   exg_router_set_up (loop, TRUE);
   exg_router_registry_add (registry, loop);
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
-                                      g_variant_new_string ("FR"));
-  exg_test_flush ();
-
-  c.proxy_port = bound_port ();
-  c.target_port = start_echo (&echo);
-  run_client (&c);
-  g_assert_true (c.ok);
-  g_assert_cmpuint (c.reply[1], ==, 0);
-  g_assert_cmpmem (c.echo, 4, "ping", 4);
+  connect_through ("FR", &c, &echo);
   g_mutex_lock (&peer_lock);
   g_assert_cmpstr (last_peer, ==, "127.0.0.2");     /* through the Swedish exit */
   g_mutex_unlock (&peer_lock);
@@ -1640,13 +1641,7 @@ check_800x600 (const char *language)
   /* a live connection through the German exit, and a lookup (the proxy
    * may still be coming back from an earlier test's port change) */
   g_assert_true (exg_test_poll_until (proxy_listening, NULL, WAIT_MS));
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
-                                      g_variant_new_string ("DE"));
-  exg_test_flush ();
-  c.proxy_port = bound_port ();
-  c.target_port = start_echo (&echo);
-  run_client (&c);
-  g_assert_true (c.ok);
+  connect_through ("DE", &c, &echo);
   exg_activity_add_lookup (exg_application_get_activity (app), EXG_LOOKUP_FORWARD,
                            "www.example.org", "192.0.2.1", NULL, NULL);
 

@@ -145,9 +145,17 @@ test_follows_registry (void)
   g_assert_cmpuint (n_changed, ==, 1);
   assert_row (exg_country_list_lookup (list, "NL"), "NL", "Netherlands", 50, 25);
 
+  /* a router replaced by another of the same country and state: the
+   * counts stay, but pickers are told to pick again */
+  exg_router_registry_remove (registry, "nl-0");
+  add_router (registry, "nl-new", "NL", TRUE);
+  g_assert_true (wait_for_change (&n_changed, 1, WAIT_MS));
+  g_assert_cmpuint (n_changed, ==, 2);
+  assert_row (exg_country_list_lookup (list, "NL"), "NL", "Netherlands", 50, 25);
+
   /* a country whose last router goes is gone */
   exg_router_registry_remove (registry, "se-1");
-  g_assert_true (wait_for_change (&n_changed, 1, WAIT_MS));
+  g_assert_true (wait_for_change (&n_changed, 2, WAIT_MS));
   g_assert_null (exg_country_list_lookup (list, "SE"));
   g_assert_cmpuint (exg_country_list_get_n_rows (list), ==, 1);
 }
