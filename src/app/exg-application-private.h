@@ -1,6 +1,6 @@
-/* exg-application-private.h: what exg-application.c and
- * exg-application-tor.c share: the application's fields, its signals and
- * its trace.
+/* exg-application-private.h: what exg-application.c,
+ * exg-application-tor.c and exg-application-ui.c share: the application's
+ * fields, its signals, its trace and the windows' entry points.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -8,7 +8,6 @@
 
 #include "exg-application.h"
 #include "exg-system-proxy.h"
-#include "exg-tray.h"
 
 G_BEGIN_DECLS
 
@@ -20,7 +19,7 @@ struct _ExgApplication
   ExgEngine         *engine;         /* owned: routers, health, tor, server */
   ExgGeoip          *geoip;          /* owned; database-less until loaded */
   ExgSystemProxy    *system_proxy;   /* owned */
-  ExgTray           *tray;           /* owned */
+  GObject           *tray;           /* owned: the ExgTray */
   ExgCountryList    *countries;      /* owned: what window and tray list */
   GCancellable      *cancellable;    /* owned; cancelled on shutdown */
   GCancellable      *geoip_load;     /* owned; the GeoIP search under way */
@@ -59,5 +58,10 @@ void exg_application_emit_  (ExgApplication *self,
 void exg_application_trace_ (ExgApplication *self,
                              const char     *format,
                              ...) G_GNUC_PRINTF (2, 3);
+
+/* exg-application-ui.c: the windows' actions and the tray, at startup;
+ * the main window on activate */
+void exg_application_ui_startup_  (ExgApplication *self);
+void exg_application_ui_activate_ (ExgApplication *self);
 
 G_END_DECLS

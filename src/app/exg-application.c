@@ -7,17 +7,10 @@
 #include "exg-application-private.h"
 
 #include "exg-country-list.h"
-#include "exg-preferences.h"
-#include "exg-system-proxy.h"
-#include "exg-tray.h"
 #include "exg-view-util.h"
-#include "exg-window.h"
 
 #include <glib/gi18n.h>
 #include <glib-unix.h>
-
-/* how long a hidden start waits for a tray host before showing the window */
-#define NO_TRAY_GRACE_SECONDS 3
 
 static guint signals[N_SIGNALS];
 
@@ -71,7 +64,6 @@ exg_application_bind_textdomain (void)
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 }
-
 
 static char *
 format_socket_address (GSocketAddress *address)
@@ -364,30 +356,6 @@ settings_changed_cb (GSettings      *settings,
     }
 }
 
-/* The main window (not a dialog that happens to be focused), or NULL */
-static GtkWindow *
-find_main_window (ExgApplication *self)
-{
-  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
-    if (EXG_IS_WINDOW (l->data))
-      return l->data;
-  return NULL;
-}
-
-static void
-show_window_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *window = find_main_window (self);
-
-  if (window == NULL)
-    window = GTK_WINDOW (exg_window_new (self));
-  gtk_window_present (window);
-  exg_application_trace_ (self, "show-window");
-}
-
 static void
 quit_activated (GSimpleAction *action,
                 GVariant      *parameter,
@@ -408,46 +376,6 @@ quit_activated (GSimpleAction *action,
   g_application_quit (G_APPLICATION (self));
 }
 
-static void
-preferences_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *parent = find_main_window (self);
-  GtkWidget *prefs = NULL;
-
-  /* one preferences dialog at a time */
-  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
-    if (EXG_IS_PREFERENCES (l->data))
-      prefs = l->data;
-  if (prefs == NULL)
-    prefs = exg_preferences_new (self,
-                                 parent && gtk_widget_get_visible (GTK_WIDGET (parent)) ? parent : NULL);
-  gtk_window_present (GTK_WINDOW (prefs));
-}
-
-static void
-about_activated (GSimpleAction *action,
-                 GVariant      *parameter,
-                 gpointer       user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *parent = find_main_window (self);
-  static const char *authors[] = { "The Exitgate authors", NULL };
-
-  gtk_show_about_dialog (parent,
-                         "program-name", _("Exitgate"),
-                         "logo-icon-name", APPLICATION_ID,
-                         "version", PACKAGE_VERSION,
-                         "comments", _("A local SOCKS proxy that lets you choose where your traffic leaves from"),
-                         "license-type", GTK_LICENSE_GPL_3_0,
-                         "authors", authors,
-                         /* Translators: your names, one per line */
-                         "translator-credits", _("translator-credits"),
-                         NULL);
-}
-
 /* SIGTERM (logout) or SIGINT: quit properly, so the desktop's proxy
  * settings are put back */
 static gboolean
@@ -459,10 +387,7 @@ quit_signal_cb (gpointer user_data)
 
 static const GActionEntry app_actions[] = {
   { "proxy-enabled", NULL, NULL, "false", proxy_enabled_change_state },
-  { "show-window", show_window_activated },
   { "quit", quit_activated },
-  { "preferences", preferences_activated },
-  { "about", about_activated },
 };
 
 static void
@@ -542,50 +467,17 @@ exg_application_startup (GApplication *application)
   if (g_settings_get_boolean (self->settings, "start-proxy"))
     start_listening (self);
 
-  self->tray = exg_tray_new (self);
+  /* the windows' actions, and the tray */
+  exg_application_ui_startup_ (self);
 
   self->sigterm_id = g_unix_signal_add (SIGTERM, quit_signal_cb, self);
   self->sigint_id = g_unix_signal_add (SIGINT, quit_signal_cb, self);
 }
 
-static gboolean
-show_if_no_tray_cb (gpointer user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *window = find_main_window (self);
-
-  self->no_tray_id = 0;
-  if (!exg_application_get_tray_available (self) && window != NULL)
-    gtk_window_present (window);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 exg_application_activate (GApplication *application)
 {
-  ExgApplication *self = EXG_APPLICATION (application);
-  GtkWindow *window = find_main_window (self);
-  gboolean first = !self->activated;
-
-  self->activated = TRUE;
-  if (window == NULL)
-    window = GTK_WINDOW (exg_window_new (self));
-
-  /* --hidden (or start-hidden) applies to the first launch only; a
-   * second launch brings the window up */
-  if (first
-      && (self->opt_hidden
-          || g_settings_get_boolean (self->settings, "start-hidden")))
-    {
-      /* hidden means "in the tray": with no tray host (GNOME without the
-       * extension) the window would be unreachable, so it shows after
-       * all once the indicator has had time to find one */
-      if (!exg_application_get_tray_available (self))
-        self->no_tray_id = g_timeout_add_seconds (NO_TRAY_GRACE_SECONDS,
-                                                  show_if_no_tray_cb, self);
-      return;
-    }
-  gtk_window_present (window);
+  exg_application_ui_activate_ (EXG_APPLICATION (application));
 }
 
 static void
@@ -806,11 +698,4 @@ exg_application_get_selection (ExgApplication *self,
 {
   g_return_if_fail (EXG_IS_APPLICATION (self));
   *sel = self->selection;
-}
-
-gboolean
-exg_application_get_tray_available (ExgApplication *self)
-{
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), FALSE);
-  return self->tray != NULL && exg_tray_get_available (self->tray);
 }
