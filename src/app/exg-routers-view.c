@@ -590,6 +590,14 @@ exg_routers_view_init (ExgRoutersView *self)
     g_autofree char *latency = g_strdup_printf (_("%.0f ms"), 999.0);
     g_autofree char *flag = exg_country_dup_flag ("SE");
     g_autofree char *country = g_strdup_printf ("%s %s", flag, exg_country_get_name ("SE"));
+    /* the longest of the states, in this language */
+    const char *states[] = { C_("router state", "Up"), C_("router state", "Checking…"),
+                             C_("router state", "Down") };
+    const char *state = states[0];
+
+    for (guint i = 1; i < G_N_ELEMENTS (states); i++)
+      if (g_utf8_strlen (states[i], -1) > g_utf8_strlen (state, -1))
+        state = states[i];
 
     add_column (self, _("Name"), EXG_ROUTER_COL_NAME, NULL, "stockholm-1");
     add_column (self, _("Fingerprint"), EXG_ROUTER_COL_FINGERPRINT,
@@ -603,8 +611,7 @@ exg_routers_view_init (ExgRoutersView *self)
                 bandwidth_cell_func, bandwidth);
     add_column (self, _("Latency"), EXG_ROUTER_COL_LATENCY, latency_cell_func,
                 latency);
-    add_column (self, _("State"), EXG_ROUTER_COL_STATE, up_cell_func,
-                C_("router state", "Checking…"));
+    add_column (self, _("State"), EXG_ROUTER_COL_STATE, up_cell_func, state);
   }
   exg_view_set_tooltip_column (self->tree_view, EXG_ROUTER_COL_DETAILS);
 

@@ -1662,8 +1662,14 @@ check_800x600 (const char *language)
   assert_columns_fit (exg_lookups_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win), "lookups_view")),
                       "Name Lookups");
   show_page (win, "routers");
-  assert_columns_fit (exg_routers_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win), "routers_view")),
-                      "Routers");
+  {
+    GtkTreeView *routers = exg_routers_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win),
+                                                                               "routers_view"));
+
+    assert_columns_fit (routers, "Routers");
+    assert_cells_whole (routers, 0, "Routers");     /* name */
+    assert_cells_whole (routers, 8, "Routers");     /* state */
+  }
 
   /* Preferences fit in 800×600 too */
   prefs = exg_preferences_new (app, GTK_WINDOW (win));
