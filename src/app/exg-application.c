@@ -4,78 +4,31 @@
  */
 #define G_LOG_DOMAIN "exitgate-app"
 #include "config.h"
-#include "exg-application.h"
+#include "exg-application-private.h"
 
-#include "exg-preferences.h"
-#include "exg-system-proxy.h"
-#include "exg-tor-process.h"
-#include "exg-tray.h"
+#include "exg-country-list.h"
 #include "exg-view-util.h"
-#include "exg-window.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <glib-unix.h>
-
-struct _ExgApplication
-{
-  GtkApplication     parent_instance;
-
-  GSettings         *settings;       /* owned */
-  ExgEngine         *engine;         /* owned: routers, health, tor, server */
-  ExgGeoip          *geoip;          /* owned; database-less until loaded */
-  ExgSystemProxy    *system_proxy;   /* owned */
-  ExgTray           *tray;           /* owned */
-  GCancellable      *cancellable;    /* owned; cancelled on shutdown */
-  GCancellable      *geoip_load;     /* owned; the GeoIP search under way */
-  int                geoip_percent;  /* converting tor-geoipdb; -1 if not */
-
-  /* command-line overrides for this run (nullable, owned) */
-  char              *opt_config;
-  char              *opt_geoip;
-  char              *opt_listen;
-  gboolean           opt_hidden;
-
-  char              *config_path;    /* owned */
-  char              *bound_address;  /* owned; NULL when not listening */
-  GError            *listen_error;   /* owned; nullable */
-  GError            *exits_error;    /* owned; nullable */
-  ExgSelection       selection;
-  gboolean           tor_undecided;  /* first run: tor offered, not chosen */
-  gboolean           tor_connected;  /* the user said Connect this run */
-  gboolean           trace;
-  gboolean           activated;
-  guint              sigterm_id;
-  guint              sigint_id;
-  guint              no_tray_id;
-};
-
-/* how long a hidden start waits for a tray host before showing the window */
-#define NO_TRAY_GRACE_SECONDS 3
-
-enum {
-  STATUS_CHANGED,
-  SELECTION_CHANGED,
-  TOR_CHANGED,
-  N_SIGNALS
-};
 
 static guint signals[N_SIGNALS];
 
-G_DEFINE_FINAL_TYPE (ExgApplication, exg_application, GTK_TYPE_APPLICATION)
+void
+exg_application_emit_ (ExgApplication *self,
+                       guint           signal)
+{
+  g_signal_emit (self, signals[signal], 0);
+}
 
-static void
-trace (ExgApplication *self,
-       const char     *format,
-       ...) G_GNUC_PRINTF (2, 3);
+G_DEFINE_FINAL_TYPE (ExgApplication, exg_application, GTK_TYPE_APPLICATION)
 
 /* EXITGATE_TRACE=1: one line per state change on stdout, for
  * out-of-process tests; off by default (stdout is a GTest's TAP stream) */
-static void
-trace (ExgApplication *self,
-       const char     *format,
-       ...)
+void
+exg_application_trace_ (ExgApplication *self,
+                        const char     *format,
+                        ...)
 {
   va_list args;
   g_autofree char *line = NULL;
@@ -111,7 +64,6 @@ exg_application_bind_textdomain (void)
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 }
-
 
 static char *
 format_socket_address (GSocketAddress *address)
@@ -192,7 +144,7 @@ set_proxy_state (ExgApplication *self,
 
   g_simple_action_set_state (G_SIMPLE_ACTION (action),
                              g_variant_new_boolean (enabled));
-  trace (self, "proxy-enabled %s %s", enabled ? "true" : "false",
+  exg_application_trace_ (self, "proxy-enabled %s %s", enabled ? "true" : "false",
          self->bound_address ? self->bound_address : "-");
   update_system_proxy (self);
   g_signal_emit (self, signals[STATUS_CHANGED], 0);
@@ -270,220 +222,8 @@ update_selection (ExgApplication *self)
 
   self->selection = sel;
   exg_server_set_default_selection (exg_engine_get_server (self->engine), &sel);
-  trace (self, "exit-country %s", sel.country);
+  exg_application_trace_ (self, "exit-country %s", sel.country);
   g_signal_emit (self, signals[SELECTION_CHANGED], 0);
-}
-
-/* Whether the key file has made a choice about tor: a [tor] group that
- * says managed= or control= (torrc= alone, say for bridges, is not one),
- * and whether it has exits of its own. */
-static void
-read_tor_choice (ExgConfig *config,
-                 gboolean  *chosen,
-                 gboolean  *has_exits)
-{
-  g_auto(GStrv) groups = NULL;
-
-  *chosen = FALSE;
-  *has_exits = FALSE;
-  if (config->keyfile == NULL)
-    return;
-  *chosen = g_key_file_has_key (config->keyfile, "tor", "managed", NULL)
-            || g_key_file_has_key (config->keyfile, "tor", "control", NULL);
-  groups = g_key_file_get_groups (config->keyfile, NULL);
-  for (guint i = 0; groups[i] != NULL; i++)
-    if (g_str_has_prefix (groups[i], "exit "))
-      *has_exits = TRUE;
-}
-
-static gboolean
-tor_installed (void)
-{
-  g_autofree char *tor = g_find_program_in_path ("tor");
-
-  return tor != NULL || g_file_test (EXG_TOR_PROCESS_DEFAULT_TOR, G_FILE_TEST_IS_EXECUTABLE);
-}
-
-void
-exg_application_reload_exits (ExgApplication *self)
-{
-  g_autoptr(ExgConfig) config = NULL;
-  g_autoptr(GError) error = NULL;
-  ExgTorClient *tor_before;
-  gboolean chosen = FALSE, has_exits = FALSE, offline;
-
-  g_return_if_fail (EXG_IS_APPLICATION (self));
-
-  g_clear_error (&self->exits_error);
-
-  if (g_file_test (self->config_path, G_FILE_TEST_EXISTS))
-    config = exg_config_load (self->config_path, &error);
-  else
-    config = exg_config_new ();
-
-  /* The first run with tor at hand and nothing else to exit through: tor
-   * runs, managed, but off the network until the user says Connect (or
-   * picks a tor that runs already).  Nothing is written until then. */
-  if (config != NULL)
-    {
-      read_tor_choice (config, &chosen, &has_exits);
-      self->tor_undecided = !chosen && !has_exits && tor_installed ();
-      if (self->tor_undecided)
-        config->tor_managed = TRUE;
-    }
-  offline = config != NULL && config->tor_managed && !self->tor_connected
-            && (self->tor_undecided
-                || !g_settings_get_boolean (self->settings, "tor-connect-automatically"));
-  exg_engine_set_tor_network_enabled (self->engine, !offline);
-
-  tor_before = exg_engine_get_tor (self->engine);
-  /* routers that did not change keep their state and figures */
-  exg_engine_set_geoip (self->engine, self->geoip);
-  if (config == NULL || !exg_engine_load_exits (self->engine, config, &error))
-    {
-      g_message ("%s", error->message);
-      self->exits_error = g_steal_pointer (&error);
-    }
-
-  g_signal_emit (self, signals[STATUS_CHANGED], 0);
-  if (exg_engine_get_tor (self->engine) != tor_before)
-    trace (self, "tor %s", exg_engine_get_tor (self->engine) == NULL ? "off"
-           : offline ? "waiting" : "connecting");
-  g_signal_emit (self, signals[TOR_CHANGED], 0);
-}
-
-/* Writes the user's choice into the key file's [tor] group, the one the
- * daemon reads too; the rest of the file, comments included, stays. */
-static gboolean
-write_tor_choice (ExgApplication  *self,
-                  gboolean         managed,
-                  const char      *control,
-                  GError         **error)
-{
-  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
-  g_autofree char *dir = NULL;
-
-  if (g_file_test (self->config_path, G_FILE_TEST_EXISTS)
-      && !g_key_file_load_from_file (keyfile, self->config_path,
-                                     G_KEY_FILE_KEEP_COMMENTS
-                                     | G_KEY_FILE_KEEP_TRANSLATIONS, error))
-    return FALSE;
-
-  g_key_file_remove_key (keyfile, "tor", "control", NULL);
-  g_key_file_set_boolean (keyfile, "tor", "managed", managed);
-  if (control != NULL)
-    g_key_file_set_string (keyfile, "tor", "control", control);
-
-  dir = g_path_get_dirname (self->config_path);
-  if (g_mkdir_with_parents (dir, 0700) < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   _("Cannot create %s: %s"), dir, g_strerror (saved_errno));
-      return FALSE;
-    }
-  return g_key_file_save_to_file (keyfile, self->config_path, error);
-}
-
-/**
- * exg_application_get_tor:
- * @self: the application
- *
- * Returns: (transfer none) (nullable): the tor whose exits are routers; it
- *   is replaced when the [tor] group changes (ExgApplication::tor-changed)
- */
-ExgTorClient *
-exg_application_get_tor (ExgApplication *self)
-{
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
-  return exg_engine_get_tor (self->engine);
-}
-
-/**
- * exg_application_get_tor_undecided:
- * @self: the application
- *
- * Returns: whether this is the first run's offer of tor: a managed tor
- *   waits, off the network, and the key file says nothing yet
- */
-gboolean
-exg_application_get_tor_undecided (ExgApplication *self)
-{
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), FALSE);
-  return self->tor_undecided;
-}
-
-/**
- * exg_application_get_tor_waiting:
- * @self: the application
- *
- * Returns: whether a managed tor is kept off the network until Connect
- */
-gboolean
-exg_application_get_tor_waiting (ExgApplication *self)
-{
-  ExgTorClient *tor;
-
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), FALSE);
-  tor = exg_engine_get_tor (self->engine);
-  return tor != NULL && exg_tor_client_get_managed (tor)
-         && !exg_tor_client_get_network_enabled (tor);
-}
-
-/**
- * exg_application_connect_tor:
- * @self: the application
- * @error: return location for an error
- *
- * The user's "Connect": the managed tor goes on the network.  On the
- * first run this also writes "[tor] managed=true" to the key file.
- *
- * Returns: %FALSE if the key file could not be written (tor connects
- *   anyway, for this run)
- */
-gboolean
-exg_application_connect_tor (ExgApplication  *self,
-                             GError         **error)
-{
-  gboolean ok = TRUE;
-
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), FALSE);
-
-  self->tor_connected = TRUE;
-  trace (self, "tor connect");
-  if (self->tor_undecided)
-    ok = write_tor_choice (self, TRUE, NULL, error);
-  exg_engine_set_tor_network_enabled (self->engine, TRUE);
-  exg_application_reload_exits (self);
-  return ok;
-}
-
-/**
- * exg_application_use_tor:
- * @self: the application
- * @mode: "managed", "control" or "off"
- * @control: (nullable): with "control": the control port or socket
- * @error: return location for an error
- *
- * Writes the choice to the key file's [tor] group and applies it.
- *
- * Returns: %FALSE with @error if the key file could not be written
- */
-gboolean
-exg_application_use_tor (ExgApplication  *self,
-                         const char      *mode,
-                         const char      *control,
-                         GError         **error)
-{
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), FALSE);
-  g_return_val_if_fail (mode != NULL, FALSE);
-
-  if (!write_tor_choice (self, g_str_equal (mode, "managed"),
-                         g_str_equal (mode, "control") ? control : NULL, error))
-    return FALSE;
-  exg_application_reload_exits (self);
-  return TRUE;
 }
 
 /* Converting tor-geoipdb takes a moment on first use: the window shows
@@ -499,7 +239,7 @@ geoip_progress_cb (double   fraction,
       || (self->geoip_percent < 0 && percent >= 100))
     return;
   self->geoip_percent = percent;
-  trace (self, "geoip-progress %d", percent);
+  exg_application_trace_ (self, "geoip-progress %d", percent);
   g_signal_emit (self, signals[STATUS_CHANGED], 0);
 }
 
@@ -524,7 +264,7 @@ geoip_loaded_cb (GObject      *source,
     }
 
   g_set_object (&self->geoip, geoip);
-  trace (self, "geoip-loaded %s", exg_geoip_get_path (geoip) ?: "none");
+  exg_application_trace_ (self, "geoip-loaded %s", exg_geoip_get_path (geoip) ?: "none");
   /* exits without a configured country get theirs from the database */
   if (exg_geoip_get_path (geoip) != NULL)
     exg_application_reload_exits (self);
@@ -602,7 +342,7 @@ settings_changed_cb (GSettings      *settings,
                                    g_settings_get_uint (settings, key));
   else if (g_str_equal (key, "system-proxy"))
     {
-      trace (self, "system-proxy %s",
+      exg_application_trace_ (self, "system-proxy %s",
              g_settings_get_boolean (settings, key) ? "true" : "false");
       update_system_proxy (self);
     }
@@ -616,30 +356,6 @@ settings_changed_cb (GSettings      *settings,
     }
 }
 
-/* The main window (not a dialog that happens to be focused), or NULL */
-static GtkWindow *
-find_main_window (ExgApplication *self)
-{
-  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
-    if (EXG_IS_WINDOW (l->data))
-      return l->data;
-  return NULL;
-}
-
-static void
-show_window_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *window = find_main_window (self);
-
-  if (window == NULL)
-    window = GTK_WINDOW (exg_window_new (self));
-  gtk_window_present (window);
-  trace (self, "show-window");
-}
-
 static void
 quit_activated (GSimpleAction *action,
                 GVariant      *parameter,
@@ -648,7 +364,7 @@ quit_activated (GSimpleAction *action,
   ExgApplication *self = user_data;
   GList *windows = gtk_application_get_windows (GTK_APPLICATION (self));
 
-  trace (self, "quit");
+  exg_application_trace_ (self, "quit");
   /* destroying the windows lets gtk_application run out and return */
   while (windows != NULL)
     {
@@ -658,46 +374,6 @@ quit_activated (GSimpleAction *action,
       windows = next;
     }
   g_application_quit (G_APPLICATION (self));
-}
-
-static void
-preferences_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *parent = find_main_window (self);
-  GtkWidget *prefs = NULL;
-
-  /* one preferences dialog at a time */
-  for (GList *l = gtk_application_get_windows (GTK_APPLICATION (self)); l != NULL; l = l->next)
-    if (EXG_IS_PREFERENCES (l->data))
-      prefs = l->data;
-  if (prefs == NULL)
-    prefs = exg_preferences_new (self,
-                                 parent && gtk_widget_get_visible (GTK_WIDGET (parent)) ? parent : NULL);
-  gtk_window_present (GTK_WINDOW (prefs));
-}
-
-static void
-about_activated (GSimpleAction *action,
-                 GVariant      *parameter,
-                 gpointer       user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *parent = find_main_window (self);
-  static const char *authors[] = { "The Exitgate authors", NULL };
-
-  gtk_show_about_dialog (parent,
-                         "program-name", _("Exitgate"),
-                         "logo-icon-name", APPLICATION_ID,
-                         "version", PACKAGE_VERSION,
-                         "comments", _("A local SOCKS proxy that lets you choose where your traffic leaves from"),
-                         "license-type", GTK_LICENSE_GPL_3_0,
-                         "authors", authors,
-                         /* Translators: your names, one per line */
-                         "translator-credits", _("translator-credits"),
-                         NULL);
 }
 
 /* SIGTERM (logout) or SIGINT: quit properly, so the desktop's proxy
@@ -711,10 +387,7 @@ quit_signal_cb (gpointer user_data)
 
 static const GActionEntry app_actions[] = {
   { "proxy-enabled", NULL, NULL, "false", proxy_enabled_change_state },
-  { "show-window", show_window_activated },
   { "quit", quit_activated },
-  { "preferences", preferences_activated },
-  { "about", about_activated },
 };
 
 static void
@@ -757,6 +430,10 @@ exg_application_startup (GApplication *application)
                                              : exg_config_default_path ();
   exg_application_reload_exits (self);
   exg_engine_start (self->engine, EXG_HEALTH_DEFAULT_INTERVAL);
+  /* routers go up and down without changing the registry's list:
+   * recounted every second, "changed" only when a count differs */
+  self->countries = exg_country_list_new (exg_engine_get_registry (self->engine),
+                                          1000);
 
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions,
                                    G_N_ELEMENTS (app_actions), self);
@@ -790,50 +467,17 @@ exg_application_startup (GApplication *application)
   if (g_settings_get_boolean (self->settings, "start-proxy"))
     start_listening (self);
 
-  self->tray = exg_tray_new (self);
+  /* the windows' actions, and the tray */
+  exg_application_ui_startup_ (self);
 
   self->sigterm_id = g_unix_signal_add (SIGTERM, quit_signal_cb, self);
   self->sigint_id = g_unix_signal_add (SIGINT, quit_signal_cb, self);
 }
 
-static gboolean
-show_if_no_tray_cb (gpointer user_data)
-{
-  ExgApplication *self = user_data;
-  GtkWindow *window = find_main_window (self);
-
-  self->no_tray_id = 0;
-  if (!exg_application_get_tray_available (self) && window != NULL)
-    gtk_window_present (window);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 exg_application_activate (GApplication *application)
 {
-  ExgApplication *self = EXG_APPLICATION (application);
-  GtkWindow *window = find_main_window (self);
-  gboolean first = !self->activated;
-
-  self->activated = TRUE;
-  if (window == NULL)
-    window = GTK_WINDOW (exg_window_new (self));
-
-  /* --hidden (or start-hidden) applies to the first launch only; a
-   * second launch brings the window up */
-  if (first
-      && (self->opt_hidden
-          || g_settings_get_boolean (self->settings, "start-hidden")))
-    {
-      /* hidden means "in the tray": with no tray host (GNOME without the
-       * extension) the window would be unreachable, so it shows after
-       * all once the indicator has had time to find one */
-      if (!exg_application_get_tray_available (self))
-        self->no_tray_id = g_timeout_add_seconds (NO_TRAY_GRACE_SECONDS,
-                                                  show_if_no_tray_cb, self);
-      return;
-    }
-  gtk_window_present (window);
+  exg_application_ui_activate_ (EXG_APPLICATION (application));
 }
 
 static void
@@ -878,6 +522,7 @@ exg_application_dispose (GObject *object)
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->tray);
+  g_clear_object (&self->countries);
   g_clear_object (&self->system_proxy);
   g_clear_object (&self->engine);
   g_clear_object (&self->geoip_load);
@@ -984,6 +629,13 @@ exg_application_get_registry (ExgApplication *self)
   return exg_engine_get_registry (self->engine);
 }
 
+ExgCountryList *
+exg_application_get_country_list (ExgApplication *self)
+{
+  g_return_val_if_fail (EXG_IS_APPLICATION (self), NULL);
+  return self->countries;
+}
+
 ExgActivity *
 exg_application_get_activity (ExgApplication *self)
 {
@@ -1046,11 +698,4 @@ exg_application_get_selection (ExgApplication *self,
 {
   g_return_if_fail (EXG_IS_APPLICATION (self));
   *sel = self->selection;
-}
-
-gboolean
-exg_application_get_tray_available (ExgApplication *self)
-{
-  g_return_val_if_fail (EXG_IS_APPLICATION (self), FALSE);
-  return self->tray != NULL && exg_tray_get_available (self->tray);
 }

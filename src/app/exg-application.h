@@ -9,6 +9,7 @@
 #include <gtk/gtk.h>
 
 #include "exg-core.h"
+#include "exg-country-list.h"
 
 G_BEGIN_DECLS
 
@@ -21,6 +22,8 @@ GSettings         *exg_application_get_settings       (ExgApplication *self);
 ExgServer         *exg_application_get_server         (ExgApplication *self);
 ExgRouterRegistry *exg_application_get_registry       (ExgApplication *self);
 ExgActivity       *exg_application_get_activity       (ExgApplication *self);
+/* The countries that have exits, shared by window and tray. */
+ExgCountryList    *exg_application_get_country_list   (ExgApplication *self);
 ExgGeoip          *exg_application_get_geoip          (ExgApplication *self);
 int                exg_application_get_geoip_progress (ExgApplication *self);
 

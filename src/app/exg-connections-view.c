@@ -16,58 +16,16 @@
  */
 #define G_LOG_DOMAIN "exitgate-app"
 #include "config.h"
-#include "exg-connections-view.h"
+#include "exg-connections-view-private.h"
 
-#include "exg-country.h"
+#include "exg-connection-text.h"
 #include "exg-view-util.h"
 
 #include <glib/gi18n.h>
-#include <string.h>
 
 /* above this many rows added at once, detach the model from the view so
  * the view does not redo its layout once per row */
 #define BULK_ADD_THRESHOLD 200
-
-typedef struct {
-  GtkTreeIter  iter;         /* valid while in_store */
-  ExgConnInfo *info;         /* owned ref */
-  gboolean     in_store;
-  gboolean     dirty;        /* state/target/exit may have changed */
-  gint64       closed_at;    /* monotonic µs; 0 while alive */
-  /* what the row shows, to set only what changed */
-  ExgConnState shown_state;
-  char        *shown_target;
-  char        *shown_exit_id;
-  guint64      shown_up;
-  guint64      shown_down;
-  double       shown_rate;
-  gint64       shown_duration;
-  /* for the rate */
-  guint64      sample_bytes;
-  gint64       sample_time;
-} Row;
-
-struct _ExgConnectionsView
-{
-  GtkBox              parent_instance;
-
-  ExgServer          *server;        /* owned */
-  GtkSearchEntry     *search_entry;
-  GtkTreeView        *tree_view;
-  GtkListStore       *store;         /* owned */
-  GtkTreeModel       *filter;        /* owned; the view's model while filtering */
-  GtkMenu            *menu;          /* owned (ref_sink) */
-  GSimpleActionGroup *actions;       /* owned: "conn" */
-  GtkLabel           *empty_label;
-
-  GHashTable         *rows;          /* owned: &info->id → Row* (owns Row) */
-  GPtrArray          *pending;       /* owned: Row* not in the store yet */
-  char               *filter_text;   /* owned, casefolded; NULL: show all */
-  guint               flush_id;
-  guint               tick_id;
-  guint               linger_ms;
-  guint               failed_linger_ms;
-};
 
 G_DEFINE_FINAL_TYPE (ExgConnectionsView, exg_connections_view, GTK_TYPE_BOX)
 
@@ -78,12 +36,53 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-static void
-update_empty (ExgConnectionsView *self)
+void
+exg_connections_view_new_circuit_ (ExgConnectionsView *self,
+                                   const char         *exit_fingerprint,
+                                   const char         *isolation)
+{
+  g_signal_emit (self, signals[NEW_CIRCUIT], 0, exit_fingerprint, isolation);
+}
+
+void
+exg_connections_view_update_empty_ (ExgConnectionsView *self)
 {
   exg_view_update_empty (self->empty_label, self->tree_view,
                          gtk_entry_get_text (GTK_ENTRY (self->search_entry)),
                          _("No connections. Point an application at the proxy's address to see its traffic here."));
+}
+
+/* The first client seen resolving names itself, with a tor or proxy exit:
+ * said once a run, in words, over the list; each such row keeps its
+ * marker and the advice in its tooltip */
+static void
+say_leak (ExgConnectionsView *self,
+          ExgConnInfo        *info)
+{
+  g_autofree char *host = NULL;
+  g_autofree char *what = NULL;
+  g_autofree char *text = NULL;
+
+  if (self->leak_said)
+    return;
+  self->leak_said = TRUE;
+  host = exg_conn_info_get_client_host (info);
+  what = g_strdup_printf (/* Translators: %s is a client's address, then advice follows */
+                          _("A program at %s connects by IP address through a Tor or proxy "
+                            "exit: it looks up names itself, outside the proxy, so its DNS "
+                            "lookups leak where it goes."),
+                          host);
+  text = g_strdup_printf ("%s %s", what, exg_connection_leak_advice ());
+  gtk_label_set_text (self->leak_label, text);
+  gtk_widget_show (GTK_WIDGET (self->leak_bar));
+}
+
+static void
+leak_bar_response_cb (GtkInfoBar         *bar,
+                      int                 response,
+                      ExgConnectionsView *self)
+{
+  gtk_widget_hide (GTK_WIDGET (bar));
 }
 
 static void
@@ -93,160 +92,6 @@ row_free (Row *row)
   g_free (row->shown_target);
   g_free (row->shown_exit_id);
   g_free (row);
-}
-
-static const char *
-state_label (ExgConnState state)
-{
-  switch (state)
-    {
-    case EXG_CONN_STATE_HANDSHAKE:  return C_("connection state", "Handshake");
-    case EXG_CONN_STATE_CONNECTING: return C_("connection state", "Connecting");
-    case EXG_CONN_STATE_RESOLVING:  return C_("connection state", "Resolving");
-    case EXG_CONN_STATE_OPEN:       return C_("connection state", "Open");
-    case EXG_CONN_STATE_CLOSED:     return C_("connection state", "Closed");
-    case EXG_CONN_STATE_FAILED:     return C_("connection state", "Failed");
-    default:                        return "";
-    }
-}
-
-/* The SOCKS5 reply a refused request got, in words (RFC 1928 §6) */
-static const char *
-reply_label (guint8 reply)
-{
-  switch (reply)
-    {
-    case EXG_SOCKS5_REPLY_GENERAL_FAILURE:    return C_("socks reply", "general failure");
-    case EXG_SOCKS5_REPLY_NOT_ALLOWED:        return C_("socks reply", "not allowed");
-    case EXG_SOCKS5_REPLY_NET_UNREACHABLE:    return C_("socks reply", "network unreachable");
-    case EXG_SOCKS5_REPLY_HOST_UNREACHABLE:   return C_("socks reply", "host unreachable");
-    case EXG_SOCKS5_REPLY_CONN_REFUSED:       return C_("socks reply", "connection refused");
-    case EXG_SOCKS5_REPLY_TTL_EXPIRED:        return C_("socks reply", "timed out");
-    case EXG_SOCKS5_REPLY_CMD_NOT_SUPPORTED:  return C_("socks reply", "command not supported");
-    case EXG_SOCKS5_REPLY_ATYP_NOT_SUPPORTED: return C_("socks reply", "address type not supported");
-    default:                                  return NULL;
-    }
-}
-
-/* What the State cell says: for a failure, also why in a few words */
-static char *
-state_text (ExgConnInfo  *info,
-            ExgConnState  state)
-{
-  const char *why;
-
-  if (state != EXG_CONN_STATE_FAILED)
-    return g_strdup (state_label (state));
-  why = reply_label (info->socks_reply);
-  if (why == NULL)
-    why = info->error;
-  if (why == NULL)
-    return g_strdup (state_label (state));
-  /* Translators: a connection's state, then why: "Failed: connection refused" */
-  return g_strdup_printf (_("Failed: %s"), why);
-}
-
-static char *exit_label (ExgConnInfo *info);
-
-/* All of why a connection failed, for the tooltip: the reply the client
- * got, the exit it went through, and the reason the exit gave */
-/* The core's "a (DE) → b (SE) → c (US)", each hop with its flag:
- * "a (🇩🇪 DE) → …" */
-static char *
-circuit_label (const char *circuit)
-{
-  g_auto(GStrv) hops = g_strsplit (circuit, " → ", -1);
-  GString *text = g_string_new (NULL);
-
-  for (guint i = 0; hops[i] != NULL; i++)
-    {
-      const char *hop = hops[i];
-      gsize len = strlen (hop);
-
-      if (i > 0)
-        g_string_append (text, " → ");
-      /* " (CC)" at the end: a country GeoIP knew */
-      if (len > 5 && g_str_has_suffix (hop, ")") && hop[len - 5] == ' ' &&
-          hop[len - 4] == '(')
-        {
-          g_autofree char *cc = g_strndup (hop + len - 3, 2);
-          g_autofree char *flag = exg_country_dup_flag (cc);
-
-          g_string_append_len (text, hop, len - 4);
-          g_string_append_printf (text, "(%s %s)", flag, cc);
-        }
-      else
-        g_string_append (text, hop);
-    }
-  return g_string_free (text, FALSE);
-}
-
-/* The row's tooltip: a tor connection's circuit; for a failure, also all
- * of why: the reply the client got, the exit it went through, and the
- * reason the exit gave */
-static char *
-detail_text (ExgConnInfo  *info,
-             ExgConnState  state)
-{
-  GString *text;
-  const char *reply;
-
-  if (state != EXG_CONN_STATE_FAILED)
-    {
-      g_autofree char *circuit = NULL;
-
-      if (info->circuit == NULL)
-        return NULL;
-      circuit = circuit_label (info->circuit);
-      /* Translators: a tor circuit: guard → middle → exit relays */
-      return g_strdup_printf (_("Circuit: %s"), circuit);
-    }
-  text = g_string_new (C_("connection state", "Failed"));
-  reply = reply_label (info->socks_reply);
-  if (reply != NULL)
-    {
-      g_string_append_c (text, '\n');
-      /* Translators: the SOCKS reply in words, then its code */
-      g_string_append_printf (text, _("The client was told: %s (SOCKS reply %u)"),
-                              reply, info->socks_reply);
-    }
-  if (info->exit_name != NULL)
-    {
-      g_autofree char *exit = exit_label (info);
-
-      g_string_append_c (text, '\n');
-      /* Translators: %s is an exit: flag, name, country */
-      g_string_append_printf (text, _("Exit: %s"), exit);
-    }
-  if (info->circuit != NULL)
-    {
-      g_autofree char *circuit = circuit_label (info->circuit);
-
-      g_string_append_c (text, '\n');
-      g_string_append_printf (text, _("Circuit: %s"), circuit);
-    }
-  if (info->error != NULL)
-    {
-      g_string_append_c (text, '\n');
-      /* Translators: %s is the reason the proxy or the exit gave */
-      g_string_append_printf (text, _("Reason: %s"), info->error);
-    }
-  return g_string_free (text, FALSE);
-}
-
-static char *
-exit_label (ExgConnInfo *info)
-{
-  g_autofree char *flag = NULL;
-
-  if (info->exit_name == NULL)
-    return g_strdup ("");
-  if (info->exit_country[0] == '\0')
-    return g_strdup (info->exit_name);
-  flag = exg_country_dup_flag (info->exit_country);
-  /* Translators: flag, exit name, country name: "🇸🇪 exit-1 (Sweden)" */
-  return g_strdup_printf (_("%s %s (%s)"), flag, info->exit_name,
-                          exg_country_get_name (info->exit_country));
 }
 
 /* Sets the columns of @row that differ from what it shows.  @now_real
@@ -281,13 +126,23 @@ update_row (ExgConnectionsView *self,
 
   if (row->dirty)
     {
+      gboolean leak = info->ip_literal_through_proxy;
+
+      if (state != row->shown_state || leak != row->shown_leak)
+        SET (EXG_CONN_COL_DETAIL, G_TYPE_STRING, g_value_take_string,
+             exg_connection_detail_text (info, state));
       if (state != row->shown_state)
         {
           row->shown_state = state;
           SET (EXG_CONN_COL_STATE, G_TYPE_STRING, g_value_take_string,
-               state_text (info, state));
-          SET (EXG_CONN_COL_DETAIL, G_TYPE_STRING, g_value_take_string,
-               detail_text (info, state));
+               exg_connection_state_text (info, state));
+        }
+      if (leak != row->shown_leak)
+        {
+          row->shown_leak = leak;
+          SET (EXG_CONN_COL_LEAK, G_TYPE_BOOLEAN, g_value_set_boolean, leak);
+          if (leak)
+            say_leak (self, info);
         }
       if (g_strcmp0 (info->target, row->shown_target) != 0)
         {
@@ -300,7 +155,7 @@ update_row (ExgConnectionsView *self,
         {
           g_free (row->shown_exit_id);
           row->shown_exit_id = g_strdup (info->exit_id);
-          exit = exit_label (info);
+          exit = exg_connection_exit_label (info);
           SET (EXG_CONN_COL_EXIT, G_TYPE_STRING, g_value_set_string, exit);
           SET (EXG_CONN_COL_EXIT_ID, G_TYPE_STRING, g_value_set_string,
                info->exit_id);
@@ -355,8 +210,8 @@ insert_row (ExgConnectionsView *self,
             gint64              now_real)
 {
   ExgConnInfo *info = row->info;
-  g_autofree char *state = state_text (info, info->state);
-  g_autofree char *detail = detail_text (info, info->state);
+  g_autofree char *state = exg_connection_state_text (info, info->state);
+  g_autofree char *detail = exg_connection_detail_text (info, info->state);
 
   gtk_list_store_insert_with_values (self->store, &row->iter, -1,
                                      EXG_CONN_COL_ID, info->id,
@@ -405,7 +260,7 @@ flush_cb (gpointer user_data)
     if (row->dirty && row->in_store)
       update_row (self, row, now_real, 0);
 
-  update_empty (self);
+  exg_connections_view_update_empty_ (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -512,7 +367,7 @@ exg_connections_view_refresh (ExgConnectionsView *self)
 
   if (sorted)
     gtk_tree_sortable_set_sort_column_id (sortable, sort_column, order);
-  update_empty (self);
+  exg_connections_view_update_empty_ (self);
 }
 
 static gboolean
@@ -618,174 +473,7 @@ search_changed_cb (GtkSearchEntry     *entry,
 {
   exg_view_apply_search (entry, self->tree_view, self->filter,
                          GTK_TREE_MODEL (self->store), &self->filter_text);
-  update_empty (self);
-}
-
-/* context menu */
-
-static gboolean
-get_selected (ExgConnectionsView *self,
-              guint64            *id,
-              char              **target)
-{
-  GtkTreeSelection *selection = gtk_tree_view_get_selection (self->tree_view);
-  GtkTreeModel *model;
-  GtkTreeIter iter;
-
-  if (!gtk_tree_selection_get_selected (selection, &model, &iter))
-    return FALSE;
-  gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, id, EXG_CONN_COL_TARGET,
-                      target, -1);
-  return TRUE;
-}
-
-/* "conn.close" and "conn.copy-target": the context menu's items, on the
- * selected row */
-static void
-close_activated (GSimpleAction *action,
-                 GVariant      *parameter,
-                 gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  g_autofree char *target = NULL;
-  guint64 id;
-
-  if (self->server != NULL && get_selected (self, &id, &target))
-    exg_server_close_connection (self->server, id);
-}
-
-static void
-copy_target_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  g_autofree char *target = NULL;
-  guint64 id;
-
-  if (get_selected (self, &id, &target) && target != NULL)
-    gtk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (self),
-                                                      GDK_SELECTION_CLIPBOARD),
-                            target, -1);
-}
-
-/* an ended row goes now, without waiting for its time */
-static void
-dismiss_activated (GSimpleAction *action,
-                   GVariant      *parameter,
-                   gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  g_autofree char *target = NULL;
-  guint64 id;
-  Row *row;
-
-  if (!get_selected (self, &id, &target))
-    return;
-  row = g_hash_table_lookup (self->rows, &id);
-  if (row == NULL || row->closed_at == 0 || !row->in_store)
-    return;
-  gtk_list_store_remove (self->store, &row->iter);
-  g_hash_table_remove (self->rows, &id);
-  update_empty (self);
-}
-
-/* The selected row's connection, if it went through a tor exit:
- * (transfer none) its info, and the exit's fingerprint */
-static ExgConnInfo *
-selected_tor_connection (ExgConnectionsView  *self,
-                         const char         **fingerprint)
-{
-  g_autofree char *target = NULL;
-  guint64 id;
-  Row *row;
-
-  if (!get_selected (self, &id, &target))
-    return NULL;
-  row = g_hash_table_lookup (self->rows, &id);
-  if (row == NULL || row->info->exit_id == NULL ||
-      !g_str_has_prefix (row->info->exit_id, "tor:"))
-    return NULL;
-  *fingerprint = row->info->exit_id + strlen ("tor:");
-  return row->info;
-}
-
-/* "conn.new-circuit": the selected tor connection's exit, for its
- * isolation key, gets a new circuit */
-static void
-new_circuit_activated (GSimpleAction *action,
-                       GVariant      *parameter,
-                       gpointer       user_data)
-{
-  ExgConnectionsView *self = user_data;
-  const char *fingerprint = NULL;
-  ExgConnInfo *info = selected_tor_connection (self, &fingerprint);
-
-  if (info != NULL)
-    g_signal_emit (self, signals[NEW_CIRCUIT], 0, fingerprint,
-                   info->isolation != NULL ? info->isolation : "");
-}
-
-static gboolean
-key_press_cb (GtkWidget          *widget,
-              GdkEventKey        *event,
-              ExgConnectionsView *self)
-{
-  if (event->keyval != GDK_KEY_Delete && event->keyval != GDK_KEY_KP_Delete)
-    return GDK_EVENT_PROPAGATE;
-  dismiss_activated (NULL, NULL, self);
-  return GDK_EVENT_STOP;
-}
-
-static const GActionEntry conn_actions[] = {
-  { "dismiss", dismiss_activated },
-  { "close", close_activated },
-  { "copy-target", copy_target_activated },
-  { "new-circuit", new_circuit_activated },
-};
-
-/* "New Circuit" only for a tor connection */
-static void
-update_actions (ExgConnectionsView *self)
-{
-  const char *fingerprint = NULL;
-  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self->actions),
-                                                "new-circuit");
-
-  g_simple_action_set_enabled (G_SIMPLE_ACTION (action),
-                               selected_tor_connection (self, &fingerprint) != NULL);
-}
-
-static gboolean
-button_press_cb (GtkWidget          *widget,
-                 GdkEventButton     *event,
-                 ExgConnectionsView *self)
-{
-  g_autoptr(GtkTreePath) path = NULL;
-
-  if (!gdk_event_triggers_context_menu ((GdkEvent *) event))
-    return GDK_EVENT_PROPAGATE;
-  if (!gtk_tree_view_get_path_at_pos (self->tree_view, (int) event->x,
-                                      (int) event->y,
-                                      &path, NULL, NULL, NULL))
-    return GDK_EVENT_PROPAGATE;
-  gtk_tree_selection_select_path (gtk_tree_view_get_selection (self->tree_view),
-                                  path);
-  update_actions (self);
-  gtk_menu_popup_at_pointer (self->menu, (GdkEvent *) event);
-  return GDK_EVENT_STOP;
-}
-
-static gboolean
-popup_menu_cb (GtkWidget          *widget,
-               ExgConnectionsView *self)
-{
-  if (gtk_tree_selection_count_selected_rows (gtk_tree_view_get_selection (self->tree_view)) == 0)
-    return FALSE;
-  update_actions (self);
-  gtk_menu_popup_at_widget (self->menu, widget, GDK_GRAVITY_CENTER,
-                            GDK_GRAVITY_NORTH_WEST, NULL);
-  return TRUE;
+  exg_connections_view_update_empty_ (self);
 }
 
 /* cells */
@@ -840,13 +528,16 @@ duration_cell_func (GtkTreeViewColumn *column,
   g_object_set (cell, "text", text, NULL);
 }
 
-static void
+/* Fixed sizing, so that the view need not measure 10,000 rows: each
+ * column as wide as its title and @sample need in this language; Target
+ * and Exit take what is left over. */
+static GtkTreeViewColumn *
 add_column (ExgConnectionsView   *self,
             const char           *title,
             int                   model_column,
             GtkTreeCellDataFunc   func,
             gboolean              numeric,
-            int                   width)
+            const char           *sample)
 {
   GtkCellRenderer *cell;
   GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
@@ -861,11 +552,26 @@ add_column (ExgConnectionsView   *self,
     g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
-  /* fixed sizing: the view need not measure 10,000 rows */
+  gtk_tree_view_column_set_expand (column, model_column == EXG_CONN_COL_TARGET
+                                           || model_column == EXG_CONN_COL_EXIT);
+  /* fixed-height mode takes fixed-width columns only */
   gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
-  gtk_tree_view_column_set_fixed_width (column, width);
-  gtk_tree_view_column_set_expand (column, model_column == EXG_CONN_COL_TARGET);
   gtk_tree_view_append_column (self->tree_view, column);
+  exg_view_fit_column (self->tree_view, column, cell, sample);
+  return column;
+}
+
+/* A warning sign before the target of a connection that leaks names
+ * (the row's tooltip says why, and what to do) */
+static void
+add_leak_marker (GtkTreeViewColumn *column)
+{
+  GtkCellRenderer *icon = gtk_cell_renderer_pixbuf_new ();
+
+  g_object_set (icon, "icon-name", "dialog-warning-symbolic", NULL);
+  gtk_tree_view_column_pack_start (column, icon, FALSE);
+  gtk_cell_layout_reorder (GTK_CELL_LAYOUT (column), icon, 0);
+  gtk_tree_view_column_add_attribute (column, icon, "visible", EXG_CONN_COL_LEAK);
 }
 
 static void
@@ -938,7 +644,6 @@ exg_connections_view_class_init (ExgConnectionsViewClass *klass)
 static void
 exg_connections_view_init (ExgConnectionsView *self)
 {
-  g_autoptr(GMenu) menu_model = NULL;
   GtkWidget *scrolled, *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
@@ -954,7 +659,7 @@ exg_connections_view_init (ExgConnectionsView *self)
                                     G_TYPE_UINT64, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
                                     G_TYPE_STRING, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64,
                                     G_TYPE_DOUBLE, G_TYPE_INT64, G_TYPE_BOOLEAN,
-                                    G_TYPE_STRING);
+                                    G_TYPE_STRING, G_TYPE_BOOLEAN);
   self->filter = gtk_tree_model_filter_new (GTK_TREE_MODEL (self->store), NULL);
   gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
                                           visible_func, self, NULL);
@@ -971,27 +676,46 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE,
                       FALSE, 0);
 
+  self->leak_bar = GTK_INFO_BAR (gtk_info_bar_new ());
+  gtk_buildable_set_name (GTK_BUILDABLE (self->leak_bar), "leak_bar");
+  gtk_info_bar_set_message_type (self->leak_bar, GTK_MESSAGE_WARNING);
+  gtk_info_bar_set_show_close_button (self->leak_bar, TRUE);
+  self->leak_label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_line_wrap (self->leak_label, TRUE);
+  gtk_label_set_xalign (self->leak_label, 0.0);
+  gtk_label_set_selectable (self->leak_label, TRUE);   /* the advice can be copied */
+  gtk_container_add (GTK_CONTAINER (gtk_info_bar_get_content_area (self->leak_bar)),
+                     GTK_WIDGET (self->leak_label));
+  g_signal_connect_object (self->leak_bar, "response",
+                           G_CALLBACK (leak_bar_response_cb), self, 0);
+  gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->leak_bar), FALSE, FALSE, 0);
+
   self->tree_view = GTK_TREE_VIEW (gtk_tree_view_new_with_model (GTK_TREE_MODEL (self->store)));
   gtk_tree_view_set_fixed_height_mode (self->tree_view, TRUE);
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Connections"));
-  /* together no wider than an 800-pixel window */
-  add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, 110);
-  add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE, 115);
-  add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, 140);
-  add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE, 110);
-  add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, 80);
-  add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, 80);
-  add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, 80);
-  add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
-              TRUE, 70);
-  g_signal_connect_object (self->tree_view, "button-press-event",
-                           G_CALLBACK (button_press_cb), self, 0);
-  g_signal_connect_object (self->tree_view, "popup-menu",
-                           G_CALLBACK (popup_menu_cb), self, 0);
-  g_signal_connect_object (self->tree_view, "key-press-event",
-                           G_CALLBACK (key_press_cb), self, 0);
+  /* together no wider than an 800-pixel window, in English, Swedish or
+   * German: the cells that may be long (target, exit, a failure) are cut
+   * with "…", and the row's tooltip holds the whole text */
+  {
+    g_autofree char *size = g_format_size (999900000);
+    g_autofree char *rate = exg_format_rate (999.9e6);
+    /* an exit as the cell shows it, with a short name */
+    g_autofree char *exit = exg_connection_exit_sample ();
+
+    add_column (self, _("Client"), EXG_CONN_COL_CLIENT, NULL, FALSE, "127.0.0.1:65535");
+    add_leak_marker (add_column (self, _("Target"), EXG_CONN_COL_TARGET, NULL, FALSE,
+                                 "example.org:80"));
+    add_column (self, _("Exit"), EXG_CONN_COL_EXIT, NULL, FALSE, exit);
+    add_column (self, _("State"), EXG_CONN_COL_STATE, NULL, FALSE,
+                C_("connection state", "Connecting"));
+    add_column (self, _("Up"), EXG_CONN_COL_UP, bytes_cell_func, TRUE, size);
+    add_column (self, _("Down"), EXG_CONN_COL_DOWN, bytes_cell_func, TRUE, size);
+    add_column (self, _("Rate"), EXG_CONN_COL_RATE, rate_cell_func, TRUE, rate);
+    add_column (self, _("Duration"), EXG_CONN_COL_DURATION, duration_cell_func,
+                TRUE, "0:00:00");
+  }
   exg_view_set_tooltip_column (self->tree_view, EXG_CONN_COL_DETAIL);
 
   scrolled = gtk_scrolled_window_new (NULL, NULL);
@@ -1010,26 +734,10 @@ exg_connections_view_init (ExgConnectionsView *self)
                                         GTK_WIDGET (self->empty_label), TRUE);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
-  update_empty (self);
+  gtk_widget_hide (GTK_WIDGET (self->leak_bar));
+  exg_connections_view_update_empty_ (self);
 
-  self->actions = g_simple_action_group_new ();
-  g_action_map_add_action_entries (G_ACTION_MAP (self->actions), conn_actions,
-                                   G_N_ELEMENTS (conn_actions), self);
-  gtk_widget_insert_action_group (GTK_WIDGET (self), "conn",
-                                  G_ACTION_GROUP (self->actions));
-  g_signal_connect_object (gtk_tree_view_get_selection (self->tree_view),
-                           "changed", G_CALLBACK (update_actions), self,
-                           G_CONNECT_SWAPPED);
-  update_actions (self);
-  menu_model = g_menu_new ();
-  g_menu_append (menu_model, _("_Close Connection"), "conn.close");
-  g_menu_append (menu_model, _("Copy _Target"), "conn.copy-target");
-  g_menu_append (menu_model, _("_New Circuit"), "conn.new-circuit");
-  g_menu_append (menu_model, _("_Dismiss"), "conn.dismiss");
-  self->menu = GTK_MENU (g_object_ref_sink (
-    gtk_menu_new_from_model (G_MENU_MODEL (menu_model))));
-  /* attached, so the items find the "conn" actions up the widget tree */
-  gtk_menu_attach_to_widget (self->menu, GTK_WIDGET (self->tree_view), NULL);
+  exg_connections_view_menu_init_ (self);
 
   self->tick_id = g_timeout_add_seconds (1, tick_cb, self);
 }

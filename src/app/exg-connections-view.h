@@ -24,6 +24,8 @@ enum {
   EXG_CONN_COL_DURATION,    /* gint64 seconds */
   EXG_CONN_COL_ALIVE,       /* boolean; FALSE: greyed, removed soon */
   EXG_CONN_COL_DETAIL,      /* string: why it failed, in full; the tooltip */
+  EXG_CONN_COL_LEAK,        /* boolean: a CONNECT by IP address through a tor
+                             * or proxy exit (the client resolves names) */
   EXG_CONN_N_COLUMNS
 };
 

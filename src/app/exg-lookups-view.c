@@ -192,11 +192,15 @@ time_cell_func (GtkTreeViewColumn *column,
   g_object_set (cell, "text", text, NULL);
 }
 
+/* Fixed widths, as wide as the title and @sample need in this language:
+ * a long name or answer is cut with "…" (the tooltip holds it), never
+ * pushes the last column out of the window */
 static void
 add_column (ExgLookupsView      *self,
             const char          *title,
             int                  model_column,
-            GtkTreeCellDataFunc  func)
+            GtkTreeCellDataFunc  func,
+            const char          *sample)
 {
   GtkCellRenderer *cell;
   GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
@@ -214,8 +218,10 @@ add_column (ExgLookupsView      *self,
     g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
-  gtk_tree_view_column_set_expand (column, model_column != EXG_LOOKUP_COL_TIME);
+  gtk_tree_view_column_set_expand (column, model_column != EXG_LOOKUP_COL_TIME
+                                           && model_column != EXG_LOOKUP_COL_KIND);
   gtk_tree_view_append_column (self->tree_view, column);
+  exg_view_fit_column (self->tree_view, column, cell, sample);
 }
 
 static void
@@ -289,12 +295,14 @@ exg_lookups_view_init (ExgLookupsView *self)
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Name lookups"));
-  add_column (self, _("Time"), EXG_LOOKUP_COL_TIME, time_cell_func);
-  add_column (self, _("Query"), EXG_LOOKUP_COL_QUERY, NULL);
-  add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL);
-  add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL);
-  add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL);
-  /* an error is longer than its cell: the tooltip holds all of it */
+  add_column (self, _("Time"), EXG_LOOKUP_COL_TIME, time_cell_func, "00:00:00");
+  add_column (self, _("Query"), EXG_LOOKUP_COL_QUERY, NULL, "www.example.org");
+  /* the longer of the two kinds, in this language */
+  add_column (self, _("Kind"), EXG_LOOKUP_COL_KIND, NULL,
+              g_utf8_strlen (_("Address → name"), -1) > g_utf8_strlen (_("Name → address"), -1)
+              ? _("Address → name") : _("Name → address"));
+  add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL, "192.0.2.1");
+  add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL, "exit-1");
   exg_view_set_tooltip_column (self->tree_view, EXG_LOOKUP_COL_ANSWER);
   scrolled = gtk_scrolled_window_new (NULL, NULL);
   gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));

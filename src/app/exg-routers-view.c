@@ -484,15 +484,17 @@ fingerprint_cell_func (GtkTreeViewColumn *column,
   g_object_set (cell, "text", text, NULL);
 }
 
-/* Fixed widths: thousands of tor relays need not be measured, and the
- * State column stays in a window 800 pixels wide whatever the language;
- * what does not fit is ellipsized and whole in the tooltip. */
+/* Fixed widths: thousands of tor relays need not be measured.  Each
+ * column is as wide as its title and @sample need in this language, the
+ * name takes what is left, and the State column stays in
+ * a window 800 pixels wide; what does not fit is ellipsized and whole in
+ * the tooltip. */
 static void
 add_column (ExgRoutersView      *self,
             const char          *title,
             int                  model_column,
             GtkTreeCellDataFunc  func,
-            int                  width)
+            const char          *sample)
 {
   GtkCellRenderer *cell;
   GtkTreeViewColumn *column = exg_view_text_column_new (title, model_column,
@@ -503,10 +505,9 @@ add_column (ExgRoutersView      *self,
   g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
-  gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
-  gtk_tree_view_column_set_fixed_width (column, width);
   gtk_tree_view_column_set_expand (column, model_column == EXG_ROUTER_COL_NAME);
   gtk_tree_view_append_column (self->tree_view, column);
+  exg_view_fit_column (self->tree_view, column, cell, sample);
 }
 
 static void
@@ -584,19 +585,34 @@ exg_routers_view_init (ExgRoutersView *self)
   gtk_tree_view_set_enable_search (self->tree_view, FALSE);
   atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->tree_view)),
                        _("Routers"));
-  add_column (self, _("Name"), EXG_ROUTER_COL_NAME, NULL, 85);
-  add_column (self, _("Fingerprint"), EXG_ROUTER_COL_FINGERPRINT,
-              fingerprint_cell_func, 118);
-  add_column (self, _("Kind"), EXG_ROUTER_COL_KIND, NULL, 75);
-  add_column (self, _("Address"), EXG_ROUTER_COL_ADDRESS, NULL, 90);
-  add_column (self, _("Country"), EXG_ROUTER_COL_COUNTRY, NULL, 100);
-  add_column (self, _("Advertised"), EXG_ROUTER_COL_BANDWIDTH,
-              bandwidth_cell_func, 90);
-  add_column (self, _("Observed"), EXG_ROUTER_COL_OBSERVED,
-              bandwidth_cell_func, 85);
-  add_column (self, _("Latency"), EXG_ROUTER_COL_LATENCY, latency_cell_func,
-              55);
-  add_column (self, _("State"), EXG_ROUTER_COL_STATE, up_cell_func, 80);
+  {
+    g_autofree char *bandwidth = exg_format_bandwidth_bytes (99.9e6);
+    g_autofree char *latency = g_strdup_printf (_("%.0f ms"), 999.0);
+    g_autofree char *flag = exg_country_dup_flag ("SE");
+    g_autofree char *country = g_strdup_printf ("%s %s", flag, exg_country_get_name ("SE"));
+    /* the longest of the states, in this language */
+    const char *states[] = { C_("router state", "Up"), C_("router state", "Checking…"),
+                             C_("router state", "Down") };
+    const char *state = states[0];
+
+    for (guint i = 1; i < G_N_ELEMENTS (states); i++)
+      if (g_utf8_strlen (states[i], -1) > g_utf8_strlen (state, -1))
+        state = states[i];
+
+    add_column (self, _("Name"), EXG_ROUTER_COL_NAME, NULL, "stockholm-1");
+    add_column (self, _("Fingerprint"), EXG_ROUTER_COL_FINGERPRINT,
+                fingerprint_cell_func, "DDDDDDDD");
+    add_column (self, _("Kind"), EXG_ROUTER_COL_KIND, NULL, C_("router kind", "SOCKS5"));
+    add_column (self, _("Address"), EXG_ROUTER_COL_ADDRESS, NULL, "127.0.0.10");
+    add_column (self, _("Country"), EXG_ROUTER_COL_COUNTRY, NULL, country);
+    add_column (self, _("Advertised"), EXG_ROUTER_COL_BANDWIDTH,
+                bandwidth_cell_func, bandwidth);
+    add_column (self, _("Observed"), EXG_ROUTER_COL_OBSERVED,
+                bandwidth_cell_func, bandwidth);
+    add_column (self, _("Latency"), EXG_ROUTER_COL_LATENCY, latency_cell_func,
+                latency);
+    add_column (self, _("State"), EXG_ROUTER_COL_STATE, up_cell_func, state);
+  }
   exg_view_set_tooltip_column (self->tree_view, EXG_ROUTER_COL_DETAILS);
 
   scrolled = gtk_scrolled_window_new (NULL, NULL);

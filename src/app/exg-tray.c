@@ -13,7 +13,6 @@
 
 #include "exg-application.h"
 #include "exg-country.h"
-#include "exg-view-util.h"
 
 #include <glib/gi18n.h>
 
@@ -31,8 +30,6 @@ struct _ExgTray
   GtkMenu        *menu;         /* owned */
   GtkCheckMenuItem *proxy_item; /* owned by menu */
   GtkMenuShell   *country_menu; /* owned by menu */
-  GHashTable     *shown_counts; /* owned: what the country submenu shows */
-  guint           tick_id;
   guint           rebuild_id;
   guint           updating;     /* > 0 while the tray sets proxy_item */
 #endif
@@ -92,6 +89,8 @@ proxy_item_toggled_cb (GtkCheckMenuItem *item,
   sync_proxy_item (self);
 }
 
+static gboolean rebuild_idle (gpointer user_data);
+
 static void
 action_state_changed_cb (GActionGroup *group,
                          const char   *name,
@@ -103,6 +102,9 @@ action_state_changed_cb (GActionGroup *group,
       sync_proxy_item (self);
       update_icon (self);
     }
+  else if (g_str_equal (name, "exit-country") && self->rebuild_id == 0)
+    /* not from here: the item clicked may be the one that says so */
+    self->rebuild_id = g_idle_add (rebuild_idle, self);
 }
 
 /* also when a start failed and the state did not change */
@@ -114,63 +116,62 @@ status_changed_cb (ExgApplication *app,
   update_icon (self);
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return g_utf8_collate (exg_country_get_name (*(const char * const *) a),
-                         exg_country_get_name (*(const char * const *) b));
-}
-
+/* A greyed-out item gets no action: an actionable item takes its
+ * sensitivity from the action, which is enabled.  It shows whether it is
+ * the country in force by hand, and the menu is rebuilt when that
+ * changes. */
 static void
 add_country_item (ExgTray    *self,
                   const char *code,
-                  const char *label)
+                  const char *label,
+                  gboolean    sensitive,
+                  const char *chosen)
 {
   GtkWidget *item = gtk_check_menu_item_new_with_label (label);
 
   gtk_check_menu_item_set_draw_as_radio (GTK_CHECK_MENU_ITEM (item), TRUE);
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (item), "app.exit-country");
-  gtk_actionable_set_action_target (GTK_ACTIONABLE (item), "s", code);
+  if (sensitive)
+    {
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (item), "app.exit-country");
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (item), "s", code);
+    }
+  else
+    {
+      gtk_check_menu_item_set_active (GTK_CHECK_MENU_ITEM (item),
+                                      g_ascii_strcasecmp (code, chosen) == 0);
+      gtk_widget_set_sensitive (item, FALSE);
+    }
   gtk_widget_show (item);
   gtk_menu_shell_append (self->country_menu, item);
 }
 
-/* "Any country", then every country with a router up */
+/* "Any country", then every country that has exits, by name (the
+ * application's ExgCountryList, which the window lists too); those whose
+ * exits are all down stay listed, greyed out, as in the window */
 static void
 rebuild_countries (ExgTray *self)
 {
-  g_autoptr(GHashTable) counts = exg_router_registry_count_countries (exg_application_get_registry (self->app));
-  g_autoptr(GPtrArray) codes = g_ptr_array_new_with_free_func (g_free);
+  ExgCountryList *countries = exg_application_get_country_list (self->app);
+  guint n_rows = exg_country_list_get_n_rows (countries);
   g_autoptr(GList) children = NULL;
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (exg_view_counts_equal (self->shown_counts, counts))
-    return;
+  g_autoptr(GVariant) state = g_action_group_get_action_state (G_ACTION_GROUP (self->app),
+                                                               "exit-country");
+  const char *chosen = state != NULL ? g_variant_get_string (state, NULL) : "";
 
   children = gtk_container_get_children (GTK_CONTAINER (self->country_menu));
   for (GList *l = children; l != NULL; l = l->next)
     gtk_widget_destroy (l->data);
 
-  add_country_item (self, "", _("Any country"));
-  g_hash_table_iter_init (&iter, counts);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (((const char *) key)[0] != '\0' && GPOINTER_TO_UINT (value) > 0)
-      g_ptr_array_add (codes, g_ascii_strup (key, -1));
-  g_ptr_array_sort (codes, compare_names);
-  for (guint i = 0; i < codes->len; i++)
+  add_country_item (self, "", _("Any country"), TRUE, chosen);
+  for (guint i = 0; i < n_rows; i++)
     {
-      const char *code = g_ptr_array_index (codes, i);
-      g_autofree char *flag = exg_country_dup_flag (code);
-      g_autofree char *label = g_strdup_printf ("%s %s", flag,
-                                                exg_country_get_name (code));
+      const ExgCountryRow *row = exg_country_list_get_row (countries, i);
+      g_autofree char *flag = exg_country_dup_flag (row->code);
+      g_autofree char *label = g_strdup_printf ("%s %s", flag, row->name);
 
-      add_country_item (self, code, g_strstrip (label));
+      add_country_item (self, row->code, g_strstrip (label),
+                        !exg_country_row_all_down (row), chosen);
     }
-
-  g_clear_pointer (&self->shown_counts, g_hash_table_unref);
-  self->shown_counts = g_steal_pointer (&counts);
 }
 
 static gboolean
@@ -183,24 +184,11 @@ rebuild_idle (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* a reload changes every router, one signal each: rebuild once */
 static void
-registry_changed_cb (GListModel *model,
-                     guint       position,
-                     guint       removed,
-                     guint       added,
-                     ExgTray    *self)
+countries_changed_cb (ExgCountryList *countries,
+                      ExgTray        *self)
 {
-  if (self->rebuild_id == 0)
-    self->rebuild_id = g_idle_add (rebuild_idle, self);
-}
-
-static gboolean
-tick_cb (gpointer user_data)
-{
-  /* routers go up and down without changing the registry's list */
-  rebuild_countries (user_data);
-  return G_SOURCE_CONTINUE;
+  rebuild_countries (self);
 }
 
 static void
@@ -286,9 +274,7 @@ exg_tray_dispose (GObject *object)
 #if HAVE_AYATANA
   ExgTray *self = EXG_TRAY (object);
 
-  g_clear_handle_id (&self->tick_id, g_source_remove);
   g_clear_handle_id (&self->rebuild_id, g_source_remove);
-  g_clear_pointer (&self->shown_counts, g_hash_table_unref);
   g_clear_object (&self->indicator);
   if (self->menu != NULL)
     {
@@ -344,9 +330,8 @@ exg_tray_new (ExgApplication *app)
                            G_CALLBACK (connection_changed_cb), self, 0);
 
   rebuild_countries (self);
-  g_signal_connect_object (exg_application_get_registry (app), "items-changed",
-                           G_CALLBACK (registry_changed_cb), self, 0);
-  self->tick_id = g_timeout_add_seconds (2, tick_cb, self);
+  g_signal_connect_object (exg_application_get_country_list (app), "changed",
+                           G_CALLBACK (countries_changed_cb), self, 0);
 
   gtk_widget_show_all (GTK_WIDGET (self->menu));
   app_indicator_set_menu (self->indicator, self->menu);

@@ -31,6 +31,86 @@ exg_view_text_column_new (const char          *title,
   return column;
 }
 
+typedef struct {
+  GtkCellRenderer *cell;     /* unowned: the column owns it */
+  char            *sample;   /* nullable */
+} FitData;
+
+static void
+fit_data_free (FitData *fit)
+{
+  g_free (fit->sample);
+  g_free (fit);
+}
+
+static void
+fit_one (GtkTreeView       *tree_view,
+         GtkTreeViewColumn *column,
+         FitData           *fit)
+{
+  GtkWidget *button = gtk_tree_view_column_get_button (column);
+  int header = 0, text = 0;
+
+  /* the header's natural width is its whole title */
+  if (button != NULL)
+    gtk_widget_get_preferred_width (button, NULL, &header);
+  if (fit->sample != NULL && fit->cell != NULL)
+    {
+      g_autofree char *old = NULL;
+
+      g_object_get (fit->cell, "text", &old, NULL);
+      g_object_set (fit->cell, "text", fit->sample, NULL);
+      gtk_cell_renderer_get_preferred_width (fit->cell, GTK_WIDGET (tree_view), NULL, &text);
+      g_object_set (fit->cell, "text", old, NULL);
+    }
+  /* the view puts a few pixels between cells ("horizontal-separator") */
+  gtk_tree_view_column_set_fixed_width (column, MAX (header, text + 4));
+}
+
+/* Fonts and padding are known for sure once the view is styled in its
+ * window: measured again then, and on a theme or font change */
+static void
+refit_cb (GtkWidget *widget,
+          gpointer   user_data)
+{
+  GtkTreeView *tree_view = GTK_TREE_VIEW (widget);
+  g_autoptr(GList) columns = gtk_tree_view_get_columns (tree_view);
+
+  for (GList *l = columns; l != NULL; l = l->next)
+    {
+      FitData *fit = g_object_get_data (l->data, "exg-fit");
+
+      if (fit != NULL)
+        fit_one (tree_view, l->data, fit);
+    }
+}
+
+void
+exg_view_fit_column (GtkTreeView       *tree_view,
+                     GtkTreeViewColumn *column,
+                     GtkCellRenderer   *cell,
+                     const char        *sample)
+{
+  FitData *fit;
+
+  g_return_if_fail (GTK_IS_TREE_VIEW (tree_view));
+  g_return_if_fail (gtk_tree_view_column_get_tree_view (column) == GTK_WIDGET (tree_view));
+
+  fit = g_new0 (FitData, 1);
+  fit->cell = cell;
+  fit->sample = g_strdup (sample);
+  g_object_set_data_full (G_OBJECT (column), "exg-fit", fit,
+                          (GDestroyNotify) fit_data_free);
+  gtk_tree_view_column_set_sizing (column, GTK_TREE_VIEW_COLUMN_FIXED);
+  fit_one (tree_view, column, fit);
+  if (g_object_get_data (G_OBJECT (tree_view), "exg-fit-connected") == NULL)
+    {
+      g_object_set_data (G_OBJECT (tree_view), "exg-fit-connected", GINT_TO_POINTER (1));
+      g_signal_connect_after (tree_view, "map", G_CALLBACK (refit_cb), NULL);
+      g_signal_connect_after (tree_view, "style-updated", G_CALLBACK (refit_cb), NULL);
+    }
+}
+
 /* Sorting by hand, not with a GtkTreeModelSort: that looks rows up
  * linearly, and a filter over the store is not sortable itself. */
 static void
@@ -115,20 +195,32 @@ exg_view_apply_search (GtkSearchEntry *entry,
     gtk_tree_view_set_model (tree_view, model);
 }
 
-gboolean
-exg_view_counts_equal (GHashTable *a,
-                       GHashTable *b)
+/* The text of @column's cell at @iter when the column is too narrow to
+ * show it whole, else NULL.  (transfer full) */
+static char *
+dup_cut_text (GtkTreeView       *tree_view,
+              GtkTreeViewColumn *column,
+              GtkTreeModel      *model,
+              GtkTreeIter       *iter)
 {
-  GHashTableIter iter;
-  gpointer key, value;
+  g_autoptr(GList) cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (column));
+  int width = 0;
 
-  if (a == NULL || b == NULL || g_hash_table_size (a) != g_hash_table_size (b))
-    return FALSE;
-  g_hash_table_iter_init (&iter, a);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (g_hash_table_lookup (b, key) != value)
-      return FALSE;
-  return TRUE;
+  gtk_tree_view_column_cell_set_cell_data (column, model, iter, FALSE, FALSE);
+  for (GList *l = cells; l != NULL; l = l->next)
+    {
+      g_autofree char *text = NULL;
+
+      if (!GTK_IS_CELL_RENDERER_TEXT (l->data))
+        continue;
+      g_object_get (l->data, "text", &text, NULL);
+      if (text == NULL || text[0] == '\0')
+        return NULL;
+      /* the natural width of an ellipsizing cell is its whole text */
+      gtk_cell_renderer_get_preferred_width (l->data, GTK_WIDGET (tree_view), NULL, &width);
+      return width > gtk_tree_view_column_get_width (column) ? g_steal_pointer (&text) : NULL;
+    }
+  return NULL;
 }
 
 static gboolean
@@ -143,17 +235,41 @@ query_tooltip_cb (GtkWidget  *widget,
   int model_column = GPOINTER_TO_INT (user_data);
   g_autoptr(GtkTreePath) path = NULL;
   g_autofree char *text = NULL;
+  g_autofree char *cut = NULL;
+  GtkTreeViewColumn *column = NULL;
   GtkTreeModel *model;
   GtkTreeIter iter;
+  int bin_x = 0, bin_y = 0;
 
+  if (!keyboard_mode)
+    gtk_tree_view_convert_widget_to_bin_window_coords (tree_view, x, y, &bin_x, &bin_y);
   if (!gtk_tree_view_get_tooltip_context (tree_view, &x, &y, keyboard_mode,
                                           &model, &path, &iter))
     return FALSE;
   gtk_tree_model_get (model, &iter, model_column, &text, -1);
+  /* a cell cut with "…" under the pointer: its whole text first */
+  if (!keyboard_mode
+      && gtk_tree_view_get_path_at_pos (tree_view, bin_x, bin_y, NULL, &column, NULL, NULL))
+    cut = dup_cut_text (tree_view, column, model, &iter);
+  if (cut != NULL && text != NULL && text[0] != '\0' && strstr (text, cut) == NULL)
+    {
+      g_autofree char *both = g_strdup_printf ("%s\n\n%s", cut, text);
+
+      g_free (text);
+      text = g_steal_pointer (&both);
+    }
+  else if (cut != NULL && (text == NULL || text[0] == '\0'))
+    {
+      g_free (text);
+      text = g_steal_pointer (&cut);
+    }
   if (text == NULL || text[0] == '\0')
     return FALSE;
   gtk_tooltip_set_text (tooltip, text);
-  gtk_tree_view_set_tooltip_row (tree_view, tooltip, path);
+  if (column != NULL && cut != NULL)
+    gtk_tree_view_set_tooltip_cell (tree_view, tooltip, path, column, NULL);
+  else
+    gtk_tree_view_set_tooltip_row (tree_view, tooltip, path);
   return TRUE;
 }
 

@@ -1,8 +1,7 @@
 /* exg-view-util.h: what the views do alike.  The lists (connections,
  * lookups, routers): a text column, sorting the store by header clicks,
- * and a search that filters the rows.  The country choosers (window and
- * tray): whether the router counts per country changed.  Rates and
- * bandwidths, the same way in every view.
+ * and a search that filters the rows.  Rates and bandwidths, the same
+ * way in every view.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -20,6 +19,13 @@ GtkTreeViewColumn *exg_view_text_column_new (const char          *title,
                                              GtkTreeCellDataFunc  func,
                                              GtkCellRenderer    **cell);
 
+/* Gives @column (appended to @tree_view) a fixed width that shows its
+ * whole title and @sample (nullable) in @cell, measured in the view's
+ * font and language: no header cut at any window size the views fit. */
+void               exg_view_fit_column      (GtkTreeView         *tree_view,
+                                             GtkTreeViewColumn   *column,
+                                             GtkCellRenderer     *cell,
+                                             const char          *sample);
 /* Clicks on @column's header sort @store by @model_column (again:
  * reversed), whether the view shows @store or a filter over it. */
 void               exg_view_sort_on_click   (GtkTreeViewColumn   *column,
@@ -43,11 +49,6 @@ void               exg_view_apply_search    (GtkSearchEntry      *entry,
                                              GtkTreeModel        *filter,
                                              GtkTreeModel        *store,
                                              char               **filter_text);
-
-/* Whether two tables of exg_router_registry_count_countries () hold the
- * same counts; a NULL table (nothing shown yet) equals none. */
-gboolean           exg_view_counts_equal    (GHashTable          *a,
-                                             GHashTable          *b);
 
 /* Shows @label over an empty @tree_view: @empty_text when there are no
  * rows at all, or that nothing matches @search (the entry's text) when a

@@ -18,19 +18,34 @@ exg_test_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-void
-exg_test_wait_until (ExgTestCond cond,
+gboolean
+exg_test_poll_until (ExgTestCond cond,
                      gpointer    data,
-                     guint       seconds)
+                     guint       ms)
 {
   gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (seconds, exg_test_timeout_cb, &expired);
+  guint id = g_timeout_add (ms, exg_test_timeout_cb, &expired);
 
   while (!cond (data) && !expired)
     g_main_context_iteration (NULL, TRUE);
   if (!expired)
     g_source_remove (id);
-  g_assert_true (cond (data));
+  return cond (data);
+}
+
+void
+exg_test_wait_until (ExgTestCond cond,
+                     gpointer    data,
+                     guint       seconds)
+{
+  g_assert_true (exg_test_poll_until (cond, data, seconds * 1000));
+}
+
+void
+exg_test_flush (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
 }
 
 static gboolean

@@ -22,6 +22,15 @@ void           exg_test_wait_until      (ExgTestCond   cond,
                                          gpointer      data,
                                          guint         seconds);
 
+/* Iterates the default main context until @cond holds or @ms pass;
+ * returns whether it holds (the caller asserts, with its own words). */
+gboolean       exg_test_poll_until      (ExgTestCond   cond,
+                                         gpointer      data,
+                                         guint         ms);
+
+/* Runs what is ready on the default main context, without blocking. */
+void           exg_test_flush           (void);
+
 /* Likewise until the flag at @flag (read atomically: another thread may
  * set it) is non-zero. */
 void           exg_test_wait_flag       (gint         *flag,

@@ -17,6 +17,9 @@
 #define G_LOG_DOMAIN "exitgate-test"
 #include "config.h"
 
+#include "exg-test-util.h"
+#include "exg-ui-util.h"
+
 #include "exg-application.h"
 #include "exg-tor-connect.h"
 #include "exg-tor-control.h"
@@ -37,56 +40,10 @@ static char *config_path;
 static GArray *progress_seen;     /* of int: each bootstrap step after Connect */
 static gboolean bar_shown;        /* the progress bar was up during bootstrap */
 
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Spins the main loop until @cond holds or @ms pass; never sleeps. */
-static gboolean
-wait_until (gboolean (*cond) (gpointer), gpointer data, guint ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (ms, timeout_cb, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (data);
-}
-
-static void
-find_cb (GtkWidget *widget,
-         gpointer   user_data)
-{
-  gpointer *args = user_data;
-
-  if (args[1] != NULL)
-    return;
-  if (g_strcmp0 (gtk_buildable_get_name (GTK_BUILDABLE (widget)), args[0]) == 0)
-    args[1] = widget;
-  else if (GTK_IS_CONTAINER (widget))
-    gtk_container_forall (GTK_CONTAINER (widget), find_cb, args);
-}
-
-static gpointer
-find_widget (GtkWidget  *root,
-             const char *name)
-{
-  gpointer args[2] = { (gpointer) name, NULL };
-
-  gtk_container_forall (GTK_CONTAINER (root), find_cb, args);
-  g_assert_nonnull (args[1]);
-  return args[1];
-}
-
 static const char *
 visible_page (void)
 {
-  GtkStack *stack = find_widget (GTK_WIDGET (window), "main_stack");
+  GtkStack *stack = exg_ui_find_widget (GTK_WIDGET (window), "main_stack");
 
   return gtk_stack_get_visible_child_name (stack);
 }
@@ -134,13 +91,13 @@ getconf_disable_network (void)
 
   g_assert_nonnull (address);
   exg_tor_control_connect_async (control, address, NULL, NULL, async_cb, &result);
-  g_assert_true (wait_until (have_result, &result, SHORT_MS));
+  g_assert_true (exg_test_poll_until (have_result, &result, SHORT_MS));
   g_assert_true (exg_tor_control_connect_finish (control, result, &error));
   g_assert_no_error (error);
   g_clear_object (&result);
 
   exg_tor_control_send_async (control, "GETCONF DisableNetwork", NULL, async_cb, &result);
-  g_assert_true (wait_until (have_result, &result, SHORT_MS));
+  g_assert_true (exg_test_poll_until (have_result, &result, SHORT_MS));
   reply = exg_tor_control_send_finish (control, result, &error);
   g_assert_no_error (error);
   g_assert_nonnull (reply);
@@ -170,7 +127,7 @@ bootstrap_cb (ExgTorClient *tor,
               const char   *summary,
               gpointer      user_data)
 {
-  GtkProgressBar *bar = find_widget (GTK_WIDGET (window), "progress_bar");
+  GtkProgressBar *bar = exg_ui_find_widget (GTK_WIDGET (window), "progress_bar");
   g_autofree char *expected = g_strdup_printf ("%d %%", progress);
 
   g_array_append_val (progress_seen, progress);
@@ -186,9 +143,9 @@ bootstrap_cb (ExgTorClient *tor,
 static void
 test_connect_screen (void)
 {
-  GtkWidget *connect_button = find_widget (GTK_WIDGET (window), "connect_button");
-  GtkWidget *system_button = find_widget (GTK_WIDGET (window), "system_button");
-  GtkWidget *auto_switch = find_widget (GTK_WIDGET (window), "auto_switch");
+  GtkWidget *connect_button = exg_ui_find_widget (GTK_WIDGET (window), "connect_button");
+  GtkWidget *system_button = exg_ui_find_widget (GTK_WIDGET (window), "system_button");
+  GtkWidget *auto_switch = exg_ui_find_widget (GTK_WIDGET (window), "auto_switch");
   g_autoptr(GKeyFile) keyfile = g_key_file_new ();
   g_autofree char *disable = NULL;
 
@@ -202,7 +159,7 @@ test_connect_screen (void)
   g_assert_false (gtk_switch_get_active (GTK_SWITCH (auto_switch)));
 
   /* tor runs, off the network */
-  g_assert_true (wait_until (tor_attached, NULL, START_MS));
+  g_assert_true (exg_test_poll_until (tor_attached, NULL, START_MS));
   disable = getconf_disable_network ();
   g_assert_cmpstr (disable, ==, "DisableNetwork=1");
   g_assert_false (exg_tor_client_get_ready (exg_application_get_tor (app)));
@@ -217,7 +174,7 @@ static void
 test_connect_bootstraps (void)
 {
   ExgTorClient *tor = exg_application_get_tor (app);
-  GtkWidget *connect_button = find_widget (GTK_WIDGET (window), "connect_button");
+  GtkWidget *connect_button = exg_ui_find_widget (GTK_WIDGET (window), "connect_button");
   g_autoptr(GKeyFile) keyfile = g_key_file_new ();
   g_autoptr(GError) error = NULL;
   g_autofree char *torrc = NULL;
@@ -233,7 +190,7 @@ test_connect_bootstraps (void)
   g_assert_true (exg_application_get_tor (app) == tor);
   g_assert_true (exg_tor_client_get_network_enabled (tor));
   g_assert_cmpstr (visible_page (), ==, "tor");
-  if (!wait_until (tor_ready, NULL, BOOTSTRAP_MS))
+  if (!exg_test_poll_until (tor_ready, NULL, BOOTSTRAP_MS))
     g_test_message ("not ready: bootstrap %d%% (%s), warning: %s",
                     exg_tor_client_get_bootstrap_progress (tor),
                     exg_tor_client_get_bootstrap_summary (tor),
@@ -277,13 +234,13 @@ three_countries (gpointer data)
 static void
 test_countries (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkTreeModel *model = gtk_combo_box_get_model (combo);
   static const char *codes[] = { "", "DE", "SE", "US" };
   static const char *names[] = { "Any country", "Germany", "Sweden", "United States" };
 
   g_assert_cmpuint (exg_tor_client_get_n_exits (exg_application_get_tor (app)), ==, 3);
-  g_assert_true (wait_until (three_countries, model, SHORT_MS));
+  g_assert_true (exg_test_poll_until (three_countries, model, SHORT_MS));
   for (guint i = 0; i < G_N_ELEMENTS (codes); i++)
     {
       GtkTreeIter iter;
@@ -303,7 +260,7 @@ test_countries (void)
 static void
 test_country_explained (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GSettings *settings = exg_application_get_settings (app);
   GtkWidget *bar, *label;
 
@@ -311,8 +268,8 @@ test_country_explained (void)
   g_assert_true (gtk_combo_box_set_active_id (combo, "SE"));
   while (g_main_context_iteration (NULL, FALSE))
     ;
-  bar = find_widget (GTK_WIDGET (window), "tor_country_bar");
-  label = find_widget (bar, "tor_country_label");
+  bar = exg_ui_find_widget (GTK_WIDGET (window), "tor_country_bar");
+  label = exg_ui_find_widget (bar, "tor_country_label");
   g_assert_true (gtk_widget_get_visible (bar));
   g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (label)), "easier to tell apart"));
   g_assert_true (g_settings_get_boolean (settings, "tor-country-explained"));

@@ -2,8 +2,9 @@
 # test-tray.py: the tray contract over D-Bus, against the real app.
 #
 # A stand-in StatusNotifierWatcher runs on the (private) session bus; the app
-# must register its item, export a menu whose items are all enabled, and the
-# menu must drive the app's actions: "Proxy enabled" really closes and
+# must register its item, export a menu whose items are all enabled but for
+# a country whose exits are all down (listed, greyed out), and the menu must
+# drive the app's actions: "Proxy enabled" really closes and
 # reopens the listener, a country in "Exit country" sets app.exit-country,
 # the icon follows the state, and "Quit" ends the app cleanly.
 #
@@ -13,6 +14,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,10 +70,21 @@ def click(bus_name, menu_path, item):
                GLib.Variant("(isvu)", (item["id"], "clicked", GLib.Variant("i", 0), 0)))
 
 
+def closed_port():
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     r = exgui.Results()
     exe = exgui.app_binary()
     setup = exgui.TestSetup().make()
+    # An exit in France that is down: an upstream proxy that refuses.
+    with open(setup.config, "a") as f:
+        f.write("[exit Paris]\ntype=socks5\naddress=127.0.0.1\nport=%d\ncountry=FR\n\n"
+                % closed_port())
     watcher = app = None
     try:
         watcher = exgui.Proc(["/usr/bin/python3",
@@ -102,16 +115,27 @@ def main():
         r.require("the app exports its actions",
                   poll(lambda: exgui.name_has_owner(exgui.APP_ID)))
 
-        # Countries appear as their routers come up.
+        # Every country with exits is listed; those with an exit up are
+        # enabled once their first checks answer, France (down) stays greyed.
         def country_items():
             sub = find(layout(bus_name, menu_path), "Exit country")
             if sub is None:
                 return None
             items = [c for c in sub["children"] if c["props"].get("type") != "separator"]
-            return items if len(items) >= 2 else None
+            enabled = {label(c): c["props"].get("enabled", True) for c in items}
+            france = [t for t in enabled if t.endswith("France")]
+            if (len(items) < 5 or not france or enabled[france[0]]
+                    or sum(enabled.values()) != len(items) - 1):
+                return None
+            return items
         countries = poll(country_items, timeout=15)
-        r.require("the Exit country submenu lists Any and at least one country",
-                  countries is not None)
+
+        def shown():
+            sub = find(layout(bus_name, menu_path), "Exit country")
+            return sub and [(label(c), c["props"].get("enabled", True))
+                            for c in sub["children"]]
+        r.require("the Exit country submenu lists Any and four countries, only France greyed",
+                  countries is not None, None if countries else shown())
 
         root = layout(bus_name, menu_path)
         for text in ("Proxy enabled", "Exit country", "Use as system proxy",
@@ -119,7 +143,8 @@ def main():
             r.check("the menu has “%s”" % text, find(root, text) is not None)
         disabled = [label(n) for n in walk(root) if n["id"] != 0
                     and n["props"].get("enabled", True) is False]
-        r.check("no menu item is disabled", not disabled, disabled)
+        r.check("no menu item is disabled but France, whose exit is down",
+                len(disabled) == 1 and disabled[0].endswith("France"), disabled)
         hidden = [label(n) for n in walk(root) if n["id"] != 0
                   and n["props"].get("visible", True) is False]
         r.check("no menu item is hidden", not hidden, hidden)
@@ -183,7 +208,7 @@ def main():
         # A country from the submenu.
         before = exgui.action_state("exit-country")
         r.check("app.exit-country starts as a string", isinstance(before, str), before)
-        pick = countries[1]
+        pick = [c for c in countries[1:] if c["props"].get("enabled", True)][0]
         click(bus_name, menu_path, pick)
         chosen = poll(lambda: (lambda s: s if s not in ("", None, before) else None)(
             exgui.action_state("exit-country")))

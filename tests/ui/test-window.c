@@ -12,6 +12,9 @@
 #define G_LOG_DOMAIN "exitgate-test"
 #include "config.h"
 
+#include "exg-test-util.h"
+#include "exg-ui-util.h"
+
 #include "exg-application.h"
 #include "exg-connections-view.h"
 #include "exg-country.h"
@@ -27,6 +30,7 @@
 #include <glib/gstdio.h>
 #include <glib/gi18n.h>
 #include <locale.h>
+#include <libintl.h>
 #include <string.h>
 
 #define WAIT_MS 5000
@@ -37,63 +41,10 @@ static char *tmpdir;
 
 /* helpers */
 
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Spins the main loop until @cond holds or @ms pass; never sleeps. */
-static gboolean
-wait_until (gboolean (*cond) (gpointer), gpointer data, guint ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (ms, timeout_cb, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (data);
-}
-
-static void
-flush (void)
-{
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-find_cb (GtkWidget *widget,
-         gpointer   user_data)
-{
-  gpointer *args = user_data;
-
-  if (args[1] != NULL)
-    return;
-  if (g_strcmp0 (gtk_buildable_get_name (GTK_BUILDABLE (widget)), args[0]) == 0)
-    args[1] = widget;
-  else if (GTK_IS_CONTAINER (widget))
-    gtk_container_forall (GTK_CONTAINER (widget), find_cb, args);
-}
-
-static gpointer
-find_widget (GtkWidget  *root,
-             const char *name)
-{
-  gpointer args[2] = { (gpointer) name, NULL };
-
-  gtk_container_forall (GTK_CONTAINER (root), find_cb, args);
-  g_assert_nonnull (args[1]);
-  return args[1];
-}
-
 static GtkWidget *
 find_in_titlebar (const char *name)
 {
-  return find_widget (gtk_window_get_titlebar (GTK_WINDOW (window)), name);
+  return exg_ui_find_widget (gtk_window_get_titlebar (GTK_WINDOW (window)), name);
 }
 
 static char *
@@ -213,7 +164,7 @@ run_client (Client *c)
 {
   GThread *thread = g_thread_new ("socks-client", client_thread, c);
 
-  g_assert_true (wait_until (client_done, c, WAIT_MS));
+  g_assert_true (exg_test_poll_until (client_done, c, WAIT_MS));
   g_thread_join (thread);
 }
 
@@ -265,6 +216,25 @@ start_echo (GSocketService **out_service)
   return port;
 }
 
+/* Chooses @country and makes a CONNECT through the proxy to a new echo
+ * target (*@echo), left open in @c */
+static void
+connect_through (const char      *country,
+                 Client          *c,
+                 GSocketService **echo)
+{
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (country));
+  exg_test_flush ();
+  memset (c, 0, sizeof *c);
+  c->proxy_port = bound_port ();
+  c->target_port = start_echo (echo);
+  run_client (c);
+  g_assert_true (c->ok);
+  g_assert_cmpuint (c->reply[1], ==, 0);
+  g_assert_cmpmem (c->echo, 4, "ping", 4);
+}
+
 /* model lookups */
 
 static gboolean
@@ -299,12 +269,18 @@ country_list_has_three (gpointer model)
   return gtk_tree_model_iter_n_children (model, NULL) == 3;
 }
 
+static gboolean
+country_list_has_four (gpointer model)
+{
+  return gtk_tree_model_iter_n_children (model, NULL) == 4;
+}
+
 /* tests */
 
 static void
 test_builds_from_resources (void)
 {
-  GtkWidget *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkWidget *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkWidget *proxy_switch = find_in_titlebar ("proxy_switch");
   AtkObject *accessible;
 
@@ -315,13 +291,13 @@ test_builds_from_resources (void)
   g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (proxy_switch)), ==, "Proxy enabled");
   g_assert_true (gtk_switch_get_active (GTK_SWITCH (proxy_switch)));
   g_assert_true (action_bool_state ("proxy-enabled"));
-  g_assert_true (wait_until (routers_up, NULL, WAIT_MS));
+  g_assert_true (exg_test_poll_until (routers_up, NULL, WAIT_MS));
 }
 
 static void
 test_country_list (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkTreeModel *model = gtk_combo_box_get_model (combo);
   GtkTreeIter iter;
   g_autofree char *code0 = NULL;
@@ -331,7 +307,7 @@ test_country_list (void)
 
   /* routers come up as their first checks answer; the list follows on the
    * window's next tick */
-  g_assert_true (wait_until (country_list_has_three, model, WAIT_MS));
+  g_assert_true (exg_test_poll_until (country_list_has_three, model, WAIT_MS));
   /* "Any country" first, then by name: Germany before Sweden */
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
   gtk_tree_model_iter_nth_child (model, &iter, NULL, 0);
@@ -346,20 +322,44 @@ test_country_list (void)
   g_assert_true (g_str_has_suffix (label, "Sweden"));
   g_assert_true (g_str_has_prefix (label,
                                    "\xf0\x9f\x87\xb8\xf0\x9f\x87\xaa"));   /* 🇸🇪 */
+
+  /* a country whose exits are all down stays listed, greyed out (the
+   * application's country list, which the tray shows too) */
+  {
+    ExgRouterRegistry *registry = exg_application_get_registry (app);
+    g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
+    g_autoptr(ExgRouter) down = exg_router_new ("fr-down", "fr-down",
+                                                EXG_ROUTER_KIND_DIRECT, "", "FR",
+                                                0, 1, backend);
+    g_autofree char *count = NULL;
+    gboolean sensitive = TRUE;
+
+    exg_router_set_up (down, FALSE);
+    exg_router_registry_add (registry, down);
+    g_assert_true (exg_test_poll_until (country_list_has_four, model, WAIT_MS));
+    g_assert_true (find_row (model, 0, "FR", &iter));
+    gtk_tree_model_get (model, &iter, 3, &count, 4, &sensitive, -1);
+    g_assert_false (sensitive);
+    g_assert_cmpstr (count, ==, "no router up");
+    g_assert_true (exg_country_row_all_down (exg_country_list_lookup (exg_application_get_country_list (app),
+                                                                       "FR")));
+    g_assert_true (exg_router_registry_remove (registry, "fr-down"));
+    g_assert_true (exg_test_poll_until (country_list_has_three, model, WAIT_MS));
+  }
 }
 
 static void
 test_pick_country (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
-  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
+  GtkLabel *result = exg_ui_find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *state = NULL;
   g_autofree char *key = NULL;
   ExgSelection sel;
 
   g_assert_true (gtk_combo_box_set_active_id (combo, "SE"));
-  flush ();
+  exg_test_flush ();
 
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
@@ -375,31 +375,31 @@ test_pick_country (void)
   /* and the other way: the action (tray, D-Bus) moves the combo */
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("DE"));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   g_assert_nonnull (strstr (gtk_label_get_text (result), "de-exit"));
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "");
 }
 
 static void
 test_type_to_search (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
   g_autofree char *state = NULL;
 
   gtk_entry_set_text (entry, "swe");
   g_signal_emit_by_name (entry, "activate");
-  flush ();
+  exg_test_flush ();
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 static void
@@ -428,23 +428,23 @@ send_key (GtkWidget *widget,
 static void
 test_country_box_reverts (void)
 {
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkEntry *entry = GTK_ENTRY (gtk_bin_get_child (GTK_BIN (combo)));
-  GtkWidget *from = find_widget (GTK_WIDGET (window), "range_from_entry");
+  GtkWidget *from = exg_ui_find_widget (GTK_WIDGET (window), "range_from_entry");
   g_autofree char *state = NULL;
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("DE"));
-  flush ();
+  exg_test_flush ();
   g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
 
   /* typed, then Escape: back to Germany, nothing chosen */
   gtk_widget_grab_focus (GTK_WIDGET (entry));
   gtk_entry_set_text (entry, "Swe");
-  flush ();
+  exg_test_flush ();
   g_assert_null (gtk_combo_box_get_active_id (combo));
   send_key (GTK_WIDGET (entry), GDK_KEY_Escape);
-  flush ();
+  exg_test_flush ();
   g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   state = action_string_state ("exit-country");
@@ -452,9 +452,9 @@ test_country_box_reverts (void)
 
   /* typed, then focus leaves for another field: back to Germany */
   gtk_entry_set_text (entry, "Swe");
-  flush ();
+  exg_test_flush ();
   gtk_widget_grab_focus (from);
-  flush ();
+  exg_test_flush ();
   g_assert_true (g_str_has_suffix (gtk_entry_get_text (entry), "Germany"));
   g_assert_cmpstr (gtk_combo_box_get_active_id (combo), ==, "DE");
   g_clear_pointer (&state, g_free);
@@ -465,7 +465,7 @@ test_country_box_reverts (void)
   gtk_widget_grab_focus (GTK_WIDGET (entry));
   gtk_entry_set_text (entry, "wed");
   g_signal_emit_by_name (entry, "activate");
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&state, g_free);
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
@@ -474,7 +474,7 @@ test_country_box_reverts (void)
   /* Enter on text that matches nothing: the country in force stays */
   gtk_entry_set_text (entry, "Atlantis");
   g_signal_emit_by_name (entry, "activate");
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&state, g_free);
   state = action_string_state ("exit-country");
   g_assert_cmpstr (state, ==, "SE");
@@ -482,18 +482,18 @@ test_country_box_reverts (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_entry_get_text (entry), ==, "Any country");
 }
 
 static void
 test_range_and_no_match (void)
 {
-  GtkEntry *from = find_widget (GTK_WIDGET (window), "range_from_entry");
-  GtkEntry *to = find_widget (GTK_WIDGET (window), "range_to_entry");
-  GtkLabel *error_label = find_widget (GTK_WIDGET (window),
+  GtkEntry *from = exg_ui_find_widget (GTK_WIDGET (window), "range_from_entry");
+  GtkEntry *to = exg_ui_find_widget (GTK_WIDGET (window), "range_to_entry");
+  GtkLabel *error_label = exg_ui_find_widget (GTK_WIDGET (window),
                                        "range_error_label");
-  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
+  GtkLabel *result = exg_ui_find_widget (GTK_WIDGET (window), "result_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *range = NULL;
   g_autofree char *tooltip = NULL;
@@ -502,7 +502,7 @@ test_range_and_no_match (void)
 
   /* invalid: marked, explained, not applied */
   gtk_entry_set_text (from, "127.0.0.300");
-  flush ();
+  exg_test_flush ();
   g_assert_true (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (from)), "error"));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (error_label)));
   range = g_settings_get_string (settings, "ip-range");
@@ -510,7 +510,7 @@ test_range_and_no_match (void)
 
   gtk_entry_set_text (from, "127.0.0.3");
   gtk_entry_set_text (to, "127.0.0.3");
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (GTK_WIDGET (from)), "error"));
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (error_label)));
   g_clear_pointer (&range, g_free);
@@ -524,7 +524,7 @@ test_range_and_no_match (void)
   /* Sweden's only exit is outside the range: said in plain words */
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("SE"));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_label_get_text (result), ==,
                    "No exit in Sweden has an address in the range.");
   /* and the header warns: nothing can connect, and why, in the tooltip */
@@ -542,7 +542,7 @@ test_range_and_no_match (void)
                                       g_variant_new_string (""));
   gtk_entry_set_text (from, "");
   gtk_entry_set_text (to, "");
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&range, g_free);
   range = g_settings_get_string (settings, "ip-range");
   g_assert_cmpstr (range, ==, "");
@@ -585,7 +585,7 @@ row_gone (gpointer data)
 static void
 test_connection_appears (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   g_autoptr(GSocketService) echo = NULL;
@@ -597,17 +597,8 @@ test_connection_appears (void)
   GtkTreeIter iter;
   guint64 up, down;
 
-  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
-                                      g_variant_new_string ("DE"));
-  flush ();
   exg_connections_view_set_linger (view, 300);
-
-  c.proxy_port = bound_port ();
-  c.target_port = start_echo (&echo);
-  run_client (&c);
-  g_assert_true (c.ok);
-  g_assert_cmpuint (c.reply[1], ==, 0);
-  g_assert_cmpmem (c.echo, 4, "ping", 4);
+  connect_through ("DE", &c, &echo);
   /* the German exit really carried it */
   g_mutex_lock (&peer_lock);
   g_assert_cmpstr (last_peer, ==, "127.0.0.3");
@@ -615,7 +606,7 @@ test_connection_appears (void)
 
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, TRUE };
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   exg_connections_view_refresh (view);
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
   gtk_tree_model_get (model, &iter, EXG_CONN_COL_EXIT, &exit,
@@ -629,7 +620,7 @@ test_connection_appears (void)
 
   /* the traffic graph's next sample sees those bytes */
   {
-    ExgTrafficGraph *graph = find_widget (GTK_WIDGET (window), "traffic_graph");
+    ExgTrafficGraph *graph = exg_ui_find_widget (GTK_WIDGET (window), "traffic_graph");
     guint64 total_up = 0, total_down = 0;
     double rate_up = 0, rate_down = 0;
 
@@ -648,14 +639,141 @@ test_connection_appears (void)
   g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
   g_clear_object (&c.conn);
   w.want_alive = FALSE;
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
-  g_assert_true (wait_until (row_gone, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_gone, &w, WAIT_MS));
 
   g_socket_service_stop (echo);
   g_socket_listener_close (G_SOCKET_LISTENER (echo));
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
+}
+
+/* rows of @target that leak names / that do not */
+typedef struct {
+  GtkTreeModel *model;
+  const char   *target;
+  guint         n_leak;
+  guint         n_clean;
+} LeakWait;
+
+static gboolean
+leak_rows_seen (gpointer data)
+{
+  LeakWait *w = data;
+  GtkTreeIter iter;
+  gboolean valid;
+
+  exg_connections_view_refresh (exg_ui_find_widget (GTK_WIDGET (window), "connections_view"));
+  w->n_leak = w->n_clean = 0;
+  for (valid = gtk_tree_model_get_iter_first (w->model, &iter); valid;
+       valid = gtk_tree_model_iter_next (w->model, &iter))
+    {
+      g_autofree char *target = NULL;
+      gboolean leak, alive;
+
+      gtk_tree_model_get (w->model, &iter, EXG_CONN_COL_TARGET, &target,
+                          EXG_CONN_COL_LEAK, &leak, EXG_CONN_COL_ALIVE, &alive, -1);
+      if (alive && g_strcmp0 (target, w->target) == 0)
+        {
+          if (leak)
+            w->n_leak++;
+          else
+            w->n_clean++;
+        }
+    }
+  return w->n_leak == 1 && w->n_clean == 1;
+}
+
+/* A CONNECT by IP address through a proxy exit: the client resolved the
+ * name itself.  The exit is a SOCKS5 upstream that is this very proxy,
+ * asked with the username "country=SE", so the connection really goes
+ * through (proxy exit → the Swedish direct exit → the echo target) and
+ * the core marks it as it would any other. */
+static void
+test_dns_leak_hint (void)
+{
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window), "connections_view");
+  GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
+  GtkWidget *bar = exg_ui_find_widget (GTK_WIDGET (view), "leak_bar");
+  ExgRouterRegistry *registry = exg_application_get_registry (app);
+  g_autoptr(ExgBackend) backend = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5,
+                                                            "127.0.0.1", bound_port (),
+                                                            "country=SE", "x");
+  g_autoptr(ExgRouter) loop = exg_router_new ("fr-loop", "fr-loop", EXG_ROUTER_KIND_SOCKS5,
+                                              "127.0.0.1", "FR", 0, 1, backend);
+  g_autoptr(GSocketService) echo = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *detail = NULL;
+  GtkLabel *label = NULL;
+  Client c = { 0, };
+  LeakWait w;
+  GtkTreeIter iter;
+  gboolean valid;
+
+  g_assert_false (gtk_widget_get_visible (bar));
+  exg_router_set_up (loop, TRUE);
+  exg_router_registry_add (registry, loop);
+  connect_through ("FR", &c, &echo);
+  g_mutex_lock (&peer_lock);
+  g_assert_cmpstr (last_peer, ==, "127.0.0.2");     /* through the Swedish exit */
+  g_mutex_unlock (&peer_lock);
+
+  /* the client's connection is marked, the proxy's own hop is not */
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (LeakWait) { model, target, 0, 0 };
+  g_assert_true (exg_test_poll_until (leak_rows_seen, &w, WAIT_MS));
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter))
+    {
+      gboolean leak;
+
+      gtk_tree_model_get (model, &iter, EXG_CONN_COL_LEAK, &leak, -1);
+      if (leak)
+        break;
+    }
+  g_assert_true (valid);
+  gtk_tree_model_get (model, &iter, EXG_CONN_COL_DETAIL, &detail, -1);
+  g_assert_nonnull (strstr (detail, "Connected by IP address through a Tor or proxy exit"));
+  g_assert_nonnull (strstr (detail, "socks5h://"));
+  g_assert_nonnull (strstr (detail, "curl --socks5-hostname"));
+
+  /* said once, plainly, over the list */
+  g_assert_true (gtk_widget_get_visible (bar));
+  {
+    g_autoptr(GList) children = gtk_container_get_children (GTK_CONTAINER (gtk_info_bar_get_content_area (GTK_INFO_BAR (bar))));
+
+    label = children->data;
+  }
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (label),
+                                   "A program at 127.0.0.1 connects by IP address"));
+  g_assert_nonnull (strstr (gtk_label_get_text (label), "Proxy DNS when using SOCKS v5"));
+  gtk_info_bar_response (GTK_INFO_BAR (bar), GTK_RESPONSE_CLOSE);
+  g_assert_false (gtk_widget_get_visible (bar));
+
+  /* a second one is marked too, but the bar does not come back */
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  memset (&c, 0, sizeof c);
+  c.proxy_port = bound_port ();
+  c.target_port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (echo), NULL, NULL);
+  g_assert_cmpuint (c.target_port, !=, 0);
+  run_client (&c);
+  g_assert_true (c.ok);
+  g_free (target);
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (LeakWait) { model, target, 0, 0 };
+  g_assert_true (exg_test_poll_until (leak_rows_seen, &w, WAIT_MS));
+  g_assert_false (gtk_widget_get_visible (bar));
+
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  g_socket_service_stop (echo);
+  g_socket_listener_close (G_SOCKET_LISTENER (echo));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  g_assert_true (exg_router_registry_remove (registry, "fr-loop"));
+  exg_test_flush ();
 }
 
 /* ended, whether or not an exit was known when it failed */
@@ -676,7 +794,7 @@ static gboolean
 row_refreshed_gone (gpointer data)
 {
   RowWait *w = data;
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
 
   exg_connections_view_refresh (view);
@@ -689,7 +807,7 @@ row_refreshed_gone (gpointer data)
 static void
 test_connection_failed (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeView *tree = exg_connections_view_get_tree_view (view);
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
@@ -706,7 +824,7 @@ test_connection_failed (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("SE"));
-  flush ();
+  exg_test_flush ();
   /* closed rows would go at once: the failed one must not */
   exg_connections_view_set_linger (view, 0);
 
@@ -721,7 +839,7 @@ test_connection_failed (void)
 
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, FALSE };
-  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_ended, &w, WAIT_MS));
   exg_connections_view_refresh (view);
   exg_connections_view_refresh (view);
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
@@ -770,20 +888,20 @@ test_connection_failed (void)
   g_clear_pointer (&target, g_free);
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, FALSE };
-  g_assert_true (wait_until (row_ended, &w, WAIT_MS));
-  g_assert_true (wait_until (row_refreshed_gone, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_ended, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_refreshed_gone, &w, WAIT_MS));
   exg_connections_view_set_failed_linger (view, 30000);
   exg_connections_view_set_linger (view, 3000);
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 static void
 test_close_from_menu (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   g_autoptr(GSocketService) echo = NULL;
@@ -801,7 +919,7 @@ test_close_from_menu (void)
   g_assert_true (c.ok);
   target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
   w = (RowWait) { model, target, TRUE };
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
   gtk_tree_model_get (model, &iter, EXG_CONN_COL_ID, &id, -1);
 
@@ -823,12 +941,12 @@ test_close_from_menu (void)
     g_assert_cmpuint (id, >, 0);
   }
   w.want_alive = FALSE;
-  g_assert_true (wait_until (row_state, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
   /* the client sees the end (EOF or reset) */
   n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c.conn)),
                            buf, sizeof buf, NULL, NULL);
   g_assert_cmpint (n, <=, 0);
-  g_assert_true (wait_until (row_gone, &w, WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_gone, &w, WAIT_MS));
   g_clear_object (&c.conn);
   g_socket_service_stop (echo);
   g_socket_listener_close (G_SOCKET_LISTENER (echo));
@@ -848,7 +966,7 @@ lookup_listed (gpointer data)
 static void
 test_resolve_in_history (void)
 {
-  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgLookupsView *view = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
   g_autofree char *answer = NULL;
   g_autofree char *exit = NULL;
@@ -858,7 +976,7 @@ test_resolve_in_history (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string ("SE"));
-  flush ();
+  exg_test_flush ();
   c.proxy_port = bound_port ();
   c.name = "localhost";
   run_client (&c);
@@ -866,7 +984,7 @@ test_resolve_in_history (void)
   g_assert_cmpuint (c.reply[1], ==, 0);
   g_clear_object (&c.conn);
 
-  g_assert_true (wait_until (lookup_listed, view, WAIT_MS));
+  g_assert_true (exg_test_poll_until (lookup_listed, view, WAIT_MS));
   g_assert_true (find_row (model, EXG_LOOKUP_COL_QUERY, "localhost", &iter));
   gtk_tree_model_get (model, &iter, EXG_LOOKUP_COL_ANSWER, &answer,
                       EXG_LOOKUP_COL_EXIT, &exit,
@@ -879,13 +997,13 @@ test_resolve_in_history (void)
 
   /* Clear empties it, in the core as in the view */
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   g_assert_cmpuint (exg_activity_get_lookups (exg_application_get_activity (app))->length, ==, 0);
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 static gboolean
@@ -911,7 +1029,7 @@ test_switch_closes_port (void)
   g_assert_true (can_connect (port));
 
   gtk_switch_set_active (proxy_switch, FALSE);
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_false (exg_server_get_listening (exg_application_get_server (app)));
   g_assert_null (exg_application_get_bound_address (app));
@@ -920,7 +1038,7 @@ test_switch_closes_port (void)
 
   /* the same port again: listen-port holds it (see main) */
   gtk_switch_set_active (proxy_switch, TRUE);
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_cmpuint (bound_port (), ==, port);
   g_assert_true (can_connect (port));
@@ -931,8 +1049,8 @@ test_switch_closes_port (void)
 static void
 test_port_in_use (void)
 {
-  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
-  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  GtkInfoBar *info_bar = exg_ui_find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = exg_ui_find_widget (GTK_WIDGET (window), "info_label");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
   g_autoptr(GError) error = NULL;
@@ -945,7 +1063,7 @@ test_port_in_use (void)
 
   /* the app follows the setting, fails, and says so in the window */
   g_settings_set (settings, "listen-port", "q", (guint16) (taken));
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_true (gtk_info_bar_get_revealed (info_bar));
   g_assert_nonnull (strstr (gtk_label_get_text (info_label),
@@ -953,7 +1071,7 @@ test_port_in_use (void)
 
   /* a free port clears it */
   g_settings_set (settings, "listen-port", "q", (guint16) (old_port));
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_false (gtk_info_bar_get_revealed (info_bar));
   g_assert_cmpuint (bound_port (), ==, old_port);
@@ -967,7 +1085,7 @@ test_switch_busy_port (void)
 {
   GtkSwitch *proxy_switch = GTK_SWITCH (find_in_titlebar ("proxy_switch"));
   GtkLabel *address = GTK_LABEL (find_in_titlebar ("address_label"));
-  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
+  GtkInfoBar *info_bar = exg_ui_find_widget (GTK_WIDGET (window), "info_bar");
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autoptr(GSocketListener) squatter = g_socket_listener_new ();
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -987,15 +1105,15 @@ test_switch_busy_port (void)
 
   /* off first, then the busy port: nothing retries by itself */
   gtk_switch_set_active (proxy_switch, FALSE);
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_settings_set (settings, "listen-port", "q", taken);
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
 
   /* a click, as the user does it (the switch's own activate) */
   gtk_widget_activate (GTK_WIDGET (proxy_switch));
-  flush ();
+  exg_test_flush ();
   g_assert_false (action_bool_state ("proxy-enabled"));
   g_assert_false (gtk_switch_get_active (proxy_switch));
   g_assert_false (gtk_switch_get_state (proxy_switch));
@@ -1004,13 +1122,13 @@ test_switch_busy_port (void)
 
   /* and again: still off, never on for a moment afterwards */
   gtk_widget_activate (GTK_WIDGET (proxy_switch));
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_switch_get_active (proxy_switch));
 
   /* the port freed, the switch works and follows */
   g_socket_listener_close (squatter);
   g_settings_set (settings, "listen-port", "q", old_port);
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("proxy-enabled"));
   g_assert_true (gtk_switch_get_active (proxy_switch));
   g_assert_true (gtk_switch_get_state (proxy_switch));
@@ -1031,7 +1149,7 @@ test_messages_whole (void)
   g_autofree char *reason = NULL;
   g_autofree char *text = NULL;
   g_autofree char *long_error = NULL;
-  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgLookupsView *view = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkTreeView *tree = exg_lookups_view_get_tree_view (view);
   GtkTreeModel *model;
   GtkTooltip *tooltip;
@@ -1067,7 +1185,7 @@ test_messages_whole (void)
   exg_activity_add_lookup (exg_application_get_activity (app),
                            EXG_LOOKUP_FORWARD, "long.example", NULL,
                            long_error, NULL);
-  flush ();
+  exg_test_flush ();
   model = gtk_tree_view_get_model (tree);
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), >, 0);
   {
@@ -1084,7 +1202,7 @@ test_messages_whole (void)
   g_assert_true (shown);
   g_object_unref (tooltip);
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
 
   /* the status line is ellipsized: its tooltip holds the whole line */
   {
@@ -1097,17 +1215,17 @@ test_messages_whole (void)
 
   /* the Test result wraps instead of being cut */
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = NULL;
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
     if (EXG_IS_PREFERENCES (l->data))
       prefs = l->data;
   g_assert_nonnull (prefs);
-  test_label = find_widget (prefs, "test_label");
+  test_label = exg_ui_find_widget (prefs, "test_label");
   g_assert_true (gtk_label_get_line_wrap (test_label));
   g_assert_cmpint (gtk_label_get_ellipsize (test_label), ==, PANGO_ELLIPSIZE_NONE);
   gtk_widget_destroy (prefs);
-  flush ();
+  exg_test_flush ();
 }
 
 static void
@@ -1161,8 +1279,8 @@ cell_text (GtkTreeView  *tree,
 static void
 test_bandwidth_units (void)
 {
-  GtkLabel *result = find_widget (GTK_WIDGET (window), "result_label");
-  ExgRoutersView *routers = find_widget (GTK_WIDGET (window), "routers_view");
+  GtkLabel *result = exg_ui_find_widget (GTK_WIDGET (window), "result_label");
+  ExgRoutersView *routers = exg_ui_find_widget (GTK_WIDGET (window), "routers_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_routers_view_get_store (routers));
   GtkTreeView *tree = find_tree_view (GTK_WIDGET (routers));
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
@@ -1185,13 +1303,13 @@ test_bandwidth_units (void)
 
   /* the picker: 2 MB/s leaves the German exit (1 MB/s) out, and says so */
   g_settings_set_uint64 (settings, "min-bandwidth", 2000000);
-  flush ();
+  exg_test_flush ();
   g_assert_nonnull (strstr (gtk_label_get_text (result), "se-exit"));
   g_assert_nonnull (strstr (gtk_label_get_text (result), "5.0 MB/s (40 Mbit/s)"));
   g_assert_nonnull (strstr (gtk_label_get_text (result),
                             "\n1 router left out: it advertises less than 2.0 MB/s (16 Mbit/s), or nothing."));
   g_settings_set_uint64 (settings, "min-bandwidth", 0);
-  flush ();
+  exg_test_flush ();
   g_assert_null (strstr (gtk_label_get_text (result), "left out"));
 
   /* the Routers page */
@@ -1209,15 +1327,15 @@ test_bandwidth_units (void)
   /* the exit dialog: MB/s, with Mbit/s beside; a direct exit's address
    * is the source address */
   dialog = exg_exit_dialog_new (GTK_WINDOW (window), keyfile, NULL);
-  spin = find_widget (dialog, "bandwidth_spin");
-  label = find_widget (dialog, "bandwidth_label");
+  spin = exg_ui_find_widget (dialog, "bandwidth_spin");
+  label = exg_ui_find_widget (dialog, "bandwidth_label");
   gtk_spin_button_set_value (spin, 12.5);
   g_assert_cmpstr (gtk_label_get_text (label), ==, "12.5 MB/s (100 Mbit/s)");
-  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (dialog, "type_combo")),
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (exg_ui_find_widget (dialog, "type_combo")),
                                "direct");
-  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (find_widget (dialog, "address_entry"))),
+  g_assert_cmpstr (atk_object_get_name (gtk_widget_get_accessible (exg_ui_find_widget (dialog, "address_entry"))),
                    ==, "Source address");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (dialog, "name_entry")), "fast");
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (dialog, "name_entry")), "fast");
   {
     g_autoptr(GError) error = NULL;
 
@@ -1234,10 +1352,10 @@ test_bandwidth_units (void)
 static void
 test_keys_and_empty_states (void)
 {
-  ExgConnectionsView *conns = find_widget (GTK_WIDGET (window), "connections_view");
-  ExgLookupsView *lookups = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgConnectionsView *conns = exg_ui_find_widget (GTK_WIDGET (window), "connections_view");
+  ExgLookupsView *lookups = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkEntry *search = exg_connections_view_get_search_entry (conns);
-  GtkLabel *lookups_empty = find_widget (GTK_WIDGET (lookups), "lookups_empty_label");
+  GtkLabel *lookups_empty = exg_ui_find_widget (GTK_WIDGET (lookups), "lookups_empty_label");
   g_auto(GStrv) close = gtk_application_get_accels_for_action (GTK_APPLICATION (app),
                                                                "win.close");
   GtkLabel *conns_empty = NULL;
@@ -1247,12 +1365,12 @@ test_keys_and_empty_states (void)
   g_autofree char *saved_locale = g_strdup (setlocale (LC_MESSAGES, NULL));
 
   /* a filter that matches nothing says so; Escape clears it */
-  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window), "stack")),
+  gtk_stack_set_visible_child_name (GTK_STACK (exg_ui_find_widget (GTK_WIDGET (window), "stack")),
                                     "connections");
   gtk_widget_grab_focus (GTK_WIDGET (search));
   gtk_entry_set_text (search, "no-such-connection-at-all");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   {
     /* the overlay's label: the only GtkLabel in the view besides headers */
     GtkWidget *overlay = gtk_widget_get_parent (gtk_widget_get_parent (GTK_WIDGET (exg_connections_view_get_tree_view (conns))));
@@ -1267,36 +1385,36 @@ test_keys_and_empty_states (void)
   g_assert_cmpstr (gtk_label_get_text (conns_empty), ==,
                    "Nothing matches “no-such-connection-at-all”. Press Escape to show everything.");
   send_key (GTK_WIDGET (search), GDK_KEY_Escape);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
 
   /* no lookups: said, not a blank table */
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
   g_assert_true (g_str_has_prefix (gtk_label_get_text (lookups_empty),
                                    "No name lookups yet."));
   exg_activity_add_lookup (exg_application_get_activity (app),
                            EXG_LOOKUP_FORWARD, "one.example", "127.0.0.1",
                            NULL, NULL);
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (lookups_empty)));
   exg_activity_clear_lookups (exg_application_get_activity (app));
-  flush ();
+  exg_test_flush ();
 
   /* Ctrl+W: the window's close action, and the Preferences dialog */
   g_assert_nonnull (close);
   g_assert_cmpstr (close[0], ==, "<Primary>w");
   g_assert_true (g_action_group_has_action (G_ACTION_GROUP (window), "close"));
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
     if (EXG_IS_PREFERENCES (l->data))
       prefs = l->data;
   g_assert_nonnull (prefs);
   g_assert_true (gtk_accel_groups_activate (G_OBJECT (prefs), GDK_KEY_w,
                                             GDK_CONTROL_MASK));
-  flush ();
+  exg_test_flush ();
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (app)); l != NULL; l = l->next)
     g_assert_false (EXG_IS_PREFERENCES (l->data));
 
@@ -1311,6 +1429,286 @@ test_keys_and_empty_states (void)
   else
     g_unsetenv ("LANGUAGE");
   setlocale (LC_MESSAGES, saved_locale);
+}
+
+/* Layout at 800×600 */
+
+static gboolean
+allocated_width_is (gpointer data)
+{
+  gpointer *args = data;
+
+  return gtk_widget_get_allocated_width (args[0]) == GPOINTER_TO_INT (args[1]);
+}
+
+/* The text @column's first text cell needs for the row at @iter */
+static int
+cell_text_width (GtkTreeView       *tree_view,
+                 GtkTreeViewColumn *column,
+                 GtkTreeIter       *iter)
+{
+  g_autoptr(GList) cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (column));
+  int width = 0;
+
+  gtk_tree_view_column_cell_set_cell_data (column, gtk_tree_view_get_model (tree_view),
+                                           iter, FALSE, FALSE);
+  for (GList *l = cells; l != NULL; l = l->next)
+    if (GTK_IS_CELL_RENDERER_TEXT (l->data))
+      {
+        g_object_set (l->data, "ellipsize", PANGO_ELLIPSIZE_NONE, NULL);
+        gtk_cell_renderer_get_preferred_width (l->data, GTK_WIDGET (tree_view), NULL, &width);
+        g_object_set (l->data, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
+        break;
+      }
+  return width;
+}
+
+/* Every column of @tree_view shows its whole title, and together they fit
+ * the view: nothing is scrolled out of sight sideways */
+static void
+assert_columns_fit (GtkTreeView *tree_view,
+                    const char  *what)
+{
+  g_autoptr(GList) columns = gtk_tree_view_get_columns (tree_view);
+  int view_width = gtk_widget_get_allocated_width (GTK_WIDGET (tree_view));
+  int sum = 0;
+
+  g_assert_cmpint (view_width, >, 0);
+  for (GList *l = columns; l != NULL; l = l->next)
+    {
+      GtkTreeViewColumn *column = l->data;
+      GtkWidget *button = gtk_tree_view_column_get_button (column);
+      int title = 0;
+
+      if (!gtk_tree_view_column_get_visible (column))
+        continue;
+      gtk_widget_get_preferred_width (button, NULL, &title);
+      if (title > gtk_tree_view_column_get_width (column))
+        g_error ("%s: the title “%s” needs %d px, its column has %d", what,
+                 gtk_tree_view_column_get_title (column), title,
+                 gtk_tree_view_column_get_width (column));
+      sum += gtk_tree_view_column_get_width (column);
+      g_test_message ("%s: “%s” %d px (title %d)", what,
+                      gtk_tree_view_column_get_title (column),
+                      gtk_tree_view_column_get_width (column), title);
+    }
+  g_test_message ("%s: %d of %d px", what, sum, view_width);
+  if (sum > view_width)
+    g_error ("%s: the columns need %d px, the view has %d", what, sum, view_width);
+}
+
+/* @column's cells of every row show their whole text */
+static void
+assert_cells_whole (GtkTreeView *tree_view,
+                    int          column_index,
+                    const char  *what)
+{
+  GtkTreeViewColumn *column = gtk_tree_view_get_column (tree_view, column_index);
+  GtkTreeModel *model = gtk_tree_view_get_model (tree_view);
+  GtkTreeIter iter;
+  gboolean valid;
+  guint n = 0;
+
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter), n++)
+    {
+      int need = cell_text_width (tree_view, column, &iter);
+
+      if (need > gtk_tree_view_column_get_width (column))
+        g_error ("%s: a “%s” cell needs %d px, its column has %d", what,
+                 gtk_tree_view_column_get_title (column), need,
+                 gtk_tree_view_column_get_width (column));
+    }
+  g_assert_cmpuint (n, >, 0);
+}
+
+/* Whether hovering @column's cell in the row of @target shows a tooltip */
+static gboolean
+tooltip_at (GtkTreeView *tree_view,
+            int          column_index,
+            const char  *target)
+{
+  GtkTreeModel *model = gtk_tree_view_get_model (tree_view);
+  g_autoptr(GtkTreePath) path = NULL;
+  GtkTooltip *tooltip = g_object_new (GTK_TYPE_TOOLTIP, NULL);
+  GdkRectangle area;
+  GtkTreeIter iter;
+  gboolean shown = FALSE;
+  int x, y;
+
+  g_assert_true (find_row (model, EXG_CONN_COL_TARGET, target, &iter));
+  path = gtk_tree_model_get_path (model, &iter);
+  gtk_tree_view_get_cell_area (tree_view, path, gtk_tree_view_get_column (tree_view, column_index),
+                               &area);
+  gtk_tree_view_convert_bin_window_to_widget_coords (tree_view, area.x + area.width / 2,
+                                                     area.y + area.height / 2, &x, &y);
+  g_signal_emit_by_name (tree_view, "query-tooltip", x, y, FALSE, tooltip, &shown);
+  g_object_unref (tooltip);
+  return shown;
+}
+
+/* A cell cut with "…" shows its whole text in a tooltip; a whole one, in
+ * a row with nothing more to say, shows none */
+static void
+check_cut_cell_tooltip (ExgConnectionsView *view)
+{
+  ExgActivity *activity = exg_application_get_activity (app);
+  GtkTreeView *tree_view = exg_connections_view_get_tree_view (view);
+  const char *target = "a-rather-long-host-name-that-no-column-shows-whole.example.org:443";
+  ExgConnInfo *info = exg_activity_add_connection (activity, "127.0.0.1:41002");
+
+  info->target = g_strdup (target);
+  info->state = EXG_CONN_STATE_OPEN;
+  exg_activity_connection_changed (activity, info);
+  exg_connections_view_refresh (view);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (tree_view));
+  g_assert_true (tooltip_at (tree_view, 1, target));      /* Target: cut */
+  g_assert_false (tooltip_at (tree_view, 0, target));     /* Client: whole */
+  exg_activity_remove_connection (activity, info);
+  exg_connections_view_refresh (view);
+}
+
+static void
+show_page (ExgWindow  *win,
+           const char *page)
+{
+  GtkWidget *view;
+
+  gtk_stack_set_visible_child_name (GTK_STACK (exg_ui_find_widget (GTK_WIDGET (win), "stack")), page);
+  view = exg_ui_find_widget (GTK_WIDGET (win), g_str_equal (page, "connections") ? "connections_view"
+                                        : g_str_equal (page, "lookups") ? "lookups_view"
+                                        : "routers_view");
+  g_assert_true (exg_test_poll_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, view, WAIT_MS));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (win));
+  exg_test_flush ();
+}
+
+static gboolean
+proxy_listening (gpointer data)
+{
+  return exg_application_get_bound_address (app) != NULL;
+}
+
+/* A new window in @language at 800×600, with a live connection, a lookup
+ * and the routers: no column cut, every title whole, the client and exit
+ * of the connection whole, and the window and Preferences fit. */
+static void
+check_800x600 (const char *language)
+{
+  g_autoptr(GSocketService) echo = NULL;
+  ExgWindow *win;
+  ExgConnectionsView *conns;
+  GtkWidget *prefs;
+  gpointer args[2];
+  Client c = { 0, };
+  RowWait w;
+  g_autofree char *target = NULL;
+  int min_width, min_height;
+
+  g_setenv ("LANGUAGE", language, TRUE);
+  /* gettext caches what it found: setting the domain again drops that */
+  textdomain (textdomain (NULL));
+  if (g_str_equal (language, "en"))
+    g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Exit country"), ==, "Exit country");
+  else
+    g_assert_cmpstr (g_dgettext (GETTEXT_PACKAGE, "Exit country"), !=, "Exit country");
+
+  win = exg_window_new (app);
+  gtk_window_resize (GTK_WINDOW (win), 800, 600);
+  gtk_widget_show (GTK_WIDGET (win));
+  args[0] = win;
+  args[1] = GINT_TO_POINTER (800);
+  g_assert_true (exg_test_poll_until ((gboolean (*) (gpointer)) gtk_widget_get_mapped, win, WAIT_MS));
+  exg_test_flush ();
+  {
+    /* 800×600 on the screen, the header bar and the decoration's borders
+     * included (the size asked for is the content's) */
+    int width, height;
+
+    gtk_window_get_size (GTK_WINDOW (win), &width, &height);
+    gtk_window_resize (GTK_WINDOW (win),
+                       800 - (gtk_widget_get_allocated_width (GTK_WIDGET (win)) - width),
+                       600 - (gtk_widget_get_allocated_height (GTK_WIDGET (win)) - height));
+  }
+  /* the window fits: it can be made that small, and is */
+  gtk_widget_get_preferred_width (GTK_WIDGET (win), &min_width, NULL);
+  gtk_widget_get_preferred_height_for_width (GTK_WIDGET (win), 800, &min_height, NULL);
+  g_assert_cmpint (min_width, <=, 800);
+  g_assert_cmpint (min_height, <=, 600);
+  g_assert_true (exg_test_poll_until (allocated_width_is, args, WAIT_MS));
+  g_assert_cmpint (gtk_widget_get_allocated_height (GTK_WIDGET (win)), ==, 600);
+
+  /* a live connection through the German exit, and a lookup (the proxy
+   * may still be coming back from an earlier test's port change) */
+  g_assert_true (exg_test_poll_until (proxy_listening, NULL, WAIT_MS));
+  connect_through ("DE", &c, &echo);
+  exg_activity_add_lookup (exg_application_get_activity (app), EXG_LOOKUP_FORWARD,
+                           "www.example.org", "192.0.2.1", NULL, NULL);
+
+  show_page (win, "connections");
+  conns = exg_ui_find_widget (GTK_WIDGET (win), "connections_view");
+  target = g_strdup_printf ("127.0.0.1:%u", c.target_port);
+  w = (RowWait) { GTK_TREE_MODEL (exg_connections_view_get_store (conns)), target, TRUE };
+  g_assert_true (exg_test_poll_until (row_state, &w, WAIT_MS));
+  exg_connections_view_refresh (conns);
+  exg_test_flush ();
+  assert_columns_fit (exg_connections_view_get_tree_view (conns), "Connections");
+  assert_cells_whole (exg_connections_view_get_tree_view (conns), 0, "Connections");
+  assert_cells_whole (exg_connections_view_get_tree_view (conns), 2, "Connections");
+  if (g_str_equal (language, "sv"))
+    check_cut_cell_tooltip (conns);
+
+  show_page (win, "lookups");
+  assert_columns_fit (exg_lookups_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win), "lookups_view")),
+                      "Name Lookups");
+  show_page (win, "routers");
+  {
+    GtkTreeView *routers = exg_routers_view_get_tree_view (exg_ui_find_widget (GTK_WIDGET (win),
+                                                                               "routers_view"));
+
+    assert_columns_fit (routers, "Routers");
+    assert_cells_whole (routers, 0, "Routers");     /* name */
+    assert_cells_whole (routers, 8, "Routers");     /* state */
+  }
+
+  /* Preferences fit in 800×600 too */
+  prefs = exg_preferences_new (app, GTK_WINDOW (win));
+  gtk_widget_show (prefs);
+  exg_test_flush ();
+  gtk_widget_get_preferred_width (prefs, &min_width, NULL);
+  gtk_widget_get_preferred_height (prefs, &min_height, NULL);
+  g_assert_cmpint (min_width, <=, 800);
+  g_assert_cmpint (min_height, <=, 600);
+  gtk_widget_destroy (prefs);
+
+  g_io_stream_close (G_IO_STREAM (c.conn), NULL, NULL);
+  g_clear_object (&c.conn);
+  g_socket_service_stop (echo);
+  g_socket_listener_close (G_SOCKET_LISTENER (echo));
+  exg_activity_clear_lookups (exg_application_get_activity (app));
+  g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
+                                      g_variant_new_string (""));
+  gtk_widget_destroy (GTK_WIDGET (win));
+  exg_test_flush ();
+}
+
+static void
+test_800x600_translated (void)
+{
+  g_autofree char *saved_language = g_strdup (g_getenv ("LANGUAGE"));
+  g_autofree char *saved_locale = g_strdup (setlocale (LC_MESSAGES, NULL));
+
+  g_assert_nonnull (setlocale (LC_MESSAGES, "C.UTF-8"));
+  check_800x600 ("sv");
+  check_800x600 ("de");
+  check_800x600 ("en");
+
+  if (saved_language != NULL)
+    g_setenv ("LANGUAGE", saved_language, TRUE);
+  else
+    g_unsetenv ("LANGUAGE");
+  setlocale (LC_MESSAGES, saved_locale);
+  textdomain (textdomain (NULL));
 }
 
 static gboolean
@@ -1367,7 +1765,7 @@ static void
 test_connection_circuit (void)
 {
   static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeView *tree = exg_connections_view_get_tree_view (view);
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
@@ -1383,7 +1781,7 @@ test_connection_circuit (void)
   gulong handler;
 
   exg_connections_view_set_linger (view, 0);
-  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  g_assert_true (exg_test_poll_until (store_empty, view, WAIT_MS));
 
   tor_info = exg_activity_add_connection (activity, "127.0.0.1:41000");
   tor_info->target = g_strdup ("circuit.example:443");
@@ -1399,7 +1797,7 @@ test_connection_circuit (void)
   direct_info->exit_name = g_strdup ("Direct");
   direct_info->state = EXG_CONN_STATE_OPEN;
   exg_activity_connection_changed (activity, direct_info);
-  flush ();
+  exg_test_flush ();
   exg_connections_view_refresh (view);
 
   g_assert_true (find_row (model, EXG_CONN_COL_TARGET, "circuit.example:443", &iter));
@@ -1425,8 +1823,8 @@ test_connection_circuit (void)
 
   exg_activity_remove_connection (activity, tor_info);
   exg_activity_remove_connection (activity, direct_info);
-  flush ();
-  g_assert_true (wait_until (store_empty, view, WAIT_MS));
+  exg_test_flush ();
+  g_assert_true (exg_test_poll_until (store_empty, view, WAIT_MS));
   exg_connections_view_set_linger (view, 3000);
 }
 
@@ -1436,7 +1834,7 @@ test_connection_circuit (void)
 static void
 test_ten_thousand_connections (void)
 {
-  ExgConnectionsView *view = find_widget (GTK_WIDGET (window),
+  ExgConnectionsView *view = exg_ui_find_widget (GTK_WIDGET (window),
                                           "connections_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_connections_view_get_store (view));
   ExgActivity *activity = exg_application_get_activity (app);
@@ -1448,8 +1846,8 @@ test_ten_thousand_connections (void)
 
   exg_connections_view_set_linger (view, 0);
   /* earlier tests' connections (the switch test's probes) go first */
-  g_assert_true (wait_until (store_empty, view, WAIT_MS));
-  gtk_stack_set_visible_child_name (GTK_STACK (find_widget (GTK_WIDGET (window),
+  g_assert_true (exg_test_poll_until (store_empty, view, WAIT_MS));
+  gtk_stack_set_visible_child_name (GTK_STACK (exg_ui_find_widget (GTK_WIDGET (window),
                                                             "stack")), "connections");
 
   start = g_get_monotonic_time ();
@@ -1463,7 +1861,7 @@ test_ten_thousand_connections (void)
       exg_activity_connection_changed (activity, info);
       g_ptr_array_add (infos, info);
     }
-  flush ();
+  exg_test_flush ();
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
   add_us = g_get_monotonic_time () - start;
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, n);
@@ -1475,9 +1873,11 @@ test_ten_thousand_connections (void)
                                  &row_changes);
   start = g_get_monotonic_time ();
   exg_connections_view_refresh (view);
+  /* counted before drawing: the view's own once-a-second tick may come
+   * while the frame is drawn, and update every rate again */
+  g_signal_handler_disconnect (model, changed_id);
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
   tick_us = g_get_monotonic_time () - start;
-  g_signal_handler_disconnect (model, changed_id);
   /* one store update per row, all changed cells at once */
   g_assert_cmpuint (row_changes, ==, n);
 
@@ -1511,7 +1911,7 @@ test_ten_thousand_connections (void)
     /* GtkSearchEntry reports a change after a short pause */
     gtk_entry_set_text (exg_connections_view_get_search_entry (view),
                         "example");
-    g_assert_true (wait_until (view_filtered, tree, WAIT_MS));
+    g_assert_true (exg_test_poll_until (view_filtered, tree, WAIT_MS));
     for (guint i = 0; i < n; i++)
       exg_activity_add_bytes (activity, g_ptr_array_index (infos, i), i, i);
     start = g_get_monotonic_time ();
@@ -1542,14 +1942,14 @@ test_ten_thousand_connections (void)
 
     gtk_entry_set_text (exg_connections_view_get_search_entry (view),
                         "host42.example");
-    g_assert_true (wait_until (one_row_shown, tree, WAIT_MS));
+    g_assert_true (exg_test_poll_until (one_row_shown, tree, WAIT_MS));
     gtk_entry_set_text (exg_connections_view_get_search_entry (view), "");
-    g_assert_true (wait_until (view_unfiltered, tree, WAIT_MS));
+    g_assert_true (exg_test_poll_until (view_unfiltered, tree, WAIT_MS));
   }
 
   for (guint i = 0; i < n; i++)
     exg_activity_remove_connection (activity, g_ptr_array_index (infos, i));
-  flush ();
+  exg_test_flush ();
   exg_connections_view_refresh (view);
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   exg_connections_view_set_linger (view, 3000);
@@ -1575,8 +1975,8 @@ test_shortcuts (void)
   /* Ctrl+F: the current table's search entry */
   gtk_window_present (GTK_WINDOW (window));
   g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
-  flush ();
-  entry = GTK_WIDGET (exg_connections_view_get_search_entry (find_widget (GTK_WIDGET (window), "connections_view")));
+  exg_test_flush ();
+  entry = GTK_WIDGET (exg_connections_view_get_search_entry (exg_ui_find_widget (GTK_WIDGET (window), "connections_view")));
   g_assert_true (gtk_widget_is_focus (entry));
 }
 
@@ -1631,28 +2031,28 @@ test_preferences_exits (void)
   GtkLabel *test_label;
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = find_toplevel (EXG_TYPE_PREFERENCES);
   g_assert_nonnull (prefs);
-  exits_view = find_widget (prefs, "exits_view");
+  exits_view = exg_ui_find_widget (prefs, "exits_view");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
 
   /* add a third exit in France */
-  gtk_button_clicked (find_widget (prefs, "add_button"));
-  flush ();
+  gtk_button_clicked (exg_ui_find_widget (prefs, "add_button"));
+  exg_test_flush ();
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
   g_assert_nonnull (dialog);
-  gtk_entry_set_text (find_widget (dialog, "name_entry"), "fr-exit");
-  gtk_combo_box_set_active_id (find_widget (dialog, "type_combo"), "direct");
-  gtk_entry_set_text (find_widget (dialog, "address_entry"), "127.0.0.4");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "name_entry"), "fr-exit");
+  gtk_combo_box_set_active_id (exg_ui_find_widget (dialog, "type_combo"), "direct");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "address_entry"), "127.0.0.4");
   /* a country by its name: a name no country has is refused first */
-  gtk_entry_set_text (find_widget (dialog, "country_entry"), "Narnia");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "country_entry"), "Narnia");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
-  gtk_entry_set_text (find_widget (dialog, "country_entry"), " France ");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "country_entry"), " France ");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* written to the daemon's key file, and live */
@@ -1674,27 +2074,27 @@ test_preferences_exits (void)
   g_assert_nonnull (exg_router_registry_lookup (registry, "fr-exit"));
   g_assert_cmpstr (exg_router_get_country (exg_router_registry_lookup (registry, "fr-exit")), ==, "FR");
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 3);
-  g_assert_true (gtk_combo_box_set_active_id (find_widget (GTK_WIDGET (window),
+  g_assert_true (gtk_combo_box_set_active_id (exg_ui_find_widget (GTK_WIDGET (window),
                                                            "country_combo"), "FR"));
-  flush ();
+  exg_test_flush ();
 
   /* a bad entry is refused, with the reason in the dialog */
-  gtk_button_clicked (find_widget (prefs, "add_button"));
-  flush ();
+  gtk_button_clicked (exg_ui_find_widget (prefs, "add_button"));
+  exg_test_flush ();
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
-  gtk_entry_set_text (find_widget (dialog, "name_entry"), "se-exit");
+  gtk_entry_set_text (exg_ui_find_widget (dialog, "name_entry"), "se-exit");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* test an exit: it works, with a latency and its country */
-  test_label = find_widget (prefs, "test_label");
+  test_label = exg_ui_find_widget (prefs, "test_label");
   g_assert_true (select_exit (exits_view, "fr-exit"));
-  gtk_button_clicked (find_widget (prefs, "test_button"));
-  g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+  gtk_button_clicked (exg_ui_find_widget (prefs, "test_button"));
+  g_assert_true (exg_test_poll_until (test_label_done, test_label, WAIT_MS));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label),
                             "fr-exit works: "));
   g_assert_nonnull (strstr (gtk_label_get_text (test_label), " ms, "));
@@ -1718,8 +2118,8 @@ test_preferences_exits (void)
     rate = exg_format_bandwidth (exg_router_get_observed_throughput (fr));
 
     gtk_label_set_text (test_label, "");
-    gtk_button_clicked (find_widget (prefs, "test_button"));
-    g_assert_true (wait_until (test_label_done, test_label, WAIT_MS));
+    gtk_button_clicked (exg_ui_find_widget (prefs, "test_button"));
+    g_assert_true (exg_test_poll_until (test_label_done, test_label, WAIT_MS));
     g_assert_nonnull (strstr (gtk_label_get_text (test_label), "fr-exit works: "));
     g_assert_nonnull (strstr (gtk_label_get_text (test_label), "; observed "));
     g_assert_nonnull (strstr (gtk_label_get_text (test_label), "Mbit/s"));
@@ -1727,7 +2127,7 @@ test_preferences_exits (void)
 
   /* remove it: gone from the file and the registry at once ... */
   {
-    GtkInfoBar *undo_bar = find_widget (prefs, "undo_bar");
+    GtkInfoBar *undo_bar = exg_ui_find_widget (prefs, "undo_bar");
     g_autofree char *before = NULL;
     g_autofree char *after = NULL;
     gsize len;
@@ -1742,21 +2142,21 @@ test_preferences_exits (void)
     exg_application_reload_exits (app);
     /* a new dialog reads the file as it is now */
     gtk_widget_destroy (prefs);
-    flush ();
+    exg_test_flush ();
     g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-    flush ();
+    exg_test_flush ();
     prefs = find_toplevel (EXG_TYPE_PREFERENCES);
     g_assert_nonnull (prefs);
-    exits_view = find_widget (prefs, "exits_view");
-    undo_bar = find_widget (prefs, "undo_bar");
+    exits_view = exg_ui_find_widget (prefs, "exits_view");
+    undo_bar = exg_ui_find_widget (prefs, "undo_bar");
     g_file_get_contents (exg_application_get_config_path (app), &before, &len,
                          &error);
     g_assert_no_error (error);
 
     g_assert_false (gtk_info_bar_get_revealed (undo_bar));
     g_assert_true (select_exit (exits_view, "fr-exit"));
-    gtk_button_clicked (find_widget (prefs, "remove_button"));
-    flush ();
+    gtk_button_clicked (exg_ui_find_widget (prefs, "remove_button"));
+    exg_test_flush ();
     g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
     g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_tree_view_get_model (exits_view), NULL), ==, 2);
     g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
@@ -1766,10 +2166,10 @@ test_preferences_exits (void)
 
     /* ... with an in-app notification offering Undo */
     g_assert_true (gtk_info_bar_get_revealed (undo_bar));
-    g_assert_nonnull (strstr (gtk_label_get_text (find_widget (prefs, "undo_label")),
+    g_assert_nonnull (strstr (gtk_label_get_text (exg_ui_find_widget (prefs, "undo_label")),
                               "fr-exit"));
     gtk_info_bar_response (undo_bar, 1);
-    flush ();
+    exg_test_flush ();
     g_assert_false (gtk_info_bar_get_revealed (undo_bar));
     g_file_get_contents (exg_application_get_config_path (app), &after, &len,
                          &error);
@@ -1787,11 +2187,11 @@ test_preferences_exits (void)
 
     /* removed for good: closing the notification forgets it */
     g_assert_true (select_exit (exits_view, "fr-exit"));
-    gtk_button_clicked (find_widget (prefs, "remove_button"));
-    flush ();
+    gtk_button_clicked (exg_ui_find_widget (prefs, "remove_button"));
+    exg_test_flush ();
     g_assert_true (gtk_info_bar_get_revealed (undo_bar));
     gtk_info_bar_response (undo_bar, GTK_RESPONSE_CLOSE);
-    flush ();
+    exg_test_flush ();
     g_assert_false (gtk_info_bar_get_revealed (undo_bar));
     g_assert_null (exg_router_registry_lookup (registry, "fr-exit"));
     g_key_file_load_from_file (written, exg_application_get_config_path (app), 0,
@@ -1803,7 +2203,7 @@ test_preferences_exits (void)
   gtk_widget_destroy (prefs);
   g_action_group_change_action_state (G_ACTION_GROUP (app), "exit-country",
                                       g_variant_new_string (""));
-  flush ();
+  exg_test_flush ();
 }
 
 /* app.system-proxy points GNOME's proxy settings at the listener and
@@ -1831,7 +2231,7 @@ test_system_proxy_action (void)
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
                                       g_variant_new_boolean (TRUE));
-  flush ();
+  exg_test_flush ();
   g_assert_true (action_bool_state ("system-proxy"));
   mode = g_settings_get_string (proxy, "mode");
   host = g_settings_get_string (socks, "host");
@@ -1842,20 +2242,20 @@ test_system_proxy_action (void)
   /* the proxy off: the desktop no longer points at a closed port */
   g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
                                       g_variant_new_boolean (FALSE));
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&mode, g_free);
   mode = g_settings_get_string (proxy, "mode");
   g_assert_cmpstr (mode, ==, "none");
   g_action_group_change_action_state (G_ACTION_GROUP (app), "proxy-enabled",
                                       g_variant_new_boolean (TRUE));
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&mode, g_free);
   mode = g_settings_get_string (proxy, "mode");
   g_assert_cmpstr (mode, ==, "manual");
 
   g_action_group_change_action_state (G_ACTION_GROUP (app), "system-proxy",
                                       g_variant_new_boolean (FALSE));
-  flush ();
+  exg_test_flush ();
   g_clear_pointer (&mode, g_free);
   g_clear_pointer (&host, g_free);
   mode = g_settings_get_string (proxy, "mode");
@@ -1870,8 +2270,8 @@ test_system_proxy_action (void)
 static void
 test_bad_exits_file (void)
 {
-  GtkInfoBar *info_bar = find_widget (GTK_WIDGET (window), "info_bar");
-  GtkLabel *info_label = find_widget (GTK_WIDGET (window), "info_label");
+  GtkInfoBar *info_bar = exg_ui_find_widget (GTK_WIDGET (window), "info_bar");
+  GtkLabel *info_label = exg_ui_find_widget (GTK_WIDGET (window), "info_label");
   ExgRouterRegistry *registry = exg_application_get_registry (app);
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
   g_autofree char *good = g_settings_get_string (settings, "config-path");
@@ -1881,14 +2281,14 @@ test_bad_exits_file (void)
   g_file_set_contents (bad, "[exit broken]\ntype=socks4\naddress=127.0.0.9\nport=1\n", -1, &error);
   g_assert_no_error (error);
   g_settings_set_string (settings, "config-path", bad);
-  flush ();
+  exg_test_flush ();
   g_assert_true (gtk_info_bar_get_revealed (info_bar));
   g_assert_nonnull (strstr (gtk_label_get_text (info_label), "The exits file cannot be used"));
   g_assert_nonnull (strstr (gtk_label_get_text (info_label), "socks4a"));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
 
   g_settings_set_string (settings, "config-path", good);
-  flush ();
+  exg_test_flush ();
   g_assert_false (gtk_info_bar_get_revealed (info_bar));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (registry)), ==, 2);
   g_unlink (bad);
@@ -1897,7 +2297,7 @@ test_bad_exits_file (void)
 static gboolean
 row_listed (gpointer data)
 {
-  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  ExgRoutersView *view = exg_ui_find_widget (GTK_WIDGET (window), "routers_view");
   GtkTreeIter iter;
 
   return find_row (GTK_TREE_MODEL (exg_routers_view_get_store (view)),
@@ -1917,11 +2317,11 @@ test_routers_page (void)
 {
   static const char fp[] = "0123456789ABCDEF0123456789ABCDEF01234567";
   ExgRouterRegistry *registry = exg_application_get_registry (app);
-  ExgRoutersView *view = find_widget (GTK_WIDGET (window), "routers_view");
+  ExgRoutersView *view = exg_ui_find_widget (GTK_WIDGET (window), "routers_view");
   GtkTreeModel *store = GTK_TREE_MODEL (exg_routers_view_get_store (view));
   GtkTreeView *tree = exg_routers_view_get_tree_view (view);
   GtkEntry *search = exg_routers_view_get_search_entry (view);
-  GtkStack *stack = find_widget (GTK_WIDGET (window), "stack");
+  GtkStack *stack = exg_ui_find_widget (GTK_WIDGET (window), "stack");
   g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
   g_autoptr(ExgRouter) relay = NULL;
   g_autofree char *id = g_strconcat ("tor:", fp, NULL);
@@ -1938,7 +2338,7 @@ test_routers_page (void)
   exg_router_set_exit_policy (relay, "accept 80,443");
   exg_router_set_up (relay, TRUE);
   exg_router_registry_add (registry, relay);
-  g_assert_true (wait_until (row_listed, "SomeRelay", WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_listed, "SomeRelay", WAIT_MS));
 
   /* the relay: short fingerprint, kind and ports, one unit of bandwidth */
   g_assert_true (find_row (store, EXG_ROUTER_COL_NAME, "SomeRelay", &iter));
@@ -1973,50 +2373,50 @@ test_routers_page (void)
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
   gtk_entry_set_text (search, "89abcdef");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
   gtk_entry_set_text (search, "de-ex");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 1);
   g_assert_true (find_row (gtk_tree_view_get_model (tree), EXG_ROUTER_COL_NAME,
                            "de-exit", &iter));
   gtk_entry_set_text (search, "nothing like it");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 0);
-  g_assert_true (gtk_widget_get_visible (find_widget (GTK_WIDGET (view),
+  g_assert_true (gtk_widget_get_visible (exg_ui_find_widget (GTK_WIDGET (view),
                                                       "routers_empty_label")));
   gtk_widget_grab_focus (GTK_WIDGET (search));
   send_key (GTK_WIDGET (search), GDK_KEY_Escape);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (gtk_entry_get_text (search), ==, "");
   g_signal_emit_by_name (search, "search-changed");
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (count_rows (gtk_tree_view_get_model (tree)), ==, 3);
   /* Ctrl+F on this page searches the routers */
   g_action_group_activate_action (G_ACTION_GROUP (window), "search", NULL);
   g_assert_true (gtk_widget_is_focus (GTK_WIDGET (search)));
 
   g_assert_true (exg_router_registry_remove (registry, id));
-  flush ();
+  exg_test_flush ();
 
   /* Add Exit: the dialog of Preferences, saved into the exits file */
-  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+  gtk_button_clicked (GTK_BUTTON (exg_ui_find_widget (GTK_WIDGET (view),
                                                "routers_add_button")));
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
   g_assert_nonnull (dialog);
   g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (dialog)), ==, "Add Exit");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "name_entry")),
                       "third-exit");
-  gtk_combo_box_set_active_id (GTK_COMBO_BOX (find_widget (GTK_WIDGET (dialog), "type_combo")),
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (exg_ui_find_widget (GTK_WIDGET (dialog), "type_combo")),
                                "direct");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "address_entry")),
                       "127.0.0.4");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
-  g_assert_true (wait_until (row_listed, "third-exit", WAIT_MS));
+  g_assert_true (exg_test_poll_until (row_listed, "third-exit", WAIT_MS));
 
   /* written beside the others, which are kept as they were */
   g_assert_true (g_key_file_load_from_file (keyfile,
@@ -2038,19 +2438,19 @@ test_routers_page (void)
   }
 
   /* a name taken already: the dialog stays and says so */
-  gtk_button_clicked (GTK_BUTTON (find_widget (GTK_WIDGET (view),
+  gtk_button_clicked (GTK_BUTTON (exg_ui_find_widget (GTK_WIDGET (view),
                                                "routers_add_button")));
   dialog = find_toplevel (EXG_TYPE_EXIT_DIALOG);
   g_assert_nonnull (dialog);
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "name_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "name_entry")),
                       "se-exit");
-  gtk_entry_set_text (GTK_ENTRY (find_widget (GTK_WIDGET (dialog), "address_entry")),
+  gtk_entry_set_text (GTK_ENTRY (exg_ui_find_widget (GTK_WIDGET (dialog), "address_entry")),
                       "127.0.0.5");
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  flush ();
+  exg_test_flush ();
   g_assert_true (find_toplevel (EXG_TYPE_EXIT_DIALOG) == dialog);
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
-  flush ();
+  exg_test_flush ();
   g_assert_null (find_toplevel (EXG_TYPE_EXIT_DIALOG));
 
   /* back to the two exits the other tests expect */
@@ -2060,7 +2460,7 @@ test_routers_page (void)
                                       &error));
   g_assert_no_error (error);
   exg_application_reload_exits (app);
-  flush ();
+  exg_test_flush ();
   g_assert_false (row_listed ("third-exit"));
   gtk_stack_set_visible_child_name (stack, "connections");
 }
@@ -2094,16 +2494,16 @@ test_tor_prefs (void)
   gsize length;
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = find_toplevel (EXG_TYPE_PREFERENCES);
   g_assert_nonnull (prefs);
-  tor = find_widget (prefs, "tor_prefs");
-  managed = find_widget (tor, "managed_radio");
-  control = find_widget (tor, "control_radio");
-  off = find_widget (tor, "off_radio");
-  entry = find_widget (tor, "control_entry");
-  status = find_widget (tor, "status_label");
-  apply = find_widget (tor, "apply_button");
+  tor = exg_ui_find_widget (prefs, "tor_prefs");
+  managed = exg_ui_find_widget (tor, "managed_radio");
+  control = exg_ui_find_widget (tor, "control_radio");
+  off = exg_ui_find_widget (tor, "off_radio");
+  entry = exg_ui_find_widget (tor, "control_entry");
+  status = exg_ui_find_widget (tor, "status_label");
+  apply = exg_ui_find_widget (tor, "apply_button");
 
   /* the test's file says managed=false: no Tor exits */
   g_assert_true (gtk_toggle_button_get_active (off));
@@ -2119,7 +2519,7 @@ test_tor_prefs (void)
   gtk_entry_set_text (entry, " 127.0.0.1:1 ");
   g_assert_true (gtk_widget_get_sensitive (apply));
   gtk_widget_activate (GTK_WIDGET (entry));
-  flush ();
+  exg_test_flush ();
   value = tor_key ("control");
   g_assert_cmpstr (value, ==, "127.0.0.1:1");
   g_clear_pointer (&value, g_free);
@@ -2137,7 +2537,7 @@ test_tor_prefs (void)
   gtk_toggle_button_set_active (off, TRUE);
   g_assert_true (gtk_widget_get_sensitive (apply));
   gtk_button_clicked (GTK_BUTTON (apply));
-  flush ();
+  exg_test_flush ();
   value = tor_key ("control");
   g_assert_null (value);
   value = tor_key ("managed");
@@ -2145,7 +2545,7 @@ test_tor_prefs (void)
   g_clear_pointer (&value, g_free);
   g_assert_cmpstr (gtk_label_get_text (status), ==, "In use: no Tor exits.");
   gtk_widget_destroy (prefs);
-  flush ();
+  exg_test_flush ();
 
   /* a file that says managed=true is shown so (the file alone: nothing
    * is reloaded, no tor starts) */
@@ -2162,10 +2562,10 @@ test_tor_prefs (void)
                                             NULL));
   }
   tor = g_object_ref_sink (exg_tor_prefs_new (app));
-  g_assert_true (gtk_toggle_button_get_active (find_widget (tor, "managed_radio")));
-  g_assert_cmpstr (gtk_label_get_text (find_widget (tor, "status_label")), ==,
+  g_assert_true (gtk_toggle_button_get_active (exg_ui_find_widget (tor, "managed_radio")));
+  g_assert_cmpstr (gtk_label_get_text (exg_ui_find_widget (tor, "status_label")), ==,
                    "In use: a tor that Exitgate runs.");
-  g_assert_false (gtk_widget_get_sensitive (find_widget (tor, "apply_button")));
+  g_assert_false (gtk_widget_get_sensitive (exg_ui_find_widget (tor, "apply_button")));
   gtk_widget_destroy (tor);
   g_object_unref (tor);
   g_assert_true (g_file_set_contents (exg_application_get_config_path (app),
@@ -2215,19 +2615,19 @@ test_preferences_port_and_geoip (void)
   gpointer args[2];
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  flush ();
+  exg_test_flush ();
   prefs = find_toplevel (EXG_TYPE_PREFERENCES);
   g_assert_nonnull (prefs);
 
-  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), port);
-  flush ();
+  gtk_spin_button_set_value (exg_ui_find_widget (prefs, "listen_port_spin"), port);
+  exg_test_flush ();
   g_assert_cmpuint (bound_port (), ==, port);
   g_assert_true (can_connect (port));
   g_assert_false (can_connect (old_port));
 
-  status = find_widget (prefs, "geoip_status_label");
-  entry = find_widget (prefs, "geoip_path_entry");
-  chooser = find_widget (prefs, "geoip_chooser");
+  status = exg_ui_find_widget (prefs, "geoip_status_label");
+  entry = exg_ui_find_widget (prefs, "geoip_path_entry");
+  chooser = exg_ui_find_widget (prefs, "geoip_chooser");
   if (old_path[0] != '\0')
     {
       g_autofree char *expected = g_strdup_printf ("In use: %s", old_path);
@@ -2240,14 +2640,14 @@ test_preferences_port_and_geoip (void)
   gtk_widget_activate (GTK_WIDGET (entry));
   args[0] = status;
   args[1] = "In use: none: countries unknown";
-  g_assert_true (wait_until (label_has, args, WAIT_MS));
+  g_assert_true (exg_test_poll_until (label_has, args, WAIT_MS));
 
   /* the chooser puts its file in the field and applies it */
   if (old_path[0] != '\0')
     {
       g_assert_true (gtk_file_chooser_set_filename (chooser, old_path));
       g_signal_emit_by_name (chooser, "file-set");
-      flush ();
+      exg_test_flush ();
       g_assert_cmpstr (gtk_entry_get_text (entry), ==, old_path);
       g_clear_object (&settings);
       settings = g_settings_new (APPLICATION_ID);
@@ -2257,7 +2657,7 @@ test_preferences_port_and_geoip (void)
         g_assert_cmpstr (now, ==, old_path);
       }
       args[1] = old_path;
-      g_assert_true (wait_until (label_has, args, WAIT_MS));
+      g_assert_true (exg_test_poll_until (label_has, args, WAIT_MS));
     }
   else
     {
@@ -2265,11 +2665,11 @@ test_preferences_port_and_geoip (void)
       gtk_widget_activate (GTK_WIDGET (entry));
     }
 
-  gtk_spin_button_set_value (find_widget (prefs, "listen_port_spin"), old_port);
-  flush ();
+  gtk_spin_button_set_value (exg_ui_find_widget (prefs, "listen_port_spin"), old_port);
+  exg_test_flush ();
   g_assert_cmpuint (bound_port (), ==, old_port);
   gtk_widget_destroy (prefs);
-  flush ();
+  exg_test_flush ();
 }
 
 /* Thousands of routers (a tor consensus) arrive one items-changed each:
@@ -2281,9 +2681,9 @@ test_many_routers (void)
     "SE", "DE", "NL", "FR", "US", "JP", "CA", "CH",
   };
   ExgRouterRegistry *registry = exg_application_get_registry (app);
-  ExgRoutersView *routers_view = find_widget (GTK_WIDGET (window),
+  ExgRoutersView *routers_view = exg_ui_find_widget (GTK_WIDGET (window),
                                               "routers_view");
-  GtkComboBox *combo = find_widget (GTK_WIDGET (window), "country_combo");
+  GtkComboBox *combo = exg_ui_find_widget (GTK_WIDGET (window), "country_combo");
   GtkTreeModel *routers = GTK_TREE_MODEL (
     exg_routers_view_get_store (routers_view));
   g_autoptr(ExgBackend) backend = exg_backend_direct_new (NULL);
@@ -2307,7 +2707,7 @@ test_many_routers (void)
       exg_router_set_up (router, TRUE);
       exg_router_registry_add (registry, router);
     }
-  flush ();
+  exg_test_flush ();
   elapsed = g_get_monotonic_time () - start;
   /* a figure, not a verdict: speed is for benchmarks */
   g_test_message ("%u routers added and listed in %" G_GINT64_FORMAT " ms",
@@ -2324,7 +2724,7 @@ test_many_routers (void)
 
       g_assert_true (exg_router_registry_remove (registry, id));
     }
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (gtk_tree_model_iter_n_children (routers, NULL), ==, 2);
   g_assert_cmpint (gtk_tree_model_iter_n_children (gtk_combo_box_get_model (combo),
                                                    NULL), ==, 3);
@@ -2335,7 +2735,7 @@ test_many_routers (void)
 static void
 test_lookups_capped (void)
 {
-  ExgLookupsView *view = find_widget (GTK_WIDGET (window), "lookups_view");
+  ExgLookupsView *view = exg_ui_find_widget (GTK_WIDGET (window), "lookups_view");
   GtkTreeModel *model = GTK_TREE_MODEL (exg_lookups_view_get_store (view));
   ExgActivity *activity = exg_application_get_activity (app);
   g_autoptr(GSettings) settings = g_settings_new (APPLICATION_ID);
@@ -2348,7 +2748,7 @@ test_lookups_capped (void)
 
   exg_activity_clear_lookups (activity);
   g_settings_set_uint (settings, "history-size", 3);
-  flush ();
+  exg_test_flush ();
 
   /* sorted by query, ascending */
   tree = exg_lookups_view_get_tree_view (view);
@@ -2359,7 +2759,7 @@ test_lookups_capped (void)
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     exg_activity_add_lookup (activity, EXG_LOOKUP_FORWARD, names[i],
                              "192.0.2.1", NULL, NULL);
-  flush ();
+  exg_test_flush ();
 
   /* the three newest: d, a, c, shown sorted */
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 3);
@@ -2374,13 +2774,13 @@ test_lookups_capped (void)
   }
 
   exg_activity_clear_lookups (activity);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpint (gtk_tree_model_iter_n_children (model, NULL), ==, 0);
   gtk_tree_sortable_set_sort_column_id (GTK_TREE_SORTABLE (model),
                                         GTK_TREE_SORTABLE_UNSORTED_SORT_COLUMN_ID,
                                         GTK_SORT_ASCENDING);
   g_settings_set_uint (settings, "history-size", old_size);
-  flush ();
+  exg_test_flush ();
 }
 
 static char *
@@ -2475,7 +2875,7 @@ test_geoip_progress (void)
   id = g_signal_connect (app, "status-changed", G_CALLBACK (status_seen_cb),
                          seen);
   g_settings_set_string (settings, "geoip-path", "");
-  g_assert_true (wait_until (geoip_ready, NULL, 30000));
+  g_assert_true (exg_test_poll_until (geoip_ready, NULL, 30000));
   g_signal_handler_disconnect (app, id);
 
   for (guint i = 0; i < seen->len; i++)
@@ -2489,7 +2889,7 @@ test_geoip_progress (void)
 
   /* back to the test database: the exits get their made-up countries */
   g_settings_set_string (settings, "geoip-path", mmdb);
-  flush ();
+  exg_test_flush ();
   g_assert_cmpstr (exg_geoip_get_path (exg_application_get_geoip (app)), ==,
                    mmdb);
 }
@@ -2659,7 +3059,7 @@ main (int argc, char **argv)
 
   window = exg_window_new (app);
   gtk_widget_show (GTK_WIDGET (window));
-  flush ();
+  exg_test_flush ();
 
   g_test_add_func ("/window/builds-from-resources", test_builds_from_resources);
   g_test_add_func ("/window/country-list", test_country_list);
@@ -2670,6 +3070,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/connection-appears", test_connection_appears);
   g_test_add_func ("/window/connection-failed", test_connection_failed);
   g_test_add_func ("/window/connection-circuit", test_connection_circuit);
+  g_test_add_func ("/window/dns-leak-hint", test_dns_leak_hint);
   g_test_add_func ("/window/context-menu-close-and-copy", test_close_from_menu);
   g_test_add_func ("/window/resolve-in-history", test_resolve_in_history);
   g_test_add_func ("/window/lookups-capped", test_lookups_capped);
@@ -2689,6 +3090,7 @@ main (int argc, char **argv)
                    test_preferences_port_and_geoip);
   g_test_add_func ("/window/shortcuts", test_shortcuts);
   g_test_add_func ("/window/keys-and-empty-states", test_keys_and_empty_states);
+  g_test_add_func ("/window/800x600-translated", test_800x600_translated);
   g_test_add_func ("/window/bad-exits-file", test_bad_exits_file);
   g_test_add_func ("/window/system-proxy-action", test_system_proxy_action);
   g_test_add_func ("/window/preferences-exits", test_preferences_exits);
