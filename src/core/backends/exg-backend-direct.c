@@ -236,17 +236,14 @@ name_free (NameConnect *nc)
   g_free (nc);
 }
 
+/* Keeps @error (owned) as the one to report if no attempt succeeds: the
+ * latest, as GSocketClient reports it. */
 static void
 name_fail (NameConnect *nc,
            GError      *error)
 {
-  if (nc->error == NULL)
-    nc->error = error;
-  else if (error != NULL)
-    {
-      g_error_free (nc->error);
-      nc->error = error;
-    }
+  g_clear_error (&nc->error);
+  nc->error = error;
 }
 
 static void name_try_next (NameConnect *nc);
@@ -296,6 +293,7 @@ attempt_event_cb (gpointer user_data,
       name_free (nc);
     }
 }
+
 /* Starts attempts until one is in flight, or none is left to start. */
 static void
 name_try_next (NameConnect *nc)
