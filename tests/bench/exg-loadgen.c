@@ -20,7 +20,7 @@
  *         'Q' id[8]        answer (bytes[8] ok[1] first_ns[8] last_ns[8])
  *                          for upload id, once that upload has ended
  *   exg-loadgen conn --proxy HOST:PORT|direct --target PORT --clients N --seconds S|--count N
- *                    [--close target|client] [--name HOST] [--socks 5|4a]
+ *                    [--close target|client] [--name HOST] [--socks 5|4a] [--request connect|resolve]
  *       N clients in a loop: connect, SOCKS5 greeting, CONNECT, 64-byte
  *       echo, then the closing order asked for: "target" (the default):
  *       the target closes, the proxy passes its FIN on, the client sees
@@ -30,8 +30,12 @@
  *       EOF, so that 32 clients are 32 whole connections in flight.
  *       --name CONNECTs to HOST (SOCKS5 domain name) instead of
  *       127.0.0.1; --socks 4a sends a SOCKS4a request for it instead (no
- *       greeting).  --target self serves the target in this process, in
- *       the same epoll loop as the clients (see exg-floor.c for why).
+ *       greeting).  --request resolve (SOCKS5, with --name) sends a
+ *       RESOLVE (F0, Tor's socks-extensions.txt) for HOST instead of a
+ *       CONNECT: a cycle is connect, greeting, RESOLVE, the answer, then
+ *       the client closes.  --target self serves the target in this
+ *       process, in the same epoll loop as the clients (see exg-floor.c
+ *       for why).
  *       Prints conn/s and latency percentiles.
  *   exg-loadgen bulk … --streams K --dir up|down --seconds S
  *       K streams, every byte verified; prints aggregate MB/s.
@@ -586,6 +590,7 @@ static struct
   bool               direct;
   bool               client_closes; /* conn: the client sends the first FIN */
   bool               socks4a;       /* conn: SOCKS4a by name, no greeting */
+  bool               resolve;       /* conn: RESOLVE (F0) the name, no CONNECT */
   const char        *name;          /* conn: CONNECT to this name */
   struct sockaddr_in proxy;
   struct sockaddr_in target;
@@ -882,7 +887,7 @@ c_event (CConn *c, uint32_t events)
         goto fail;
       if (run.name != NULL)
         {
-          uint8_t req[4 + 1 + 255 + 2] = { 5, 1, 0, 3 };
+          uint8_t req[4 + 1 + 255 + 2] = { 5, run.resolve ? 0xF0 : 1, 0, 3 };
           size_t nlen = strlen (run.name);
 
           req[4] = (uint8_t) nlen;
@@ -930,6 +935,17 @@ c_event (CConn *c, uint32_t events)
           return true;
         if (c->have > need)
           goto fail;
+        if (run.resolve)
+          {
+            /* answered: that is the whole cycle; the client closes */
+            uint64_t t = now_ns ();
+
+            lat_add (t - c->t0);
+            run.completed++;
+            run.last_progress_ns = t;
+            c_free (c);
+            return false;
+          }
         c_begin_app (c, &failed);
       }
       break;
@@ -1062,7 +1078,8 @@ usage (void)
            "usage: exg-loadgen serve [PORT]\n"
            "       exg-loadgen conn|bulk|hold --proxy HOST:PORT|direct --target PORT\n"
            "                   [--clients N] [--seconds S | --count N] [--streams K] [--dir up|down] [--max N]\n"
-           "                   [--close target|client] [--name HOST] [--socks 5|4a]\n");
+           "                   [--close target|client] [--name HOST] [--socks 5|4a]\n"
+           "                   [--request connect|resolve]\n");
   exit (2);
 }
 
@@ -1157,6 +1174,13 @@ mode_client (const char *mode, int argc, char **argv)
             usage ();
           run.name = v;
         }
+      else if (strcmp (k, "--request") == 0)
+        {
+          if (strcmp (v, "resolve") == 0)
+            run.resolve = true;
+          else if (strcmp (v, "connect") != 0)
+            usage ();
+        }
       else if (strcmp (k, "--socks") == 0)
         {
           if (strcmp (v, "4a") == 0)
@@ -1167,7 +1191,8 @@ mode_client (const char *mode, int argc, char **argv)
       else
         usage ();
     }
-  if (!have_target || (run.socks4a && run.name == NULL))
+  if (!have_target || (run.socks4a && run.name == NULL)
+      || (run.resolve && (run.name == NULL || run.socks4a)))
     usage ();
 
   if (strcmp (mode, "conn") == 0)

@@ -11,9 +11,10 @@
 # first (it closes after its echo, the proxy passes the FIN on, then the
 # client closes), and the client closes first (it shuts down after the
 # echo, the proxy passes the FIN on, the target closes, then the client).
-# Then a SOCKS5 CONNECT to the name "localhost" (and SOCKS4a, where the
-# proxy speaks it) for the proxies that resolve names; the target listens
-# on 127.0.0.1 and ::1, on one port, so the name reaches it either way.
+# Then a SOCKS5 CONNECT to the name "localhost" (and SOCKS4a and RESOLVE,
+# where the proxy speaks them) for the proxies that resolve names; the
+# target listens on 127.0.0.1 and ::1, on one port, so the name reaches it
+# either way.  A RESOLVE cycle is connect, greeting, F0, the answer, close.
 #
 # Builds nothing: exg-loadgen, exg-floor and exitgated come from BUILD_DIR
 # (or from $EXG_LOADGEN / $EXG_FLOOR / $EXITGATED).  A proxy that is missing gets "n/a".
@@ -363,7 +364,11 @@ run_column() {
       # microsocks speaks SOCKS5 only; Dante takes a SOCKS4a request for
       # the IPv4 address 0.0.0.1 it names, and fails
       case $col in
-        exitgate|hop) conn_run "$col" n4 --name localhost --socks 4a ;;
+        exitgate|hop)
+          conn_run "$col" n4 --name localhost --socks 4a
+          # RESOLVE (F0): Tor's extension, which neither of the others speaks
+          conn_run "$col" r5 --name localhost --request resolve
+          ;;
       esac
       ;;
   esac
@@ -483,6 +488,9 @@ row "connections/s, 32 clients, SOCKS5 CONNECT to \`localhost\`" "$(v $EG c32n5_
 row "connections/s, 32 clients, SOCKS4a CONNECT to \`localhost\`" "$(v $EG c32n4_rate)" "$(v hop c32n4_rate)" \
   "–" "–" "–" "–" \
   "$(ratio_check "$(v $EG c32n4_rate)" ">=" 1.5 "$(v microsocks c32n5_rate)" "≥ 1.5× microsocks (SOCKS5)")"
+row "requests/s, 32 clients, RESOLVE (F0) of \`localhost\`" "$(v $EG c32r5_rate)" "$(v hop c32r5_rate)" \
+  "–" "–" "–" "–" \
+  "$(ratio_check "$(v $EG c32r5_rate)" ">=" 1.5 "$(v microsocks c32n5_rate)" "≥ 1.5× microsocks (SOCKS5 CONNECT)")"
 for o in t c; do
   [ $o = t ] && on=$ORDER_T || on=$ORDER_C
   row "latency p50 / p99, 32 clients, $on (µs)" "$(lat $EG c32${o}_)" "$(lat hop c32${o}_)" "$(lat microsocks c32${o}_)" \
@@ -533,7 +541,7 @@ for col in "${COLUMNS[@]}"; do
     continue
   fi
   e=0
-  for k in c32t c32c c32n5 c32n4 c1t c1c; do
+  for k in c32t c32c c32n5 c32n4 c32r5 c1t c1c; do
     e=$((e + ${R[$col.${k}_errors]:-0}))
   done
   errs="$errs | $e"
@@ -564,7 +572,8 @@ echo "connection is the kernel's TCP work for one relayed connection on this mac
 echo "Closing orders: \"target closes first\": the target closes after its echo, the proxy passes the FIN on,"
 echo "the client closes; \"client closes first\": the client's FIN goes first, the target answers with its own."
 echo "By name: SOCKS5 (and SOCKS4a) CONNECT to \"localhost\", which the proxy resolves; microsocks speaks no"
-echo "SOCKS4, Dante no SOCKS4a, the floor takes IPv4 literals only."
+echo "SOCKS4, Dante no SOCKS4a, the floor takes IPv4 literals only.  RESOLVE: Tor's F0 for \"localhost\", one"
+echo "per connection (connect, greeting, F0, the answer, close); only exitgated speaks it."
 echo "Every bulk byte is checked against a pattern; \"NOT VERIFIED\" marks a run that lost or changed data."
 echo "On a busy machine the CPU figures are steadier than the rates: a single-threaded proxy gets one"
 echo "thread's share of a contended core, a thread-per-connection one gets more."
