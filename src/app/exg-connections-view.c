@@ -644,7 +644,7 @@ exg_connections_view_class_init (ExgConnectionsViewClass *klass)
 static void
 exg_connections_view_init (ExgConnectionsView *self)
 {
-  GtkWidget *scrolled, *overlay;
+  GtkWidget *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
                                   GTK_ORIENTATION_VERTICAL);
@@ -664,15 +664,10 @@ exg_connections_view_init (ExgConnectionsView *self)
   gtk_tree_model_filter_set_visible_func (GTK_TREE_MODEL_FILTER (self->filter),
                                           visible_func, self, NULL);
 
-  self->search_entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry),
-                                  _("Filter connections"));
+  self->search_entry = exg_view_search_entry_new (_("Filter connections"),
+                                                  G_CALLBACK (search_changed_cb),
+                                                  self);
   g_object_set (self->search_entry, "margin-start", 12, "margin-end", 12, NULL);
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
-                       _("Filter connections"));
-  exg_view_clear_on_escape (self->search_entry);
-  g_signal_connect_object (self->search_entry, "search-changed",
-                           G_CALLBACK (search_changed_cb), self, 0);
   gtk_box_pack_start (GTK_BOX (self), GTK_WIDGET (self->search_entry), FALSE,
                       FALSE, 0);
 
@@ -718,20 +713,8 @@ exg_connections_view_init (ExgConnectionsView *self)
   }
   exg_view_set_tooltip_column (self->tree_view, EXG_CONN_COL_DETAIL);
 
-  scrolled = gtk_scrolled_window_new (NULL, NULL);
-  gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
-
-  overlay = gtk_overlay_new ();
-  gtk_container_add (GTK_CONTAINER (overlay), scrolled);
-  self->empty_label = GTK_LABEL (gtk_label_new (NULL));
-  gtk_label_set_line_wrap (self->empty_label, TRUE);
-  gtk_widget_set_halign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
-  gtk_widget_set_valign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
-  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->empty_label)), "dim-label");
-  gtk_overlay_add_overlay (GTK_OVERLAY (overlay),
-                           GTK_WIDGET (self->empty_label));
-  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay),
-                                        GTK_WIDGET (self->empty_label), TRUE);
+  overlay = exg_view_overlay_new (self->tree_view, "connections_empty_label",
+                                  &self->empty_label);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
   gtk_widget_hide (GTK_WIDGET (self->leak_bar));

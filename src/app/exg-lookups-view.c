@@ -257,7 +257,7 @@ exg_lookups_view_class_init (ExgLookupsViewClass *klass)
 static void
 exg_lookups_view_init (ExgLookupsView *self)
 {
-  GtkWidget *bar, *clear, *note, *scrolled, *overlay;
+  GtkWidget *bar, *clear, *note, *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
                                   GTK_ORIENTATION_VERTICAL);
@@ -272,14 +272,9 @@ exg_lookups_view_init (ExgLookupsView *self)
 
   bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   g_object_set (bar, "margin-start", 12, "margin-end", 12, NULL);
-  self->search_entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry),
-                                  _("Search name lookups"));
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
-                       _("Search name lookups"));
-  exg_view_clear_on_escape (self->search_entry);
-  g_signal_connect_object (self->search_entry, "search-changed",
-                           G_CALLBACK (search_changed_cb), self, 0);
+  self->search_entry = exg_view_search_entry_new (_("Search name lookups"),
+                                                  G_CALLBACK (search_changed_cb),
+                                                  self);
   gtk_box_pack_start (GTK_BOX (bar), GTK_WIDGET (self->search_entry), TRUE,
                       TRUE, 0);
   clear = gtk_button_new_with_mnemonic (_("C_lear"));
@@ -304,22 +299,8 @@ exg_lookups_view_init (ExgLookupsView *self)
   add_column (self, _("Answer"), EXG_LOOKUP_COL_ANSWER, NULL, "192.0.2.1");
   add_column (self, _("Exit"), EXG_LOOKUP_COL_EXIT, NULL, "exit-1");
   exg_view_set_tooltip_column (self->tree_view, EXG_LOOKUP_COL_ANSWER);
-  scrolled = gtk_scrolled_window_new (NULL, NULL);
-  gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
-  overlay = gtk_overlay_new ();
-  gtk_container_add (GTK_CONTAINER (overlay), scrolled);
-  self->empty_label = GTK_LABEL (gtk_label_new (NULL));
-  gtk_buildable_set_name (GTK_BUILDABLE (self->empty_label), "lookups_empty_label");
-  gtk_label_set_line_wrap (self->empty_label, TRUE);
-  gtk_label_set_justify (self->empty_label, GTK_JUSTIFY_CENTER);
-  g_object_set (self->empty_label, "margin", 24, NULL);
-  gtk_widget_set_halign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
-  gtk_widget_set_valign (GTK_WIDGET (self->empty_label), GTK_ALIGN_CENTER);
-  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->empty_label)),
-                               "dim-label");
-  gtk_overlay_add_overlay (GTK_OVERLAY (overlay), GTK_WIDGET (self->empty_label));
-  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay),
-                                        GTK_WIDGET (self->empty_label), TRUE);
+  overlay = exg_view_overlay_new (self->tree_view, "lookups_empty_label",
+                                  &self->empty_label);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
 
   note = gtk_label_new (_("Name lookups are kept in memory only and are forgotten when Exitgate quits."));

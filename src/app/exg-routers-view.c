@@ -544,7 +544,7 @@ exg_routers_view_class_init (ExgRoutersViewClass *klass)
 static void
 exg_routers_view_init (ExgRoutersView *self)
 {
-  GtkWidget *bar, *add, *scrolled, *overlay;
+  GtkWidget *bar, *add, *overlay;
 
   gtk_orientable_set_orientation (GTK_ORIENTABLE (self),
                                   GTK_ORIENTATION_VERTICAL);
@@ -561,16 +561,11 @@ exg_routers_view_init (ExgRoutersView *self)
 
   bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   g_object_set (bar, "margin-start", 12, "margin-end", 12, NULL);
-  self->search_entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
+  self->search_entry = exg_view_search_entry_new (_("Search routers"),
+                                                  G_CALLBACK (search_changed_cb),
+                                                  self);
   gtk_buildable_set_name (GTK_BUILDABLE (self->search_entry),
                           "routers_search_entry");
-  gtk_entry_set_placeholder_text (GTK_ENTRY (self->search_entry),
-                                  _("Search routers"));
-  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (self->search_entry)),
-                       _("Search routers"));
-  exg_view_clear_on_escape (self->search_entry);
-  g_signal_connect_object (self->search_entry, "search-changed",
-                           G_CALLBACK (search_changed_cb), self, 0);
   gtk_box_pack_start (GTK_BOX (bar), GTK_WIDGET (self->search_entry), TRUE,
                       TRUE, 0);
   add = gtk_button_new_with_mnemonic (_("_Add Exit…"));
@@ -615,20 +610,8 @@ exg_routers_view_init (ExgRoutersView *self)
   }
   exg_view_set_tooltip_column (self->tree_view, EXG_ROUTER_COL_DETAILS);
 
-  scrolled = gtk_scrolled_window_new (NULL, NULL);
-  gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (self->tree_view));
-  overlay = gtk_overlay_new ();
-  gtk_container_add (GTK_CONTAINER (overlay), scrolled);
-  self->empty_label = GTK_LABEL (gtk_label_new (NULL));
-  gtk_buildable_set_name (GTK_BUILDABLE (self->empty_label), "routers_empty_label");
-  gtk_label_set_line_wrap (self->empty_label, TRUE);
-  gtk_label_set_justify (self->empty_label, GTK_JUSTIFY_CENTER);
-  g_object_set (self->empty_label, "margin", 24, NULL);
-  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->empty_label)),
-                               "dim-label");
-  gtk_overlay_add_overlay (GTK_OVERLAY (overlay), GTK_WIDGET (self->empty_label));
-  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay),
-                                        GTK_WIDGET (self->empty_label), TRUE);
+  overlay = exg_view_overlay_new (self->tree_view, "routers_empty_label",
+                                  &self->empty_label);
   gtk_box_pack_start (GTK_BOX (self), overlay, TRUE, TRUE, 0);
   gtk_widget_show_all (GTK_WIDGET (self));
   update_empty (self);

@@ -312,6 +312,49 @@ exg_view_clear_on_escape (GtkSearchEntry *entry)
   g_signal_connect (entry, "stop-search", G_CALLBACK (stop_search_cb), NULL);
 }
 
+GtkSearchEntry *
+exg_view_search_entry_new (const char *placeholder,
+                           GCallback   changed,
+                           gpointer    view)
+{
+  GtkSearchEntry *entry = GTK_SEARCH_ENTRY (gtk_search_entry_new ());
+
+  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), placeholder);
+  atk_object_set_name (gtk_widget_get_accessible (GTK_WIDGET (entry)), placeholder);
+  exg_view_clear_on_escape (entry);
+  g_signal_connect_object (entry, "search-changed", changed, view, 0);
+  return entry;
+}
+
+GtkWidget *
+exg_view_overlay_new (GtkTreeView  *tree_view,
+                      const char   *label_name,
+                      GtkLabel    **out_label)
+{
+  GtkWidget *scrolled, *overlay;
+  GtkLabel *label;
+
+  scrolled = gtk_scrolled_window_new (NULL, NULL);
+  gtk_container_add (GTK_CONTAINER (scrolled), GTK_WIDGET (tree_view));
+  overlay = gtk_overlay_new ();
+  gtk_container_add (GTK_CONTAINER (overlay), scrolled);
+
+  label = GTK_LABEL (gtk_label_new (NULL));
+  gtk_buildable_set_name (GTK_BUILDABLE (label), label_name);
+  gtk_label_set_line_wrap (label, TRUE);
+  gtk_label_set_justify (label, GTK_JUSTIFY_CENTER);
+  g_object_set (label, "margin", 24, NULL);
+  gtk_widget_set_halign (GTK_WIDGET (label), GTK_ALIGN_CENTER);
+  gtk_widget_set_valign (GTK_WIDGET (label), GTK_ALIGN_CENTER);
+  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (label)),
+                               "dim-label");
+  gtk_overlay_add_overlay (GTK_OVERLAY (overlay), GTK_WIDGET (label));
+  gtk_overlay_set_overlay_pass_through (GTK_OVERLAY (overlay), GTK_WIDGET (label),
+                                        TRUE);
+  *out_label = label;
+  return overlay;
+}
+
 void
 exg_view_update_empty (GtkLabel    *label,
                        GtkTreeView *tree_view,

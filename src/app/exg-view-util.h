@@ -61,6 +61,20 @@ void               exg_view_update_empty    (GtkLabel            *label,
 /* Escape in @entry clears the search (GtkSearchEntry only stops it) */
 void               exg_view_clear_on_escape (GtkSearchEntry      *entry);
 
+/* A search entry for a view's filter bar: @placeholder is also its
+ * accessible name, Escape clears it, and "search-changed" calls @changed
+ * with @view (a GObject the handler lives as long as). */
+GtkSearchEntry    *exg_view_search_entry_new (const char         *placeholder,
+                                              GCallback           changed,
+                                              gpointer            view);
+
+/* @tree_view in a scrolled window, under an overlay whose centred, dimmed
+ * label (named @label_name for tests) says why the list is empty (see
+ * exg_view_update_empty).  Returns the overlay; *out_label the label. */
+GtkWidget         *exg_view_overlay_new     (GtkTreeView         *tree_view,
+                                             const char          *label_name,
+                                             GtkLabel           **out_label);
+
 /* Hovering a row of @tree_view shows the whole text of its string
  * @model_column in a tooltip (as text, not markup): the cells may be
  * ellipsized, the tooltip never is. */
