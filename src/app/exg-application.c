@@ -42,29 +42,6 @@ exg_application_trace_ (ExgApplication *self,
   g_print ("EXITGATE-EVENT %s\n", line);
 }
 
-/**
- * exg_application_bind_textdomain:
- *
- * Binds the app's message catalogue: the installed one, or, for a binary
- * run from the build tree (the app, its tests), the .mo files built
- * there, so that a translated window can be tried and tested before
- * installing.
- */
-void
-exg_application_bind_textdomain (void)
-{
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  const char *dir = LOCALEDIR;
-
-  if (exe != NULL
-      && g_str_has_prefix (exe, EXG_UNINSTALLED_BUILD_ROOT G_DIR_SEPARATOR_S)
-      && g_file_test (EXG_UNINSTALLED_LOCALE_DIR, G_FILE_TEST_IS_DIR))
-    dir = EXG_UNINSTALLED_LOCALE_DIR;
-  bindtextdomain (GETTEXT_PACKAGE, dir);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
-}
-
 static char *
 format_socket_address (GSocketAddress *address)
 {

@@ -61,6 +61,5 @@ void               exg_application_get_selection      (ExgApplication *self,
 
 gboolean           exg_application_get_tray_available (ExgApplication *self);
 
-void               exg_application_bind_textdomain    (void);
 
 G_END_DECLS

@@ -15,7 +15,7 @@ main (int argc, char **argv)
   g_autoptr(ExgApplication) app = NULL;
 
   setlocale (LC_ALL, "");
-  exg_application_bind_textdomain ();
+  exg_i18n_bind_textdomain ();
 
   app = exg_application_new ();
   return g_application_run (G_APPLICATION (app), argc, argv);

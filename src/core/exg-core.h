@@ -15,6 +15,7 @@
 #include "exg-geoip.h"
 #include "exg-iso3166.h"
 #include "exg-health.h"
+#include "exg-i18n.h"
 #include "exg-router.h"
 #include "exg-router-registry.h"
 #include "exg-selection.h"

@@ -77,23 +77,6 @@ fail (const char *format,
   return 1;
 }
 
-/* The installed catalogue, or the one built beside this binary when it
- * runs from the build tree (tests, trying a translation). */
-static void
-bind_textdomain (void)
-{
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  const char *dir = LOCALEDIR;
-
-  if (exe != NULL
-      && g_str_has_prefix (exe, EXG_UNINSTALLED_BUILD_ROOT G_DIR_SEPARATOR_S)
-      && g_file_test (EXG_UNINSTALLED_LOCALE_DIR, G_FILE_TEST_IS_DIR))
-    dir = EXG_UNINSTALLED_LOCALE_DIR;
-  bindtextdomain (GETTEXT_PACKAGE, dir);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
-}
-
 /* As many descriptors as allowed: every relayed connection holds two. */
 static void
 raise_fd_limit (void)
@@ -454,7 +437,7 @@ main (int    argc,
 
   /* --help and every message in the user's language */
   setlocale (LC_ALL, "");
-  bind_textdomain ();
+  exg_i18n_bind_textdomain ();
 
   context = g_option_context_new (N_("- Exitgate SOCKS proxy daemon"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);

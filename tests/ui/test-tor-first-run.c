@@ -356,7 +356,7 @@ main (int argc, char **argv)
   g_setenv ("EXITGATE_TOR_SYSTEM_CONTROL", "/nonexistent/tor/control", TRUE);
 
   gtk_test_init (&argc, &argv, NULL);
-  exg_application_bind_textdomain ();
+  exg_i18n_bind_textdomain ();
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
 
   /* only ever on the private network: without its torrc, no tor at all */

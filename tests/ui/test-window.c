@@ -3032,7 +3032,7 @@ main (int argc, char **argv)
     }
 
   gtk_test_init (&argc, &argv, NULL);
-  exg_application_bind_textdomain ();
+  exg_i18n_bind_textdomain ();
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE,
                 NULL);
 
