@@ -561,17 +561,38 @@ add_column (ExgConnectionsView   *self,
   return column;
 }
 
+static void
+leak_sign_data_func (GtkTreeViewColumn *column,
+                     GtkCellRenderer   *cell,
+                     GtkTreeModel      *model,
+                     GtkTreeIter       *iter,
+                     gpointer           user_data)
+{
+  gboolean leak;
+
+  gtk_tree_model_get (model, iter, EXG_CONN_COL_LEAK, &leak, -1);
+  g_object_set (cell, "icon-name", leak ? "dialog-warning-symbolic" : NULL, NULL);
+}
+
 /* A warning sign before the target of a connection that leaks names
- * (the row's tooltip says why, and what to do) */
+ * (the row's tooltip says why, and what to do).  The sign's room is
+ * there in every row, empty in most: in fixed-height mode the tree view
+ * sizes its cells from the first rows, and a cell hidden there (or
+ * without an icon) would get no room in the rows that have one. */
 static void
 add_leak_marker (GtkTreeViewColumn *column)
 {
   GtkCellRenderer *icon = gtk_cell_renderer_pixbuf_new ();
+  int xpad, width;
 
-  g_object_set (icon, "icon-name", "dialog-warning-symbolic", NULL);
+  gtk_cell_renderer_get_padding (icon, &xpad, NULL);
+  if (!gtk_icon_size_lookup (GTK_ICON_SIZE_MENU, &width, NULL))
+    width = 16;
+  gtk_cell_renderer_set_fixed_size (icon, width + 2 * xpad, -1);
   gtk_tree_view_column_pack_start (column, icon, FALSE);
   gtk_cell_layout_reorder (GTK_CELL_LAYOUT (column), icon, 0);
-  gtk_tree_view_column_add_attribute (column, icon, "visible", EXG_CONN_COL_LEAK);
+  gtk_tree_view_column_set_cell_data_func (column, icon, leak_sign_data_func,
+                                           NULL, NULL);
 }
 
 static void

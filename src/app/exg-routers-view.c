@@ -505,7 +505,12 @@ add_column (ExgRoutersView      *self,
   g_object_set (cell, "ellipsize", PANGO_ELLIPSIZE_END, NULL);
   exg_view_sort_on_click (column, GTK_TREE_SORTABLE (self->store),
                           model_column);
-  gtk_tree_view_column_set_expand (column, model_column == EXG_ROUTER_COL_NAME);
+  /* the samples fit 800 pixels; longer kinds ("HTTP CONNECT", a tor
+   * exit's with its ports) and countries ("Netherlands") take a share of
+   * any spare width, and their tooltip otherwise */
+  gtk_tree_view_column_set_expand (column, model_column == EXG_ROUTER_COL_NAME
+                                           || model_column == EXG_ROUTER_COL_KIND
+                                           || model_column == EXG_ROUTER_COL_COUNTRY);
   gtk_tree_view_append_column (self->tree_view, column);
   exg_view_fit_column (self->tree_view, column, cell, sample);
 }

@@ -277,6 +277,63 @@ class DaemonTest(unittest.TestCase):
         for line in hints:
             self.assertNotIn(str(self.http_port), line)
 
+    def request_as_name(self, proxy, version, host, port):
+        """One CONNECT naming HOST as a name, whatever it is: SOCKS4a's
+        hostname, or SOCKS5's ATYP 3 (as curl --socks4a sends an IP URL).
+        True if granted."""
+        h, p = proxy.rsplit(":", 1)
+        with socket.create_connection((h, int(p)), timeout=TIMEOUT) as s:
+            if version == 4:
+                s.sendall(b"\x04\x01" + port.to_bytes(2, "big") + b"\x00\x00\x00\x01x\x00"
+                          + host.encode() + b"\x00")
+                reply = s.recv(8)
+                self.assertEqual(len(reply), 8, reply)
+                return reply[1] == 0x5a
+            s.sendall(b"\x05\x01\x00")
+            self.assertEqual(s.recv(2), b"\x05\x00")
+            s.sendall(b"\x05\x01\x00\x03" + bytes([len(host)]) + host.encode()
+                      + port.to_bytes(2, "big"))
+            reply = s.recv(10)
+            self.assertEqual(len(reply), 10, reply)
+            return reply[1] == 0
+
+    def test_address_sent_as_name(self):
+        # "127.0.0.1" sent as a name is still an address: the proxy exit
+        # gets it as one, so the DNS-leak hint and deny-targets apply as
+        # to an address
+        upstream = Daemon("--listen", "127.0.0.2:0")
+        self.addCleanup(upstream.kill)
+        port = upstream.addresses[0].rsplit(":", 1)[1]
+        # a denied target that would take the connection if asked
+        denied = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(denied.close)
+        denied_port = denied.getsockname()[1]
+        conf = os.path.join(self.tmp, "exitgated.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\ndeny-targets=127.0.0.1/32:%d\n\n"
+                    "[exit up]\ntype=socks5\naddress=127.0.0.2\nport=%s\n"
+                    % (denied_port, port))
+        d = Daemon("--config", conf, "--listen", "127.0.0.1:0")
+        try:
+            proxy = d.addresses[0]
+            for version in (4, 5):
+                self.assertTrue(self.request_as_name(proxy, version, "127.0.0.1",
+                                                     self.http_port), version)
+                # the upstream would connect; the policy must refuse first
+                self.assertFalse(self.request_as_name(proxy, version, "127.0.0.1",
+                                                      denied_port), version)
+        # a real name is resolved at the exit: no hint for this client
+            self.assertTrue(self.request_as_name(proxy, 5, "localhost", self.http_port))
+        except BaseException:
+            d.kill()
+            raise
+        self.assertEqual(d.stop(), 0)
+        upstream.stop()
+        err = d.stderr()
+        hints = [l for l in err.splitlines()
+                 if "Client 127.0.0.1 connects by IP address through a proxy or tor exit" in l]
+        self.assertEqual(len(hints), 1, err)
+
     def test_exit_country_from_geoip(self):
         make_mmdb = os.environ.get("EXG_MAKE_MMDB")
         if not make_mmdb:

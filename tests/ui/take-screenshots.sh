@@ -263,6 +263,8 @@ for cc in SE DE JP NL; do
   wait_conns "$web" "$i"
   curl -s -o /dev/null --proxy "socks5h://$user@$socks" "http://localhost:$web/index.html" || true
 done
+# By IP address (curl --socks4a sends it as SOCKS4a's hostname) through the
+# SOCKS5 exit sao-paulo: the window marks it with the DNS-leak sign and bar.
 action exit-country "'BR'"
 curl -s -o /dev/null --limit-rate 1M --socks4a "$socks" "http://127.0.0.1:$web/big.iso" & pids+=($!)
 wait_conns "$web" 5

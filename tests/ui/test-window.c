@@ -685,6 +685,48 @@ leak_rows_seen (gpointer data)
   return w->n_leak == 1 && w->n_clean == 1;
 }
 
+/* The width the Target column gives its warning sign in the first row of
+ * the tree view's model that is marked as leaking names: what is drawn,
+ * not just the model's flag. */
+static int
+drawn_leak_sign_width (GtkTreeView *tree)
+{
+  GtkTreeModel *model = gtk_tree_view_get_model (tree);
+  GtkTreeIter iter;
+  gboolean valid;
+
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter))
+    {
+      gboolean leak;
+
+      gtk_tree_model_get (model, &iter, EXG_CONN_COL_LEAK, &leak, -1);
+      if (leak)
+        break;
+    }
+  g_assert_true (valid);
+
+  for (guint i = 0; i < gtk_tree_view_get_n_columns (tree); i++)
+    {
+      GtkTreeViewColumn *column = gtk_tree_view_get_column (tree, i);
+      g_autoptr(GList) cells = gtk_cell_layout_get_cells (GTK_CELL_LAYOUT (column));
+
+      for (GList *l = cells; l != NULL; l = l->next)
+        {
+          int x = 0, width = 0;
+
+          if (!GTK_IS_CELL_RENDERER_PIXBUF (l->data))
+            continue;
+          gtk_tree_view_column_cell_set_cell_data (column, model, &iter, FALSE, FALSE);
+          g_assert_true (gtk_cell_renderer_get_visible (l->data));
+          g_assert_true (gtk_tree_view_column_cell_get_position (column, l->data,
+                                                                 &x, &width));
+          return width;
+        }
+    }
+  g_assert_not_reached ();
+}
+
 /* A CONNECT by IP address through a proxy exit: the client resolved the
  * name itself.  The exit is a SOCKS5 upstream that is this very proxy,
  * asked with the username "country=SE", so the connection really goes
@@ -737,6 +779,10 @@ test_dns_leak_hint (void)
   g_assert_nonnull (strstr (detail, "Connected by IP address through a Tor or proxy exit"));
   g_assert_nonnull (strstr (detail, "socks5h://"));
   g_assert_nonnull (strstr (detail, "curl --socks5-hostname"));
+  /* and its sign is drawn, with room for the icon: the tree view sizes
+   * its cells from the first rows, which carry no sign */
+  exg_test_flush ();
+  g_assert_cmpint (drawn_leak_sign_width (exg_connections_view_get_tree_view (view)), >=, 16);
 
   /* said once, plainly, over the list */
   g_assert_true (gtk_widget_get_visible (bar));

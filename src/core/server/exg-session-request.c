@@ -649,6 +649,34 @@ start_resolve (ExgSession *self,
                                resolve_cb, g_object_ref (self));
 }
 
+/* A name that is an IP literal (curl --socks4a sends an IP URL's host as
+ * SOCKS4a's hostname; SOCKS5 clients may send it as ATYP 3) is an
+ * address: the backends hand it to the exit as one, and nothing resolves
+ * it.  So it is one here too, for the destination policy and the DNS-leak
+ * mark, which would otherwise let it by as a name.  inet_pton, as the
+ * backends: what they send as a name stays a name. */
+static void
+name_to_address_if_literal (ExgSocksAddr *target)
+{
+  guint8 ip[16];
+
+  if (target->type != EXG_SOCKS_ATYP_DOMAIN)
+    return;
+  if (inet_pton (AF_INET, target->host, ip) == 1)
+    {
+      target->type = EXG_SOCKS_ATYP_IPV4;
+      memcpy (target->ip, ip, 4);
+    }
+  else if (inet_pton (AF_INET6, target->host, ip) == 1)
+    {
+      target->type = EXG_SOCKS_ATYP_IPV6;
+      memcpy (target->ip, ip, 16);
+    }
+  else
+    return;
+  target->host[0] = '\0';
+}
+
 void
 exg_session_handle_request_ (ExgSession        *self,
                 const ExgSocksMsg *msg)
@@ -658,6 +686,7 @@ exg_session_handle_request_ (ExgSession        *self,
   self->version = msg->version;
   self->command = msg->command;
   self->target = msg->target;
+  name_to_address_if_literal (&self->target);
   host = exg_session_target_host_ (&self->target);
 
   self->info->command = msg->command;
