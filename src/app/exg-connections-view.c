@@ -69,8 +69,8 @@ say_leak (ExgConnectionsView *self,
   host = exg_conn_info_get_client_host (info);
   what = g_strdup_printf (/* Translators: %s is a client's address, then advice follows */
                           _("A program at %s connects by IP address through a Tor or proxy "
-                            "exit: it looks up names itself, outside the proxy, so its DNS "
-                            "lookups leak where it goes."),
+                            "exit: if it looked the name up itself, that lookup went outside "
+                            "the proxy and may show where it goes."),
                           host);
   text = g_strdup_printf ("%s %s", what, exg_connection_leak_advice ());
   gtk_label_set_text (self->leak_label, text);
