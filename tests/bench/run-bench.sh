@@ -436,6 +436,29 @@ if [ -x "$EXITGATED" ]; then
   splice_column splice_0 0
 fi
 
+# Paired rounds: exitgated and the floor, one after the other, PAIRS times,
+# each connection run in both closing orders; the ratio of each pair and
+# their median.  One run of each column (the main table) can land on a
+# moment of load the other missed; pairs seconds apart rarely do.
+PAIRS=${EXG_BENCH_PAIRS:-5}
+pair_round() {  # pair_round N
+  local col
+  for col in exitgate floor; do
+    start_proxy "$col" || { stop_proxy; return 1; }
+    gen_conn --clients 4 --seconds 0.2 >/dev/null
+    for o in t c; do
+      conn_run "pair$1_$col" "$o" --close "$([ $o = t ] && echo target || echo client)"
+    done
+    stop_proxy
+  done
+}
+if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
+  for ((p = 1; p <= PAIRS; p++)); do
+    echo "# paired round $p (t=${SECONDS}s)" >&2
+    pair_round "$p"
+  done
+fi
+
 # --- the table -------------------------------------------------------------
 
 v() {  # v COLUMN KEY: the value, or n/a
@@ -553,6 +576,27 @@ echo
 for col in "${COLUMNS[@]}"; do
   [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
 done
+if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
+  echo "Proxy CPU per connection, exitgated ÷ the floor, in $PAIRS rounds of the two run one after the"
+  echo "other (µs / µs = ratio), and the median ratio:"
+  echo
+  echo "| closing order | $(for ((p = 1; p <= PAIRS; p++)); do printf 'round %d | ' $p; done)median |"
+  echo "| --- |$(for ((p = 1; p <= PAIRS; p++)); do printf ' ---: |'; done) ---: |"
+  for o in t c; do
+    [ $o = t ] && on=$ORDER_T || on=$ORDER_C
+    line="| $on"
+    ratios=""
+    for ((p = 1; p <= PAIRS; p++)); do
+      e=$(v "pair${p}_exitgate" cpu${o}_us); f=$(v "pair${p}_floor" cpu${o}_us)
+      r=$(awk -v e="$e" -v f="$f" 'BEGIN { if (e ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f", e / f; else print "n/a" }')
+      line="$line | $e / $f = ${r}×"
+      ratios="$ratios $r"
+    done
+    med=$(echo $ratios | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    echo "$line | $(check "$med" "<=" 1.25 "${med}× (≤ 1.25×)") |"
+  done
+  echo
+fi
 echo "When exitgated's relay splices (bulk, Gbit/s, and proxy CPU per GB over the four runs):"
 echo
 echo "| splice after | bulk up, 1 stream | bulk up, 8 streams | bulk down, 1 stream | bulk down, 8 streams | proxy CPU per GB (ms) |"
