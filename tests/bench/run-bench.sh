@@ -407,6 +407,32 @@ run_column() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Paired rounds: exitgated and the floor, one after the other, PAIRS times,
+# each connection run in both closing orders; the ratio of each pair and
+# their median.  One run of each column (the main table) can land on a
+# moment of load the other missed; pairs seconds apart rarely do.  They
+# run first, before the held connections of the columns leave thousands
+# of loopback ports in TIME_WAIT, which makes every later connect()'s port
+# search dearer.
+PAIRS=${EXG_BENCH_PAIRS:-5}
+pair_round() {  # pair_round N
+  local col
+  for col in exitgate floor; do
+    start_proxy "$col" || { stop_proxy; return 1; }
+    gen_conn --clients 4 --seconds 0.2 >/dev/null
+    for o in t c; do
+      conn_run "pair$1_$col" "$o" --close "$([ $o = t ] && echo target || echo client)"
+    done
+    stop_proxy
+  done
+}
+if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
+  for ((p = 1; p <= PAIRS; p++)); do
+    echo "# paired round $p (t=${SECONDS}s)" >&2
+    pair_round "$p"
+  done
+fi
 COLUMNS=(exitgate hop microsocks dante floor direct)
 # run the floor right after exitgate: the check that compares the two is
 # then least exposed to load that comes and goes on a shared machine
@@ -436,28 +462,6 @@ if [ -x "$EXITGATED" ]; then
   splice_column splice_0 0
 fi
 
-# Paired rounds: exitgated and the floor, one after the other, PAIRS times,
-# each connection run in both closing orders; the ratio of each pair and
-# their median.  One run of each column (the main table) can land on a
-# moment of load the other missed; pairs seconds apart rarely do.
-PAIRS=${EXG_BENCH_PAIRS:-5}
-pair_round() {  # pair_round N
-  local col
-  for col in exitgate floor; do
-    start_proxy "$col" || { stop_proxy; return 1; }
-    gen_conn --clients 4 --seconds 0.2 >/dev/null
-    for o in t c; do
-      conn_run "pair$1_$col" "$o" --close "$([ $o = t ] && echo target || echo client)"
-    done
-    stop_proxy
-  done
-}
-if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
-  for ((p = 1; p <= PAIRS; p++)); do
-    echo "# paired round $p (t=${SECONDS}s)" >&2
-    pair_round "$p"
-  done
-fi
 
 # --- the table -------------------------------------------------------------
 
