@@ -322,7 +322,7 @@ class DaemonTest(unittest.TestCase):
                 # the upstream would connect; the policy must refuse first
                 self.assertFalse(self.request_as_name(proxy, version, "127.0.0.1",
                                                       denied_port), version)
-        # a real name is resolved at the exit: no hint for this client
+            # a real name is resolved at the exit: no hint for this client
             self.assertTrue(self.request_as_name(proxy, 5, "localhost", self.http_port))
         except BaseException:
             d.kill()
