@@ -124,9 +124,21 @@ typedef struct
   int       client_fd;          /* the relay's client end: owned until
                                  * the relay takes it, then -1 */
   int       client_fd_given;    /* … its number, to look at in done */
-  GSocketConnection *exit_conn; /* the relay's exit end */
+  int       exit_fd;            /* the relay's exit end: as client_fd */
+  int       exit_fd_given;
+  GSocketConnection *exit_conn; /* nullable: the exit end as GIO made it
+                                 * (--exit-connection), owning exit_fd */
   gboolean  closed_at_done;     /* both sockets were closed by then */
 } Fixture;
+
+/* --exit-connection: the exit end as upstream and tor exits give it */
+static gboolean exit_as_connection;
+
+static gboolean
+fd_closed (int fd)
+{
+  return fcntl (fd, F_GETFD) == -1 && errno == EBADF;
+}
 
 static void
 progress_cb (gpointer user_data,
@@ -154,9 +166,10 @@ done_cb (gpointer      user_data,
   if (error != NULL)
     f->error = g_error_copy (error);
   /* nothing opens a descriptor between the relay's close and this call */
-  f->closed_at_done = f->exit_conn != NULL
-    && fcntl (f->client_fd_given, F_GETFD) == -1 && errno == EBADF
-    && g_socket_is_closed (g_socket_connection_get_socket (f->exit_conn));
+  f->closed_at_done = fd_closed (f->client_fd_given)
+    && (f->exit_conn != NULL
+          ? g_socket_is_closed (g_socket_connection_get_socket (f->exit_conn))
+          : fd_closed (f->exit_fd_given));
   if (f->free_in_done)
     g_clear_pointer (&f->relay, exg_relay_free);
 }
@@ -182,7 +195,12 @@ fixture_connect (Fixture *f)
   g_assert_no_errno (setsockopt (client_side, IPPROTO_TCP, TCP_NODELAY,
                                  &(int) { 1 }, sizeof (int)));
   f->client_fd = client_side;
-  f->exit_conn = wrap (exit_side);
+  f->exit_fd = exit_side;
+  if (exit_as_connection)
+    f->exit_conn = wrap (exit_side);
+  else
+    g_assert_no_errno (fcntl (exit_side, F_SETFL,
+                              fcntl (exit_side, F_GETFL) | O_NONBLOCK));
 }
 
 /* The relay for a connected fixture */
@@ -192,9 +210,10 @@ fixture_relay (Fixture      *f,
                gsize         pending_len)
 {
   f->client_fd_given = f->client_fd;
-  f->relay = exg_relay_new (f->client_fd, f->exit_conn, pending, pending_len,
-                            progress_cb, done_cb, f);
-  f->client_fd = -1;
+  f->exit_fd_given = f->exit_fd;
+  f->relay = exg_relay_new (f->client_fd, f->exit_fd, f->exit_conn,
+                            pending, pending_len, progress_cb, done_cb, f);
+  f->client_fd = f->exit_fd = -1;
   exg_relay_start (f->relay);
 }
 
@@ -215,6 +234,9 @@ fixture_clear (Fixture *f)
   if (f->client_fd >= 0)
     close (f->client_fd);
   f->client_fd = -1;
+  if (f->exit_conn == NULL && f->exit_fd >= 0)
+    close (f->exit_fd);
+  f->exit_fd = -1;
   g_clear_object (&f->exit_conn);
   if (f->client_peer >= 0)
     close (f->client_peer);
@@ -753,7 +775,7 @@ test_relay_half_close_fin_rides_on_data (void)
   send_all (f.exit_peer, "banner");
   g_assert_no_errno (shutdown (f.exit_peer, SHUT_WR));
   /* the FIN has reached the relay's side of the exit connection */
-  pfd.fd = g_socket_get_fd (g_socket_connection_get_socket (f.exit_conn));
+  pfd.fd = f.exit_fd;
   g_assert_cmpint (poll (&pfd, 1, DEADLINE_S * 1000), ==, 1);
   before = segments_in (f.client_peer);
 
@@ -880,9 +902,10 @@ test_relay_close_from_progress (void)
 
   fixture_connect (&f);
   f.client_fd_given = f.client_fd;
-  f.relay = exg_relay_new (f.client_fd, f.exit_conn, NULL, 0,
+  f.exit_fd_given = f.exit_fd;
+  f.relay = exg_relay_new (f.client_fd, f.exit_fd, f.exit_conn, NULL, 0,
                            close_in_progress_cb, done_cb, &f);
-  f.client_fd = -1;
+  f.client_fd = f.exit_fd = -1;
   exg_relay_start (f.relay);
 
   send_all (f.client_peer, "x");
@@ -973,6 +996,8 @@ main (int    argc,
   for (int i = 1; i < argc; i++)
     if (g_str_has_prefix (argv[i], "--splice-after="))
       g_setenv ("EXITGATE_SPLICE_AFTER", argv[i] + strlen ("--splice-after="), TRUE);
+    else if (g_str_equal (argv[i], "--exit-connection"))
+      exit_as_connection = TRUE;
 
   /* 200 relays are 800 descriptors */
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 struct _ExgBackendDirect
 {
@@ -25,135 +26,139 @@ struct _ExgBackendDirect
 
 G_DEFINE_FINAL_TYPE (ExgBackendDirect, exg_backend_direct, EXG_TYPE_BACKEND)
 
-/* IP literals, the common case of a SOCKS request: one socket, one
- * non-blocking connect, watched through the context's epoll poller.
- * GSocketClient would cost an enumeration, several tasks and idles and a
- * resolver check per connection, which shows at tens of thousands of
- * connections a second.  A GSource on the socket would cost two writes of
- * the main context's wakeup eventfd (attach, destroy); the poller costs
- * one epoll_ctl, and the registration is left parked for the relay, which
- * takes it over with one EPOLL_CTL_MOD.  Names take the same way once
- * resolved (see NameConnect below).
+/* Dials (exg_backend_dial) end with the exit's socket as a bare
+ * descriptor, completed by a plain callback: GSocketClient, or even a
+ * GTask, a GSocket and a GSocketConnection per connection, show at tens of
+ * thousands of connections a second.  connect_async, for GIO callers,
+ * wraps a dial.
+ *
+ * IP literals, the common case of a SOCKS request: one socket, one
+ * non-blocking connect, watched through the context's epoll poller (a
+ * GSource on the socket would cost two writes of the main context's
+ * wakeup eventfd: attach, destroy).  The registration is left parked for
+ * the relay, which takes it over.  Names take the same way once resolved
+ * (see NameDial below).
  *
  * Nagle is not turned off here: the relay does it on both of its ends. */
-typedef struct {
-  GTask     *task;           /* owned */
-  GSocket   *socket;         /* owned */
-  ExgPoller *poller;         /* not owned: lives with the context */
-  GSource   *cancel_source;  /* owned, nullable */
-} LiteralConnect;
+#define DIAL_EVENTS (EPOLLOUT | EPOLLET)
 
-static void
-literal_free (LiteralConnect *lc)
+/* Once a connect's socket is writable or in error: connected?  EPOLLOUT
+ * alone says so without asking the kernel again; an error or a hang-up
+ * is read from SO_ERROR. */
+static gboolean
+dial_connected (int       fd,
+                guint32   events,
+                GError  **error)
 {
-  if (lc->cancel_source != NULL)
-    {
-      g_source_destroy (lc->cancel_source);
-      g_source_unref (lc->cancel_source);
-    }
-  g_object_unref (lc->socket);
-  g_object_unref (lc->task);
-  g_free (lc);
+  if (!(events & (EPOLLERR | EPOLLHUP)))
+    return TRUE;
+  return exg_socket_connect_result (fd, error);
 }
 
-static void
-literal_connected (GTask   *task,
-                   GSocket *socket)
-{
-  GSocketConnection *connection;
+typedef struct {
+  ExgBackendDial  dial;
+  ExgPoller      *poller;   /* not owned: lives with the context */
+  int             fd;       /* owned; -1 when it failed at once */
+  GSource        *failed;   /* owned, nullable: reports a failure known
+                             * at once, from the main loop */
+  GError         *error;    /* owned, nullable: that failure */
+} LiteralDial;
 
-  g_socket_set_blocking (socket, TRUE);
-  connection = g_socket_connection_factory_create_connection (socket);
-  g_task_return_pointer (task, connection, g_object_unref);
+static void
+literal_free (LiteralDial *ld)
+{
+  if (ld->failed != NULL)
+    {
+      g_source_destroy (ld->failed);
+      g_source_unref (ld->failed);
+    }
+  g_clear_error (&ld->error);
+  g_free (ld);
 }
 
 static void
 literal_event_cb (gpointer user_data,
                   guint32  events)
 {
-  LiteralConnect *lc = user_data;
-  int fd = g_socket_get_fd (lc->socket);
+  LiteralDial *ld = user_data;
+  ExgBackendDial dial = ld->dial;
+  int fd = ld->fd;
   GError *error = NULL;
 
-  if (!g_socket_check_connect_result (lc->socket, &error))
+  if (dial_connected (fd, events, &error))
     {
-      exg_poller_remove (lc->poller, fd);
-      g_task_return_error (lc->task, error);
+      /* edge-triggered: nothing more comes until the relay takes it over */
+      exg_poller_park (ld->poller, fd);
+      literal_free (ld);
+      dial.func (dial.user_data, fd, NULL, NULL);
+      return;
     }
-  else
-    {
-      /* edge-triggered: nothing more comes unless someone takes it over */
-      exg_poller_park (lc->poller, fd);
-      literal_connected (lc->task, lc->socket);
-    }
-  literal_free (lc);
+  exg_poller_remove (ld->poller, fd);
+  close (fd);
+  literal_free (ld);
+  dial.func (dial.user_data, -1, NULL, error);
 }
 
 static gboolean
-literal_cancelled_cb (GCancellable *cancellable,
-                      gpointer      user_data)
+literal_failed_cb (gpointer user_data)
 {
-  LiteralConnect *lc = user_data;
+  LiteralDial *ld = user_data;
+  ExgBackendDial dial = ld->dial;
+  GError *error = g_steal_pointer (&ld->error);
 
-  exg_poller_remove (lc->poller, g_socket_get_fd (lc->socket));
-  g_task_return_error_if_cancelled (lc->task);
-  literal_free (lc);
+  g_clear_pointer (&ld->failed, g_source_unref);
+  literal_free (ld);
+  dial.func (dial.user_data, -1, NULL, error);
   return G_SOURCE_REMOVE;
 }
 
 static void
-connect_literal (ExgBackendDirect              *self,
-                 GTask                         *task,
-                 const struct sockaddr_storage *sa,
-                 socklen_t                      sa_len)
+literal_cancel (ExgBackendDial *dial)
 {
-  GCancellable *cancellable = g_task_get_cancellable (task);
-  g_autoptr(GSocket) socket = NULL;
-  LiteralConnect *lc;
-  GError *error = NULL;
+  LiteralDial *ld = (LiteralDial *) dial;
+
+  if (ld->fd >= 0)
+    {
+      exg_poller_remove (ld->poller, ld->fd);
+      close (ld->fd);
+    }
+  literal_free (ld);
+}
+
+static ExgBackendDial *
+dial_literal (ExgBackendDirect              *self,
+              const struct sockaddr_storage *sa,
+              socklen_t                      sa_len,
+              ExgBackendDialFunc             func,
+              gpointer                       user_data)
+{
+  LiteralDial *ld = g_new0 (LiteralDial, 1);
   gboolean in_progress;
-  int fd, errsv;
 
-  if (g_task_return_error_if_cancelled (task))
-    return;
+  exg_backend_dial_init (&ld->dial, func, user_data, literal_cancel);
+  ld->poller = exg_poller_get_default ();
+  ld->fd = exg_socket_connect_start (sa, sa_len, self->source, &in_progress,
+                                     &ld->error);
+  /* connected at once or not: EPOLLOUT tells, from the poller, never
+   * from inside this call */
+  if (ld->fd >= 0 &&
+      !exg_poller_add_new (ld->poller, ld->fd, DIAL_EVENTS, literal_event_cb, ld))
+    {
+      int errsv = errno;
 
-  socket = exg_socket_connect_start (sa, sa_len, self->source, &in_progress,
-                                     &error);
-  if (socket == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (!in_progress)
-    {
-      literal_connected (task, socket);
-      return;
-    }
-
-  fd = g_socket_get_fd (socket);
-  lc = g_new0 (LiteralConnect, 1);
-  lc->task = g_object_ref (task);
-  lc->socket = g_steal_pointer (&socket);
-  lc->poller = exg_poller_get_default ();
-  /* EPOLLOUT once connected, EPOLLERR | EPOLLHUP if that failed */
-  if (!exg_poller_add_new (lc->poller, fd, EPOLLOUT | EPOLLET, literal_event_cb, lc))
-    {
-      errsv = errno;
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (errsv),
+      close (ld->fd);
+      ld->fd = -1;
+      ld->error = g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
                                "epoll_ctl: %s", g_strerror (errsv));
-      literal_free (lc);
-      return;
     }
-  if (cancellable != NULL)
+  if (ld->fd < 0)
     {
-      /* no descriptor: attaching and destroying it wakes nothing */
-      lc->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (lc->cancel_source,
-                             (GSourceFunc) (void (*) (void)) literal_cancelled_cb,
-                             lc, NULL);
-      g_source_set_static_name (lc->cancel_source, "[exitgate] direct connect");
-      g_source_attach (lc->cancel_source, g_task_get_context (task));
+      ld->failed = g_idle_source_new ();
+      g_source_set_callback (ld->failed, literal_failed_cb, ld, NULL);
+      g_source_set_static_name (ld->failed, "[exitgate] direct connect");
+      g_source_attach (ld->failed, g_main_context_get_thread_default ());
     }
+  return &ld->dial;
 }
 
 /* Names: one GResolver lookup for both families, then the connects of
@@ -176,85 +181,94 @@ connect_literal (ExgBackendDirect              *self,
  * fails with the first refusal (EXG_ERROR_TARGET_REFUSED, reply 02). */
 #define HAPPY_EYEBALLS_DELAY_MS 250   /* GIO's connection attempt delay */
 
-typedef struct _NameConnect NameConnect;
+typedef struct _NameDial NameDial;
 
 typedef struct {
-  NameConnect *nc;       /* not owned: the race this attempt is part of */
-  GSocket     *socket;   /* owned; registered with nc->poller */
+  NameDial *nd;       /* not owned: the race this attempt is part of */
+  int       fd;       /* owned; registered with nd->poller */
 } Attempt;
 
-struct _NameConnect {
-  GTask     *task;           /* owned */
-  ExgPoller *poller;         /* not owned: lives with the context */
-  guint16    port;
-  GArray    *addresses;      /* owned: struct sockaddr_storage, allowed, in
-                              * the order to try */
-  guint      next;           /* index in addresses of the next attempt */
-  GPtrArray *attempts;       /* owned: Attempt, the connects in flight */
-  GSource   *stagger;        /* owned, nullable: starts the next attempt */
-  GSource   *cancel_source;  /* owned, nullable */
-  GError    *error;          /* owned, nullable: the latest failure */
+struct _NameDial {
+  ExgBackendDial    dial;
+  ExgBackendDirect *self;           /* owned ref */
+  ExgPoller        *poller;         /* not owned: lives with the context */
+  guint16           port;
+  GCancellable     *resolving;      /* owned, nullable: while the lookup runs */
+  gboolean          cancelled;      /* … and the dial was cancelled meanwhile */
+  GArray           *addresses;      /* owned: struct sockaddr_storage,
+                                     * allowed, in the order to try */
+  guint             next;           /* index in addresses of the next attempt */
+  GPtrArray        *attempts;       /* owned: Attempt, the connects in flight */
+  GSource          *stagger;        /* owned, nullable: starts the next attempt */
+  GError           *error;          /* owned, nullable: the latest failure */
 };
 
 static void
 attempt_free (Attempt *attempt)
 {
-  /* NULL: the winner, taken over with its registration parked */
-  if (attempt->socket != NULL)
+  /* -1: the winner, taken over with its registration parked */
+  if (attempt->fd >= 0)
     {
-      exg_poller_remove (attempt->nc->poller,
-                         g_socket_get_fd (attempt->socket));
-      g_object_unref (attempt->socket);
+      exg_poller_remove (attempt->nd->poller, attempt->fd);
+      close (attempt->fd);
     }
   g_free (attempt);
 }
 
 static void
-name_clear_stagger (NameConnect *nc)
+name_clear_stagger (NameDial *nd)
 {
-  if (nc->stagger != NULL)
+  if (nd->stagger != NULL)
     {
-      g_source_destroy (nc->stagger);
-      g_clear_pointer (&nc->stagger, g_source_unref);
+      g_source_destroy (nd->stagger);
+      g_clear_pointer (&nd->stagger, g_source_unref);
     }
 }
 
 static void
-name_free (NameConnect *nc)
+name_free (NameDial *nd)
 {
-  name_clear_stagger (nc);
-  if (nc->cancel_source != NULL)
-    {
-      g_source_destroy (nc->cancel_source);
-      g_source_unref (nc->cancel_source);
-    }
+  name_clear_stagger (nd);
   /* the attempts still pending lost: closed here */
-  g_clear_pointer (&nc->attempts, g_ptr_array_unref);
-  g_clear_pointer (&nc->addresses, g_array_unref);
-  g_clear_error (&nc->error);
-  g_object_unref (nc->task);
-  g_free (nc);
+  g_clear_pointer (&nd->attempts, g_ptr_array_unref);
+  g_clear_pointer (&nd->addresses, g_array_unref);
+  g_clear_object (&nd->resolving);
+  g_clear_error (&nd->error);
+  g_object_unref (nd->self);
+  g_free (nd);
+}
+
+/* Ends the dial: @fd connected, or -1 with @error (owned) */
+static void
+name_finish (NameDial *nd,
+             int       fd,
+             GError   *error)
+{
+  ExgBackendDial dial = nd->dial;
+
+  name_free (nd);
+  dial.func (dial.user_data, fd, NULL, error);
 }
 
 /* Keeps @error (owned) as the one to report if no attempt succeeds: the
  * latest, as GSocketClient reports it. */
 static void
-name_fail (NameConnect *nc,
-           GError      *error)
+name_fail (NameDial *nd,
+           GError   *error)
 {
-  g_clear_error (&nc->error);
-  nc->error = error;
+  g_clear_error (&nd->error);
+  nd->error = error;
 }
 
-static void name_try_next (NameConnect *nc);
+static void name_try_next (NameDial *nd);
 
 static gboolean
 name_stagger_cb (gpointer user_data)
 {
-  NameConnect *nc = user_data;
+  NameDial *nd = user_data;
 
-  g_clear_pointer (&nc->stagger, g_source_unref);
-  name_try_next (nc);
+  g_clear_pointer (&nd->stagger, g_source_unref);
+  name_try_next (nd);
   return G_SOURCE_REMOVE;
 }
 
@@ -263,113 +277,89 @@ attempt_event_cb (gpointer user_data,
                   guint32  events)
 {
   Attempt *attempt = user_data;
-  NameConnect *nc = attempt->nc;
-  int fd = g_socket_get_fd (attempt->socket);
+  NameDial *nd = attempt->nd;
   GError *error = NULL;
 
-  if (g_socket_check_connect_result (attempt->socket, &error))
+  if (dial_connected (attempt->fd, events, &error))
     {
-      g_autoptr(GSocket) socket = g_steal_pointer (&attempt->socket);
+      int fd = attempt->fd;
 
-      /* edge-triggered: nothing more comes unless someone takes it over */
-      exg_poller_park (nc->poller, fd);
-      g_ptr_array_remove_fast (nc->attempts, attempt);
-      literal_connected (nc->task, socket);
-      name_free (nc);
+      /* edge-triggered: nothing more comes until the relay takes it over */
+      exg_poller_park (nd->poller, fd);
+      attempt->fd = -1;
+      name_finish (nd, fd, NULL);
       return;
     }
 
-  name_fail (nc, error);
-  g_ptr_array_remove_fast (nc->attempts, attempt);   /* frees it */
-  if (nc->next < nc->addresses->len)
+  name_fail (nd, error);
+  g_ptr_array_remove_fast (nd->attempts, attempt);   /* frees it */
+  if (nd->next < nd->addresses->len)
     {
       /* RFC 8305 §5: a failure starts the next attempt at once */
-      name_clear_stagger (nc);
-      name_try_next (nc);
+      name_clear_stagger (nd);
+      name_try_next (nd);
     }
-  else if (nc->attempts->len == 0)
-    {
-      g_task_return_error (nc->task, g_steal_pointer (&nc->error));
-      name_free (nc);
-    }
+  else if (nd->attempts->len == 0)
+    name_finish (nd, -1, g_steal_pointer (&nd->error));
 }
 
-/* Starts attempts until one is in flight, or none is left to start. */
+/* Starts attempts until one is in flight, or none is left to start.
+ * Runs from the main loop only (a lookup's answer, a timer, an event):
+ * the dial may end inside. */
 static void
-name_try_next (NameConnect *nc)
+name_try_next (NameDial *nd)
 {
-  ExgBackendDirect *self = g_task_get_source_object (nc->task);
-
   /* bounded: each turn consumes an address */
-  while (nc->next < nc->addresses->len)
+  while (nd->next < nd->addresses->len)
     {
       const struct sockaddr_storage *sa =
-        &g_array_index (nc->addresses, struct sockaddr_storage, nc->next);
+        &g_array_index (nd->addresses, struct sockaddr_storage, nd->next);
       socklen_t sa_len = sa->ss_family == AF_INET ? sizeof (struct sockaddr_in)
                                                   : sizeof (struct sockaddr_in6);
-      g_autoptr(GSocket) socket = NULL;
       GError *error = NULL;
       gboolean in_progress;
       Attempt *attempt;
-      int errsv;
+      int fd;
 
-      nc->next++;
-      socket = exg_socket_connect_start (sa, sa_len, self->source,
-                                         &in_progress, &error);
-      if (socket == NULL)
+      nd->next++;
+      fd = exg_socket_connect_start (sa, sa_len, nd->self->source,
+                                     &in_progress, &error);
+      if (fd < 0)
         {
           /* no route for this family, say: the next one at once */
-          name_fail (nc, error);
+          name_fail (nd, error);
           continue;
-        }
-      if (!in_progress)
-        {
-          literal_connected (nc->task, socket);
-          name_free (nc);
-          return;
         }
 
       attempt = g_new0 (Attempt, 1);
-      attempt->nc = nc;
-      attempt->socket = g_steal_pointer (&socket);
-      if (!exg_poller_add_new (nc->poller, g_socket_get_fd (attempt->socket),
-                               EPOLLOUT | EPOLLET, attempt_event_cb, attempt))
+      attempt->nd = nd;
+      attempt->fd = fd;
+      /* connected at once or not: EPOLLOUT tells */
+      if (!exg_poller_add_new (nd->poller, fd, DIAL_EVENTS, attempt_event_cb,
+                               attempt))
         {
-          errsv = errno;
-          g_object_unref (attempt->socket);
+          int errsv = errno;
+
+          close (fd);
           g_free (attempt);
-          name_fail (nc, g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
+          name_fail (nd, g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
                                       "epoll_ctl: %s", g_strerror (errsv)));
           continue;
         }
-      g_ptr_array_add (nc->attempts, attempt);
+      g_ptr_array_add (nd->attempts, attempt);
 
-      if (nc->next < nc->addresses->len)
+      if (nd->next < nd->addresses->len)
         {
-          nc->stagger = g_timeout_source_new (HAPPY_EYEBALLS_DELAY_MS);
-          g_source_set_callback (nc->stagger, name_stagger_cb, nc, NULL);
-          g_source_set_static_name (nc->stagger, "[exitgate] happy eyeballs");
-          g_source_attach (nc->stagger, g_task_get_context (nc->task));
+          nd->stagger = g_timeout_source_new (HAPPY_EYEBALLS_DELAY_MS);
+          g_source_set_callback (nd->stagger, name_stagger_cb, nd, NULL);
+          g_source_set_static_name (nd->stagger, "[exitgate] happy eyeballs");
+          g_source_attach (nd->stagger, g_main_context_get_thread_default ());
         }
       return;
     }
 
-  if (nc->attempts->len == 0)
-    {
-      g_task_return_error (nc->task, g_steal_pointer (&nc->error));
-      name_free (nc);
-    }
-}
-
-static gboolean
-name_cancelled_cb (GCancellable *cancellable,
-                   gpointer      user_data)
-{
-  NameConnect *nc = user_data;
-
-  g_task_return_error_if_cancelled (nc->task);
-  name_free (nc);
-  return G_SOURCE_REMOVE;
+  if (nd->attempts->len == 0)
+    name_finish (nd, -1, g_steal_pointer (&nd->error));
 }
 
 /* RFC 8305 §4: alternate the families, the resolver's first one first;
@@ -427,18 +417,18 @@ sockaddr_from_inet (GInetAddress            *inet,
     }
 }
 
-/* Fills nc->addresses with the allowed ones, in the order to try them;
+/* Fills nd->addresses with the allowed ones, in the order to try them;
  * FALSE with the first refusal if none is allowed. */
 static gboolean
-name_judge_addresses (NameConnect  *nc,
-                      GList        *addresses,
-                      GError      **error)
+name_judge_addresses (NameDial  *nd,
+                      GList     *addresses,
+                      GError   **error)
 {
-  ExgBackendDirect *self = g_task_get_source_object (nc->task);
+  ExgDestPolicy *policy = nd->self->policy;
   g_autoptr(GPtrArray) ordered = interleave_families (addresses);
   g_autoptr(GError) refusal = NULL;
 
-  nc->addresses = g_array_sized_new (FALSE, FALSE,
+  nd->addresses = g_array_sized_new (FALSE, FALSE,
                                      sizeof (struct sockaddr_storage),
                                      ordered->len);
   for (guint i = 0; i < ordered->len; i++)
@@ -447,11 +437,10 @@ name_judge_addresses (NameConnect  *nc,
       struct sockaddr_storage sa;
       GError *local_error = NULL;
 
-      if (self->policy != NULL
-          && !exg_dest_policy_judge (self->policy,
-                                     g_inet_address_get_family (inet),
+      if (policy != NULL
+          && !exg_dest_policy_judge (policy, g_inet_address_get_family (inet),
                                      g_inet_address_to_bytes (inet),
-                                     nc->port, &local_error))
+                                     nd->port, &local_error))
         {
           if (refusal == NULL)
             refusal = local_error;
@@ -459,11 +448,11 @@ name_judge_addresses (NameConnect  *nc,
             g_error_free (local_error);
           continue;
         }
-      sockaddr_from_inet (inet, nc->port, &sa);
-      g_array_append_val (nc->addresses, sa);
+      sockaddr_from_inet (inet, nd->port, &sa);
+      g_array_append_val (nd->addresses, sa);
     }
 
-  if (nc->addresses->len == 0)
+  if (nd->addresses->len == 0)
     {
       if (refusal != NULL)
         g_propagate_error (error, g_steal_pointer (&refusal));
@@ -481,59 +470,144 @@ name_resolved_cb (GObject      *source,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
-  NameConnect *nc = user_data;
-  GCancellable *cancellable = g_task_get_cancellable (nc->task);
+  NameDial *nd = user_data;
   GError *error = NULL;
   GList *addresses;
 
   addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result,
                                                 &error);
+  g_clear_object (&nd->resolving);
+  if (nd->cancelled)
+    {
+      /* nobody waits for the answer */
+      g_resolver_free_addresses (addresses);
+      g_clear_error (&error);
+      name_free (nd);
+      return;
+    }
   if (addresses == NULL
-      || !name_judge_addresses (nc, addresses, &error))
+      || !name_judge_addresses (nd, addresses, &error))
     {
       g_resolver_free_addresses (addresses);
-      g_task_return_error (nc->task, error);
-      name_free (nc);
+      name_finish (nd, -1, error);
       return;
     }
   g_resolver_free_addresses (addresses);
-
-  if (g_task_return_error_if_cancelled (nc->task))
-    {
-      name_free (nc);
-      return;
-    }
-  if (cancellable != NULL)
-    {
-      /* no descriptor: attaching and destroying it wakes nothing */
-      nc->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (nc->cancel_source,
-                             (GSourceFunc) (void (*) (void)) name_cancelled_cb,
-                             nc, NULL);
-      g_source_set_static_name (nc->cancel_source, "[exitgate] direct connect");
-      g_source_attach (nc->cancel_source, g_task_get_context (nc->task));
-    }
-  name_try_next (nc);
+  name_try_next (nd);
 }
 
 static void
-connect_name (GTask      *task,
-              const char *host,
-              guint16     port)
+name_cancel (ExgBackendDial *dial)
+{
+  NameDial *nd = (NameDial *) dial;
+
+  if (nd->resolving != NULL)
+    {
+      /* freed when the lookup answers, at once (GThreadedResolver) */
+      nd->cancelled = TRUE;
+      g_cancellable_cancel (nd->resolving);
+      return;
+    }
+  name_free (nd);
+}
+
+static ExgBackendDial *
+dial_name (ExgBackendDirect   *self,
+           const char         *host,
+           guint16             port,
+           ExgBackendDialFunc  func,
+           gpointer            user_data)
 {
   g_autoptr(GResolver) resolver = g_resolver_get_default ();
-  NameConnect *nc;
+  NameDial *nd;
 
-  nc = g_new0 (NameConnect, 1);
-  nc->task = g_object_ref (task);
-  nc->poller = exg_poller_get_default ();
-  nc->port = port;
-  nc->attempts = g_ptr_array_new_with_free_func ((GDestroyNotify) attempt_free);
+  nd = g_new0 (NameDial, 1);
+  exg_backend_dial_init (&nd->dial, func, user_data, name_cancel);
+  nd->self = g_object_ref (self);
+  nd->poller = exg_poller_get_default ();
+  nd->port = port;
+  nd->attempts = g_ptr_array_new_with_free_func ((GDestroyNotify) attempt_free);
+  nd->resolving = g_cancellable_new ();
   /* both families in one lookup: GThreadedResolver makes it one
    * getaddrinfo (AF_UNSPEC), and cancelling it returns at once */
-  g_resolver_lookup_by_name_async (resolver, host,
-                                   g_task_get_cancellable (task),
-                                   name_resolved_cb, nc);
+  g_resolver_lookup_by_name_async (resolver, host, nd->resolving,
+                                   name_resolved_cb, nd);
+  return &nd->dial;
+}
+
+static ExgBackendDial *
+direct_dial (ExgBackend         *backend,
+             const char         *host,
+             guint16             port,
+             const char         *isolation,
+             ExgBackendDialFunc  func,
+             gpointer            user_data)
+{
+  ExgBackendDirect *self = EXG_BACKEND_DIRECT (backend);
+  struct sockaddr_storage sa;
+  socklen_t sa_len;
+
+  if (exg_sockaddr_from_literal (host, port, &sa, &sa_len))
+    return dial_literal (self, &sa, sa_len, func, user_data);
+  return dial_name (self, host, port, func, user_data);
+}
+
+/* connect_async, for GIO callers: a dial, its socket wrapped */
+typedef struct {
+  GTask          *task;            /* owned */
+  ExgBackendDial *dial;            /* until it ends */
+  GSource        *cancel_source;   /* owned, nullable */
+} AsyncConnect;
+
+static void
+async_connect_free (AsyncConnect *ac)
+{
+  if (ac->cancel_source != NULL)
+    {
+      g_source_destroy (ac->cancel_source);
+      g_source_unref (ac->cancel_source);
+    }
+  g_object_unref (ac->task);
+  g_free (ac);
+}
+
+static void
+async_dial_cb (gpointer           user_data,
+               int                fd,
+               GSocketConnection *connection,
+               GError            *error)
+{
+  AsyncConnect *ac = user_data;
+  g_autoptr(GSocket) socket = NULL;
+
+  if (fd >= 0)
+    {
+      socket = g_socket_new_from_fd (fd, &error);
+      if (socket == NULL)
+        close (fd);
+    }
+  if (socket == NULL)
+    g_task_return_error (ac->task, error);
+  else
+    {
+      g_socket_set_blocking (socket, TRUE);
+      g_task_return_pointer (ac->task,
+                             g_socket_connection_factory_create_connection (socket),
+                             g_object_unref);
+    }
+  async_connect_free (ac);
+}
+
+static gboolean
+async_cancelled_cb (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  AsyncConnect *ac = user_data;
+
+  exg_backend_dial_cancel (ac->dial);
+  g_task_return_error_if_cancelled (ac->task);
+  async_connect_free (ac);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -545,17 +619,26 @@ direct_connect_async (ExgBackend          *backend,
                       GAsyncReadyCallback  callback,
                       gpointer             user_data)
 {
-  ExgBackendDirect *self = EXG_BACKEND_DIRECT (backend);
-  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
-  struct sockaddr_storage sa;
-  socklen_t sa_len;
+  g_autoptr(GTask) task = g_task_new (backend, cancellable, callback, user_data);
+  AsyncConnect *ac;
 
   g_task_set_source_tag (task, direct_connect_async);
+  if (g_task_return_error_if_cancelled (task))
+    return;
 
-  if (exg_sockaddr_from_literal (host, port, &sa, &sa_len))
-    connect_literal (self, task, &sa, sa_len);
-  else
-    connect_name (task, host, port);
+  ac = g_new0 (AsyncConnect, 1);
+  ac->task = g_steal_pointer (&task);
+  ac->dial = direct_dial (backend, host, port, NULL, async_dial_cb, ac);
+  if (cancellable != NULL)
+    {
+      /* no descriptor: attaching and destroying it wakes nothing */
+      ac->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (ac->cancel_source,
+                             (GSourceFunc) (void (*) (void)) async_cancelled_cb,
+                             ac, NULL);
+      g_source_set_static_name (ac->cancel_source, "[exitgate] direct connect");
+      g_source_attach (ac->cancel_source, g_task_get_context (ac->task));
+    }
 }
 
 static void
@@ -647,6 +730,7 @@ exg_backend_direct_class_init (ExgBackendDirectClass *klass)
   object_class->finalize = exg_backend_direct_finalize;
 
   backend_class->connect_async = direct_connect_async;
+  backend_class->dial = direct_dial;
   backend_class->resolve_async = direct_resolve_async;
   backend_class->resolve_ptr_async = direct_resolve_ptr_async;
 }

@@ -119,6 +119,73 @@ exg_backend_real_prepare (ExgBackend *self)
 {
 }
 
+/* The default dial: connect_async, its connection handed on whole (the
+ * backends whose streams GIO makes: upstream proxies, tor). */
+typedef struct {
+  ExgBackendDial  dial;
+  GCancellable   *cancellable;   /* owned */
+} GioDial;
+
+static void
+gio_dial_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  GioDial *gd = user_data;
+  ExgBackendDial dial = gd->dial;
+  GError *error = NULL;
+  GSocketConnection *connection;
+  gboolean cancelled;
+
+  connection = exg_backend_connect_finish (EXG_BACKEND (source), result,
+                                           &error);
+  /* cancelled before the answer came: nobody waits for it */
+  cancelled = g_cancellable_is_cancelled (gd->cancellable);
+  g_object_unref (gd->cancellable);
+  g_free (gd);
+  if (cancelled)
+    {
+      if (connection != NULL)
+        {
+          g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+          g_object_unref (connection);
+        }
+      g_clear_error (&error);
+      return;
+    }
+
+  if (connection == NULL)
+    dial.func (dial.user_data, -1, NULL, error);
+  else
+    dial.func (dial.user_data,
+               g_socket_get_fd (g_socket_connection_get_socket (connection)),
+               connection, NULL);
+}
+
+/* Freed when the backend answers, cancelled */
+static void
+gio_dial_cancel (ExgBackendDial *dial)
+{
+  g_cancellable_cancel (((GioDial *) dial)->cancellable);
+}
+
+static ExgBackendDial *
+exg_backend_real_dial (ExgBackend         *self,
+                       const char         *host,
+                       guint16             port,
+                       const char         *isolation,
+                       ExgBackendDialFunc  func,
+                       gpointer            user_data)
+{
+  GioDial *gd = g_new0 (GioDial, 1);
+
+  exg_backend_dial_init (&gd->dial, func, user_data, gio_dial_cancel);
+  gd->cancellable = g_cancellable_new ();
+  exg_backend_connect_async (self, host, port, isolation, gd->cancellable,
+                             gio_dial_cb, gd);
+  return &gd->dial;
+}
+
 static void
 exg_backend_class_init (ExgBackendClass *klass)
 {
@@ -131,6 +198,7 @@ exg_backend_class_init (ExgBackendClass *klass)
   klass->check_async = exg_backend_real_check_async;
   klass->check_finish = exg_backend_real_check_finish;
   klass->prepare = exg_backend_real_prepare;
+  klass->dial = exg_backend_real_dial;
 }
 
 static void
@@ -303,6 +371,70 @@ exg_backend_prepare (ExgBackend *self)
   g_return_if_fail (EXG_IS_BACKEND (self));
 
   EXG_BACKEND_GET_CLASS (self)->prepare (self);
+}
+
+/**
+ * exg_backend_dial:
+ * @self: an exit backend
+ * @host: a hostname (resolved at the exit) or an IP literal
+ * @port: the target port
+ * @isolation: (nullable): as for exg_backend_connect_async()
+ * @func: told of the outcome, once, never from inside this call
+ * @user_data: data for @func
+ *
+ * Opens a TCP stream to @host:@port through this exit, as
+ * exg_backend_connect_async() does, for a caller that wants the socket's
+ * descriptor and no GTask or GCancellable per connection (see
+ * #ExgBackendDialFunc).
+ *
+ * Returns: (transfer none): the dial, valid until @func is called or it
+ *   is cancelled
+ */
+ExgBackendDial *
+exg_backend_dial (ExgBackend         *self,
+                  const char         *host,
+                  guint16             port,
+                  const char         *isolation,
+                  ExgBackendDialFunc  func,
+                  gpointer            user_data)
+{
+  g_return_val_if_fail (EXG_IS_BACKEND (self), NULL);
+  g_return_val_if_fail (host != NULL, NULL);
+  g_return_val_if_fail (func != NULL, NULL);
+
+  return EXG_BACKEND_GET_CLASS (self)->dial (self, host, port, isolation,
+                                             func, user_data);
+}
+
+/**
+ * exg_backend_dial_cancel:
+ * @dial: a dial whose function has not been called yet
+ *
+ * Stops @dial: its function is not called, and what it opened is closed.
+ */
+void
+exg_backend_dial_cancel (ExgBackendDial *dial)
+{
+  g_return_if_fail (dial != NULL);
+
+  dial->cancel (dial);
+}
+
+/**
+ * exg_backend_dial_init:
+ * @dial: the first member of an implementation's dial state
+ *
+ * For implementations of #ExgBackendClass.dial.
+ */
+void
+exg_backend_dial_init (ExgBackendDial      *dial,
+                       ExgBackendDialFunc   func,
+                       gpointer             user_data,
+                       void               (*cancel) (ExgBackendDial *dial))
+{
+  dial->func = func;
+  dial->user_data = user_data;
+  dial->cancel = cancel;
 }
 
 static GQuark

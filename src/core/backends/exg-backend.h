@@ -18,6 +18,30 @@
 
 G_BEGIN_DECLS
 
+/* A dial: a connect for a caller that relays bytes and wants no GIO
+ * objects (the server's sessions).  It ends in one call of @func:
+ * @fd: the exit's socket (the callee's from then on) or -1 on failure;
+ * @connection (transfer full, nullable): when the backend made the
+ * stream with GIO, the connection that owns @fd (close that, not @fd);
+ * @error (transfer full): why, when @fd is -1.  @func is never called
+ * from inside exg_backend_dial (). */
+typedef void (*ExgBackendDialFunc) (gpointer           user_data,
+                                    int                fd,
+                                    GSocketConnection *connection,
+                                    GError            *error);
+
+typedef struct _ExgBackendDial ExgBackendDial;
+
+/* For implementations: the first member of a dial's state, filled by
+ * exg_backend_dial_init ().  cancel stops the dial and frees it without
+ * calling func. */
+struct _ExgBackendDial
+{
+  ExgBackendDialFunc func;
+  gpointer           user_data;
+  void             (*cancel) (ExgBackendDial *dial);
+};
+
 #define EXG_TYPE_BACKEND (exg_backend_get_type ())
 G_DECLARE_DERIVABLE_TYPE (ExgBackend, exg_backend, EXG, BACKEND, GObject)
 
@@ -72,7 +96,16 @@ struct _ExgBackendClass
    * in advance).  Default: nothing. */
   void               (*prepare)           (ExgBackend          *self);
 
-  gpointer padding[7];
+  /* Connect, as exg_backend_dial () says.  Default: connect_async, the
+   * connection handed on whole. */
+  ExgBackendDial    *(*dial)              (ExgBackend          *self,
+                                           const char          *host,
+                                           guint16              port,
+                                           const char          *isolation,
+                                           ExgBackendDialFunc   func,
+                                           gpointer             user_data);
+
+  gpointer padding[6];
 };
 
 void               exg_backend_connect_async     (ExgBackend *self, const char *host, guint16 port,
@@ -91,6 +124,14 @@ void               exg_backend_check_async       (ExgBackend *self, GCancellable
                                                   GAsyncReadyCallback callback, gpointer user_data);
 gboolean           exg_backend_check_finish      (ExgBackend *self, GAsyncResult *result, GError **error);
 void               exg_backend_prepare           (ExgBackend *self);
+
+ExgBackendDial    *exg_backend_dial              (ExgBackend *self, const char *host, guint16 port,
+                                                  const char *isolation, ExgBackendDialFunc func,
+                                                  gpointer user_data);
+void               exg_backend_dial_cancel       (ExgBackendDial *dial);
+void               exg_backend_dial_init         (ExgBackendDial *dial, ExgBackendDialFunc func,
+                                                  gpointer user_data,
+                                                  void (*cancel) (ExgBackendDial *dial));
 
 /* The way a connection went, for people ("a (DE) → b (SE) → c (US)"):
  * backends that have one (tor) set it on the connections they return. */

@@ -39,6 +39,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 /* An HTTP head is peeked at in pieces of this size. */
 #define HTTP_PEEK_SIZE 2048
@@ -652,6 +653,7 @@ exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
   Handshake *h;
   gboolean in_progress = FALSE;
   GError *error = NULL;
+  int fd;
 
   g_return_if_fail (op == EXG_UPSTREAM_CHECK || target != NULL);
 
@@ -714,8 +716,15 @@ exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
       return;
     }
 
-  h->socket = exg_socket_connect_start (proxy->sa, proxy->sa_len, NULL,
-                                        &in_progress, &error);
+  fd = exg_socket_connect_start (proxy->sa, proxy->sa_len, NULL,
+                                 &in_progress, &error);
+  if (fd >= 0)
+    {
+      /* the tunnel ends as a GSocketConnection: wrapped at once */
+      h->socket = g_socket_new_from_fd (fd, &error);
+      if (h->socket == NULL)
+        close (fd);
+    }
   if (h->socket == NULL)
     {
       GError *wrapped = unreachable_error (h, error);

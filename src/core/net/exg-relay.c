@@ -71,9 +71,9 @@ typedef struct _RelayEnd RelayEnd;
 struct _RelayEnd
 {
   ExgRelay          *relay;       /* back pointer, not a ref */
-  GSocketConnection *conn;        /* owned; NULL for the client end */
-  int                fd;          /* the client's: owned; the exit's:
-                                   * borrowed from conn's GSocket */
+  GSocketConnection *conn;        /* owned, nullable: the exit's, when
+                                   * GIO made it (it owns fd then) */
+  int                fd;          /* owned unless conn owns it */
   guint              readable : 1; /* data or EOF may be waiting */
   guint              writable : 1; /* the send buffer may have room */
   guint              rdhup    : 1; /* the peer's FIN arrived: read to 0 */
@@ -180,8 +180,10 @@ relay_unref (ExgRelay *self)
       g_free (self->dirs[d].held);
       dir_close_pipe (&self->dirs[d]);
     }
-  if (!self->closed && self->ends[0].fd >= 0)
-    close (self->ends[0].fd);
+  if (!self->closed)
+    for (int e = 0; e < 2; e++)
+      if (self->ends[e].conn == NULL && self->ends[e].fd >= 0)
+        close (self->ends[e].fd);
   for (int e = 0; e < 2; e++)
     g_clear_object (&self->ends[e].conn);
   g_free (self);
@@ -195,15 +197,17 @@ end_init (ExgRelay          *self,
 {
   end->relay = self;
   end->conn = conn != NULL ? g_object_ref (conn) : NULL;
-  end->fd = conn != NULL ? g_socket_get_fd (g_socket_connection_get_socket (conn))
-                         : fd;
+  end->fd = fd;
 }
 
 /**
  * exg_relay_new:
  * @client_fd: the client's socket, non-blocking; the relay owns it from
  *   now on and closes it
- * @exit: the connection to the target; a ref is taken
+ * @exit_fd: the socket connected to the target, non-blocking; the
+ *   relay's from now on, unless @exit_conn owns it
+ * @exit_conn: (nullable): the connection @exit_fd belongs to, when GIO
+ *   made it; a ref is taken
  * @pending: (nullable) (array length=pending_len): bytes the client sent
  *   after its request, written to @exit before anything else
  * @progress: (nullable): told of bytes moved, as deltas
@@ -213,7 +217,8 @@ end_init (ExgRelay          *self,
  */
 ExgRelay *
 exg_relay_new (int                  client_fd,
-               GSocketConnection   *exit,
+               int                  exit_fd,
+               GSocketConnection   *exit_conn,
                const guint8        *pending,
                gsize                pending_len,
                ExgRelayProgressFunc progress,
@@ -223,14 +228,15 @@ exg_relay_new (int                  client_fd,
   ExgRelay *self;
 
   g_return_val_if_fail (client_fd >= 0, NULL);
-  g_return_val_if_fail (G_IS_SOCKET_CONNECTION (exit), NULL);
+  g_return_val_if_fail (exit_fd >= 0, NULL);
+  g_return_val_if_fail (exit_conn == NULL || G_IS_SOCKET_CONNECTION (exit_conn), NULL);
   g_return_val_if_fail (pending != NULL || pending_len == 0, NULL);
   g_return_val_if_fail (done != NULL, NULL);
 
   self = g_new0 (ExgRelay, 1);
   self->ref_count = 1;
   end_init (self, &self->ends[0], client_fd, NULL);
-  end_init (self, &self->ends[1], -1, exit);
+  end_init (self, &self->ends[1], exit_fd, exit_conn);
   self->dirs[UP].src = &self->ends[0];
   self->dirs[UP].dst = &self->ends[1];
   self->dirs[DOWN].src = &self->ends[1];
@@ -301,7 +307,10 @@ close_sockets (ExgRelay *self)
     return;
   self->closed = TRUE;
   close (self->ends[0].fd);
-  g_socket_close (g_socket_connection_get_socket (self->ends[1].conn), NULL);
+  if (self->ends[1].conn != NULL)
+    g_socket_close (g_socket_connection_get_socket (self->ends[1].conn), NULL);
+  else
+    close (self->ends[1].fd);
 }
 
 static void
@@ -708,7 +717,7 @@ exg_relay_start (ExgRelay *self)
       RelayEnd *end = &self->ends[e];
 
       /* the client's socket comes with Nagle off (exg-relay.h) */
-      if (end->conn != NULL)
+      if (e == 1)
         set_nodelay (end->fd);
       /* No I/O here: adding an edge-triggered descriptor reports what is
        * ready already (room to write at least), so the first pump runs

@@ -29,13 +29,16 @@ typedef void (*ExgRelayProgressFunc) (gpointer user_data,
 typedef void (*ExgRelayDoneFunc)     (gpointer      user_data,
                                       const GError *error);
 
-/* Takes the client's descriptor (the relay closes it) and a ref on the
- * exit's connection.  The client's socket must have Nagle off already, as
+/* Takes the client's descriptor and the exit's (the relay closes them),
+ * or, when GIO made the exit's stream, a ref on its connection, which
+ * owns exit_fd.  The client's socket must have Nagle off already, as
  * sockets accepted from ExgListener have (inherited from the listening
- * socket); the relay turns it off on the exit's.  pending/pending_len: bytes the client sent after its
- * request, already read, to be forwarded first. */
+ * socket); the relay turns it off on the exit's.  pending/pending_len:
+ * bytes the client sent after its request, already read, to be forwarded
+ * first. */
 ExgRelay *exg_relay_new   (int                  client_fd,
-                           GSocketConnection   *exit,
+                           int                  exit_fd,
+                           GSocketConnection   *exit_conn,
                            const guint8        *pending,
                            gsize                pending_len,
                            ExgRelayProgressFunc progress,

@@ -28,10 +28,12 @@ gboolean  exg_sockaddr_from_literal (const char              *host,
                                      struct sockaddr_storage *sa,
                                      socklen_t               *len);
 
-GSocket  *exg_socket_connect_start  (const struct sockaddr_storage *sa,
+int       exg_socket_connect_start  (const struct sockaddr_storage *sa,
                                      socklen_t                      len,
                                      GInetAddress                  *source,
                                      gboolean                      *in_progress,
+                                     GError                       **error);
+gboolean  exg_socket_connect_result (int                            fd,
                                      GError                       **error);
 
 G_END_DECLS

@@ -25,172 +25,234 @@ struct _ExgDialer
 
 G_DEFINE_FINAL_TYPE (ExgDialer, exg_dialer, G_TYPE_OBJECT)
 
-typedef struct {
-  ExgSelection  sel;
-  gboolean      fixed;        /* one router, named beforehand: no failover */
-  char         *host;
-  guint16       port;
-  char         *isolation;
-  GPtrArray    *tried;        /* (element-type ExgRouter) owned refs */
-  gint64        started;      /* monotonic µs of the attempt under way */
-  GError       *last_error;   /* owned; of the previous attempt */
-} ConnectData;
+struct _ExgDialerDial
+{
+  ExgDialer      *dialer;       /* owned ref */
+  ExgDialerFunc   func;
+  gpointer        user_data;
+  ExgSelection    sel;
+  gboolean        fixed;        /* one router, named beforehand: no failover */
+  char           *host;
+  guint16         port;
+  char           *isolation;
+  ExgRouter      *tried[MAX_CONNECT_ATTEMPTS];  /* owned refs */
+  guint           n_tried;
+  ExgBackendDial *attempt;      /* the backend's dial under way */
+  gint64          started;      /* monotonic µs of that attempt */
+  GError         *last_error;   /* owned; of the previous attempt */
+  GSource        *failed;       /* owned, nullable: reports that no router
+                                 * could be picked, from the main loop */
+};
 
 static void
-connect_data_free (gpointer data)
+dial_free (ExgDialerDial *dd)
 {
-  ConnectData *cd = data;
-
-  g_free (cd->host);
-  g_free (cd->isolation);
-  g_ptr_array_unref (cd->tried);
-  g_clear_error (&cd->last_error);
-  g_free (cd);
+  if (dd->failed != NULL)
+    {
+      g_source_destroy (dd->failed);
+      g_source_unref (dd->failed);
+    }
+  for (guint i = 0; i < dd->n_tried; i++)
+    g_object_unref (dd->tried[i]);
+  g_free (dd->host);
+  g_free (dd->isolation);
+  g_clear_error (&dd->last_error);
+  g_object_unref (dd->dialer);
+  g_free (dd);
 }
 
 static ExgRouter *
-current_router (ConnectData *cd)
+current_router (ExgDialerDial *dd)
 {
-  return g_ptr_array_index (cd->tried, cd->tried->len - 1);
+  return dd->n_tried > 0 ? dd->tried[dd->n_tried - 1] : NULL;
 }
 
-static void attempt (GTask *task);
+/* Ends the dial: func is told, with a ref on the router (nullable) */
+static void
+dial_finish (ExgDialerDial     *dd,
+             int                fd,
+             GSocketConnection *connection,
+             GError            *error)
+{
+  ExgDialerFunc func = dd->func;
+  gpointer user_data = dd->user_data;
+  ExgRouter *router = current_router (dd);
+
+  if (router != NULL)
+    g_object_ref (router);
+  dial_free (dd);
+  func (user_data, fd, connection, router, error);
+}
+
+static gboolean attempt (ExgDialerDial *dd);
 
 static void
-attempt_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
+attempt_cb (gpointer           user_data,
+            int                fd,
+            GSocketConnection *connection,
+            GError            *error)
 {
-  g_autoptr(GTask) task = user_data;
-  ConnectData *cd = g_task_get_task_data (task);
-  ExgRouter *router = current_router (cd);
-  g_autoptr(GError) error = NULL;
-  GSocketConnection *connection;
+  ExgDialerDial *dd = user_data;
+  ExgRouter *router = current_router (dd);
   gboolean not_the_exit;
 
-  connection = exg_backend_connect_finish (EXG_BACKEND (source), result,
-                                           &error);
-  if (connection != NULL)
+  dd->attempt = NULL;
+  if (fd >= 0)
     {
-      exg_router_record_connect (router, g_get_monotonic_time () - cd->started,
+      exg_router_record_connect (router, g_get_monotonic_time () - dd->started,
                                  TRUE);
-      g_task_return_pointer (task, connection, g_object_unref);
+      dial_finish (dd, fd, connection, NULL);
       return;
     }
 
-  /* a client that left, or a target our own policy refused, says nothing
-   * about the exit; nor would another exit change the policy's answer */
-  not_the_exit = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-                 g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED);
+  /* a target our own policy refused says nothing about the exit; nor
+   * would another exit change the policy's answer */
+  not_the_exit = g_error_matches (error, EXG_ERROR, EXG_ERROR_TARGET_REFUSED);
   if (!not_the_exit)
     exg_router_record_connect (router, -1, FALSE);
 
-  if (not_the_exit || cd->fixed || cd->tried->len >= MAX_CONNECT_ATTEMPTS)
+  if (not_the_exit || dd->fixed || dd->n_tried >= MAX_CONNECT_ATTEMPTS)
     {
-      g_task_return_error (task, g_steal_pointer (&error));
+      dial_finish (dd, -1, NULL, error);
       return;
     }
 
   /* GIO's messages name the target: only the kind of failure here */
   g_debug ("Connect through exit “%s” failed (%s); trying another",
            exg_router_get_name (router), exg_error_describe (error));
-  g_clear_error (&cd->last_error);
-  cd->last_error = g_steal_pointer (&error);
-  attempt (g_steal_pointer (&task));
+  g_clear_error (&dd->last_error);
+  dd->last_error = error;
+  if (!attempt (dd))
+    dial_finish (dd, -1, NULL, g_steal_pointer (&dd->last_error));
 }
 
 static void
-start_attempt (GTask     *task,
-               ExgRouter *router)
+start_attempt (ExgDialerDial *dd,
+               ExgRouter     *router)
 {
-  ConnectData *cd = g_task_get_task_data (task);
-
-  g_ptr_array_add (cd->tried, g_object_ref (router));
-  cd->started = g_get_monotonic_time ();
-  exg_backend_connect_async (exg_router_get_backend (router), cd->host,
-                             cd->port, cd->isolation,
-                             g_task_get_cancellable (task), attempt_cb, task);
+  dd->tried[dd->n_tried++] = g_object_ref (router);
+  dd->started = g_get_monotonic_time ();
+  dd->attempt = exg_backend_dial (exg_router_get_backend (router), dd->host,
+                                  dd->port, dd->isolation, attempt_cb, dd);
 }
 
-/* Takes @task's ref. */
-static void
-attempt (GTask *task)
+/* Picks a router not tried yet and dials through it; FALSE when there is
+ * none, with dd->last_error set to why. */
+static gboolean
+attempt (ExgDialerDial *dd)
 {
-  ExgDialer *self = g_task_get_source_object (task);
-  ConnectData *cd = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) tried = NULL;
   g_autoptr(ExgRouter) router = NULL;
+  GError *error = NULL;
 
-  router = exg_router_registry_pick (self->registry, &cd->sel, cd->tried,
+  if (dd->n_tried > 0)
+    {
+      tried = g_ptr_array_sized_new (dd->n_tried);
+      for (guint i = 0; i < dd->n_tried; i++)
+        g_ptr_array_add (tried, dd->tried[i]);
+    }
+  router = exg_router_registry_pick (dd->dialer->registry, &dd->sel, tried,
                                      &error);
   if (router == NULL)
     {
       /* after a failed attempt, the client hears why that one failed,
        * not that no other router was left */
-      if (cd->last_error != NULL)
-        g_task_return_error (task, g_steal_pointer (&cd->last_error));
+      if (dd->last_error == NULL)
+        dd->last_error = error;
       else
-        g_task_return_error (task, g_steal_pointer (&error));
-      g_object_unref (task);
-      return;
+        g_error_free (error);
+      return FALSE;
     }
-  start_attempt (task, router);
+  start_attempt (dd, router);
+  return TRUE;
 }
 
-void
-exg_dialer_connect_async (ExgDialer           *self,
-                          ExgRouter           *router,
-                          const ExgSelection  *sel,
-                          const char          *host,
-                          guint16              port,
-                          const char          *isolation,
-                          GCancellable        *cancellable,
-                          GAsyncReadyCallback  callback,
-                          gpointer             user_data)
+static gboolean
+failed_cb (gpointer user_data)
 {
-  GTask *task;
-  ConnectData *cd;
+  ExgDialerDial *dd = user_data;
 
-  g_return_if_fail (EXG_IS_DIALER (self));
-  g_return_if_fail (router == NULL || EXG_IS_ROUTER (router));
-  g_return_if_fail (host != NULL);
+  g_clear_pointer (&dd->failed, g_source_unref);
+  dial_finish (dd, -1, NULL, g_steal_pointer (&dd->last_error));
+  return G_SOURCE_REMOVE;
+}
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, exg_dialer_connect_async);
+/**
+ * exg_dialer_dial:
+ * @self: a dialer
+ * @router: (nullable): a router fixed beforehand (an E0 selection named
+ *   it): that one only, no failover
+ * @sel: (nullable): what the router must match, when none is fixed
+ * @host: a hostname (resolved at the exit) or an IP literal
+ * @port: the target port
+ * @isolation: (nullable): goes to every backend tried
+ * @func: told of the outcome, once, never from inside this call
+ * @user_data: data for @func
+ *
+ * Opens a stream to @host:@port: through @router, or through a router
+ * matching @sel and, when a connect through it fails, another (at most 3
+ * in all).  Each attempt's outcome is recorded on its router.
+ *
+ * Returns: (transfer none): the dial, valid until @func is called or it
+ *   is cancelled (exg_dialer_dial_cancel())
+ */
+ExgDialerDial *
+exg_dialer_dial (ExgDialer          *self,
+                 ExgRouter          *router,
+                 const ExgSelection *sel,
+                 const char         *host,
+                 guint16             port,
+                 const char         *isolation,
+                 ExgDialerFunc       func,
+                 gpointer            user_data)
+{
+  ExgDialerDial *dd;
 
-  cd = g_new0 (ConnectData, 1);
+  g_return_val_if_fail (EXG_IS_DIALER (self), NULL);
+  g_return_val_if_fail (router == NULL || EXG_IS_ROUTER (router), NULL);
+  g_return_val_if_fail (host != NULL, NULL);
+  g_return_val_if_fail (func != NULL, NULL);
+
+  dd = g_new0 (ExgDialerDial, 1);
+  dd->dialer = g_object_ref (self);
+  dd->func = func;
+  dd->user_data = user_data;
   if (sel != NULL)
-    cd->sel = *sel;
+    dd->sel = *sel;
   else
-    exg_selection_init_any (&cd->sel);
-  cd->fixed = router != NULL;
-  cd->host = g_strdup (host);
-  cd->port = port;
-  cd->isolation = g_strdup (isolation);
-  cd->tried = g_ptr_array_new_with_free_func (g_object_unref);
-  g_task_set_task_data (task, cd, connect_data_free);
+    exg_selection_init_any (&dd->sel);
+  dd->fixed = router != NULL;
+  dd->host = g_strdup (host);
+  dd->port = port;
+  dd->isolation = g_strdup (isolation);
 
   if (router != NULL)
-    start_attempt (task, router);
-  else
-    attempt (task);
+    start_attempt (dd, router);
+  else if (!attempt (dd))
+    {
+      dd->failed = g_idle_source_new ();
+      g_source_set_callback (dd->failed, failed_cb, dd, NULL);
+      g_source_set_static_name (dd->failed, "[exitgate] dial");
+      g_source_attach (dd->failed, g_main_context_get_thread_default ());
+    }
+  return dd;
 }
 
-GSocketConnection *
-exg_dialer_connect_finish (ExgDialer     *self,
-                           GAsyncResult  *result,
-                           ExgRouter    **out_router,
-                           GError       **error)
+/**
+ * exg_dialer_dial_cancel:
+ * @dial: a dial whose function has not been called yet
+ *
+ * Stops @dial: its function is not called, and what it opened is closed.
+ * Cancelled, it says nothing about its router.
+ */
+void
+exg_dialer_dial_cancel (ExgDialerDial *dial)
 {
-  ConnectData *cd;
+  g_return_if_fail (dial != NULL);
 
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-
-  cd = g_task_get_task_data (G_TASK (result));
-  if (out_router != NULL)
-    *out_router = cd->tried->len > 0 ? g_object_ref (current_router (cd))
-                                     : NULL;
-  return g_task_propagate_pointer (G_TASK (result), error);
+  if (dial->attempt != NULL)
+    exg_backend_dial_cancel (dial->attempt);
+  dial_free (dial);
 }
 
 ExgRouter *

@@ -22,26 +22,26 @@ ExgRouter         *exg_dialer_pick           (ExgDialer           *self,
                                               const ExgSelection  *sel,
                                               GError             **error);
 
-/* @router (nullable): a router fixed beforehand (an E0 selection named
- * it): that one only, no failover.  Otherwise a router matching @sel is
- * picked, and when a connect through it fails, another (at most 3 in
- * all).  Each attempt's outcome is recorded on its router.  @isolation
- * (nullable) goes to every backend tried (exg_backend_connect_async). */
-void               exg_dialer_connect_async  (ExgDialer           *self,
+typedef struct _ExgDialerDial ExgDialerDial;
+
+/* How a dial ends: @fd, @connection and @error as for
+ * ExgBackendDialFunc; @router (transfer full, nullable): the router that
+ * carried it or, on failure, the last one that failed. */
+typedef void (*ExgDialerFunc) (gpointer           user_data,
+                               int                fd,
+                               GSocketConnection *connection,
+                               ExgRouter         *router,
+                               GError            *error);
+
+ExgDialerDial     *exg_dialer_dial           (ExgDialer           *self,
                                               ExgRouter           *router,
                                               const ExgSelection  *sel,
                                               const char          *host,
                                               guint16              port,
                                               const char          *isolation,
-                                              GCancellable        *cancellable,
-                                              GAsyncReadyCallback  callback,
+                                              ExgDialerFunc        func,
                                               gpointer             user_data);
-/* (transfer full) the connection; *out_router (transfer full, nullable):
- * the router that carried it or, on failure, the last one that failed */
-GSocketConnection *exg_dialer_connect_finish (ExgDialer           *self,
-                                              GAsyncResult        *result,
-                                              ExgRouter          **out_router,
-                                              GError             **error);
+void               exg_dialer_dial_cancel    (ExgDialerDial       *dial);
 
 /* Keeps an exit that @sel (nullable: none) would pick ready for its
  * first request (exg_backend_prepare), picked again when the routers

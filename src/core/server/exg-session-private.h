@@ -35,7 +35,9 @@ struct _ExgSession
   int                fd;            /* the client's socket: owned until
                                      * the relay takes it, then -1 */
   ExgConnInfo       *info;          /* owned ref; also in the activity model */
-  GCancellable      *cancellable;   /* owned: cancels the exit's work on close */
+  GCancellable      *cancellable;   /* owned, nullable: made for the exit's
+                                     * GIO work (lookups); cancelled on close */
+  ExgDialerDial     *dial;          /* nullable: the connect under way */
 
   ExgPoller         *poller;        /* not owned: lives with the context */
   gboolean           watching;      /* the client fd is ours in the poller */
@@ -60,7 +62,9 @@ struct _ExgSession
 
   ExgSelection       sel;           /* the request's, when no E0 fixed the exit */
   ExgRouter         *router;        /* owned, nullable: the exit in use */
-  GSocketConnection *exit_conn;     /* owned, nullable: until the relay has it */
+  int                exit_fd;       /* owned, -1: until the relay has it */
+  GSocketConnection *exit_conn;     /* owned, nullable: owns exit_fd when GIO
+                                     * made it */
   ExgRelay          *relay;         /* owned, nullable */
   gint64             busy_since;        /* monotonic µs: the request went to the exit */
   gboolean           in_relay_start;
@@ -71,6 +75,8 @@ struct _ExgSession
 
 /* Shared by exg-session.c and exg-session-request.c only. */
 void         exg_session_client_went_away_ (ExgSession *self);
+GCancellable *exg_session_get_cancellable_ (ExgSession *self);
+void         exg_session_stop_exit_work_ (ExgSession *self);
 void         exg_session_deadline_set_ (ExgSession *self,
                                         gint64 deadline);
 void         exg_session_fail_request_ (ExgSession *self,

@@ -228,15 +228,16 @@ relay_done_cb (gpointer      user_data,
 static void
 start_relay (ExgSession *self)
 {
-  GSocketConnection *exit_conn = g_steal_pointer (&self->exit_conn);
+  g_autoptr(GSocketConnection) exit_conn = g_steal_pointer (&self->exit_conn);
 
   exg_session_watch_hand_over_ (self);
   exg_session_set_state_ (self, EXG_CONN_STATE_OPEN);
 
-  self->relay = exg_relay_new (self->fd, exit_conn, self->buf, self->len,
+  self->relay = exg_relay_new (self->fd, self->exit_fd, exit_conn,
+                               self->buf, self->len,
                                relay_progress_cb, relay_done_cb, self);
   self->fd = -1;
-  g_object_unref (exit_conn);
+  self->exit_fd = -1;
   /* the relay copied the pending bytes; an idle session holds no buffer */
   g_clear_pointer (&self->buf, g_free);
   self->len = self->cap = 0;
@@ -255,8 +256,7 @@ start_relay (ExgSession *self)
 }
 
 static void
-connected (ExgSession        *self,
-           GSocketConnection *exit_conn)
+connected (ExgSession *self)
 {
   struct sockaddr_storage local;
   socklen_t local_len = sizeof local;
@@ -264,14 +264,11 @@ connected (ExgSession        *self,
   ExgSocksAddr bound;
   gsize n;
 
-  self->exit_conn = exit_conn;
-
   /* BND: the real local address and port of the outgoing connection,
    * straight from getsockname(2) (GIO would wrap it in two GObjects) */
   memset (&bound, 0, sizeof bound);
   bound.type = EXG_SOCKS_ATYP_IPV4;
-  if (getsockname (g_socket_get_fd (g_socket_connection_get_socket (exit_conn)),
-                   (struct sockaddr *) &local, &local_len) == 0)
+  if (getsockname (self->exit_fd, (struct sockaddr *) &local, &local_len) == 0)
     {
       if (local.ss_family == AF_INET)
         {
@@ -314,26 +311,18 @@ connected (ExgSession        *self,
 }
 
 static void
-connect_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
+dial_cb (gpointer           user_data,
+         int                fd,
+         GSocketConnection *connection,
+         ExgRouter         *router,
+         GError            *error)
 {
-  g_autoptr(ExgSession) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(ExgRouter) router = NULL;
-  GSocketConnection *exit_conn;
+  ExgSession *self = user_data;
+  g_autoptr(ExgRouter) exit_router = router;
+  g_autoptr(GError) dial_error = error;
 
-  exit_conn = exg_dialer_connect_finish (EXG_DIALER (source), result, &router,
-                                         &error);
-  if (self->closed)
-    {
-      if (exit_conn != NULL)
-        {
-          g_io_stream_close (G_IO_STREAM (exit_conn), NULL, NULL);
-          g_object_unref (exit_conn);
-        }
-      return;
-    }
+  /* a session that closed cancelled its dial: this one is still open */
+  self->dial = NULL;
 
   /* observers hear of the exit with the state change that follows (open,
    * or failed), in one signal: a failed row names the exit that failed */
@@ -347,17 +336,23 @@ connect_cb (GObject      *source,
        self->target.type == EXG_SOCKS_ATYP_IPV6))
     exg_activity_note_ip_literal_through_proxy (self->host->activity,
                                                 self->info);
-  if (exit_conn == NULL)
+  if (fd < 0)
     {
       log_no_router (self, self->has_selection ? NULL : &self->sel, error);
       log_target_refused (self, error);
       exg_session_fail_request_ (self, error, 0);
       return;
     }
+  self->exit_fd = fd;
+  self->exit_conn = connection;
   /* observers hear of it with the state change to open */
-  g_free (self->info->circuit);
-  self->info->circuit = g_strdup (exg_backend_get_connection_circuit (exit_conn));
-  connected (self, exit_conn);
+  if (connection != NULL)
+    {
+      g_free (self->info->circuit);
+      self->info->circuit =
+        g_strdup (exg_backend_get_connection_circuit (connection));
+    }
+  connected (self);
 }
 
 /* The destination policy, before any exit is asked: IP literals of every
@@ -435,9 +430,8 @@ start_connect (ExgSession *self,
   isolation = request_isolation (self);
   g_free (self->info->isolation);
   self->info->isolation = g_strdup (isolation);
-  exg_dialer_connect_async (self->host->dialer, router, &sel, host,
-                            self->target.port, isolation, self->cancellable,
-                            connect_cb, g_object_ref (self));
+  self->dial = exg_dialer_dial (self->host->dialer, router, &sel, host,
+                                self->target.port, isolation, dial_cb, self);
 }
 
 /* RESOLVE (socks-extensions.txt §2) */
@@ -640,12 +634,14 @@ start_resolve (ExgSession *self,
                                          ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
 
       exg_backend_resolve_ptr_async (exg_router_get_backend (router), inet,
-                                     isolation, self->cancellable,
+                                     isolation,
+                                     exg_session_get_cancellable_ (self),
                                      resolve_ptr_cb, g_object_ref (self));
     }
   else
     exg_backend_resolve_async (exg_router_get_backend (router), host,
-                               isolation, self->cancellable,
+                               isolation,
+                               exg_session_get_cancellable_ (self),
                                resolve_cb, g_object_ref (self));
 }
 

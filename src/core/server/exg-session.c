@@ -58,6 +58,25 @@ static void process_buffer (ExgSession *self);
 
 static void on_deadline (gpointer user_data);
 
+/* Made on first use: most sessions connect, and a dial needs none */
+GCancellable *
+exg_session_get_cancellable_ (ExgSession *self)
+{
+  if (self->cancellable == NULL)
+    self->cancellable = g_cancellable_new ();
+  return self->cancellable;
+}
+
+/* Stops what the exit was asked to do: the connect, a lookup */
+void
+exg_session_stop_exit_work_ (ExgSession *self)
+{
+  if (self->dial != NULL)
+    exg_dialer_dial_cancel (g_steal_pointer (&self->dial));
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
+}
+
 /* @deadline: monotonic µs, or -1 for none */
 void
 exg_session_deadline_set_ (ExgSession *self,
@@ -192,7 +211,9 @@ exg_session_finalize (GObject *object)
   g_assert (!self->watching);
   g_assert (exg_deadline_get (&self->deadline) == -1);
 
-  g_clear_object (&self->exit_conn);
+  g_assert (self->dial == NULL);
+  g_assert (self->exit_fd < 0 && self->exit_conn == NULL);
+
   g_clear_object (&self->router);
   g_clear_object (&self->selected);
   g_clear_object (&self->cancellable);
@@ -239,7 +260,7 @@ exg_session_new (const ExgSessionHost *host,
   self = g_object_new (EXG_TYPE_SESSION, NULL);
   self->host = host;
   self->fd = fd;
-  self->cancellable = g_cancellable_new ();
+  self->exit_fd = -1;
 
   self->info = exg_conn_info_ref (exg_activity_add_connection (host->activity,
                                                                client));
@@ -332,7 +353,7 @@ exg_session_close (ExgSession *self)
   self->closed = TRUE;
   keep = g_object_ref (self);
 
-  g_cancellable_cancel (self->cancellable);
+  exg_session_stop_exit_work_ (self);
   watch_stop (self);
 
   relay = g_steal_pointer (&self->relay);
@@ -346,6 +367,10 @@ exg_session_close (ExgSession *self)
     {
       if (self->exit_conn != NULL)
         g_io_stream_close (G_IO_STREAM (self->exit_conn), NULL, NULL);
+      else if (self->exit_fd >= 0)
+        close (self->exit_fd);
+      g_clear_object (&self->exit_conn);
+      self->exit_fd = -1;
       /* -1 once a relay took it over: the relay has closed it */
       if (self->fd >= 0)
         {
@@ -694,7 +719,7 @@ on_deadline (gpointer user_data)
             g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                          "The exit did not answer within %d seconds", EXIT_TIMEOUT_SECONDS);
 
-          g_cancellable_cancel (self->cancellable);
+          exg_session_stop_exit_work_ (self);
           if (self->command == EXG_SOCKS_CMD_RESOLVE ||
               self->command == EXG_SOCKS_CMD_RESOLVE_PTR)
             {
