@@ -61,9 +61,14 @@ static char *
 format_target (const ExgSocksAddr *target,
                const char         *host)
 {
+  char port[EXG_PORT_STRLEN];
+
+  /* once per connection: printf would cost more than the rest of the
+   * request's bookkeeping */
+  exg_port_to_string (target->port, port);
   if (target->type == EXG_SOCKS_ATYP_IPV6)
-    return g_strdup_printf ("[%s]:%u", host, target->port);
-  return g_strdup_printf ("%s:%u", host, target->port);
+    return g_strconcat ("[", host, "]:", port, NULL);
+  return g_strconcat (host, ":", port, NULL);
 }
 
 /* The exit for this request: the router of the last E0 selection, or
