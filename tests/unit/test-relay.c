@@ -452,6 +452,127 @@ test_poller_stale_event (void)
   close (writers[1]);
 }
 
+/* --- poller: handing a registration on ----------------------------- */
+
+typedef struct
+{
+  guint    calls;
+  guint32  events;   /* of the last call */
+} Owner;
+
+static void
+owner_cb (gpointer user_data,
+          guint32  events)
+{
+  Owner *owner = user_data;
+
+  owner->calls++;
+  owner->events = events;
+}
+
+/* A socket registered as sessions and dials register it, its first
+ * edge (room to write) delivered */
+static int
+registered_pair (ExgPoller *poller,
+                 Owner     *first,
+                 int       *peer)
+{
+  int pair[2];
+
+  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                                 0, pair));
+  g_assert_true (exg_poller_add_new (poller, pair[0], EXG_POLLER_STREAM_EVENTS,
+                                     owner_cb, first));
+  run_until_quiet ();
+  g_assert_cmpuint (first->calls, ==, 1);
+  g_assert_true (first->events & EPOLLOUT);
+  *peer = pair[1];
+  return pair[0];
+}
+
+/* Nothing owed: taken over in place, and the next edge goes to the new
+ * owner only */
+static void
+test_poller_take_over_idle (void)
+{
+  ExgPoller *poller = exg_poller_get_default ();
+  Owner first = { 0 }, second = { 0 };
+  int peer, fd = registered_pair (poller, &first, &peer);
+
+  exg_poller_hold (poller, fd);
+  g_assert_true (exg_poller_take_over (poller, fd, EXG_POLLER_STREAM_EVENTS,
+                                       owner_cb, &second));
+  g_assert_cmpint (send (peer, "x", 1, 0), ==, 1);
+  run_until_quiet ();
+  g_assert_cmpuint (first.calls, ==, 1);
+  g_assert_cmpuint (second.calls, ==, 1);
+  g_assert_true (second.events & EPOLLIN);
+
+  exg_poller_remove (poller, fd);
+  close (fd);
+  close (peer);
+}
+
+/* Data reported and not read, or come while held: the take-over is
+ * refused (the caller re-arms), until the owner says it read it all */
+static void
+test_poller_take_over_owed (gconstpointer data)
+{
+  gboolean while_held = GPOINTER_TO_INT (data);
+  ExgPoller *poller = exg_poller_get_default ();
+  Owner first = { 0 }, second = { 0 };
+  int peer, fd = registered_pair (poller, &first, &peer);
+
+  if (while_held)
+    exg_poller_hold (poller, fd);
+  g_assert_cmpint (send (peer, "x", 1, 0), ==, 1);
+  run_until_quiet ();
+  g_assert_cmpuint (first.calls, ==, while_held ? 1 : 2);
+  if (!while_held)
+    exg_poller_hold (poller, fd);
+
+  g_assert_false (exg_poller_take_over (poller, fd, EXG_POLLER_STREAM_EVENTS,
+                                        owner_cb, &second));
+  exg_poller_clear_ready (poller, fd, EPOLLIN);
+  g_assert_true (exg_poller_take_over (poller, fd, EXG_POLLER_STREAM_EVENTS,
+                                       owner_cb, &second));
+  g_assert_cmpuint (second.calls, ==, 0);
+
+  exg_poller_remove (poller, fd);
+  close (fd);
+  close (peer);
+}
+
+/* Only a held registration is handed on: a parked one may be a closed
+ * socket's, another kind of registration is not what the new owner
+ * wants, and an unknown descriptor has none */
+static void
+test_poller_take_over_refused (void)
+{
+  ExgPoller *poller = exg_poller_get_default ();
+  Owner first = { 0 }, second = { 0 };
+  int peer, fd = registered_pair (poller, &first, &peer);
+  int pair[2];
+
+  exg_poller_park (poller, fd);
+  g_assert_false (exg_poller_take_over (poller, fd, EXG_POLLER_STREAM_EVENTS,
+                                        owner_cb, &second));
+  exg_poller_hold (poller, fd);
+  g_assert_false (exg_poller_take_over (poller, fd, EPOLLIN | EPOLLET,
+                                        owner_cb, &second));
+
+  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
+  g_assert_false (exg_poller_take_over (poller, pair[0], EXG_POLLER_STREAM_EVENTS,
+                                        owner_cb, &second));
+  g_assert_cmpuint (second.calls, ==, 0);
+
+  exg_poller_remove (poller, fd);
+  for (int i = 0; i < 2; i++)
+    close (pair[i]);
+  close (fd);
+  close (peer);
+}
+
 /* --- relay: bulk both ways with threads as peers -------------------- */
 
 #define BULK_SIZE (8 * 1024 * 1024)
@@ -1007,6 +1128,12 @@ main (int    argc,
     }
 
   g_test_add_func ("/poller/stale-event-after-remove", test_poller_stale_event);
+  g_test_add_func ("/poller/take-over/idle", test_poller_take_over_idle);
+  g_test_add_data_func ("/poller/take-over/owed", GINT_TO_POINTER (FALSE),
+                        test_poller_take_over_owed);
+  g_test_add_data_func ("/poller/take-over/owed-while-held", GINT_TO_POINTER (TRUE),
+                        test_poller_take_over_owed);
+  g_test_add_func ("/poller/take-over/refused", test_poller_take_over_refused);
   g_test_add_func ("/relay/bulk/both-ways", test_relay_bulk_both_ways);
   g_test_add_func ("/relay/back-pressure", test_relay_back_pressure);
   g_test_add_func ("/relay/half-close/client-first", test_relay_half_close_client_first);

@@ -40,7 +40,7 @@ G_DEFINE_FINAL_TYPE (ExgBackendDirect, exg_backend_direct, EXG_TYPE_BACKEND)
  * (see NameDial below).
  *
  * Nagle is not turned off here: the relay does it on both of its ends. */
-#define DIAL_EVENTS (EPOLLOUT | EPOLLET)
+#define DIAL_EVENTS EXG_POLLER_STREAM_EVENTS   /* kept by the relay */
 
 /* Once a connect's socket is writable or in error: connected?  EPOLLOUT
  * alone says so without asking the kernel again; an error or a hang-up
@@ -88,7 +88,7 @@ literal_event_cb (gpointer user_data,
   if (dial_connected (fd, events, &error))
     {
       /* edge-triggered: nothing more comes until the relay takes it over */
-      exg_poller_park (ld->poller, fd);
+      exg_poller_hold (ld->poller, fd);
       literal_free (ld);
       dial.func (dial.user_data, fd, NULL, NULL);
       return;
@@ -285,7 +285,7 @@ attempt_event_cb (gpointer user_data,
       int fd = attempt->fd;
 
       /* edge-triggered: nothing more comes until the relay takes it over */
-      exg_poller_park (nd->poller, fd);
+      exg_poller_hold (nd->poller, fd);
       attempt->fd = -1;
       name_finish (nd, fd, NULL);
       return;
@@ -582,6 +582,8 @@ async_dial_cb (gpointer           user_data,
 
   if (fd >= 0)
     {
+      /* GIO closes it when it likes: no longer held for a take-over */
+      exg_poller_park (exg_poller_get_default (), fd);
       socket = g_socket_new_from_fd (fd, &error);
       if (socket == NULL)
         close (fd);

@@ -33,6 +33,10 @@ typedef struct
   ExgPollerFunc func;   /* NULL once removed (a tombstone) or parked */
   gpointer      user_data;
   int           fd;
+  guint32       events; /* as registered with the kernel */
+  gboolean      held;   /* parked for exg_poller_take_over: still open */
+  guint32       ready;  /* every event reported so far, less what owners
+                         * said they used up (exg_poller_clear_ready) */
 } Watch;
 
 struct _ExgPoller
@@ -73,6 +77,8 @@ poller_dispatch (GSource     *source,
     {
       Watch *w = events[i].data.ptr;
 
+      /* remembered while parked too: the next owner must not miss it */
+      w->ready |= events[i].events;
       if (w->func != NULL)
         w->func (w->user_data, events[i].events);
     }
@@ -208,6 +214,9 @@ add_watch (ExgPoller     *self,
   w->func = func;
   w->user_data = user_data;
   w->fd = fd;
+  w->events = events;
+  w->ready = 0;
+  w->held = FALSE;
   ev.data.ptr = w;
 
   res = epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -269,6 +278,8 @@ exg_poller_add (ExgPoller     *self,
         {
           w->func = func;
           w->user_data = user_data;
+          w->events = events;
+          w->held = FALSE;
           return TRUE;
         }
       forget (self, w);
@@ -329,6 +340,8 @@ exg_poller_modify (ExgPoller *self,
   ev.data.ptr = w;
   if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
     g_warning ("epoll_ctl (MOD, %d): %s", fd, g_strerror (errno));
+  else
+    w->events = events;
 }
 
 /**
@@ -365,9 +378,10 @@ exg_poller_remove (ExgPoller *self,
  * kernel, for a socket about to change hands: the next exg_poller_add()
  * of @fd (the relay taking over the socket a session or a backend watched)
  * then costs one EPOLL_CTL_MOD rather than a DEL now and an ADD then.
- * Events that come meanwhile are dropped, so park only a descriptor that
- * is registered edge-triggered or taken over at once: a ready
- * level-triggered one would keep the epoll descriptor readable.  A parked
+ * Events that come meanwhile are not delivered, only remembered for
+ * exg_poller_take_over(), so park only a descriptor that is registered
+ * edge-triggered or taken over at once: a ready level-triggered one would
+ * keep the epoll descriptor readable.  A parked
  * descriptor may simply be closed; closing it unregisters it.
  */
 void
@@ -382,4 +396,88 @@ exg_poller_park (ExgPoller *self,
     return;
   w->func = NULL;
   w->user_data = NULL;
+  w->held = FALSE;
+}
+
+/**
+ * exg_poller_hold:
+ *
+ * Parks @fd (exg_poller_park()) for its next owner, who takes it over
+ * with exg_poller_take_over() before it is closed: a held descriptor is
+ * known to be open.  One that is closed instead must be removed first
+ * (exg_poller_remove()).
+ */
+void
+exg_poller_hold (ExgPoller *self,
+                 int        fd)
+{
+  Watch *w;
+
+  g_return_if_fail (self != NULL);
+  w = lookup (self, fd);
+  if (w == NULL)
+    return;
+  w->func = NULL;
+  w->user_data = NULL;
+  w->held = TRUE;
+}
+
+/**
+ * exg_poller_take_over:
+ * @fd: a descriptor registered with @events and held (exg_poller_hold())
+ *
+ * Hands @fd's registration to @func without a syscall, when nothing but
+ * room to write is known to be ready on it: every event reported so far
+ * has been used up (see exg_poller_clear_ready()), so nothing is owed to
+ * the new owner, and the next edge goes to it.  A socket registered once
+ * with #EXG_POLLER_STREAM_EVENTS, from accept or connect to close, passes
+ * from a session or a dial to the relay this way.
+ *
+ * Returns: %FALSE when @fd is not held so, or something may be waiting
+ *   to be read on it: then nothing changed, and exg_poller_add() re-arms
+ *   it (its first events are reported again)
+ */
+gboolean
+exg_poller_take_over (ExgPoller     *self,
+                      int            fd,
+                      guint32        events,
+                      ExgPollerFunc  func,
+                      gpointer       user_data)
+{
+  Watch *w;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (func != NULL, FALSE);
+
+  /* only a held registration is known to be the open socket's: a parked
+   * one may be left from a socket closed since, under the same number */
+  w = lookup (self, fd);
+  if (w == NULL || !w->held || w->events != events ||
+      (w->ready & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+    return FALSE;
+  w->func = func;
+  w->user_data = user_data;
+  w->held = FALSE;
+  return TRUE;
+}
+
+/**
+ * exg_poller_clear_ready:
+ * @bits: events the owner of @fd has used up: it read until a short read
+ *   (EPOLLIN), say
+ *
+ * For exg_poller_take_over(), which hands on only a registration with
+ * nothing owed.
+ */
+void
+exg_poller_clear_ready (ExgPoller *self,
+                        int        fd,
+                        guint32    bits)
+{
+  Watch *w;
+
+  g_return_if_fail (self != NULL);
+  w = lookup (self, fd);
+  if (w != NULL)
+    w->ready &= ~bits;
 }

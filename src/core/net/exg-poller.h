@@ -8,10 +8,16 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/epoll.h>
 
 G_BEGIN_DECLS
 
 typedef struct _ExgPoller ExgPoller;
+
+/* A relayed socket's registration from accept or connect to close:
+ * edge-triggered, for everything, never modified as the socket passes
+ * from a session or a dial to the relay (exg_poller_take_over). */
+#define EXG_POLLER_STREAM_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 /* events: EPOLLIN / EPOLLOUT / EPOLLRDHUP / EPOLLERR / EPOLLHUP bits */
 typedef void (*ExgPollerFunc) (gpointer user_data,
@@ -37,5 +43,15 @@ void       exg_poller_remove      (ExgPoller     *self,
                                    int            fd);
 void       exg_poller_park        (ExgPoller     *self,
                                    int            fd);
+void       exg_poller_hold        (ExgPoller     *self,
+                                   int            fd);
+gboolean   exg_poller_take_over   (ExgPoller     *self,
+                                   int            fd,
+                                   guint32        events,
+                                   ExgPollerFunc  func,
+                                   gpointer       user_data);
+void       exg_poller_clear_ready (ExgPoller     *self,
+                                   int            fd,
+                                   guint32        bits);
 
 G_END_DECLS

@@ -62,7 +62,7 @@
 /* Asked of the kernel for each splicing pipe (the default is 64 KiB) */
 #define RELAY_PIPE_SIZE (256 * 1024)
 
-#define RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define RELAY_EVENTS EXG_POLLER_STREAM_EVENTS
 
 enum { UP, DOWN };   /* UP = client → exit, DOWN = exit → client */
 
@@ -719,9 +719,20 @@ exg_relay_start (ExgRelay *self)
       /* the client's socket comes with Nagle off (exg-relay.h) */
       if (e == 1)
         set_nodelay (end->fd);
-      /* No I/O here: adding an edge-triggered descriptor reports what is
-       * ready already (room to write at least), so the first pump runs
-       * from the poller, never inside this call */
+      /* No I/O here.  A socket registered for RELAY_EVENTS all along with
+       * nothing to read yet is taken over as it is: room to write is
+       * assumed (a send that finds none waits for the edge), and the next
+       * edge comes here.  Otherwise (data waits, or bytes pending for the
+       * exit) re-arming it reports what is ready, so the first pump runs
+       * from the poller, never inside this call. */
+      if (!(e == 1 && self->dirs[UP].held_len > 0) &&
+          exg_poller_take_over (self->poller, end->fd, RELAY_EVENTS,
+                                end_event_cb, end))
+        {
+          end->writable = TRUE;
+          end->watched = TRUE;
+          continue;
+        }
       if (!exg_poller_add (self->poller, end->fd, RELAY_EVENTS,
                            end_event_cb, end))
         {

@@ -204,7 +204,8 @@ exg_socket_connect_result (int      fd,
     err = errno;
   if (err == 0)
     return TRUE;
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
-               "Error connecting: %s", g_strerror (err));
+  /* worded as GIO words it: the reason alone */
+  g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (err),
+                       g_strerror (err));
   return FALSE;
 }

@@ -41,7 +41,8 @@ struct _ExgSession
 
   ExgPoller         *poller;        /* not owned: lives with the context */
   gboolean           watching;      /* the client fd is ours in the poller */
-  GIOCondition       watch_events;
+  gboolean           client_readable; /* data or EOF may be waiting */
+  gboolean           client_fin;    /* … the client's FIN among it */
   ExgDeadline        deadline;      /* the handshake's, then the exit's */
 
   ExgSocksParser     parser;
@@ -95,7 +96,5 @@ void         exg_session_set_state_ (ExgSession *self,
 char *       exg_session_target_host_ (const ExgSocksAddr *target);
 void         exg_session_watch_client_while_busy_ (ExgSession *self);
 void         exg_session_watch_hand_over_ (ExgSession *self);
-void         exg_session_watch_modify_ (ExgSession *self,
-                                        GIOCondition events);
 
 G_END_DECLS

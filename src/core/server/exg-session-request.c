@@ -159,13 +159,12 @@ log_target_refused (ExgSession   *self,
              self->info->id, exg_session_safe_target_ (self), error->message);
 }
 
-/* While the exit works, keep watching the client: data it sends is kept
- * for the relay; EOF or an error means it went away. */
+/* While the exit works, the client is still watched (exg-session.c): data
+ * it sends is kept for the relay; EOF or an error means it went away.
+ * Here: the exit's deadline. */
 void
 exg_session_watch_client_while_busy_ (ExgSession *self)
 {
-  GIOCondition events = G_IO_HUP | G_IO_ERR;
-
   if (!self->watching)
     return;   /* closed already, by a signal handler */
   if (self->busy_since == 0)
@@ -175,11 +174,8 @@ exg_session_watch_client_while_busy_ (ExgSession *self)
       if (exg_deadline_get (&self->deadline) == -1)
         exg_session_deadline_set_ (self, self->busy_since + EXIT_TIMEOUT_SECONDS * G_USEC_PER_SEC);
     }
-  if (self->len < PENDING_MAX && !self->client_eof)
-    events |= G_IO_IN;
   /* the handshake deadline stays set: when it fires now, it becomes the
    * exit's deadline, rather than a wakeup paid on every request */
-  exg_session_watch_modify_ (self, events);
 }
 
 static void

@@ -85,16 +85,11 @@ exg_session_deadline_set_ (ExgSession *self,
   exg_deadline_set (&self->deadline, deadline);
 }
 
-/* The client descriptor in the poller: level-triggered, as a GSource
- * would watch it.  EPOLLRDHUP comes with EPOLLIN at EOF anyway; asking
- * for it only when reading keeps a half-closed client from being reported
- * over and over while the session does not read. */
-static guint32
-epoll_events (GIOCondition events)
-{
-  return (events & G_IO_IN) ? EPOLLIN | EPOLLRDHUP : 0;
-}
-
+/* The client descriptor in the poller: edge-triggered, registered once
+ * for everything (EXG_POLLER_STREAM_EVENTS), as the relay keeps it.  So
+ * the session remembers whether data (or EOF) may be waiting: set by an
+ * event, cleared by a short read or EAGAIN; and it reads until then
+ * whenever it reads at all. */
 static void on_client_event (ExgSession *self, GIOCondition revents);
 
 static void
@@ -110,37 +105,29 @@ on_client_poll (gpointer user_data,
     revents |= G_IO_HUP;
   if (events & EPOLLERR)
     revents |= G_IO_ERR;
-  if (revents != 0)
-    on_client_event (self, revents);
+  if (revents == 0)
+    return;   /* room to write: the session's writes are small */
+  self->client_readable = TRUE;
+  /* a FIN: a short read no longer means there is nothing left to read */
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    self->client_fin = TRUE;
+  on_client_event (self, revents);
 }
 
 static gboolean
-watch_start (ExgSession   *self,
-             GIOCondition  events,
-             gint64        deadline)
+watch_start (ExgSession *self,
+             gint64      deadline)
 {
   g_assert (!self->watching);
 
   self->poller = exg_poller_get_default ();
   /* the descriptor accept(2) just gave */
-  if (!exg_poller_add_new (self->poller, self->fd,
-                           epoll_events (events), on_client_poll, self))
+  if (!exg_poller_add_new (self->poller, self->fd, EXG_POLLER_STREAM_EVENTS,
+                           on_client_poll, self))
     return FALSE;
   self->watching = TRUE;
-  self->watch_events = events;
   exg_session_deadline_set_ (self, deadline);
   return TRUE;
-}
-
-void
-exg_session_watch_modify_ (ExgSession   *self,
-              GIOCondition  events)
-{
-  if (!self->watching || self->watch_events == events)
-    return;
-  self->watch_events = events;
-  exg_poller_modify (self->poller, self->fd,
-                     epoll_events (events));
 }
 
 static void
@@ -154,7 +141,8 @@ watch_stop (ExgSession *self)
 }
 
 /* Leaves the descriptor registered for the relay, which takes it over
- * right away (one EPOLL_CTL_MOD, not a DEL and an ADD). */
+ * right away: as it is when nothing waits to be read (no syscall), else
+ * with one EPOLL_CTL_MOD (not a DEL and an ADD). */
 void
 exg_session_watch_hand_over_ (ExgSession *self)
 {
@@ -162,7 +150,7 @@ exg_session_watch_hand_over_ (ExgSession *self)
   if (!self->watching)
     return;
   self->watching = FALSE;
-  exg_poller_park (self->poller, self->fd);
+  exg_poller_hold (self->poller, self->fd);
 }
 
 static gboolean
@@ -368,7 +356,11 @@ exg_session_close (ExgSession *self)
       if (self->exit_conn != NULL)
         g_io_stream_close (G_IO_STREAM (self->exit_conn), NULL, NULL);
       else if (self->exit_fd >= 0)
-        close (self->exit_fd);
+        {
+          /* held by its dial for the relay: not taken over after all */
+          exg_poller_remove (exg_poller_get_default (), self->exit_fd);
+          close (self->exit_fd);
+        }
       g_clear_object (&self->exit_conn);
       self->exit_fd = -1;
       /* -1 once a relay took it over: the relay has closed it */
@@ -644,9 +636,20 @@ process_buffer (ExgSession *self)
 }
 
 /* Reads what the client has.  Returns FALSE when the session closed. */
-static gboolean
+/* Nothing waits to be read: until the next event, and for the relay */
+static void
+client_drained (ExgSession *self)
+{
+  self->client_readable = FALSE;
+  exg_poller_clear_ready (self->poller, self->fd, EPOLLIN | EPOLLRDHUP);
+}
+
+/* One read.  Returns the bytes read, 0 if none (nothing waiting, or no
+ * room), -1 if the session failed or closed. */
+static gssize
 read_client (ExgSession *self)
 {
+  gsize room;
   gssize n;
 
   if (self->buf == NULL)
@@ -659,22 +662,26 @@ read_client (ExgSession *self)
     {
       if (self->info->state == EXG_CONN_STATE_HANDSHAKE ||
           self->cap >= PENDING_MAX)
-        return TRUE;
+        return 0;
       self->cap = MIN (self->cap * 2, PENDING_MAX);
       self->buf = g_realloc (self->buf, self->cap);
     }
 
+  room = self->cap - self->len;
   do
-    n = recv (self->fd, self->buf + self->len, self->cap - self->len, 0);
+    n = recv (self->fd, self->buf + self->len, room, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     {
       int errsv = errno;
 
       if (errsv == EAGAIN || errsv == EWOULDBLOCK)
-        return TRUE;
+        {
+          client_drained (self);
+          return 0;
+        }
       fail (self, g_strerror (errsv));
-      return FALSE;
+      return -1;
     }
   if (n == 0)
     {
@@ -685,10 +692,33 @@ read_client (ExgSession *self)
         exg_session_close (self);
       else
         exg_session_client_went_away_ (self);
-      return FALSE;
+      return -1;
     }
+  /* a short read took all there was: no second recv for its EAGAIN */
+  if ((gsize) n < room && !self->client_fin)
+    client_drained (self);
   self->len += (gsize) n;
-  return TRUE;
+  return n;
+}
+
+/* Reads while something may be waiting, feeding the handshake parser;
+ * what comes after the request stays in the buffer for the relay (up to
+ * PENDING_MAX: past that the relay reads it).  Bounded: every turn reads
+ * bytes into a buffer of bounded size, or ends. */
+static void
+read_and_process (ExgSession *self)
+{
+  while (self->client_readable && !self->closed)
+    {
+      gssize n = read_client (self);
+
+      if (n < 0)
+        return;
+      if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
+        process_buffer (self);
+      if (n == 0)
+        return;
+    }
 }
 
 /* The deadline passed: the handshake's, or the exit's */
@@ -743,19 +773,14 @@ on_client_event (ExgSession   *self,
 
   if (self->info->state == EXG_CONN_STATE_HANDSHAKE)
     {
-      if (read_client (self))
-        process_buffer (self);
+      read_and_process (self);
       return;
     }
 
-  /* connecting or resolving */
-  if (revents & G_IO_IN)
-    {
-      if (read_client (self) && !self->closed)
-        exg_session_watch_client_while_busy_ (self);
-      return;
-    }
-  if (revents & (G_IO_HUP | G_IO_ERR))
+  /* connecting or resolving: data is kept for the relay; EOF or an error
+   * means the client went away */
+  read_and_process (self);
+  if (!self->closed && (revents & (G_IO_HUP | G_IO_ERR)))
     exg_session_client_went_away_ (self);
 }
 
@@ -772,7 +797,7 @@ exg_session_start (ExgSession *self)
   if (timeout > 0)
     deadline = g_get_monotonic_time () + (gint64) timeout * G_USEC_PER_SEC;
   keep = g_object_ref (self);
-  if (!watch_start (self, G_IO_IN | G_IO_HUP | G_IO_ERR, deadline))
+  if (!watch_start (self, deadline))
     {
       int errsv = errno;
 
@@ -785,6 +810,6 @@ exg_session_start (ExgSession *self)
   /* Clients send their greeting right after connecting, so under load it
    * is usually here by the time the connection is accepted: read it now
    * rather than one main-loop iteration later. */
-  if (read_client (self))
-    process_buffer (self);
+  self->client_readable = TRUE;
+  read_and_process (self);
 }
