@@ -408,24 +408,28 @@ run_column() {
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Paired rounds: exitgated and the floor, one after the other, PAIRS times,
-# each connection run in both closing orders; the ratio of each pair and
-# their median.  One run of each column (the main table) can land on a
-# moment of load the other missed; pairs seconds apart rarely do.  They
-# run first, before the held connections of the columns leave thousands
-# of loopback ports in TIME_WAIT, which makes every later connect()'s port
-# search dearer.
-PAIRS=${EXG_BENCH_PAIRS:-5}
+# Paired rounds: exitgated and the floor, PAIRS times, each closing order
+# run by the two back to back (ABBA: exitgated, floor, then floor,
+# exitgated for the other order, and the next round the other way round),
+# each pair's ratio and their median.  One run of each column (the main
+# table) can land on a moment of load the other missed; runs a second
+# apart rarely do, and the alternating order cancels what running second
+# costs or saves.  They run first, before the held connections of the
+# columns leave thousands of loopback ports in TIME_WAIT, which makes
+# every later connect()'s port search dearer.
+PAIRS=${EXG_BENCH_PAIRS:-9}
+PAIR_S=${EXG_BENCH_PAIR_SECONDS:-1}      # each run of a paired round
+pair_run() {  # pair_run N COLUMN ORDER
+  start_proxy "$2" || { stop_proxy; return 1; }
+  gen_conn --clients 4 --seconds 0.2 >/dev/null
+  CONN_S=$PAIR_S conn_run "pair$1_$2" "$3" --close "$([ "$3" = t ] && echo target || echo client)"
+  stop_proxy
+}
 pair_round() {  # pair_round N
-  local col
-  for col in exitgate floor; do
-    start_proxy "$col" || { stop_proxy; return 1; }
-    gen_conn --clients 4 --seconds 0.2 >/dev/null
-    for o in t c; do
-      conn_run "pair$1_$col" "$o" --close "$([ $o = t ] && echo target || echo client)"
-    done
-    stop_proxy
-  done
+  local first=exitgate second=floor
+  if [ $(($1 % 2)) -eq 0 ]; then first=floor; second=exitgate; fi
+  pair_run "$1" $first t && pair_run "$1" $second t &&
+    pair_run "$1" $second c && pair_run "$1" $first c
 }
 if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
   for ((p = 1; p <= PAIRS; p++)); do
@@ -442,8 +446,10 @@ done
 
 # splice_column KEY THRESHOLD: exitgated's bulk runs again, with
 # EXITGATE_SPLICE_AFTER=THRESHOLD (bytes, or "never"): when a transfer
-# stops copying through user space and splices.  The default threshold's
-# figures are the exitgate column's own.
+# stops copying through user space and splices; and a connection run
+# (target closes first), whose 64-byte echo gets a pipe each way when the
+# threshold is 0: what a pipe costs.  The default threshold's figures are
+# the exitgate column's own.
 splice_column() {
   local col=$1
   export EXITGATE_SPLICE_AFTER=$2
@@ -453,12 +459,15 @@ splice_column() {
   PROXY_ADDR=$EG_ADDR
   UPSTREAM_PID=""
   echo "# exitgate, splicing after $2 (t=${SECONDS}s)" >&2
+  gen_conn --clients 4 --seconds 0.2 >/dev/null
+  conn_run "$col" t --close target
   bulk_runs "$col"
   stop_proxy
 }
 if [ -x "$EXITGATED" ]; then
   splice_column splice_never never
   splice_column splice_64k 65536
+  splice_column splice_1m 1048576
   splice_column splice_0 0
 fi
 
@@ -581,31 +590,35 @@ for col in "${COLUMNS[@]}"; do
   [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
 done
 if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
-  echo "Proxy CPU per connection, exitgated ÷ the floor, in $PAIRS rounds of the two run one after the"
-  echo "other (µs / µs = ratio), and the median ratio:"
+  echo "Proxy CPU per connection, exitgated ÷ the floor, in $PAIRS paired rounds (each closing order run"
+  echo "by the two back to back, ${PAIR_S} s each, which first alternating; µs / µs = ratio), and the median:"
   echo
-  echo "| closing order | $(for ((p = 1; p <= PAIRS; p++)); do printf 'round %d | ' $p; done)median |"
-  echo "| --- |$(for ((p = 1; p <= PAIRS; p++)); do printf ' ---: |'; done) ---: |"
-  for o in t c; do
-    [ $o = t ] && on=$ORDER_T || on=$ORDER_C
-    line="| $on"
-    ratios=""
-    for ((p = 1; p <= PAIRS; p++)); do
+  echo "| round | $ORDER_T | $ORDER_C |"
+  echo "| --- | ---: | ---: |"
+  declare -A RATIOS=()
+  for ((p = 1; p <= PAIRS; p++)); do
+    line="| $p"
+    for o in t c; do
       e=$(v "pair${p}_exitgate" cpu${o}_us); f=$(v "pair${p}_floor" cpu${o}_us)
       r=$(awk -v e="$e" -v f="$f" 'BEGIN { if (e ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f", e / f; else print "n/a" }')
       line="$line | $e / $f = ${r}×"
-      ratios="$ratios $r"
+      RATIOS[$o]="${RATIOS[$o]:-} $r"
     done
-    med=$(echo $ratios | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
-    echo "$line | $(check "$med" "<=" 1.25 "${med}× (≤ 1.25×)") |"
+    echo "$line |"
   done
+  line="| median"
+  for o in t c; do
+    med=$(echo ${RATIOS[$o]} | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    line="$line | $(check "$med" "<=" 1.25 "${med}× (≤ 1.25×)")"
+  done
+  echo "$line |"
   echo
 fi
 echo "When exitgated's relay splices (bulk, Gbit/s, and proxy CPU per GB over the four runs):"
 echo
 echo "| splice after | bulk up, 1 stream | bulk up, 8 streams | bulk down, 1 stream | bulk down, 8 streams | proxy CPU per GB (ms) |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for sc in splice_never:"never (copy only)" splice_64k:"64 KiB" exitgate:"1 MiB (default)" splice_0:"the first byte" direct:"direct (no proxy)"; do
+for sc in splice_never:"never (copy only)" splice_64k:"64 KiB" exitgate:"128 KiB (default)" splice_1m:"1 MiB" splice_0:"the first byte" direct:"direct (no proxy)"; do
   col=${sc%%:*}
   line="| ${sc#*:}"
   for d in up down; do
@@ -616,6 +629,19 @@ for sc in splice_never:"never (copy only)" splice_64k:"64 KiB" exitgate:"1 MiB (
   [ "$col" = direct ] && line="$line | – |" || line="$line | $(v "$col" cpu_gb_ms) |"
   echo "$line"
 done
+echo
+# The break-even: a pipe's cost (CPU per echo connection splicing from
+# the first byte, a pipe each way, less copying only) over what splicing
+# saves per byte (CPU per GB copying less splicing from the first byte)
+pipe_us=$(awk -v a="$(v splice_0 cput_us)" -v b="$(v splice_never cput_us)" \
+  'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/) printf "%.1f", (a - b) / 2; else print "n/a" }')
+save_ns=$(awk -v a="$(v splice_never cpu_gb_ms)" -v b="$(v splice_0 cpu_gb_ms)" \
+  'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/) printf "%.3f", (a - b) / 1000; else print "n/a" }')
+even=$(awk -v p="$pipe_us" -v s="$save_ns" \
+  'BEGIN { if (p ~ /^-?[0-9.]+$/ && s ~ /^-?[0-9.]+$/ && p > 0 && s > 0) printf "%.0f KiB", p * 1000 / s / 1024; else print "n/a" }')
+echo "Measured in the same run: a pipe costs $pipe_us µs of proxy CPU ($(v splice_0 cput_us) µs per echo connection"
+echo "splicing from the first byte, $(v splice_never cput_us) µs copying only; one pipe each way), and splicing"
+echo "saves $save_ns ns per byte: the break-even is $even per direction."
 echo
 echo "floor: exg-floor, the least a SOCKS5 relay can do (one thread, epoll, no features); its CPU per"
 echo "connection is the kernel's TCP work for one relayed connection on this machine, which every proxy pays."

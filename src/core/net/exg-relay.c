@@ -22,11 +22,17 @@
  * Long transfers splice.  Once a direction has moved RELAY_SPLICE_AFTER
  * bytes it gets a pipe and moves data socket → pipe → socket with
  * splice(2): the pages change hands inside the kernel instead of being
- * copied out and back in, which measured here 25-30 % less proxy CPU per GB
- * (about 400 → 280 ms/GB on loopback).  The pipe costs two descriptors and
- * a few syscalls, so short exchanges (the common case, and what the
- * connection rate is made of) never get one; a direction keeps its pipe
- * until the relay ends, and simply goes on copying if no pipe can be had.
+ * copied out and back in.  When to start is a rent-or-buy choice, made by
+ * what was measured here (tests/bench/run-bench.sh prints both figures
+ * and their ratio): a pipe costs 20-35 µs of proxy CPU (pipe2, growing it,
+ * two closes, a splice more per wake-up), and splicing saves about 0.3 ns
+ * per byte (700 → 410 ms/GB on loopback), so a pipe pays for itself after
+ * some 85 KB.  Starting at about that much costs at most twice what the
+ * best choice in hindsight would: short exchanges (the common case, and
+ * what the connection rate is made of) never pay for a pipe, and a long
+ * transfer copies no more than its first 128 KiB.  A direction keeps its
+ * pipe until the relay ends, and simply goes on copying if no pipe can be
+ * had.
  * The pipe's content is that direction's held data: back-pressure works
  * the same (nothing more is read until it is written out).
  *
@@ -55,10 +61,11 @@
 /* Reads per direction per event before yielding to other relays */
 #define RELAY_READ_BUDGET 4
 
-/* A direction that has moved this much is a long transfer: it splices.
+/* A direction that has moved this much is a long transfer: it splices
+ * (the break-even above, rounded up to a power of two).
  * $EXITGATE_SPLICE_AFTER overrides it (bytes, or "never"), for the
  * benchmark's trade-off table and for tuning on other kernels. */
-#define RELAY_SPLICE_AFTER (1024 * 1024)
+#define RELAY_SPLICE_AFTER (128 * 1024)
 /* Asked of the kernel for each splicing pipe (the default is 64 KiB) */
 #define RELAY_PIPE_SIZE (256 * 1024)
 
