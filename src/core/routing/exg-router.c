@@ -440,6 +440,8 @@ exg_router_record_connect (ExgRouter *self,
                            gint64     latency_us,
                            gboolean   ok)
 {
+  gint64 old_ms;
+
   g_return_if_fail (EXG_IS_ROUTER (self));
 
   /* what was observed wins over what was last checked: a working exit is
@@ -456,12 +458,16 @@ exg_router_record_connect (ExgRouter *self,
   if (!ok || latency_us < 0)
     return;
 
+  old_ms = self->latency_us < 0 ? -1 : (self->latency_us + 500) / 1000;
   /* EWMA with weight 1/4 for the newest sample */
   if (self->latency_us < 0)
     self->latency_us = latency_us;
   else
     self->latency_us = (3 * self->latency_us + latency_us) / 4;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_LATENCY]);
+  /* told when it changes as shown (whole milliseconds): a notification
+   * per connection would cost more than the rest of this bookkeeping */
+  if ((self->latency_us + 500) / 1000 != old_ms)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_LATENCY]);
 }
 
 void
