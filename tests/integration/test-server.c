@@ -12,7 +12,10 @@
 #include "exg-socks-encode.h"
 #include "exg-test-util.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define WAIT_SECONDS 10
 
@@ -807,6 +810,69 @@ test_pipelined (Fixture *f, gconstpointer data)
   /* the early data was kept and forwarded once connected */
   recv_exact (s, back, 9);
   g_assert_cmpmem (back, 9, "pipelined", 9);
+  assert_echo (s, "and after");
+}
+
+typedef struct {
+  int           fd;
+  const guint8 *data;
+  gsize         len;
+  gboolean      ok;
+} SendJob;
+
+/* Sends it all from a thread, while the test's thread runs the server */
+static gpointer
+send_thread (gpointer user_data)
+{
+  SendJob *job = user_data;
+  gsize off = 0;
+
+  while (off < job->len)
+    {
+      struct pollfd pfd = { .fd = job->fd, .events = POLLOUT };
+      ssize_t n = send (job->fd, job->data + off, job->len - off, MSG_NOSIGNAL);
+
+      if (n > 0)
+        off += (gsize) n;
+      else if (n < 0 && errno == EAGAIN && poll (&pfd, 1, WAIT_SECONDS * 1000) == 1)
+        continue;
+      else
+        return NULL;
+    }
+  job->ok = TRUE;
+  return NULL;
+}
+
+/* More after the request than the handshake buffer, and than a session
+ * keeps while the exit connects, all in one go before any reply: the
+ * session keeps what it may, the relay reads the rest, in order. */
+static void
+test_pipelined_large (Fixture *f, gconstpointer data)
+{
+  GSocket *s = client_connect (f);
+  const gsize head = 3 + 10, body = 200 * 1024;
+  g_autofree guint8 *all = g_malloc (head + body);
+  g_autofree guint8 *back = g_malloc (body);
+  const guint8 request[] = { 0x05, 0x01, 0x00,
+                             0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1,
+                             f->echo.port_v4 >> 8, f->echo.port_v4 & 0xff };
+  SendJob job = { g_socket_get_fd (s), all, head + body, FALSE };
+  ExgSocksAddr bound;
+  guint8 reply[2];
+  GThread *sender;
+
+  memcpy (all, request, head);
+  for (gsize i = 0; i < body; i++)
+    all[head + i] = (guint8) (i * 131 + (i >> 9));
+  sender = g_thread_new ("pipelined sender", send_thread, &job);
+
+  recv_exact (s, reply, 2);
+  g_assert_cmphex (reply[1], ==, 0x00);
+  g_assert_cmphex (v5_read_reply (s, &bound), ==, 0x00);
+  recv_exact (s, back, body);
+  g_thread_join (sender);
+  g_assert_true (job.ok);
+  g_assert_cmpmem (back, body, all + head, body);
   assert_echo (s, "and after");
 }
 
@@ -1763,6 +1829,7 @@ main (int    argc,
   ADD ("/server/connect/v4", test_v4_connect);
   ADD ("/server/connect/v4a", test_v4a_connect);
   ADD ("/server/connect/pipelined", test_pipelined);
+  ADD ("/server/connect/pipelined-large", test_pipelined_large);
   ADD ("/server/connect/half-close", test_half_close);
   ADD ("/server/auth/any-credentials", test_v5_auth_any_credentials);
   ADD ("/server/auth/required", test_v5_auth_required);
