@@ -24,15 +24,15 @@
  * splice(2): the pages change hands inside the kernel instead of being
  * copied out and back in.  When to start is a rent-or-buy choice, made by
  * what was measured here (tests/bench/run-bench.sh prints both figures
- * and their ratio): a pipe costs 20-35 µs of proxy CPU (pipe2, growing it,
- * two closes, a splice more per wake-up), and splicing saves about 0.3 ns
- * per byte (700 → 410 ms/GB on loopback), so a pipe pays for itself after
- * some 85 KB.  Starting at about that much costs at most twice what the
- * best choice in hindsight would: short exchanges (the common case, and
- * what the connection rate is made of) never pay for a pipe, and a long
- * transfer copies no more than its first 128 KiB.  A direction keeps its
- * pipe until the relay ends, and simply goes on copying if no pipe can be
- * had.
+ * and their ratio): a pipe costs 10-35 µs of proxy CPU (pipe2, growing it,
+ * two closes, a splice more per wake-up), and splicing saves 0.17-0.37 ns
+ * per byte (about 700 → 400 ms/GB on loopback), so a pipe pays for
+ * itself after 26-109 KiB.  Starting at about that much costs at most
+ * twice what the best choice in hindsight would: short exchanges (the
+ * common case, and what the connection rate is made of) never pay for a
+ * pipe, and a long transfer copies no more than its first 128 KiB.  A
+ * direction keeps its pipe until the relay ends, and simply goes on
+ * copying if no pipe can be had.
  * The pipe's content is that direction's held data: back-pressure works
  * the same (nothing more is read until it is written out).
  *
