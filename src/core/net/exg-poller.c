@@ -384,19 +384,26 @@ exg_poller_remove (ExgPoller *self,
  * keep the epoll descriptor readable.  A parked
  * descriptor may simply be closed; closing it unregisters it.
  */
-void
-exg_poller_park (ExgPoller *self,
-                 int        fd)
+static void
+park (ExgPoller *self,
+      int        fd,
+      gboolean   held)
 {
-  Watch *w;
+  Watch *w = lookup (self, fd);
 
-  g_return_if_fail (self != NULL);
-  w = lookup (self, fd);
   if (w == NULL)
     return;
   w->func = NULL;
   w->user_data = NULL;
-  w->held = FALSE;
+  w->held = held;
+}
+
+void
+exg_poller_park (ExgPoller *self,
+                 int        fd)
+{
+  g_return_if_fail (self != NULL);
+  park (self, fd, FALSE);
 }
 
 /**
@@ -411,15 +418,8 @@ void
 exg_poller_hold (ExgPoller *self,
                  int        fd)
 {
-  Watch *w;
-
   g_return_if_fail (self != NULL);
-  w = lookup (self, fd);
-  if (w == NULL)
-    return;
-  w->func = NULL;
-  w->user_data = NULL;
-  w->held = TRUE;
+  park (self, fd, TRUE);
 }
 
 /**

@@ -638,7 +638,6 @@ process_buffer (ExgSession *self)
     }
 }
 
-/* Reads what the client has.  Returns FALSE when the session closed. */
 /* Nothing waits to be read: until the next event, and for the relay */
 static void
 client_drained (ExgSession *self)
