@@ -35,12 +35,12 @@ G_DEFINE_FINAL_TYPE (ExgBackendDirect, exg_backend_direct, EXG_TYPE_BACKEND)
  * IP literals, the common case of a SOCKS request: one socket, one
  * non-blocking connect, watched through the context's epoll poller (a
  * GSource on the socket would cost two writes of the main context's
- * wakeup eventfd: attach, destroy).  The registration is left parked for
- * the relay, which takes it over.  Names take the same way once resolved
+ * wakeup eventfd: attach, destroy).  The registration, made once for
+ * what the relay watches (EXG_POLLER_STREAM_EVENTS), is held for the
+ * relay, which takes it over.  Names take the same way once resolved
  * (see NameDial below).
  *
  * Nagle is not turned off here: the relay does it on both of its ends. */
-#define DIAL_EVENTS EXG_POLLER_STREAM_EVENTS   /* kept by the relay */
 
 /* Once a connect's socket is writable or in error: connected?  EPOLLOUT
  * alone says so without asking the kernel again; an error or a hang-up
@@ -142,7 +142,8 @@ dial_literal (ExgBackendDirect              *self,
   /* connected at once or not: EPOLLOUT tells, from the poller, never
    * from inside this call */
   if (ld->fd >= 0 &&
-      !exg_poller_add_new (ld->poller, ld->fd, DIAL_EVENTS, literal_event_cb, ld))
+      !exg_poller_add_new (ld->poller, ld->fd, EXG_POLLER_STREAM_EVENTS,
+                           literal_event_cb, ld))
     {
       int errsv = errno;
 
@@ -193,8 +194,8 @@ struct _NameDial {
   ExgBackendDirect *self;           /* owned ref */
   ExgPoller        *poller;         /* not owned: lives with the context */
   guint16           port;
-  GCancellable     *resolving;      /* owned, nullable: while the lookup runs */
-  gboolean          cancelled;      /* … and the dial was cancelled meanwhile */
+  GCancellable     *resolving;      /* owned, nullable: while the lookup
+                                     * runs; cancelled with the dial */
   GArray           *addresses;      /* owned: struct sockaddr_storage,
                                      * allowed, in the order to try */
   guint             next;           /* index in addresses of the next attempt */
@@ -206,7 +207,7 @@ struct _NameDial {
 static void
 attempt_free (Attempt *attempt)
 {
-  /* -1: the winner, taken over with its registration parked */
+  /* -1: the winner, handed on with its registration held */
   if (attempt->fd >= 0)
     {
       exg_poller_remove (attempt->nd->poller, attempt->fd);
@@ -335,7 +336,7 @@ name_try_next (NameDial *nd)
       attempt->nd = nd;
       attempt->fd = fd;
       /* connected at once or not: EPOLLOUT tells */
-      if (!exg_poller_add_new (nd->poller, fd, DIAL_EVENTS, attempt_event_cb,
+      if (!exg_poller_add_new (nd->poller, fd, EXG_POLLER_STREAM_EVENTS, attempt_event_cb,
                                attempt))
         {
           int errsv = errno;
@@ -476,8 +477,7 @@ name_resolved_cb (GObject      *source,
 
   addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result,
                                                 &error);
-  g_clear_object (&nd->resolving);
-  if (nd->cancelled)
+  if (g_cancellable_is_cancelled (nd->resolving))
     {
       /* nobody waits for the answer */
       g_resolver_free_addresses (addresses);
@@ -485,6 +485,7 @@ name_resolved_cb (GObject      *source,
       name_free (nd);
       return;
     }
+  g_clear_object (&nd->resolving);
   if (addresses == NULL
       || !name_judge_addresses (nd, addresses, &error))
     {
@@ -504,7 +505,6 @@ name_cancel (ExgBackendDial *dial)
   if (nd->resolving != NULL)
     {
       /* freed when the lookup answers, at once (GThreadedResolver) */
-      nd->cancelled = TRUE;
       g_cancellable_cancel (nd->resolving);
       return;
     }

@@ -790,7 +790,8 @@ exg_relay_close (ExgRelay *self)
  * exg_relay_free:
  *
  * Drops the relay (allowed from inside done).  If it is still running, it
- * stops at once without calling done; the sockets stay open.
+ * stops at once without calling done, and its sockets are closed with its
+ * last reference.
  */
 void
 exg_relay_free (ExgRelay *self)

@@ -94,7 +94,7 @@ void         exg_session_set_exit_ (ExgSession *self,
 void         exg_session_set_state_ (ExgSession *self,
                                      ExgConnState state);
 char *       exg_session_target_host_ (const ExgSocksAddr *target);
-void         exg_session_watch_client_while_busy_ (ExgSession *self);
+void         exg_session_start_exit_wait_ (ExgSession *self);
 void         exg_session_watch_hand_over_ (ExgSession *self);
 
 G_END_DECLS

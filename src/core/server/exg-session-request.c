@@ -159,11 +159,11 @@ log_target_refused (ExgSession   *self,
              self->info->id, exg_session_safe_target_ (self), error->message);
 }
 
-/* While the exit works, the client is still watched (exg-session.c): data
- * it sends is kept for the relay; EOF or an error means it went away.
- * Here: the exit's deadline. */
+/* The exit starts working: its deadline.  The client is still watched
+ * meanwhile (exg-session.c): data it sends is kept for the relay; EOF or
+ * an error means it went away. */
 void
-exg_session_watch_client_while_busy_ (ExgSession *self)
+exg_session_start_exit_wait_ (ExgSession *self)
 {
   if (!self->watching)
     return;   /* closed already, by a signal handler */
@@ -418,7 +418,7 @@ start_connect (ExgSession *self,
     }
 
   exg_session_set_state_ (self, EXG_CONN_STATE_CONNECTING);
-  exg_session_watch_client_while_busy_ (self);
+  exg_session_start_exit_wait_ (self);
 
   /* an E0 selection fixed the router: observers see it while it connects */
   if (router != NULL)
@@ -624,7 +624,7 @@ start_resolve (ExgSession *self,
 
   exg_session_set_exit_ (self, router);
   exg_session_set_state_ (self, EXG_CONN_STATE_RESOLVING);
-  exg_session_watch_client_while_busy_ (self);
+  exg_session_start_exit_wait_ (self);
 
   isolation = request_isolation (self);
   if (reverse)
