@@ -4,9 +4,9 @@
 #
 # - Exits that come up after the daemon serve at once; an upstream killed
 #   and restarted serves again within seconds; a dead one is skipped.
-# - With --verbose, no failing path (direct exit, each upstream kind,
-#   RESOLVE, RESOLVE_PTR, SOCKS4a) writes a target to the log unless
-#   --unsafe-logging is given.
+# - With --verbose, neither a connection that opens nor any failing path
+#   (direct exit, each upstream kind, RESOLVE, RESOLVE_PTR, SOCKS4a)
+#   writes a target to the log unless --unsafe-logging is given.
 # - At the descriptor limit the log says so once, and once when it
 #   recovers.
 #
@@ -214,7 +214,11 @@ class Recovery(Base):
 
 
 class SafeLogging(Base):
-    def run_failing_paths(self, *extra):
+    def run_request_paths(self, *extra):
+        """One connection that opens, then every failing path; the log."""
+        echo = Target()
+        self.addCleanup(echo.close)
+        self.echo_port = echo.port
         upstream = FailingUpstream("127.0.0.6")
         upstream.start()
         self.addCleanup(upstream.close)
@@ -228,6 +232,7 @@ class SafeLogging(Base):
         d = self.daemon("--config", conf, "--listen", "127.0.0.1:0",
                         "--country", "SE", "--verbose", *extra)
         p = d.port
+        self.assertEqual(front_request(p, 1, "127.0.0.1", echo.port, "country=se"), 0)
         # the direct exit: a name not found, an address refused, RESOLVE;
         # SOCKS4a CONNECT and RESOLVE by name
         self.assertEqual(front_request(p, 1, SECRET_NAME, 80, "country=se"), 4)
@@ -247,8 +252,9 @@ class SafeLogging(Base):
         return d.stderr()
 
     def test_verbose_log_names_no_target(self):
-        log = self.run_failing_paths()
-        # the failures were logged, each without its target
+        log = self.run_request_paths()
+        # the connection and the failures were logged, each without its target
+        self.assertRegex(log, r"open to \[scrubbed\] through")
         self.assertGreaterEqual(len(re.findall(r"request for \[scrubbed\] failed", log)), 10, log)
         for secret in ("secret-fail", SECRET_IP, SECRET_PTR):
             self.assertNotIn(secret, log)
@@ -256,7 +262,8 @@ class SafeLogging(Base):
     def test_unsafe_logging_does_name_them(self):
         # the control: the same paths do log their targets when asked to,
         # so the test above can see them
-        log = self.run_failing_paths("--unsafe-logging")
+        log = self.run_request_paths("--unsafe-logging")
+        self.assertIn("open to 127.0.0.1:%d through" % self.echo_port, log)
         self.assertIn("secret-fail", log)
         self.assertIn(SECRET_IP, log)
 

@@ -381,6 +381,8 @@ exg_server_listen (ExgServer       *self,
       return FALSE;
     }
   g_ptr_array_add (self->listeners, listener);
+  self->host.log_debug = !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG,
+                                                           G_LOG_DOMAIN);
   g_ptr_array_add (self->listen_addresses, g_object_ref (effective));
   /* a CONNECT back to this address would nest sessions without end */
   if (G_IS_INET_SOCKET_ADDRESS (effective))

@@ -304,7 +304,7 @@ connected (ExgSession *self)
 
   /* structured logging formats the message before it filters: not for
    * every connection when nobody reads debug messages */
-  if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+  if (self->host->log_debug)
     g_debug ("Connection %" G_GUINT64_FORMAT ": open to %s through %s",
              self->info->id, exg_session_safe_target_ (self),
              self->router != NULL ? exg_router_get_name (self->router) : "?");

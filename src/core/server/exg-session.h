@@ -28,6 +28,9 @@ typedef struct {
   ExgSelection   default_selection;  /* for clients that choose none */
   guint          handshake_timeout;  /* seconds; 0: none */
   gboolean       unsafe_logging;     /* targets may appear in logs */
+  gboolean       log_debug;          /* someone reads debug messages (GLib's
+                                      * check reads the environment each
+                                      * time: once per listen is enough) */
   char          *username;           /* nullable: any username */
   char          *password;           /* nullable: no password required */
   /* the session is done; called once, right before "closed" (a direct
