@@ -38,7 +38,12 @@
  *       for why).
  *       Prints conn/s and latency percentiles.
  *   exg-loadgen bulk … --streams K --dir up|down --seconds S
- *       K streams, every byte verified; prints aggregate MB/s.
+ *       K streams, every byte verified, each sending (or the target
+ *       sending it) for S seconds from its first byte; prints aggregate
+ *       Mbit/s and setup_ms_max, the slowest stream's connect and
+ *       handshake (about 1000 ms more when a SYN had to be sent again:
+ *       loopback ports crowded with TIME_WAIT, as after connection runs
+ *       through a chain).
  *   exg-loadgen hold … --max N
  *       opens relayed connections (each proven by an echo) until N, a
  *       failure or a 2 s stall; prints "held N", waits for a line on
@@ -575,6 +580,9 @@ typedef struct
   uint8_t  buf[96];
   size_t   have;
   uint64_t t0;
+  uint64_t end_ns;  /* upload: stop sending (the target's clock stops a
+                     * download): each stream runs for --seconds from its
+                     * first byte, however long its connect took */
   uint64_t id;
   uint64_t off;
   uint64_t first_ns;
@@ -605,6 +613,8 @@ static struct
   size_t             cap_lat;
   uint64_t           held;
   uint64_t           last_progress_ns;
+  uint64_t           setup_max_ns;  /* bulk: the slowest stream's connect
+                                     * to its first byte of payload */
   bool               hold_failed;
   uint64_t           bulk_first_ns;
   uint64_t           bulk_last_ns;
@@ -709,6 +719,9 @@ c_begin_app (CConn *c, bool *failed)
   uint8_t msg[64];
 
   c->have = 0;
+  if ((run.kind == RUN_UP || run.kind == RUN_DOWN)
+      && now_ns () - c->t0 > run.setup_max_ns)
+    run.setup_max_ns = now_ns () - c->t0;
   switch (run.kind)
     {
     case RUN_CONN:
@@ -724,6 +737,7 @@ c_begin_app (CConn *c, bool *failed)
       break;
     case RUN_UP:
       c->id = ((uint64_t) getpid () << 32) | next_stream_id++;
+      c->end_ns = now_ns () + (uint64_t) run.seconds_ms * 1000000ull;
       msg[0] = 'U';
       put_u64 (msg + 1, c->id);
       c_send (c, msg, 9, failed);
@@ -804,7 +818,7 @@ c_event (CConn *c, uint32_t events)
         {
           uint64_t t = now_ns ();
 
-          if (t >= run.deadline_ns)
+          if (t >= c->end_ns)
             {
               /* close(): what is queued still goes out, then FIN */
               run.up_ids[run.n_up_ids++] = c->id;
@@ -1389,10 +1403,12 @@ out:
               last = r.last_ns;
           }
         ok = ok && got == streams;
-        printf ("bytes=%" PRIu64 "\nverified=%s\nseconds=%.3f\nmbps=%.1f\n",
+        printf ("bytes=%" PRIu64 "\nverified=%s\nseconds=%.3f\nmbps=%.1f\n"
+                "setup_ms_max=%.1f\n",
                 bytes, ok ? "yes" : "no",
                 last > first ? (last - first) / 1e9 : 0.0,
-                last > first ? bytes * 8 / ((last - first) / 1e9) / 1e6 : 0.0);
+                last > first ? bytes * 8 / ((last - first) / 1e9) / 1e6 : 0.0,
+                run.setup_max_ns / 1e6);
       }
       break;
 
@@ -1401,10 +1417,12 @@ out:
         uint64_t first = run.bulk_first_ns, last = run.bulk_last_ns;
         bool ok = run.errors == 0 && started == streams;
 
-        printf ("bytes=%" PRIu64 "\nverified=%s\nseconds=%.3f\nmbps=%.1f\n",
+        printf ("bytes=%" PRIu64 "\nverified=%s\nseconds=%.3f\nmbps=%.1f\n"
+                "setup_ms_max=%.1f\n",
                 run.completed, ok ? "yes" : "no",
                 last > first ? (last - first) / 1e9 : 0.0,
-                last > first ? run.completed * 8 / ((last - first) / 1e9) / 1e6 : 0.0);
+                last > first ? run.completed * 8 / ((last - first) / 1e9) / 1e6 : 0.0,
+                run.setup_max_ns / 1e6);
       }
       break;
     }

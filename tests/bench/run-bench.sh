@@ -5,7 +5,7 @@
 # as a SOCKS5 upstream exit ("1 hop"; connections/s and bulk only).  The
 # "floor" column is exg-floor, the least a SOCKS5 relay can do (one thread,
 # epoll, no features): its CPU per connection is the kernel's TCP work on
-# this machine, which every proxy pays (connection rate and CPU only).
+# this machine, which every proxy pays (connections and bulk).
 #
 # Connections are measured in both closing orders: the target closes
 # first (it closes after its echo, the proxy passes the FIN on, then the
@@ -372,8 +372,8 @@ run_column() {
       esac
       ;;
   esac
-  # the floor: connections only; the chained column: connections/s and
-  # bulk only, to keep the run short
+  # the floor: connections and bulk; the chained column: connections/s
+  # and bulk only, to keep the run short
   if [ "$col" != hop ]; then
     for o in t c; do
       gen_conn --clients 1 --seconds "$LAT1_S" --close "$([ $o = t ] && echo target || echo client)" |
@@ -381,6 +381,7 @@ run_column() {
     done
   fi
   if [ "$col" = floor ]; then
+    bulk_runs "$col"
     stop_proxy
     return
   fi
@@ -437,6 +438,48 @@ if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
     pair_round "$p"
   done
 fi
+
+# Paired bulk rounds: 8 streams up, then down, through exitgated, the
+# floor and no proxy at all, back to back, BULK_PAIRS times, the order
+# rotating; each round's ratios to direct and their median.  A second of
+# bulk swings by a quarter from one run to the next on a shared machine;
+# runs a second apart swing together.  Each run also reads how busy both
+# cores were (/proc/stat): direct keeps the load generator's core busy by
+# itself, and a relay can only go as fast as that core lets it.
+BULK_PAIRS=${EXG_BENCH_BULK_PAIRS:-6}
+BULK_ROUND=(exitgate floor direct)
+cpu_line() {  # cpu_line N: busy and total ticks of CPU N so far
+  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+bulk_pair_run() {  # bulk_pair_run N COLUMN
+  local col=bpair$1_$2 d g0 g1 p0 p1 bytes=0
+  start_proxy "$2" || { stop_proxy; return 1; }
+  [ -n "${GEN_CPU:-}" ] && g0=$(cpu_line "$GEN_CPU") && p0=$(cpu_line "$PROXY_CPU")
+  for d in up down; do
+    gen bulk --streams 8 --dir $d --seconds "$BULK_S" | absorb "$col" "bulk_${d}8_"
+    bytes=$((bytes + ${R[$col.bulk_${d}8_bytes]:-0}))
+  done
+  if [ -n "${GEN_CPU:-}" ]; then
+    g1=$(cpu_line "$GEN_CPU"); p1=$(cpu_line "$PROXY_CPU")
+    # busy %, and the generator core's busy milliseconds per GB moved
+    R[$col.gen_busy]=$(awk -v a="$g0" -v b="$g1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "n/a" }')
+    R[$col.proxy_busy]=$(awk -v a="$p0" -v b="$p1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "n/a" }')
+    R[$col.gen_ms_gb]=$(awk -v a="$g0" -v b="$g1" -v n="$bytes" -v hz="$CLK_TCK" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      if (n > 0) printf "%.0f", (y[1] - x[1]) * 1e3 / hz / (n / 1e9); else print "n/a" }')
+  fi
+  stop_proxy
+}
+if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
+  for ((p = 1; p <= BULK_PAIRS; p++)); do
+    echo "# paired bulk round $p (t=${SECONDS}s)" >&2
+    for ((i = 0; i < 3; i++)); do
+      bulk_pair_run "$p" "${BULK_ROUND[(p - 1 + i) % 3]}"
+    done
+  done
+fi
+
 COLUMNS=(exitgate hop microsocks dante floor direct)
 # run the floor right after exitgate: the check that compares the two is
 # then least exposed to load that comes and goes on a shared machine
@@ -478,10 +521,13 @@ v() {  # v COLUMN KEY: the value, or n/a
   if [ -n "${R[$1.missing]:-}" ]; then echo "n/a"; return; fi
   echo "${R[$1.$2]:-n/a}"
 }
-gbit() {  # Gbit/s from Mbit/s, with a ✗ when a byte was wrong
-  local m=${R[$1.$2_mbps]:-} ok=${R[$1.$2_verified]:-}
+gbit() {  # Gbit/s from Mbit/s, marked when a byte was wrong or a stream was slow to start
+  local m=${R[$1.$2_mbps]:-} ok=${R[$1.$2_verified]:-} setup=${R[$1.$2_setup_ms_max]:-0}
   if [ -n "${R[$1.missing]:-}" ] || [ -z "$m" ]; then echo "n/a"; return; fi
-  awk -v m="$m" -v ok="$ok" 'BEGIN { printf "%.2f%s", m / 1000, ok == "yes" ? "" : " (NOT VERIFIED)" }'
+  awk -v m="$m" -v ok="$ok" -v setup="$setup" 'BEGIN {
+    note = ok == "yes" ? "" : " (NOT VERIFIED)"
+    if (setup + 0 > 500) note = note sprintf(" (a stream took %.0f ms to connect)", setup)
+    printf "%.2f%s", m / 1000, note }'
 }
 # check VALUE OP LIMIT TEXT: "TEXT ✓" / "TEXT ✗" / "TEXT ?"
 check() {
@@ -544,7 +590,7 @@ for d in up down; do
   for s in 1 8; do
     k=bulk_${d}${s}
     e=$(gbit $EG $k); dd=$(gbit dante $k); x=$(gbit direct $k)
-    row "bulk $d, $s stream$([ $s = 1 ] || echo s) (Gbit/s)" "$e" "$(gbit hop $k)" "$(gbit microsocks $k)" "$dd" "–" "$x" \
+    row "bulk $d, $s stream$([ $s = 1 ] || echo s) (Gbit/s)" "$e" "$(gbit hop $k)" "$(gbit microsocks $k)" "$dd" "$(gbit floor $k)" "$x" \
       "$(check "$e" ">=" "$(mul "$dd" 1.8)" "≥ 1.8× dante"), $(check "$e" ">=" "$(mul "$x" "$([ $s = 1 ] && echo 0.7 || echo 0.75)")" "≥ $([ $s = 1 ] && echo 0.7 || echo 0.75)× direct")"
   done
 done
@@ -567,7 +613,7 @@ for o in t c; do
 done
 row "proxy CPU per connection, SOCKS5 to \`localhost\` (µs)" "$(v $EG cpun5_us)" "$(v hop cpun5_us)" \
   "$(v microsocks cpun5_us)" "$(v dante cpun5_us)" "–" "–" ""
-row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v hop cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "–" "–" ""
+row "proxy CPU per GB (ms)" "$(v $EG cpu_gb_ms)" "$(v hop cpu_gb_ms)" "$(v microsocks cpu_gb_ms)" "$(v dante cpu_gb_ms)" "$(v floor cpu_gb_ms)" "–" ""
 row "RSS per idle connection (KiB, $IDLE_N held)" "$(v $EG rss_conn_kib)" "–" "$(v microsocks rss_conn_kib)" \
   "$(v dante rss_conn_kib)" "–" "–" "$(check "$(v $EG rss_conn_kib)" "<=" 4 "≤ 4 KiB")"
 row "connections held at most" "$(v $EG held)" "–" "$(v microsocks held)" "$(v dante held)" "–" "$(v direct held)" \
@@ -622,6 +668,62 @@ if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
     line="$line | ${best}×"
   done
   echo "$line |"
+  echo
+fi
+verified_mbps() {  # verified_mbps COLUMN KEY: the rate, if every byte arrived intact
+  [ "${R[$1.$2_verified]:-}" = yes ] && echo "${R[$1.$2_mbps]:-n/a}" || echo "n/a"
+}
+median() {  # median FORMAT VALUES...: of those that are numbers, or n/a
+  local fmt=$1
+  shift
+  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n |
+    awk -v f="$fmt" '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf f, a[(NR + 1) / 2]; else printf f, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+if [ "$BULK_PAIRS" -gt 0 ] 2>/dev/null; then
+  echo "Bulk on 8 streams, exitgated and the floor ÷ direct, in $BULK_PAIRS rounds (each runs the three back"
+  echo "to back, up then down, ${BULK_S} s each, the order rotating; Gbit/s ÷ Gbit/s = ratio), and the median:"
+  echo
+  echo "| round | up, exitgate | up, floor | down, exitgate | down, floor |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  declare -A BR=()
+  for ((p = 1; p <= BULK_PAIRS; p++)); do
+    line="| $p"
+    for d in up down; do
+      x=$(gbit "bpair${p}_direct" bulk_${d}8)
+      for c in exitgate floor; do
+        e=$(gbit "bpair${p}_$c" bulk_${d}8)
+        # the ratio of the rates, of verified runs only
+        r=$(awk -v e="$(verified_mbps "bpair${p}_$c" bulk_${d}8)" -v x="$(verified_mbps "bpair${p}_direct" bulk_${d}8)" \
+          'BEGIN { if (e ~ /^[0-9.]+$/ && x ~ /^[0-9.]+$/ && x > 0) printf "%.2f", e / x; else print "n/a" }')
+        line="$line | $e / $x = ${r}×"
+        BR[$d$c]="${BR[$d$c]:-} $r"
+      done
+    done
+    echo "$line |"
+  done
+  line="| median"
+  for d in up down; do
+    for c in exitgate floor; do
+      med=$(median %.2f ${BR[$d$c]})
+      if [ $c = exitgate ]; then line="$line | $(check "$med" ">=" 0.75 "${med}× (≥ 0.75×)")"; else line="$line | ${med}×"; fi
+    done
+  done
+  echo "$line |"
+  echo
+  echo "In those rounds (medians): how busy the load generator's core and the proxy's core were, and how"
+  echo "much CPU time the load generator's core spent per GB moved (its client and the target both run there):"
+  echo
+  echo "| | exitgate | floor | direct |"
+  echo "| --- | ---: | ---: | ---: |"
+  for m in gen_busy:"load generator's core busy (%)" proxy_busy:"proxy's core busy (%)" gen_ms_gb:"load generator's core, ms per GB"; do
+    line="| ${m#*:}"
+    for c in exitgate floor direct; do
+      vals=""
+      for ((p = 1; p <= BULK_PAIRS; p++)); do vals="$vals $(v "bpair${p}_$c" "${m%%:*}")"; done
+      line="$line | $(median %.0f $vals)"
+    done
+    echo "$line |"
+  done
   echo
 fi
 echo "When exitgated's relay splices (bulk, Gbit/s, and proxy CPU per GB over the four runs):"
