@@ -408,6 +408,8 @@ run_column() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+all_cpus() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9 }' /proc/stat; }
+CPUS_BEFORE=$(all_cpus)
 
 # Paired rounds: exitgated and the floor, PAIRS times, each closing order
 # run by the two back to back (ABBA: exitgated, floor, then floor,
@@ -448,8 +450,11 @@ fi
 # itself, and a relay can only go as fast as that core lets it.
 BULK_PAIRS=${EXG_BENCH_BULK_PAIRS:-6}
 BULK_ROUND=(exitgate floor direct)
-cpu_line() {  # cpu_line N: busy and total ticks of CPU N so far
-  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+# cpu_line N: busy, total and stolen ticks of CPU N so far.  Busy is
+# what ran (idle, iowait and steal left out); steal is time the
+# hypervisor kept a runnable virtual CPU from running.
+cpu_line() {
+  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 - $9, t, $9 }' /proc/stat
 }
 bulk_pair_run() {  # bulk_pair_run N COLUMN
   local col=bpair$1_$2 d g0 g1 p0 p1 bytes=0
@@ -466,6 +471,8 @@ bulk_pair_run() {  # bulk_pair_run N COLUMN
       if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "n/a" }')
     R[$col.proxy_busy]=$(awk -v a="$p0" -v b="$p1" 'BEGIN { split(a, x, " "); split(b, y, " ");
       if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "n/a" }')
+    R[$col.steal_ms]=$(awk -v a="$g0 $p0" -v b="$g1 $p1" -v hz="$CLK_TCK" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      printf "%.0f", (y[3] - x[3] + y[6] - x[6]) * 1e3 / hz }')
     R[$col.gen_ms_gb]=$(awk -v a="$g0" -v b="$g1" -v n="$bytes" -v hz="$CLK_TCK" 'BEGIN { split(a, x, " "); split(b, y, " ");
       if (n > 0) printf "%.0f", (y[1] - x[1]) * 1e3 / hz / (n / 1e9); else print "n/a" }')
   fi
@@ -548,7 +555,9 @@ row() {  # row LABEL E H M D F X TARGET
 echo
 echo "Proxy benchmark, $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(date -u +%Y-%m-%d)"
 echo "Load generator and target on CPU ${GEN_CPU:-any}, proxy on CPU ${PROXY_CPU:-any}; fd limit $(ulimit -n);"
-echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)."
+echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures);"
+echo "$(awk -v a="$CPUS_BEFORE" -v b="$(all_cpus)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+  if (y[1] > x[1]) printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]); else print "n/a" }') % of the CPU time during the run was stolen by the hypervisor."
 echo
 row "metric" "exitgate (direct exit)" "exitgate → 1 hop" "microsocks" "dante" "floor" "direct" "target (exitgate)"
 row "---" "---:" "---:" "---:" "---:" "---:" "---:" "---"
@@ -711,11 +720,13 @@ if [ "$BULK_PAIRS" -gt 0 ] 2>/dev/null; then
   echo "$line |"
   echo
   echo "In those rounds (medians): how busy the load generator's core and the proxy's core were, and how"
-  echo "much CPU time the load generator's core spent per GB moved (its client and the target both run there):"
+  echo "much CPU time the load generator's core spent per GB moved (its client and the target both run"
+  echo "there; busy is what ran, and time the hypervisor stole is counted apart):"
   echo
   echo "| | exitgate | floor | direct |"
   echo "| --- | ---: | ---: | ---: |"
-  for m in gen_busy:"load generator's core busy (%)" proxy_busy:"proxy's core busy (%)" gen_ms_gb:"load generator's core, ms per GB"; do
+  for m in gen_busy:"load generator's core busy (%)" proxy_busy:"proxy's core busy (%)" gen_ms_gb:"load generator's core, ms per GB" \
+      steal_ms:"stolen by the hypervisor from both cores (ms, over the two runs)"; do
     line="| ${m#*:}"
     for c in exitgate floor direct; do
       vals=""
