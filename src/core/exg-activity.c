@@ -217,16 +217,33 @@ exg_activity_add_connection (ExgActivity *self,
 char *
 exg_conn_info_get_client_host (const ExgConnInfo *info)
 {
-  const char *colon;
-
   g_return_val_if_fail (info != NULL, NULL);
 
   if (info->client == NULL)
     return g_strdup ("");
+  return g_strndup (info->client, exg_conn_info_client_host_len (info));
+}
+
+/**
+ * exg_conn_info_client_host_len:
+ * @info: a connection
+ *
+ * Returns: how many bytes of @info's client text are its address, the
+ *   part exg_conn_info_get_client_host () copies
+ */
+gsize
+exg_conn_info_client_host_len (const ExgConnInfo *info)
+{
+  const char *colon;
+
+  g_return_val_if_fail (info != NULL, 0);
+
+  if (info->client == NULL)
+    return 0;
   colon = strrchr (info->client, ':');
   if (colon == NULL || (info->client[0] == '[' && colon[-1] != ']'))
-    return g_strdup (info->client);
-  return g_strndup (info->client, colon - info->client);
+    return strlen (info->client);
+  return colon - info->client;
 }
 
 /**

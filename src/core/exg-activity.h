@@ -58,6 +58,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ExgConnInfo, exg_conn_info_unref)
 /* The client's address without its port: "127.0.0.1", "[::1]".
  * (transfer full) */
 char        *exg_conn_info_get_client_host (const ExgConnInfo *info);
+gsize        exg_conn_info_client_host_len (const ExgConnInfo *info);
 
 typedef enum {
   EXG_LOOKUP_FORWARD,         /* name → address (RESOLVE) */

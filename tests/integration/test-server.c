@@ -622,6 +622,8 @@ test_v5_connect_ipv4 (Fixture *f, gconstpointer data)
                    g_str_equal (info->exit_id, "se-1") ? "SE" : "DE");
   g_assert_null (info->username);
   g_assert_true (g_str_has_prefix (info->client, "127.0.0.1:"));
+  /* the isolation key: the client's address and an empty username */
+  g_assert_cmpstr (info->isolation, ==, "127.0.0.1 ");
 }
 
 static void
@@ -733,6 +735,7 @@ test_v5_auth_any_credentials (Fixture *f, gconstpointer data)
   info = only_connection (f);
   /* not a selection: just an isolation key, kept */
   g_assert_cmpstr (info->username, ==, "alice");
+  g_assert_cmpstr (info->isolation, ==, "127.0.0.1 alice");
 }
 
 static void
@@ -1379,6 +1382,8 @@ test_username_selection (Fixture *f, gconstpointer data)
   info = only_connection (f);
   g_assert_cmpstr (info->exit_id, ==, "de-1");
   g_assert_cmpstr (info->username, ==, "country=de");
+  /* selection keys are no part of the isolation key */
+  g_assert_cmpstr (info->isolation, ==, "127.0.0.1 ");
   g_socket_close (s, NULL);
   wait_n_connections (f, 0);
 

@@ -205,6 +205,31 @@ test_activity_default_size (void)
   g_assert_cmpuint (g_queue_get_length ((GQueue *) exg_activity_get_lookups (activity)), ==, 1000);
 }
 
+/* The client's address without its port, as the isolation key and the
+ * unsafe-CONNECT note use it */
+static void
+test_activity_client_host (void)
+{
+  g_autoptr(ExgActivity) activity = exg_activity_new (0);
+  const struct { const char *client, *host; } cases[] = {
+    { "127.0.0.1:4242", "127.0.0.1" },
+    { "[::1]:4242", "[::1]" },
+    { "[::1]", "[::1]" },          /* no port: all of it */
+    { "192.0.2.7", "192.0.2.7" },
+    { "", "" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      ExgConnInfo *info = exg_activity_add_connection (activity, cases[i].client);
+      g_autofree char *host = exg_conn_info_get_client_host (info);
+
+      g_assert_cmpstr (host, ==, cases[i].host);
+      g_assert_cmpuint (exg_conn_info_client_host_len (info), ==, strlen (cases[i].host));
+      exg_activity_remove_connection (activity, info);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -212,6 +237,7 @@ main (int    argc,
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/activity/connections", test_activity_connections);
+  g_test_add_func ("/activity/client-host", test_activity_client_host);
   g_test_add_func ("/activity/history/bounded", test_activity_history_bound);
   g_test_add_func ("/activity/history/default-size",
                    test_activity_default_size);

@@ -121,9 +121,25 @@ choose_exit (ExgSession   *self,
 static char *
 request_isolation (ExgSession *self)
 {
-  g_autofree char *client = exg_conn_info_get_client_host (self->info);
-  g_autofree char *user = exg_selection_strip_username (self->info->username);
+  g_autofree char *client = NULL;
+  g_autofree char *user = NULL;
+  const char *name = self->info->username;
 
+  /* Most clients send no username: one allocation, "ADDRESS " */
+  if (name == NULL)
+    {
+      gsize len = exg_conn_info_client_host_len (self->info);
+      char *key = g_malloc (len + 2);
+
+      if (len > 0)
+        memcpy (key, self->info->client, len);
+      key[len] = ' ';
+      key[len + 1] = '\0';
+      return key;
+    }
+
+  client = exg_conn_info_get_client_host (self->info);
+  user = exg_selection_strip_username (name);
   return g_strconcat (client, " ", user, NULL);
 }
 
@@ -403,7 +419,6 @@ start_connect (ExgSession *self,
 {
   g_autoptr(ExgRouter) router = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *isolation = NULL;
   ExgSelection sel;
 
   exg_selection_init_any (&sel);
@@ -428,11 +443,11 @@ start_connect (ExgSession *self,
     }
   sel.port = self->target.port;   /* exits whose policy rejects it don't match */
   self->sel = sel;
-  isolation = request_isolation (self);
   g_free (self->info->isolation);
-  self->info->isolation = g_strdup (isolation);
+  self->info->isolation = request_isolation (self);
   self->dial = exg_dialer_dial (self->host->dialer, router, &sel, host,
-                                self->target.port, isolation, dial_cb, self);
+                                self->target.port, self->info->isolation,
+                                dial_cb, self);
 }
 
 /* RESOLVE (socks-extensions.txt §2) */

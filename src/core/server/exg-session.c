@@ -280,6 +280,8 @@ void
 exg_session_set_exit_ (ExgSession *self,
           ExgRouter  *router)
 {
+  if (router == self->router && (router == NULL || self->info->exit_id != NULL))
+    return;   /* the same exit again (chosen, then connected): nothing new */
   if (router != self->router)
     {
       g_clear_object (&self->router);
