@@ -5,7 +5,8 @@
  *          → CONNECTING / RESOLVING: the exit works; the client socket is
  *              still watched, so a client that goes away cancels it
  *          → OPEN: ExgRelay pumps bytes both ways
- *          → closed: "closed" is emitted once and the server drops us.
+ *          → closed: the host's closed () is called once and the server
+ *              drops us.
  *
  * No GSource per session: the client descriptor is watched through the
  * context's shared epoll poller (ExgPoller) from the first byte, and the
@@ -49,13 +50,6 @@
 
 
 G_DEFINE_FINAL_TYPE (ExgSession, exg_session, G_TYPE_OBJECT)
-
-enum {
-  CLOSED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
 
 static void process_buffer (ExgSession *self);
 
@@ -223,10 +217,6 @@ exg_session_class_init (ExgSessionClass *klass)
 
   object_class->dispose = exg_session_dispose;
   object_class->finalize = exg_session_finalize;
-
-  signals[CLOSED] =
-    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -389,7 +379,6 @@ exg_session_close (ExgSession *self)
   exg_activity_remove_connection (activity, self->info);
 
   self->host->closed (self, self->host->user_data);
-  g_signal_emit (self, signals[CLOSED], 0);
 }
 
 static void

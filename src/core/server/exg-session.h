@@ -33,15 +33,15 @@ typedef struct {
                                       * time: once per listen is enough) */
   char          *username;           /* nullable: any username */
   char          *password;           /* nullable: no password required */
-  /* the session is done; called once, right before "closed" (a direct
-   * call: connecting a handler costs more than the rest of the
+  /* the session is done; called once (a direct call, not a signal: a
+   * handler connected per session cost more than the rest of the
    * bookkeeping of a connection) */
   void         (*closed)            (ExgSession *session,
                                      gpointer    user_data);
   gpointer       user_data;
 } ExgSessionHost;
 
-/* The session emits "closed" once, when it is done. */
+/* The session calls its host's closed () once, when it is done. */
 ExgSession *exg_session_new    (const ExgSessionHost *host,
                                 int                   fd,
                                 const char           *client);
