@@ -441,6 +441,35 @@ if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
   done
 fi
 
+# Paired rounds by name: exitgated's SOCKS5 and SOCKS4a CONNECT to
+# "localhost" and its RESOLVE, and microsocks' SOCKS5 CONNECT to it, back
+# to back, NAME_PAIRS times, which goes first alternating.  microsocks'
+# rate moves by half between single runs (a thread per connection on a
+# contended core); runs a second apart move together.
+NAME_PAIRS=${EXG_BENCH_NAME_PAIRS:-5}
+name_pair_run() {  # name_pair_run N COLUMN
+  start_proxy "$2" || { stop_proxy; return 1; }
+  gen_conn --clients 4 --seconds 0.2 --name localhost >/dev/null
+  CONN_S=$PAIR_S conn_run "npair$1_$2" n5 --name localhost
+  if [ "$2" = exitgate ]; then
+    CONN_S=$PAIR_S conn_run "npair$1_$2" n4 --name localhost --socks 4a
+    CONN_S=$PAIR_S conn_run "npair$1_$2" r5 --name localhost --request resolve
+  fi
+  stop_proxy
+}
+if [ -x "$EXITGATED" ] && command -v microsocks >/dev/null; then
+  for ((p = 1; p <= NAME_PAIRS; p++)); do
+    echo "# paired round by name $p (t=${SECONDS}s)" >&2
+    if [ $((p % 2)) -eq 1 ]; then
+      name_pair_run "$p" exitgate && name_pair_run "$p" microsocks
+    else
+      name_pair_run "$p" microsocks && name_pair_run "$p" exitgate
+    fi
+  done
+else
+  NAME_PAIRS=0
+fi
+
 # Paired bulk rounds: 8 streams up, then down, through exitgated, the
 # floor and no proxy at all, back to back, BULK_PAIRS times, the order
 # rotating; each round's ratios to direct and their median.  A second of
@@ -688,6 +717,35 @@ median() {  # median FORMAT VALUES...: of those that are numbers, or n/a
   printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n |
     awk -v f="$fmt" '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf f, a[(NR + 1) / 2]; else printf f, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+if [ "$NAME_PAIRS" -gt 0 ] 2>/dev/null; then
+  echo "By name, exitgated ÷ microsocks' SOCKS5 CONNECT to \`localhost\`, in $NAME_PAIRS paired rounds (run back"
+  echo "to back, ${PAIR_S} s each, which first alternating; rate / rate = ratio), and the median:"
+  echo
+  echo "| round | SOCKS5 CONNECT | SOCKS4a CONNECT | RESOLVE (F0) | proxy CPU per SOCKS5 CONNECT (µs) |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  declare -A NR=()
+  for ((p = 1; p <= NAME_PAIRS; p++)); do
+    m=$(v "npair${p}_microsocks" c32n5_rate)
+    line="| $p"
+    for k in c32n5 c32n4 c32r5; do
+      e=$(v "npair${p}_exitgate" ${k}_rate)
+      r=$(awk -v e="$e" -v m="$m" 'BEGIN { if (e ~ /^[0-9.]+$/ && m ~ /^[0-9.]+$/ && m > 0) printf "%.2f", e / m; else print "n/a" }')
+      line="$line | $e / $m = ${r}×"
+      NR[$k]="${NR[$k]:-} $r"
+    done
+    e=$(v "npair${p}_exitgate" cpun5_us); m=$(v "npair${p}_microsocks" cpun5_us)
+    r=$(awk -v e="$e" -v m="$m" 'BEGIN { if (e ~ /^[0-9.]+$/ && m ~ /^[0-9.]+$/ && m > 0) printf "%.2f", e / m; else print "n/a" }')
+    NR[cpu]="${NR[cpu]:-} $r"
+    echo "$line | $e / $m = ${r}× |"
+  done
+  line="| median"
+  for k in c32n5 c32n4 c32r5; do
+    med=$(median %.2f ${NR[$k]})
+    line="$line | $(check "$med" ">=" 1.5 "${med}× (≥ 1.5×)")"
+  done
+  echo "$line | $(median %.2f ${NR[cpu]})× |"
+  echo
+fi
 if [ "$BULK_PAIRS" -gt 0 ] 2>/dev/null; then
   echo "Bulk on 8 streams, exitgated and the floor ÷ direct, in $BULK_PAIRS rounds (each runs the three back"
   echo "to back, up then down, ${BULK_S} s each, the order rotating; Gbit/s ÷ Gbit/s = ratio), and the median:"
