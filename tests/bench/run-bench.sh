@@ -632,6 +632,18 @@ for d in up down; do
       "$(check "$e" ">=" "$(mul "$dd" 1.8)" "≥ 1.8× dante"), $(check "$e" ">=" "$(mul "$x" "$([ $s = 1 ] && echo 0.7 || echo 0.75)")" "≥ $([ $s = 1 ] && echo 0.7 || echo 0.75)× direct")"
   done
 done
+verified_mbps() {  # verified_mbps COLUMN KEY: the rate, if every byte arrived intact
+  [ "${R[$1.$2_verified]:-}" = yes ] && echo "${R[$1.$2_mbps]:-n/a}" || echo "n/a"
+}
+median() {  # median FORMAT VALUES...: of those that are numbers, or n/a
+  local fmt=$1
+  shift
+  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n |
+    awk -v f="$fmt" '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf f, a[(NR + 1) / 2]; else printf f, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+ratio() {  # ratio A B: A ÷ B to two places, or n/a
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
 over() {  # over US FLOOR_US: US as a multiple of FLOOR_US
   awk -v u="$1" -v f="$2" 'BEGIN { if (u ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f×", u / f; else print "n/a" }'
 }
@@ -684,7 +696,7 @@ if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
     line="| $p"
     for o in t c; do
       e=$(v "pair${p}_exitgate" cpu${o}_us); f=$(v "pair${p}_floor" cpu${o}_us)
-      r=$(awk -v e="$e" -v f="$f" 'BEGIN { if (e ~ /^[0-9.]+$/ && f ~ /^[0-9.]+$/ && f > 0) printf "%.2f", e / f; else print "n/a" }')
+      r=$(ratio "$e" "$f")
       line="$line | $e / $f = ${r}×"
       RATIOS[$o]="${RATIOS[$o]:-} $r"
     done
@@ -692,7 +704,7 @@ if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
   done
   line="| median"
   for o in t c; do
-    med=$(echo ${RATIOS[$o]} | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    med=$(median %.2f ${RATIOS[$o]})
     line="$line | $(check "$med" "<=" 1.25 "${med}× (≤ 1.25×)")"
   done
   echo "$line |"
@@ -708,15 +720,6 @@ if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
   echo "$line |"
   echo
 fi
-verified_mbps() {  # verified_mbps COLUMN KEY: the rate, if every byte arrived intact
-  [ "${R[$1.$2_verified]:-}" = yes ] && echo "${R[$1.$2_mbps]:-n/a}" || echo "n/a"
-}
-median() {  # median FORMAT VALUES...: of those that are numbers, or n/a
-  local fmt=$1
-  shift
-  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n |
-    awk -v f="$fmt" '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf f, a[(NR + 1) / 2]; else printf f, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 if [ "$NAME_PAIRS" -gt 0 ] 2>/dev/null; then
   echo "By name, exitgated ÷ microsocks' SOCKS5 CONNECT to \`localhost\`, in $NAME_PAIRS paired rounds (run back"
   echo "to back, ${PAIR_S} s each, which first alternating; rate / rate = ratio), and the median:"
@@ -729,12 +732,12 @@ if [ "$NAME_PAIRS" -gt 0 ] 2>/dev/null; then
     line="| $p"
     for k in c32n5 c32n4 c32r5; do
       e=$(v "npair${p}_exitgate" ${k}_rate)
-      r=$(awk -v e="$e" -v m="$m" 'BEGIN { if (e ~ /^[0-9.]+$/ && m ~ /^[0-9.]+$/ && m > 0) printf "%.2f", e / m; else print "n/a" }')
+      r=$(ratio "$e" "$m")
       line="$line | $e / $m = ${r}×"
       NR[$k]="${NR[$k]:-} $r"
     done
     e=$(v "npair${p}_exitgate" cpun5_us); m=$(v "npair${p}_microsocks" cpun5_us)
-    r=$(awk -v e="$e" -v m="$m" 'BEGIN { if (e ~ /^[0-9.]+$/ && m ~ /^[0-9.]+$/ && m > 0) printf "%.2f", e / m; else print "n/a" }')
+    r=$(ratio "$e" "$m")
     NR[cpu]="${NR[cpu]:-} $r"
     echo "$line | $e / $m = ${r}× |"
   done
@@ -760,8 +763,7 @@ if [ "$BULK_PAIRS" -gt 0 ] 2>/dev/null; then
       for c in exitgate floor; do
         e=$(gbit "bpair${p}_$c" bulk_${d}8)
         # the ratio of the rates, of verified runs only
-        r=$(awk -v e="$(verified_mbps "bpair${p}_$c" bulk_${d}8)" -v x="$(verified_mbps "bpair${p}_direct" bulk_${d}8)" \
-          'BEGIN { if (e ~ /^[0-9.]+$/ && x ~ /^[0-9.]+$/ && x > 0) printf "%.2f", e / x; else print "n/a" }')
+        r=$(ratio "$(verified_mbps "bpair${p}_$c" bulk_${d}8)" "$(verified_mbps "bpair${p}_direct" bulk_${d}8)")
         line="$line | $e / $x = ${r}×"
         BR[$d$c]="${BR[$d$c]:-} $r"
       done
