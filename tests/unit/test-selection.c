@@ -501,6 +501,43 @@ test_router_state_follows_connects (void)
 }
 
 static void
+count_notify (GObject *object, GParamSpec *pspec, guint *n)
+{
+  (*n)++;
+}
+
+/* observed-latency is told whenever what the window shows of it ("%.0f ms"
+ * of µs / 1000) changes, and not on every connect */
+static void
+test_router_latency_notify (void)
+{
+  g_autoptr(ExgRouter) r = make_router ("l", "", "", 0);
+  /* samples whose running average crosses and lands on half milliseconds */
+  const gint64 samples[] = { 2500, 2500, 2900, 2400, 2500, 2500, 1500, 1500,
+                             1500, 3500, 3500, 3500, 3500, 3520, 3490, 3501 };
+  g_autofree char *shown = g_strdup ("");
+  guint n = 0, changes = 0;
+
+  g_signal_connect (r, "notify::observed-latency", G_CALLBACK (count_notify), &n);
+  for (gsize i = 0; i < G_N_ELEMENTS (samples); i++)
+    {
+      guint before = n;
+      g_autofree char *now = NULL;
+
+      exg_router_record_connect (r, samples[i], TRUE);
+      now = g_strdup_printf ("%.0f", exg_router_get_observed_latency (r) / 1000.0);
+      /* told exactly when the text changes */
+      g_assert_cmpuint (n - before, ==, g_strcmp0 (now, shown) != 0 ? 1 : 0);
+      if (g_strcmp0 (now, shown) != 0)
+        changes++;
+      g_free (shown);
+      shown = g_steal_pointer (&now);
+    }
+  g_assert_cmpuint (n, ==, changes);
+  g_assert_cmpuint (n, <, G_N_ELEMENTS (samples));
+}
+
+static void
 test_exit_policy_summary (void)
 {
   g_assert_true (exg_exit_policy_allows_port (NULL, 25));
@@ -661,6 +698,8 @@ main (int    argc,
   g_test_add_func ("/selection/explain", test_selection_explain);
   g_test_add_func ("/registry/pick/down-in-weight-order",
                    test_registry_pick_down_in_weight_order);
+  g_test_add_func ("/router/latency/notify-when-shown-changes",
+                   test_router_latency_notify);
   g_test_add_func ("/router/state/follows-connects",
                    test_router_state_follows_connects);
 

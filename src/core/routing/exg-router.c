@@ -435,6 +435,22 @@ exg_router_set_up (ExgRouter *self,
   exg_router_set_state (self, up ? EXG_ROUTER_STATE_UP : EXG_ROUTER_STATE_DOWN);
 }
 
+/* A latency in whole milliseconds as the window shows it ("%.0f" of
+ * µs / 1000, which rounds a half to the even neighbour); -1 unknown */
+static gint64
+shown_ms (gint64 us)
+{
+  gint64 ms, rest;
+
+  if (us < 0)
+    return -1;
+  ms = us / 1000;
+  rest = us % 1000;
+  if (rest > 500 || (rest == 500 && (ms & 1)))
+    ms++;
+  return ms;
+}
+
 void
 exg_router_record_connect (ExgRouter *self,
                            gint64     latency_us,
@@ -458,7 +474,7 @@ exg_router_record_connect (ExgRouter *self,
   if (!ok || latency_us < 0)
     return;
 
-  old_ms = self->latency_us < 0 ? -1 : (self->latency_us + 500) / 1000;
+  old_ms = shown_ms (self->latency_us);
   /* EWMA with weight 1/4 for the newest sample */
   if (self->latency_us < 0)
     self->latency_us = latency_us;
@@ -466,7 +482,7 @@ exg_router_record_connect (ExgRouter *self,
     self->latency_us = (3 * self->latency_us + latency_us) / 4;
   /* told when it changes as shown (whole milliseconds): a notification
    * per connection would cost more than the rest of this bookkeeping */
-  if ((self->latency_us + 500) / 1000 != old_ms)
+  if (shown_ms (self->latency_us) != old_ms)
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBSERVED_LATENCY]);
 }
 
