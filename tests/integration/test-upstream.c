@@ -14,6 +14,7 @@
 #include "exg-backend-upstream.h"
 #include "exg-error.h"
 #include "exg-health.h"
+#include "exg-poller.h"
 #include "exg-router-registry.h"
 #include "exg-socks-types.h"
 #include "exg-test-util.h"
@@ -39,12 +40,73 @@ static guint lookups;
  * Waiting, bounded
  * ------------------------------------------------------------------------ */
 
+/* TRUE while a test registered under /upstream/dial/ runs: its connects
+ * go through exg_backend_dial (), as the server's sessions make them. */
+static gboolean via_dial;
+
+typedef struct {
+  gint               done;
+  int                fd;
+  GSocketConnection *connection;
+  GError            *error;
+} DialResult;
+
+static void
+dial_result_cb (gpointer           user_data,
+                int                fd,
+                GSocketConnection *connection,
+                GError            *error)
+{
+  DialResult *r = user_data;
+
+  g_assert_true ((fd >= 0) == (error == NULL));
+  r->fd = fd;
+  r->connection = connection;
+  r->error = error;
+  g_atomic_int_set (&r->done, 1);
+}
+
+/* A dial, its socket made into a connection for the test to talk over:
+ * the one that owns it, or a new one around the bare descriptor, which
+ * the poller held for a relay and now lets go. */
+static GSocketConnection *
+backend_dial (ExgBackend *backend, const char *host, guint16 port,
+              GError **error)
+{
+  DialResult r = { .fd = -1 };
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  exg_backend_dial (backend, host, port, NULL, dial_result_cb, &r);
+  /* never from inside the dial, even when it fails at once */
+  g_assert_cmpint (g_atomic_int_get (&r.done), ==, 0);
+  exg_test_wait_flag (&r.done, WAIT_SECONDS);
+  if (r.fd < 0)
+    {
+      g_propagate_error (error, r.error);
+      return NULL;
+    }
+  if (r.connection != NULL)
+    {
+      g_assert_cmpint (g_socket_get_fd (g_socket_connection_get_socket (r.connection)),
+                       ==, r.fd);
+      return r.connection;
+    }
+  /* held for its taker: one that closes it instead removes it first */
+  exg_poller_remove (exg_poller_get_default (), r.fd);
+  socket = g_socket_new_from_fd (r.fd, &local_error);
+  g_assert_no_error (local_error);
+  return g_socket_connection_factory_create_connection (socket);
+}
+
 static GSocketConnection *
 backend_connect (ExgBackend *backend, const char *host, guint16 port,
                  GError **error)
 {
   g_autoptr(GAsyncResult) result = NULL;
 
+  if (via_dial)
+    return backend_dial (backend, host, port, error);
   exg_backend_connect_async (backend, host, port, NULL, NULL,
                              exg_test_result_cb, &result);
   exg_test_wait_result (&result, WAIT_SECONDS);
@@ -214,6 +276,14 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->echo = start_threaded_service ("127.0.0.1", &f->echo_port,
                                     G_CALLBACK (echo_run_cb), NULL);
   g_atomic_int_set (&lookups, 0);
+  via_dial = FALSE;
+}
+
+static void
+fixture_setup_dial (Fixture *f, gconstpointer data)
+{
+  fixture_setup (f, data);
+  via_dial = TRUE;
 }
 
 /* Stops the upstream process we started, by its pid, and waits for it. */
@@ -462,6 +532,77 @@ silent_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
                               buf, sizeof buf, NULL, NULL) > 0)
     ;
   return TRUE;
+}
+
+/* An upstream that notes the greeting and the close of the connection. */
+typedef struct {
+  gint greeted;
+  gint closed;    /* 1: EOF, -1: no EOF within WAIT_SECONDS */
+} Witness;
+
+static gboolean
+witness_run_cb (GThreadedSocketService *service, GSocketConnection *conn,
+                GObject *source_object, gpointer user_data)
+{
+  Witness *w = user_data;
+  char buf[64];
+  gssize n;
+
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), WAIT_SECONDS);
+  while ((n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)),
+                                   buf, sizeof buf, NULL, NULL)) > 0)
+    {
+      g_atomic_int_set (&w->greeted, 1);
+      g_main_context_wakeup (NULL);   /* the test waits on it */
+    }
+  /* 1: closed by the other end; -1: the read failed or timed out */
+  g_atomic_int_set (&w->closed, n == 0 ? 1 : -1);
+  g_main_context_wakeup (NULL);
+  return TRUE;
+}
+
+/* A dial cancelled while the upstream has yet to answer closes its
+ * socket and reports nothing; one that cannot even begin (an IPv6
+ * target for SOCKS4a) fails from the main loop, also if cancelled. */
+static void
+test_dial_cancel (Fixture *f, gconstpointer data)
+{
+  Witness witness = { 0 };
+  guint16 port;
+  GSocketService *upstream = start_threaded_service ("127.0.0.1", &port,
+                                                     G_CALLBACK (witness_run_cb),
+                                                     &witness);
+  g_autoptr(ExgBackend) socks5 = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS5,
+                                                           "127.0.0.1", port,
+                                                           NULL, NULL);
+  g_autoptr(ExgBackend) socks4a = exg_backend_upstream_new (EXG_ROUTER_KIND_SOCKS4A,
+                                                            "127.0.0.1", port,
+                                                            NULL, NULL);
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  DialResult r = { .fd = -1 };
+  ExgBackendDial *dial;
+
+  dial = exg_backend_dial (socks5, "target.example", 443, NULL,
+                           dial_result_cb, &r);
+  exg_test_wait_flag (&witness.greeted, WAIT_SECONDS);
+  exg_backend_dial_cancel (dial);
+  exg_test_wait_flag (&witness.closed, WAIT_SECONDS);
+  g_assert_cmpint (g_atomic_int_get (&witness.closed), ==, 1);
+  exg_test_flush ();
+  g_assert_cmpint (g_atomic_int_get (&r.done), ==, 0);
+
+  conn = backend_dial (socks4a, "2001:db8::1", 80, &error);
+  g_assert_null (conn);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+
+  dial = exg_backend_dial (socks4a, "2001:db8::1", 80, NULL,
+                           dial_result_cb, &r);
+  exg_backend_dial_cancel (dial);
+  exg_test_flush ();
+  g_assert_cmpint (g_atomic_int_get (&r.done), ==, 0);
+
+  stop_service (upstream);
 }
 
 static void
@@ -1302,6 +1443,17 @@ test_health_periodic (Fixture *f, gconstpointer data)
   g_assert_cmpuint (rounds, ==, 3);
 }
 
+/* @fn again as /upstream/dial/…, its connects made by exg_backend_dial () */
+static void
+add_dial (const char *path, gconstpointer data,
+          void (*fn) (Fixture *, gconstpointer))
+{
+  g_autofree char *dial_path = g_strconcat ("/upstream/dial",
+                                            path + strlen ("/upstream"), NULL);
+
+  g_test_add (dial_path, Fixture, data, fixture_setup_dial, fn, fixture_teardown);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1338,6 +1490,22 @@ main (int argc, char **argv)
                 fixture_setup, test_exitgated, fixture_teardown);
   ADD ("/upstream/health/rounds", test_health);
   ADD ("/upstream/health/periodic", test_health_periodic);
+
+  /* the connects again, as the server's sessions make them */
+  for (gsize i = 0; i < G_N_ELEMENTS (socks5_connects); i++)
+    add_dial (socks5_connects[i].path, &socks5_connects[i], test_socks5_connect);
+  add_dial ("/upstream/socks5/connect/refused-keeps-code", NULL, test_socks5_refused);
+  add_dial ("/upstream/socks5/credentials", NULL, test_socks5_credentials);
+  add_dial ("/upstream/socks5/connect/scripted-codes", NULL,
+            test_socks5_connect_scripted);
+  add_dial ("/upstream/socks5/connect/named-upstream-hostname", NULL,
+            test_socks5_connect_named_upstream);
+  add_dial ("/upstream/http-connect", NULL, test_http_connect);
+  add_dial ("/upstream/http-connect/timeout", NULL, test_http_connect_timeout);
+  add_dial ("/upstream/unreachable", NULL, test_unreachable);
+  for (gsize i = 0; i < G_N_ELEMENTS (exitgated_upstreams); i++)
+    add_dial (exitgated_upstreams[i].path, &exitgated_upstreams[i], test_exitgated);
+  add_dial ("/upstream/cancel", NULL, test_dial_cancel);
 
   return g_test_run ();
 }

@@ -20,7 +20,6 @@
 #include "exg-error.h"
 #include "exg-upstream-driver.h"
 
-#include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -137,34 +136,6 @@ run (ExgBackendTor      *self,
                                    isolation != NULL ? isolation : "");
 }
 
-static gboolean
-fill_target (ExgSocksAddr  *target,
-             const char    *host,
-             guint16        port,
-             GError       **error)
-{
-  gsize len = strlen (host);
-
-  memset (target, 0, sizeof *target);
-  if (inet_pton (AF_INET, host, target->ip) == 1)
-    target->type = EXG_SOCKS_ATYP_IPV4;
-  else if (inet_pton (AF_INET6, host, target->ip) == 1)
-    target->type = EXG_SOCKS_ATYP_IPV6;
-  else if (len == 0 || len >= sizeof target->host)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                           "Invalid host name");
-      return FALSE;
-    }
-  else
-    {
-      target->type = EXG_SOCKS_ATYP_DOMAIN;
-      memcpy (target->host, host, len + 1);
-    }
-  target->port = port;
-  return TRUE;
-}
-
 static void
 tor_connect_async (ExgBackend          *backend,
                    const char          *host,
@@ -191,7 +162,7 @@ tor_connect_async (ExgBackend          *backend,
       g_object_unref (task);
       return;
     }
-  if (!fill_target (&target, host, port, &error))
+  if (!exg_upstream_target_from_host (&target, host, port, &error))
     {
       g_task_return_error (task, error);
       g_object_unref (task);
@@ -214,7 +185,7 @@ tor_resolve_async (ExgBackend          *backend,
   ExgSocksAddr target;
 
   g_task_set_source_tag (task, tor_resolve_async);
-  if (!fill_target (&target, host, 0, &error))
+  if (!exg_upstream_target_from_host (&target, host, 0, &error))
     {
       g_task_return_error (task, error);
       g_object_unref (task);

@@ -28,7 +28,6 @@
 #include "exg-socket-util.h"
 #include "exg-upstream-driver.h"
 
-#include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -62,14 +61,11 @@ struct _ExgBackendUpstream
 
 G_DEFINE_FINAL_TYPE (ExgBackendUpstream, exg_backend_upstream, EXG_TYPE_BACKEND)
 
-static void
-run (ExgBackendUpstream *self,
-     ExgUpstreamOp       op,
-     const ExgSocksAddr *target,
-     guint               timeout_seconds,
-     GTask              *task)
+/* The upstream, as the driver takes it (borrowed) */
+static ExgUpstreamProxy
+proxy_of (ExgBackendUpstream *self)
 {
-  ExgUpstreamProxy proxy = {
+  return (ExgUpstreamProxy) {
     .kind = self->kind,
     .host = self->host,
     .port = self->port,
@@ -79,6 +75,16 @@ run (ExgBackendUpstream *self,
     .username = self->username,
     .password = self->password,
   };
+}
+
+static void
+run (ExgBackendUpstream *self,
+     ExgUpstreamOp       op,
+     const ExgSocksAddr *target,
+     guint               timeout_seconds,
+     GTask              *task)
+{
+  ExgUpstreamProxy proxy = proxy_of (self);
 
   exg_upstream_handshake_start (&proxy, op, target,
                                 timeout_seconds, task);
@@ -88,9 +94,28 @@ run (ExgBackendUpstream *self,
  * CONNECT
  * ------------------------------------------------------------------------ */
 
-/* SOCKS5 / SOCKS4a CONNECT: an IP literal goes as an address, anything
- * else as a name for the upstream to resolve.  @isolation is not sent:
- * the username an upstream gets is its configuration's. */
+/* The target of a CONNECT, as exg_upstream_target_from_host () makes
+ * it, if this upstream can carry it. */
+static gboolean
+connect_target (ExgBackendUpstream  *self,
+                const char          *host,
+                guint16              port,
+                ExgSocksAddr        *target,
+                GError             **error)
+{
+  if (!exg_upstream_target_from_host (target, host, port, error))
+    return FALSE;
+  if (target->type == EXG_SOCKS_ATYP_IPV6 && self->kind == EXG_ROUTER_KIND_SOCKS4A)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                           "SOCKS4a cannot carry an IPv6 address");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* SOCKS5 / SOCKS4a / HTTP CONNECT.  @isolation is not sent: the username
+ * an upstream gets is its configuration's. */
 static void
 upstream_connect_async (ExgBackend          *backend,
                         const char          *host,
@@ -102,39 +127,39 @@ upstream_connect_async (ExgBackend          *backend,
 {
   ExgBackendUpstream *self = EXG_BACKEND_UPSTREAM (backend);
   GTask *task = g_task_new (self, cancellable, callback, user_data);
-  ExgSocksAddr target = { 0 };
-  gsize len = strlen (host);
+  ExgSocksAddr target;
+  GError *error = NULL;
 
   g_task_set_source_tag (task, upstream_connect_async);
 
-  if (inet_pton (AF_INET, host, target.ip) == 1)
-    target.type = EXG_SOCKS_ATYP_IPV4;
-  else if (inet_pton (AF_INET6, host, target.ip) == 1)
+  if (!connect_target (self, host, port, &target, &error))
     {
-      if (self->kind == EXG_ROUTER_KIND_SOCKS4A)
-        {
-          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                                   "SOCKS4a cannot carry an IPv6 address");
-          g_object_unref (task);
-          return;
-        }
-      target.type = EXG_SOCKS_ATYP_IPV6;
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
     }
-  else
-    {
-      if (len == 0 || len >= sizeof target.host)
-        {
-          g_task_return_new_error (task, G_IO_ERROR,
-                                   G_IO_ERROR_INVALID_ARGUMENT,
-                                   "Invalid host name");
-          g_object_unref (task);
-          return;
-        }
-      target.type = EXG_SOCKS_ATYP_DOMAIN;
-      memcpy (target.host, host, len + 1);
-    }
-  target.port = port;
   run (self, EXG_UPSTREAM_CONNECT, &target, self->handshake_timeout, task);
+}
+
+/* The same CONNECT for the server's sessions: the tunnel's bare socket,
+ * without a GSocket, a task or an idle per connection. */
+static ExgBackendDial *
+upstream_dial (ExgBackend         *backend,
+               const char         *host,
+               guint16             port,
+               const char         *isolation,
+               ExgBackendDialFunc  func,
+               gpointer            user_data)
+{
+  ExgBackendUpstream *self = EXG_BACKEND_UPSTREAM (backend);
+  ExgUpstreamProxy proxy = proxy_of (self);
+  ExgSocksAddr target;
+  GError *error = NULL;
+
+  if (!connect_target (self, host, port, &target, &error))
+    return exg_backend_dial_fail_later (error, func, user_data);
+  return exg_upstream_dial_start (&proxy, &target, self->handshake_timeout,
+                                  func, user_data);
 }
 
 /* ------------------------------------------------------------------------
@@ -244,7 +269,8 @@ exg_backend_upstream_finalize (GObject *object)
   g_free (self->username);
   g_free (self->password);
   g_clear_object (&self->client);
-  /* no handshake is left: each holds its task, which holds us */
+  /* no handshake is left: each holds its task, which holds us, or is
+   * a dial, which borrows nothing of ours once started */
 
   G_OBJECT_CLASS (exg_backend_upstream_parent_class)->finalize (object);
 }
@@ -258,6 +284,7 @@ exg_backend_upstream_class_init (ExgBackendUpstreamClass *klass)
   object_class->finalize = exg_backend_upstream_finalize;
 
   backend_class->connect_async = upstream_connect_async;
+  backend_class->dial = upstream_dial;
   backend_class->resolve_async = upstream_resolve_async;
   backend_class->resolve_ptr_async = upstream_resolve_ptr_async;
   backend_class->check_async = upstream_check_async;

@@ -119,6 +119,72 @@ exg_backend_real_prepare (ExgBackend *self)
 {
 }
 
+/* A dial that failed before it began: the failure comes from the main
+ * loop, since a dial's function is never called from inside the dial. */
+typedef struct {
+  ExgBackendDial  dial;
+  GError         *error;    /* owned */
+  GSource        *idle;     /* owned */
+} FailedDial;
+
+static void
+failed_dial_free (FailedDial *fd)
+{
+  g_source_destroy (fd->idle);
+  g_source_unref (fd->idle);
+  g_clear_error (&fd->error);
+  g_free (fd);
+}
+
+static gboolean
+failed_dial_cb (gpointer user_data)
+{
+  FailedDial *fd = user_data;
+  ExgBackendDial dial = fd->dial;
+  GError *error = g_steal_pointer (&fd->error);
+
+  failed_dial_free (fd);
+  dial.func (dial.user_data, -1, NULL, error);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+failed_dial_cancel (ExgBackendDial *dial)
+{
+  failed_dial_free ((FailedDial *) dial);
+}
+
+/**
+ * exg_backend_dial_fail_later:
+ * @error: (transfer full): why the dial failed
+ * @func: the dial's function
+ * @user_data: for @func
+ *
+ * For implementations of #ExgBackendClass.dial that know at once that
+ * they cannot connect.
+ *
+ * Returns: (transfer none): a dial that calls @func with @error from the
+ *   thread-default main context, unless it is cancelled first
+ */
+ExgBackendDial *
+exg_backend_dial_fail_later (GError             *error,
+                             ExgBackendDialFunc  func,
+                             gpointer            user_data)
+{
+  FailedDial *fd;
+
+  g_return_val_if_fail (error != NULL, NULL);
+
+  fd = g_new0 (FailedDial, 1);
+  exg_backend_dial_init (&fd->dial, func, user_data, failed_dial_cancel);
+  fd->error = error;
+  fd->idle = g_idle_source_new ();
+  g_source_set_callback (fd->idle, failed_dial_cb, fd, NULL);
+  g_source_set_static_name (fd->idle, "[exitgate] dial failed");
+  g_source_attach (fd->idle, g_main_context_get_thread_default ());
+  return &fd->dial;
+}
+
 /* The default dial: connect_async, its connection handed on whole (the
  * backends whose streams GIO makes: upstream proxies, tor). */
 typedef struct {

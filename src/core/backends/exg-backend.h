@@ -132,6 +132,8 @@ void               exg_backend_dial_cancel       (ExgBackendDial *dial);
 void               exg_backend_dial_init         (ExgBackendDial *dial, ExgBackendDialFunc func,
                                                   gpointer user_data,
                                                   void (*cancel) (ExgBackendDial *dial));
+ExgBackendDial    *exg_backend_dial_fail_later   (GError *error, ExgBackendDialFunc func,
+                                                  gpointer user_data);
 
 /* The way a connection went, for people ("a (DE) → b (SE) → c (US)"):
  * backends that have one (tor) set it on the connections they return. */

@@ -21,6 +21,12 @@
  * Nagle is turned off only once the tunnel is up: each message goes out
  * after the proxy's answer to the one before, which acknowledged it.
  *
+ * A handshake ends in one of two ways.  Started for a GTask, it returns
+ * what the task's caller expects: a CONNECT a GSocketConnection, made on
+ * the next iteration of the context.  Started as a dial (the server's
+ * sessions), a CONNECT ends in the dial's function with the bare socket,
+ * held on the poller for the relay: no GSocket, no task, no idle.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
@@ -46,13 +52,22 @@
 
 typedef struct
 {
-  GTask                *task;           /* owned; NULL once returned */
+  ExgBackendDial        dial;           /* first: a dial's (func NULL when
+                                         * the handshake is a task's) */
+  GTask                *task;           /* owned; NULL once returned, and
+                                         * for a dial */
+  gboolean              ended;          /* stopped: reports nothing more */
+  gboolean              starting;       /* a dial inside its start */
+  GError               *error;          /* owned, nullable: a dial's failure
+                                         * while starting */
   ExgUpstreamOp         op;
   ExgRouterKind         kind;
   char                 *proxy_name;     /* owned: for error messages */
   GSocketConnection    *conn;           /* owned, nullable: a named proxy's */
-  GSocket              *socket;         /* owned, nullable until connected */
-  int                   fd;
+  GSocket              *socket;         /* owned, nullable: a task's, or
+                                         * the named proxy's connection's */
+  int                   fd;             /* owned when neither socket nor
+                                         * conn is (a dial's), else theirs */
   ExgPoller            *poller;         /* not owned; NULL until watched */
   GSource              *cancel_source;  /* owned, nullable */
   ExgDeadline           deadline;       /* the whole handshake's */
@@ -156,23 +171,26 @@ unreachable_error (const Handshake *h,
 static void
 handshake_free (Handshake *h)
 {
+  if (h->socket == NULL && h->conn == NULL && h->fd >= 0)
+    close (h->fd);
   g_clear_object (&h->connecting);
   g_clear_object (&h->conn);
   g_clear_object (&h->socket);
+  g_clear_error (&h->error);
   g_free (h->http_request);
   g_free (h->proxy_name);
   g_free (h);
 }
 
-/* Takes @h apart; returns its task, for the caller to return (after
- * that its callback may start anything).  The socket stays registered
- * (parked) and owned by @h's fields when @keep_socket. */
+/* Stops @h: no more events, deadline or cancellation.  Returns its task
+ * (NULL for a dial).  The socket stays registered when @keep_socket. */
 static GTask *
-handshake_release (Handshake *h,
-                   gboolean   keep_socket)
+handshake_stop (Handshake *h,
+                gboolean   keep_socket)
 {
   GTask *task = g_steal_pointer (&h->task);
 
+  h->ended = TRUE;
   if (h->cancel_source != NULL)
     {
       g_source_destroy (h->cancel_source);
@@ -182,6 +200,17 @@ handshake_release (Handshake *h,
   if (!keep_socket && h->poller != NULL)
     exg_poller_remove (h->poller, h->fd);
   h->poller = NULL;
+  return task;
+}
+
+/* Takes @h apart; returns its task, for the caller to return (after
+ * that its callback may start anything).  The socket stays registered
+ * (parked) and owned by @h's fields when @keep_socket. */
+static GTask *
+handshake_release (Handshake *h,
+                   gboolean   keep_socket)
+{
+  GTask *task = handshake_stop (h, keep_socket);
 
   if (h->connect_pending)
     g_cancellable_cancel (h->connecting);   /* its callback frees @h */
@@ -194,8 +223,27 @@ static void
 handshake_fail (Handshake *h,
                 GError    *error)
 {
-  GTask *task = handshake_release (h, FALSE);
+  ExgBackendDial dial = h->dial;
+  GTask *task;
 
+  if (dial.func != NULL && h->starting)
+    {
+      /* never from inside exg_upstream_dial_start (), which reports it
+       * from the main loop */
+      handshake_stop (h, FALSE);
+      if (h->error == NULL)
+        h->error = error;
+      else
+        g_error_free (error);
+      return;
+    }
+
+  task = handshake_release (h, FALSE);
+  if (dial.func != NULL)
+    {
+      dial.func (dial.user_data, -1, NULL, error);
+      return;
+    }
   g_task_return_error (task, error);
   g_object_unref (task);
 }
@@ -223,14 +271,45 @@ return_connection_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* A dial's tunnel is up: the socket goes to the dial's function as it
+ * is, registered with the poller for the relay to take over. */
+static void
+dial_connected (Handshake *h)
+{
+  ExgBackendDial dial = h->dial;
+  GSocketConnection *connection = g_steal_pointer (&h->conn);
+  int fd = h->fd;
+  int one = 1;
+
+  /* edge-triggered: nothing more comes until the relay takes it over.
+   * A socket of ours is held (known open until then); a named proxy's
+   * connection closes its own, so it is only parked. */
+  if (connection == NULL)
+    exg_poller_hold (h->poller, fd);
+  else
+    exg_poller_park (h->poller, fd);
+  (void) setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  h->fd = -1;
+  handshake_release (h, TRUE);
+  handshake_free (h);
+  dial.func (dial.user_data, fd, connection, NULL);
+}
+
 static void
 handshake_connected (Handshake *h)
 {
-  GMainContext *context = g_task_get_context (h->task);
+  GMainContext *context;
   GSocketConnection *connection;
   GSource *idle;
   GTask *task;
 
+  if (h->dial.func != NULL)
+    {
+      dial_connected (h);
+      return;
+    }
+
+  context = g_task_get_context (h->task);
   /* edge-triggered: nothing more comes until the relay takes it over */
   exg_poller_park (h->poller, h->fd);
   /* the tunnel's first bytes may be small writes that wait for an answer
@@ -479,7 +558,11 @@ handshake_event_cb (gpointer user_data,
       GError *error = NULL;
 
       h->tcp_pending = FALSE;
-      if (!g_socket_check_connect_result (h->socket, &error))
+      /* a task's GSocket learns it is connected; a bare socket is asked
+       * only when the event says something went wrong */
+      if (h->socket != NULL ? !g_socket_check_connect_result (h->socket, &error)
+                            : (events & (EPOLLERR | EPOLLHUP)) != 0 &&
+                              !exg_socket_connect_result (h->fd, &error))
         {
           GError *wrapped = unreachable_error (h, error);
 
@@ -501,7 +584,6 @@ handshake_watch (Handshake *h)
 {
   ExgPoller *poller = exg_poller_get_default ();
 
-  h->fd = g_socket_get_fd (h->socket);
   if (!exg_poller_add_new (poller, h->fd,
                            EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                            handshake_event_cb, h))
@@ -524,7 +606,7 @@ named_connected_cb (GObject      *source,
 
   conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
   h->connect_pending = FALSE;
-  if (h->task == NULL)
+  if (h->ended)
     {
       /* ended meanwhile (cancelled, timed out) */
       g_clear_object (&conn);
@@ -538,6 +620,7 @@ named_connected_cb (GObject      *source,
     }
   h->conn = conn;
   h->socket = g_object_ref (g_socket_connection_get_socket (conn));
+  h->fd = g_socket_get_fd (h->socket);
   if (handshake_watch (h))
     handshake_tcp_up (h);
 }
@@ -565,14 +648,15 @@ handshake_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
-/* Bounds @h by @seconds on its task's context (the thread-default one:
- * the task was just made there), on the context's one deadline timer. */
+/* Bounds @h by @seconds on the thread-default context (a task's was just
+ * made there), on the context's one deadline timer; and a task's by its
+ * cancellable. */
 static void
 handshake_arm (Handshake *h,
                guint      seconds)
 {
-  GMainContext *context = g_task_get_context (h->task);
-  GCancellable *cancellable = g_task_get_cancellable (h->task);
+  GCancellable *cancellable = h->task != NULL ? g_task_get_cancellable (h->task)
+                                              : NULL;
 
   exg_deadline_init (&h->deadline, handshake_deadline_cb, h);
   exg_deadline_set (&h->deadline,
@@ -586,7 +670,7 @@ handshake_arm (Handshake *h,
                              (GSourceFunc) (void (*) (void)) handshake_cancelled_cb,
                              h, NULL);
       g_source_set_static_name (h->cancel_source, "[exitgate] upstream handshake");
-      g_source_attach (h->cancel_source, context);
+      g_source_attach (h->cancel_source, g_task_get_context (h->task));
     }
 }
 
@@ -608,19 +692,184 @@ target_host (const ExgSocksAddr *target)
 
 /* "IP:PORT" of our end, as tor writes a SOURCE_ADDR; NULL if unknown. */
 static char *
-local_address_string (GSocket *socket)
+local_address_string (int fd)
 {
-  g_autoptr(GSocketAddress) local = g_socket_get_local_address (socket, NULL);
-  GInetSocketAddress *isa;
-  g_autofree char *ip = NULL;
+  struct sockaddr_storage local;
+  socklen_t len = sizeof local;
+  char ip[INET6_ADDRSTRLEN];
 
-  if (!G_IS_INET_SOCKET_ADDRESS (local))
+  if (getsockname (fd, (struct sockaddr *) &local, &len) != 0)
     return NULL;
-  isa = G_INET_SOCKET_ADDRESS (local);
-  ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
-  if (strchr (ip, ':') != NULL)
-    return g_strdup_printf ("[%s]:%u", ip, g_inet_socket_address_get_port (isa));
-  return g_strdup_printf ("%s:%u", ip, g_inet_socket_address_get_port (isa));
+  if (local.ss_family == AF_INET)
+    {
+      const struct sockaddr_in *sin = (const struct sockaddr_in *) &local;
+
+      if (inet_ntop (AF_INET, &sin->sin_addr, ip, sizeof ip) == NULL)
+        return NULL;
+      return g_strdup_printf ("%s:%u", ip, g_ntohs (sin->sin_port));
+    }
+  if (local.ss_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) &local;
+
+      if (inet_ntop (AF_INET6, &sin6->sin6_addr, ip, sizeof ip) == NULL)
+        return NULL;
+      return g_strdup_printf ("[%s]:%u", ip, g_ntohs (sin6->sin6_port));
+    }
+  return NULL;
+}
+
+/**
+ * exg_upstream_target_from_host:
+ * @target: (out): filled in
+ * @host: an IP literal, which goes as an address, or anything else, which
+ *   goes as a name for the upstream to resolve
+ * @port: the target's port
+ *
+ * Returns: %FALSE (@error set) when @host does not fit in a SOCKS message
+ */
+gboolean
+exg_upstream_target_from_host (ExgSocksAddr  *target,
+                               const char    *host,
+                               guint16        port,
+                               GError       **error)
+{
+  gsize len = strlen (host);
+
+  memset (target, 0, sizeof *target);
+  if (inet_pton (AF_INET, host, target->ip) == 1)
+    target->type = EXG_SOCKS_ATYP_IPV4;
+  else if (inet_pton (AF_INET6, host, target->ip) == 1)
+    target->type = EXG_SOCKS_ATYP_IPV6;
+  else if (len == 0 || len >= sizeof target->host)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "Invalid host name");
+      return FALSE;
+    }
+  else
+    {
+      target->type = EXG_SOCKS_ATYP_DOMAIN;
+      memcpy (target->host, host, len + 1);
+    }
+  target->port = port;
+  return TRUE;
+}
+
+/* A handshake for @op with @proxy, not started. */
+static Handshake *
+handshake_new (const ExgUpstreamProxy *proxy,
+               ExgUpstreamOp           op)
+{
+  Handshake *h = g_new0 (Handshake, 1);
+
+  h->op = op;
+  h->kind = proxy->kind;
+  h->fd = -1;
+  h->proxy_name = g_strdup_printf ("%s:%u", proxy->host, proxy->port);
+  return h;
+}
+
+/* Prepares the first message, then connects to @proxy: a task's or a
+ * dial's handshake alike. */
+static void
+handshake_begin (Handshake              *h,
+                 const ExgUpstreamProxy *proxy,
+                 const ExgSocksAddr     *target,
+                 guint                   timeout_seconds)
+{
+  static const guint8 commands[] = {
+    [EXG_UPSTREAM_CHECK] = EXG_SOCKS_CMD_CONNECT,
+    [EXG_UPSTREAM_CONNECT] = EXG_SOCKS_CMD_CONNECT,
+    [EXG_UPSTREAM_RESOLVE] = EXG_SOCKS_CMD_RESOLVE,
+    [EXG_UPSTREAM_RESOLVE_PTR] = EXG_SOCKS_CMD_RESOLVE_PTR,
+  };
+  /* a check greets, and never sends its request */
+  static const ExgSocksAddr nowhere = { .type = EXG_SOCKS_ATYP_IPV4 };
+  gboolean in_progress = FALSE;
+  GError *error = NULL;
+  int fd;
+
+  if (proxy->kind == EXG_ROUTER_KIND_HTTP_CONNECT)
+    {
+      g_autofree char *host = NULL;
+
+      if (h->op == EXG_UPSTREAM_CONNECT)
+        {
+          host = target_host (target);
+          h->http_request = host == NULL ? NULL
+            : exg_http_connect_request_new (host, target->port, proxy->username,
+                                            proxy->password, NULL);
+          if (h->http_request == NULL)
+            {
+              handshake_fail (h, g_error_new_literal (G_IO_ERROR,
+                                                      G_IO_ERROR_INVALID_ARGUMENT,
+                                                      "Invalid host name"));
+              return;
+            }
+        }
+      exg_http_connect_parser_init (&h->http);
+    }
+  else
+    {
+      exg_socks_client_init (&h->socks,
+                             proxy->kind == EXG_ROUTER_KIND_SOCKS4A ? 4 : 5,
+                             commands[h->op], target != NULL ? target : &nowhere,
+                             proxy->username, proxy->password);
+      if (exg_socks_client_get_status (&h->socks) == EXG_SOCKS_CLIENT_FAILED)
+        {
+          handshake_fail (h, socks_failure_to_error (h));
+          return;
+        }
+    }
+
+  if (h->task != NULL && g_task_return_error_if_cancelled (h->task))
+    {
+      g_object_unref (handshake_release (h, FALSE));
+      return;
+    }
+  handshake_arm (h, timeout_seconds);
+
+  if (proxy->sa_len == 0)
+    {
+      /* a named proxy: GIO resolves and connects (the proxy's own name,
+       * never a target's) */
+      h->connecting = g_cancellable_new ();
+      h->connect_pending = TRUE;
+      g_socket_client_connect_to_host_async (proxy->client, proxy->host,
+                                             proxy->port, h->connecting,
+                                             named_connected_cb, h);
+      return;
+    }
+
+  fd = exg_socket_connect_start (proxy->sa, proxy->sa_len, NULL,
+                                 &in_progress, &error);
+  if (fd >= 0 && h->task != NULL)
+    {
+      /* a task's tunnel ends as a GSocketConnection: wrapped at once */
+      h->socket = g_socket_new_from_fd (fd, &error);
+      if (h->socket == NULL)
+        {
+          close (fd);
+          fd = -1;
+        }
+    }
+  if (fd < 0)
+    {
+      GError *wrapped = unreachable_error (h, error);
+
+      g_error_free (error);
+      handshake_fail (h, wrapped);
+      return;
+    }
+  h->fd = fd;
+  if (proxy->local != NULL)
+    *proxy->local = local_address_string (fd);
+  if (!handshake_watch (h))
+    return;
+  h->tcp_pending = in_progress;
+  if (!in_progress)
+    handshake_tcp_up (h);
 }
 
 /**
@@ -642,102 +891,66 @@ exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
                               guint                   timeout_seconds,
                               GTask                  *task)
 {
-  static const guint8 commands[] = {
-    [EXG_UPSTREAM_CHECK] = EXG_SOCKS_CMD_CONNECT,
-    [EXG_UPSTREAM_CONNECT] = EXG_SOCKS_CMD_CONNECT,
-    [EXG_UPSTREAM_RESOLVE] = EXG_SOCKS_CMD_RESOLVE,
-    [EXG_UPSTREAM_RESOLVE_PTR] = EXG_SOCKS_CMD_RESOLVE_PTR,
-  };
-  /* a check greets, and never sends its request */
-  static const ExgSocksAddr nowhere = { .type = EXG_SOCKS_ATYP_IPV4 };
   Handshake *h;
-  gboolean in_progress = FALSE;
-  GError *error = NULL;
-  int fd;
 
   g_return_if_fail (op == EXG_UPSTREAM_CHECK || target != NULL);
 
-  h = g_new0 (Handshake, 1);
+  h = handshake_new (proxy, op);
   h->task = task;
-  h->op = op;
-  h->kind = proxy->kind;
-  h->fd = -1;
-  h->proxy_name = g_strdup_printf ("%s:%u", proxy->host, proxy->port);
+  handshake_begin (h, proxy, target, timeout_seconds);
+}
 
-  if (proxy->kind == EXG_ROUTER_KIND_HTTP_CONNECT)
-    {
-      g_autofree char *host = NULL;
+/* Stops a dial whose function has not been called: nothing is reported */
+static void
+dial_cancel (ExgBackendDial *dial)
+{
+  Handshake *h = (Handshake *) dial;
 
-      if (op == EXG_UPSTREAM_CONNECT)
-        {
-          host = target_host (target);
-          h->http_request = host == NULL ? NULL
-            : exg_http_connect_request_new (host, target->port, proxy->username,
-                                            proxy->password, NULL);
-          if (h->http_request == NULL)
-            {
-              handshake_fail (h, g_error_new_literal (G_IO_ERROR,
-                                                      G_IO_ERROR_INVALID_ARGUMENT,
-                                                      "Invalid host name"));
-              return;
-            }
-        }
-      exg_http_connect_parser_init (&h->http);
-    }
-  else
-    {
-      exg_socks_client_init (&h->socks,
-                             proxy->kind == EXG_ROUTER_KIND_SOCKS4A ? 4 : 5,
-                             commands[op], target != NULL ? target : &nowhere,
-                             proxy->username, proxy->password);
-      if (exg_socks_client_get_status (&h->socks) == EXG_SOCKS_CLIENT_FAILED)
-        {
-          handshake_fail (h, socks_failure_to_error (h));
-          return;
-        }
-    }
+  /* a named connect still pending frees @h from its callback */
+  handshake_release (h, FALSE);
+}
 
-  if (g_task_return_error_if_cancelled (task))
-    {
-      g_object_unref (handshake_release (h, FALSE));
-      return;
-    }
-  handshake_arm (h, timeout_seconds);
+/**
+ * exg_upstream_dial_start:
+ * @proxy: the upstream proxy
+ * @target: where to CONNECT
+ * @timeout_seconds: the bound on the whole handshake, TCP connect included
+ * @func: called once, as #ExgBackendDialFunc says, never from inside
+ * @user_data: for @func
+ *
+ * A CONNECT through @proxy, on the poller of the thread-default context,
+ * for a caller that relays bytes: the tunnel's socket reaches @func held
+ * on the poller (exg_poller_hold ()), with the connection that owns it
+ * when @proxy is a name GIO connected to.
+ *
+ * Returns: (transfer none): the dial, valid until @func is called or it
+ *   is cancelled (exg_backend_dial_cancel ())
+ */
+ExgBackendDial *
+exg_upstream_dial_start (const ExgUpstreamProxy *proxy,
+                         const ExgSocksAddr     *target,
+                         guint                   timeout_seconds,
+                         ExgBackendDialFunc      func,
+                         gpointer                user_data)
+{
+  Handshake *h;
+  GError *error;
 
-  if (proxy->sa_len == 0)
-    {
-      /* a named proxy: GIO resolves and connects (the proxy's own name,
-       * never a target's) */
-      h->connecting = g_cancellable_new ();
-      h->connect_pending = TRUE;
-      g_socket_client_connect_to_host_async (proxy->client, proxy->host,
-                                             proxy->port, h->connecting,
-                                             named_connected_cb, h);
-      return;
-    }
+  g_return_val_if_fail (target != NULL, NULL);
+  g_return_val_if_fail (func != NULL, NULL);
+  g_return_val_if_fail (proxy->local == NULL, NULL);
 
-  fd = exg_socket_connect_start (proxy->sa, proxy->sa_len, NULL,
-                                 &in_progress, &error);
-  if (fd >= 0)
-    {
-      /* the tunnel ends as a GSocketConnection: wrapped at once */
-      h->socket = g_socket_new_from_fd (fd, &error);
-      if (h->socket == NULL)
-        close (fd);
-    }
-  if (h->socket == NULL)
-    {
-      GError *wrapped = unreachable_error (h, error);
+  h = handshake_new (proxy, EXG_UPSTREAM_CONNECT);
+  exg_backend_dial_init (&h->dial, func, user_data, dial_cancel);
+  h->starting = TRUE;
+  handshake_begin (h, proxy, target, timeout_seconds);
+  h->starting = FALSE;
+  if (h->error == NULL)
+    return &h->dial;
 
-      g_error_free (error);
-      handshake_fail (h, wrapped);
-      return;
-    }
-  if (proxy->local != NULL)
-    *proxy->local = local_address_string (h->socket);
-  if (!handshake_watch (h))
-    return;
-  h->tcp_pending = in_progress;
-  if (!in_progress)
-    handshake_tcp_up (h);
+  /* it failed at once: the handshake is stopped, and the failure is
+   * reported from the main loop */
+  error = g_steal_pointer (&h->error);
+  handshake_free (h);
+  return exg_backend_dial_fail_later (error, func, user_data);
 }

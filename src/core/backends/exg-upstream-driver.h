@@ -1,11 +1,13 @@
 /* exg-upstream-driver.h: one handshake with an upstream proxy (SOCKS5,
  * SOCKS4a or HTTP CONNECT), run on the context's poller by the codecs of
- * src/proto.
+ * src/proto: for a GTask (every request), or as a dial (a CONNECT for
+ * the server's sessions, without GIO objects).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
 
+#include "exg-backend.h"
 #include "exg-router.h"
 #include "exg-socks-types.h"
 
@@ -38,10 +40,21 @@ typedef enum {
   EXG_UPSTREAM_RESOLVE_PTR,   /* a name (char *) */
 } ExgUpstreamOp;
 
+gboolean exg_upstream_target_from_host (ExgSocksAddr  *target,
+                                        const char    *host,
+                                        guint16        port,
+                                        GError       **error);
+
 void exg_upstream_handshake_start (const ExgUpstreamProxy *proxy,
                                    ExgUpstreamOp           op,
                                    const ExgSocksAddr     *target,
                                    guint                   timeout_seconds,
                                    GTask                  *task);
+
+ExgBackendDial *exg_upstream_dial_start (const ExgUpstreamProxy *proxy,
+                                         const ExgSocksAddr     *target,
+                                         guint                   timeout_seconds,
+                                         ExgBackendDialFunc      func,
+                                         gpointer                user_data);
 
 G_END_DECLS
