@@ -55,11 +55,13 @@ static void
 dial_result_cb (gpointer           user_data,
                 int                fd,
                 GSocketConnection *connection,
+                const char        *circuit,
                 GError            *error)
 {
   DialResult *r = user_data;
 
   g_assert_true ((fd >= 0) == (error == NULL));
+  g_assert_null (circuit);    /* an upstream has none to tell */
   r->fd = fd;
   r->connection = connection;
   r->error = error;

@@ -483,6 +483,14 @@ def main():
                "the connection carries its circuit: guard, middle, exit as tor built it", diag)
             ok(len(s1) == len(s2) == len(s3) == 1 and s1[0][1] == s2[0][1] != s3[0][1],
                "before: the same key shares a circuit, another key has its own", diag)
+            # the way the server's sessions connect: a dial, the socket
+            # bare and the circuit told to the dial's function
+            dialed = c.ask("dial %s %d k1" % (fp1, target.port))
+            sd = new_streams(net, target.port, known)
+            diag = (first, dialed, s1, sd)
+            ok(dialed is not None and dialed.startswith("open ") and len(sd) == 1 and
+               sd[0][1] == s1[0][1] and dialed.split(" ", 2)[2] == first.split(" ", 2)[2],
+               "a dial of key k1 takes its circuit and names it as the connection did", diag)
             answer = c.ask("new %s k1" % fp1)
             ok(answer == "new 1", "new circuit for tnexit1, key k1: one closed", answer)
             after = c.ask("connect %s %d k1" % (fp1, target.port))

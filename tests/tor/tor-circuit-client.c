@@ -7,6 +7,8 @@
  * prints "ready" once tor is, then answers each command:
  *
  *   connect FINGERPRINT PORT ISOLATION  → "open LOCAL_PORT CIRCUIT" | "error MESSAGE"
+ *   dial FINGERPRINT PORT ISOLATION     → the same, through exg_backend_dial (), as
+ *                                         the server's sessions connect
  *   new FINGERPRINT ISOLATION           → "new 1" (a circuit closed) | "new 0"
  *   geoip MMDB|none                     → "geoip N": a database now (one that
  *                                         arrives late), N tor routers
@@ -25,7 +27,12 @@
 #include "exg-router-registry.h"
 #include "exg-tor-client.h"
 
+#include "exg-poller.h"
+
 #include <gio/gunixinputstream.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,6 +41,7 @@ typedef struct {
   ExgTorClient      *client;
   GDataInputStream  *input;
   GPtrArray         *connections;   /* of GSocketConnection, kept open */
+  GArray            *fds;           /* of int: dialed sockets, kept open */
   GMainLoop         *loop;
   gboolean           ready_told;
 } Helper;
@@ -75,6 +83,40 @@ connect_cb (GObject      *source,
            local != NULL ? g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)) : 0,
            circuit != NULL ? circuit : "(none)");
       g_ptr_array_add (h->connections, connection);
+    }
+  read_next (h);
+}
+
+static void
+dial_cb (gpointer           user_data,
+         int                fd,
+         GSocketConnection *connection,
+         const char        *circuit,
+         GError            *error)
+{
+  Helper *h = user_data;
+  struct sockaddr_storage local;
+  socklen_t len = sizeof local;
+  guint port = 0;
+
+  if (fd < 0)
+    {
+      say ("error %s", error->message);
+      g_error_free (error);
+      read_next (h);
+      return;
+    }
+  if (getsockname (fd, (struct sockaddr *) &local, &len) == 0 &&
+      local.ss_family == AF_INET)
+    port = g_ntohs (((struct sockaddr_in *) &local)->sin_port);
+  say ("open %u %s", port, circuit != NULL ? circuit : "(none)");
+  if (connection != NULL)
+    g_ptr_array_add (h->connections, connection);
+  else
+    {
+      /* held for a relay that will not come: ours now */
+      exg_poller_remove (exg_poller_get_default (), fd);
+      g_array_append_val (h->fds, fd);
     }
   read_next (h);
 }
@@ -146,7 +188,8 @@ line_cb (GObject      *source,
       return;
     }
   words = g_strsplit (line, " ", -1);
-  if (g_strv_length (words) == 4 && g_str_equal (words[0], "connect"))
+  if (g_strv_length (words) == 4 &&
+      (g_str_equal (words[0], "connect") || g_str_equal (words[0], "dial")))
     {
       id = g_strconcat ("tor:", words[1], NULL);
       router = exg_router_registry_lookup (h->registry, id);
@@ -156,9 +199,13 @@ line_cb (GObject      *source,
           read_next (h);
           return;
         }
-      exg_backend_connect_async (exg_router_get_backend (router), "127.0.0.1",
-                                 (guint16) atoi (words[2]), words[3], NULL,
-                                 connect_cb, h);
+      if (g_str_equal (words[0], "dial"))
+        exg_backend_dial (exg_router_get_backend (router), "127.0.0.1",
+                          (guint16) atoi (words[2]), words[3], dial_cb, h);
+      else
+        exg_backend_connect_async (exg_router_get_backend (router), "127.0.0.1",
+                                   (guint16) atoi (words[2]), words[3], NULL,
+                                   connect_cb, h);
       return;
     }
   if (g_strv_length (words) == 3 && g_str_equal (words[0], "new"))
@@ -224,6 +271,7 @@ main (int    argc,
   h.registry = exg_router_registry_new ();
   h.client = exg_tor_client_new (h.registry, geoip);
   h.connections = g_ptr_array_new_with_free_func (g_object_unref);
+  h.fds = g_array_new (FALSE, FALSE, sizeof (int));
   h.loop = g_main_loop_new (NULL, FALSE);
   in = g_unix_input_stream_new (0, FALSE);
   h.input = g_data_input_stream_new (in);
@@ -234,6 +282,9 @@ main (int    argc,
   g_main_loop_run (h.loop);
 
   g_ptr_array_unref (h.connections);
+  for (guint i = 0; i < h.fds->len; i++)
+    close (g_array_index (h.fds, int, i));
+  g_array_unref (h.fds);
   g_object_unref (h.input);
   /* like exitgated leaving: tor gets its streams back
    * (__LeaveStreamsUnattached 0) before we go */

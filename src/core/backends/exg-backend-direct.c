@@ -90,13 +90,13 @@ literal_event_cb (gpointer user_data,
       /* edge-triggered: nothing more comes until the relay takes it over */
       exg_poller_hold (ld->poller, fd);
       literal_free (ld);
-      dial.func (dial.user_data, fd, NULL, NULL);
+      dial.func (dial.user_data, fd, NULL, NULL, NULL);
       return;
     }
   exg_poller_remove (ld->poller, fd);
   close (fd);
   literal_free (ld);
-  dial.func (dial.user_data, -1, NULL, error);
+  dial.func (dial.user_data, -1, NULL, NULL, error);
 }
 
 static gboolean
@@ -108,7 +108,7 @@ literal_failed_cb (gpointer user_data)
 
   g_clear_pointer (&ld->failed, g_source_unref);
   literal_free (ld);
-  dial.func (dial.user_data, -1, NULL, error);
+  dial.func (dial.user_data, -1, NULL, NULL, error);
   return G_SOURCE_REMOVE;
 }
 
@@ -248,7 +248,7 @@ name_finish (NameDial *nd,
   ExgBackendDial dial = nd->dial;
 
   name_free (nd);
-  dial.func (dial.user_data, fd, NULL, error);
+  dial.func (dial.user_data, fd, NULL, NULL, error);
 }
 
 /* Keeps @error (owned) as the one to report if no attempt succeeds: the
@@ -575,6 +575,7 @@ static void
 async_dial_cb (gpointer           user_data,
                int                fd,
                GSocketConnection *connection,
+               const char        *circuit,
                GError            *error)
 {
   AsyncConnect *ac = user_data;

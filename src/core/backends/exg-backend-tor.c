@@ -86,6 +86,33 @@ stream_done_cb (GObject      *source,
   stream_free (stream);
 }
 
+/* tor's SocksPort, as the driver's upstream (@sa holds its address);
+ * FALSE when tor is not there.  @proxy's local is left to the caller. */
+static gboolean
+socks_port (ExgTorStreams            *tor,
+            struct sockaddr_storage  *sa,
+            ExgUpstreamProxy         *proxy,
+            GError                  **error)
+{
+  GSocketAddress *socks = tor != NULL ? exg_tor_streams_get_socks_address (tor) : NULL;
+
+  if (socks == NULL ||
+      !g_socket_address_to_native (socks, sa, sizeof *sa, NULL))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                           "tor is not connected");
+      return FALSE;
+    }
+  *proxy = (ExgUpstreamProxy) {
+    .kind = EXG_ROUTER_KIND_SOCKS5,
+    .host = "tor",
+    .port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (socks)),
+    .sa = sa,
+    .sa_len = g_socket_address_get_native_size (socks),
+  };
+  return TRUE;
+}
+
 /* Runs @op through tor's SocksPort, the stream pinned to this exit. */
 static void
 run (ExgBackendTor      *self,
@@ -95,18 +122,15 @@ run (ExgBackendTor      *self,
      GTask              *outer)
 {
   g_autoptr(ExgTorStreams) tor = g_weak_ref_get (&self->tor);
-  GSocketAddress *socks;
   struct sockaddr_storage sa;
-  ExgUpstreamProxy proxy = { 0 };
+  ExgUpstreamProxy proxy;
+  GError *error = NULL;
   Stream *stream;
   GTask *inner;
 
-  socks = tor != NULL ? exg_tor_streams_get_socks_address (tor) : NULL;
-  if (socks == NULL ||
-      !g_socket_address_to_native (socks, &sa, sizeof sa, NULL))
+  if (!socks_port (tor, &sa, &proxy, &error))
     {
-      g_task_return_new_error (outer, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                               "tor is not connected");
+      g_task_return_error (outer, error);
       g_object_unref (outer);
       return;
     }
@@ -115,12 +139,6 @@ run (ExgBackendTor      *self,
   stream->outer = outer;
   stream->tor = g_object_ref (tor);
   stream->op = op;
-
-  proxy.kind = EXG_ROUTER_KIND_SOCKS5;
-  proxy.host = "tor";
-  proxy.port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (socks));
-  proxy.sa = &sa;
-  proxy.sa_len = g_socket_address_get_native_size (socks);
   proxy.local = &stream->local;
 
   inner = g_task_new (self, g_task_get_cancellable (outer), stream_done_cb, stream);
@@ -134,6 +152,26 @@ run (ExgBackendTor      *self,
   if (stream->local != NULL)
     exg_tor_streams_expect_stream (tor, stream->local, self->fingerprint,
                                    isolation != NULL ? isolation : "");
+}
+
+/* The target of a CONNECT through this exit, if its policy allows the
+ * port.  An exit chosen by E0 is fixed: a port it rejects is refused
+ * (02), never sent elsewhere.  Selections by username or default never
+ * choose it (exg_selection_matches). */
+static gboolean
+connect_target (ExgBackendTor  *self,
+                const char     *host,
+                guint16         port,
+                ExgSocksAddr   *target,
+                GError        **error)
+{
+  if (!exg_exit_policy_allows_port (self->exit_policy, port))
+    {
+      g_set_error (error, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
+                   "The exit's policy rejects port %u", port);
+      return FALSE;
+    }
+  return exg_upstream_target_from_host (target, host, port, error);
 }
 
 static void
@@ -151,24 +189,93 @@ tor_connect_async (ExgBackend          *backend,
   ExgSocksAddr target;
 
   g_task_set_source_tag (task, tor_connect_async);
-
-  /* An exit chosen by E0 is fixed: a port it rejects is refused (02),
-   * never sent elsewhere.  Selections by username or default never
-   * choose it (exg_selection_matches). */
-  if (!exg_exit_policy_allows_port (self->exit_policy, port))
-    {
-      g_task_return_new_error (task, EXG_ERROR, EXG_ERROR_NOT_ALLOWED,
-                               "The exit's policy rejects port %u", port);
-      g_object_unref (task);
-      return;
-    }
-  if (!exg_upstream_target_from_host (&target, host, port, &error))
+  if (!connect_target (self, host, port, &target, &error))
     {
       g_task_return_error (task, error);
       g_object_unref (task);
       return;
     }
   run (self, EXG_UPSTREAM_CONNECT, &target, isolation, task);
+}
+
+/* The same CONNECT for the server's sessions, as a dial: tor's socket
+ * bare, the circuit told to the dial's function. */
+typedef struct {
+  ExgBackendDial  dial;
+  ExgBackendDial *inner;     /* the driver's, until it ends */
+  ExgTorStreams  *tor;       /* owned */
+  char           *local;     /* owned, nullable: our SOURCE_ADDR */
+} TorDial;
+
+static void
+tor_dial_free (TorDial *td)
+{
+  if (td->local != NULL)
+    exg_tor_streams_forget_stream (td->tor, td->local);
+  g_object_unref (td->tor);
+  g_free (td->local);
+  g_free (td);
+}
+
+static void
+tor_dial_cb (gpointer           user_data,
+             int                fd,
+             GSocketConnection *connection,
+             const char        *circuit,
+             GError            *error)
+{
+  TorDial *td = user_data;
+  ExgBackendDial dial = td->dial;
+  g_autofree char *stream_circuit = NULL;
+
+  /* tor answered, so the stream is attached: its circuit is known */
+  if (fd >= 0 && td->local != NULL)
+    stream_circuit = exg_tor_streams_dup_stream_circuit (td->tor, td->local);
+  tor_dial_free (td);
+  dial.func (dial.user_data, fd, connection, stream_circuit, error);
+}
+
+static void
+tor_dial_cancel (ExgBackendDial *dial)
+{
+  TorDial *td = (TorDial *) dial;
+
+  exg_backend_dial_cancel (td->inner);
+  tor_dial_free (td);
+}
+
+static ExgBackendDial *
+tor_dial (ExgBackend         *backend,
+          const char         *host,
+          guint16             port,
+          const char         *isolation,
+          ExgBackendDialFunc  func,
+          gpointer            user_data)
+{
+  ExgBackendTor *self = EXG_BACKEND_TOR (backend);
+  g_autoptr(ExgTorStreams) tor = g_weak_ref_get (&self->tor);
+  struct sockaddr_storage sa;
+  ExgUpstreamProxy proxy;
+  ExgSocksAddr target;
+  GError *error = NULL;
+  TorDial *td;
+
+  if (!connect_target (self, host, port, &target, &error) ||
+      !socks_port (tor, &sa, &proxy, &error))
+    return exg_backend_dial_fail_later (error, func, user_data);
+
+  td = g_new0 (TorDial, 1);
+  exg_backend_dial_init (&td->dial, func, user_data, tor_dial_cancel);
+  td->tor = g_steal_pointer (&tor);
+  proxy.local = &td->local;
+  td->inner = exg_upstream_dial_start (&proxy, &target, HANDSHAKE_TIMEOUT_SECONDS,
+                                       tor_dial_cb, td);
+
+  /* as in run (): tor cannot have reported the stream yet */
+  if (td->local != NULL)
+    exg_tor_streams_expect_stream (td->tor, td->local, self->fingerprint,
+                                   isolation != NULL ? isolation : "");
+  return &td->dial;
 }
 
 static void
@@ -268,6 +375,7 @@ exg_backend_tor_class_init (ExgBackendTorClass *klass)
 
   object_class->finalize = exg_backend_tor_finalize;
   backend_class->connect_async = tor_connect_async;
+  backend_class->dial = tor_dial;
   backend_class->resolve_async = tor_resolve_async;
   backend_class->resolve_ptr_async = tor_resolve_ptr_async;
   backend_class->check_async = tor_check_async;

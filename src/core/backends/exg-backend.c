@@ -144,7 +144,7 @@ failed_dial_cb (gpointer user_data)
   GError *error = g_steal_pointer (&fd->error);
 
   failed_dial_free (fd);
-  dial.func (dial.user_data, -1, NULL, error);
+  dial.func (dial.user_data, -1, NULL, NULL, error);
   return G_SOURCE_REMOVE;
 }
 
@@ -221,11 +221,12 @@ gio_dial_cb (GObject      *source,
     }
 
   if (connection == NULL)
-    dial.func (dial.user_data, -1, NULL, error);
+    dial.func (dial.user_data, -1, NULL, NULL, error);
   else
     dial.func (dial.user_data,
                g_socket_get_fd (g_socket_connection_get_socket (connection)),
-               connection, NULL);
+               connection, exg_backend_get_connection_circuit (connection),
+               NULL);
 }
 
 /* Freed when the backend answers, cancelled */

@@ -23,11 +23,14 @@ G_BEGIN_DECLS
  * @fd: the exit's socket (the callee's from then on) or -1 on failure;
  * @connection (transfer full, nullable): when the backend made the
  * stream with GIO, the connection that owns @fd (close that, not @fd);
+ * @circuit (nullable): the way the stream went, for people, as
+ * exg_backend_get_connection_circuit () says (tor);
  * @error (transfer full): why, when @fd is -1.  @func is never called
  * from inside exg_backend_dial (). */
 typedef void (*ExgBackendDialFunc) (gpointer           user_data,
                                     int                fd,
                                     GSocketConnection *connection,
+                                    const char        *circuit,
                                     GError            *error);
 
 typedef struct _ExgBackendDial ExgBackendDial;

@@ -241,7 +241,7 @@ handshake_fail (Handshake *h,
   task = handshake_release (h, FALSE);
   if (dial.func != NULL)
     {
-      dial.func (dial.user_data, -1, NULL, error);
+      dial.func (dial.user_data, -1, NULL, NULL, error);
       return;
     }
   g_task_return_error (task, error);
@@ -292,7 +292,7 @@ dial_connected (Handshake *h)
   h->fd = -1;
   handshake_release (h, TRUE);
   handshake_free (h);
-  dial.func (dial.user_data, fd, connection, NULL);
+  dial.func (dial.user_data, fd, connection, NULL, NULL);
 }
 
 static void
@@ -938,7 +938,6 @@ exg_upstream_dial_start (const ExgUpstreamProxy *proxy,
 
   g_return_val_if_fail (target != NULL, NULL);
   g_return_val_if_fail (func != NULL, NULL);
-  g_return_val_if_fail (proxy->local == NULL, NULL);
 
   h = handshake_new (proxy, EXG_UPSTREAM_CONNECT);
   exg_backend_dial_init (&h->dial, func, user_data, dial_cancel);

@@ -72,6 +72,7 @@ static void
 dial_finish (ExgDialerDial     *dd,
              int                fd,
              GSocketConnection *connection,
+             const char        *circuit,
              GError            *error)
 {
   ExgDialerFunc func = dd->func;
@@ -81,7 +82,7 @@ dial_finish (ExgDialerDial     *dd,
   if (router != NULL)
     g_object_ref (router);
   dial_free (dd);
-  func (user_data, fd, connection, router, error);
+  func (user_data, fd, connection, circuit, router, error);
 }
 
 static gboolean attempt (ExgDialerDial *dd);
@@ -90,6 +91,7 @@ static void
 attempt_cb (gpointer           user_data,
             int                fd,
             GSocketConnection *connection,
+            const char        *circuit,
             GError            *error)
 {
   ExgDialerDial *dd = user_data;
@@ -101,7 +103,7 @@ attempt_cb (gpointer           user_data,
     {
       exg_router_record_connect (router, g_get_monotonic_time () - dd->started,
                                  TRUE);
-      dial_finish (dd, fd, connection, NULL);
+      dial_finish (dd, fd, connection, circuit, NULL);
       return;
     }
 
@@ -113,7 +115,7 @@ attempt_cb (gpointer           user_data,
 
   if (not_the_exit || dd->fixed || dd->n_tried >= MAX_CONNECT_ATTEMPTS)
     {
-      dial_finish (dd, -1, NULL, error);
+      dial_finish (dd, -1, NULL, NULL, error);
       return;
     }
 
@@ -123,7 +125,7 @@ attempt_cb (gpointer           user_data,
   g_clear_error (&dd->last_error);
   dd->last_error = error;
   if (!attempt (dd))
-    dial_finish (dd, -1, NULL, g_steal_pointer (&dd->last_error));
+    dial_finish (dd, -1, NULL, NULL, g_steal_pointer (&dd->last_error));
 }
 
 static void
@@ -173,7 +175,7 @@ failed_cb (gpointer user_data)
   ExgDialerDial *dd = user_data;
 
   g_clear_pointer (&dd->failed, g_source_unref);
-  dial_finish (dd, -1, NULL, g_steal_pointer (&dd->last_error));
+  dial_finish (dd, -1, NULL, NULL, g_steal_pointer (&dd->last_error));
   return G_SOURCE_REMOVE;
 }
 

@@ -24,12 +24,13 @@ ExgRouter         *exg_dialer_pick           (ExgDialer           *self,
 
 typedef struct _ExgDialerDial ExgDialerDial;
 
-/* How a dial ends: @fd, @connection and @error as for
+/* How a dial ends: @fd, @connection, @circuit and @error as for
  * ExgBackendDialFunc; @router (transfer full, nullable): the router that
  * carried it or, on failure, the last one that failed. */
 typedef void (*ExgDialerFunc) (gpointer           user_data,
                                int                fd,
                                GSocketConnection *connection,
+                               const char        *circuit,
                                ExgRouter         *router,
                                GError            *error);
 

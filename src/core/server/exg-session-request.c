@@ -331,6 +331,7 @@ static void
 dial_cb (gpointer           user_data,
          int                fd,
          GSocketConnection *connection,
+         const char        *circuit,
          ExgRouter         *router,
          GError            *error)
 {
@@ -363,11 +364,10 @@ dial_cb (gpointer           user_data,
   self->exit_fd = fd;
   self->exit_conn = connection;
   /* observers hear of it with the state change to open */
-  if (connection != NULL)
+  if (circuit != NULL)
     {
       g_free (self->info->circuit);
-      self->info->circuit =
-        g_strdup (exg_backend_get_connection_circuit (connection));
+      self->info->circuit = g_strdup (circuit);
     }
   connected (self);
 }
