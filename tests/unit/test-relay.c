@@ -131,7 +131,7 @@ typedef struct
   gboolean  closed_at_done;     /* both sockets were closed by then */
 } Fixture;
 
-/* --exit-connection: the exit end as upstream and tor exits give it */
+/* --exit-connection: the exit end as an upstream proxy given by name gives it */
 static gboolean exit_as_connection;
 
 static gboolean
