@@ -581,6 +581,23 @@ def main():
             finally:
                 rc = d.stop()
             ok(rc == 0, "managed: exitgated exits 0", d.text())
+
+        # a circuit that cannot be built is tried again on a new path, a
+        # bounded number of times: with tnexit1 stopped (still in the
+        # consensus), a stream pinned to it fails after three builds
+        net.stop_process("tnexit1")
+        d = Daemon(base + ["--verbose"])
+        try:
+            ok(d.wait_line(r"tor: \d+ exit relays"), "daemon: connected again", d.text())
+            mark = len(d.lines)
+            code, peer = through(d.port, target, "country=de")
+            last = d.wait_line(r"building another \(3 of 3\)", start=mark)
+            tries = [l for l in d.lines[mark:] if "building another" in l]
+            ok(code != 0 and peer is None and last and len(tries) == 2,
+               "an exit that cannot be reached: three paths tried, then the stream fails",
+               (code, tries))
+        finally:
+            d.stop()
         rejected.close()
 
     note("total %.1f s" % (time.monotonic() - t0))

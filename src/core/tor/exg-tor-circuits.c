@@ -17,6 +17,9 @@
  * Circuits and streams
  * ------------------------------------------------------------------------ */
 
+/* Paths tried for the streams waiting on a circuit before they fail */
+#define CIRCUIT_BUILDS 3
+
 static gboolean
 same_16 (const Relay *a,
          const Relay *b)
@@ -122,8 +125,15 @@ attach_stream (ExgTorClient  *self,
   exg_tor_client_send_ignored_ (self, "ATTACHSTREAM %s %s", stream, c->id);
 }
 
-/* The circuit is gone or never was: its waiting streams fail (06 to the
- * SOCKS client), and it takes no more. */
+static void circuit_build (ExgTorClient *self,
+                           Circuit      *c);
+
+/* The circuit is gone or never was.  If streams wait for it, another is
+ * built on a new path, as tor itself would try again for a waiting
+ * stream: one build in five or so fails on the public network, and tor
+ * gives up on any that take longer than it has learned to expect (it
+ * closes those at the end as measurements).  After CIRCUIT_BUILDS the
+ * waiting streams fail (06 to the SOCKS client), and it takes no more. */
 static void
 circuit_failed (ExgTorClient *self,
                 Circuit      *c)
@@ -131,6 +141,17 @@ circuit_failed (ExgTorClient *self,
   /* the ready circuit that tor closed unused is built anew; one that
    * could not be built waits for the next occasion, not to loop */
   gboolean rebuild = c->built && g_strcmp0 (c->key, self->ready_exit) == 0;
+
+  if (!c->built && c->waiting->len > 0 && c->builds < CIRCUIT_BUILDS)
+    {
+      g_debug ("tor: a circuit to exit %s failed; building another (%u of %u)",
+               c->exit_fingerprint, c->builds + 1, CIRCUIT_BUILDS);
+      if (c->id != NULL)
+        g_hash_table_remove (self->circuit_ids, c->id);
+      g_clear_pointer (&c->id, g_free);
+      circuit_build (self, c);
+      return;
+    }
 
   for (guint i = 0; i < c->waiting->len; i++)
     exg_tor_client_send_ignored_ (self, "CLOSESTREAM %s " REASON_TIMEOUT,
@@ -265,6 +286,7 @@ circuit_build (ExgTorClient *self,
   g_autofree char *command = NULL;
   Call *call;
 
+  c->builds++;
   if (middle == NULL)
     {
       g_debug ("tor: no path to exit %s", c->exit_fingerprint);

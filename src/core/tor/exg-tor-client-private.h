@@ -59,6 +59,7 @@ typedef struct {
   char      *path;         /* "nick (CC) → nick (CC) → nick (CC)", for people */
   gboolean   built;
   gint64     built_at;     /* monotonic µs */
+  guint      builds;       /* EXTENDCIRCUITs tried for it */
   GPtrArray *waiting;      /* of char *, stream ids */
 } Circuit;
 
