@@ -617,6 +617,53 @@ test_name_cancel_connect (Fixture       *f,
   g_assert_cmpuint (syn_sent_to (port), ==, 0);
 }
 
+typedef struct {
+  gint    done;
+  int     fd;
+  GError *error;
+} DialResult;
+
+static void
+dial_result_cb (gpointer           user_data,
+                int                fd,
+                GSocketConnection *connection,
+                const char        *circuit,
+                GError            *error)
+{
+  DialResult *r = user_data;
+
+  g_assert_null (connection);
+  g_assert_null (circuit);
+  r->fd = fd;
+  r->error = error;
+  g_atomic_int_set (&r->done, 1);
+}
+
+/* A connect to a literal that fails before it starts (a source address
+ * of the other family cannot be bound; nothing is sent) is reported from
+ * the main loop, never inside the dial; cancelled first, never. */
+static void
+test_literal_fails_at_once (void)
+{
+  g_autoptr(GInetAddress) v6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(ExgBackend) direct = exg_backend_direct_new (v6);
+  DialResult r = { .fd = -1 };
+  ExgBackendDial *dial;
+
+  exg_backend_dial (direct, "127.0.0.1", 9, NULL, dial_result_cb, &r);
+  g_assert_cmpint (g_atomic_int_get (&r.done), ==, 0);
+  exg_test_wait_flag (&r.done, WAIT_SECONDS);
+  g_assert_cmpint (r.fd, ==, -1);
+  g_assert_nonnull (r.error);
+  g_clear_error (&r.error);
+
+  r.done = 0;
+  dial = exg_backend_dial (direct, "127.0.0.1", 9, NULL, dial_result_cb, &r);
+  exg_backend_dial_cancel (dial);
+  exg_test_flush ();
+  g_assert_cmpint (g_atomic_int_get (&r.done), ==, 0);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -635,6 +682,8 @@ main (int argc, char *argv[])
   ADD ("/direct/name/cancel-while-resolving", test_name_cancel_resolve);
   ADD ("/direct/name/cancel-while-connecting", test_name_cancel_connect);
 #undef ADD
+  g_test_add_func ("/direct/literal/fails-at-once-from-the-main-loop",
+                   test_literal_fails_at_once);
 
   return g_test_run ();
 }

@@ -58,23 +58,8 @@ dial_connected (int       fd,
 typedef struct {
   ExgBackendDial  dial;
   ExgPoller      *poller;   /* not owned: lives with the context */
-  int             fd;       /* owned; -1 when it failed at once */
-  GSource        *failed;   /* owned, nullable: reports a failure known
-                             * at once, from the main loop */
-  GError         *error;    /* owned, nullable: that failure */
+  int             fd;       /* owned */
 } LiteralDial;
-
-static void
-literal_free (LiteralDial *ld)
-{
-  if (ld->failed != NULL)
-    {
-      g_source_destroy (ld->failed);
-      g_source_unref (ld->failed);
-    }
-  g_clear_error (&ld->error);
-  g_free (ld);
-}
 
 static void
 literal_event_cb (gpointer user_data,
@@ -89,27 +74,14 @@ literal_event_cb (gpointer user_data,
     {
       /* edge-triggered: nothing more comes until the relay takes it over */
       exg_poller_hold (ld->poller, fd);
-      literal_free (ld);
+      g_free (ld);
       dial.func (dial.user_data, fd, NULL, NULL, NULL);
       return;
     }
   exg_poller_remove (ld->poller, fd);
   close (fd);
-  literal_free (ld);
+  g_free (ld);
   dial.func (dial.user_data, -1, NULL, NULL, error);
-}
-
-static gboolean
-literal_failed_cb (gpointer user_data)
-{
-  LiteralDial *ld = user_data;
-  ExgBackendDial dial = ld->dial;
-  GError *error = g_steal_pointer (&ld->error);
-
-  g_clear_pointer (&ld->failed, g_source_unref);
-  literal_free (ld);
-  dial.func (dial.user_data, -1, NULL, NULL, error);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -117,12 +89,9 @@ literal_cancel (ExgBackendDial *dial)
 {
   LiteralDial *ld = (LiteralDial *) dial;
 
-  if (ld->fd >= 0)
-    {
-      exg_poller_remove (ld->poller, ld->fd);
-      close (ld->fd);
-    }
-  literal_free (ld);
+  exg_poller_remove (ld->poller, ld->fd);
+  close (ld->fd);
+  g_free (ld);
 }
 
 static ExgBackendDial *
@@ -132,32 +101,33 @@ dial_literal (ExgBackendDirect              *self,
               ExgBackendDialFunc             func,
               gpointer                       user_data)
 {
-  LiteralDial *ld = g_new0 (LiteralDial, 1);
+  ExgPoller *poller = exg_poller_get_default ();
+  GError *error = NULL;
   gboolean in_progress;
+  LiteralDial *ld;
+  int fd;
 
+  fd = exg_socket_connect_start (sa, sa_len, self->source, &in_progress, &error);
+  if (fd < 0)
+    return exg_backend_dial_fail_later (error, func, user_data);
+
+  ld = g_new0 (LiteralDial, 1);
   exg_backend_dial_init (&ld->dial, func, user_data, literal_cancel);
-  ld->poller = exg_poller_get_default ();
-  ld->fd = exg_socket_connect_start (sa, sa_len, self->source, &in_progress,
-                                     &ld->error);
+  ld->poller = poller;
+  ld->fd = fd;
   /* connected at once or not: EPOLLOUT tells, from the poller, never
    * from inside this call */
-  if (ld->fd >= 0 &&
-      !exg_poller_add_new (ld->poller, ld->fd, EXG_POLLER_STREAM_EVENTS,
+  if (!exg_poller_add_new (poller, fd, EXG_POLLER_STREAM_EVENTS,
                            literal_event_cb, ld))
     {
       int errsv = errno;
 
-      close (ld->fd);
-      ld->fd = -1;
-      ld->error = g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
-                               "epoll_ctl: %s", g_strerror (errsv));
-    }
-  if (ld->fd < 0)
-    {
-      ld->failed = g_idle_source_new ();
-      g_source_set_callback (ld->failed, literal_failed_cb, ld, NULL);
-      g_source_set_static_name (ld->failed, "[exitgate] direct connect");
-      g_source_attach (ld->failed, g_main_context_get_thread_default ());
+      close (fd);
+      g_free (ld);
+      return exg_backend_dial_fail_later (g_error_new (G_IO_ERROR,
+                                                       g_io_error_from_errno (errsv),
+                                                       "epoll_ctl: %s", g_strerror (errsv)),
+                                          func, user_data);
     }
   return &ld->dial;
 }

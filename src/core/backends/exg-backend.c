@@ -185,8 +185,8 @@ exg_backend_dial_fail_later (GError             *error,
   return &fd->dial;
 }
 
-/* The default dial: connect_async, its connection handed on whole (the
- * backends whose streams GIO makes: upstream proxies, tor). */
+/* The default dial, for a backend without one of its own: connect_async,
+ * its connection handed on whole. */
 typedef struct {
   ExgBackendDial  dial;
   GCancellable   *cancellable;   /* owned */
