@@ -143,6 +143,29 @@ fi
 
 # --- the proxies ------------------------------------------------------------
 
+# What `localhost` resolves to depends on /etc/hosts for a proxy that asks
+# getaddrinfo (microsocks, Dante); exitgated asks GLib, which answers
+# `localhost` itself (::1, then 127.0.0.1).  A Debian 12 installation's
+# /etc/hosts names it for both families, and getaddrinfo then gives ::1
+# first (RFC 6724); some machines' give 127.0.0.1 alone, and a proxy
+# there connects over IPv4, which costs the kernel less.  The paired
+# rounds by name run microsocks both ways: with this machine's file, and
+# with Debian's bound over it in a private mount namespace (root only).
+DEBIAN_HOSTS=$TMP/hosts.debian
+printf '127.0.0.1\tlocalhost\n\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' \
+  >"$DEBIAN_HOSTS"
+# with_debian_hosts CMD...: CMD in a mount namespace of its own, where
+# /etc/hosts is Debian's; the same process (unshare and sh exec), so its
+# pid is the caller's $!
+with_debian_hosts() {
+  unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$DEBIAN_HOSTS" "$@"
+}
+localhost_addrs() {  # the addresses getaddrinfo gives for localhost, in order
+  "$@" getent ahosts localhost | awk '$2 == "STREAM" { printf "%s%s", sep, $1; sep = ", " }'
+}
+HOSTS_HERE=$(localhost_addrs)
+HOSTS_DEBIAN=$(localhost_addrs with_debian_hosts 2>/dev/null)
+
 # launch_exitgated NAME FD [ARGS...]: starts exitgated on 127.0.0.1:0;
 # sets EG_PID and EG_ADDR, or returns 1.  Its stdout stays open on FD (4
 # or 7): no SIGPIPE if it prints more.
@@ -196,6 +219,14 @@ start_proxy() {
       command -v microsocks >/dev/null || return 1
       port=$("$LOADGEN" freeport)
       $PIN_PROXY microsocks -i 127.0.0.1 -p "$port" >"$TMP/microsocks.log" 2>&1 </dev/null &
+      PROXY_PID=$!
+      PIDS+=($PROXY_PID)
+      PROXY_ADDR=127.0.0.1:$port
+      ;;
+    microsocks-debian)
+      command -v microsocks >/dev/null && [ -n "$HOSTS_DEBIAN" ] || return 1
+      port=$("$LOADGEN" freeport)
+      with_debian_hosts $PIN_PROXY microsocks -i 127.0.0.1 -p "$port" >"$TMP/microsocks.log" 2>&1 </dev/null &
       PROXY_PID=$!
       PIDS+=($PROXY_PID)
       PROXY_ADDR=127.0.0.1:$port
@@ -442,10 +473,11 @@ if [ -x "$EXITGATED" ] && [ -x "$FLOOR" ]; then
 fi
 
 # Paired rounds by name: exitgated's SOCKS5 and SOCKS4a CONNECT to
-# "localhost" and its RESOLVE, and microsocks' SOCKS5 CONNECT to it, back
-# to back, NAME_PAIRS times, which goes first alternating.  microsocks'
-# rate moves by half between single runs (a thread per connection on a
-# contended core); runs a second apart move together.
+# "localhost" and its RESOLVE, and microsocks' SOCKS5 CONNECT to it (with
+# this machine's /etc/hosts, and with Debian's where it can be had), back
+# to back, NAME_PAIRS times, the order rotating.  microsocks' rate moves
+# by half between single runs (a thread per connection on a contended
+# core); runs a second apart move together.
 NAME_PAIRS=${EXG_BENCH_NAME_PAIRS:-5}
 name_pair_run() {  # name_pair_run N COLUMN
   start_proxy "$2" || { stop_proxy; return 1; }
@@ -457,14 +489,13 @@ name_pair_run() {  # name_pair_run N COLUMN
   fi
   stop_proxy
 }
+NAME_ROUND=(exitgate microsocks microsocks-debian)
 if [ -x "$EXITGATED" ] && command -v microsocks >/dev/null; then
   for ((p = 1; p <= NAME_PAIRS; p++)); do
     echo "# paired round by name $p (t=${SECONDS}s)" >&2
-    if [ $((p % 2)) -eq 1 ]; then
-      name_pair_run "$p" exitgate && name_pair_run "$p" microsocks
-    else
-      name_pair_run "$p" microsocks && name_pair_run "$p" exitgate
-    fi
+    for ((i = 0; i < 3; i++)); do
+      name_pair_run "$p" "${NAME_ROUND[(p - 1 + i) % 3]}"
+    done
   done
 else
   NAME_PAIRS=0
@@ -685,6 +716,7 @@ echo
 for col in "${COLUMNS[@]}"; do
   [ -n "${R[$col.held_why]:-}" ] && echo "Held connections, $col: ${R[$col.held_why]}."
 done
+echo "By name, microsocks and Dante resolved \`localhost\` with this machine's /etc/hosts: ${HOSTS_HERE:-nothing}."
 if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
   echo "Proxy CPU per connection, exitgated ÷ the floor, in $PAIRS paired rounds (each closing order run"
   echo "by the two back to back, ${PAIR_S} s each, which first alternating; µs / µs = ratio), and the median:"
@@ -721,11 +753,14 @@ if [ "$PAIRS" -gt 0 ] 2>/dev/null; then
   echo
 fi
 if [ "$NAME_PAIRS" -gt 0 ] 2>/dev/null; then
-  echo "By name, exitgated ÷ microsocks' SOCKS5 CONNECT to \`localhost\`, in $NAME_PAIRS paired rounds (run back"
-  echo "to back, ${PAIR_S} s each, which first alternating; rate / rate = ratio), and the median:"
+  echo "By name, exitgated ÷ microsocks' SOCKS5 CONNECT to \`localhost\`, in $NAME_PAIRS rounds (each runs exitgated,"
+  echo "microsocks with this machine's /etc/hosts and microsocks with a Debian 12 installation's back to back,"
+  echo "${PAIR_S} s each, the order rotating; rate / rate = ratio), and the median.  \`localhost\` was, to exitgated"
+  echo "(GLib answers it itself): ::1, 127.0.0.1; to microsocks (getaddrinfo) with this machine's /etc/hosts:"
+  echo "${HOSTS_HERE:-nothing}; with Debian's: ${HOSTS_DEBIAN:-n/a (needs root and a mount namespace)}."
   echo
-  echo "| round | SOCKS5 CONNECT | SOCKS4a CONNECT | RESOLVE (F0) | proxy CPU per SOCKS5 CONNECT (µs) |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| round | SOCKS5 CONNECT | SOCKS4a CONNECT | RESOLVE (F0) | SOCKS5 CONNECT ÷ microsocks, Debian's /etc/hosts | proxy CPU per SOCKS5 CONNECT (µs): exitgate / microsocks / with Debian's hosts |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   declare -A NR=()
   for ((p = 1; p <= NAME_PAIRS; p++)); do
     m=$(v "npair${p}_microsocks" c32n5_rate)
@@ -736,17 +771,18 @@ if [ "$NAME_PAIRS" -gt 0 ] 2>/dev/null; then
       line="$line | $e / $m = ${r}×"
       NR[$k]="${NR[$k]:-} $r"
     done
-    e=$(v "npair${p}_exitgate" cpun5_us); m=$(v "npair${p}_microsocks" cpun5_us)
+    e=$(v "npair${p}_exitgate" c32n5_rate); m=$(v "npair${p}_microsocks-debian" c32n5_rate)
     r=$(ratio "$e" "$m")
-    NR[cpu]="${NR[cpu]:-} $r"
-    echo "$line | $e / $m = ${r}× |"
+    NR[deb]="${NR[deb]:-} $r"
+    line="$line | $e / $m = ${r}×"
+    echo "$line | $(v "npair${p}_exitgate" cpun5_us) / $(v "npair${p}_microsocks" cpun5_us) / $(v "npair${p}_microsocks-debian" cpun5_us) |"
   done
   line="| median"
-  for k in c32n5 c32n4 c32r5; do
+  for k in c32n5 c32n4 c32r5 deb; do
     med=$(median %.2f ${NR[$k]})
     line="$line | $(check "$med" ">=" 1.5 "${med}× (≥ 1.5×)")"
   done
-  echo "$line | $(median %.2f ${NR[cpu]})× |"
+  echo "$line | |"
   echo
 fi
 if [ "$BULK_PAIRS" -gt 0 ] 2>/dev/null; then
