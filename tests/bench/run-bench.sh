@@ -226,7 +226,7 @@ start_proxy() {
     microsocks-debian)
       command -v microsocks >/dev/null && [ -n "$HOSTS_DEBIAN" ] || return 1
       port=$("$LOADGEN" freeport)
-      with_debian_hosts $PIN_PROXY microsocks -i 127.0.0.1 -p "$port" >"$TMP/microsocks.log" 2>&1 </dev/null &
+      with_debian_hosts $PIN_PROXY microsocks -i 127.0.0.1 -p "$port" >"$TMP/microsocks-debian.log" 2>&1 </dev/null &
       PROXY_PID=$!
       PIDS+=($PROXY_PID)
       PROXY_ADDR=127.0.0.1:$port
